@@ -1,0 +1,136 @@
+"""The common core of passline and its app factory, `create_app`."""
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask, g, request
+
+from shared.extensions import csrf, db, htmx, login_manager, migrate
+
+
+class PasslineFlask(Flask):
+    """Flask with one commit per request, made after the view has returned.
+
+    Services only flush; the view's whole work commits here at once. A failure at
+    commit (a constraint the database held for us) is raised inside the request, so
+    the error handlers turn it into a clear 4xx and nothing is half-written.
+    """
+
+    def dispatch_request(self) -> Any:
+        rv = super().dispatch_request()
+        db.session.commit()
+        return rv
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the passline app; `config` overrides what the environment says."""
+    app = PasslineFlask(
+        __name__.split(".")[0],
+        instance_path=os.environ.get("PASSLINE_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    configure(app, config or {})
+    register_extensions(app)
+    register_request_hooks(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, overrides: dict[str, Any]) -> None:
+    from shared.config import from_environment
+    from shared.database import normalise_database_url
+
+    app.config.update(from_environment(app.instance_path))
+    app.config.update(overrides)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    app.config["WTF_CSRF_TIME_LIMIT"] = None  # tied to the session instead
+    app.config["WTF_CSRF_HEADERS"] = ["X-CSRFToken"]
+    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def register_extensions(app: Flask) -> None:
+    from shared.database import configure_sqlite
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+
+    from shared import auth  # noqa: F401  (registers the flask-login user loader)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from shared.access import DEVICE_COOKIE, enforce_access, load_principal
+    from shared.database import clear_request_write_intent, set_request_write_intent
+    from shared.pairing import touch_device
+
+    @app.before_request
+    def _start_request():
+        set_request_write_intent(request.method)
+        load_principal()
+        if g.principal is not None and g.principal.device is not None:
+            touch_device(g.principal.device)
+        return enforce_access()
+
+    @app.teardown_request
+    def _end_request(_exc):
+        clear_request_write_intent()
+
+    @app.after_request
+    def _headers(response):
+        if g.get("forget_device"):
+            response.delete_cookie(DEVICE_COOKIE)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if g.get("principal") is not None:
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def register_blueprints(app: Flask) -> None:
+    from carline import bp as carline_bp
+    from hallpass import bp as hallpass_bp
+    from shared.admin import bp as admin_bp
+    from shared.auth import bp as auth_bp
+    from shared.devices import bp as devices_bp
+    from shared.home import bp as home_bp
+
+    for blueprint in (home_bp, auth_bp, devices_bp, admin_bp, hallpass_bp, carline_bp):
+        app.register_blueprint(blueprint)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from shared.errorpages import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from shared.ui import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from shared.cli import register
+
+    register(app)

@@ -1,0 +1,175 @@
+"""School admin views: overview, staff accounts, school settings, audit log."""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from shared import audit, staff
+from shared.access import access
+from shared.errors import DomainError
+from shared.extensions import db
+from shared.models import (
+    ROLES,
+    AuditEvent,
+    BellPeriod,
+    Device,
+    Family,
+    Room,
+    SchoolClass,
+    Student,
+)
+from shared.timeutil import is_valid_timezone
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+AUDIT_PAGE_SIZE = 100
+
+
+def _count(model, *where) -> int:
+    return db.session.scalar(
+        select(func.count(model.id)).where(model.school_id == g.principal.school_id, *where)
+    )
+
+
+@bp.route("/")
+@access("admin")
+def index():
+    """Overview of the school's data, with links to manage it."""
+    counts = {
+        "Students": _count(Student, Student.active.is_(True)),
+        "Classes": _count(SchoolClass, SchoolClass.active.is_(True)),
+        "Rooms": _count(Room, Room.active.is_(True)),
+        "Families": _count(Family, Family.active.is_(True)),
+        "Bell periods": _count(BellPeriod),
+        "Paired devices": _count(Device, Device.revoked_at.is_(None)),
+    }
+    return render_template("admin/index.html", counts=counts)
+
+
+@bp.route("/school", methods=["GET", "POST"])
+@access("admin")
+def school_settings():
+    """Edit the school's name and time zone."""
+    school = g.principal.school
+    if request.method == "GET":
+        return render_template("admin/school.html", school=school)
+    name = request.form.get("name", "").strip()
+    tz = request.form.get("timezone", "").strip()
+    error = None
+    if not name or len(name) > 200:
+        error = "The school name must have 1 to 200 characters."
+    elif not is_valid_timezone(tz):
+        error = "Use a time zone name such as America/Chicago."
+    if error:
+        return render_template("admin/school.html", school=school, error=error), 400
+    before = {"name": school.name, "timezone": school.timezone}
+    school.name, school.timezone = name, tz
+    audit.record("school.update", target=school, detail={"before": before, "after": {
+        "name": name, "timezone": tz}})
+    flash("School settings saved.", "success")
+    return redirect(url_for("admin.school_settings"))
+
+
+@bp.route("/staff")
+@access("admin")
+def staff_list():
+    """Staff of this school with their roles."""
+    return render_template(
+        "admin/staff.html", people=staff.school_staff(g.principal.school_id), roles=ROLES
+    )
+
+
+@bp.route("/staff/new", methods=["GET", "POST"])
+@access("admin")
+def staff_new():
+    """Add a staff member (or give an existing account a role here)."""
+    if request.method == "GET":
+        return render_template("admin/staff_new.html", roles=ROLES, form={})
+    try:
+        user, temporary = staff.add_staff(
+            g.principal,
+            email=request.form.get("email", ""),
+            name=request.form.get("name", ""),
+            roles=request.form.getlist("roles"),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        return render_template(
+            "admin/staff_new.html", roles=ROLES, form=request.form, error=error.message
+        ), error.status_code
+    return render_template("admin/staff_password.html", person=user, password=temporary)
+
+
+@bp.route("/staff/<int:user_id>", methods=["GET", "POST"])
+@access("admin")
+def staff_edit(user_id: int):
+    """Change a staff member's roles here, or deactivate / reactivate the account."""
+    person = staff.school_member(g.principal.school_id, user_id)
+    if request.method == "GET":
+        return render_template(
+            "admin/staff_edit.html", person=person, roles=ROLES,
+            held=staff.roles_at(person, g.principal.school_id),
+        )
+    action = request.form.get("action")
+    if action == "roles":
+        staff.set_roles(g.principal, person, request.form.getlist("roles"))
+        flash(f"Roles of {person.name} saved.", "success")
+    elif action == "deactivate":
+        staff.set_active(g.principal, person, False)
+        flash(f"{person.name} is deactivated and signed out everywhere.", "success")
+    elif action == "activate":
+        staff.set_active(g.principal, person, True)
+        flash(f"{person.name} can sign in again.", "success")
+    elif action == "reset_password":
+        temporary = staff.reset_password(g.principal, person)
+        return render_template("admin/staff_password.html", person=person, password=temporary)
+    else:
+        raise DomainError("Unknown action.")
+    return redirect(url_for("admin.staff_edit", user_id=person.id))
+
+
+@bp.route("/audit")
+@access("admin")
+def audit_log():
+    """Browse and filter the audit log of this school."""
+    tz = ZoneInfo(g.principal.school.timezone)
+    query = select(AuditEvent).where(AuditEvent.school_id == g.principal.school_id)
+    filters = {k: request.args.get(k, "").strip() for k in ("action", "actor", "since", "until")}
+    if filters["action"]:
+        query = query.where(AuditEvent.action.startswith(filters["action"], autoescape=True))
+    if filters["actor"]:
+        query = query.where(
+            func.lower(AuditEvent.actor_label).contains(filters["actor"].lower(), autoescape=True)
+        )
+    for key, op in (("since", "ge"), ("until", "lt")):
+        if filters[key]:
+            try:
+                day = datetime.strptime(filters[key], "%Y-%m-%d").date()
+            except ValueError:
+                raise DomainError(f"'{key}' must be a date like 2026-09-01.") from None
+            if key == "until":
+                day += timedelta(days=1)
+            bound = datetime.combine(day, time(), tzinfo=tz)
+            query = query.where(AuditEvent.at >= bound if op == "ge" else AuditEvent.at < bound)
+    page = max(request.args.get("page", 1, type=int), 1)
+    events = db.session.scalars(
+        query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(AUDIT_PAGE_SIZE + 1)
+        .offset((page - 1) * AUDIT_PAGE_SIZE)
+    ).all()
+    actions = db.session.scalars(
+        select(AuditEvent.action)
+        .where(AuditEvent.school_id == g.principal.school_id)
+        .distinct()
+        .order_by(AuditEvent.action)
+    ).all()
+    return render_template(
+        "admin/audit.html",
+        events=events[:AUDIT_PAGE_SIZE],
+        has_more=len(events) > AUDIT_PAGE_SIZE,
+        page=page,
+        filters=filters,
+        actions=actions,
+    )

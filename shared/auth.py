@@ -1,0 +1,135 @@
+"""Staff sign-in and account views: log in, log out, change password, switch school."""
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_login import login_user, logout_user
+from sqlalchemy import func, select
+
+from shared import audit
+from shared.access import access, public
+from shared.errors import Forbidden
+from shared.extensions import db, login_manager
+from shared.models import Membership, User
+from shared.passwords import hash_password, needs_rehash, password_problem, verify_password
+from shared.timeutil import utcnow
+
+bp = Blueprint("auth", __name__)
+
+
+@login_manager.user_loader
+def load_user(session_id: str) -> User | None:
+    """Find the user of a session; a changed nonce or a deactivated account ends it."""
+    user_id, _, nonce = session_id.partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_nonce != nonce:
+        return None
+    return user
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths: never an open redirect."""
+    if not target:
+        return url_for("home.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("home.index")
+    return target
+
+
+def _first_school_id(user: User) -> int | None:
+    return db.session.scalar(
+        select(Membership.school_id).where(Membership.user_id == user.id).order_by(Membership.id)
+    )
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    """Sign in with email and password."""
+    if request.method == "GET":
+        return render_template("auth/login.html", next=request.args.get("next", ""))
+    email = request.form.get("email", "").strip().lower()[:254]
+    password = request.form.get("password", "")
+    user = find_user_by_email(email) if email else None
+    ok = verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.active:
+        reason = "unknown account" if user is None else ("inactive" if ok else "bad password")
+        audit.record(
+            "auth.login_failed",
+            school_id=_first_school_id(user) if user else None,
+            target=user,
+            detail={"email": email, "reason": reason},
+            actor_label=email or "anonymous",
+        )
+        db.session.commit()
+        message = (
+            "This account is deactivated. Ask your school admin."
+            if ok and user is not None and not user.active
+            else "Email or password is incorrect."
+        )
+        return render_template(
+            "auth/login.html", error=message, email=email, next=request.form.get("next", "")
+        ), 401
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    session.clear()  # a fresh session: nothing from before sign-in carries over
+    login_user(user)
+    session["school_id"] = _first_school_id(user)
+    audit.record("auth.login", school_id=session["school_id"], target=user, actor_label=user.email)
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.route("/logout", methods=["POST"])
+@access("user")
+def logout():
+    """Sign out and forget the session."""
+    audit.record("auth.logout", target=g.principal.user)
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@access("user")
+def change_password():
+    """Change your own password; every other session of yours ends."""
+    if request.method == "GET":
+        return render_template("auth/change_password.html")
+    user = g.principal.user
+    current = request.form.get("current_password", "")
+    new = request.form.get("new_password", "")
+    error = None
+    if not verify_password(user.password_hash, current):
+        error = "Your current password is not right."
+    elif new != request.form.get("confirm_password", ""):
+        error = "The two new passwords are not the same."
+    else:
+        error = password_problem(new)
+    if error:
+        return render_template("auth/change_password.html", error=error), 400
+    user.password_hash = hash_password(new)
+    user.end_all_sessions()
+    audit.record("auth.password_change", target=user)
+    login_user(user)  # this session continues under the new nonce
+    flash("Your password is changed. Other sessions were signed out.", "success")
+    return redirect(url_for("home.index"))
+
+
+@bp.route("/school", methods=["POST"])
+@access("user")
+def switch_school():
+    """Act at another of your schools."""
+    wanted = request.form.get("school_id", type=int)
+    if wanted not in {school_id for school_id, _ in g.principal.schools}:
+        raise Forbidden("You have no role at that school.")
+    session["school_id"] = wanted
+    return redirect(url_for("home.index"))

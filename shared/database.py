@@ -1,0 +1,68 @@
+"""Engine set-up: SQLite pragmas and write locking, PostgreSQL URL normalisation.
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout. Python's sqlite3
+driver starts transactions lazily and in DEFERRED mode, so two writers can both
+read and then fail to upgrade to a write lock ("database is locked") without
+waiting. We take control of BEGIN: a transaction that intends to write starts with
+`BEGIN IMMEDIATE`, which waits on the busy timeout for the write lock. Requests
+with a state-changing method, CLI commands and anything wrapped in
+`write_intent()` count as writing; GET polls stay deferred and never block.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+#: None means "not decided by a request": treated as a write (CLI, tests, jobs).
+_write_intent: ContextVar[bool | None] = ContextVar("passline_write_intent", default=None)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the common `postgres://` and `postgresql://` forms and use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def set_request_write_intent(method: str) -> None:
+    """Called at the start of each request: safe methods read, the rest write."""
+    _write_intent.set(method not in ("GET", "HEAD", "OPTIONS"))
+
+
+def clear_request_write_intent() -> None:
+    _write_intent.set(None)
+
+
+@contextmanager
+def write_intent() -> Iterator[None]:
+    """Make transactions begun inside this block take the SQLite write lock up front."""
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Install the pragmas and explicit BEGIN handling on a SQLite engine."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        intent = _write_intent.get()
+        connection.exec_driver_sql("BEGIN" if intent is False else "BEGIN IMMEDIATE")

@@ -1,0 +1,122 @@
+"""Device views: create a pairing code, pair this browser, list and revoke devices."""
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from shared import pairing
+from shared.access import DEVICE_COOKIE, access, public
+from shared.errors import DomainError
+from shared.extensions import db
+from shared.models import DEVICE_KIND_LABELS, DISPLAY_PURPOSES, Device
+from shared.qr import qr_svg
+
+bp = Blueprint("devices", __name__)
+
+#: A paired device keeps its cookie for about a year, until it is revoked.
+DEVICE_COOKIE_SECONDS = 400 * 24 * 3600
+
+
+@bp.route("/pair", methods=["GET", "POST"])
+@public
+def pair():
+    """Enter a pairing code on the device being set up."""
+    if request.method == "GET":
+        return render_template("devices/pair.html")
+    try:
+        _device, secret = pairing.redeem_pairing_code(request.form.get("code", ""))
+    except DomainError as error:
+        db.session.rollback()
+        return render_template("devices/pair.html", error=error.message), error.status_code
+    response = make_response(redirect(url_for("devices.device_home")))
+    response.set_cookie(
+        DEVICE_COOKIE,
+        secret,
+        max_age=DEVICE_COOKIE_SECONDS,
+        httponly=True,
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+        samesite="Lax",
+    )
+    return response
+
+
+@bp.route("/device")
+@access("device:kiosk", "device:display", "device:classroom-display", "device:scanner")
+def device_home():
+    """What this paired device is, and the screen it may show."""
+    return render_template("devices/home.html", device=g.principal.device)
+
+
+@bp.route("/device/unpair", methods=["POST"])
+@access("device:kiosk", "device:display", "device:classroom-display", "device:scanner")
+def unpair():
+    """Forget this device's pairing (it can be paired again with a new code)."""
+    pairing.unpair_self(g.principal.device)
+    response = make_response(redirect(url_for("devices.pair")))
+    response.delete_cookie(DEVICE_COOKIE)
+    return response
+
+
+@bp.route("/devices/new", methods=["GET", "POST"])
+@access("admin", "office", "teacher")
+def new_pairing_code():
+    """Create a one-time code to pair a tablet, screen or phone."""
+    principal = g.principal
+    context = {
+        "kinds": [(k, DEVICE_KIND_LABELS[k]) for k in pairing.pairable_kinds(principal)],
+        "rooms": pairing.pairable_rooms(principal),
+        "purposes": DISPLAY_PURPOSES,
+    }
+    if request.method == "GET":
+        return render_template("devices/new.html", form={}, **context)
+    try:
+        code_record, code = pairing.create_pairing_code(
+            principal,
+            kind=request.form.get("kind", ""),
+            label=request.form.get("label", ""),
+            room_id=request.form.get("room_id", type=int),
+            purpose=request.form.get("purpose") or None,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        return render_template(
+            "devices/new.html", error=error.message, form=request.form, **context
+        ), error.status_code
+    pair_url = url_for("devices.pair", _external=True) + "#code=" + code
+    return render_template(
+        "devices/code.html",
+        pairing=code_record,
+        code=pairing.format_code(code),
+        qr=qr_svg(pair_url),
+        pair_url=url_for("devices.pair", _external=True),
+    )
+
+
+@bp.route("/devices")
+@access("admin")
+def list_devices():
+    """Paired devices of this school, when each was last seen, with revoke buttons."""
+    devices = db.session.scalars(
+        select(Device)
+        .where(Device.school_id == g.principal.school_id)
+        .order_by(Device.revoked_at.is_not(None), Device.label)
+    ).all()
+    return render_template("devices/list.html", devices=devices, kind_labels=DEVICE_KIND_LABELS)
+
+
+@bp.route("/devices/<int:device_id>/revoke", methods=["POST"])
+@access("admin")
+def revoke(device_id: int):
+    """Revoke a device at once."""
+    device = pairing.revoke_device(g.principal, device_id)
+    flash(f"{device.label} is revoked and can no longer open any screen.", "success")
+    return redirect(url_for("devices.list_devices"))

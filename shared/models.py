@@ -1,0 +1,387 @@
+"""Core models shared by every part of passline: schools, staff, devices, rosters, audit.
+
+Everything except a staff account belongs to one school, and every query is scoped
+by `school_id`. Timestamps are UTC (`UTCDateTime`); they are shown in the school's
+time zone.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, time
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.extensions import db
+from shared.timeutil import UTCDateTime, utcnow
+
+ROLES = ("admin", "office", "teacher", "staff")
+ROLE_LABELS = {
+    "admin": "School admin",
+    "office": "Front office",
+    "teacher": "Teacher",
+    "staff": "Curb / hall staff",
+}
+
+DEVICE_KINDS = ("kiosk", "display", "classroom-display", "scanner")
+DEVICE_KIND_LABELS = {
+    "kiosk": "Hall pass kiosk (room)",
+    "display": "Office / hallway display",
+    "classroom-display": "Classroom display (room)",
+    "scanner": "Curb scanner",
+}
+#: Device kinds that are bound to one room.
+ROOM_DEVICE_KINDS = ("kiosk", "classroom-display")
+#: What a `display` device shows.
+DISPLAY_PURPOSES = ("dismissal", "hallway")
+
+ROOM_KINDS = ("classroom", "restroom", "nurse", "office", "library", "counselor", "other")
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class School(db.Model):
+    __tablename__ = "schools"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: Short code used in the UI and in the CLI (e.g. "LMS").
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    #: IANA time zone, e.g. "America/Chicago"; every local time is shown in it.
+    timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    #: School-level settings (JSON object); modules read their own keys.
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: The school's id in the SIS / OneRoster `orgs.csv`.
+    sourced_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: Loaded by `flask demo`: pages show a "demo data" banner.
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<School {self.code}>"
+
+
+class User(UserMixin, db.Model):
+    """A staff account. Students never sign in; they use kiosks and room QR codes."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Stored lower-case; the sign-in name.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: argon2id hash; None means the account cannot sign in with a password yet.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: May act as admin at every school of the district.
+    is_district_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Part of the session id; changing it ends every session of this user.
+    session_nonce: Mapped[str] = mapped_column(
+        String(32), default=lambda: secrets.token_hex(16)
+    )
+    #: The staff member's id in the SIS / OneRoster `users.csv`.
+    sourced_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_active(self) -> bool:  # flask-login: inactive users cannot sign in
+        return self.active
+
+    def get_id(self) -> str:  # flask-login: the nonce makes old sessions invalid
+        return f"{self.id}:{self.session_nonce}"
+
+    def end_all_sessions(self) -> None:
+        self.session_nonce = secrets.token_hex(16)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id}>"
+
+
+class Membership(db.Model):
+    """A user's role at one school. A user may hold several roles at several schools."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        UniqueConstraint("user_id", "school_id", "role"),
+        CheckConstraint(_in("role", ROLES), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    school_id: Mapped[int] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    school: Mapped[School] = relationship()
+
+
+class Room(db.Model):
+    """A classroom or a destination (restroom, nurse, library...)."""
+
+    __tablename__ = "rooms"
+    __table_args__ = (
+        UniqueConstraint("school_id", "name"),
+        CheckConstraint(_in("kind", ROOM_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16), default="classroom")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    def __repr__(self) -> str:
+        return f"<Room {self.id}>"
+
+
+class Student(db.Model):
+    __tablename__ = "students"
+    __table_args__ = (
+        UniqueConstraint("school_id", "student_number"),
+        UniqueConstraint("school_id", "sourced_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    #: The number printed on the student's ID card (what a kiosk scans).
+    student_number: Mapped[str] = mapped_column(String(64))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    preferred_name: Mapped[str | None] = mapped_column(String(100))
+    #: "K", "1" ... "12", or "PK".
+    grade: Mapped[str | None] = mapped_column(String(8))
+    #: False once the student left the roster; history is kept.
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sourced_id: Mapped[str | None] = mapped_column(String(255))
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.preferred_name or self.first_name} {self.last_name}"
+
+    @property
+    def short_name(self) -> str:
+        """First name and last initial: what other students may see."""
+        first = self.preferred_name or self.first_name
+        return f"{first} {self.last_name[:1]}." if self.last_name else first
+
+    def __repr__(self) -> str:
+        return f"<Student {self.id}>"
+
+
+class_teachers = Table(
+    "class_teachers",
+    db.metadata,
+    Column("class_id", ForeignKey("classes.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class SchoolClass(db.Model):
+    """A class section: a group of students with teacher(s), in a room, in a period."""
+
+    __tablename__ = "classes"
+    __table_args__ = (UniqueConstraint("school_id", "sourced_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    #: Name of the bell-schedule period the class meets in ("1", "2", "Homeroom"...).
+    period: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sourced_id: Mapped[str | None] = mapped_column(String(255))
+
+    room: Mapped[Room | None] = relationship()
+    teachers: Mapped[list[User]] = relationship(secondary=class_teachers)
+    enrollments: Mapped[list[Enrollment]] = relationship(
+        back_populates="school_class", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<SchoolClass {self.id}>"
+
+
+class Enrollment(db.Model):
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("class_id", "student_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), index=True
+    )
+
+    school_class: Mapped[SchoolClass] = relationship(back_populates="enrollments")
+    student: Mapped[Student] = relationship()
+
+
+class BellPeriod(db.Model):
+    """One period of the bell schedule on one weekday (0 = Monday)."""
+
+    __tablename__ = "bell_periods"
+    __table_args__ = (
+        UniqueConstraint("school_id", "weekday", "name"),
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday"),
+        CheckConstraint("start_time < end_time", name="start_before_end"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(32))
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    #: Local wall-clock times in the school's time zone.
+    start_time: Mapped[time] = mapped_column(Time)
+    end_time: Mapped[time] = mapped_column(Time)
+
+
+family_students = Table(
+    "family_students",
+    db.metadata,
+    Column("family_id", ForeignKey("families.id", ondelete="CASCADE"), primary_key=True),
+    Column("student_id", ForeignKey("students.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Family(db.Model):
+    """A household or carpool picking students up by car, known by its tag number."""
+
+    __tablename__ = "families"
+    __table_args__ = (
+        UniqueConstraint("school_id", "tag_number"),
+        CheckConstraint("tag_number > 0", name="tag_number_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    #: The number on the hang tag, unique in the school.
+    tag_number: Mapped[int] = mapped_column(Integer)
+    #: Free text: the adults allowed to pick up, one per line.
+    pickup_adults: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    students: Mapped[list[Student]] = relationship(secondary=family_students)
+
+
+class Device(db.Model):
+    """A paired tablet, screen or phone with a limited session bound to one purpose."""
+
+    __tablename__ = "devices"
+    __table_args__ = (
+        CheckConstraint(_in("kind", DEVICE_KINDS), name="kind"),
+        CheckConstraint(
+            f"purpose IS NULL OR {_in('purpose', DISPLAY_PURPOSES)}", name="purpose"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    #: The room a kiosk or classroom display belongs to.
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    #: What a `display` shows: the dismissal screen or the hallway overview.
+    purpose: Mapped[str | None] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(100))
+    #: SHA-256 of the device's session secret; the secret itself lives only in its cookie.
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    paired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paired_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    room: Mapped[Room | None] = relationship()
+    paired_by: Mapped[User | None] = relationship()
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def __repr__(self) -> str:
+        return f"<Device {self.id} {self.kind}>"
+
+
+class PairingCode(db.Model):
+    """A short one-time code that pairs a device; only its hash is stored."""
+
+    __tablename__ = "pairing_codes"
+    __table_args__ = (
+        CheckConstraint(_in("kind", DEVICE_KINDS), name="kind"),
+        CheckConstraint(
+            f"purpose IS NULL OR {_in('purpose', DISPLAY_PURPOSES)}", name="purpose"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    purpose: Mapped[str | None] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(100))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Set once, atomically, when a device redeems the code.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
+
+    room: Mapped[Room | None] = relationship()
+
+
+class AuditEvent(db.Model):
+    """Append-only record of who did what, when and from where. Never holds secrets."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_school_id_at", "school_id", "at"),
+        Index("ix_audit_events_action", "action"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    actor_device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="SET NULL")
+    )
+    #: Who acted, as it read at the time ("a.smith@…", "device: Kiosk 114", "system").
+    actor_label: Mapped[str] = mapped_column(String(254))
+    #: Dotted verb, e.g. "auth.login", "device.revoke", "roster.import".
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,62 @@
+"""The bell schedule: which period is on now, and which of a teacher's classes meets in it.
+
+A school without a bell schedule still works: there is simply never a "current period".
+"""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from shared.extensions import db
+from shared.models import BellPeriod, School, SchoolClass, class_teachers
+
+
+def current_period(school: School, now: datetime) -> BellPeriod | None:
+    """The period in session at `now` (aware), in the school's local time, if any."""
+    local_now = now.astimezone(ZoneInfo(school.timezone))
+    wall = local_now.time().replace(tzinfo=None)
+    return db.session.scalar(
+        select(BellPeriod)
+        .where(
+            BellPeriod.school_id == school.id,
+            BellPeriod.weekday == local_now.weekday(),
+            BellPeriod.start_time <= wall,
+            BellPeriod.end_time > wall,
+        )
+        .order_by(BellPeriod.start_time)
+        .limit(1)
+    )
+
+
+def day_schedule(school: School, weekday: int) -> list[BellPeriod]:
+    return list(
+        db.session.scalars(
+            select(BellPeriod)
+            .where(BellPeriod.school_id == school.id, BellPeriod.weekday == weekday)
+            .order_by(BellPeriod.start_time)
+        )
+    )
+
+
+def teacher_classes(school: School, user_id: int) -> list[SchoolClass]:
+    return list(
+        db.session.scalars(
+            select(SchoolClass)
+            .join(class_teachers, class_teachers.c.class_id == SchoolClass.id)
+            .where(
+                SchoolClass.school_id == school.id,
+                SchoolClass.active.is_(True),
+                class_teachers.c.user_id == user_id,
+            )
+            .order_by(SchoolClass.period, SchoolClass.name)
+        )
+    )
+
+
+def class_in_session(school: School, user_id: int, now: datetime) -> SchoolClass | None:
+    """The teacher's class meeting in the current period, if the schedule says so."""
+    period = current_period(school, now)
+    if period is None:
+        return None
+    return next((c for c in teacher_classes(school, user_id) if c.period == period.name), None)

@@ -1,0 +1,160 @@
+"""Test fixtures: one app and schema per run, emptied after every test.
+
+The suite runs on a SQLite file by default and on PostgreSQL when
+`TEST_DATABASE_URL` is set (see `.ci/run`). Data is committed for real, so tests
+with several threads or processes see each other's writes; every table is emptied
+after each test.
+"""
+
+import os
+import re
+
+import pytest
+from sqlalchemy import select
+
+from shared import create_app
+from shared.extensions import db as _db
+from shared.models import Membership, Room, School, User
+from shared.passwords import hash_password
+
+PASSWORD = "correct horse battery"
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    os.environ["PASSLINE_INSTANCE_PATH"] = str(instance)
+    application = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": database_url(tmp_path_factory),
+            "WTF_CSRF_ENABLED": False,
+            "SERVER_NAME": "passline.test",
+        }
+    )
+    with application.app_context():
+        _db.drop_all()
+        _db.create_all()
+    yield application
+    with application.app_context():
+        _db.session.remove()
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def db(app):
+    """The database, emptied after the test."""
+    with app.app_context():
+        yield _db
+        _db.session.rollback()
+        _db.session.remove()
+        with _db.engine.begin() as connection:
+            for table in reversed(_db.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_school(db):
+    counter = iter(range(1, 10_000))
+
+    def make(name: str | None = None, code: str | None = None, timezone="America/Chicago",
+             **fields) -> School:
+        n = next(counter)
+        school = School(name=name or f"School {n}", code=code or f"S{n}", timezone=timezone,
+                        settings={}, **fields)
+        db.session.add(school)
+        db.session.commit()
+        return school
+
+    return make
+
+
+@pytest.fixture
+def school(make_school) -> School:
+    return make_school(name="Lincoln Middle School", code="LMS")
+
+
+@pytest.fixture
+def make_user(db):
+    counter = iter(range(1, 10_000))
+
+    def make(school: School | None = None, *roles: str, email: str | None = None,
+             name: str | None = None, active: bool = True, district: bool = False) -> User:
+        n = next(counter)
+        user = User(
+            email=email or f"user{n}@example.org",
+            name=name or f"User {n}",
+            password_hash=_PASSWORD_HASH,
+            active=active,
+            is_district_admin=district,
+        )
+        db.session.add(user)
+        db.session.flush()
+        for role in roles:
+            db.session.add(Membership(user_id=user.id, school_id=school.id, role=role))
+        db.session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_room(db):
+    def make(school: School, name: str = "101", kind: str = "classroom") -> Room:
+        room = Room(school_id=school.id, name=name, kind=kind)
+        db.session.add(room)
+        db.session.commit()
+        return room
+
+    return make
+
+
+@pytest.fixture
+def login(client):
+    """Sign a test client in as `user` (through the real sign-in form)."""
+
+    def sign_in(user: User, password: str = PASSWORD, on=None):
+        target = on or client
+        response = target.post("/login", data={"email": user.email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        return target
+
+    return sign_in
+
+
+@pytest.fixture
+def csrf_app(app):
+    """The same app and database with CSRF protection switched on."""
+    app.config["WTF_CSRF_ENABLED"] = True
+    yield app
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def audit_actions(db, **where) -> list[str]:
+    from shared.models import AuditEvent
+
+    query = select(AuditEvent.action).order_by(AuditEvent.id)
+    for key, value in where.items():
+        query = query.where(getattr(AuditEvent, key) == value)
+    return list(db.session.scalars(query))
