@@ -105,9 +105,13 @@ def _user_principal(user: User) -> Principal:
         schools = db.session.execute(select(School.id, School.name).order_by(School.name)).all()
     else:
         ids = {m.school_id for m in memberships}
-        schools = db.session.execute(
-            select(School.id, School.name).where(School.id.in_(ids)).order_by(School.name)
-        ).all() if ids else []
+        schools = (
+            db.session.execute(
+                select(School.id, School.name).where(School.id.in_(ids)).order_by(School.name)
+            ).all()
+            if ids
+            else []
+        )
     school_ids = [s.id for s in schools]
     wanted = session.get("school_id")
     school_id = wanted if wanted in school_ids else (school_ids[0] if school_ids else None)

@@ -66,8 +66,11 @@ def school_settings():
         return render_template("admin/school.html", school=school, error=error), 400
     before = {"name": school.name, "timezone": school.timezone}
     school.name, school.timezone = name, tz
-    audit.record("school.update", target=school, detail={"before": before, "after": {
-        "name": name, "timezone": tz}})
+    audit.record(
+        "school.update",
+        target=school,
+        detail={"before": before, "after": {"name": name, "timezone": tz}},
+    )
     flash("School settings saved.", "success")
     return redirect(url_for("admin.school_settings"))
 
@@ -109,7 +112,9 @@ def staff_edit(user_id: int):
     person = staff.school_member(g.principal.school_id, user_id)
     if request.method == "GET":
         return render_template(
-            "admin/staff_edit.html", person=person, roles=ROLES,
+            "admin/staff_edit.html",
+            person=person,
+            roles=ROLES,
             held=staff.roles_at(person, g.principal.school_id),
         )
     action = request.form.get("action")

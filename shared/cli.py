@@ -20,11 +20,17 @@ def register(app: Flask) -> None:
 @click.option("--name", default="", help="Display name.")
 @click.option("--school", "school_code", help="Code of the school to administer.")
 @click.option("--school-name", help="Create the school with this name if it does not exist.")
-@click.option("--timezone", default="America/New_York", show_default=True,
-              help="Time zone of a newly created school.")
+@click.option(
+    "--timezone",
+    default="America/New_York",
+    show_default=True,
+    help="Time zone of a newly created school.",
+)
 @click.option("--district", is_flag=True, help="Make the account a district admin (all schools).")
-@click.password_option(envvar="PASSLINE_ADMIN_PASSWORD",
-                       help="Password (prompted if not given; or set PASSLINE_ADMIN_PASSWORD).")
+@click.password_option(
+    envvar="PASSLINE_ADMIN_PASSWORD",
+    help="Password (prompted if not given; or set PASSLINE_ADMIN_PASSWORD).",
+)
 def create_admin_command(email, name, school_code, school_name, timezone, district, password):
     """Create an admin account (and, on a new install, the first school)."""
     problem = password_problem(password)
@@ -46,8 +52,13 @@ def create_admin_command(email, name, school_code, school_name, timezone, distri
             db.session.add(school)
             db.session.flush()
     try:
-        user = create_admin(email=email, name=name, password=password,
-                            school_id=school.id if school else None, district=district)
+        user = create_admin(
+            email=email,
+            name=name,
+            password=password,
+            school_id=school.id if school else None,
+            district=district,
+        )
     except Exception:
         db.session.rollback()
         raise

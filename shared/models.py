@@ -97,9 +97,7 @@ class User(UserMixin, db.Model):
     #: May act as admin at every school of the district.
     is_district_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Part of the session id; changing it ends every session of this user.
-    session_nonce: Mapped[str] = mapped_column(
-        String(32), default=lambda: secrets.token_hex(16)
-    )
+    session_nonce: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
     #: The staff member's id in the SIS / OneRoster `users.csv`.
     sourced_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -134,9 +132,7 @@ class Membership(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    school_id: Mapped[int] = mapped_column(
-        ForeignKey("schools.id", ondelete="CASCADE"), index=True
-    )
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
 
     user: Mapped[User] = relationship(back_populates="memberships")
@@ -296,9 +292,7 @@ class Device(db.Model):
     __tablename__ = "devices"
     __table_args__ = (
         CheckConstraint(_in("kind", DEVICE_KINDS), name="kind"),
-        CheckConstraint(
-            f"purpose IS NULL OR {_in('purpose', DISPLAY_PURPOSES)}", name="purpose"
-        ),
+        CheckConstraint(f"purpose IS NULL OR {_in('purpose', DISPLAY_PURPOSES)}", name="purpose"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -333,9 +327,7 @@ class PairingCode(db.Model):
     __tablename__ = "pairing_codes"
     __table_args__ = (
         CheckConstraint(_in("kind", DEVICE_KINDS), name="kind"),
-        CheckConstraint(
-            f"purpose IS NULL OR {_in('purpose', DISPLAY_PURPOSES)}", name="purpose"
-        ),
+        CheckConstraint(f"purpose IS NULL OR {_in('purpose', DISPLAY_PURPOSES)}", name="purpose"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -345,9 +337,7 @@ class PairingCode(db.Model):
     room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
     purpose: Mapped[str | None] = mapped_column(String(16))
     label: Mapped[str] = mapped_column(String(100))
-    created_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Set once, atomically, when a device redeems the code.
@@ -367,13 +357,9 @@ class AuditEvent(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    school_id: Mapped[int | None] = mapped_column(
-        ForeignKey("schools.id", ondelete="CASCADE")
-    )
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor_user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     actor_device_id: Mapped[int | None] = mapped_column(
         ForeignKey("devices.id", ondelete="SET NULL")
     )

@@ -187,7 +187,5 @@ def touch_device(device: Device) -> None:
     if device.last_seen_at is not None and now - device.last_seen_at < LAST_SEEN_EVERY:
         return
     with write_intent(), db.engine.begin() as connection:
-        connection.execute(
-            update(Device).where(Device.id == device.id).values(last_seen_at=now)
-        )
+        connection.execute(update(Device).where(Device.id == device.id).values(last_seen_at=now))
     set_committed_value(device, "last_seen_at", now)  # no second write at commit

@@ -24,9 +24,7 @@ _TEMP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 def temporary_password() -> str:
     """A random password to read out or hand over once, e.g. 'k7qp-m2xd-9hfa'."""
-    return "-".join(
-        "".join(secrets.choice(_TEMP_ALPHABET) for _ in range(4)) for _ in range(3)
-    )
+    return "-".join("".join(secrets.choice(_TEMP_ALPHABET) for _ in range(4)) for _ in range(3))
 
 
 def validate_email(email: str) -> str:
@@ -105,8 +103,9 @@ def add_staff(
     db.session.flush()
     db.session.refresh(user)
     audit.record(
-        "staff.add", target=user, detail={"email": email, "roles": sorted(chosen),
-                                          "new_account": temporary is not None},
+        "staff.add",
+        target=user,
+        detail={"email": email, "roles": sorted(chosen), "new_account": temporary is not None},
     )
     return user, temporary
 
@@ -151,8 +150,9 @@ def reset_password(principal: Principal, person: User) -> str:
     return temporary
 
 
-def create_admin(*, email: str, name: str, password: str, school_id: int | None,
-                 district: bool) -> User:
+def create_admin(
+    *, email: str, name: str, password: str, school_id: int | None, district: bool
+) -> User:
     """Create (or promote) an admin account from the command line."""
     email = validate_email(email)
     user = find_user_by_email(email)
@@ -166,6 +166,10 @@ def create_admin(*, email: str, name: str, password: str, school_id: int | None,
     if school_id is not None and "admin" not in roles_at(user, school_id):
         db.session.add(Membership(user_id=user.id, school_id=school_id, role="admin"))
     db.session.flush()
-    audit.record("staff.create_admin", school_id=school_id, target=user,
-                 detail={"email": email, "district": user.is_district_admin})
+    audit.record(
+        "staff.create_admin",
+        school_id=school_id,
+        target=user,
+        detail={"email": email, "district": user.is_district_admin},
+    )
     return user

@@ -72,11 +72,17 @@ def client(app):
 def make_school(db):
     counter = iter(range(1, 10_000))
 
-    def make(name: str | None = None, code: str | None = None, timezone="America/Chicago",
-             **fields) -> School:
+    def make(
+        name: str | None = None, code: str | None = None, timezone="America/Chicago", **fields
+    ) -> School:
         n = next(counter)
-        school = School(name=name or f"School {n}", code=code or f"S{n}", timezone=timezone,
-                        settings={}, **fields)
+        school = School(
+            name=name or f"School {n}",
+            code=code or f"S{n}",
+            timezone=timezone,
+            settings={},
+            **fields,
+        )
         db.session.add(school)
         db.session.commit()
         return school
@@ -93,8 +99,14 @@ def school(make_school) -> School:
 def make_user(db):
     counter = iter(range(1, 10_000))
 
-    def make(school: School | None = None, *roles: str, email: str | None = None,
-             name: str | None = None, active: bool = True, district: bool = False) -> User:
+    def make(
+        school: School | None = None,
+        *roles: str,
+        email: str | None = None,
+        name: str | None = None,
+        active: bool = True,
+        district: bool = False,
+    ) -> User:
         n = next(counter)
         user = User(
             email=email or f"user{n}@example.org",
