@@ -5,7 +5,7 @@ from typing import Any
 from flask import g, has_request_context, request
 
 from shared.extensions import db
-from shared.models import AuditEvent
+from shared.models import AuditEvent, User
 
 #: Keys never written to the audit detail, whatever a caller passes.
 _SECRET_KEYS = {"password", "password_hash", "secret", "token", "code", "csrf_token"}
@@ -18,10 +18,15 @@ def record(
     target: Any = None,
     detail: dict[str, Any] | None = None,
     actor_label: str | None = None,
+    actor_user: User | None = None,
 ) -> AuditEvent:
-    """Add an audit event to the current transaction (it commits with the change)."""
+    """Add an audit event to the current transaction (it commits with the change).
+
+    The actor is the request's principal; `actor_user` names one where there is none
+    yet (signing in).
+    """
     principal = g.get("principal") if has_request_context() else None
-    user = getattr(principal, "user", None)
+    user = actor_user or getattr(principal, "user", None)
     device = getattr(principal, "device", None)
     if school_id is None and principal is not None:
         school_id = principal.school_id

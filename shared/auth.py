@@ -83,7 +83,7 @@ def login():
     session.clear()  # a fresh session: nothing from before sign-in carries over
     login_user(user)
     session["school_id"] = _first_school_id(user)
-    audit.record("auth.login", school_id=session["school_id"], target=user, actor_label=user.email)
+    audit.record("auth.login", school_id=session["school_id"], target=user, actor_user=user)
     return redirect(_safe_next(request.form.get("next")))
 
 

@@ -6,13 +6,17 @@ with several threads or processes see each other's writes; every table is emptie
 after each test.
 """
 
+import contextvars
 import os
 import re
 
 import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from shared import create_app
+from shared.database import _write_intent
 from shared.extensions import db as _db
 from shared.models import Membership, Room, School, User
 from shared.passwords import hash_password
@@ -28,6 +32,25 @@ def database_url(tmp_path_factory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests never share the test's app context.
+
+    Flask reuses an already pushed app context for a request, so `g`, the database
+    session and flask-login's cached user would leak from one request to the next.
+    Each request here runs in a fresh context, as it does under a real server. The
+    test's own transaction is committed before and after, so the request sees what
+    the test set up and the test then sees what the request wrote.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            _db.session.commit()
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if has_app_context():
+            _db.session.commit()
+        return response
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     instance = tmp_path_factory.mktemp("instance")
@@ -41,6 +64,7 @@ def app(tmp_path_factory):
             "SERVER_NAME": "passline.test",
         }
     )
+    application.test_client_class = IsolatedClient
     with application.app_context():
         _db.drop_all()
         _db.create_all()
@@ -53,7 +77,12 @@ def app(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def db(app):
-    """The database, emptied after the test."""
+    """The database, emptied after the test.
+
+    The test body reads in deferred transactions, as a GET request does, so its
+    reads never hold SQLite's write lock against the requests it makes.
+    """
+    read_only = _write_intent.set(False)
     with app.app_context():
         yield _db
         _db.session.rollback()
@@ -61,6 +90,7 @@ def db(app):
         with _db.engine.begin() as connection:
             for table in reversed(_db.metadata.sorted_tables):
                 connection.execute(table.delete())
+    _write_intent.reset(read_only)
 
 
 @pytest.fixture

@@ -1,0 +1,61 @@
+"""Configuration from the environment, the generated secret key, and the SQLite set-up."""
+
+import os
+import stat
+
+import pytest
+from sqlalchemy import text
+
+from shared.config import env_int, from_environment, load_secret_key
+from shared.database import normalise_database_url
+
+
+def test_secret_key_is_generated_once_with_owner_only_permissions(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = load_secret_key(str(tmp_path))
+    assert len(first) >= 64
+    mode = stat.S_IMODE(os.stat(tmp_path / "secret_key").st_mode)
+    assert mode == 0o600
+    assert load_secret_key(str(tmp_path)) == first
+
+
+def test_secret_key_from_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    assert load_secret_key(str(tmp_path)) == "from-env"
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_defaults_use_a_sqlite_file_in_the_instance_folder(tmp_path, monkeypatch):
+    for name in ("DATABASE_URL", "SESSION_COOKIE_SECURE", "SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    config = from_environment(str(tmp_path))
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'passline.sqlite3'}"
+    assert config["SESSION_COOKIE_HTTPONLY"] is True
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert config["SESSION_COOKIE_SECURE"] is False
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "true")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@db/passline")
+    config = from_environment(str(tmp_path))
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db/passline"
+
+
+def test_bad_numbers_in_the_environment_are_explained(monkeypatch):
+    monkeypatch.setenv("SESSION_LIFETIME_HOURS", "twelve")
+    with pytest.raises(RuntimeError, match="SESSION_LIFETIME_HOURS must be a whole number"):
+        env_int("SESSION_LIFETIME_HOURS", 12)
+
+
+def test_postgres_urls_are_normalised():
+    assert normalise_database_url("postgresql://x/y") == "postgresql+psycopg://x/y"
+    assert normalise_database_url("postgresql+psycopg://x/y") == "postgresql+psycopg://x/y"
+    assert normalise_database_url("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(db):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    with db.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
