@@ -13,6 +13,7 @@ from typing import Any
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    DDL,
     JSON,
     Boolean,
     CheckConstraint,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -371,3 +373,27 @@ class AuditEvent(db.Model):
     target_id: Mapped[int | None] = mapped_column(Integer)
     client_address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+#: The audit log is append-only: the database itself refuses to change an event.
+#: (Old events may still be deleted, by the retention purge.)
+AUDIT_APPEND_ONLY_SQLITE = """
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END
+"""
+AUDIT_APPEND_ONLY_POSTGRESQL = """
+CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$
+BEGIN RAISE EXCEPTION 'audit events are append-only'; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
+FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+"""
+event.listen(
+    AuditEvent.__table__,
+    "after_create",
+    DDL(AUDIT_APPEND_ONLY_SQLITE).execute_if(dialect="sqlite"),
+)
+event.listen(
+    AuditEvent.__table__,
+    "after_create",
+    DDL(AUDIT_APPEND_ONLY_POSTGRESQL).execute_if(dialect="postgresql"),
+)
