@@ -20,7 +20,8 @@ def test_audit_events_cannot_be_changed(db, school):
 
 def test_secrets_never_reach_the_detail(db, school):
     event = audit.record(
-        "test.event", school_id=school.id,
+        "test.event",
+        school_id=school.id,
         detail={"password": "hunter2hunter2", "token": "abc", "code": "X", "kept": 1},
     )
     assert event.detail == {"kept": 1}

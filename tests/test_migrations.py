@@ -46,11 +46,15 @@ def test_upgrade_from_empty_reaches_head_and_matches_the_models(empty_database_u
             )
             assert context.get_current_heads() == tuple(script.get_heads())
             differences = compare_metadata(context, db.metadata)
-            triggers = set(connection.execute(text(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-                if db.engine.dialect.name == "sqlite"
-                else "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
-            )).scalars())
+            triggers = set(
+                connection.execute(
+                    text(
+                        "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                        if db.engine.dialect.name == "sqlite"
+                        else "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+                    )
+                ).scalars()
+            )
         assert differences == []
         assert "audit_events_append_only" in triggers
         downgrade(revision="base")

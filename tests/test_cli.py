@@ -1,0 +1,90 @@
+"""`flask create-admin` sets up a new install."""
+
+from sqlalchemy import select
+
+from shared.models import Membership, School, User
+from shared.passwords import verify_password
+
+
+def test_create_admin_creates_the_first_school_and_admin(app, db):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=[
+            "create-admin",
+            "--email",
+            "IT@District.example",
+            "--name",
+            "Dana IT",
+            "--school",
+            "WHS",
+            "--school-name",
+            "Washington High",
+            "--timezone",
+            "America/Denver",
+            "--password",
+            "a long admin password",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User).where(User.email == "it@district.example"))
+    school = db.session.scalar(select(School).where(School.code == "WHS"))
+    assert school.timezone == "America/Denver"
+    assert verify_password(user.password_hash, "a long admin password")
+    roles = db.session.scalars(select(Membership.role).where(Membership.user_id == user.id))
+    assert list(roles) == ["admin"]
+
+
+def test_create_admin_refuses_weak_passwords_and_unknown_schools(app, db):
+    runner = app.test_cli_runner()
+    weak = runner.invoke(
+        args=[
+            "create-admin",
+            "--email",
+            "a@example.org",
+            "--school",
+            "X",
+            "--school-name",
+            "X",
+            "--password",
+            "short",
+        ]
+    )
+    assert weak.exit_code != 0 and "at least 10" in weak.output
+    unknown = runner.invoke(
+        args=[
+            "create-admin",
+            "--email",
+            "a@example.org",
+            "--school",
+            "NOPE",
+            "--password",
+            "a long admin password",
+        ]
+    )
+    assert unknown.exit_code != 0 and "--school-name" in unknown.output
+    bad_tz = runner.invoke(
+        args=[
+            "create-admin",
+            "--email",
+            "a@example.org",
+            "--school",
+            "X",
+            "--school-name",
+            "X",
+            "--timezone",
+            "Mars/Base",
+            "--password",
+            "a long admin password",
+        ]
+    )
+    assert bad_tz.exit_code != 0
+    assert db.session.scalar(select(User)) is None
+
+
+def test_district_admin_from_the_command_line(app, db):
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "--email", "d@example.org", "--district"],
+        env={"PASSLINE_ADMIN_PASSWORD": "a long admin password"},
+    )
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(User.is_district_admin))
