@@ -12,6 +12,7 @@ from shared.errors import DomainError
 from shared.extensions import db
 from shared.models import (
     ROLES,
+    WEEKDAYS,
     AuditEvent,
     BellPeriod,
     Device,
@@ -178,3 +179,63 @@ def audit_log():
         filters=filters,
         actions=actions,
     )
+
+
+STUDENT_PAGE_SIZE = 100
+
+
+@bp.route("/students", methods=["GET", "POST"])
+@access("admin")
+def students():
+    """Students of this school, by grade; name search is a POST so names stay out of URLs."""
+    school_id = g.principal.school_id
+    grade = request.values.get("grade", "").strip()[:8]
+    search = request.form.get("q", "").strip()[:100] if request.method == "POST" else ""
+    page = max(request.args.get("page", 1, type=int), 1)
+    query = select(Student).where(Student.school_id == school_id)
+    if grade:
+        query = query.where(Student.grade == grade)
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(
+            func.lower(Student.first_name).like(pattern)
+            | func.lower(Student.last_name).like(pattern)
+            | func.lower(func.coalesce(Student.preferred_name, "")).like(pattern)
+            | (Student.student_number == search)
+        )
+    rows = db.session.scalars(
+        query.order_by(Student.active.desc(), Student.last_name, Student.first_name, Student.id)
+        .limit(STUDENT_PAGE_SIZE + 1)
+        .offset((page - 1) * STUDENT_PAGE_SIZE)
+    ).all()
+    grades = db.session.scalars(
+        select(Student.grade).where(Student.school_id == school_id).distinct()
+    ).all()
+    return render_template(
+        "admin/students.html",
+        students=rows[:STUDENT_PAGE_SIZE],
+        has_more=len(rows) > STUDENT_PAGE_SIZE and not search,
+        page=page,
+        grade=grade,
+        grades=sorted((g_ for g_ in grades if g_), key=_grade_order),
+        search=search,
+    )
+
+
+def _grade_order(grade: str) -> tuple[int, str]:
+    return (int(grade), grade) if grade.isdigit() else (-1, grade)
+
+
+@bp.route("/schedule")
+@access("admin")
+def schedule():
+    """The bell schedule, one column per weekday."""
+    periods = db.session.scalars(
+        select(BellPeriod)
+        .where(BellPeriod.school_id == g.principal.school_id)
+        .order_by(BellPeriod.weekday, BellPeriod.start_time)
+    ).all()
+    by_day: dict[int, list[BellPeriod]] = {}
+    for period in periods:
+        by_day.setdefault(period.weekday, []).append(period)
+    return render_template("admin/schedule.html", by_day=by_day, weekdays=WEEKDAYS)
