@@ -4,15 +4,19 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
+from shared.demo import demo_command
 from shared.extensions import db
 from shared.models import School
 from shared.passwords import password_problem
+from shared.roster_views import roster_cli
 from shared.staff import create_admin
 from shared.timeutil import is_valid_timezone
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(demo_command)
+    app.cli.add_command(roster_cli)
 
 
 @click.command("create-admin")

@@ -171,19 +171,37 @@ def test_audit_log_lists_and_filters_this_schools_events(
     assert client.get("/admin/audit?page=-4&actor=%25").status_code == 200
 
 
-def test_student_list_filters_by_grade_and_searches_by_post(db, client, make_school, make_user,
-                                                             login):
+def test_student_list_filters_by_grade_and_searches_by_post(
+    db, client, make_school, make_user, login
+):
     from shared.models import Student
 
     here, there = make_school(), make_school()
-    db.session.add_all([
-        Student(school_id=here.id, student_number="1001", first_name="Ada", last_name="Lovelace",
-                grade="7"),
-        Student(school_id=here.id, student_number="1002", first_name="Alan", last_name="Turing",
-                grade="8"),
-        Student(school_id=there.id, student_number="1003", first_name="Grace", last_name="Hopper",
-                grade="7"),
-    ])
+    db.session.add_all(
+        [
+            Student(
+                school_id=here.id,
+                student_number="1001",
+                first_name="Ada",
+                last_name="Lovelace",
+                grade="7",
+            ),
+            Student(
+                school_id=here.id,
+                student_number="1002",
+                first_name="Alan",
+                last_name="Turing",
+                grade="8",
+            ),
+            Student(
+                school_id=there.id,
+                student_number="1003",
+                first_name="Grace",
+                last_name="Hopper",
+                grade="7",
+            ),
+        ]
+    )
     db.session.commit()
     login(make_user(here, "admin"))
     page = client.get("/admin/students").get_data(as_text=True)
@@ -193,7 +211,8 @@ def test_student_list_filters_by_grade_and_searches_by_post(db, client, make_sch
     found = client.post("/admin/students", data={"q": "turi"}).get_data(as_text=True)
     assert "Turing" in found and "Lovelace" not in found
     assert "Hopper" not in client.post("/admin/students", data={"q": "hopper"}).get_data(
-        as_text=True)
+        as_text=True
+    )
 
 
 def test_bell_schedule_page(db, client, school, make_user, login):
@@ -203,8 +222,11 @@ def test_bell_schedule_page(db, client, school, make_user, login):
 
     login(make_user(school, "admin"))
     assert b"No bell schedule" in client.get("/admin/schedule").data
-    db.session.add(BellPeriod(school_id=school.id, name="1", weekday=0,
-                              start_time=time(8, 0), end_time=time(8, 50)))
+    db.session.add(
+        BellPeriod(
+            school_id=school.id, name="1", weekday=0, start_time=time(8, 0), end_time=time(8, 50)
+        )
+    )
     db.session.commit()
     page = client.get("/admin/schedule").get_data(as_text=True)
     assert "08:00" in page and "08:50" in page and "Mon" in page

@@ -1,0 +1,308 @@
+"""Roster import through the admin pages (upload, preview, apply) and `flask roster import`."""
+
+import io
+import os
+import re
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from shared import roster
+from shared.models import AuditEvent, School, SchoolClass, Student, User
+from tests.conftest import csrf_token_from
+
+STUDENTS = "student_number,first_name,last_name,grade\n1001,Ava,Nguyen,6\n1002,Liam,Johnson,7\n"
+
+
+@pytest.fixture
+def admin(db, school, make_user, login):
+    user = make_user(school, "admin", email="admin@example.org")
+    login(user)
+    return user
+
+
+@pytest.fixture
+def imports(app):
+    """The folder of stored uploads, emptied before and after the test."""
+    folder = Path(app.instance_path) / "imports"
+    shutil.rmtree(folder, ignore_errors=True)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def count(db, model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def upload(client, data: bytes, filename: str):
+    return client.post(
+        "/admin/roster/upload",
+        data={"file": (io.BytesIO(data), filename)},
+        content_type="multipart/form-data",
+    )
+
+
+def token_of(response) -> str:
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    match = re.search(r"/admin/roster/preview/([A-Za-z0-9_-]+)$", response.headers["Location"])
+    assert match, response.headers["Location"]
+    return match.group(1)
+
+
+# --------------------------------------------------------------------------- web flow
+
+
+def test_upload_preview_apply_as_admin(client, db, school, admin, imports):
+    page = client.get("/admin/roster/")
+    assert page.status_code == 200
+    assert b'enctype="multipart/form-data"' in page.data
+    assert b"/admin/roster/sample/oneroster.zip" in page.data
+
+    token = token_of(upload(client, roster.sample_zip("oneroster"), "SIS export 2026.zip"))
+    stored = sorted(p.name for p in imports.iterdir())
+    assert stored == sorted([f"{token}.zip", f"{token}.json"])
+    assert stat.S_IMODE(os.stat(imports / f"{token}.zip").st_mode) == 0o600
+
+    preview = client.get(f"/admin/roster/preview/{token}")
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200
+    assert "Nothing has been imported yet" in html
+    assert re.search(r"<td>Students</td><td>25</td>", html)
+    assert "Ava Nguyen (260101)" in html
+    assert "Apply</button>" in html and "disabled" not in html
+    assert count(db, Student) == 0  # the preview is a dry run
+
+    applied = client.post(f"/admin/roster/apply/{token}")
+    assert applied.status_code == 302 and applied.headers["Location"].endswith("/admin/")
+    assert count(db, Student) == 25
+    assert count(db, SchoolClass) == 5
+    assert list(imports.iterdir()) == []
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "roster.import"))
+    assert event.actor_user_id == admin.id and event.school_id == school.id
+    assert event.detail["counts"]["students"]["created"] == 25
+    assert b"Roster imported." in client.get("/admin/").data
+    assert client.get(f"/admin/roster/preview/{token}").status_code == 404
+
+
+def test_a_file_with_errors_cannot_be_applied(client, db, admin, imports):
+    bad = STUDENTS + "1003,Sofia,,K\n"
+    token = token_of(upload(client, bad.encode(), "students.csv"))
+    preview = client.get(f"/admin/roster/preview/{token}")
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200
+    assert "<td>students.csv</td><td>4</td><td>last_name</td><td>a value is required</td>" in html
+    assert re.search(r"<button[^>]*disabled", html)
+
+    applied = client.post(f"/admin/roster/apply/{token}")
+    assert applied.status_code == 400
+    assert b"nothing was imported" in applied.data
+    assert count(db, Student) == 0
+    assert count(db, AuditEvent) == 1  # the sign-in only
+
+
+def test_discard_deletes_the_upload(client, admin, imports):
+    token = token_of(upload(client, STUDENTS.encode(), "students.csv"))
+    response = client.post(f"/admin/roster/discard/{token}")
+    assert response.status_code == 302
+    assert list(imports.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "filename"),
+    [
+        (b"PK\x03\x04 definitely not a zip", "roster.zip"),
+        (b"a,b\n", "roster.xlsx"),
+        (b"a,b\n", "roster.txt"),
+        (STUDENTS.encode(), "kids.csv"),
+        (b"", "students.zip"),
+    ],
+)
+def test_malformed_upload_is_a_clear_400(client, db, admin, imports, data, filename):
+    response = upload(client, data, filename)
+    assert response.status_code == 400
+    assert b"Something went wrong" not in response.data
+    assert not imports.exists() or list(imports.iterdir()) == []
+
+
+def test_upload_without_a_file_is_a_400(client, admin, imports):
+    assert client.post("/admin/roster/upload", data={}).status_code == 400
+    response = client.post(
+        "/admin/roster/upload",
+        data={"file": (io.BytesIO(b""), "")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+
+
+def test_zip_with_traversal_is_refused_at_upload(client, admin, imports):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../../students.csv", STUDENTS)
+    response = upload(client, buffer.getvalue(), "roster.zip")
+    assert response.status_code == 400
+    assert b"unsafe path" in response.data
+
+
+def test_non_utf8_file_shows_an_error_in_the_preview(client, admin, imports):
+    token = token_of(
+        upload(
+            client,
+            "student_number,first_name,last_name\n1,Zoë,M\n".encode("cp1252"),
+            "students.csv",
+        )
+    )
+    html = client.get(f"/admin/roster/preview/{token}").get_data(as_text=True)
+    assert "not UTF-8 text" in html
+
+
+def test_teacher_gets_403_everywhere(client, db, school, make_user, login, imports):
+    login(make_user(school, "teacher"))
+    token = roster.store_upload(
+        imports, STUDENTS.encode(), "students.csv", school_id=school.id, user_id=None
+    )
+    assert client.get("/admin/roster/").status_code == 403
+    assert upload(client, STUDENTS.encode(), "students.csv").status_code == 403
+    assert client.get(f"/admin/roster/preview/{token}").status_code == 403
+    assert client.post(f"/admin/roster/apply/{token}").status_code == 403
+    assert client.post(f"/admin/roster/discard/{token}").status_code == 403
+    assert client.get("/admin/roster/sample/csv.zip").status_code == 403
+    assert count(db, Student) == 0
+
+
+def test_signed_out_visitor_is_sent_to_sign_in(client):
+    response = client.get("/admin/roster/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_token_of_another_school_is_404(client, db, admin, make_school, imports):
+    other = make_school()
+    token = roster.store_upload(
+        imports, STUDENTS.encode(), "students.csv", school_id=other.id, user_id=None
+    )
+    assert client.get(f"/admin/roster/preview/{token}").status_code == 404
+    assert client.post(f"/admin/roster/apply/{token}").status_code == 404
+    assert client.post(f"/admin/roster/discard/{token}").status_code == 404
+    assert count(db, Student) == 0
+    assert sorted(p.name for p in imports.iterdir()) == sorted([f"{token}.csv", f"{token}.json"])
+
+
+@pytest.mark.parametrize("token", ["x" * 31, "x" * 33, "..%2F..%2Fsecret_key", "a.b" + "x" * 29])
+def test_malformed_tokens_are_404(client, admin, token):
+    assert client.get(f"/admin/roster/preview/{token}").status_code == 404
+
+
+def test_sample_downloads(client, admin):
+    for name, member in (("oneroster", "users.csv"), ("csv", "families.csv")):
+        response = client.get(f"/admin/roster/sample/{name}.zip")
+        assert response.status_code == 200
+        assert response.mimetype == "application/zip"
+        assert member in zipfile.ZipFile(io.BytesIO(response.data)).namelist()
+    assert client.get("/admin/roster/sample/secrets.zip").status_code == 404
+
+
+def test_forms_carry_csrf_tokens(csrf_app, db, school, make_user, imports):
+    client = csrf_app.test_client()
+    user = make_user(school, "admin")
+    login_page = client.get("/login").get_data(as_text=True)
+    client.post(
+        "/login",
+        data={
+            "email": user.email,
+            "password": "correct horse battery",
+            "csrf_token": csrf_token_from(login_page),
+        },
+    )
+    page = client.get("/admin/roster/").get_data(as_text=True)
+    refused = upload(client, STUDENTS.encode(), "students.csv")
+    assert refused.status_code == 400
+    response = client.post(
+        "/admin/roster/upload",
+        data={
+            "file": (io.BytesIO(STUDENTS.encode()), "students.csv"),
+            "csrf_token": csrf_token_from(page),
+        },
+        content_type="multipart/form-data",
+    )
+    token = token_of(response)
+    preview = client.get(f"/admin/roster/preview/{token}").get_data(as_text=True)
+    assert preview.count('name="csrf_token"') >= 3  # apply, discard, sign out
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_cli_dry_run_then_import(app, db, school):
+    runner = app.test_cli_runner()
+    path = str(roster.SAMPLES_DIR / "oneroster")
+    dry = runner.invoke(args=["roster", "import", path, "--school", "LMS", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "Students: 25 created, 0 changed, 0 deactivated" in dry.output
+    assert "created students: Ava Nguyen (260101)" in dry.output
+    assert "Dry run: nothing was written." in dry.output
+    assert count(db, Student) == 0
+
+    done = runner.invoke(args=["roster", "import", path, "--school", "LMS"])
+    assert done.exit_code == 0, done.output
+    assert "Imported." in done.output
+    assert count(db, Student) == 25
+    assert count(db, User) == 4
+    assert db.session.scalars(select(AuditEvent.action)).all() == ["roster.import"]
+
+
+def test_cli_without_school_uses_the_only_school(app, db, school, tmp_path):
+    path = tmp_path / "students.csv"
+    path.write_text(STUDENTS)
+    result = app.test_cli_runner().invoke(args=["roster", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert count(db, Student) == 2
+
+
+def test_cli_needs_school_when_there_are_several(app, db, school, make_school, tmp_path):
+    make_school()
+    path = tmp_path / "students.csv"
+    path.write_text(STUDENTS)
+    result = app.test_cli_runner().invoke(args=["roster", "import", str(path)])
+    assert result.exit_code == 2
+    assert "--school" in result.output
+    unknown = app.test_cli_runner().invoke(args=["roster", "import", str(path), "--school", "NO"])
+    assert unknown.exit_code == 2
+
+
+def test_cli_errors_exit_1_and_write_nothing(app, db, school, tmp_path):
+    path = tmp_path / "students.csv"
+    path.write_text(STUDENTS + "1003,Sofia,Martinez,13\n")
+    result = app.test_cli_runner().invoke(args=["roster", "import", str(path), "--school", "LMS"])
+    assert result.exit_code == 1
+    assert "Error: students.csv row 4, column grade:" in result.output
+    assert "nothing was imported" in result.output
+    assert count(db, Student) == 0
+
+
+def test_cli_refuses_unreadable_files(app, db, school, tmp_path):
+    path = tmp_path / "roster.zip"
+    path.write_bytes(b"not a zip")
+    result = app.test_cli_runner().invoke(args=["roster", "import", str(path)])
+    assert result.exit_code == 1
+    assert "damaged" in result.output
+
+
+def test_cli_links_the_org_given_with_org(app, db, school, tmp_path):
+    source = roster.SAMPLES_DIR / "oneroster"
+    for path in source.glob("*.csv"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    orgs = tmp_path / "orgs.csv"
+    orgs.write_text(orgs.read_text() + "east-1,,,East Middle School,school,EMS,\n")
+    args = ["roster", "import", str(tmp_path), "--school", "LMS"]
+    refused = app.test_cli_runner().invoke(args=args)
+    assert refused.exit_code == 1 and "--org" in refused.output
+    school_org = next(
+        line.split(",")[0] for line in orgs.read_text().splitlines() if ",LMS," in line
+    )
+    result = app.test_cli_runner().invoke(args=[*args, "--org", school_org])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(School.sourced_id).where(School.code == "LMS")) == school_org
+    assert count(db, Student) == 25
