@@ -39,6 +39,11 @@ def clear_request_write_intent() -> None:
     _write_intent.set(None)
 
 
+def in_writing_transaction() -> bool:
+    """True when transactions begun now take the write lock (writing request, CLI, jobs)."""
+    return _write_intent.get() is not False
+
+
 @contextmanager
 def write_intent() -> Iterator[None]:
     """Make transactions begun inside this block take the SQLite write lock up front."""

@@ -193,3 +193,33 @@ def test_pairing_page_qr_keeps_the_code_out_of_the_url_path(admin_client):
     html = response.get_data(as_text=True)
     assert "<svg" in html
     assert "?code=" not in html
+
+
+def test_a_device_writing_after_a_quiet_minute_is_not_blocked_by_its_last_seen_update(
+    app, db, admin_client
+):
+    """The last-seen update must not wait for the write lock its own request holds."""
+    code = create_code(admin_client, kind="scanner", label="Curb phone 1")
+    phone = app.test_client()
+    phone.post("/pair", data={"code": code})
+    device = db.session.scalar(select(Device))
+    quiet_since = utcnow() - pairing.LAST_SEEN_EVERY - timedelta(seconds=5)
+    device.last_seen_at = quiet_since
+    db.session.commit()
+    busy_timeout = None
+    if db.engine.dialect.name == "sqlite":
+        from shared import database
+
+        busy_timeout, database.SQLITE_BUSY_TIMEOUT_MS = database.SQLITE_BUSY_TIMEOUT_MS, 500
+        db.engine.dispose()  # new connections pick up the short timeout
+    try:
+        assert phone.post("/device/unpair").status_code == 302
+    finally:
+        if busy_timeout is not None:
+            from shared import database
+
+            database.SQLITE_BUSY_TIMEOUT_MS = busy_timeout
+            db.engine.dispose()
+    db.session.rollback()
+    refreshed = db.session.get(Device, device.id)
+    assert refreshed.is_revoked and refreshed.last_seen_at > quiet_since
