@@ -397,3 +397,19 @@ event.listen(
     "after_create",
     DDL(AUDIT_APPEND_ONLY_POSTGRESQL).execute_if(dialect="postgresql"),
 )
+
+
+class LiveVersion(db.Model):
+    """Change counter of one live topic at one school (e.g. "hallway", "dismissal").
+
+    Bumped in the same transaction as the change it announces; screens poll with the
+    version they show and get 204 while it is unchanged.
+    """
+
+    __tablename__ = "live_versions"
+
+    school_id: Mapped[int] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)

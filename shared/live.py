@@ -1,0 +1,49 @@
+"""Live regions: per-school, per-topic change versions and the poll answer built on them.
+
+A service that changes what a screen shows calls `bump(school_id, topic)` in the same
+transaction as the change. A live region polls with the version it shows (`?v=N`);
+`poll(...)` answers 204 with no rendering while the version is unchanged, and the
+fresh partial otherwise. Every process and server shares the versions through the
+database, so a change made anywhere reaches every screen.
+"""
+
+from collections.abc import Callable
+
+from flask import Response, request
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from shared.extensions import db
+from shared.models import LiveVersion
+
+_INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+def bump(school_id: int, topic: str) -> None:
+    """Announce a change of `topic` at the school (one atomic upsert, no read)."""
+    insert = _INSERTS[db.session.get_bind().dialect.name]
+    statement = insert(LiveVersion).values(school_id=school_id, topic=topic, version=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[LiveVersion.school_id, LiveVersion.topic],
+        set_={"version": LiveVersion.version + 1},
+    )
+    db.session.execute(statement)
+
+
+def current(school_id: int, topic: str) -> int:
+    """The topic's version; 0 before its first change."""
+    version = db.session.scalar(
+        select(LiveVersion.version).where(
+            LiveVersion.school_id == school_id, LiveVersion.topic == topic
+        )
+    )
+    return version or 0
+
+
+def poll(school_id: int, topic: str, render: Callable[[int], str | Response]):
+    """Answer a live region's poll: 204 if it already shows the current version."""
+    version = current(school_id, topic)
+    if request.args.get("v", type=int) == version:
+        return Response(status=204)
+    return render(version)
