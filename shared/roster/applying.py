@@ -1,0 +1,202 @@
+"""Writing a plan: `apply_import` carries out a `Plan` without errors and audits it.
+
+It works inside the caller's transaction (flush only) and records one `roster.import`
+audit event; the caller commits once. `_Writer` makes the changes kind by kind, resolving
+references (rooms, teachers, students) to rows created earlier in the same import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert
+
+from shared import audit
+from shared.errors import InvalidInput
+from shared.extensions import db
+from shared.models import (
+    BellPeriod,
+    Enrollment,
+    Family,
+    Membership,
+    Room,
+    SchoolClass,
+    Student,
+    User,
+)
+from shared.roster.planning import _CHUNK
+from shared.roster.results import KindChanges, Plan
+from shared.roster.rows import BellRecord, ClassRecord, FamilyRecord, StaffRecord
+
+
+def apply_import(plan: Plan, *, source: str) -> dict[str, dict[str, int]]:
+    """Write a plan without errors in the caller's transaction (flush only) and audit it."""
+    if plan.errors:
+        raise InvalidInput("The import has errors; nothing was written.")
+    writer = _Writer(plan)
+    writer.rooms()
+    writer.staff()
+    writer.students()
+    db.session.flush()
+    writer.classes()
+    db.session.flush()
+    writer.enrollments()
+    writer.bell_schedule()
+    writer.families()
+    if plan.school_sourced_id is not None:
+        plan.school.sourced_id = plan.school_sourced_id
+    db.session.flush()
+    counts = plan.counts()
+    audit.record(
+        "roster.import",
+        school_id=plan.school.id,
+        target=plan.school,
+        detail={
+            "format": plan.format,
+            "source": source,
+            "counts": counts,
+            "warnings": len(plan.warnings),
+        },
+    )
+    return counts
+
+
+class _Writer:
+    """Carries out a plan's changes, kind by kind, resolving references as it goes."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.school_id = plan.school.id
+        self.existing = plan.existing
+        self.room_by_name: dict[str, Room] = {}
+        self.student_by_number: dict[str, Student] = {}
+
+    def kind(self, name: str) -> KindChanges:
+        return self.plan.kinds[name]
+
+    def rooms(self) -> None:
+        for change in self.kind("rooms").created:
+            room = Room(school_id=self.school_id, name=change.record.name, kind=change.record.kind)
+            db.session.add(room)
+            self.room_by_name[room.name.casefold()] = room
+        for change in self.kind("rooms").changed:
+            _set(change.target, change.updates)
+
+    def staff(self) -> None:
+        for change in self.kind("staff").created:
+            record: StaffRecord = change.record
+            user = User(
+                email=record.email,
+                name=record.name,
+                password_hash=None,
+                sourced_id=change.updates["sourced_id"],
+            )
+            db.session.add(user)
+            for role in sorted(record.roles):
+                user.memberships.append(Membership(school_id=self.school_id, role=role))
+            self.existing.accounts[record.email] = user
+        for change in self.kind("staff").changed:
+            user = change.target
+            for role in change.updates.get("roles", ()):
+                user.memberships.append(Membership(school_id=self.school_id, role=role))
+            _set(user, {k: v for k, v in change.updates.items() if k != "roles"})
+
+    def students(self) -> None:
+        for change in self.kind("students").changed:
+            _set(change.target, change.updates)
+        for change in self.kind("students").deactivated:
+            change.target.active = False
+        created = [
+            Student(school_id=self.school_id, **change.record.columns())
+            for change in self.kind("students").created
+        ]
+        db.session.add_all(created)
+        if self.kind("enrollments").created or self.kind("families").total():
+            for student in [*self.existing.students, *created]:
+                self.student_by_number[student.student_number] = student
+
+    def room(self, name: str | None) -> Room | None:
+        if name is None:
+            return None
+        key = name.casefold()
+        return self.room_by_name.get(key) or self.existing.rooms[key]
+
+    def classes(self) -> None:
+        accounts = self.existing.accounts
+        for change in self.kind("classes").created:
+            record: ClassRecord = change.record
+            school_class = SchoolClass(
+                school_id=self.school_id,
+                sourced_id=record.key,
+                name=record.name,
+                period=record.period,
+                room=self.room(record.room),
+                teachers=[accounts[email] for email in record.teacher_emails],
+            )
+            db.session.add(school_class)
+            self.existing.classes[record.key] = school_class
+        for change in self.kind("classes").changed:
+            updates = dict(change.updates)
+            if "room" in updates:
+                change.target.room = self.room(updates.pop("room"))
+            if "teachers" in updates:
+                change.target.teachers = [accounts[e] for e in updates.pop("teachers")]
+            _set(change.target, updates)
+        for change in self.kind("classes").deactivated:
+            change.target.active = False
+
+    def enrollments(self) -> None:
+        rows = [
+            {
+                "class_id": self.existing.classes[class_key].id,
+                "student_id": self.student_by_number[number].id,
+            }
+            for class_key, number in (c.record for c in self.kind("enrollments").created)
+        ]
+        if rows:
+            db.session.execute(insert(Enrollment), rows)
+        ids = [change.target for change in self.kind("enrollments").removed]
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            db.session.execute(delete(Enrollment).where(Enrollment.id.in_(chunk)))
+
+    def bell_schedule(self) -> None:
+        for change in self.kind("bell_schedule").removed:
+            db.session.delete(change.target)
+        for change in self.kind("bell_schedule").changed:
+            _set(change.target, change.updates)
+        db.session.flush()
+        for change in self.kind("bell_schedule").created:
+            record: BellRecord = change.record
+            db.session.add(
+                BellPeriod(
+                    school_id=self.school_id,
+                    name=record.period,
+                    weekday=record.weekday,
+                    start_time=record.start,
+                    end_time=record.end,
+                )
+            )
+
+    def families(self) -> None:
+        for change in self.kind("families").created:
+            record: FamilyRecord = change.record
+            db.session.add(
+                Family(
+                    school_id=self.school_id,
+                    tag_number=record.tag_number,
+                    pickup_adults=record.pickup_adults or "",
+                    students=[self.student_by_number[n] for n in record.student_numbers],
+                )
+            )
+        for change in self.kind("families").changed:
+            updates = dict(change.updates)
+            if "students" in updates:
+                numbers = updates.pop("students")
+                change.target.students = [self.student_by_number[n] for n in numbers]
+            _set(change.target, updates)
+
+
+def _set(row: Any, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        setattr(row, key, value)

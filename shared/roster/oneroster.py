@@ -1,0 +1,264 @@
+"""The OneRoster v1.1 CSV format, read into a `Roster` for one school org.
+
+`_OneRosterReader` picks the school's org in orgs.csv (by the school's stored sourcedId,
+the one given, or the only school org), reads its students and staff from users.csv, its
+classes of the current term from classes.csv and academicSessions.csv, and the class
+members from enrollments.csv. Rows marked for deletion and disabled users are skipped.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from shared.models import Room, SchoolClass, Student, User
+from shared.roster.files import Bundle
+from shared.roster.results import Plan, RowError
+from shared.roster.rows import (
+    ClassRecord,
+    Roster,
+    StaffRecord,
+    StudentRecord,
+    Where,
+    _Cells,
+    _limit,
+    _oneroster_grade,
+    _parse_date,
+    _read_table,
+    _Row,
+    _split,
+)
+
+#: OneRoster staff roles and the passline role each one gets.
+ONEROSTER_STAFF_ROLES = {"teacher": "teacher", "administrator": "staff", "aide": "staff"}
+
+
+def _deleted(row: _Row) -> bool:
+    """A OneRoster row marked for deletion (or a disabled user)."""
+    return (
+        row.get("status").lower() in ("tobedeleted", "inactive")
+        or row.get("enabledUser").lower() == "false"
+    )
+
+
+class _OneRosterReader:
+    """Turns the OneRoster files into a Roster for the chosen school org."""
+
+    def __init__(self, bundle: Bundle, plan: Plan, today: date, org_sourced_id: str | None) -> None:
+        self.bundle = bundle
+        self.plan = plan
+        self.today = today
+        self.wanted_org = org_sourced_id or plan.school.sourced_id
+        self.roster = Roster()
+        #: users.csv sourcedId -> ("student", number) / ("staff", email) / ("skip", "").
+        self.users: dict[str, tuple[str, str]] = {}
+
+    def table(self, name: str, required: tuple[str, ...]) -> list[_Row] | None:
+        if name not in self.bundle.files:
+            return None
+        return _read_table(self.bundle, name, required, self.plan.errors)
+
+    def read(self) -> Roster:
+        self.check_manifest()
+        org = self.choose_org()
+        if org is None:
+            return self.roster
+        self.read_users(org)
+        class_rows = self.table("classes.csv", ("sourcedId", "title", "schoolSourcedId"))
+        if class_rows is not None:
+            self.read_classes(class_rows, org)
+            self.read_enrollments()
+        return self.roster
+
+    def check_manifest(self) -> None:
+        rows = self.table("manifest.csv", ("propertyName", "value")) or []
+        for row in rows:
+            version = row.get("value")
+            if row.get("propertyName") == "oneroster.version" and version not in ("1.0", "1.1"):
+                self.plan.warnings.append(
+                    f"manifest.csv says OneRoster version {version}; passline reads version 1.1."
+                )
+
+    def choose_org(self) -> str | None:
+        rows = self.table("orgs.csv", ("sourcedId", "name", "type"))
+        if rows is None:
+            return None
+        schools = [r for r in rows if r.get("type").lower() == "school" and not _deleted(r)]
+        chosen = [r for r in rows if self.wanted_org and r.get("sourcedId") == self.wanted_org]
+        if chosen or len(schools) == 1:
+            org = (chosen or schools)[0]
+            if org.get("sourcedId") != self.plan.school.sourced_id:
+                self.plan.school_sourced_id = org.get("sourcedId")
+                self.plan.warnings.append(
+                    f"This school is linked to the OneRoster org {org.get('name')!r} "
+                    f"(sourcedId {self.plan.school_sourced_id})."
+                )
+            return org.get("sourcedId")
+        found = ", ".join(f"{r.get('name')} ({r.get('sourcedId')})" for r in schools) or "none"
+        self.plan.errors.append(
+            RowError(
+                "orgs.csv",
+                None,
+                "sourcedId",
+                f"cannot tell which school org is this school; school orgs found: {found}. "
+                "Set the school's OneRoster sourcedId (flask roster import --org SOURCEDID).",
+            )
+        )
+        return None
+
+    def read_users(self, org: str) -> None:
+        rows = self.table(
+            "users.csv", ("sourcedId", "orgSourcedIds", "role", "givenName", "familyName")
+        )
+        if rows is None:
+            return
+        self.plan.present += ["staff", "students"]
+        staff: dict[str, StaffRecord] = {}
+        students: dict[str, StudentRecord] = {}
+        sourced_rows: dict[str, int] = {}
+        for row in rows:
+            cells = _Cells(row, self.plan.errors)
+            sourced_id = cells.text("sourcedId", _limit(User.sourced_id))
+            if sourced_id is None:
+                continue
+            if sourced_id in sourced_rows:
+                cells.fail(
+                    "sourcedId", f"{sourced_id!r} is already on row {sourced_rows[sourced_id]}"
+                )
+                continue
+            sourced_rows[sourced_id] = row.line
+            self.users[sourced_id] = ("skip", "")
+            role = cells.get("role").lower()
+            if org not in _split(cells.get("orgSourcedIds")) or _deleted(cells.row):
+                continue
+            if role == "student":
+                self.read_student(cells, sourced_id, students)
+            elif role in ONEROSTER_STAFF_ROLES:
+                self.read_staff(cells, sourced_id, ONEROSTER_STAFF_ROLES[role], staff)
+        self.roster.staff = staff
+        self.roster.students = students
+
+    def read_student(
+        self, cells: _Cells, sourced_id: str, students: dict[str, StudentRecord]
+    ) -> None:
+        column = "identifier" if cells.get("identifier") else "username"
+        number = cells.text(column, _limit(Student.student_number))
+        if number is None:
+            return
+        first = cells.text("givenName", _limit(Student.first_name))
+        last = cells.text("familyName", _limit(Student.last_name))
+        preferred = cells.text("preferredFirstName", _limit(Student.preferred_name), required=False)
+        grades = _split(cells.get("grades"))
+        known, grade = _oneroster_grade(grades[0] if grades else "")
+        if not known:
+            cells.fail("grades", f"{grades[0]!r} is not a OneRoster grade code")
+        if number in students:
+            cells.fail(
+                column, f"student number {number!r} is already on row {students[number].where[1]}"
+            )
+        if not cells.ok:
+            return
+        students[number] = StudentRecord(
+            number, first, last, preferred, grade, sourced_id, cells.where
+        )
+        self.users[sourced_id] = ("student", number)
+
+    def read_staff(
+        self, cells: _Cells, sourced_id: str, role: str, staff: dict[str, StaffRecord]
+    ) -> None:
+        email = cells.email("email", cells.get("email"))
+        name = f"{cells.get('givenName')} {cells.get('familyName')}".strip()
+        if not name or len(name) > _limit(User.name):
+            cells.fail("givenName", f"the name must have 1 to {_limit(User.name)} characters")
+        if email in staff:
+            cells.fail("email", f"{email!r} is already on row {staff[email].where[1]}")
+        if not cells.ok:
+            return
+        staff[email] = StaffRecord(email, name, frozenset({role}), sourced_id, cells.where)
+        self.users[sourced_id] = ("staff", email)
+
+    def current_terms(self) -> set[str] | None:
+        """Sessions that cover today; None without academicSessions.csv."""
+        rows = self.table("academicsessions.csv", ("sourcedId", "startDate", "endDate"))
+        if rows is None:
+            return None
+        current = set()
+        for row in rows:
+            cells = _Cells(row, self.plan.errors)
+            try:
+                start, end = _parse_date(row.get("startDate")), _parse_date(row.get("endDate"))
+            except ValueError:
+                cells.fail("startDate", "startDate and endDate must be dates like 2026-08-01")
+                continue
+            if start <= self.today <= end and not _deleted(cells.row):
+                current.add(row.get("sourcedId"))
+        return current
+
+    def read_classes(self, rows: list[_Row], org: str) -> None:
+        self.plan.present.append("classes")
+        current = self.current_terms()
+        mine = [r for r in rows if r.get("schoolSourcedId") == org and not _deleted(r)]
+        in_term = [r for r in mine if current and current & set(_split(r.get("termSourcedIds")))]
+        if in_term:
+            if len(in_term) < len(mine):
+                self.plan.warnings.append(
+                    f"Classes of terms that do not cover {self.today.isoformat()} were left out: "
+                    f"{len(mine) - len(in_term)}."
+                )
+            mine = in_term
+        else:
+            why = (
+                "There is no academicSessions.csv"
+                if current is None
+                else f"No class has a term covering {self.today.isoformat()}"
+            )
+            self.plan.warnings.append(f"{why}; all {len(mine)} classes of the school are imported.")
+        classes: dict[str, ClassRecord] = {}
+        for row in mine:
+            cells = _Cells(row, self.plan.errors)
+            key = cells.text("sourcedId", _limit(SchoolClass.sourced_id))
+            name = cells.text("title", _limit(SchoolClass.name))
+            room = cells.text("location", _limit(Room.name), required=False)
+            periods = _split(cells.get("periods"))
+            period = periods[0] if periods else None
+            if period is not None and len(period) > _limit(SchoolClass.period):
+                cells.fail("periods", f"longer than {_limit(SchoolClass.period)} characters")
+            if key in classes:
+                cells.fail("sourcedId", f"{key!r} is already on row {classes[key].where[1]}")
+            if cells.ok:
+                classes[key] = ClassRecord(key, name, room, period, [], cells.where)
+        self.roster.classes = classes
+
+    def read_enrollments(self) -> None:
+        rows = self.table("enrollments.csv", ("classSourcedId", "userSourcedId", "role"))
+        if rows is None:
+            return
+        self.plan.present.append("enrollments")
+        enrollments: dict[tuple[str, str], Where] = {}
+        classes = self.roster.classes or {}
+        for row in rows:
+            cells = _Cells(row, self.plan.errors)
+            school_class = classes.get(row.get("classSourcedId"))
+            if school_class is None or _deleted(cells.row) or self.ended(cells):
+                continue
+            user = self.users.get(row.get("userSourcedId"))
+            if user is None:
+                cells.fail("userSourcedId", f"{row.get('userSourcedId')!r} is not in users.csv")
+                continue
+            kind, key = user
+            role = row.get("role").lower()
+            if role == "student" and kind == "student":
+                enrollments.setdefault((school_class.key, key), cells.where)
+            elif role == "teacher" and kind == "staff" and key not in school_class.teacher_emails:
+                school_class.teacher_emails.append(key)
+            elif role == "student" and kind == "staff":
+                cells.fail("role", "this user is staff, not a student")
+        self.roster.enrollments = enrollments
+
+    def ended(self, cells: _Cells) -> bool:
+        if not cells.get("endDate"):
+            return False
+        try:
+            return _parse_date(cells.get("endDate")) < self.today
+        except ValueError:
+            cells.fail("endDate", "endDate must be a date like 2027-06-30")
+            return True

@@ -1,0 +1,168 @@
+"""The passline CSV format: one file per kind, named after it (students.csv, rooms.csv...).
+
+`_CSV_FILES` gives each kind its required columns, its row parser and its key column;
+`_parse_csv_bundle` parses the files of a bundle into a `Roster`. The columns are
+documented in docs/roster-import.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shared.models import ROLES, ROOM_KINDS, BellPeriod, Room, SchoolClass, Student, User
+from shared.roster.files import Bundle
+from shared.roster.results import Plan
+from shared.roster.rows import (
+    BellRecord,
+    ClassRecord,
+    FamilyRecord,
+    RoomRecord,
+    Roster,
+    StaffRecord,
+    StudentRecord,
+    _Cells,
+    _collect,
+    _csv_grade,
+    _limit,
+    _parse_clock,
+    _read_table,
+    _split,
+    parse_days,
+)
+
+#: Roles an import may grant; the admin role is only ever given on the Staff page.
+IMPORT_ROLES = tuple(role for role in ROLES if role != "admin")
+_MAX_TAG = 2**31 - 1
+
+
+def _parse_staff_row(cells: _Cells) -> list[tuple[Any, Any]]:
+    email = cells.email("email", cells.get("email"))
+    name = cells.text("name", _limit(User.name))
+    roles = {role.lower() for role in _split(cells.get("roles"), r"[;,\s]+")}
+    if not roles:
+        cells.fail("roles", "at least one role is required")
+    elif "admin" in roles:
+        cells.fail("roles", "the admin role is not given by an import; give it on the Staff page")
+    elif not roles <= set(IMPORT_ROLES):
+        unknown = ", ".join(sorted(roles - set(IMPORT_ROLES)))
+        cells.fail("roles", f"unknown role {unknown}; use {', '.join(IMPORT_ROLES)}")
+    sourced_id = cells.text("sourced_id", _limit(User.sourced_id), required=False)
+    if not cells.ok:
+        return []
+    return [(email, StaffRecord(email, name, frozenset(roles), sourced_id, cells.where))]
+
+
+def _parse_room_row(cells: _Cells) -> list[tuple[Any, Any]]:
+    name = cells.text("name", _limit(Room.name))
+    kind = cells.get("kind").lower() or "classroom"
+    if kind not in ROOM_KINDS:
+        cells.fail("kind", f"unknown room kind {kind!r}; use {', '.join(ROOM_KINDS)}")
+    if not cells.ok:
+        return []
+    return [(name.casefold(), RoomRecord(name, kind, cells.where))]
+
+
+def _parse_student_row(cells: _Cells) -> list[tuple[Any, Any]]:
+    number = cells.text("student_number", _limit(Student.student_number))
+    first = cells.text("first_name", _limit(Student.first_name))
+    last = cells.text("last_name", _limit(Student.last_name))
+    preferred = cells.text("preferred_name", _limit(Student.preferred_name), required=False)
+    grade = None
+    if cells.get("grade"):
+        grade = _csv_grade(cells.get("grade"))
+        if grade is None:
+            cells.fail("grade", f"{cells.get('grade')!r} is not a grade; use PK, K or 1-12")
+    sourced_id = cells.text("sourced_id", _limit(Student.sourced_id), required=False)
+    if not cells.ok:
+        return []
+    record = StudentRecord(number, first, last, preferred, grade, sourced_id, cells.where)
+    return [(number, record)]
+
+
+def _parse_class_row(cells: _Cells) -> list[tuple[Any, Any]]:
+    key = cells.text("class_id", _limit(SchoolClass.sourced_id))
+    name = cells.text("name", _limit(SchoolClass.name))
+    room = cells.text("room", _limit(Room.name), required=False)
+    period = cells.text("period", _limit(SchoolClass.period), required=False)
+    emails = [cells.email("teacher_emails", e) for e in _split(cells.get("teacher_emails"))]
+    if not cells.ok:
+        return []
+    teachers = list(dict.fromkeys(e for e in emails if e))
+    return [(key, ClassRecord(key, name, room, period, teachers, cells.where))]
+
+
+def _parse_enrollment_row(cells: _Cells) -> list[tuple[Any, Any]]:
+    key = cells.text("class_id", _limit(SchoolClass.sourced_id))
+    number = cells.text("student_number", _limit(Student.student_number))
+    return [((key, number), cells.where)] if cells.ok else []
+
+
+def _parse_bell_row(cells: _Cells) -> list[tuple[Any, Any]]:
+    period = cells.text("period", _limit(BellPeriod.name))
+    days: list[int] = []
+    start = end = None
+    for column, parse in (("days", parse_days), ("start", _parse_clock), ("end", _parse_clock)):
+        if not cells.get(column):
+            cells.fail(column, "a value is required")
+            continue
+        try:
+            value = parse(cells.get(column))
+        except ValueError as exc:
+            cells.fail(column, str(exc))
+            continue
+        if column == "days":
+            days = value
+        elif column == "start":
+            start = value
+        else:
+            end = value
+    if start is not None and end is not None and start >= end:
+        cells.fail("end", "the period must end after it starts")
+    if not cells.ok:
+        return []
+    return [((period, day), BellRecord(period, day, start, end, cells.where)) for day in days]
+
+
+def _parse_family_row(cells: _Cells) -> list[tuple[Any, Any]]:
+    raw_tag = cells.get("tag_number")
+    tag = int(raw_tag) if raw_tag.isdigit() else 0
+    if not 0 < tag <= _MAX_TAG:
+        cells.fail("tag_number", f"{raw_tag!r} is not a positive whole number")
+    numbers = list(dict.fromkeys(_split(cells.get("student_numbers"))))
+    if not numbers:
+        cells.fail("student_numbers", "at least one student number is required")
+    adults = None
+    if "pickup_adults" in cells.row.values:
+        adults = "\n".join(_split(cells.get("pickup_adults"), r";"))
+    if not cells.ok:
+        return []
+    return [(tag, FamilyRecord(tag, numbers, adults, cells.where))]
+
+
+_CSV_FILES: dict[str, tuple[tuple[str, ...], Callable[[_Cells], list], str]] = {
+    "staff": (("email", "name", "roles"), _parse_staff_row, "email"),
+    "rooms": (("name", "kind"), _parse_room_row, "name"),
+    "students": (
+        ("student_number", "first_name", "last_name"),
+        _parse_student_row,
+        "student_number",
+    ),
+    "classes": (("class_id", "name"), _parse_class_row, "class_id"),
+    "enrollments": (("class_id", "student_number"), _parse_enrollment_row, "student_number"),
+    "bell_schedule": (("period", "days", "start", "end"), _parse_bell_row, "days"),
+    "families": (("tag_number", "student_numbers"), _parse_family_row, "tag_number"),
+}
+
+
+def _parse_csv_bundle(bundle: Bundle, plan: Plan) -> Roster:
+    roster = Roster()
+    for kind, (required, parse, key_column) in _CSV_FILES.items():
+        name = f"{kind}.csv"
+        if name not in bundle.files:
+            continue
+        plan.present.append(kind)
+        rows = _read_table(bundle, name, required, plan.errors)
+        if rows is not None:
+            setattr(roster, kind, _collect(rows, plan.errors, parse, key_column))
+    return roster

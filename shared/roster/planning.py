@@ -1,0 +1,552 @@
+"""The dry run: `plan_import` checks a bundle against the school's data and returns a `Plan`.
+
+`_Existing` loads each kind of the school's rows once, on first use, into dicts; `_Planner`
+matches the imported records to those rows by key (sourced id, student number, email,
+class id, tag number) and fills the plan with what would be created, changed, deactivated
+or removed, plus row errors and warnings. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from functools import cached_property
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from shared.extensions import db
+from shared.models import (
+    WEEKDAYS,
+    BellPeriod,
+    Enrollment,
+    Family,
+    Membership,
+    Room,
+    School,
+    SchoolClass,
+    Student,
+    User,
+)
+from shared.roster.files import Bundle
+from shared.roster.oneroster import _OneRosterReader
+from shared.roster.passline_csv import _parse_csv_bundle
+from shared.roster.results import Change, KindChanges, Plan, RowError
+from shared.roster.rows import (
+    ClassRecord,
+    FamilyRecord,
+    RoomRecord,
+    Roster,
+    StaffRecord,
+    StudentRecord,
+    Where,
+)
+
+#: Values per IN (...) list in bulk queries.
+_CHUNK = 500
+
+
+class _Existing:
+    """The school's current rows, each kind loaded once (on first use) into dicts."""
+
+    def __init__(self, school_id: int) -> None:
+        self.school_id = school_id
+        #: Accounts by email: staff of this school plus accounts named by the import.
+        self.accounts: dict[str, User] = {}
+
+    @cached_property
+    def rooms(self) -> dict[str, Room]:
+        rooms = db.session.scalars(
+            select(Room).where(Room.school_id == self.school_id).order_by(Room.id)
+        )
+        by_name: dict[str, Room] = {}
+        for room in rooms:
+            by_name.setdefault(room.name.casefold(), room)
+        return by_name
+
+    @cached_property
+    def students(self) -> list[Student]:
+        return list(
+            db.session.scalars(
+                select(Student).where(Student.school_id == self.school_id).order_by(Student.id)
+            )
+        )
+
+    @cached_property
+    def students_by_number(self) -> dict[str, Student]:
+        return {student.student_number: student for student in self.students}
+
+    @cached_property
+    def students_by_sourced_id(self) -> dict[str, Student]:
+        return {s.sourced_id: s for s in self.students if s.sourced_id}
+
+    @cached_property
+    def classes(self) -> dict[str, SchoolClass]:
+        """Classes that came from an import (they have a class id), by class id."""
+        query = (
+            select(SchoolClass)
+            .where(SchoolClass.school_id == self.school_id, SchoolClass.sourced_id.is_not(None))
+            .options(selectinload(SchoolClass.teachers), selectinload(SchoolClass.room))
+        )
+        return {c.sourced_id: c for c in db.session.scalars(query)}
+
+    @cached_property
+    def enrollments(self) -> dict[tuple[int, int], int]:
+        """(class id, student id) -> enrollment id, for the classes of `classes`."""
+        rows = db.session.execute(
+            select(Enrollment.id, Enrollment.class_id, Enrollment.student_id)
+            .join(SchoolClass, SchoolClass.id == Enrollment.class_id)
+            .where(SchoolClass.school_id == self.school_id, SchoolClass.sourced_id.is_not(None))
+        )
+        return {(row.class_id, row.student_id): row.id for row in rows}
+
+    @cached_property
+    def bell_periods(self) -> dict[tuple[str, int], BellPeriod]:
+        periods = db.session.scalars(
+            select(BellPeriod).where(BellPeriod.school_id == self.school_id)
+        )
+        return {(p.name, p.weekday): p for p in periods}
+
+    @cached_property
+    def families(self) -> dict[int, Family]:
+        families = db.session.scalars(
+            select(Family)
+            .where(Family.school_id == self.school_id)
+            .options(selectinload(Family.students))
+        )
+        return {family.tag_number: family for family in families}
+
+    def load_accounts(self, emails: Iterable[str]) -> None:
+        """Load this school's staff and the accounts with these emails (memberships too)."""
+        members = select(Membership.user_id).where(Membership.school_id == self.school_id)
+        query = select(User).options(selectinload(User.memberships))
+        found = list(db.session.scalars(query.where(User.id.in_(members))))
+        wanted = sorted(set(emails) - {user.email.lower() for user in found})
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            found += db.session.scalars(query.where(func.lower(User.email).in_(chunk)))
+        self.accounts = {user.email.lower(): user for user in found}
+
+    def user_sourced_ids(self, sourced_ids: set[str]) -> dict[str, int]:
+        """sourced id -> id of the account holding it, for the given ids."""
+        if not sourced_ids:
+            return {}
+        rows = db.session.execute(
+            select(User.sourced_id, User.id).where(User.sourced_id.in_(sorted(sourced_ids)))
+        )
+        return {row.sourced_id: row.id for row in rows}
+
+
+def plan_import(
+    school: School,
+    bundle: Bundle,
+    *,
+    today: date | None = None,
+    org_sourced_id: str | None = None,
+) -> Plan:
+    """Check a bundle against the school's data: what an import would do, and row errors."""
+    today = today or datetime.now(ZoneInfo(school.timezone)).date()
+    plan = Plan(school=school, format="oneroster" if bundle.is_oneroster else "csv")
+    if bundle.ignored:
+        plan.warnings.append("Ignored (not part of a roster): " + ", ".join(bundle.ignored))
+    if bundle.is_oneroster:
+        roster = _OneRosterReader(bundle, plan, today, org_sourced_id).read()
+    else:
+        roster = _parse_csv_bundle(bundle, plan)
+    _Planner(plan, roster).run()
+    return plan
+
+
+class _Planner:
+    """Compares a Roster with the school's rows and fills the plan with changes."""
+
+    def __init__(self, plan: Plan, roster: Roster) -> None:
+        self.plan = plan
+        self.roster = roster
+        self.school = plan.school
+        self.existing = _Existing(plan.school.id)
+        plan.existing = self.existing
+        #: Student number -> existing student id, or None for a student to create.
+        self.student_refs: dict[str, int | None] = {}
+        #: Class id -> existing class id, or None for a class to create.
+        self.class_refs: dict[str, int | None] = {}
+        #: Room names (casefolded) that exist or will be created.
+        self.room_names: set[str] = set()
+
+    def changes(self, kind: str) -> KindChanges:
+        return self.plan.kinds[kind]
+
+    def error(self, where: Where, column: str | None, reason: str) -> None:
+        self.plan.errors.append(RowError(where[0], where[1], column, reason))
+
+    def run(self) -> None:
+        self.check_school_link()
+        if self.roster.staff is not None or self.roster.classes is not None:
+            self.existing.load_accounts(self.roster.staff or ())
+        self.plan_rooms()
+        self.plan_staff()
+        self.plan_students()
+        self.plan_classes()
+        self.plan_enrollments()
+        self.plan_bell_schedule()
+        self.plan_families()
+
+    def check_school_link(self) -> None:
+        sourced_id = self.plan.school_sourced_id
+        if sourced_id is None:
+            return
+        other = db.session.scalar(
+            select(School).where(School.sourced_id == sourced_id, School.id != self.school.id)
+        )
+        if other is not None:
+            reason = f"this export is for {other.name} ({other.code}), not for {self.school.name}"
+            self.plan.errors.append(RowError("orgs.csv", None, "sourcedId", reason))
+
+    # rooms ----------------------------------------------------------------
+
+    def plan_rooms(self) -> None:
+        self.room_names = set(self.existing.rooms) if self.wants_rooms() else set()
+        if self.roster.rooms is None:
+            return
+        for key, record in self.roster.rooms.items():
+            self.room_names.add(key)
+            room = self.existing.rooms.get(key)
+            if room is None:
+                self.changes("rooms").created.append(
+                    Change(record.name, record.kind, record=record)
+                )
+                continue
+            updates: dict[str, Any] = {}
+            if room.kind != record.kind:
+                updates["kind"] = record.kind
+            if not room.active:
+                updates["active"] = True
+            if updates:
+                self.changes("rooms").changed.append(
+                    Change(room.name, _describe(room, updates), target=room, updates=updates)
+                )
+
+    def wants_rooms(self) -> bool:
+        return self.roster.rooms is not None or self.roster.classes is not None
+
+    def room_for_class(self, name: str | None) -> None:
+        """Plan a classroom for a class's room when no such room exists yet."""
+        if name is None or name.casefold() in self.room_names:
+            return
+        self.room_names.add(name.casefold())
+        self.changes("rooms").created.append(
+            Change(name, "classroom, named by a class", record=RoomRecord(name, "classroom", None))
+        )
+
+    # staff ----------------------------------------------------------------
+
+    def plan_staff(self) -> None:
+        records = self.roster.staff
+        if records is None:
+            return
+        owners = self.existing.user_sourced_ids(
+            {r.sourced_id for r in records.values() if r.sourced_id}
+        )
+        for email, record in records.items():
+            user = self.existing.accounts.get(email)
+            sourced_id = self.staff_sourced_id(record, user, owners)
+            if user is None:
+                roles = ", ".join(sorted(record.roles))
+                self.changes("staff").created.append(
+                    Change(
+                        f"{record.name} <{email}>",
+                        f"{roles}; no password until an admin sets one",
+                        record=record,
+                        updates={"sourced_id": sourced_id},
+                    )
+                )
+                continue
+            updates = self.staff_updates(user, record, sourced_id)
+            if updates:
+                self.changes("staff").changed.append(
+                    Change(
+                        f"{user.name} <{email}>",
+                        _describe(user, updates),
+                        target=user,
+                        updates=updates,
+                    )
+                )
+
+    def staff_sourced_id(
+        self, record: StaffRecord, user: User | None, owners: dict[str, int]
+    ) -> str | None:
+        """The SIS id to store on the account, if it is free and the account has none."""
+        if record.sourced_id is None or (user is not None and user.sourced_id is not None):
+            return None
+        owner = owners.get(record.sourced_id)
+        if owner is None:
+            return record.sourced_id
+        if user is None or owner != user.id:
+            self.plan.warnings.append(
+                f"The SIS id {record.sourced_id} of {record.email} belongs to another account; "
+                "it is not stored."
+            )
+        return None
+
+    def staff_updates(
+        self, user: User, record: StaffRecord, sourced_id: str | None
+    ) -> dict[str, Any]:
+        held = {m.role for m in user.memberships if m.school_id == self.school.id}
+        updates: dict[str, Any] = {}
+        if record.roles - held:
+            updates["roles"] = sorted(record.roles - held)
+        only_here = all(m.school_id == self.school.id for m in user.memberships)
+        if user.name != record.name and only_here and not user.is_district_admin:
+            updates["name"] = record.name
+        if sourced_id is not None:
+            updates["sourced_id"] = sourced_id
+        return updates
+
+    # students -------------------------------------------------------------
+
+    def plan_students(self) -> None:
+        records = self.roster.students
+        if records is None:
+            if self.roster.enrollments is not None or self.roster.families is not None:
+                self.student_refs = {
+                    s.student_number: s.id for s in self.existing.students if s.active
+                }
+            return
+        claimed: dict[int, StudentRecord] = {}
+        for number, record in records.items():
+            student, conflict = self.match_student(record, claimed)
+            self.student_refs[number] = student.id if student else None
+            if conflict:
+                self.error(record.where, "student_number", f"{number!r} {conflict}")
+                continue
+            if student is None:
+                grade = f"grade {record.grade}" if record.grade else ""
+                self.changes("students").created.append(
+                    Change(_student_label(record), grade, record=record)
+                )
+                continue
+            updates = {k: v for k, v in record.columns().items() if getattr(student, k) != v}
+            if record.sourced_id is None:
+                updates.pop("sourced_id", None)
+            if not student.active:
+                updates["active"] = True
+            if updates:
+                self.changes("students").changed.append(
+                    Change(
+                        _student_label(record),
+                        _describe(student, updates),
+                        target=student,
+                        updates=updates,
+                    )
+                )
+        for student in self.existing.students:
+            if student.active and student.id not in claimed:
+                self.changes("students").deactivated.append(
+                    Change(
+                        f"{student.first_name} {student.last_name} ({student.student_number})",
+                        target=student,
+                    )
+                )
+
+    def match_student(
+        self, record: StudentRecord, claimed: dict[int, StudentRecord]
+    ) -> tuple[Student | None, str | None]:
+        """(existing student, None) for a row, by sourced id else number; or (None, conflict)."""
+        by_number = self.existing.students_by_number.get(record.student_number)
+        student = self.existing.students_by_sourced_id.get(record.sourced_id or "")
+        if student is None and by_number is not None:
+            if record.sourced_id and by_number.sourced_id not in (None, record.sourced_id):
+                return None, f"belongs to another student (SIS id {by_number.sourced_id})"
+            student = by_number
+        elif student is not None and by_number not in (None, student):
+            return None, "belongs to another student at this school"
+        if student is not None and student.id in claimed:
+            file, row = claimed[student.id].where
+            return None, f"is the same student as {file} row {row}"
+        if student is not None:
+            claimed[student.id] = record
+        return student, None
+
+    # classes --------------------------------------------------------------
+
+    def plan_classes(self) -> None:
+        records = self.roster.classes
+        if records is None:
+            if self.roster.enrollments is not None:
+                self.class_refs = {k: c.id for k, c in self.existing.classes.items() if c.active}
+            return
+        staff_emails = set(self.roster.staff or ()) | set(self.existing.accounts)
+        for key, record in records.items():
+            school_class = self.existing.classes.get(key)
+            self.class_refs[key] = school_class.id if school_class else None
+            unknown = [e for e in record.teacher_emails if e not in staff_emails]
+            if unknown:
+                self.error(
+                    record.where,
+                    "teacher_emails",
+                    f"not staff of this school and not in staff.csv: {', '.join(unknown)}",
+                )
+                continue
+            self.room_for_class(record.room)
+            if school_class is None:
+                self.changes("classes").created.append(
+                    Change(f"{record.name} ({key})", _class_summary(record), record=record)
+                )
+                continue
+            updates = _class_updates(school_class, record)
+            if updates:
+                self.changes("classes").changed.append(
+                    Change(
+                        f"{record.name} ({key})",
+                        _describe(school_class, updates),
+                        target=school_class,
+                        updates=updates,
+                    )
+                )
+        for key, school_class in self.existing.classes.items():
+            if school_class.active and key not in records:
+                self.changes("classes").deactivated.append(
+                    Change(f"{school_class.name} ({key})", target=school_class)
+                )
+
+    # enrollments ----------------------------------------------------------
+
+    def plan_enrollments(self) -> None:
+        pairs = self.roster.enrollments
+        if pairs is None:
+            return
+        keep: set[tuple[int, int]] = set()
+        for (class_key, number), where in pairs.items():
+            if class_key not in self.class_refs:
+                self.error(where, "class_id", f"unknown class {class_key!r}")
+                continue
+            if number not in self.student_refs:
+                self.error(where, "student_number", f"unknown student number {number!r}")
+                continue
+            class_id, student_id = self.class_refs[class_key], self.student_refs[number]
+            if (class_id, student_id) in self.existing.enrollments:
+                keep.add((class_id, student_id))
+                continue
+            self.changes("enrollments").created.append(
+                Change(f"{number} in {class_key}", record=(class_key, number))
+            )
+        classes = {c.id: c for c in self.existing.classes.values()}
+        students = {s.id: s for s in self.existing.students}
+        for pair, enrollment_id in self.existing.enrollments.items():
+            if pair not in keep:
+                label = f"{students[pair[1]].student_number} in {classes[pair[0]].sourced_id}"
+                self.changes("enrollments").removed.append(Change(label, target=enrollment_id))
+
+    # bell schedule --------------------------------------------------------
+
+    def plan_bell_schedule(self) -> None:
+        records = self.roster.bell_schedule
+        if records is None:
+            return
+        for key, record in records.items():
+            period = self.existing.bell_periods.get(key)
+            label = f"{WEEKDAYS[record.weekday]} {record.period}"
+            times = f"{record.start:%H:%M}-{record.end:%H:%M}"
+            if period is None:
+                self.changes("bell_schedule").created.append(Change(label, times, record=record))
+            elif (period.start_time, period.end_time) != (record.start, record.end):
+                updates = {"start_time": record.start, "end_time": record.end}
+                self.changes("bell_schedule").changed.append(
+                    Change(label, times, target=period, updates=updates)
+                )
+        for key, period in self.existing.bell_periods.items():
+            if key not in records:
+                label = f"{WEEKDAYS[period.weekday]} {period.name}"
+                self.changes("bell_schedule").removed.append(Change(label, target=period))
+
+    # families -------------------------------------------------------------
+
+    def plan_families(self) -> None:
+        records = self.roster.families
+        if records is None:
+            return
+        for tag, record in records.items():
+            unknown = [n for n in record.student_numbers if n not in self.student_refs]
+            if unknown:
+                self.error(
+                    record.where,
+                    "student_numbers",
+                    f"unknown student number {', '.join(unknown)}",
+                )
+                continue
+            family = self.existing.families.get(tag)
+            label = f"Tag {tag}"
+            if family is None:
+                detail = f"{len(record.student_numbers)} students"
+                self.changes("families").created.append(Change(label, detail, record=record))
+                continue
+            updates = self.family_updates(family, record)
+            if updates:
+                detail = ", ".join("reactivated" if k == "active" else k for k in updates)
+                self.changes("families").changed.append(
+                    Change(label, detail, target=family, updates=updates)
+                )
+
+    def family_updates(self, family: Family, record: FamilyRecord) -> dict[str, Any]:
+        wanted = {self.student_refs[n] for n in record.student_numbers}
+        updates: dict[str, Any] = {}
+        if None in wanted or wanted != {s.id for s in family.students}:
+            updates["students"] = record.student_numbers
+        if record.pickup_adults is not None and record.pickup_adults != family.pickup_adults:
+            updates["pickup_adults"] = record.pickup_adults
+        if not family.active:
+            updates["active"] = True
+        return updates
+
+
+def _student_label(record: StudentRecord) -> str:
+    return f"{record.first_name} {record.last_name} ({record.student_number})"
+
+
+def _class_summary(record: ClassRecord) -> str:
+    parts = []
+    if record.period:
+        parts.append(f"period {record.period}")
+    if record.room:
+        parts.append(f"room {record.room}")
+    if record.teacher_emails:
+        parts.append(", ".join(record.teacher_emails))
+    return "; ".join(parts)
+
+
+def _class_updates(school_class: SchoolClass, record: ClassRecord) -> dict[str, Any]:
+    updates: dict[str, Any] = {}
+    if school_class.name != record.name:
+        updates["name"] = record.name
+    if school_class.period != record.period:
+        updates["period"] = record.period
+    current_room = school_class.room.name if school_class.room else None
+    if (current_room or "").casefold() != (record.room or "").casefold():
+        updates["room"] = record.room
+    if {t.email.lower() for t in school_class.teachers} != set(record.teacher_emails):
+        updates["teachers"] = record.teacher_emails
+    if not school_class.active:
+        updates["active"] = True
+    return updates
+
+
+def _describe(row: Any, updates: dict[str, Any]) -> str:
+    """A short account of changes: 'grade 6 -> 7, reactivated'."""
+    parts = []
+    for key, value in updates.items():
+        if key == "active":
+            parts.append("reactivated")
+        elif key == "roles":
+            parts.append("adds role " + ", ".join(value))
+        elif key in ("teachers", "students"):
+            parts.append(f"{key}: {', '.join(value) or 'none'}")
+        elif key == "room":
+            old = row.room.name if row.room else "none"
+            parts.append(f"room {old} -> {value or 'none'}")
+        else:
+            parts.append(
+                f"{key.replace('_', ' ')} {getattr(row, key) or 'none'} -> {value or 'none'}"
+            )
+    return ", ".join(parts)

@@ -1,0 +1,320 @@
+"""CSV rows, the records parsed from them, and the value checks both formats share.
+
+`_read_table` reads one CSV file of a bundle into `_Row`s (checking the header, skipping
+blank rows); `_Cells` reads and checks the values of one row, turning every problem into a
+`RowError`; `_collect` keys the parsed records and reports a key seen twice. Both formats
+parse into the same records (`StaffRecord` ... `FamilyRecord`), gathered in a `Roster`,
+which planning compares with the school's data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, time
+from typing import Any
+
+from shared.models import WEEKDAYS, User
+from shared.roster.files import Bundle
+from shared.roster.results import RowError
+from shared.staff import EMAIL_RE
+
+_GRADES = ("PK", "K", *(str(n) for n in range(1, 13)))
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+#: Where a record comes from: (file name, row number).
+Where = tuple[str, int]
+
+
+# --------------------------------------------------------------------------- CSV rows
+
+
+@dataclass
+class _Row:
+    file: str
+    line: int
+    values: dict[str, str]
+
+    def get(self, column: str) -> str:
+        return self.values.get(column.lower(), "")
+
+
+def _read_table(
+    bundle: Bundle, name: str, required: tuple[str, ...], errors: list[RowError]
+) -> list[_Row] | None:
+    """The data rows of one CSV file, or None when the file itself is unusable."""
+    try:
+        text = bundle.files[name].decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        errors.append(
+            RowError(name, None, None, f"not UTF-8 text (byte {exc.start}); save it as CSV UTF-8")
+        )
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [column.strip().lower() for column in next(reader, [])]
+        problem = _header_problem(name, header, required, errors)
+        if problem:
+            return None
+        rows = []
+        for number, values in enumerate(reader, start=2):
+            if not any(value.strip() for value in values):
+                continue
+            if any(value.strip() for value in values[len(header) :]):
+                errors.append(
+                    RowError(name, number, None, f"more values than the {len(header)} columns")
+                )
+                continue
+            cells = {c: v.strip() for c, v in zip(header, values, strict=False) if c}
+            rows.append(_Row(name, number, cells))
+    except csv.Error as exc:
+        errors.append(RowError(name, reader.line_num, None, f"not valid CSV: {exc}"))
+        return None
+    return rows
+
+
+def _header_problem(
+    name: str, header: list[str], required: tuple[str, ...], errors: list[RowError]
+) -> bool:
+    if not any(header):
+        errors.append(RowError(name, None, None, "the file is empty"))
+        return True
+    named = [column for column in header if column]
+    problem = False
+    for column in sorted({c for c in named if named.count(c) > 1}):
+        errors.append(RowError(name, 1, column, "the column appears twice"))
+        problem = True
+    for column in required:
+        if column.lower() not in header:
+            errors.append(RowError(name, 1, column, "required column is missing"))
+            problem = True
+    return problem
+
+
+def _limit(column: Any) -> int:
+    return column.type.length
+
+
+class _Cells:
+    """The cells of one row, read and checked; every problem becomes a RowError."""
+
+    def __init__(self, row: _Row, errors: list[RowError]) -> None:
+        self.row = row
+        self.errors = errors
+        self.ok = True
+
+    @property
+    def where(self) -> Where:
+        return (self.row.file, self.row.line)
+
+    def get(self, column: str) -> str:
+        return self.row.get(column)
+
+    def fail(self, column: str | None, reason: str) -> None:
+        self.errors.append(RowError(self.row.file, self.row.line, column, reason))
+        self.ok = False
+
+    def text(self, column: str, limit: int, *, required: bool = True) -> str | None:
+        value = self.get(column)
+        if not value:
+            if required:
+                self.fail(column, "a value is required")
+            return None
+        if len(value) > limit:
+            self.fail(column, f"longer than {limit} characters")
+            return None
+        return value
+
+    def email(self, column: str, value: str) -> str | None:
+        email = value.strip().lower()
+        if not email:
+            self.fail(column, "an email address is required")
+            return None
+        if len(email) > _limit(User.email) or not EMAIL_RE.match(email):
+            self.fail(column, f"{value!r} is not a valid email address")
+            return None
+        return email
+
+
+def _split(value: str, pattern: str = r"[;,]") -> list[str]:
+    return [part.strip() for part in re.split(pattern, value) if part.strip()]
+
+
+def _collect(
+    rows: list[_Row],
+    errors: list[RowError],
+    parse: Callable[[_Cells], list[tuple[Any, Any]]],
+    key_column: str,
+) -> dict[Any, Any]:
+    """Parse every row into keyed records; a key seen twice is an error on the later row."""
+    records: dict[Any, Any] = {}
+    seen: dict[Any, int] = {}
+    for row in rows:
+        cells = _Cells(row, errors)
+        parsed = parse(cells)
+        if not cells.ok:
+            continue
+        for key, record in parsed:
+            if key in seen:
+                cells.fail(key_column, f"{_show_key(key)} is already on row {seen[key]}")
+                break
+            seen[key] = row.line
+            records[key] = record
+    return records
+
+
+def _show_key(key: Any) -> str:
+    if isinstance(key, tuple):
+        return " / ".join(WEEKDAYS[k] if isinstance(k, int) else str(k) for k in key)
+    return repr(key)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass
+class StaffRecord:
+    email: str
+    name: str
+    roles: frozenset[str]
+    sourced_id: str | None
+    where: Where
+
+
+@dataclass
+class RoomRecord:
+    name: str
+    kind: str
+    where: Where | None
+
+
+@dataclass
+class StudentRecord:
+    student_number: str
+    first_name: str
+    last_name: str
+    preferred_name: str | None
+    grade: str | None
+    sourced_id: str | None
+    where: Where
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "student_number": self.student_number,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "preferred_name": self.preferred_name,
+            "grade": self.grade,
+            "sourced_id": self.sourced_id,
+        }
+
+
+@dataclass
+class ClassRecord:
+    key: str
+    name: str
+    room: str | None
+    period: str | None
+    teacher_emails: list[str]
+    where: Where
+
+
+@dataclass
+class BellRecord:
+    period: str
+    weekday: int
+    start: time
+    end: time
+    where: Where
+
+
+@dataclass
+class FamilyRecord:
+    tag_number: int
+    student_numbers: list[str]
+    #: None when the file has no pickup_adults column (the stored text is kept).
+    pickup_adults: str | None
+    where: Where
+
+
+@dataclass
+class Roster:
+    """What an import says about the school, per kind; None means "not in this import"."""
+
+    staff: dict[str, StaffRecord] | None = None
+    rooms: dict[str, RoomRecord] | None = None
+    students: dict[str, StudentRecord] | None = None
+    classes: dict[str, ClassRecord] | None = None
+    enrollments: dict[tuple[str, str], Where] | None = None
+    bell_schedule: dict[tuple[str, int], BellRecord] | None = None
+    families: dict[int, FamilyRecord] | None = None
+
+
+# --------------------------------------------------------------------------- value checks
+
+
+def _csv_grade(value: str) -> str | None:
+    """'K', 'PK' or '1'..'12' from common spellings ('KG', '07'); None if not a grade."""
+    grade = value.strip().upper()
+    if grade in ("KG", "0", "00"):
+        return "K"
+    if grade.isdigit():
+        grade = str(int(grade))
+    return grade if grade in _GRADES else None
+
+
+#: OneRoster (CEDS) grade codes without a K-12 grade; they import as "no grade".
+_ONEROSTER_NO_GRADE = {"13", "PS", "UG", "OTHER"}
+_ONEROSTER_PRE_K = {"IT", "PR", "PK", "TK"}
+
+
+def _oneroster_grade(value: str) -> tuple[bool, str | None]:
+    """(known, grade) for a OneRoster grade code such as '07', 'KG' or 'PK'."""
+    code = value.strip().upper()
+    if not code or code in _ONEROSTER_NO_GRADE:
+        return True, None
+    if code in _ONEROSTER_PRE_K:
+        return True, "PK"
+    grade = _csv_grade(code)
+    return grade is not None, grade
+
+
+def _weekday(token: str) -> int:
+    token = token.strip().lower()
+    if token.isdigit() and int(token) <= 6:
+        return int(token)
+    if len(token) >= 3:
+        for number, name in enumerate(_FULL_DAY_NAMES):
+            if name.startswith(token):
+                return number
+    raise ValueError(f"{token!r} is not a weekday (use Mon..Sun or 0-6)")
+
+
+def parse_days(value: str) -> list[int]:
+    """Weekday numbers (0 = Monday) from 'Mon-Fri', 'Mon,Wed', 'Tue Thu' or '0-4'."""
+    days: set[int] = set()
+    for part in _split(re.sub(r"\s*-\s*", "-", value), r"[,;\s]+"):
+        first, dash, last = part.partition("-")
+        start = _weekday(first)
+        end = _weekday(last) if dash else start
+        if end < start:
+            raise ValueError(f"{part!r} runs backwards; write the earlier day first")
+        days.update(range(start, end + 1))
+    if not days:
+        raise ValueError("no weekday given")
+    return sorted(days)
+
+
+def _parse_clock(value: str) -> time:
+    match = _CLOCK_RE.match(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a time like 08:15 (24-hour HH:MM)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _parse_date(value: str) -> date:
+    return date.fromisoformat(value.strip()[:10])
