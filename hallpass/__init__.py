@@ -3,6 +3,7 @@
 from flask import Blueprint, g, render_template
 from sqlalchemy import select
 
+from hallpass import models  # noqa: F401  (registers the hall pass tables)
 from shared.access import access
 from shared.extensions import db
 from shared.models import Room

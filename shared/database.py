@@ -14,12 +14,22 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 #: None means "not decided by a request": treated as a write (CLI, tests, jobs).
 _write_intent: ContextVar[bool | None] = ContextVar("passline_write_intent", default=None)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+_UPSERT_INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+def upsert_insert(dialect_name: str):
+    """The dialect's INSERT that supports ON CONFLICT (SQLite and PostgreSQL alike)."""
+    return _UPSERT_INSERTS[dialect_name]
 
 
 def normalise_database_url(url: str) -> str:

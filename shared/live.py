@@ -11,18 +11,15 @@ from collections.abc import Callable
 
 from flask import Response, request
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shared.database import upsert_insert
 from shared.extensions import db
 from shared.models import LiveVersion
-
-_INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 def bump(school_id: int, topic: str) -> None:
     """Announce a change of `topic` at the school (one atomic upsert, no read)."""
-    insert = _INSERTS[db.session.get_bind().dialect.name]
+    insert = upsert_insert(db.session.get_bind().dialect.name)
     statement = insert(LiveVersion).values(school_id=school_id, topic=topic, version=1)
     statement = statement.on_conflict_do_update(
         index_elements=[LiveVersion.school_id, LiveVersion.topic],

@@ -1,0 +1,199 @@
+"""Hall pass models: destinations, the school's pass policy, keep-apart groups, passes.
+
+The rules that must hold under concurrent requests are held by the database:
+- one active pass per student: a partial unique index on `hall_passes`;
+- destination capacity and the building-wide cap: `out_now` counters changed only by
+  conditional UPDATEs (`... SET out_now = out_now + 1 WHERE out_now < cap`);
+- keep-apart groups: a group's `out_student_id` slot is claimed by one conditional
+  UPDATE, so two members can never be out at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.extensions import db
+from shared.models import Room, Student, User
+from shared.timeutil import UTCDateTime, utcnow
+
+PASS_STATUSES = ("active", "ended")
+PASS_SOURCES = ("teacher", "kiosk", "room_qr")
+#: Who ended a pass: staff, the student returning, the system (time / period end), a sweep.
+ENDED_BY = ("staff", "student", "system", "sweep")
+
+
+def new_pass_token() -> str:
+    """An opaque token for a pass's QR code (no names or numbers in it)."""
+    return secrets.token_urlsafe(18)
+
+
+class Destination(db.Model):
+    """Where a student may go with a pass, with its limits."""
+
+    __tablename__ = "destinations"
+    __table_args__ = (
+        UniqueConstraint("school_id", "name"),
+        CheckConstraint("out_now >= 0", name="out_now_not_negative"),
+        CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity_positive"),
+        CheckConstraint("time_limit_minutes > 0", name="time_limit_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    #: The room this destination is, if it is one (restroom, nurse, library...).
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    time_limit_minutes: Mapped[int] = mapped_column(Integer, default=10)
+    #: Students out there at once; None = no limit.
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    #: Students may start a pass here themselves (kiosk, room QR) without approval.
+    self_start: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Passes here count toward a student's daily limit.
+    counts_toward_limit: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: The nurse: a pass marked urgent is never blocked by any rule.
+    is_nurse: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Students out here now; changed only by conditional UPDATEs in the services.
+    out_now: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    room: Mapped[Room | None] = relationship()
+
+
+class HallpassPolicy(db.Model):
+    """A school's hall pass rules (one row per school, created on first use)."""
+
+    __tablename__ = "hallpass_policies"
+    __table_args__ = (
+        CheckConstraint("out_now >= 0", name="out_now_not_negative"),
+        CheckConstraint("building_cap IS NULL OR building_cap > 0", name="building_cap_positive"),
+    )
+
+    school_id: Mapped[int] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: Passes per student per school day that count toward the limit; None = no limit.
+    daily_limit: Mapped[int | None] = mapped_column(Integer)
+    #: Minutes a student must be back in class before the next pass.
+    cooldown_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: Students out of class at once in the whole building; None = no cap.
+    building_cap: Mapped[int | None] = mapped_column(Integer)
+    #: No passes in the first / last N minutes of a period.
+    no_pass_first_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    no_pass_last_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: Names of bell periods with no passes at all.
+    no_pass_periods: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Emergency sweep: while set, no new pass starts anywhere in the school.
+    sweep_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Students out of class now; changed only by conditional UPDATEs.
+    out_now: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class StudentPassLimit(db.Model):
+    """A per-student exception to the daily limit (IEP / 504 plans and the like)."""
+
+    __tablename__ = "student_pass_limits"
+
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: None = exempt from the daily limit.
+    daily_limit: Mapped[int | None] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+keep_apart_members = Table(
+    "keep_apart_members",
+    db.metadata,
+    Column("group_id", ForeignKey("keep_apart_groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("student_id", ForeignKey("students.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class KeepApartGroup(db.Model):
+    """Students who may not be out of class at the same time."""
+
+    __tablename__ = "keep_apart_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    #: For staff only; never shown to students.
+    note: Mapped[str] = mapped_column(Text, default="")
+    #: Last day the group applies; None = until removed.
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The member who is out now; claimed and released by conditional UPDATEs.
+    out_student_id: Mapped[int | None] = mapped_column(
+        ForeignKey("students.id", ondelete="SET NULL")
+    )
+
+    members: Mapped[list[Student]] = relationship(secondary=keep_apart_members)
+
+
+class HallPass(db.Model):
+    """One trip out of class."""
+
+    __tablename__ = "hall_passes"
+    __table_args__ = (
+        Index(
+            "uq_hall_passes_one_active_per_student",
+            "student_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+        Index("ix_hall_passes_school_id_status", "school_id", "status"),
+        Index("ix_hall_passes_student_id_started_at", "student_id", "started_at"),
+        CheckConstraint("status IN ('active', 'ended')", name="status"),
+        CheckConstraint("source IN ('teacher', 'kiosk', 'room_qr')", name="source"),
+        CheckConstraint(
+            "ended_by IS NULL OR ended_by IN ('staff', 'student', 'system', 'sweep')",
+            name="ended_by",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id", ondelete="CASCADE"))
+    #: The room the student left (and must come back to).
+    from_room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(16))
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    issued_by_device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="SET NULL")
+    )
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    time_limit_minutes: Mapped[int] = mapped_column(Integer)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(16))
+    #: A nurse pass marked urgent: no rule blocked it.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Why a teacher overrode a limit (audited); None when no limit was overridden.
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    #: Opaque token in the pass's QR code.
+    token: Mapped[str] = mapped_column(String(32), unique=True, default=new_pass_token)
+
+    student: Mapped[Student] = relationship()
+    destination: Mapped[Destination] = relationship()
+    from_room: Mapped[Room | None] = relationship()
+    issued_by: Mapped[User | None] = relationship()

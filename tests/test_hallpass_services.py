@@ -1,0 +1,369 @@
+"""Hall pass rules, tested at the service level, and held under concurrent requests."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from hallpass import services
+from hallpass.models import (
+    Destination,
+    HallPass,
+    HallpassPolicy,
+    KeepApartGroup,
+    StudentPassLimit,
+)
+from hallpass.services import Actor, RuleBlocked, end_pass, start_pass
+from shared import live
+from shared.database import write_intent
+from shared.errors import Conflict, DomainError, InvalidInput, NotFound
+from shared.models import BellPeriod, Room, Student
+from tests.conftest import audit_actions
+
+#: A Tuesday, 10:00 in Chicago.
+NOON_ISH = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def place(db, school, make_user):
+    """A school with a classroom, a teacher, 20 students and three destinations."""
+    room = Room(school_id=school.id, name="114")
+    restroom = Room(school_id=school.id, name="Restroom", kind="restroom")
+    db.session.add_all([room, restroom])
+    db.session.flush()
+    students = [
+        Student(
+            school_id=school.id,
+            student_number=f"9{n:04d}",
+            first_name=f"Kid{n}",
+            last_name="Test",
+            grade="7",
+        )
+        for n in range(20)
+    ]
+    destinations = {
+        "restroom": Destination(
+            school_id=school.id,
+            name="Restroom",
+            room_id=restroom.id,
+            capacity=2,
+            time_limit_minutes=5,
+        ),
+        "nurse": Destination(school_id=school.id, name="Nurse", capacity=1, is_nurse=True),
+        "library": Destination(school_id=school.id, name="Library", counts_toward_limit=False),
+    }
+    db.session.add_all([*students, *destinations.values()])
+    db.session.commit()
+    teacher = make_user(school, "teacher")
+    return {
+        "school": school,
+        "room": room,
+        "students": students,
+        "teacher": teacher,
+        **destinations,
+    }
+
+
+def go(place, student, destination="restroom", **kwargs):
+    kwargs.setdefault("now", NOON_ISH)
+    return start_pass(
+        place["school"],
+        Actor(user=place["teacher"]),
+        student_id=student.id,
+        destination_id=place[destination].id,
+        from_room_id=place["room"].id,
+        source="teacher",
+        **kwargs,
+    )
+
+
+def back(place, hall_pass, minutes_later=3):
+    return end_pass(
+        place["school"],
+        Actor(user=place["teacher"]),
+        pass_id=hall_pass.id,
+        ended_by="staff",
+        now=NOON_ISH + timedelta(minutes=minutes_later),
+    )
+
+
+def policy(db, school, **fields):
+    row = services.policy_for(school)
+    for key, value in fields.items():
+        setattr(row, key, value)
+    db.session.commit()
+    return row
+
+
+def test_a_pass_starts_and_ends_with_audit_and_live_updates(db, place):
+    student = place["students"][0]
+    hall_pass = go(place, student)
+    db.session.commit()
+    assert (hall_pass.status, hall_pass.time_limit_minutes) == ("active", 5)
+    assert len(hall_pass.token) >= 20 and student.student_number not in hall_pass.token
+    assert live.current(place["school"].id, "hallway") == 1
+    assert live.current(place["school"].id, f"room:{place['room'].id}") == 1
+    back(place, hall_pass)
+    db.session.commit()
+    assert (hall_pass.status, hall_pass.ended_by) == ("ended", "staff")
+    assert audit_actions(db) == ["hallpass.start", "hallpass.end"]
+    assert db.session.get(Destination, place["restroom"].id).out_now == 0
+    assert db.session.get(HallpassPolicy, place["school"].id).out_now == 0
+    with pytest.raises(Conflict, match="already ended"):
+        back(place, hall_pass)
+
+
+def test_one_active_pass_per_student(db, place):
+    student = place["students"][0]
+    go(place, student)
+    with pytest.raises(Conflict, match="already has an active pass"):
+        go(place, student, "library")
+
+
+def test_destination_capacity_and_freed_places(db, place):
+    first, second, third = place["students"][:3]
+    pass_one = go(place, first)
+    go(place, second)
+    with pytest.raises(RuleBlocked, match="full") as blocked:
+        go(place, third)
+    assert blocked.value.rule == "capacity" and not blocked.value.overridable
+    back(place, pass_one)
+    assert go(place, third).status == "active"
+
+
+def test_building_cap(db, place):
+    policy(db, place["school"], building_cap=2)
+    go(place, place["students"][0], "library")
+    go(place, place["students"][1], "library")
+    with pytest.raises(RuleBlocked, match="building"):
+        go(place, place["students"][2], "library")
+
+
+def test_keep_apart_group(db, place, school):
+    a, b, c = place["students"][:3]
+    group = KeepApartGroup(school_id=school.id, note="conflict in 4th period", members=[a, b])
+    db.session.add(group)
+    db.session.commit()
+    pass_a = go(place, a, "library")
+    with pytest.raises(RuleBlocked, match="must not be out at the same time") as blocked:
+        go(place, b, "restroom")
+    assert "Kid0" not in blocked.value.message  # the other student is not named here
+    # the refusal undid its own claims on the building and the destination
+    out_now = select(Destination.out_now).where(Destination.id == place["restroom"].id)
+    assert db.session.scalar(out_now) == 0
+    assert go(place, c, "restroom").status == "active"  # not in the group
+    back(place, pass_a)
+    assert go(place, b, "restroom").status == "active"
+
+
+def test_keep_apart_group_past_its_end_date_no_longer_applies(db, place, school):
+    a, b = place["students"][:2]
+    db.session.add(KeepApartGroup(school_id=school.id, members=[a, b], ends_on=date(2026, 11, 1)))
+    db.session.commit()
+    go(place, a, "library")
+    assert go(place, b, "library").status == "active"
+
+
+def test_daily_limit_override_and_exemption(db, place):
+    policy(db, place["school"], daily_limit=2)
+    student, exempt = place["students"][:2]
+    for minutes in (0, 20):
+        back(
+            place,
+            go(place, student, now=NOON_ISH + timedelta(minutes=minutes)),
+            minutes_later=minutes + 5,
+        )
+    library = go(place, student, "library", now=NOON_ISH + timedelta(minutes=40))
+    back(place, library, minutes_later=45)  # library does not count toward the limit
+    with pytest.raises(RuleBlocked, match="used all 2 passes") as blocked:
+        go(place, student, now=NOON_ISH + timedelta(minutes=60))
+    assert blocked.value.overridable
+    overridden = go(
+        place,
+        student,
+        now=NOON_ISH + timedelta(minutes=60),
+        override_reason="Stomach ache, called home",
+    )
+    assert overridden.override_reason == "Stomach ache, called home"
+    db.session.add(StudentPassLimit(student_id=exempt.id, daily_limit=None, note="504 plan"))
+    db.session.commit()
+    for minutes in (0, 20, 40):
+        back(
+            place,
+            go(place, exempt, now=NOON_ISH + timedelta(minutes=minutes)),
+            minutes_later=minutes + 5,
+        )
+
+
+def test_the_daily_limit_counts_the_schools_local_day(db, place):
+    policy(db, place["school"], daily_limit=1)
+    student = place["students"][0]
+    late_evening = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 21:00 on the 24th in Chicago
+    back(place, go(place, student, now=late_evening - timedelta(hours=10)), minutes_later=-595)
+    with pytest.raises(RuleBlocked):
+        go(place, student, now=late_evening)
+    next_morning = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+    assert go(place, student, now=next_morning).status == "active"
+
+
+def test_devices_cannot_override(db, place):
+    policy(db, place["school"], daily_limit=0)
+    with pytest.raises(InvalidInput, match="Only staff"):
+        start_pass(
+            place["school"],
+            Actor(),
+            student_id=place["students"][0].id,
+            destination_id=place["restroom"].id,
+            from_room_id=None,
+            source="kiosk",
+            override_reason="I said so",
+            now=NOON_ISH,
+        )
+
+
+def test_cooldown(db, place):
+    policy(db, place["school"], cooldown_minutes=15)
+    student = place["students"][0]
+    back(place, go(place, student), minutes_later=5)
+    with pytest.raises(RuleBlocked, match="less than 15 minutes"):
+        go(place, student, now=NOON_ISH + timedelta(minutes=10))
+    assert go(place, student, now=NOON_ISH + timedelta(minutes=21)).status == "active"
+
+
+def test_no_pass_windows(db, place, school):
+    db.session.add_all(
+        [
+            BellPeriod(
+                school_id=school.id,
+                name="2",
+                weekday=1,
+                start_time=time(9, 50),
+                end_time=time(10, 40),
+            ),
+            BellPeriod(
+                school_id=school.id,
+                name="3",
+                weekday=1,
+                start_time=time(10, 44),
+                end_time=time(11, 34),
+            ),
+        ]
+    )
+    policy(db, school, no_pass_first_minutes=10, no_pass_last_minutes=5, no_pass_periods=["3"])
+    student = place["students"][0]
+    with pytest.raises(RuleBlocked, match="first 10 minutes"):
+        go(place, student, now=NOON_ISH - timedelta(minutes=5))  # 9:55
+    with pytest.raises(RuleBlocked, match="last 5 minutes"):
+        go(place, student, now=NOON_ISH + timedelta(minutes=37))  # 10:37
+    with pytest.raises(RuleBlocked, match="period 3"):
+        go(place, student, now=NOON_ISH + timedelta(minutes=50))  # 10:50
+    assert go(place, student).status == "active"  # 10:00
+
+
+def test_urgent_nurse_pass_is_never_blocked_except_by_a_sweep(db, place):
+    policy(db, place["school"], daily_limit=0, building_cap=1)
+    first, second = place["students"][:2]
+    go(place, first, "library", override_reason="allowed once")
+    urgent = go(place, second, "nurse", urgent=True)
+    assert urgent.urgent and urgent.status == "active"
+    assert db.session.get(HallpassPolicy, place["school"].id).out_now == 2
+    with pytest.raises(InvalidInput, match="nurse"):
+        go(place, place["students"][2], "restroom", urgent=True)
+    policy(db, place["school"], sweep_started_at=NOON_ISH)
+    with pytest.raises(RuleBlocked, match="sweep"):
+        go(place, place["students"][3], "nurse", urgent=True)
+
+
+def test_other_schools_records_are_not_found(db, place, make_school):
+    other = make_school()
+    stranger = Student(school_id=other.id, student_number="1", first_name="A", last_name="B")
+    far = Destination(school_id=other.id, name="Far")
+    db.session.add_all([stranger, far])
+    db.session.commit()
+    with pytest.raises(NotFound):
+        go(place, stranger)
+    with pytest.raises(NotFound):
+        start_pass(
+            place["school"],
+            Actor(user=place["teacher"]),
+            student_id=place["students"][0].id,
+            destination_id=far.id,
+            from_room_id=None,
+            source="teacher",
+            now=NOON_ISH,
+        )
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def race(app, place, attempts: list[tuple[int, str]], **kwargs) -> list[str]:
+    """Start passes for (student_id, destination) pairs at once; return the outcomes."""
+    school_id, teacher_id, room_id = place["school"].id, place["teacher"].id, place["room"].id
+    ids = {name: place[name].id for name in ("restroom", "nurse", "library")}
+
+    def attempt(item):
+        student_id, destination = item
+        with app.app_context(), write_intent():
+            from shared.extensions import db
+            from shared.models import School, User
+
+            try:
+                start_pass(
+                    db.session.get(School, school_id),
+                    Actor(user=db.session.get(User, teacher_id)),
+                    student_id=student_id,
+                    destination_id=ids[destination],
+                    from_room_id=room_id,
+                    source="teacher",
+                    now=NOON_ISH,
+                    **kwargs,
+                )
+                db.session.commit()
+                return "started"
+            except DomainError as error:
+                db.session.rollback()
+                return type(error).__name__
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(attempt, attempts))
+
+
+def active_passes(db, **where) -> int:
+    db.session.rollback()
+    query = select(func.count(HallPass.id)).where(HallPass.status == "active")
+    for key, value in where.items():
+        query = query.where(getattr(HallPass, key) == value)
+    return db.session.scalar(query)
+
+
+def test_capacity_holds_under_concurrent_requests(app, db, place):
+    outcomes = race(app, place, [(s.id, "restroom") for s in place["students"][:16]])
+    assert outcomes.count("started") == 2
+    assert active_passes(db, destination_id=place["restroom"].id) == 2
+    assert db.session.get(Destination, place["restroom"].id).out_now == 2
+
+
+def test_one_active_pass_holds_under_concurrent_requests(app, db, place):
+    student = place["students"][0]
+    outcomes = race(app, place, [(student.id, "library")] * 12)
+    assert outcomes.count("started") == 1
+    assert active_passes(db, student_id=student.id) == 1
+    assert db.session.get(HallpassPolicy, place["school"].id).out_now == 1
+
+
+def test_building_cap_holds_under_concurrent_requests(app, db, place):
+    policy(db, place["school"], building_cap=5)
+    outcomes = race(app, place, [(s.id, "library") for s in place["students"]])
+    assert outcomes.count("started") == 5
+    assert active_passes(db) == 5
+
+
+def test_keep_apart_holds_under_concurrent_requests(app, db, place, school):
+    members = place["students"][:6]
+    db.session.add(KeepApartGroup(school_id=school.id, members=members))
+    db.session.commit()
+    outcomes = race(app, place, [(s.id, "library") for s in members])
+    assert outcomes.count("started") == 1
+    assert active_passes(db) == 1
