@@ -377,3 +377,47 @@ def _release_places(school: School, hall_pass: HallPass) -> None:
         .values(out_student_id=None)
         .execution_options(synchronize_session=False)
     )
+
+
+#: Starting settings for destinations made from a school's rooms, by room kind:
+#: (time limit in minutes, capacity or None, students may start it themselves).
+DEFAULT_DESTINATION_SETTINGS = {
+    "restroom": (8, 2, True),
+    "nurse": (15, None, True),
+    "office": (10, None, False),
+    "library": (20, 6, False),
+    "counselor": (20, None, False),
+    "other": (5, 3, True),
+}
+
+
+def create_default_destinations(school: School) -> list[Destination]:
+    """Make a destination of every non-classroom room that has none yet (flushes only)."""
+    taken = set(
+        db.session.scalars(select(Destination.room_id).where(Destination.school_id == school.id))
+    )
+    rooms = db.session.scalars(
+        select(Room)
+        .where(Room.school_id == school.id, Room.kind != "classroom", Room.active.is_(True))
+        .order_by(Room.name)
+    ).all()
+    created = []
+    for room in rooms:
+        if room.id in taken:
+            continue
+        minutes, capacity, self_start = DEFAULT_DESTINATION_SETTINGS[room.kind]
+        created.append(
+            Destination(
+                school_id=school.id,
+                name=room.name,
+                room_id=room.id,
+                time_limit_minutes=minutes,
+                capacity=capacity,
+                self_start=self_start,
+                is_nurse=room.kind == "nurse",
+                counts_toward_limit=room.kind not in ("nurse", "counselor"),
+            )
+        )
+    db.session.add_all(created)
+    db.session.flush()
+    return created

@@ -17,6 +17,7 @@ from itertools import count
 import click
 from sqlalchemy import func, select
 
+from hallpass.services import create_default_destinations
 from shared import audit
 from shared.errors import Conflict
 from shared.extensions import db
@@ -273,6 +274,7 @@ def load_demo() -> DemoSummary:
     classes = _classes(school, teachers, classrooms, students, rng)
     db.session.add_all([*classrooms, *destinations, *bells, *students, *families, *classes])
     db.session.flush()
+    create_default_destinations(school)
     summary = DemoSummary(
         school_id=school.id,
         students=len(students),

@@ -1,0 +1,145 @@
+"""Hall pass views: the teacher's tablet (two taps to a pass) and the room's live pass list."""
+
+from flask import abort, g, render_template, request
+from sqlalchemy import select
+
+from hallpass import bp, services
+from hallpass.models import Destination, HallPass
+from hallpass.services import Actor, RuleBlocked
+from shared import live
+from shared.access import access
+from shared.errors import InvalidInput
+from shared.extensions import db
+from shared.models import Enrollment, Room, SchoolClass, Student
+from shared.schedule import class_in_session, current_period, teacher_classes
+from shared.timeutil import utcnow
+
+STAFF = ("admin", "office", "teacher", "staff")
+
+
+def _active_destinations(school_id: int) -> list[Destination]:
+    return list(
+        db.session.scalars(
+            select(Destination)
+            .where(Destination.school_id == school_id, Destination.active.is_(True))
+            .order_by(Destination.name)
+        )
+    )
+
+
+def _class_students(section: SchoolClass) -> list[Student]:
+    return list(
+        db.session.scalars(
+            select(Student)
+            .join(Enrollment, Enrollment.student_id == Student.id)
+            .where(Enrollment.class_id == section.id, Student.active.is_(True))
+            .order_by(Student.first_name, Student.last_name)
+        )
+    )
+
+
+def _room_for(room_id: int) -> Room:
+    """A room of this school the caller may watch: teachers only rooms they teach in."""
+    room = db.session.get(Room, room_id)
+    if room is None or room.school_id != g.principal.school_id:
+        abort(404)
+    if not g.principal.has_role("admin", "office"):
+        taught = {c.room_id for c in teacher_classes(g.principal.school, g.principal.user.id)}
+        if room.id not in taught:
+            abort(403)
+    return room
+
+
+def _render_room_passes(room: Room, version: int | None = None, status: int = 200):
+    if version is None:
+        version = live.current(room.school_id, services.room_topic(room.id))
+    passes = db.session.scalars(
+        select(HallPass)
+        .where(HallPass.from_room_id == room.id, HallPass.status == "active")
+        .order_by(HallPass.started_at)
+    ).all()
+    return render_template(
+        "hallpass/partials/room_passes.html", room=room, passes=passes, version=version
+    ), status
+
+
+@bp.route("/")
+@access(*STAFF)
+def index():
+    """The teacher's tablet: the class in session, two taps to a pass, this room's passes."""
+    school, now = g.principal.school, utcnow()
+    classes = (
+        teacher_classes(school, g.principal.user.id) if g.principal.has_role("teacher") else []
+    )
+    chosen_id = request.args.get("class_id", type=int)
+    section = next((c for c in classes if c.id == chosen_id), None) or class_in_session(
+        school, g.principal.user.id, now
+    )
+    room_passes = _render_room_passes(section.room)[0] if section and section.room else None
+    return render_template(
+        "hallpass/index.html",
+        period=current_period(school, now),
+        section=section,
+        classes=classes,
+        students=_class_students(section) if section else [],
+        destinations=_active_destinations(school.id),
+        room_passes=room_passes,
+    )
+
+
+@bp.route("/rooms/<int:room_id>/passes")
+@access("admin", "office", "teacher")
+def room_passes(room_id: int):
+    """Live region: the active passes of one room (204 while unchanged)."""
+    room = _room_for(room_id)
+    return live.poll(
+        room.school_id,
+        services.room_topic(room.id),
+        lambda version: _render_room_passes(room, version),
+    )
+
+
+@bp.route("/passes", methods=["POST"])
+@access("admin", "office", "teacher")
+def start():
+    """Start a pass: student and destination tapped on the tablet."""
+    room = _room_for(request.form.get("room_id", type=int) or 0)
+    student_id = request.form.get("student_id", type=int)
+    destination_id = request.form.get("destination_id", type=int)
+    if student_id is None or destination_id is None:
+        raise InvalidInput("Tap a student, then a destination.")
+    try:
+        services.start_pass(
+            g.principal.school,
+            Actor(user=g.principal.user),
+            student_id=student_id,
+            destination_id=destination_id,
+            from_room_id=room.id,
+            source="teacher",
+            urgent=request.form.get("urgent") == "1",
+            override_reason=request.form.get("override_reason"),
+        )
+    except RuleBlocked as blocked:
+        db.session.rollback()
+        return render_template(
+            "hallpass/partials/blocked.html",
+            blocked=blocked,
+            room=room,
+            student_id=student_id,
+            destination_id=destination_id,
+        ), blocked.status_code
+    return _render_room_passes(room)
+
+
+@bp.route("/passes/<int:pass_id>/end", methods=["POST"])
+@access("admin", "office", "teacher")
+def end(pass_id: int):
+    """End a pass: the student is back."""
+    hall_pass = db.session.get(HallPass, pass_id)
+    if hall_pass is None or hall_pass.school_id != g.principal.school_id:
+        abort(404)
+    room = _room_for(hall_pass.from_room_id) if hall_pass.from_room_id else None
+    services.end_pass(
+        g.principal.school, Actor(user=g.principal.user), pass_id=pass_id, ended_by="staff"
+    )
+    return _render_room_passes(room) if room else ("", 204)

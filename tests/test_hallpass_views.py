@@ -1,0 +1,158 @@
+"""The teacher's tablet: two taps to a pass, the room's live list, ending a pass."""
+
+import re
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from hallpass.models import Destination, HallPass
+from hallpass.services import create_default_destinations
+from shared.models import BellPeriod, Enrollment, Room, SchoolClass, Student
+
+
+@pytest.fixture
+def classroom(db, school, make_user):
+    teacher = make_user(school, "teacher")
+    room = Room(school_id=school.id, name="114")
+    db.session.add_all(
+        [
+            room,
+            Room(school_id=school.id, name="Restroom A", kind="restroom"),
+            Room(school_id=school.id, name="Nurse", kind="nurse"),
+        ]
+    )
+    db.session.flush()
+    section = SchoolClass(school_id=school.id, name="Science 7", room_id=room.id, period="2")
+    section.teachers.append(teacher)
+    students = [
+        Student(school_id=school.id, student_number=f"7{n}", first_name=f"Kid{n}", last_name="Test")
+        for n in range(3)
+    ]
+    db.session.add_all([section, *students])
+    db.session.flush()
+    db.session.add_all([Enrollment(class_id=section.id, student_id=s.id) for s in students])
+    create_default_destinations(school)
+    db.session.commit()
+    return {"teacher": teacher, "room": room, "section": section, "students": students}
+
+
+def test_default_destinations_come_from_the_schools_rooms(db, school, classroom):
+    destinations = {d.name: d for d in db.session.scalars(select(Destination))}
+    assert set(destinations) == {"Restroom A", "Nurse"}
+    assert destinations["Nurse"].is_nurse and destinations["Restroom A"].capacity == 2
+    assert create_default_destinations(school) == []  # nothing made twice
+
+
+def test_teacher_issues_and_ends_a_pass_in_two_taps(db, client, login, classroom):
+    login(classroom["teacher"])
+    page = client.get(f"/hallpass/?class_id={classroom['section'].id}").get_data(as_text=True)
+    assert "Kid0 Test" in page and "Restroom A" in page and 'id="room-passes"' in page
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    student = classroom["students"][0]
+    # tap 1 chooses the student (a radio in the form), tap 2 the destination (submit)
+    response = client.post(
+        "/hallpass/passes",
+        data={
+            "room_id": classroom["room"].id,
+            "student_id": student.id,
+            "destination_id": restroom.id,
+        },
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert "<html" not in fragment and "Kid0 Test" in fragment and "data-started" in fragment
+    hall_pass = db.session.scalar(select(HallPass))
+    assert hall_pass.status == "active" and hall_pass.issued_by_id == classroom["teacher"].id
+    ended = client.post(f"/hallpass/passes/{hall_pass.id}/end", headers={"HX-Request": "true"})
+    assert ended.status_code == 200 and "Everyone is in class" in ended.get_data(as_text=True)
+    db.session.refresh(hall_pass)
+    assert hall_pass.status == "ended"
+
+
+def test_room_list_polls_204_until_something_changes(db, client, login, classroom):
+    login(classroom["teacher"])
+    url = f"/hallpass/rooms/{classroom['room'].id}/passes"
+    first = client.get(url + "?v=-1").get_data(as_text=True)
+    version = int(re.search(r"v=(\d+)", first).group(1))
+    assert client.get(f"{url}?v={version}").status_code == 204
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    client.post(
+        "/hallpass/passes",
+        data={
+            "room_id": classroom["room"].id,
+            "student_id": classroom["students"][1].id,
+            "destination_id": restroom.id,
+        },
+    )
+    changed = client.get(f"{url}?v={version}")
+    assert changed.status_code == 200 and "Kid1 Test" in changed.get_data(as_text=True)
+
+
+def test_blocked_pass_explains_why_and_offers_an_override(db, client, login, classroom):
+    login(classroom["teacher"])
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    restroom.capacity = 1
+    db.session.commit()
+    form = {"room_id": classroom["room"].id, "destination_id": restroom.id}
+    client.post("/hallpass/passes", data={**form, "student_id": classroom["students"][0].id})
+    refused = client.post(
+        "/hallpass/passes", data={**form, "student_id": classroom["students"][1].id}
+    )
+    assert refused.status_code == 409
+    assert "full right now" in refused.get_data(as_text=True)
+    assert "override_reason" not in refused.get_data(as_text=True)  # capacity: no override
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {},
+        {"room_id": "x"},
+        {"student_id": "999999", "destination_id": "999999"},
+        {"room_id": "ROOM", "student_id": "-1", "destination_id": "abc"},
+    ],
+)
+def test_malformed_pass_requests_are_4xx(client, login, classroom, form):
+    login(classroom["teacher"])
+    data = {"room_id": classroom["room"].id, **form} if "room_id" not in form else form
+    response = client.post("/hallpass/passes", data=data)
+    assert 400 <= response.status_code < 500
+
+
+def test_teacher_cannot_issue_or_watch_for_a_room_they_do_not_teach(
+    db, client, login, school, make_user, classroom
+):
+    other = make_user(school, "teacher")
+    login(other)
+    assert client.get(f"/hallpass/rooms/{classroom['room'].id}/passes").status_code == 403
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    response = client.post(
+        "/hallpass/passes",
+        data={
+            "room_id": classroom["room"].id,
+            "student_id": classroom["students"][0].id,
+            "destination_id": restroom.id,
+        },
+    )
+    assert response.status_code == 403
+    assert db.session.scalar(select(HallPass)) is None
+
+
+def test_class_in_session_is_shown_by_default(db, client, login, school, classroom):
+    today = datetime.now(UTC).astimezone(ZoneInfo(school.timezone)).weekday()
+    db.session.add(
+        BellPeriod(
+            school_id=school.id,
+            name="2",
+            weekday=today,
+            start_time=time(0, 0),
+            end_time=time(23, 59, 59),
+        )
+    )
+    db.session.commit()
+    login(classroom["teacher"])
+    page = client.get("/hallpass/").get_data(as_text=True)
+    assert "Science 7" in page and "Kid2 Test" in page
