@@ -421,3 +421,8 @@ def create_default_destinations(school: School) -> list[Destination]:
     db.session.add_all(created)
     db.session.flush()
     return created
+
+
+def is_overdue(hall_pass: HallPass, now: datetime) -> bool:
+    """Out longer than the pass's time limit."""
+    return now - hall_pass.started_at > timedelta(minutes=hall_pass.time_limit_minutes)

@@ -8,6 +8,7 @@ from hallpass.models import Destination, HallPass
 from hallpass.services import Actor, RuleBlocked
 from shared import live
 from shared.access import access
+from shared.devices import register_device_screen
 from shared.errors import InvalidInput
 from shared.extensions import db
 from shared.models import Enrollment, Room, SchoolClass, Student
@@ -15,6 +16,8 @@ from shared.schedule import class_in_session, current_period, teacher_classes
 from shared.timeutil import utcnow
 
 STAFF = ("admin", "office", "teacher", "staff")
+
+register_device_screen("display", "hallway", "Open the hallway screen", "hallpass.hallway")
 
 
 def _active_destinations(school_id: int) -> list[Destination]:
@@ -143,3 +146,53 @@ def end(pass_id: int):
         g.principal.school, Actor(user=g.principal.user), pass_id=pass_id, ended_by="staff"
     )
     return _render_room_passes(room) if room else ("", 204)
+
+
+def _hallway_viewer() -> None:
+    """Office, admin and hall staff, or a display paired to show the hallway."""
+    device = g.principal.device
+    if device is not None and device.purpose != "hallway":
+        abort(403)
+
+
+def _render_hallway(version: int):
+    now = utcnow()
+    destination_id = request.args.get("destination", type=int)
+    overdue_only = request.args.get("overdue") == "1"
+    query = select(HallPass).where(
+        HallPass.school_id == g.principal.school_id, HallPass.status == "active"
+    )
+    if destination_id:
+        query = query.where(HallPass.destination_id == destination_id)
+    passes = [(p, services.is_overdue(p, now)) for p in db.session.scalars(query)]
+    if overdue_only:
+        passes = [(p, overdue) for p, overdue in passes if overdue]
+    passes.sort(key=lambda item: (not item[1], item[0].started_at))
+    return render_template(
+        "hallpass/partials/hallway.html",
+        passes=passes,
+        version=version,
+        destination_id=destination_id,
+        overdue_only=overdue_only,
+    )
+
+
+@bp.route("/hallway")
+@access("admin", "office", "staff", "device:display")
+def hallway():
+    """Every student out of class, school-wide, overdue first, live."""
+    _hallway_viewer()
+    version = live.current(g.principal.school_id, services.HALLWAY_TOPIC)
+    return render_template(
+        "hallpass/hallway.html",
+        destinations=_active_destinations(g.principal.school_id),
+        hallway_list=_render_hallway(version),
+    )
+
+
+@bp.route("/hallway/list")
+@access("admin", "office", "staff", "device:display")
+def hallway_list():
+    """Live region of the hallway overview (204 while unchanged)."""
+    _hallway_viewer()
+    return live.poll(g.principal.school_id, services.HALLWAY_TOPIC, _render_hallway)

@@ -25,6 +25,15 @@ bp = Blueprint("devices", __name__)
 #: A paired device keeps its cookie for about a year, until it is revoked.
 DEVICE_COOKIE_SECONDS = 400 * 24 * 3600
 
+#: The screens each kind of device opens: (kind, purpose or None) -> [(label, endpoint)].
+#: Blueprints add theirs with `register_device_screen`.
+DEVICE_SCREENS: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
+
+
+def register_device_screen(kind: str, purpose: str | None, label: str, endpoint: str) -> None:
+    """Offer `endpoint` on the home page of devices of this kind (and purpose)."""
+    DEVICE_SCREENS.setdefault((kind, purpose), []).append((label, endpoint))
+
 
 @bp.route("/pair", methods=["GET", "POST"])
 @public
@@ -53,7 +62,9 @@ def pair():
 @access("device:kiosk", "device:display", "device:classroom-display", "device:scanner")
 def device_home():
     """What this paired device is, and the screen it may show."""
-    return render_template("devices/home.html", device=g.principal.device)
+    device = g.principal.device
+    screens = DEVICE_SCREENS.get((device.kind, device.purpose), [])
+    return render_template("devices/home.html", device=device, screens=screens)
 
 
 @bp.route("/device/unpair", methods=["POST"])

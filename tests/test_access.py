@@ -38,6 +38,7 @@ ROLE_PAGES = {
     "/dashboard": {"admin", "office", "teacher", "staff"},
     "/hallpass/": {"admin", "office", "teacher", "staff"},
     "/carline/": {"admin", "office", "teacher", "staff"},
+    "/hallpass/hallway": {"admin", "office", "staff"},
     "/devices/new": {"admin", "office", "teacher"},
     "/devices": {"admin"},
     "/admin/": {"admin"},

@@ -156,3 +156,72 @@ def test_class_in_session_is_shown_by_default(db, client, login, school, classro
     login(classroom["teacher"])
     page = client.get("/hallpass/").get_data(as_text=True)
     assert "Science 7" in page and "Kid2 Test" in page
+
+
+def pair(app, db, school, admin, kind, **fields):
+    """A paired device's test client (through a real pairing code)."""
+    from shared import pairing
+    from shared.access import Principal
+
+    principal = Principal(school=school, user=admin, roles=frozenset({"admin"}))
+    _, code = pairing.create_pairing_code(principal, kind=kind, label=f"{kind} test", **fields)
+    db.session.commit()
+    device_client = app.test_client()
+    assert device_client.post("/pair", data={"code": code}).status_code == 302
+    return device_client
+
+
+def test_hallway_overview_lists_everyone_out_overdue_first(
+    app, db, client, login, school, make_user, classroom
+):
+    from datetime import timedelta
+
+    from hallpass.services import Actor, start_pass
+    from shared.timeutil import utcnow
+
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    nurse = db.session.scalar(select(Destination).where(Destination.name == "Nurse"))
+    kid0, kid1 = classroom["students"][:2]
+    actor = Actor(user=classroom["teacher"])
+    start_pass(
+        school,
+        actor,
+        student_id=kid0.id,
+        destination_id=nurse.id,
+        from_room_id=classroom["room"].id,
+        source="teacher",
+    )
+    start_pass(
+        school,
+        actor,
+        student_id=kid1.id,
+        destination_id=restroom.id,
+        from_room_id=classroom["room"].id,
+        source="teacher",
+        now=utcnow() - timedelta(minutes=30),
+    )
+    db.session.commit()
+    login(make_user(school, "office"))
+    page = client.get("/hallpass/hallway").get_data(as_text=True)
+    assert page.index("Kid1 Test") < page.index("Kid0 Test")  # overdue first
+    assert "overdue-row" in page and "Out now: 2" in page
+    only_overdue = client.get("/hallpass/hallway/list?overdue=1").get_data(as_text=True)
+    assert "Kid1 Test" in only_overdue and "Kid0 Test" not in only_overdue
+    nurse_only = client.get(f"/hallpass/hallway/list?destination={nurse.id}").get_data(as_text=True)
+    assert "Kid0 Test" in nurse_only and "Kid1 Test" not in nurse_only
+    version = int(re.search(r"v=(\d+)", page).group(1))
+    assert client.get(f"/hallpass/hallway/list?v={version}").status_code == 204
+
+
+def test_hallway_access(app, db, client, login, school, make_user, classroom):
+    admin = make_user(school, "admin")
+    login(classroom["teacher"])
+    assert client.get("/hallpass/hallway").status_code == 403
+    hallway_tv = pair(app, db, school, admin, "display", room_id=None, purpose="hallway")
+    assert hallway_tv.get("/hallpass/hallway").status_code == 200
+    assert b"Open the hallway screen" in hallway_tv.get("/device").data
+    dismissal_tv = pair(app, db, school, admin, "display", room_id=None, purpose="dismissal")
+    assert dismissal_tv.get("/hallpass/hallway").status_code == 403
+    kiosk = pair(app, db, school, admin, "kiosk", room_id=classroom["room"].id, purpose=None)
+    assert kiosk.get("/hallpass/hallway").status_code == 403
+    assert kiosk.get("/hallpass/").status_code == 403
