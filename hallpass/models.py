@@ -190,6 +190,8 @@ class HallPass(db.Model):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Why a teacher overrode a limit (audited); None when no limit was overridden.
     override_reason: Mapped[str | None] = mapped_column(Text)
+    #: Found by staff during an emergency sweep (the pass then ends, ended_by "sweep").
+    accounted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Opaque token in the pass's QR code.
     token: Mapped[str] = mapped_column(String(32), unique=True, default=new_pass_token)
 

@@ -426,3 +426,58 @@ def create_default_destinations(school: School) -> list[Destination]:
 def is_overdue(hall_pass: HallPass, now: datetime) -> bool:
     """Out longer than the pass's time limit."""
     return now - hall_pass.started_at > timedelta(minutes=hall_pass.time_limit_minutes)
+
+
+def start_sweep(school: School, actor: Actor, *, now: datetime | None = None) -> int:
+    """Emergency: stop new passes school-wide; returns how many students are out."""
+    now = now or utcnow()
+    policy_for(school)
+    started = db.session.execute(
+        update(HallpassPolicy)
+        .where(HallpassPolicy.school_id == school.id, HallpassPolicy.sweep_started_at.is_(None))
+        .values(sweep_started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if started.rowcount != 1:
+        raise Conflict("A sweep is already in progress.")
+    out = db.session.scalar(
+        select(func.count(HallPass.id)).where(
+            HallPass.school_id == school.id, HallPass.status == "active"
+        )
+    )
+    audit.record("hallpass.sweep_start", school_id=school.id, detail={"students_out": out})
+    live.bump(school.id, HALLWAY_TOPIC)
+    return out
+
+
+def account_for(
+    school: School, actor: Actor, *, pass_id: int, now: datetime | None = None
+) -> HallPass:
+    """During a sweep: a student out of class has been found; their pass ends."""
+    now = now or utcnow()
+    if policy_for(school).sweep_started_at is None:
+        raise Conflict("There is no sweep in progress.")
+    hall_pass = end_pass(school, actor, pass_id=pass_id, ended_by="sweep", now=now)
+    hall_pass.accounted_at = now
+    audit.record("hallpass.accounted_for", school_id=school.id, target=hall_pass)
+    return hall_pass
+
+
+def end_sweep(school: School, actor: Actor) -> int:
+    """Back to normal; returns how many students were still not accounted for."""
+    ended = db.session.execute(
+        update(HallpassPolicy)
+        .where(HallpassPolicy.school_id == school.id, HallpassPolicy.sweep_started_at.is_not(None))
+        .values(sweep_started_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if ended.rowcount != 1:
+        raise Conflict("There is no sweep in progress.")
+    still_out = db.session.scalar(
+        select(func.count(HallPass.id)).where(
+            HallPass.school_id == school.id, HallPass.status == "active"
+        )
+    )
+    audit.record("hallpass.sweep_end", school_id=school.id, detail={"not_accounted_for": still_out})
+    live.bump(school.id, HALLWAY_TOPIC)
+    return still_out

@@ -1,6 +1,6 @@
 """Hall pass views: the teacher's tablet (two taps to a pass) and the room's live pass list."""
 
-from flask import abort, g, render_template, request
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from hallpass import bp, services
@@ -196,3 +196,39 @@ def hallway_list():
     """Live region of the hallway overview (204 while unchanged)."""
     _hallway_viewer()
     return live.poll(g.principal.school_id, services.HALLWAY_TOPIC, _render_hallway)
+
+
+@bp.route("/sweep", methods=["GET", "POST"])
+@access("admin", "office")
+def sweep():
+    """Emergency sweep: stop all passes, account for every student out, then restore."""
+    school = g.principal.school
+    actor = Actor(user=g.principal.user)
+    if request.method == "POST":
+        action = request.form.get("action")
+        if action == "start":
+            out = services.start_sweep(school, actor)
+            flash(f"Sweep started: no new passes. {out} students are out.", "warning")
+        elif action == "account":
+            pass_id = request.form.get("pass_id", type=int)
+            if pass_id is None:
+                raise InvalidInput("Choose a student to mark as accounted for.")
+            found = services.account_for(school, actor, pass_id=pass_id)
+            flash(f"{found.student.display_name} is accounted for.", "success")
+        elif action == "end":
+            still_out = services.end_sweep(school, actor)
+            flash(
+                "Sweep ended: passes work again."
+                + (f" {still_out} students were not accounted for." if still_out else ""),
+                "success",
+            )
+        else:
+            raise InvalidInput("Unknown sweep action.")
+        return redirect(url_for("hallpass.sweep"))
+    policy = services.policy_for(school)
+    passes = db.session.scalars(
+        select(HallPass)
+        .where(HallPass.school_id == school.id, HallPass.status == "active")
+        .order_by(HallPass.started_at)
+    ).all()
+    return render_template("hallpass/sweep.html", policy=policy, passes=passes)

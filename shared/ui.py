@@ -18,6 +18,7 @@ class NavItem:
 NAV = (
     NavItem("Hall passes", "hallpass.index", ("admin", "office", "teacher", "staff")),
     NavItem("Hallway", "hallpass.hallway", ("admin", "office", "staff")),
+    NavItem("Sweep", "hallpass.sweep", ("admin", "office")),
     NavItem("Car line", "carline.index", ("admin", "office", "teacher", "staff")),
     NavItem("Pair a device", "devices.new_pairing_code", ("admin", "office", "teacher")),
     NavItem("Admin", "admin.index", ("admin",)),

@@ -225,3 +225,62 @@ def test_hallway_access(app, db, client, login, school, make_user, classroom):
     kiosk = pair(app, db, school, admin, "kiosk", room_id=classroom["room"].id, purpose=None)
     assert kiosk.get("/hallpass/hallway").status_code == 403
     assert kiosk.get("/hallpass/").status_code == 403
+
+
+def test_emergency_sweep_stops_passes_and_accounts_for_everyone(
+    db, client, login, school, make_user, classroom
+):
+    from hallpass.services import Actor, start_pass
+    from tests.conftest import audit_actions
+
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    kid0, kid1, kid2 = classroom["students"]
+    out = start_pass(
+        school,
+        Actor(user=classroom["teacher"]),
+        student_id=kid0.id,
+        destination_id=restroom.id,
+        from_room_id=classroom["room"].id,
+        source="teacher",
+    )
+    db.session.commit()
+    login(make_user(school, "office"))
+    assert client.post("/hallpass/sweep", data={"action": "start"}).status_code == 302
+    page = client.get("/hallpass/sweep").get_data(as_text=True)
+    assert "Sweep in progress" in page and "Kid0 Test" in page and "Restroom A" in page
+    teacher = login(classroom["teacher"], on=client.application.test_client())
+    refused = teacher.post(
+        "/hallpass/passes",
+        data={
+            "room_id": classroom["room"].id,
+            "student_id": kid1.id,
+            "destination_id": restroom.id,
+        },
+    )
+    assert refused.status_code == 409 and "sweep" in refused.get_data(as_text=True)
+    assert client.post("/hallpass/sweep", data={"action": "start"}).status_code == 409
+    client.post("/hallpass/sweep", data={"action": "account", "pass_id": out.id})
+    db.session.refresh(out)
+    assert out.status == "ended" and out.ended_by == "sweep" and out.accounted_at is not None
+    assert "Every student is accounted for" in client.get("/hallpass/sweep").get_data(as_text=True)
+    client.post("/hallpass/sweep", data={"action": "end"})
+    allowed = teacher.post(
+        "/hallpass/passes",
+        data={
+            "room_id": classroom["room"].id,
+            "student_id": kid2.id,
+            "destination_id": restroom.id,
+        },
+    )
+    assert allowed.status_code == 200
+    actions = audit_actions(db)
+    assert {"hallpass.sweep_start", "hallpass.accounted_for", "hallpass.sweep_end"} <= set(actions)
+    assert client.post("/hallpass/sweep", data={"action": "end"}).status_code == 409
+    assert client.post("/hallpass/sweep", data={"action": "boom"}).status_code == 400
+    assert client.post("/hallpass/sweep", data={"action": "account"}).status_code == 400
+
+
+def test_only_office_and_admin_run_a_sweep(client, login, school, make_user, classroom):
+    login(classroom["teacher"])
+    assert client.get("/hallpass/sweep").status_code == 403
+    assert client.post("/hallpass/sweep", data={"action": "start"}).status_code == 403

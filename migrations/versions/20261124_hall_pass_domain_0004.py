@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-24 16:08:38.364699
+Create Date: 2026-11-24 16:24:50.814448
 
 """
 from alembic import op
@@ -89,6 +89,7 @@ def upgrade():
     sa.Column('ended_by', sa.String(length=16), nullable=True),
     sa.Column('urgent', sa.Boolean(), nullable=False),
     sa.Column('override_reason', sa.Text(), nullable=True),
+    sa.Column('accounted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('token', sa.String(length=32), nullable=False),
     sa.CheckConstraint("ended_by IS NULL OR ended_by IN ('staff', 'student', 'system', 'sweep')", name=op.f('ck_hall_passes_ended_by')),
     sa.CheckConstraint("source IN ('teacher', 'kiosk', 'room_qr')", name=op.f('ck_hall_passes_source')),
