@@ -3,6 +3,7 @@
 from flask import Blueprint, g, render_template
 from sqlalchemy import func, select
 
+from carline import models  # noqa: F401  (registers the car line tables)
 from shared.access import access
 from shared.extensions import db
 from shared.models import Family, family_students

@@ -1,0 +1,303 @@
+"""Car line models: hang tags, dismissal plans, today's dismissal, its car queue and calls.
+
+A dismissal is one school day's car line. Cars enter its queue in arrival order
+(`QueueEntry.position`, 1..n without gaps), fill the loading spots in that order, and
+every student sent home is one `CalledStudent` row. The database holds the rules it
+can: one entry per family and one call per student per dismissal, unique positions,
+and at most one car at a loading spot at a time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.extensions import db
+from shared.models import Family, Student
+from shared.timeutil import UTCDateTime, utcnow
+
+#: How a student goes home; "car" means with one of their families unless a change names one.
+DISMISSAL_MODES = ("car", "bus", "walker", "aftercare")
+#: queued: waiting for a spot; at_spot: at the curb in `spot`; loaded: gone.
+QUEUE_STATUSES = ("queued", "at_spot", "loaded")
+#: Modes a student is called for: a car at the curb, a bus that arrived, walkers released.
+CALL_MODES = ("car", "bus", "walker")
+#: Car riders go called -> sent -> loaded; bus riders and walkers go called -> released.
+CALL_STATUSES = ("called", "sent", "loaded", "released")
+
+MAX_LANES = 10
+MAX_SPOTS_PER_LANE = 50
+#: Longest client idempotency key accepted with a curb entry.
+MAX_REQUEST_KEY_LENGTH = 64
+ROUTE_LENGTH = 16
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _bus_route_rule(mode_column: str = "mode") -> CheckConstraint:
+    return CheckConstraint(
+        f"({mode_column} = 'bus' AND bus_route IS NOT NULL) "
+        f"OR ({mode_column} != 'bus' AND bus_route IS NULL)",
+        name="bus_route_with_bus",
+    )
+
+
+def new_tag_token() -> str:
+    """An opaque hang tag token: 192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+class Tag(db.Model):
+    """A printed hang tag: the QR code on it carries `token`. A family has one live tag."""
+
+    __tablename__ = "hang_tags"
+    __table_args__ = (
+        Index(
+            "uq_hang_tags_family_id_live",
+            "family_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id", ondelete="CASCADE"))
+    #: Opaque random token in the QR code; never a name or a number.
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_tag_token)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Set when the tag was reprinted or withdrawn; a revoked token is refused at the curb.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    family: Mapped[Family] = relationship()
+
+
+class DismissalDefault(db.Model):
+    """How a student goes home on one weekday unless a daily change says otherwise."""
+
+    __tablename__ = "dismissal_defaults"
+    __table_args__ = (
+        UniqueConstraint("student_id", "weekday"),
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday"),
+        CheckConstraint(_in("mode", DISMISSAL_MODES), name="mode"),
+        _bus_route_rule(),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    #: 0 = Monday ... 6 = Sunday.
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    mode: Mapped[str] = mapped_column(String(16))
+    #: The bus route number or name, for mode "bus" only.
+    bus_route: Mapped[str | None] = mapped_column(String(ROUTE_LENGTH))
+
+    student: Mapped[Student] = relationship()
+
+
+class DailyChange(db.Model):
+    """The office's change of one student's dismissal on one day (at most one per day)."""
+
+    __tablename__ = "dismissal_changes"
+    __table_args__ = (
+        UniqueConstraint("student_id", "day"),
+        CheckConstraint(_in("mode", DISMISSAL_MODES), name="mode"),
+        _bus_route_rule(),
+        CheckConstraint("family_id IS NULL OR mode = 'car'", name="family_with_car"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    #: The school-local date the change applies to.
+    day: Mapped[date] = mapped_column(Date)
+    mode: Mapped[str] = mapped_column(String(16))
+    bus_route: Mapped[str | None] = mapped_column(String(ROUTE_LENGTH))
+    #: For mode "car": only this family's car takes the student today (any of theirs if None).
+    family_id: Mapped[int | None] = mapped_column(ForeignKey("families.id", ondelete="CASCADE"))
+    #: Local wall-clock time the student is signed out at the office; not in the car line.
+    early_pickup: Mapped[time | None] = mapped_column(Time)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    student: Mapped[Student] = relationship()
+    family: Mapped[Family | None] = relationship()
+
+
+class Absence(db.Model):
+    """A student absent on one day: never called."""
+
+    __tablename__ = "absences"
+    __table_args__ = (UniqueConstraint("student_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    #: The school-local date.
+    day: Mapped[date] = mapped_column(Date)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Dismissal(db.Model):
+    """One school day's car line, from start to end."""
+
+    __tablename__ = "dismissals"
+    __table_args__ = (
+        UniqueConstraint("school_id", "day"),
+        CheckConstraint(f"lanes >= 1 AND lanes <= {MAX_LANES}", name="lanes"),
+        CheckConstraint(
+            f"spots_per_lane >= 1 AND spots_per_lane <= {MAX_SPOTS_PER_LANE}",
+            name="spots_per_lane",
+        ),
+        CheckConstraint("last_position >= 0", name="last_position"),
+        CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ended_after_start"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    #: The school-local date.
+    day: Mapped[date] = mapped_column(Date)
+    lanes: Mapped[int] = mapped_column(SmallInteger)
+    spots_per_lane: Mapped[int] = mapped_column(SmallInteger)
+    #: Position counter: the last queue position handed out, raised atomically per car.
+    last_position: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def spot_count(self) -> int:
+        return self.lanes * self.spots_per_lane
+
+    def spot_label(self, spot: int | None) -> str | None:
+        """Spots fill front to back across lanes: 1 -> "A1", 2 -> "B1" (two lanes)..."""
+        if spot is None:
+            return None
+        lane, row = (spot - 1) % self.lanes, (spot - 1) // self.lanes + 1
+        return f"{chr(ord('A') + lane)}{row}"
+
+
+class QueueEntry(db.Model):
+    """A car in a dismissal's queue, from its curb entry until it is loaded."""
+
+    __tablename__ = "queue_entries"
+    __table_args__ = (
+        UniqueConstraint("dismissal_id", "family_id"),
+        UniqueConstraint("dismissal_id", "position"),
+        Index(
+            "uq_queue_entries_dismissal_id_spot_held",
+            "dismissal_id",
+            "spot",
+            unique=True,
+            sqlite_where=text("status = 'at_spot'"),
+            postgresql_where=text("status = 'at_spot'"),
+        ),
+        CheckConstraint("position >= 1", name="position"),
+        CheckConstraint("spot IS NULL OR spot >= 1", name="spot"),
+        CheckConstraint(_in("status", QUEUE_STATUSES), name="status"),
+        CheckConstraint(
+            "(status = 'queued' AND spot IS NULL) "
+            "OR (status = 'at_spot' AND spot IS NOT NULL) OR status = 'loaded'",
+            name="spot_with_status",
+        ),
+        CheckConstraint("repeat_count >= 0", name="repeat_count"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dismissal_id: Mapped[int] = mapped_column(ForeignKey("dismissals.id", ondelete="CASCADE"))
+    family_id: Mapped[int] = mapped_column(ForeignKey("families.id", ondelete="CASCADE"))
+    #: Arrival order in the dismissal: 1..n, no gaps.
+    position: Mapped[int] = mapped_column(Integer)
+    #: Loading spot number (1..lanes * spots_per_lane) while at the curb; kept once loaded.
+    spot: Mapped[int | None] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    at_spot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    loaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    entered_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    entered_by_device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="SET NULL")
+    )
+    #: How many more times the tag was entered after the first (noted, never queued twice).
+    repeat_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    family: Mapped[Family] = relationship()
+    calls: Mapped[list[CalledStudent]] = relationship(
+        back_populates="queue_entry", order_by="CalledStudent.id"
+    )
+
+
+class CurbRequest(db.Model):
+    """A curb entry's client idempotency key: a retried request gets the first answer."""
+
+    __tablename__ = "curb_requests"
+    __table_args__ = (UniqueConstraint("dismissal_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dismissal_id: Mapped[int] = mapped_column(ForeignKey("dismissals.id", ondelete="CASCADE"))
+    #: The client's random key for one entry attempt, the same on every retry of it.
+    key: Mapped[str] = mapped_column(String(MAX_REQUEST_KEY_LENGTH))
+    queue_entry_id: Mapped[int] = mapped_column(ForeignKey("queue_entries.id", ondelete="CASCADE"))
+    #: The request found the car already queued (it counted as a repeat).
+    repeat: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CalledStudent(db.Model):
+    """A student called to go home in a dismissal: by a car, a bus or the walker release."""
+
+    __tablename__ = "called_students"
+    __table_args__ = (
+        UniqueConstraint("dismissal_id", "student_id"),
+        CheckConstraint(_in("mode", CALL_MODES), name="mode"),
+        CheckConstraint(_in("status", CALL_STATUSES), name="status"),
+        CheckConstraint(
+            "(mode = 'car' AND queue_entry_id IS NOT NULL) "
+            "OR (mode != 'car' AND queue_entry_id IS NULL)",
+            name="entry_with_car",
+        ),
+        CheckConstraint(
+            f"(mode = 'car' AND {_in('status', ('called', 'sent', 'loaded'))}) "
+            f"OR (mode != 'car' AND {_in('status', ('called', 'released'))})",
+            name="status_for_mode",
+        ),
+        _bus_route_rule(),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dismissal_id: Mapped[int] = mapped_column(ForeignKey("dismissals.id", ondelete="CASCADE"))
+    #: The car picking the student up; None for bus riders and walkers.
+    queue_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queue_entries.id", ondelete="CASCADE"), index=True
+    )
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(16))
+    bus_route: Mapped[str | None] = mapped_column(String(ROUTE_LENGTH))
+    status: Mapped[str] = mapped_column(String(16), default="called")
+    called_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When the teacher sent the student out of the room.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the student was loaded into the car or released to the bus or on foot.
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    student: Mapped[Student] = relationship()
+    queue_entry: Mapped[QueueEntry | None] = relationship(back_populates="calls")

@@ -1,0 +1,617 @@
+"""Car line services: tags, plans, curb entry, spots, calls, end of day; and under concurrency."""
+
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from datetime import time as clock
+
+import pytest
+from sqlalchemy import func, select
+
+from carline import services
+from carline.models import CalledStudent, CurbRequest, Dismissal, QueueEntry, Tag
+from shared import live
+from shared.database import write_intent
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.extensions import db as database
+from shared.models import AuditEvent, Device, Family, School, Student
+from tests.conftest import audit_actions
+
+MONDAY = date(2026, 11, 23)
+TUESDAY = date(2026, 11, 24)
+
+
+@pytest.fixture
+def make_student(db):
+    counter = iter(range(1, 100_000))
+
+    def make(school: School, first: str | None = None, grade: str = "3", **fields) -> Student:
+        n = next(counter)
+        student = Student(
+            school_id=school.id,
+            student_number=f"N{n}",
+            first_name=first or f"Kid{n}",
+            last_name=f"Last{n:05d}",
+            grade=grade,
+            **fields,
+        )
+        db.session.add(student)
+        db.session.commit()
+        return student
+
+    return make
+
+
+@pytest.fixture
+def make_family(db):
+    def make(school: School, tag_number: int, *students: Student, active: bool = True) -> Family:
+        family = Family(
+            school_id=school.id, tag_number=tag_number, students=list(students), active=active
+        )
+        db.session.add(family)
+        db.session.commit()
+        return family
+
+    return make
+
+
+@pytest.fixture
+def office(school, make_user):
+    return make_user(school, "office")
+
+
+@pytest.fixture
+def dismissal(db, school, office):
+    started = services.start_dismissal(school, office, 1, 2, MONDAY)
+    db.session.commit()
+    return started
+
+
+def enter(db, school, dismissal, **how) -> services.CurbResult:
+    result = services.curb_entry(school, dismissal, **how)
+    db.session.commit()
+    return result
+
+
+def warnings(result: services.CurbResult) -> dict[str, str]:
+    return {s.student.first_name: s.warning for s in result.warnings}
+
+
+def called(result: services.CurbResult) -> list[str]:
+    return [s.student.first_name for s in result.students if s.call is not None]
+
+
+# Tags
+
+
+def test_unknown_inactive_and_malformed_tags_are_refused(
+    db, school, dismissal, make_family, make_school
+):
+    make_family(school, 7, active=False)
+    make_family(make_school(), 8)
+    with pytest.raises(NotFound, match="Tag 99 is not a tag"):
+        services.curb_entry(school, dismissal, tag_number=99)
+    with pytest.raises(NotFound, match="Tag 8 is not a tag"):  # another school's tag
+        services.curb_entry(school, dismissal, tag_number=8)
+    with pytest.raises(InvalidInput, match="no longer in use"):
+        services.curb_entry(school, dismissal, tag_number=7)
+    with pytest.raises(NotFound, match="not a hang tag"):
+        services.curb_entry(school, dismissal, token="nonsense")
+    with pytest.raises(InvalidInput, match="start at 1"):
+        services.curb_entry(school, dismissal, tag_number=0)
+    with pytest.raises(InvalidInput, match="tag number or scan"):
+        services.curb_entry(school, dismissal)
+    with pytest.raises(InvalidInput, match="request id"):
+        services.curb_entry(school, dismissal, tag_number=7, idempotency_key="x" * 65)
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(QueueEntry.id))) == 0
+
+
+def test_reprinting_a_tag_revokes_the_old_token(db, school, office, dismissal, make_family):
+    family = make_family(school, 12)
+    old = services.issue_tag(school, family, user=office)
+    new = services.issue_tag(school, family, user=office)
+    db.session.commit()
+    assert old.revoked_at is not None and new.revoked_at is None
+    assert len(new.token) >= 32 and new.token != old.token  # 192 random bits
+    with pytest.raises(InvalidInput, match=r"replaced by a newer one\. Type the number 12\."):
+        services.curb_entry(school, dismissal, token=old.token)
+    assert enter(db, school, dismissal, token=f" {new.token}\n").tag_number == 12
+    live_tags = select(func.count(Tag.id)).where(Tag.revoked_at.is_(None))
+    assert db.session.scalar(live_tags) == 1
+
+
+def test_a_token_of_another_school_is_unknown(db, school, dismissal, make_school, make_family):
+    tag = services.issue_tag(other := make_school(), make_family(other, 12))
+    with pytest.raises(NotFound):
+        services.curb_entry(school, dismissal, token=tag.token)
+
+
+# Curb entry
+
+
+def test_curb_entry_calls_the_familys_car_riders(db, school, dismissal, make_family, make_student):
+    ann, ben = make_student(school, "Ann"), make_student(school, "Ben")
+    make_family(school, 12, ann, ben)
+    result = enter(db, school, dismissal, tag_number=12)
+    assert result.created and result.position == 1 and result.spot == "A1"
+    assert called(result) == ["Ann", "Ben"] and result.warnings == []
+    assert {c.status for c in result.entry.calls} == {"called"}
+
+
+def test_the_same_tag_again_is_a_noted_repeat(db, school, dismissal, make_family, make_student):
+    make_family(school, 12, make_student(school, "Ann"))
+    first = enter(db, school, dismissal, tag_number=12)
+    again = enter(db, school, dismissal, tag_number=12)
+    enter(db, school, dismissal, tag_number=12)
+    assert not again.created and again.entry.id == first.entry.id and again.position == 1
+    assert called(again) == ["Ann"]
+    assert db.session.scalar(select(func.count(QueueEntry.id))) == 1
+    assert db.session.scalar(select(func.count(CalledStudent.id))) == 1
+    assert first.entry.repeat_count == 2
+    assert audit_actions(db, school_id=school.id)[-3:] == [
+        "carline.curb_entry",
+        "carline.curb_repeat",
+        "carline.curb_repeat",
+    ]
+
+
+def test_a_retried_request_gets_the_first_answer(db, school, dismissal, make_family, make_student):
+    make_family(school, 12, make_student(school))
+    make_family(school, 13, make_student(school))
+    first = enter(db, school, dismissal, tag_number=12, idempotency_key="k1")
+    retry = enter(db, school, dismissal, tag_number=12, idempotency_key="k1")
+    assert retry.created and retry.entry.id == first.entry.id and retry.entry.repeat_count == 0
+    repeat = enter(db, school, dismissal, tag_number=12, idempotency_key="k2")
+    repeat_retry = enter(db, school, dismissal, tag_number=12, idempotency_key="k2")
+    assert not repeat.created and not repeat_retry.created
+    assert repeat_retry.entry.repeat_count == 1  # the retry of a repeat is not counted again
+    with pytest.raises(Conflict, match="another tag"):
+        services.curb_entry(school, dismissal, tag_number=13, idempotency_key="k1")
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(QueueEntry.id))) == 1
+    assert db.session.scalar(select(func.count(CurbRequest.id))) == 2
+    assert audit_actions(db, school_id=school.id).count("carline.curb_repeat") == 1
+
+
+def test_students_not_riding_with_this_car_are_named_with_a_warning(
+    db, school, office, dismissal, make_family, make_student
+):
+    ann, ben, cal, dee, eve, fay = (
+        make_student(school, name) for name in ("Ann", "Ben", "Cal", "Dee", "Eve", "Fay")
+    )
+    make_family(school, 12, ann, ben, cal, dee, eve, fay)
+    grandma = make_family(school, 31)
+    services.mark_absent(school, ben, MONDAY, user=office)
+    services.set_daily_change(school, cal, MONDAY, "bus", bus_route=" 7a ", user=office)
+    services.set_default(school, dee, MONDAY.weekday(), "walker", user=office)
+    services.set_daily_change(school, eve, MONDAY, "car", family=grandma, user=office)
+    services.set_daily_change(school, fay, MONDAY, "car", early_pickup=clock(13, 30), user=office)
+    db.session.commit()
+    result = enter(db, school, dismissal, tag_number=12)
+    assert called(result) == ["Ann"]
+    assert warnings(result) == {
+        "Ben": "Absent today.",
+        "Cal": "Rides bus 7A today.",
+        "Dee": "Walks home today.",
+        "Eve": "Goes home with tag 31 today.",
+        "Fay": "Picked up early at 1:30 PM.",
+    }
+    assert called(enter(db, school, dismissal, tag_number=31)) == ["Eve"]
+
+
+def test_a_student_on_two_tags_is_called_once(db, school, dismissal, make_family, make_student):
+    shared_kid = make_student(school, "Sam")
+    make_family(school, 12, shared_kid)
+    make_family(school, 13, shared_kid, make_student(school, "Tia"))
+    enter(db, school, dismissal, tag_number=12)
+    second = enter(db, school, dismissal, tag_number=13)
+    assert called(second) == ["Tia"]
+    assert warnings(second) == {"Sam": "Already called with tag 12."}
+
+
+def test_students_already_gone_are_named(db, school, dismissal, make_family, make_student):
+    kid = make_student(school, "Sam")
+    make_family(school, 12, kid)
+    make_family(school, 13, kid)
+    services.mark_loaded(school, enter(db, school, dismissal, tag_number=12).entry)
+    db.session.commit()
+    assert warnings(enter(db, school, dismissal, tag_number=13)) == {
+        "Sam": "Already loaded with tag 12."
+    }
+
+
+# Spots
+
+
+def test_cars_fill_spots_in_arrival_order_and_move_up(
+    db, school, dismissal, make_family, make_student
+):
+    for tag in (1, 2, 3, 4):
+        make_family(school, tag, make_student(school))
+    results = [enter(db, school, dismissal, tag_number=tag) for tag in (3, 1, 4, 2)]
+    assert [(r.position, r.spot) for r in results] == [(1, "A1"), (2, "A2"), (3, None), (4, None)]
+    services.mark_loaded(school, results[0].entry)  # spot 1 frees; position 3 moves in
+    db.session.commit()
+    spots = dict(db.session.execute(select(QueueEntry.position, QueueEntry.spot)).all())
+    assert spots == {1: 1, 2: 2, 3: 1, 4: None}
+    statuses = dict(db.session.execute(select(QueueEntry.position, QueueEntry.status)).all())
+    assert statuses == {1: "loaded", 2: "at_spot", 3: "at_spot", 4: "queued"}
+    services.mark_loaded(school, results[3].entry)  # a car loaded from the queue
+    services.mark_loaded(school, results[1].entry)
+    db.session.commit()
+    assert db.session.get(QueueEntry, results[3].entry.id).status == "loaded"
+    assert db.session.get(QueueEntry, results[2].entry.id).spot == 1
+    assert services.mark_loaded(school, results[1].entry).status == "loaded"  # no-op again
+
+
+def test_spot_labels_run_across_lanes_front_to_back(db, school, make_user):
+    started = services.start_dismissal(school, None, 3, 4, TUESDAY)
+    assert [started.spot_label(n) for n in (1, 2, 3, 4, 12)] == ["A1", "B1", "C1", "A2", "C4"]
+    assert started.spot_label(None) is None
+
+
+def test_loading_a_car_loads_its_students(db, school, dismissal, make_family, make_student):
+    make_family(school, 12, make_student(school, "Ann"), make_student(school, "Ben"))
+    result = enter(db, school, dismissal, tag_number=12)
+    ann = result.entry.calls[0]
+    assert services.mark_sent(school, ann).status == "sent"
+    assert services.mark_sent(school, ann).status == "sent"  # a second tap changes nothing
+    services.mark_loaded(school, result.entry)
+    db.session.commit()
+    calls = db.session.scalars(select(CalledStudent).order_by(CalledStudent.id)).all()
+    assert [(c.status, c.sent_at is not None, c.left_at is not None) for c in calls] == [
+        ("loaded", True, True),
+        ("loaded", False, True),
+    ]
+
+
+# Plans
+
+
+def test_dismissal_mode_resolution_order(db, school, office, make_family, make_student):
+    kid, loner = make_student(school), make_student(school)
+    make_family(school, 12, kid)
+    assert services.dismissal_mode(kid, MONDAY).mode == "car"
+    assert services.dismissal_mode(kid, MONDAY).source == "family"
+    assert services.dismissal_mode(loner, MONDAY).mode == "unplanned"
+    services.set_default(school, kid, MONDAY.weekday(), "bus", bus_route="12", user=office)
+    assert services.dismissal_mode(kid, MONDAY).bus_route == "12"
+    assert services.dismissal_mode(kid, TUESDAY).mode == "car"
+    services.set_default(school, kid, MONDAY.weekday(), "aftercare", user=office)
+    assert services.dismissal_mode(kid, MONDAY).mode == "aftercare"
+    services.set_daily_change(school, kid, MONDAY, "walker", note=" dentist ", user=office)
+    plan = services.dismissal_mode(kid, MONDAY)
+    assert (plan.mode, plan.source, plan.note) == ("walker", "change", "dentist")
+    services.mark_absent(school, kid, MONDAY, user=office)
+    services.mark_absent(school, kid, MONDAY, user=office)
+    assert services.dismissal_mode(kid, MONDAY).mode == "absent"
+    services.clear_absence(school, kid, MONDAY, user=office)
+    services.clear_daily_change(school, kid, MONDAY, user=office)
+    assert services.dismissal_mode(kid, MONDAY).mode == "aftercare"
+    with pytest.raises(NotFound):
+        services.clear_absence(school, kid, MONDAY, user=office)
+    with pytest.raises(NotFound):
+        services.clear_daily_change(school, kid, MONDAY, user=office)
+
+
+def test_plans_are_checked(db, school, make_school, make_family, make_student):
+    kid = make_student(school)
+    with pytest.raises(InvalidInput, match="bus route"):
+        services.set_default(school, kid, 0, "bus")
+    with pytest.raises(InvalidInput, match="Choose car"):
+        services.set_default(school, kid, 0, "teleport")
+    with pytest.raises(InvalidInput, match="weekday"):
+        services.set_default(school, kid, 7, "car")
+    with pytest.raises(InvalidInput, match="Only a car rider"):
+        services.set_daily_change(school, kid, MONDAY, "walker", family=make_family(school, 1))
+    other = make_school()
+    with pytest.raises(NotFound):
+        services.set_daily_change(school, kid, MONDAY, "car", family=make_family(other, 1))
+    with pytest.raises(NotFound):
+        services.mark_absent(other, kid, MONDAY)
+    assert services.set_default(school, kid, 0, "walker", bus_route="9").bus_route is None
+
+
+# Buses and walkers
+
+
+def test_bus_call_calls_todays_riders_once(db, school, office, dismissal, make_student):
+    ann, ben, cal, dee = (make_student(school, name) for name in ("Ann", "Ben", "Cal", "Dee"))
+    for kid in (ann, ben, cal):
+        services.set_default(school, kid, MONDAY.weekday(), "bus", bus_route="7", user=office)
+    services.set_default(school, dee, MONDAY.weekday(), "bus", bus_route="9", user=office)
+    services.mark_absent(school, ben, MONDAY, user=office)
+    services.set_daily_change(school, cal, MONDAY, "walker", user=office)
+    services.set_daily_change(school, dee, MONDAY, "bus", bus_route="7", user=office)
+    calls = services.call_bus(school, dismissal, " 7 ")
+    db.session.commit()
+    assert sorted(c.student.first_name for c in calls) == ["Ann", "Dee"]
+    assert {(c.mode, c.bus_route, c.queue_entry_id) for c in calls} == {("bus", "7", None)}
+    assert services.call_bus(school, dismissal, "7") == []
+    with pytest.raises(InvalidInput, match="No student rides bus 99"):
+        services.call_bus(school, dismissal, "99")
+    sent = services.mark_sent(school, calls[0], user=office)
+    assert (sent.status, sent.left_at is not None) == ("released", True)
+
+
+def test_walkers_are_released_by_grade_or_all(db, school, office, dismissal, make_student):
+    walkers = [make_student(school, f"W{grade}", grade=grade) for grade in ("K", "1", "2")]
+    rider = make_student(school, "Bus", grade="K")
+    for kid in walkers:
+        services.set_default(school, kid, MONDAY.weekday(), "walker", user=office)
+    services.set_default(school, rider, MONDAY.weekday(), "bus", bus_route="3", user=office)
+    assert [c.student.first_name for c in services.release_walkers(school, dismissal, "K")] == [
+        "WK"
+    ]
+    rest = services.release_walkers(school, dismissal, user=office)
+    assert sorted(c.student.first_name for c in rest) == ["W1", "W2"]
+    assert services.release_walkers(school, dismissal) == []
+    assert {c.status for c in db.session.scalars(select(CalledStudent))} == {"called"}
+
+
+# Start and end of the day
+
+
+def test_one_dismissal_per_school_and_day(db, school, office, dismissal):
+    with pytest.raises(Conflict, match="already started"):
+        services.start_dismissal(school, office, 1, 2, MONDAY)
+    db.session.rollback()
+    with pytest.raises(InvalidInput, match="Lanes"):
+        services.start_dismissal(school, office, 0, 2, TUESDAY)
+    with pytest.raises(InvalidInput, match="spots per lane"):
+        services.start_dismissal(school, office, 1, 51, TUESDAY)
+    assert services.start_dismissal(school, office, 2, 5, TUESDAY).last_position == 0
+    db.session.commit()
+    assert db.session.scalar(select(func.count(Dismissal.id))) == 2
+
+
+def test_end_of_day_lists_late_pickups_and_closes(
+    db, school, office, dismissal, make_family, make_student
+):
+    loaded, waiting, never, absent = (
+        make_student(school, name) for name in ("Loaded", "Waiting", "Never", "Absent")
+    )
+    unplanned, early, aftercare = (
+        make_student(school, name) for name in ("Unplanned", "Early", "Aftercare")
+    )
+    make_family(school, 1, loaded)
+    make_family(school, 2, waiting)
+    make_family(school, 3, never, absent)
+    services.mark_absent(school, absent, MONDAY, user=office)
+    services.set_daily_change(school, early, MONDAY, "car", early_pickup=clock(13), user=office)
+    services.set_default(school, aftercare, MONDAY.weekday(), "aftercare", user=office)
+    services.mark_loaded(school, enter(db, school, dismissal, tag_number=1).entry)
+    enter(db, school, dismissal, tag_number=2)
+    late = services.end_dismissal(school, dismissal, user=office)
+    db.session.commit()
+    assert [(p.student.first_name, p.reason) for p in late] == [  # by last name
+        ("Waiting", "called"),
+        ("Never", "not_called"),
+        ("Unplanned", "no_plan"),
+    ]
+    assert late[0].call.status == "called"
+    assert dismissal.ended_at is not None
+    with pytest.raises(Conflict, match="has ended"):
+        services.curb_entry(school, dismissal, tag_number=3)
+    with pytest.raises(Conflict, match="has ended"):
+        services.end_dismissal(school, dismissal)
+    ended = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "carline.dismissal_end")
+    )
+    assert sorted(ended.detail["late_pickups"]) == sorted([never.id, unplanned.id, waiting.id])
+
+
+def test_another_schools_dismissal_is_not_found(db, school, dismissal, make_school):
+    other = make_school()
+    with pytest.raises(NotFound):
+        services.curb_entry(other, dismissal, tag_number=1)
+    with pytest.raises(NotFound):
+        services.call_bus(other, dismissal, "7")
+    with pytest.raises(NotFound):
+        services.end_dismissal(other, dismissal)
+
+
+def test_every_write_is_audited_and_announced(
+    db, school, office, make_family, make_student, make_user
+):
+    kid, walker, rider = make_student(school), make_student(school), make_student(school)
+    family = make_family(school, 12, kid)
+    before = live.current(school.id, "dismissal")
+    writes = [
+        lambda: services.issue_tag(school, family, user=office),
+        lambda: services.set_default(school, walker, 0, "walker", user=office),
+        lambda: services.set_default(school, rider, 0, "bus", bus_route="4", user=office),
+        lambda: services.set_daily_change(school, kid, MONDAY, "car", user=office),
+        lambda: services.clear_daily_change(school, kid, MONDAY, user=office),
+        lambda: services.mark_absent(school, kid, TUESDAY, user=office),
+        lambda: services.clear_absence(school, kid, TUESDAY, user=office),
+        lambda: services.start_dismissal(school, office, 1, 1, MONDAY),
+        lambda: services.curb_entry(school, today(), tag_number=12, user=office),
+        lambda: services.curb_entry(school, today(), tag_number=12, user=office),
+        lambda: services.mark_sent(school, db.session.scalar(select(CalledStudent)), user=office),
+        lambda: services.mark_loaded(school, db.session.scalar(select(QueueEntry)), user=office),
+        lambda: services.call_bus(school, today(), "4", user=office),
+        lambda: services.release_walkers(school, today(), user=office),
+        lambda: services.end_dismissal(school, today(), user=office),
+    ]
+
+    def today() -> Dismissal:
+        return db.session.scalar(select(Dismissal))
+
+    for write in writes:
+        write()
+    db.session.commit()
+    assert live.current(school.id, "dismissal") == before + len(writes)
+    assert audit_actions(db, school_id=school.id) == [
+        "carline.tag_issue",
+        "carline.plan_default",
+        "carline.plan_default",
+        "carline.plan_change",
+        "carline.plan_change_clear",
+        "carline.absence",
+        "carline.absence_clear",
+        "carline.dismissal_start",
+        "carline.curb_entry",
+        "carline.curb_repeat",
+        "carline.sent",
+        "carline.loaded",
+        "carline.bus_call",
+        "carline.walkers_release",
+        "carline.dismissal_end",
+    ]
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.school_id == school.id))
+    assert {e.actor_user_id for e in events} == {office.id}
+
+
+def test_a_device_is_named_as_the_actor(db, school, dismissal, make_family, make_student):
+    phone = Device(school_id=school.id, kind="scanner", label="Curb 1", secret_hash="x" * 64)
+    db.session.add(phone)
+    make_family(school, 12, make_student(school))
+    result = enter(db, school, dismissal, tag_number=12, device=phone)
+    assert result.entry.entered_by_device_id == phone.id
+    assert db.session.scalar(select(AuditEvent.actor_label).order_by(AuditEvent.id.desc())) == (
+        "device: Curb 1"
+    )
+
+
+# Concurrency
+
+THREADS = 8
+ENTRIES_EACH = 10
+REPEATERS = 3
+LOADERS = 2
+
+
+def in_own_transaction(app, work):
+    """Run `work()` as a writing request would: its own session, one commit."""
+    with app.app_context(), write_intent():
+        result = work()
+        database.session.commit()
+        return result
+
+
+def curb(app, school_id, dismissal_id, **how) -> tuple[int, bool, int]:
+    """One curb request from a device: (family id, created, position)."""
+
+    def work():
+        school = database.session.get(School, school_id)
+        dismissal = database.session.get(Dismissal, dismissal_id)
+        result = services.curb_entry(school, dismissal, **how)
+        return result.entry.family_id, result.created, result.position
+
+    return in_own_transaction(app, work)
+
+
+def test_concurrent_curb_entries_and_loading_keep_the_queue_exact(
+    app, db, school, make_family, make_student
+):
+    """8 devices x 10 families, each request retried once, 3 re-scanning devices, 2 loaders."""
+    families = THREADS * ENTRIES_EACH
+    kids = [make_student(school) for _ in range(families)]
+    for n in range(families):  # odd tags share the previous tag's student (split households)
+        make_family(school, n + 1, kids[n], *([kids[n - 1]] if n % 2 else []))
+    started = services.start_dismissal(school, None, 2, 4, MONDAY)
+    db.session.commit()
+    school_id, dismissal_id = school.id, started.id
+    done = threading.Event()
+
+    def device(index: int) -> list[tuple]:
+        answers = []
+        for n in range(ENTRIES_EACH):
+            tag, key = index * ENTRIES_EACH + n + 1, f"device{index}-{n}"
+            first = curb(app, school_id, dismissal_id, tag_number=tag, idempotency_key=key)
+            retry = curb(app, school_id, dismissal_id, tag_number=tag, idempotency_key=key)
+            assert retry == first
+            answers.append(first)
+        return answers
+
+    def rescanner(seed: int) -> list[tuple]:
+        tags = random.Random(seed).sample(range(1, families + 1), families)
+        return [curb(app, school_id, dismissal_id, tag_number=tag) for tag in tags]
+
+    def loader(_) -> int:
+        loads = 0
+        while True:
+
+            def load_first_at_spot() -> str:
+                entry = database.session.scalar(
+                    select(QueueEntry)
+                    .where(QueueEntry.dismissal_id == dismissal_id, QueueEntry.status == "at_spot")
+                    .order_by(QueueEntry.position)
+                    .limit(1)
+                )
+                if entry is None:
+                    return "idle"
+                services.mark_loaded(database.session.get(School, school_id), entry)
+                return "loaded"
+
+            outcome = in_own_transaction(app, load_first_at_spot)
+            if outcome == "loaded":
+                loads += 1
+            elif done.is_set():
+                return loads
+            else:
+                time.sleep(0.002)
+
+    with ThreadPoolExecutor(max_workers=THREADS + REPEATERS + LOADERS) as pool:
+        loaders = [pool.submit(loader, n) for n in range(LOADERS)]
+        devices = [pool.submit(device, n) for n in range(THREADS)]
+        rescanners = [pool.submit(rescanner, n) for n in range(REPEATERS)]
+        answers = [a for f in devices + rescanners for a in f.result()]
+        done.set()
+        assert sum(f.result() for f in loaders) >= families
+
+    db.session.rollback()
+    entries = db.session.scalars(select(QueueEntry).order_by(QueueEntry.position)).all()
+    assert [e.position for e in entries] == list(range(1, families + 1))
+    assert len({e.family_id for e in entries}) == families
+    assert db.session.get(Dismissal, dismissal_id).last_position == families
+    assert sum(1 for _, created, _ in answers if created) == families
+    assert sum(e.repeat_count for e in entries) == REPEATERS * families
+    assert {e.status for e in entries} == {"loaded"}
+    spot_times = [e.at_spot_at for e in entries]
+    assert None not in spot_times and spot_times == sorted(spot_times)  # spots in arrival order
+    calls = db.session.scalars(select(CalledStudent)).all()
+    assert len(calls) == families and {c.status for c in calls} == {"loaded"}
+    assert db.session.scalar(select(func.count(CurbRequest.id))) == families
+    actions = Counter(audit_actions(db, school_id=school_id))
+    assert actions["carline.curb_entry"] == families
+    assert actions["carline.curb_repeat"] == REPEATERS * families
+    assert actions["carline.loaded"] == families
+    writes = 1 + families + REPEATERS * families + families
+    assert live.current(school_id, "dismissal") == writes
+
+
+def test_devices_racing_on_the_same_cars_queue_each_once(
+    app, db, school, make_family, make_student
+):
+    """8 devices enter the same 10 tags at the same moment: 10 entries, positions 1..10."""
+    for tag in range(1, ENTRIES_EACH + 1):
+        make_family(school, tag, make_student(school))
+    started = services.start_dismissal(school, None, 1, 3, MONDAY)
+    db.session.commit()
+    school_id, dismissal_id = school.id, started.id
+    barrier = threading.Barrier(THREADS)
+
+    def device(_) -> list[tuple]:
+        answers = []
+        for tag in range(1, ENTRIES_EACH + 1):
+            barrier.wait()
+            answers.append(curb(app, school_id, dismissal_id, tag_number=tag))
+        return answers
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        answers = [a for result in pool.map(device, range(THREADS)) for a in result]
+    db.session.rollback()
+    assert sum(1 for _, created, _ in answers if created) == ENTRIES_EACH
+    entries = db.session.scalars(select(QueueEntry).order_by(QueueEntry.position)).all()
+    assert [(e.position, e.family.tag_number) for e in entries] == [
+        (n, n) for n in range(1, ENTRIES_EACH + 1)
+    ]
+    assert [e.repeat_count for e in entries] == [THREADS - 1] * ENTRIES_EACH
+    held = [e.spot for e in entries if e.status == "at_spot"]
+    assert held == [1, 2, 3]
