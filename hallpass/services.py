@@ -428,6 +428,15 @@ def is_overdue(hall_pass: HallPass, now: datetime) -> bool:
     return now - hall_pass.started_at > timedelta(minutes=hall_pass.time_limit_minutes)
 
 
+def students_out(school: School) -> int:
+    """How many students of the school are out of class now."""
+    return db.session.scalar(
+        select(func.count(HallPass.id)).where(
+            HallPass.school_id == school.id, HallPass.status == "active"
+        )
+    )
+
+
 def start_sweep(school: School, actor: Actor, *, now: datetime | None = None) -> int:
     """Emergency: stop new passes school-wide; returns how many students are out."""
     now = now or utcnow()
@@ -440,11 +449,7 @@ def start_sweep(school: School, actor: Actor, *, now: datetime | None = None) ->
     )
     if started.rowcount != 1:
         raise Conflict("A sweep is already in progress.")
-    out = db.session.scalar(
-        select(func.count(HallPass.id)).where(
-            HallPass.school_id == school.id, HallPass.status == "active"
-        )
-    )
+    out = students_out(school)
     audit.record("hallpass.sweep_start", school_id=school.id, detail={"students_out": out})
     live.bump(school.id, HALLWAY_TOPIC)
     return out
@@ -473,11 +478,7 @@ def end_sweep(school: School, actor: Actor) -> int:
     )
     if ended.rowcount != 1:
         raise Conflict("There is no sweep in progress.")
-    still_out = db.session.scalar(
-        select(func.count(HallPass.id)).where(
-            HallPass.school_id == school.id, HallPass.status == "active"
-        )
-    )
+    still_out = students_out(school)
     audit.record("hallpass.sweep_end", school_id=school.id, detail={"not_accounted_for": still_out})
     live.bump(school.id, HALLWAY_TOPIC)
     return still_out
