@@ -484,6 +484,7 @@ def _lock_open(school: School, dismissal_id: int) -> Dismissal:
     dismissal = db.session.scalar(
         select(Dismissal)
         .where(Dismissal.id == dismissal_id, Dismissal.school_id == school.id)
+        .with_for_update()  # PostgreSQL: one curb entry per dismissal at a time
         .execution_options(populate_existing=True)
     )
     if dismissal is None:
