@@ -601,13 +601,22 @@ def test_devices_racing_on_the_same_cars_queue_each_once(
 
     def device(_) -> list[tuple]:
         answers = []
-        for tag in range(1, ENTRIES_EACH + 1):
-            barrier.wait()
-            answers.append(curb(app, school_id, dismissal_id, tag_number=tag))
+        try:
+            for tag in range(1, ENTRIES_EACH + 1):
+                barrier.wait()
+                answers.append(curb(app, school_id, dismissal_id, tag_number=tag))
+        except Exception:
+            barrier.abort()  # the other devices stop waiting for this one
+            raise
         return answers
 
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        answers = [a for result in pool.map(device, range(THREADS)) for a in result]
+        futures = [pool.submit(device, n) for n in range(THREADS)]
+    failures = [f.exception() for f in futures if f.exception() is not None]
+    for failure in failures:  # the error that broke the barrier, not the waiters' complaint
+        if not isinstance(failure, threading.BrokenBarrierError):
+            raise failure
+    answers = [a for f in futures for a in f.result()]
     db.session.rollback()
     assert sum(1 for _, created, _ in answers if created) == ENTRIES_EACH
     entries = db.session.scalars(select(QueueEntry).order_by(QueueEntry.position)).all()
