@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -115,11 +114,6 @@ class LatePickup:
 
 
 # Time and scoping helpers
-
-
-def local_today(school: School, now: datetime | None = None) -> date:
-    """The school's local date now (or at `now`)."""
-    return (now or utcnow()).astimezone(ZoneInfo(school.timezone)).date()
 
 
 def _own(school: School, school_id: int, what: str) -> None:

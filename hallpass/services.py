@@ -31,7 +31,7 @@ from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Device, Room, School, Student, User
 from shared.schedule import current_period
-from shared.timeutil import utcnow
+from shared.timeutil import local, utcnow
 
 HALLWAY_TOPIC = "hallway"
 
@@ -292,7 +292,7 @@ def start_pass(
         if destination.counts_toward_limit:
             _check_daily_limit(school, policy, student, now)
         _check_cooldown(policy, student, now)
-    today = now.astimezone(ZoneInfo(school.timezone)).date()
+    today = local(now, school.timezone).date()
     hall_pass = HallPass(
         school_id=school.id,
         student_id=student.id,

@@ -12,7 +12,7 @@ from shared.devices import register_device_screen
 from shared.errors import InvalidInput
 from shared.extensions import db
 from shared.models import Enrollment, Room, SchoolClass, Student
-from shared.schedule import class_in_session, current_period, teacher_classes
+from shared.schedule import class_in_session, current_period, taught_room_ids, teacher_classes
 from shared.timeutil import utcnow
 
 STAFF = ("admin", "office", "teacher", "staff")
@@ -46,14 +46,15 @@ def _room_for(room_id: int) -> Room:
     room = db.session.get(Room, room_id)
     if room is None or room.school_id != g.principal.school_id:
         abort(404)
-    if not g.principal.has_role("admin", "office"):
-        taught = {c.room_id for c in teacher_classes(g.principal.school, g.principal.user.id)}
-        if room.id not in taught:
-            abort(403)
+    watches_any_room = g.principal.has_role("admin", "office")
+    if not watches_any_room and room.id not in set(
+        db.session.scalars(taught_room_ids(g.principal.user.id))
+    ):
+        abort(403)
     return room
 
 
-def _render_room_passes(room: Room, version: int | None = None, status: int = 200):
+def _render_room_passes(room: Room, version: int | None = None) -> str:
     if version is None:
         version = live.current(room.school_id, services.room_topic(room.id))
     passes = db.session.scalars(
@@ -63,7 +64,7 @@ def _render_room_passes(room: Room, version: int | None = None, status: int = 20
     ).all()
     return render_template(
         "hallpass/partials/room_passes.html", room=room, passes=passes, version=version
-    ), status
+    )
 
 
 @bp.route("/")
@@ -78,7 +79,7 @@ def index():
     section = next((c for c in classes if c.id == chosen_id), None) or class_in_session(
         school, g.principal.user.id, now
     )
-    room_passes = _render_room_passes(section.room)[0] if section and section.room else None
+    room_passes = _render_room_passes(section.room) if section and section.room else None
     return render_template(
         "hallpass/index.html",
         period=current_period(school, now),

@@ -131,15 +131,11 @@ def load_principal() -> None:
     """before_request: work out who is calling."""
     device = _load_device()
     if device is not None:
-        g.principal = Principal(school=device_school(device), device=device)
+        g.principal = Principal(school=db.session.get(School, device.school_id), device=device)
     elif current_user.is_authenticated:
         g.principal = _user_principal(current_user._get_current_object())
     else:
         g.principal = None
-
-
-def device_school(device: Device) -> School:
-    return db.session.get(School, device.school_id)
 
 
 def enforce_access():

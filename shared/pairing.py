@@ -25,9 +25,8 @@ from shared.models import (
     Device,
     PairingCode,
     Room,
-    SchoolClass,
-    class_teachers,
 )
+from shared.schedule import taught_room_ids
 from shared.timeutil import utcnow
 
 #: No 0/O, 1/I/L: easy to read off a screen and type on a tablet.
@@ -63,12 +62,7 @@ def pairable_rooms(principal: Principal) -> list[Room]:
     """Rooms the principal may pair a kiosk or classroom display for."""
     query = select(Room).where(Room.school_id == principal.school_id, Room.active.is_(True))
     if not principal.has_role("admin"):
-        taught = (
-            select(SchoolClass.room_id)
-            .join(class_teachers, class_teachers.c.class_id == SchoolClass.id)
-            .where(class_teachers.c.user_id == principal.user.id)
-        )
-        query = query.where(Room.id.in_(taught))
+        query = query.where(Room.id.in_(taught_room_ids(principal.user.id)))
     return list(db.session.scalars(query.order_by(Room.name)))
 
 

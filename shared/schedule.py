@@ -6,7 +6,7 @@ A school without a bell schedule still works: there is simply never a "current p
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from shared.extensions import db
 from shared.models import BellPeriod, School, SchoolClass, class_teachers
@@ -29,16 +29,6 @@ def current_period(school: School, now: datetime) -> BellPeriod | None:
     )
 
 
-def day_schedule(school: School, weekday: int) -> list[BellPeriod]:
-    return list(
-        db.session.scalars(
-            select(BellPeriod)
-            .where(BellPeriod.school_id == school.id, BellPeriod.weekday == weekday)
-            .order_by(BellPeriod.start_time)
-        )
-    )
-
-
 def teacher_classes(school: School, user_id: int) -> list[SchoolClass]:
     return list(
         db.session.scalars(
@@ -51,6 +41,15 @@ def teacher_classes(school: School, user_id: int) -> list[SchoolClass]:
             )
             .order_by(SchoolClass.period, SchoolClass.name)
         )
+    )
+
+
+def taught_room_ids(user_id: int) -> Select:
+    """The ids of the rooms where this teacher teaches a class (a subquery)."""
+    return (
+        select(SchoolClass.room_id)
+        .join(class_teachers, class_teachers.c.class_id == SchoolClass.id)
+        .where(class_teachers.c.user_id == user_id, SchoolClass.room_id.is_not(None))
     )
 
 
