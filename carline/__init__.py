@@ -27,3 +27,6 @@ def index():
     return render_template(
         "carline/index.html", families=families, students_on_tags=students_on_tags
     )
+
+
+from carline import office_views, report_views, views  # noqa: E402, F401  (routes register on import)

@@ -4,4 +4,10 @@ from flask import Blueprint
 
 bp = Blueprint("hallpass", __name__, url_prefix="/hallpass", template_folder="templates")
 
-from hallpass import models, views  # noqa: E402, F401  (tables and routes register on import)
+from hallpass import (  # noqa: E402, F401  (tables and routes register on import)
+    models,
+    report_views,
+    settings_views,
+    student_views,
+    views,
+)
