@@ -1,0 +1,132 @@
+// Camera scanning of QR codes and barcodes (hang tags, student IDs, pass QR codes).
+//
+// <button type="button" data-scanner="input-id" [data-scanner-continuous]>Scan with camera</button>
+// opens the device's rear camera under the button and reads codes with the vendored ZXing
+// (static/vendor/zxing). On a result the target input gets the text, `input` and
+// `scanner:result` (detail: {text}) are dispatched on it, and its form is submitted.
+// The same text is ignored for 3 s, so one tag held in front of the camera counts once.
+// Without `data-scanner-continuous` the camera stops after the first result.
+(function () {
+  "use strict";
+
+  var REPEAT_MS = 3000;
+
+  function Scanner(button) {
+    this.button = button;
+    this.input = document.getElementById(button.getAttribute("data-scanner"));
+    this.continuous = button.hasAttribute("data-scanner-continuous");
+    this.idleLabel = button.textContent;
+    this.reader = null;
+    this.video = null;
+    this.status = null;
+    this.lastText = null;
+    this.lastAt = 0;
+  }
+
+  Scanner.prototype.say = function (text) {
+    if (!this.status) {
+      this.status = document.createElement("p");
+      this.status.className = "scanner-status";
+      this.status.setAttribute("role", "status");
+      this.button.insertAdjacentElement("afterend", this.status);
+    }
+    this.status.textContent = text;
+  };
+
+  Scanner.prototype.start = function () {
+    var self = this;
+    if (!window.ZXing || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      self.say("This browser cannot use the camera here. Type the number instead.");
+      return;
+    }
+    self.video = document.createElement("video");
+    self.video.className = "scanner-video";
+    self.video.setAttribute("playsinline", "");
+    self.video.setAttribute("muted", "");
+    self.button.insertAdjacentElement("afterend", self.video);
+    self.reader = new window.ZXing.BrowserMultiFormatReader(null, 250);
+    self.button.textContent = "Stop camera";
+    self.button.setAttribute("aria-pressed", "true");
+    self.say("Point the camera at the code.");
+    self.reader
+      .decodeFromConstraints({ video: { facingMode: "environment" } }, self.video, function (result) {
+        if (result) {
+          self.found(result.getText());
+        }
+      })
+      .catch(function () {
+        self.stop();
+        self.say("The camera could not be opened. Allow camera access, or type the number.");
+      });
+  };
+
+  Scanner.prototype.found = function (text) {
+    var now = Date.now();
+    if (!text || (text === this.lastText && now - this.lastAt < REPEAT_MS)) {
+      return;
+    }
+    this.lastText = text;
+    this.lastAt = now;
+    if (!this.continuous) {
+      this.stop();
+    }
+    if (!this.input) {
+      return;
+    }
+    this.input.value = text;
+    this.input.dispatchEvent(new Event("input", { bubbles: true }));
+    this.input.dispatchEvent(new CustomEvent("scanner:result", { bubbles: true, detail: { text: text } }));
+    if (this.input.form) {
+      this.input.form.requestSubmit();
+    }
+  };
+
+  Scanner.prototype.stop = function () {
+    if (this.reader) {
+      this.reader.reset();
+      this.reader = null;
+    }
+    if (this.video) {
+      this.video.remove();
+      this.video = null;
+    }
+    if (this.status) {
+      this.status.remove();
+      this.status = null;
+    }
+    this.button.textContent = this.idleLabel;
+    this.button.setAttribute("aria-pressed", "false");
+  };
+
+  var scanners = new WeakMap();
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-scanner]");
+    if (!button) {
+      return;
+    }
+    var scanner = scanners.get(button);
+    if (!scanner) {
+      scanner = new Scanner(button);
+      scanners.set(button, scanner);
+    }
+    if (scanner.reader) {
+      scanner.stop();
+    } else {
+      scanner.start();
+    }
+  });
+
+  // Release the camera when the page is hidden (a tablet put to sleep, a tab switched).
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "hidden") {
+      return;
+    }
+    document.querySelectorAll("[data-scanner][aria-pressed='true']").forEach(function (button) {
+      var scanner = scanners.get(button);
+      if (scanner) {
+        scanner.stop();
+      }
+    });
+  });
+})();
