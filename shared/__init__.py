@@ -80,6 +80,7 @@ def register_extensions(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     from shared.access import DEVICE_COOKIE, enforce_access, load_principal
     from shared.database import clear_request_write_intent, set_request_write_intent
+    from shared.headers import add_security_headers
     from shared.pairing import touch_device
 
     @app.before_request
@@ -98,12 +99,7 @@ def register_request_hooks(app: Flask) -> None:
     def _headers(response):
         if g.get("forget_device"):
             response.delete_cookie(DEVICE_COOKIE)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if g.get("principal") is not None:
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        return add_security_headers(response)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,7 +1,8 @@
-"""Command line for district IT: `flask create-admin`, `flask demo`, `flask roster import`."""
+"""Command line for district IT: `flask create-admin`, `demo`, `roster import`, `housekeeping`."""
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from shared.demo import demo_command
@@ -17,6 +18,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_admin_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(roster_cli)
+    app.cli.add_command(housekeeping_command)
 
 
 @click.command("create-admin")
@@ -69,3 +71,15 @@ def create_admin_command(email, name, school_code, school_name, timezone, distri
     db.session.commit()
     where = f"at {school.name}" if school else "for the district"
     click.echo(f"Admin {user.email} is ready {where}.")
+
+
+@click.command("housekeeping")
+@with_appcontext
+def housekeeping_command():
+    """Run the housekeeping jobs once (e.g. end overrun passes); safe to run from cron."""
+    from flask import current_app
+
+    from shared.housekeeping import run_jobs
+
+    for name, changed in run_jobs(current_app._get_current_object()).items():
+        click.echo(f"{name}: {changed}")

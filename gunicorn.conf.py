@@ -1,0 +1,53 @@
+"""gunicorn settings for passline, read from the environment.
+
+Start in production with `gunicorn wsgi:app` from the project folder (this file is picked up
+automatically). Every setting has a default that suits one school on a 2-core server:
+
+| variable | default | meaning |
+| --- | --- | --- |
+| PASSLINE_BIND | 127.0.0.1:8000 | address to listen on (put a TLS reverse proxy in front) |
+| WEB_CONCURRENCY | 2 x cores + 1 | worker processes |
+| PASSLINE_THREADS | 8 | threads per worker (live screens poll; threads keep them cheap) |
+| PASSLINE_TIMEOUT | 30 | seconds before a stuck worker is restarted |
+| PASSLINE_GRACEFUL_TIMEOUT | 20 | seconds a worker may finish requests on restart/stop |
+| PASSLINE_KEEPALIVE | 5 | seconds to keep an idle connection open |
+| PASSLINE_ACCESS_LOG | - | access log file, `-` = stdout, empty = off |
+| PASSLINE_HOUSEKEEPING | on | run housekeeping jobs (end overrun passes) in each worker |
+
+Access log lines are redacted (shared/logredact.py): no tokens or free text from URLs.
+"""
+
+import multiprocessing
+import os
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+bind = os.environ.get("PASSLINE_BIND", "127.0.0.1:8000").split(",")
+workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
+worker_class = "gthread"
+threads = _int("PASSLINE_THREADS", 8)
+timeout = _int("PASSLINE_TIMEOUT", 30)
+graceful_timeout = _int("PASSLINE_GRACEFUL_TIMEOUT", 20)
+keepalive = _int("PASSLINE_KEEPALIVE", 5)
+backlog = _int("PASSLINE_BACKLOG", 2048)
+accesslog = os.environ.get("PASSLINE_ACCESS_LOG", "-") or None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+logger_class = "shared.logredact.RedactingLogger"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# Trust X-Forwarded-* only from the proxies named by FORWARDED_ALLOW_IPS (gunicorn's own
+# variable, default 127.0.0.1); the app's PROXY_COUNT handles the rest.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_worker_init(worker):
+    """Start the housekeeping thread in each worker (jobs are safe to run concurrently)."""
+    if os.environ.get("PASSLINE_HOUSEKEEPING", "on").lower() in ("0", "off", "false", "no"):
+        return
+    from shared.housekeeping import start_thread
+
+    start_thread(worker.wsgi)

@@ -1,0 +1,99 @@
+"""Start the real app under gunicorn (gunicorn.conf.py) for tests that need real processes."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def http_get(url: str, timeout: float = 5) -> tuple[int, dict[str, str], bytes]:
+    """GET an http:// URL of the test server: status, headers, body."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.request("GET", parts.path + ("?" + parts.query if parts.query else ""))
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def wait_healthy(url: str, process: subprocess.Popen, log_path: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited:\n{log_path.read_text(errors='replace')}")
+        with contextlib.suppress(OSError):
+            if http_get(url + "/healthz", timeout=2)[0] == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"gunicorn did not become healthy:\n{log_path.read_text(errors='replace')}")
+
+
+@contextlib.contextmanager
+def running_gunicorn(
+    database_url: str, instance: Path, *, workers: int = 3, threads: int = 4, **extra_env: str
+) -> Iterator[Server]:
+    """gunicorn with `workers` processes on a free port, stopped (SIGTERM) afterwards."""
+    port = free_port()
+    log_path = instance / f"gunicorn-{port}.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "PASSLINE_INSTANCE_PATH": str(instance),
+        "SECRET_KEY": "test-secret-key",
+        "PASSLINE_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "PASSLINE_THREADS": str(threads),
+        "PASSLINE_HOUSEKEEPING": "off",
+        **extra_env,
+    }
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, log_path)
+        yield Server(url=url, process=process, log_path=log_path, env=env)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,108 @@
+"""Production serving: /healthz, security headers, redacted access logs, housekeeping, gunicorn."""
+
+import threading
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from shared.headers import CONTENT_SECURITY_POLICY
+from shared.housekeeping import Job, run_jobs, start_thread
+from shared.logredact import redact_query, redact_uri
+from tests.gunicorn_server import http_get, running_gunicorn
+
+
+def test_healthz_answers_ok_without_signing_in(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_answers_503_when_the_database_fails(client, db, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(db.session, "execute", broken)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"
+
+
+def test_every_response_has_a_strict_content_security_policy(client):
+    policy = client.get("/login").headers["Content-Security-Policy"]
+    assert policy == CONTENT_SECURITY_POLICY
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+
+
+def test_hsts_only_over_https(app):
+    plain = app.test_client().get("/login")
+    assert "Strict-Transport-Security" not in plain.headers
+    secure = app.test_client().get("/login", base_url="https://passline.test")
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("/hallpass/p/Zk3_x9QmT0aL-7uBvY2cRw", "/hallpass/p/[redacted]"),
+        ("/hallpass/r/eyJyIjoxfQ.Zk3x9Q.abcDEF123_-xyz/", "/hallpass/r/[redacted]/"),
+        ("/hallpass/rooms/12/passes?v=41", "/hallpass/rooms/12/passes?v=41"),
+        ("/reports?from=2026-11-01&q=Maria+Lopez", "/reports?from=2026-11-01&q=[redacted]"),
+        ("/carline/curb", "/carline/curb"),
+    ],
+)
+def test_access_log_redaction(uri, expected):
+    assert redact_uri(uri) == expected
+
+
+def test_redaction_keeps_empty_values():
+    assert redact_query("v=&x=1") == "v=&x=1"
+
+
+def test_housekeeping_runs_each_job_and_survives_a_failing_one(app, caplog):
+    calls = []
+
+    def failing() -> int:
+        raise RuntimeError("boom")
+
+    def working() -> int:
+        calls.append(1)
+        return 3
+
+    done = run_jobs(app, [Job("fails", failing, 30), Job("works", working, 30)])
+    assert done == {"works": 3}
+    assert calls == [1]
+    assert "housekeeping job fails failed" in caplog.text
+
+
+def test_housekeeping_thread_runs_registered_jobs(app, monkeypatch):
+    ran = threading.Event()
+
+    def job() -> int:
+        ran.set()
+        return 0
+
+    monkeypatch.setattr("shared.housekeeping.JOBS", [Job("tick", job, 1)])
+    stop = threading.Event()
+    thread = start_thread(app, stop)
+    try:
+        assert ran.wait(5), "the housekeeping thread never ran its job"
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_gunicorn_serves_with_several_workers_and_redacted_access_log(app, tmp_path):
+    database_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with running_gunicorn(database_url, tmp_path, workers=2) as server:
+        status, headers, _body = http_get(server.url + "/healthz")
+        assert status == 200
+        assert "Content-Security-Policy" in headers
+        http_get(server.url + "/hallpass/p/Zk3_x9QmT0aL-7uBvY2cRwAA")
+    log = server.log()
+    assert '"GET /healthz HTTP/1.1" 200' in log
+    assert "Zk3_x9QmT0aL" not in log
+    assert "/hallpass/p/[redacted]" in log
+    assert "Booting worker" in log and log.count("Booting worker") >= 2
