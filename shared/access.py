@@ -85,53 +85,54 @@ def secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _load_device() -> Device | None:
-    """The paired device this browser is, from its device cookie (an opaque secret)."""
+def _load_device() -> tuple[Device, School] | None:
+    """The paired device this browser is and its school, from its device cookie (one query)."""
     secret = request.cookies.get(DEVICE_COOKIE)
     if not secret:
         return None
-    device = db.session.scalar(select(Device).where(Device.secret_hash == secret_digest(secret)))
-    if device is None or device.is_revoked:
+    row = db.session.execute(
+        select(Device, School)
+        .join(School, School.id == Device.school_id)
+        .where(Device.secret_hash == secret_digest(secret))
+    ).first()
+    if row is None or row.Device.is_revoked:
         g.forget_device = True  # the cookie is deleted on the way out
         return None
-    return device
+    return row.Device, row.School
 
 
 def _user_principal(user: User) -> Principal:
-    memberships = db.session.execute(
-        select(Membership.school_id, Membership.role).where(Membership.user_id == user.id)
-    ).all()
-    if user.is_district_admin:
-        schools = db.session.execute(select(School.id, School.name).order_by(School.name)).all()
-    else:
-        ids = {m.school_id for m in memberships}
-        schools = (
-            db.session.execute(
-                select(School.id, School.name).where(School.id.in_(ids)).order_by(School.name)
-            ).all()
-            if ids
-            else []
-        )
-    school_ids = [s.id for s in schools]
+    """The user at their current school, with their schools and roles (one query)."""
+    query = select(School, Membership.role).outerjoin(
+        Membership, (Membership.school_id == School.id) & (Membership.user_id == user.id)
+    )
+    if not user.is_district_admin:
+        query = query.where(Membership.user_id == user.id)
+    rows = db.session.execute(query.order_by(School.name, School.id)).all()
+    schools: dict[int, School] = {}
+    roles_at: dict[int, set[str]] = {}
+    for school, role in rows:
+        schools[school.id] = school
+        roles_at.setdefault(school.id, set()).update([role] if role else [])
     wanted = session.get("school_id")
-    school_id = wanted if wanted in school_ids else (school_ids[0] if school_ids else None)
-    school = db.session.get(School, school_id) if school_id is not None else None
-    roles = {m.role for m in memberships if m.school_id == school_id}
+    school = schools.get(wanted) or next(iter(schools.values()), None)
+    roles = roles_at.get(school.id, set()) if school is not None else set()
     if user.is_district_admin and school is not None:
         roles.add("admin")
     return Principal(
         school=school,
         user=user,
         roles=frozenset(roles),
-        schools=[(s.id, s.name) for s in schools],
+        schools=[(s.id, s.name) for s in schools.values()],
     )
 
 
 def load_principal() -> None:
     """before_request: work out who is calling."""
-    device = _load_device()
-    if device is not None:
-        g.principal = Principal(school=db.session.get(School, device.school_id), device=device)
+    found = _load_device()
+    if found is not None:
+        device, school = found
+        g.principal = Principal(school=school, device=device)
     elif current_user.is_authenticated:
         g.principal = _user_principal(current_user._get_current_object())
     else:

@@ -2,8 +2,13 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
+from sqlalchemy import event
+
 from shared import live
+from shared.access import DEVICE_COOKIE, secret_digest
 from shared.database import write_intent
+from shared.models import Device
+from shared.timeutil import utcnow
 
 
 def test_versions_start_at_zero_and_count_changes(db, make_school):
@@ -55,3 +60,55 @@ def test_poll_is_204_without_rendering_while_unchanged(app, db, school):
     with app.test_request_context("/?v=garbage"):
         live.poll(school.id, "hallway", render)
     assert rendered == [1, 1]
+
+
+class StatementCounter:
+    """Counts the SQL statements the app runs while it is active."""
+
+    def __init__(self, engine):
+        self.engine, self.statements = engine, []
+
+    def _count(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(statement)
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+
+def test_an_unchanged_poll_costs_two_queries_for_a_device(app, db, school, client):
+    """Who is asking (device and school in one query) and the version: nothing else."""
+    secret = "hallway-screen-secret"
+    db.session.add(
+        Device(
+            school_id=school.id,
+            kind="display",
+            purpose="hallway",
+            label="Office TV",
+            secret_hash=secret_digest(secret),
+            last_seen_at=utcnow(),
+        )
+    )
+    live.bump(school.id, "hallway")
+    db.session.commit()
+    client.set_cookie(DEVICE_COOKIE, secret, domain="passline.test")
+    with StatementCounter(db.engine) as counter:
+        response = client.get("/hallpass/hallway/list?v=1")
+    assert response.status_code == 204
+    queries = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(queries) == 2, counter.statements
+
+
+def test_an_unchanged_poll_costs_three_queries_for_staff(app, db, school, make_user, login, client):
+    """The user, their schools and roles (one query), and the version."""
+    login(make_user(school, "office"))
+    live.bump(school.id, "hallway")
+    db.session.commit()
+    with StatementCounter(db.engine) as counter:
+        response = client.get("/hallpass/hallway/list?v=1")
+    assert response.status_code == 204
+    queries = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(queries) == 3, counter.statements
