@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from flask import abort, current_app, g, redirect, request, session, url_for
+from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -150,6 +150,8 @@ def enforce_access():
     principal = current_principal()
     if principal is None:
         if request.method == "GET" and not request.headers.get("HX-Request"):
+            if g.get("session_timed_out"):
+                flash("You were signed out after a while without activity. Sign in again.", "info")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         abort(401)
     if not rules or not principal.satisfies(rules):

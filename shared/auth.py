@@ -12,6 +12,8 @@ from shared.errors import Forbidden
 from shared.extensions import db, login_manager
 from shared.models import Membership, User
 from shared.passwords import hash_password, needs_rehash, password_problem, verify_password
+from shared.sessions import end_current_session, end_user_sessions, load_session_user, start_session
+from shared.throttle import clear_account, record_failed_sign_in, sign_in_retry_after
 from shared.timeutil import utcnow
 
 bp = Blueprint("auth", __name__)
@@ -19,14 +21,8 @@ bp = Blueprint("auth", __name__)
 
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
-    """Find the user of a session; a changed nonce or a deactivated account ends it."""
-    user_id, _, nonce = session_id.partition(":")
-    if not user_id.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.active or user.session_nonce != nonce:
-        return None
-    return user
+    """Find the user of an open server-side session (see shared/sessions.py)."""
+    return load_session_user(session_id)
 
 
 def find_user_by_email(email: str) -> User | None:
@@ -57,6 +53,21 @@ def login():
         return render_template("auth/login.html", next=request.args.get("next", ""))
     email = request.form.get("email", "").strip().lower()[:254]
     password = request.form.get("password", "")
+    retry_after = sign_in_retry_after(email, request.remote_addr)
+    if retry_after is not None:
+        minutes = max(1, round(retry_after / 60))
+        audit.record(
+            "auth.login_throttled", detail={"email": email}, actor_label=email or "anonymous"
+        )
+        db.session.commit()
+        wait = f"{minutes} minute{'s' if minutes > 1 else ''}"
+        response = render_template(
+            "auth/login.html",
+            error=f"Too many failed sign-ins. Try again in {wait}.",
+            email=email,
+            next=request.form.get("next", ""),
+        )
+        return response, 429, {"Retry-After": str(retry_after)}
     user = find_user_by_email(email) if email else None
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active:
@@ -68,6 +79,7 @@ def login():
             detail={"email": email, "reason": reason},
             actor_label=email or "anonymous",
         )
+        record_failed_sign_in(email, request.remote_addr)
         db.session.commit()
         message = (
             "This account is deactivated. Ask your school admin."
@@ -81,7 +93,9 @@ def login():
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     session.clear()  # a fresh session: nothing from before sign-in carries over
+    clear_account(email)
     login_user(user)
+    start_session(user)
     session["school_id"] = _first_school_id(user)
     audit.record("auth.login", school_id=session["school_id"], target=user, actor_user=user)
     return redirect(_safe_next(request.form.get("next")))
@@ -92,6 +106,7 @@ def login():
 def logout():
     """Sign out and forget the session."""
     audit.record("auth.logout", target=g.principal.user)
+    end_current_session("signout")
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
@@ -117,9 +132,10 @@ def change_password():
     if error:
         return render_template("auth/change_password.html", error=error), 400
     user.password_hash = hash_password(new)
-    user.end_all_sessions()
+    end_user_sessions(user, "password")
     audit.record("auth.password_change", target=user)
-    login_user(user)  # this session continues under the new nonce
+    login_user(user)  # this browser continues under the new nonce, in a new session
+    start_session(user)
     flash("Your password is changed. Other sessions were signed out.", "success")
     return redirect(url_for("home.index"))
 

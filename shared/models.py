@@ -116,9 +116,6 @@ class User(UserMixin, db.Model):
     def get_id(self) -> str:  # flask-login: the nonce makes old sessions invalid
         return f"{self.id}:{self.session_nonce}"
 
-    def end_all_sessions(self) -> None:
-        self.session_nonce = secrets.token_hex(16)
-
     def __repr__(self) -> str:
         return f"<User {self.id}>"
 
@@ -413,3 +410,37 @@ class LiveVersion(db.Model):
     )
     topic: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class UserSession(db.Model):
+    """A staff sign-in, held on the server so sign-out and deactivation end it at once.
+
+    The browser's (signed) session cookie carries a random token; only its SHA-256 is
+    stored here, so a copy of this table cannot be replayed as a cookie.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Last request that was not a live poll (written at most once a minute).
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: signout, idle, expired, password, deactivated, reset
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+
+
+class LoginThrottle(db.Model):
+    """Failed sign-ins per account or client address in the current window.
+
+    Used when no Redis is configured; every process of the app shares it through the
+    database. The key is a hash, never an email address.
+    """
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer)

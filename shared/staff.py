@@ -17,6 +17,7 @@ from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import ROLES, Membership, User
 from shared.passwords import hash_password
+from shared.sessions import end_user_sessions
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _TEMP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -136,7 +137,7 @@ def set_active(principal: Principal, person: User, active: bool) -> None:
         return
     person.active = active
     if not active:
-        person.end_all_sessions()
+        end_user_sessions(person, "deactivated")
     audit.record("staff.activate" if active else "staff.deactivate", target=person)
 
 
@@ -145,7 +146,7 @@ def reset_password(principal: Principal, person: User) -> str:
     _check_account_control(principal, person)
     temporary = temporary_password()
     person.password_hash = hash_password(temporary)
-    person.end_all_sessions()
+    end_user_sessions(person, "reset")
     audit.record("staff.password_reset", target=person)
     return temporary
 

@@ -97,3 +97,57 @@ def running_gunicorn(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+class Browser:
+    """A tiny HTTP client with a cookie jar, for talking to the gunicorn under test."""
+
+    def __init__(self, base_url: str):
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname, parts.port
+        self.cookies: dict[str, str] = {}
+
+    def request(
+        self, method: str, path: str, form: dict[str, str] | None = None, headers=None
+    ) -> tuple[int, dict[str, str], str]:
+        from urllib.parse import urlencode
+
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        all_headers = dict(headers or {})
+        if self.cookies:
+            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            connection.request(method, path, body=body, headers=all_headers)
+            response = connection.getresponse()
+            for name, value in response.getheaders():
+                if name.lower() == "set-cookie":
+                    cookie_name, _, rest = value.partition("=")
+                    cookie_value = rest.split(";", 1)[0]
+                    if "expires=thu, 01 jan 1970" in value.lower() or not cookie_value:
+                        self.cookies.pop(cookie_name, None)
+                    else:
+                        self.cookies[cookie_name] = cookie_value
+            return response.status, dict(response.getheaders()), response.read().decode()
+        finally:
+            connection.close()
+
+    def get(self, path: str, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, form: dict[str, str], **kwargs):
+        return self.request("POST", path, form=form, **kwargs)
+
+    def csrf_token(self, path: str) -> str:
+        """The CSRF token of the page at `path` (from its form or its htmx headers)."""
+        import re
+
+        _status, _headers, html = self.get(path)
+        match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
+            r'"X-CSRFToken": "([^"]+)"', html
+        )
+        assert match, f"no CSRF token on {path}"
+        return match.group(1)

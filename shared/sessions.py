@@ -1,0 +1,107 @@
+"""Staff sessions held on the server: started at sign-in, ended at sign-out, idle or too old.
+
+The session cookie (signed by Flask) carries the user id, the user's nonce and a random
+session token. A request is signed in only while the token's `UserSession` row is open,
+so a copied cookie stops working as soon as its session ends: at sign-out, after
+`SESSION_IDLE_MINUTES` without activity, `SESSION_ABSOLUTE_HOURS` after sign-in, or when
+the account is deactivated or its password changes. Live polls (GET with `?v=`) do not
+count as activity: a tablet left on a live screen still times out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app, g, request, session
+from sqlalchemy import select, update
+
+from shared.database import in_writing_transaction, write_intent
+from shared.extensions import db
+from shared.models import User, UserSession
+from shared.timeutil import utcnow
+
+SESSION_TOKEN_KEY = "sid"  # noqa: S105 (a key name, not a secret)
+#: last_seen_at is written at most this often.
+SEEN_EVERY = timedelta(minutes=1)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _write(statement) -> None:
+    """Join a writing request's transaction; from a read, write in a short one of its own."""
+    if in_writing_transaction():
+        db.session.execute(statement)
+    else:
+        with write_intent(), db.engine.begin() as connection:
+            connection.execute(statement)
+
+
+def start_session(user: User) -> None:
+    """A new server-side session for `user` in this (already cleared) browser session."""
+    token = secrets.token_urlsafe(32)
+    db.session.add(UserSession(user_id=user.id, token_hash=_digest(token)))
+    session[SESSION_TOKEN_KEY] = token
+
+
+def end_current_session(reason: str = "signout") -> None:
+    """End this browser's session on the server."""
+    token = session.get(SESSION_TOKEN_KEY)
+    if token:
+        _write(
+            update(UserSession)
+            .where(UserSession.token_hash == _digest(token), UserSession.ended_at.is_(None))
+            .values(ended_at=utcnow(), end_reason=reason)
+        )
+
+
+def end_user_sessions(user: User, reason: str) -> None:
+    """End every session of `user` (deactivation, password change or reset)."""
+    user.session_nonce = secrets.token_hex(16)
+    db.session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow(), end_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _is_activity() -> bool:
+    return not (request.method == "GET" and "v" in request.args)
+
+
+def load_session_user(session_id: str) -> User | None:
+    """flask-login's user loader: the user, if this browser's session is open and fresh."""
+    user_id, _, nonce = session_id.partition(":")
+    token = session.get(SESSION_TOKEN_KEY)
+    if not user_id.isdigit() or not token:
+        return None
+    row = db.session.execute(
+        select(User, UserSession)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(User.id == int(user_id), UserSession.token_hash == _digest(token))
+    ).first()
+    if row is None:
+        return None
+    user, user_session = row
+    if not user.active or user.session_nonce != nonce or user_session.ended_at is not None:
+        return None
+    now = utcnow()
+    config = current_app.config
+    expired = now - user_session.created_at > timedelta(hours=config["SESSION_ABSOLUTE_HOURS"])
+    idle = now - user_session.last_seen_at > timedelta(minutes=config["SESSION_IDLE_MINUTES"])
+    if expired or idle:
+        _write(
+            update(UserSession)
+            .where(UserSession.id == user_session.id, UserSession.ended_at.is_(None))
+            .values(ended_at=now, end_reason="expired" if expired else "idle")
+        )
+        g.session_timed_out = True
+        return None
+    if _is_activity() and now - user_session.last_seen_at >= SEEN_EVERY:
+        seen = update(UserSession).where(UserSession.id == user_session.id)
+        _write(seen.values(last_seen_at=now))
+    return user
