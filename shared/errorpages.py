@@ -2,7 +2,7 @@
 
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shared.errors import DomainError
@@ -39,6 +39,12 @@ def register(app: Flask) -> None:
     @app.errorhandler(IntegrityError)
     def _integrity_error(_error):
         return render_error(409, "That conflicts with a record that already exists.")
+
+    @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
+    def _out_of_range(_error):
+        # A number (an id in the path, a field) beyond what the database can hold.
+        return render_error(400, "A number in the request is out of range.")
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):

@@ -62,3 +62,13 @@ def test_upload_too_large_is_413(app, client, school, make_user, login):
         app.config["MAX_CONTENT_LENGTH"] = limit
     assert response.status_code == 413
     assert b"too large" in response.data
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/staff/99999999999999999999999", "/devices/9223372036854775808/revoke"]
+)
+def test_a_number_beyond_the_database_range_is_a_400(client, school, make_user, login, path):
+    login(make_user(school, "admin"))
+    response = client.get(path) if "revoke" not in path else client.post(path)
+    assert response.status_code == 400
+    assert "out of range" in response.get_data(as_text=True)
