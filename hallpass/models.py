@@ -1,11 +1,16 @@
-"""Hall pass models: destinations, the school's pass policy, keep-apart groups, passes.
+"""Hall pass models: destinations, the school's pass policy, keep-apart groups, passes,
+and the students' pass requests and wait lines.
 
 The rules that must hold under concurrent requests are held by the database:
 - one active pass per student: a partial unique index on `hall_passes`;
 - destination capacity and the building-wide cap: `out_now` counters changed only by
   conditional UPDATEs (`... SET out_now = out_now + 1 WHERE out_now < cap`);
 - keep-apart groups: a group's `out_student_id` slot is claimed by one conditional
-  UPDATE, so two members can never be out at once.
+  UPDATE, so two members can never be out at once;
+- one open request (pending, waiting in line or ready) per student: a partial unique
+  index on `pass_requests`;
+- wait line positions: handed out by an atomic counter per destination
+  (`last_wait_position`, UPDATE ... RETURNING) and unique per destination.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ PASS_SOURCES = ("teacher", "kiosk", "room_qr")
 #: Who ended a pass: staff, the student returning, the system (time / period end), a sweep.
 ENDED_BY = ("staff", "student", "system", "sweep")
 
+#: A request's life: `pending` (the teacher decides), `waiting` (in the destination's wait
+#: line), `ready` (a place is held for the student: the teacher taps Go), then one of
+#: `approved` (a pass started), `denied`, `cancelled` (by the student) or `expired`.
+REQUEST_STATUSES = ("pending", "waiting", "ready", "approved", "denied", "cancelled", "expired")
+OPEN_REQUEST_STATUSES = ("pending", "waiting", "ready")
+REQUEST_SOURCES = ("kiosk", "room_qr", "teacher")
+
 
 def new_pass_token() -> str:
     """An opaque token for a pass's QR code (no names or numbers in it)."""
@@ -71,8 +83,11 @@ class Destination(db.Model):
     #: The nurse: a pass marked urgent is never blocked by any rule.
     is_nurse: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    #: Students out here now; changed only by conditional UPDATEs in the services.
+    #: Students out here now, plus places held for the wait line's "ready" students;
+    #: changed only by conditional UPDATEs in the services.
     out_now: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    #: Wait line counter: the last position handed out, raised atomically.
+    last_wait_position: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     room: Mapped[Room | None] = relationship()
 
@@ -84,6 +99,9 @@ class HallpassPolicy(db.Model):
     __table_args__ = (
         CheckConstraint("out_now >= 0", name="out_now_not_negative"),
         CheckConstraint("building_cap IS NULL OR building_cap > 0", name="building_cap_positive"),
+        CheckConstraint(
+            "max_pass_minutes IS NULL OR max_pass_minutes > 0", name="max_pass_minutes_positive"
+        ),
     )
 
     school_id: Mapped[int] = mapped_column(
@@ -100,6 +118,8 @@ class HallpassPolicy(db.Model):
     no_pass_last_minutes: Mapped[int] = mapped_column(Integer, default=0)
     #: Names of bell periods with no passes at all.
     no_pass_periods: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Passes still open this long are ended by the system; None = only at the period's end.
+    max_pass_minutes: Mapped[int | None] = mapped_column(Integer, default=30)
     #: Emergency sweep: while set, no new pass starts anywhere in the school.
     sweep_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Students out of class now; changed only by conditional UPDATEs.
@@ -194,8 +214,64 @@ class HallPass(db.Model):
     accounted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Opaque token in the pass's QR code.
     token: Mapped[str] = mapped_column(String(32), unique=True, default=new_pass_token)
+    #: Checked in at the destination (its kiosk scanned the pass QR).
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     student: Mapped[Student] = relationship()
     destination: Mapped[Destination] = relationship()
     from_room: Mapped[Room | None] = relationship()
     issued_by: Mapped[User | None] = relationship()
+
+
+class PassRequest(db.Model):
+    """A student's ask for a pass that did not start at once: approval or the wait line."""
+
+    __tablename__ = "pass_requests"
+    __table_args__ = (
+        Index(
+            "uq_pass_requests_one_open_per_student",
+            "student_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'waiting', 'ready')"),
+            postgresql_where=text("status IN ('pending', 'waiting', 'ready')"),
+        ),
+        UniqueConstraint("destination_id", "position"),
+        Index("ix_pass_requests_school_id_status", "school_id", "status"),
+        CheckConstraint(
+            "status IN ('pending', 'waiting', 'ready', 'approved', 'denied', 'cancelled', "
+            "'expired')",
+            name="status",
+        ),
+        CheckConstraint("source IN ('kiosk', 'room_qr', 'teacher')", name="source"),
+        CheckConstraint("position IS NULL OR position >= 1", name="position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), index=True
+    )
+    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id", ondelete="CASCADE"))
+    #: The room the student asks from: its teacher decides.
+    from_room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    #: Place in the destination's wait line (first come, first served); None if never queued.
+    position: Mapped[int | None] = mapped_column(Integer)
+    #: For staff: why the request could not start at once (a rule's message).
+    reason: Mapped[str | None] = mapped_column(Text)
+    #: The paired kiosk the student asked at, if any.
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When a place was held for the student (status "ready"); it is given on after a while.
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The pass that started from this request.
+    pass_id: Mapped[int | None] = mapped_column(ForeignKey("hall_passes.id", ondelete="SET NULL"))
+
+    student: Mapped[Student] = relationship()
+    destination: Mapped[Destination] = relationship()
+    from_room: Mapped[Room | None] = relationship()
+    decided_by: Mapped[User | None] = relationship()
+    hall_pass: Mapped[HallPass | None] = relationship()

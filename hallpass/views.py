@@ -1,17 +1,23 @@
-"""Hall pass views: the teacher's tablet (two taps to a pass) and the room's live pass list."""
+"""Hall pass views: the teacher's tablet (two taps to a pass), the room's live pass list,
+students' requests and wait lines to decide on, printable pass slips, hallway and sweep.
+"""
+
+from datetime import timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from hallpass import bp, services
-from hallpass.models import Destination, HallPass
+from hallpass import bp, cli, services  # noqa: F401  (cli registers `flask hallpass ...`)
+from hallpass.models import Destination, HallPass, PassRequest
 from hallpass.services import Actor, RuleBlocked
+from hallpass.student_views import pass_url, render_room_qr, room_qr_region
 from shared import live
 from shared.access import access
 from shared.devices import register_device_screen
 from shared.errors import InvalidInput
 from shared.extensions import db
 from shared.models import Enrollment, Room, SchoolClass, Student
+from shared.qr import qr_svg
 from shared.schedule import class_in_session, current_period, taught_room_ids, teacher_classes
 from shared.timeutil import utcnow
 
@@ -54,7 +60,7 @@ def _room_for(room_id: int) -> Room:
     return room
 
 
-def _render_room_passes(room: Room, version: int | None = None) -> str:
+def _render_room_passes(room: Room, version: int | None = None, *, oob: bool = False) -> str:
     if version is None:
         version = live.current(room.school_id, services.room_topic(room.id))
     passes = db.session.scalars(
@@ -63,7 +69,18 @@ def _render_room_passes(room: Room, version: int | None = None) -> str:
         .order_by(HallPass.started_at)
     ).all()
     return render_template(
-        "hallpass/partials/room_passes.html", room=room, passes=passes, version=version
+        "hallpass/partials/room_passes.html", room=room, passes=passes, version=version, oob=oob
+    )
+
+
+def _render_room_requests(room: Room, version: int | None = None) -> str:
+    if version is None:
+        version = live.current(room.school_id, services.room_topic(room.id))
+    return render_template(
+        "hallpass/partials/room_requests.html",
+        room=room,
+        requests=services.room_requests(g.principal.school, room.id),
+        version=version,
     )
 
 
@@ -79,7 +96,8 @@ def index():
     section = next((c for c in classes if c.id == chosen_id), None) or class_in_session(
         school, g.principal.user.id, now
     )
-    room_passes = _render_room_passes(section.room) if section and section.room else None
+    room = section.room if section else None
+    room_passes = _render_room_passes(room) if room else None
     return render_template(
         "hallpass/index.html",
         period=current_period(school, now),
@@ -88,6 +106,8 @@ def index():
         students=_class_students(section) if section else [],
         destinations=_active_destinations(school.id),
         room_passes=room_passes,
+        room_requests=_render_room_requests(room) if room else None,
+        room_qr=render_room_qr(room, "hallpass.room_qr", room_id=room.id) if room else None,
     )
 
 
@@ -100,6 +120,122 @@ def room_passes(room_id: int):
         room.school_id,
         services.room_topic(room.id),
         lambda version: _render_room_passes(room, version),
+    )
+
+
+@bp.route("/rooms/<int:room_id>/requests")
+@access("admin", "office", "teacher")
+def room_requests(room_id: int):
+    """Live region: the room's requests, wait line places and held places (204 unchanged)."""
+    room = _room_for(room_id)
+    return live.poll(
+        room.school_id,
+        services.room_topic(room.id),
+        lambda version: _render_room_requests(room, version),
+    )
+
+
+@bp.route("/rooms/<int:room_id>/qr")
+@access("admin", "office", "teacher")
+def room_qr(room_id: int):
+    """Live region: the room's rotating QR code for students' phones."""
+    return room_qr_region(_room_for(room_id), "hallpass.room_qr", room_id=room_id)
+
+
+def _room_request(request_id: int) -> tuple[PassRequest, Room]:
+    """A request of this school from a room the caller may decide for."""
+    pass_request = db.session.get(PassRequest, request_id)
+    if pass_request is None or pass_request.school_id != g.principal.school_id:
+        abort(404)
+    if pass_request.from_room_id is None:
+        abort(404)
+    return pass_request, _room_for(pass_request.from_room_id)
+
+
+def _requests_answer(room: Room):
+    """The fresh requests region, and the pass list swapped out of band."""
+    return _render_room_requests(room) + _render_room_passes(room, oob=True)
+
+
+@bp.route("/requests/<int:request_id>/approve", methods=["POST"])
+@access("admin", "office", "teacher")
+def approve_request(request_id: int):
+    """Approve a student's request (or tap Go on a held place): the pass starts."""
+    pass_request, room = _room_request(request_id)
+    try:
+        services.approve_request(
+            g.principal.school,
+            Actor(user=g.principal.user),
+            request_id=pass_request.id,
+            override_reason=request.form.get("override_reason"),
+        )
+    except RuleBlocked as blocked:
+        db.session.rollback()
+        pass_request, room = _room_request(request_id)
+        return render_template(
+            "hallpass/partials/request_blocked.html", blocked=blocked, pass_request=pass_request
+        ), blocked.status_code
+    return _requests_answer(room)
+
+
+@bp.route("/requests/<int:request_id>/deny", methods=["POST"])
+@access("admin", "office", "teacher")
+def deny_request(request_id: int):
+    """Deny a request, or take a student out of the wait line."""
+    pass_request, room = _room_request(request_id)
+    services.deny_request(
+        g.principal.school, Actor(user=g.principal.user), request_id=pass_request.id
+    )
+    return _requests_answer(room)
+
+
+@bp.route("/requests/<int:request_id>/queue", methods=["POST"])
+@access("admin", "office", "teacher")
+def queue_request(request_id: int):
+    """Put a request whose destination is full into that destination's wait line."""
+    pass_request, room = _room_request(request_id)
+    services.queue_request(
+        g.principal.school, Actor(user=g.principal.user), request_id=pass_request.id
+    )
+    return _requests_answer(room)
+
+
+@bp.route("/wait-line", methods=["POST"])
+@access("admin", "office", "teacher")
+def join_wait_line():
+    """The teacher puts a student in a full destination's wait line."""
+    room = _room_for(request.form.get("room_id", type=int) or 0)
+    student_id = request.form.get("student_id", type=int)
+    destination_id = request.form.get("destination_id", type=int)
+    if student_id is None or destination_id is None:
+        raise InvalidInput("Tap a student, then a destination.")
+    services.join_wait_line(
+        g.principal.school,
+        Actor(user=g.principal.user),
+        student_id=student_id,
+        destination_id=destination_id,
+        from_room_id=room.id,
+        source="teacher",
+    )
+    return _requests_answer(room)
+
+
+@bp.route("/passes/<int:pass_id>/slip")
+@access("admin", "office", "teacher")
+def slip(pass_id: int):
+    """A printable paper pass: QR code, destination and times, and the student's name."""
+    hall_pass = db.session.get(HallPass, pass_id)
+    if hall_pass is None or hall_pass.school_id != g.principal.school_id:
+        abort(404)
+    if hall_pass.from_room_id is not None:
+        _room_for(hall_pass.from_room_id)
+    elif not g.principal.has_role("admin", "office"):
+        abort(403)
+    return render_template(
+        "hallpass/slip.html",
+        hall_pass=hall_pass,
+        qr=qr_svg(pass_url(hall_pass)),
+        ends_at=hall_pass.started_at + timedelta(minutes=hall_pass.time_limit_minutes),
     )
 
 
@@ -226,7 +362,7 @@ def sweep():
         else:
             raise InvalidInput("Unknown sweep action.")
         return redirect(url_for("hallpass.sweep"))
-    policy = services.policy_for(school)
+    policy = services.read_policy(school)
     passes = db.session.scalars(
         select(HallPass)
         .where(HallPass.school_id == school.id, HallPass.status == "active")

@@ -109,9 +109,19 @@ def register_blueprints(app: Flask) -> None:
     from shared.auth import bp as auth_bp
     from shared.devices import bp as devices_bp
     from shared.home import bp as home_bp
+    from shared.privacy import bp as privacy_bp
     from shared.roster_views import bp as roster_bp
 
-    for blueprint in (home_bp, auth_bp, devices_bp, admin_bp, roster_bp, hallpass_bp, carline_bp):
+    for blueprint in (
+        home_bp,
+        auth_bp,
+        devices_bp,
+        admin_bp,
+        roster_bp,
+        privacy_bp,
+        hallpass_bp,
+        carline_bp,
+    ):
         app.register_blueprint(blueprint)
 
 

@@ -1,4 +1,4 @@
-"""Command line for district IT: `flask create-admin`, `demo`, `roster import`, `housekeeping`."""
+"""District IT commands: `flask create-admin`, `demo`, `roster import`, `housekeeping`, `purge`."""
 
 import click
 from flask import Flask
@@ -19,6 +19,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(roster_cli)
     app.cli.add_command(housekeeping_command)
+    app.cli.add_command(purge_command)
 
 
 @click.command("create-admin")
@@ -83,3 +84,26 @@ def housekeeping_command():
 
     for name, changed in run_jobs(current_app._get_current_object()).items():
         click.echo(f"{name}: {changed}")
+
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@with_appcontext
+def purge_command(dry_run):
+    """Delete records older than each school's retention periods (run it daily from cron)."""
+    from shared.retention import purge_school, purge_sessions
+
+    for school in db.session.scalars(select(School).order_by(School.id)).all():
+        counts = purge_school(school)
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
+        summary = ", ".join(f"{name} {count}" for name, count in counts.items())
+        click.echo(f"{school.code}: {'would delete' if dry_run else 'deleted'} {summary}")
+    sessions = purge_sessions()
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    click.echo(f"sign-in sessions: {'would delete' if dry_run else 'deleted'} {sessions}")

@@ -367,3 +367,326 @@ def test_keep_apart_holds_under_concurrent_requests(app, db, place, school):
     outcomes = race(app, place, [(s.id, "library") for s in members])
     assert outcomes.count("started") == 1
     assert active_passes(db) == 1
+
+
+# ------------------------------------------------ requests, wait lines, automatic end
+
+from hallpass.models import PassRequest  # noqa: E402
+from hallpass.services import (  # noqa: E402
+    TokenExpired,
+    approve_request,
+    ask_for_pass,
+    check_in,
+    deny_request,
+    end_overrun_passes,
+    expire_requests,
+    join_wait_line,
+    student_go,
+)
+
+
+def ask(place, student, destination="library", **kwargs):
+    kwargs.setdefault("now", NOON_ISH)
+    return ask_for_pass(
+        place["school"],
+        Actor(),
+        student_id=student.id,
+        destination_id=place[destination].id,
+        from_room_id=place["room"].id,
+        source="room_qr",
+        **kwargs,
+    )
+
+
+def line_up(place, student, destination="restroom", **kwargs):
+    kwargs.setdefault("now", NOON_ISH)
+    return join_wait_line(
+        place["school"],
+        Actor(),
+        student_id=student.id,
+        destination_id=place[destination].id,
+        from_room_id=place["room"].id,
+        source="kiosk",
+        **kwargs,
+    )
+
+
+def teacher(place):
+    return Actor(user=place["teacher"])
+
+
+def test_student_go_starts_self_start_and_asks_otherwise(db, place):
+    kid0, kid1 = place["students"][:2]
+    started = student_go(
+        place["school"],
+        Actor(),
+        student_id=kid0.id,
+        destination_id=place["restroom"].id,
+        from_room_id=place["room"].id,
+        source="kiosk",
+        now=NOON_ISH,
+    )
+    assert isinstance(started, HallPass) and started.source == "kiosk"
+    place["library"].self_start = False
+    db.session.commit()
+    asked = student_go(
+        place["school"],
+        Actor(),
+        student_id=kid1.id,
+        destination_id=place["library"].id,
+        from_room_id=place["room"].id,
+        source="room_qr",
+        now=NOON_ISH,
+    )
+    assert isinstance(asked, PassRequest) and asked.status == "pending"
+    assert db.session.scalar(select(func.count(HallPass.id))) == 1
+
+
+def test_one_open_request_per_student_and_none_while_out(db, place):
+    kid0, kid1 = place["students"][:2]
+    ask(place, kid0)
+    with pytest.raises(Conflict, match="already asked"):
+        ask(place, kid0, "nurse")
+    go(place, kid1)
+    with pytest.raises(Conflict, match="already has an active pass"):
+        ask(place, kid1)
+
+
+def test_approval_runs_every_rule_and_override_is_audited(db, place):
+    policy(db, place["school"], daily_limit=0)
+    request = ask(place, place["students"][0], "restroom")
+    db.session.commit()
+    with pytest.raises(RuleBlocked, match="used all 0 passes"):
+        approve_request(place["school"], teacher(place), request_id=request.id, now=NOON_ISH)
+    db.session.rollback()
+    assert db.session.get(PassRequest, request.id).status == "pending"
+    hall_pass = approve_request(
+        place["school"],
+        teacher(place),
+        request_id=request.id,
+        override_reason="doctor's note",
+        now=NOON_ISH,
+    )
+    db.session.commit()
+    assert hall_pass.override_reason == "doctor's note" and hall_pass.source == "room_qr"
+    request = db.session.get(PassRequest, request.id)
+    assert request.status == "approved" and request.pass_id == hall_pass.id
+    assert request.decided_by_id == place["teacher"].id
+    assert {"hallpass.request", "hallpass.start", "hallpass.request_approve"} <= set(
+        audit_actions(db)
+    )
+    with pytest.raises(Conflict, match="already been answered"):
+        deny_request(place["school"], teacher(place), request_id=request.id)
+
+
+def test_deny_closes_a_request(db, place):
+    request = ask(place, place["students"][0])
+    deny_request(place["school"], teacher(place), request_id=request.id, now=NOON_ISH)
+    db.session.commit()
+    assert db.session.get(PassRequest, request.id).status == "denied"
+    assert ask(place, place["students"][0]).status == "pending"  # may ask again
+
+
+def test_wait_line_order_and_a_freed_place_is_held_for_the_head(db, place):
+    a, b, c, d, stranger = place["students"][:5]
+    first, second = go(place, a), go(place, b)
+    with pytest.raises(RuleBlocked) as blocked:
+        go(place, c)
+    assert blocked.value.rule == "capacity"
+    entries = [line_up(place, kid) for kid in (c, d)]
+    db.session.commit()
+    assert [e.position for e in entries] == [1, 2]
+    assert [services.line_rank(e) for e in entries] == [1, 2]
+    with pytest.raises(Conflict):
+        line_up(place, c)  # no duplicates
+    back(place, first)
+    db.session.commit()
+    head, behind = (db.session.get(PassRequest, e.id) for e in entries)
+    assert (head.status, behind.status) == ("ready", "waiting")
+    assert services.line_rank(behind) == 1
+    # the freed place is held for the head: nobody else can take it meanwhile
+    assert db.session.get(Destination, place["restroom"].id).out_now == 2
+    with pytest.raises(RuleBlocked):
+        go(place, stranger)
+    hall_pass = approve_request(place["school"], teacher(place), request_id=head.id, now=NOON_ISH)
+    db.session.commit()
+    assert hall_pass.student_id == c.id
+    assert db.session.get(Destination, place["restroom"].id).out_now == 2
+    assert db.session.get(HallpassPolicy, place["school"].id).out_now == 2
+    back(place, second)
+    db.session.commit()
+    assert db.session.get(PassRequest, behind.id).status == "ready"
+    assert "hallpass.wait_line_ready" in audit_actions(db)
+
+
+def test_an_unused_held_place_goes_to_the_next_in_line(db, place):
+    a, b, c, d = place["students"][:4]
+    first = go(place, a)
+    go(place, b)
+    head, behind = line_up(place, c), line_up(place, d)
+    back(place, first, minutes_later=1)
+    db.session.commit()
+    assert expire_requests(NOON_ISH + timedelta(minutes=2)) == 0
+    changed = expire_requests(NOON_ISH + timedelta(minutes=1 + services.READY_HOLD_MINUTES + 1))
+    db.session.commit()
+    assert changed == 1  # expired; its place went on to the next in line
+    assert db.session.get(PassRequest, head.id).status == "expired"
+    assert db.session.get(PassRequest, behind.id).status == "ready"
+    assert db.session.get(Destination, place["restroom"].id).out_now == 2
+
+
+def test_denying_a_ready_place_gives_it_back(db, place):
+    a, b, c = place["students"][:3]
+    first = go(place, a)
+    go(place, b)
+    head = line_up(place, c)
+    back(place, first)
+    deny_request(place["school"], teacher(place), request_id=head.id, now=NOON_ISH)
+    db.session.commit()
+    assert db.session.get(Destination, place["restroom"].id).out_now == 1
+    assert db.session.get(HallpassPolicy, place["school"].id).out_now == 1
+
+
+def test_starting_a_pass_closes_the_students_open_request(db, place):
+    a, b, c = place["students"][:3]
+    go(place, a)
+    go(place, b)
+    waiting = line_up(place, c)
+    go(place, c, "library")
+    db.session.commit()
+    assert db.session.get(PassRequest, waiting.id).status == "cancelled"
+
+
+def test_wait_line_needs_a_limited_destination(db, place):
+    with pytest.raises(InvalidInput, match="no limit"):
+        line_up(place, place["students"][0], "library")
+
+
+def test_room_qr_tokens_rotate_and_cannot_be_forged(app, db, place):
+    room = place["room"]
+    token = services.room_qr_token(room, NOON_ISH)
+    assert services.room_from_qr_token(token, NOON_ISH).id == room.id
+    assert services.room_from_qr_token(token, NOON_ISH + timedelta(seconds=60)).id == room.id
+    with pytest.raises(TokenExpired):
+        services.room_from_qr_token(token, NOON_ISH + timedelta(seconds=121))
+    with pytest.raises(NotFound):
+        services.room_from_qr_token(token[:-2] + ("AA" if token[-2:] != "AA" else "BB"), NOON_ISH)
+    with pytest.raises(NotFound):
+        services.room_from_qr_token("not-a-token", NOON_ISH)
+    from itsdangerous import URLSafeSerializer
+
+    other_salt = URLSafeSerializer(app.config["SECRET_KEY"], salt="hallpass.room-visit")
+    with pytest.raises(NotFound):
+        services.room_from_qr_token(other_salt.dumps([room.school_id, room.id, 1]), NOON_ISH)
+
+
+def test_kiosk_student_token_is_bound_to_its_kiosk_and_expires(db, place, monkeypatch):
+    from shared.models import Device
+
+    kiosk = Device(
+        school_id=place["school"].id,
+        kind="kiosk",
+        room_id=place["room"].id,
+        label="K",
+        secret_hash="a" * 64,
+    )
+    other = Device(
+        school_id=place["school"].id,
+        kind="kiosk",
+        room_id=place["room"].id,
+        label="L",
+        secret_hash="b" * 64,
+    )
+    db.session.add_all([kiosk, other])
+    db.session.commit()
+    student = place["students"][0]
+    token = services.kiosk_student_token(kiosk, student)
+    assert services.student_from_kiosk_token(place["school"], kiosk, token).id == student.id
+    with pytest.raises(InvalidInput):
+        services.student_from_kiosk_token(place["school"], other, token)
+    with pytest.raises(InvalidInput):
+        services.student_from_kiosk_token(place["school"], kiosk, token + "x")
+    monkeypatch.setattr(services, "KIOSK_STUDENT_SECONDS", -1)
+    with pytest.raises(TokenExpired):
+        services.student_from_kiosk_token(place["school"], kiosk, token)
+
+
+def test_end_overrun_passes_at_period_end_and_max_duration(db, place, school):
+    db.session.add(
+        BellPeriod(
+            school_id=school.id,
+            name="2",
+            weekday=1,
+            start_time=time(9, 50),
+            end_time=time(10, 40),
+        )
+    )
+    policy(db, school, max_pass_minutes=20)
+    a, b, c, d = place["students"][:4]
+    in_period = go(place, a, "library")  # 10:00, period ends 10:40
+    late = go(place, b, "library", now=NOON_ISH + timedelta(minutes=45))  # 10:45, no period
+    first, second = go(place, c), go(place, d)  # restroom is full now
+    db.session.commit()
+    assert end_overrun_passes(NOON_ISH + timedelta(minutes=15)) == 0
+    # 10:41: the period is over: a ends; c and d too; b (started 10:45) not yet
+    assert end_overrun_passes(NOON_ISH + timedelta(minutes=41)) == 3
+    db.session.commit()
+    for hall_pass in (in_period, first, second):
+        db.session.refresh(hall_pass)
+        assert (hall_pass.status, hall_pass.ended_by) == ("ended", "system")
+    assert db.session.get(Destination, place["restroom"].id).out_now == 0
+    assert end_overrun_passes(NOON_ISH + timedelta(minutes=64)) == 0  # b: 19 minutes
+    assert end_overrun_passes(NOON_ISH + timedelta(minutes=65), school_id=school.id) == 1
+    db.session.commit()
+    db.session.refresh(late)
+    assert late.ended_by == "system"
+    assert db.session.get(HallpassPolicy, school.id).out_now == 0
+    assert end_overrun_passes(NOON_ISH + timedelta(hours=5)) == 0  # idempotent
+    from shared.models import AuditEvent
+
+    labels = set(
+        db.session.scalars(
+            select(AuditEvent.actor_label).where(AuditEvent.action == "hallpass.end")
+        )
+    )
+    assert labels == {"system"}
+    ended = services.room_requests(school, place["room"].id, NOON_ISH + timedelta(hours=1))
+    assert len(ended.ended_by_system) == 4
+
+
+def test_end_overrun_moves_the_wait_line_on(db, place):
+    a, b, c = place["students"][:3]
+    go(place, a)
+    go(place, b)
+    waiting = line_up(place, c)
+    db.session.commit()
+    assert end_overrun_passes(NOON_ISH + timedelta(hours=1)) == 2  # max 30 minutes
+    db.session.commit()
+    assert db.session.get(PassRequest, waiting.id).status == "ready"
+
+
+def test_new_policies_have_a_maximum_duration(db, place):
+    assert services.policy_for(place["school"]).max_pass_minutes == 30
+
+
+def test_arrival_check_in_at_the_destinations_room(db, place):
+    hall_pass = go(place, place["students"][0])
+    db.session.commit()
+    with pytest.raises(InvalidInput, match="not this room"):
+        check_in(place["school"], Actor(), token=hall_pass.token, room_id=place["room"].id)
+    with pytest.raises(NotFound):
+        check_in(place["school"], Actor(), token="nope", room_id=place["restroom"].room_id)
+    arrived = check_in(
+        place["school"],
+        Actor(),
+        token=hall_pass.token,
+        room_id=place["restroom"].room_id,
+        now=NOON_ISH + timedelta(minutes=2),
+    )
+    db.session.commit()
+    assert arrived.arrived_at == NOON_ISH + timedelta(minutes=2)
+    again = check_in(
+        place["school"], Actor(), token=hall_pass.token, room_id=place["restroom"].room_id
+    )
+    assert again.arrived_at == NOON_ISH + timedelta(minutes=2)  # the first arrival stays
+    assert audit_actions(db).count("hallpass.arrive") == 1

@@ -1,0 +1,29 @@
+"""Hall pass commands for cron: `flask hallpass end-overrun`."""
+
+import click
+from sqlalchemy import select
+
+from hallpass import bp, services
+from shared.extensions import db
+from shared.models import School
+
+
+@bp.cli.command("end-overrun")
+@click.option(
+    "--school", "school_code", help="Only this school (its code); all schools if left out."
+)
+def end_overrun_command(school_code):
+    """End passes past their period's end or the maximum duration; expire stale requests."""
+    school_id = None
+    if school_code:
+        school_id = db.session.scalar(select(School.id).where(School.code == school_code))
+        if school_id is None:
+            raise click.BadParameter(f"no school with code {school_code!r}", param_hint="school")
+    try:
+        ended = services.end_overrun_passes(school_id=school_id)
+        expired = services.expire_requests(school_id=school_id)
+    except Exception:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    click.echo(f"Ended {ended} overrun passes; {expired} requests expired or moved on.")

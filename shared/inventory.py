@@ -1,0 +1,306 @@
+"""The data inventory: every kind of record passline stores, why, who sees it, how long.
+
+The page (/privacy/inventory) lists the fields of each table straight from the models,
+so it cannot drift from what is stored; a test fails when a table has no entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Table
+
+from shared.extensions import db
+
+UNTIL_REMOVED = "Until removed by the school (or the roster import deactivates it)."
+HALL_TRIPS_KEPT = "Hall pass history retention period of the school (default 365 days)."
+DISMISSAL_KEPT = "Dismissal history retention period of the school (default 365 days)."
+AUDIT_KEPT = "Audit log retention period of the school (default 3 years)."
+WHILE_NEEDED = "Only while in use; replaced or removed automatically."
+
+
+@dataclass(frozen=True)
+class Entry:
+    label: str
+    why: str
+    who: str
+    kept: str
+    #: True when the record names or describes a student.
+    student_data: bool = False
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+INVENTORY: dict[str, Entry] = {
+    "schools": Entry(
+        "Schools",
+        "The schools of the district that use passline, with their time zone and settings.",
+        "All staff of the school; admins change it.",
+        UNTIL_REMOVED,
+        notes={"settings": "Rules and retention periods chosen by the school."},
+    ),
+    "users": Entry(
+        "Staff accounts",
+        "Staff sign in to issue passes, run dismissal and administer the school.",
+        "Admins of the staff member's schools.",
+        "Until the account is removed; deactivated accounts cannot sign in.",
+        notes={
+            "password_hash": "argon2id hash; the password itself is never stored.",
+            "session_nonce": "Random value that ends every session when it changes.",
+        },
+    ),
+    "memberships": Entry(
+        "Staff roles",
+        "Which role (admin, office, teacher, staff) a person has at which school.",
+        "Admins of the school.",
+        UNTIL_REMOVED,
+    ),
+    "user_sessions": Entry(
+        "Sign-in sessions",
+        "So that signing out, deactivation and time-outs end a session at once.",
+        "Nobody in the app; district IT in the database.",
+        "Removed 30 days after the session ended or expired (flask purge).",
+        notes={"token_hash": "SHA-256 of the random session token; the token is not stored."},
+    ),
+    "login_throttles": Entry(
+        "Failed sign-in counters",
+        "To slow down password guessing, per account and per client address.",
+        "Nobody in the app.",
+        "Replaced after each throttle window (15 minutes by default).",
+        notes={"key": "A hash of the email address or client address, never the address."},
+    ),
+    "rooms": Entry(
+        "Rooms",
+        "Classrooms and destinations (restrooms, nurse, office...).",
+        "All staff.",
+        UNTIL_REMOVED,
+    ),
+    "students": Entry(
+        "Students",
+        "Who may get a hall pass and who is dismissed to whom.",
+        "Staff of the student's school; teachers see their own classes on most screens.",
+        UNTIL_REMOVED,
+        student_data=True,
+        notes={"student_number": "The school's student ID, typed or scanned at a room kiosk."},
+    ),
+    "classes": Entry(
+        "Classes",
+        "Which class meets in which room and period, for the teacher's tablet.",
+        "All staff.",
+        UNTIL_REMOVED,
+    ),
+    "class_teachers": Entry(
+        "Class teachers", "Which staff teach which class.", "All staff.", UNTIL_REMOVED
+    ),
+    "enrollments": Entry(
+        "Enrollments",
+        "Which students are in which class (the tablet shows the class in session).",
+        "Staff of the school.",
+        UNTIL_REMOVED,
+        student_data=True,
+    ),
+    "bell_periods": Entry(
+        "Bell schedule",
+        "Period times, for the class in session and no-pass windows.",
+        "All staff.",
+        UNTIL_REMOVED,
+    ),
+    "families": Entry(
+        "Families and carpools",
+        "Who picks up which students at the car line, by hang tag number.",
+        "Office and admins; curb staff see the students of a car they entered.",
+        UNTIL_REMOVED,
+        student_data=True,
+        notes={"pickup_adults": "Free text: names of adults allowed to pick up."},
+    ),
+    "family_students": Entry(
+        "Family members",
+        "Which students belong to which family or carpool.",
+        "Office and admins.",
+        UNTIL_REMOVED,
+        student_data=True,
+    ),
+    "devices": Entry(
+        "Paired devices",
+        "Kiosks, screens and curb phones allowed to open one screen of the school.",
+        "Admins.",
+        "Until revoked and removed.",
+        notes={"secret_hash": "SHA-256 of the device's cookie secret; the secret is not stored."},
+    ),
+    "pairing_codes": Entry(
+        "Pairing codes",
+        "One-time codes to pair a device.",
+        "The staff member who made it.",
+        "Expire after 10 minutes; used once.",
+        notes={"code_hash": "Only a hash of the code."},
+    ),
+    "audit_events": Entry(
+        "Audit log",
+        "Who did what and when: every change, sign-in and view of a student's history.",
+        "Admins of the school.",
+        AUDIT_KEPT,
+        student_data=True,
+        notes={
+            "detail": "What changed (ids and values); never passwords or tokens.",
+            "client_address": "Network address of the request, for investigations.",
+        },
+    ),
+    "live_versions": Entry(
+        "Live screen versions",
+        "Change counters so screens update without reloading.",
+        "Nobody in the app.",
+        WHILE_NEEDED,
+    ),
+    "destinations": Entry(
+        "Pass destinations",
+        "Where a pass may go, with time limits and capacity.",
+        "All staff.",
+        UNTIL_REMOVED,
+    ),
+    "hallpass_policies": Entry(
+        "Hall pass rules",
+        "Daily limits, cooldown, building cap and no-pass windows.",
+        "All staff; admins change them.",
+        UNTIL_REMOVED,
+    ),
+    "student_pass_limits": Entry(
+        "Individual pass limits",
+        "Exceptions to the daily limit (for example an IEP or 504 plan).",
+        "Admins and office.",
+        UNTIL_REMOVED,
+        student_data=True,
+        notes={"note": "Staff note; keep it short and factual."},
+    ),
+    "keep_apart_groups": Entry(
+        "Keep-apart groups",
+        "Students who may not be out of class at the same time.",
+        "Admins and office; other staff only see that a pass waits.",
+        "Until removed or past its end date.",
+        student_data=True,
+    ),
+    "keep_apart_members": Entry(
+        "Keep-apart members",
+        "Which students are in a keep-apart group.",
+        "Admins and office.",
+        "With the group.",
+        student_data=True,
+    ),
+    "hall_passes": Entry(
+        "Hall passes",
+        "Each trip out of class: who, from where, to where, when, who issued and ended it.",
+        "Office and admins for the school; teachers for their own classes and rooms.",
+        HALL_TRIPS_KEPT,
+        student_data=True,
+        notes={"token": "Random token in the pass's QR code; no name or number in it."},
+    ),
+    "pass_requests": Entry(
+        "Pass requests and wait lines",
+        "A student's request from a kiosk or the room QR, the teacher's answer, and places "
+        "in a destination's wait line.",
+        "Teachers of the room asked from; office and admins.",
+        HALL_TRIPS_KEPT,
+        student_data=True,
+        notes={"reason": "Why the request could not start at once (a rule's message)."},
+    ),
+    "hang_tags": Entry(
+        "Hang tags",
+        "The QR token printed on a family's hang tag.",
+        "Office and admins.",
+        "Until reprinted (the old token is revoked) or the family is removed.",
+        notes={"token": "Random; the printed tag shows only the number and the school."},
+    ),
+    "dismissal_defaults": Entry(
+        "Dismissal plans",
+        "How each student goes home on each weekday.",
+        "Office and admins; teachers for their students.",
+        UNTIL_REMOVED,
+        student_data=True,
+    ),
+    "dismissal_changes": Entry(
+        "Daily plan changes",
+        "One-day changes (bus, other family, early pickup).",
+        "Office and admins; teachers for their students.",
+        DISMISSAL_KEPT,
+        student_data=True,
+    ),
+    "absences": Entry(
+        "Absences",
+        "Absent students are never called at dismissal.",
+        "Office and admins.",
+        DISMISSAL_KEPT,
+        student_data=True,
+    ),
+    "dismissals": Entry(
+        "Dismissals",
+        "One school day's car line: lanes, spots, start and end.",
+        "Office and admins.",
+        DISMISSAL_KEPT,
+    ),
+    "queue_entries": Entry(
+        "Car line queue",
+        "Cars in arrival order with their loading spot and times.",
+        "Office, curb staff and screens of the school.",
+        DISMISSAL_KEPT,
+    ),
+    "curb_requests": Entry(
+        "Curb entry receipts",
+        "So a retried curb entry never counts a car twice.",
+        "Nobody in the app.",
+        DISMISSAL_KEPT,
+    ),
+    "called_students": Entry(
+        "Called students",
+        "Who was called, sent and picked up, and when.",
+        "Office, curb staff, the dismissal screen and the student's teachers.",
+        DISMISSAL_KEPT,
+        student_data=True,
+    ),
+}
+
+NOTHING_LEAVES = (
+    "passline runs on the district's own server. It sends nothing to anyone: no analytics, "
+    "no trackers, no fonts or scripts from elsewhere, no e-mail, no vendor. Every page loads "
+    "only from this server."
+)
+
+
+@dataclass(frozen=True)
+class InventoryTable:
+    name: str
+    entry: Entry
+    fields: list[tuple[str, str, str]]
+
+
+def tables() -> list[InventoryTable]:
+    """Every table with its inventory entry and its fields (name, type, note)."""
+    result = []
+    for table in sorted(db.metadata.sorted_tables, key=lambda t: INVENTORY[t.name].label):
+        entry = INVENTORY[table.name]
+        result.append(InventoryTable(table.name, entry, _fields(table, entry)))
+    return result
+
+
+def _fields(table: Table, entry: Entry) -> list[tuple[str, str, str]]:
+    return [
+        (column.name, _kind(column.type), entry.notes.get(column.name, ""))
+        for column in table.columns
+    ]
+
+
+def _kind(column_type) -> str:
+    name = type(column_type).__name__.lower()
+    for kind, words in (
+        ("date and time", ("datetime", "utcdatetime")),
+        ("date", ("date",)),
+        ("time", ("time",)),
+        ("yes/no", ("boolean",)),
+        ("number", ("integer", "smallinteger", "biginteger")),
+        ("structured data", ("json",)),
+    ):
+        if name in words:
+            return kind
+    return "text"
+
+
+def missing_entries() -> list[str]:
+    """Tables without an inventory entry (a test keeps this empty)."""
+    return sorted(t.name for t in db.metadata.sorted_tables if t.name not in INVENTORY)

@@ -1,0 +1,130 @@
+"""Retention: how long each school keeps pass history, dismissal history and its audit log.
+
+Each school sets its periods (in days) on the Privacy page; `flask purge` (safe to run
+from cron, daily) deletes what is older, school by school, in one transaction each, and
+records a `retention.purge` audit event with the counts. The page shows the policy and
+that event, so "when did it last run" is answered from the audit log itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+
+from carline.models import Absence, DailyChange, Dismissal
+from hallpass.models import HallPass, PassRequest
+from shared import audit
+from shared.errors import InvalidInput
+from shared.extensions import db
+from shared.models import AuditEvent, School, Student, UserSession
+from shared.timeutil import local, utcnow
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str
+    label: str
+    default_days: int
+
+
+PERIODS = (
+    Period("pass_history_days", "Hall pass history", 365),
+    Period("dismissal_history_days", "Dismissal history (car line, plan changes, absences)", 365),
+    Period("audit_days", "Audit log", 3 * 365),
+)
+MIN_DAYS, MAX_DAYS = 30, 10 * 365
+#: Ended (or long expired) sign-in sessions are kept this long, for investigations.
+SESSION_DAYS = 30
+PURGE_ACTION = "retention.purge"
+
+
+def policy(school: School) -> dict[str, int]:
+    """The school's retention periods in days (defaults where it set none)."""
+    chosen = (school.settings or {}).get("retention", {})
+    return {p.key: int(chosen.get(p.key, p.default_days)) for p in PERIODS}
+
+
+def set_policy(school: School, form: dict[str, str]) -> dict[str, int]:
+    """Validate and save the school's retention periods (audited with before and after)."""
+    new = {}
+    for period in PERIODS:
+        raw = (form.get(period.key) or "").strip()
+        if not raw.isdigit() or not MIN_DAYS <= int(raw) <= MAX_DAYS:
+            raise InvalidInput(
+                f"{period.label}: a number of days from {MIN_DAYS} to {MAX_DAYS}.", field=period.key
+            )
+        new[period.key] = int(raw)
+    before = policy(school)
+    school.settings = {**(school.settings or {}), "retention": new}
+    audit.record("retention.update", target=school, detail={"before": before, "after": new})
+    return new
+
+
+def last_purge(school: School) -> AuditEvent | None:
+    """The newest purge of this school, from the audit log."""
+    return db.session.scalar(
+        select(AuditEvent)
+        .where(AuditEvent.school_id == school.id, AuditEvent.action == PURGE_ACTION)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .limit(1)
+    )
+
+
+def _student_ids(school: School):
+    return select(Student.id).where(Student.school_id == school.id)
+
+
+def purge_school(school: School, now: datetime | None = None) -> dict[str, int]:
+    """Delete this school's records older than its retention periods; returns the counts."""
+    now = now or utcnow()
+    days = policy(school)
+    pass_cutoff = now - timedelta(days=days["pass_history_days"])
+    dismissal_cutoff = local(now, school.timezone).date() - timedelta(
+        days=days["dismissal_history_days"]
+    )
+    audit_cutoff = now - timedelta(days=days["audit_days"])
+    statements = {
+        "hall_passes": delete(HallPass).where(
+            HallPass.school_id == school.id,
+            HallPass.status == "ended",
+            HallPass.ended_at < pass_cutoff,
+        ),
+        "pass_requests": delete(PassRequest).where(
+            PassRequest.school_id == school.id, PassRequest.created_at < pass_cutoff
+        ),
+        "dismissals": delete(Dismissal).where(
+            Dismissal.school_id == school.id, Dismissal.day < dismissal_cutoff
+        ),
+        "dismissal_changes": delete(DailyChange).where(
+            DailyChange.student_id.in_(_student_ids(school)), DailyChange.day < dismissal_cutoff
+        ),
+        "absences": delete(Absence).where(
+            Absence.student_id.in_(_student_ids(school)), Absence.day < dismissal_cutoff
+        ),
+        "audit_events": delete(AuditEvent).where(
+            AuditEvent.school_id == school.id, AuditEvent.at < audit_cutoff
+        ),
+    }
+    counts = {
+        name: db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
+        for name, statement in statements.items()
+    }
+    audit.record(
+        PURGE_ACTION,
+        school_id=school.id,
+        target=school,
+        detail={"deleted": counts, "policy_days": days},
+        actor_label="system",
+    )
+    return counts
+
+
+def purge_sessions(now: datetime | None = None) -> int:
+    """Delete sign-in sessions that ended (or began) more than SESSION_DAYS ago."""
+    cutoff = (now or utcnow()) - timedelta(days=SESSION_DAYS)
+    statement = delete(UserSession).where(
+        (UserSession.ended_at < cutoff) | (UserSession.created_at < cutoff)
+    )
+    return db.session.execute(statement.execution_options(synchronize_session=False)).rowcount

@@ -1,0 +1,134 @@
+"""Everything stored about one student: export (JSON, CSV) and hard delete.
+
+For records requests and data-sharing agreements. The records are found from the schema
+itself: every table with a column that refers to `students.id` (passes, requests, calls,
+plan changes, enrollments, family and keep-apart memberships...), the families the
+student belongs to, and the audit events about the student. A new table that refers to
+students is included without any change here. Secrets (tokens, hashes) are left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy import Table, delete, select
+
+from hallpass.models import HallPass
+from shared import audit
+from shared.errors import Conflict, NotFound
+from shared.extensions import db
+from shared.models import AuditEvent, Family, School, Student, family_students
+
+#: Columns never exported: they open doors (QR tokens, hashes), they do not describe anyone.
+SECRET_COLUMNS = {"token", "secret_hash", "token_hash", "code_hash", "password_hash"}
+
+
+def student_of(school: School, student_id: int) -> Student:
+    """The student, if they belong to this school (else 404)."""
+    student = db.session.get(Student, student_id)
+    if student is None or student.school_id != school.id:
+        raise NotFound("No such student at this school.")
+    return student
+
+
+def _tables_referring_to_students() -> list[tuple[Table, str]]:
+    found = []
+    for table in db.metadata.sorted_tables:
+        for column in table.columns:
+            if any(fk.column.table.name == "students" for fk in column.foreign_keys):
+                found.append((table, column.name))
+    return found
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return value
+
+
+def _rows(table: Table, where) -> list[dict[str, Any]]:
+    columns = [c for c in table.columns if c.name not in SECRET_COLUMNS]
+    result = db.session.execute(select(*columns).where(where)).mappings()
+    return [{key: _plain(value) for key, value in row.items()} for row in result]
+
+
+def collect(student: Student) -> dict[str, list[dict[str, Any]]]:
+    """Every record about the student, by table name (and the audit events about them)."""
+    records = {"students": _rows(Student.__table__, Student.id == student.id)}
+    for table, column in _tables_referring_to_students():
+        rows = _rows(table, table.c[column] == student.id)
+        if rows:
+            records.setdefault(table.name, []).extend(rows)
+    family_ids = select(family_students.c.family_id).where(
+        family_students.c.student_id == student.id
+    )
+    families = _rows(Family.__table__, Family.id.in_(family_ids))
+    if families:
+        records["families"] = families
+    about = AuditEvent.target_type == "Student"
+    about &= AuditEvent.target_id == student.id
+    class_names = {m.local_table.name: m.class_.__name__ for m in db.Model.registry.mappers}
+    for table, rows in records.items():
+        ids = [row["id"] for row in rows if row.get("id") is not None]
+        if table in class_names and table != "students" and ids:
+            about |= (AuditEvent.target_type == class_names[table]) & AuditEvent.target_id.in_(ids)
+    events = _rows(AuditEvent.__table__, about)
+    if events:
+        records["audit_events"] = events
+    return records
+
+
+def export(student: Student, fmt: str) -> str:
+    """The student's records as JSON-ready data or CSV text (audited: who exported whom)."""
+    records = collect(student)
+    audit.record(
+        "student.export",
+        target=student,
+        detail={"format": fmt, "records": {k: len(v) for k, v in records.items()}},
+    )
+    return records if fmt == "json" else _as_csv(records)
+
+
+def _as_csv(records: dict[str, list[dict[str, Any]]]) -> str:
+    """One row per field: record kind, record id, field, value (opens in any spreadsheet)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["record", "record_id", "field", "value"])
+    for table, rows in records.items():
+        for row in rows:
+            record_id = row.get("id", "")
+            for field, value in row.items():
+                text = "" if value is None else str(value)
+                if text[:1] in ("=", "+", "-", "@"):
+                    text = "'" + text  # never a formula in a spreadsheet
+                writer.writerow([table, record_id, field, text])
+    return out.getvalue()
+
+
+def delete_student(student: Student) -> dict[str, int]:
+    """Delete the student and every record about them, for good (audited, without names).
+
+    Refused while the student is out on a pass: the pass must end first, so the
+    destination's and the building's counts stay right.
+    """
+    active = db.session.scalar(
+        select(HallPass.id).where(HallPass.student_id == student.id, HallPass.status == "active")
+    )
+    if active is not None:
+        raise Conflict("The student is out on a pass now. End the pass first, then delete.")
+    counts = {table: len(rows) for table, rows in collect(student).items()}
+    counts.pop("audit_events", None)  # the audit log is kept; it holds ids, not names
+    school_id, student_id = student.school_id, student.id
+    db.session.execute(
+        delete(Student).where(Student.id == student_id).execution_options(synchronize_session=False)
+    )
+    db.session.expunge(student)
+    audit.record(
+        "student.delete",
+        school_id=school_id,
+        detail={"student_id": student_id, "deleted": counts},
+    )
+    return counts
