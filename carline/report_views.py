@@ -1,3 +1,75 @@
-"""Car line report views: per-dismissal timing, history, CSV, charts."""
+"""Car line report views: per-dismissal timing, per-day history, CSV exports, the chart."""
 
-from carline import bp  # noqa: F401
+from __future__ import annotations
+
+from flask import Response, g, render_template, request
+
+from carline import bp, office, reports, services
+from shared.access import access
+
+OFFICE = ("admin", "office")
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    """A CSV download (UTF-8 with a byte order mark, so spreadsheets read accents)."""
+    return Response(
+        "\ufeff" + text,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _range():
+    school = g.principal.school
+    return reports.parse_range(
+        request.args.get("from", "").strip(),
+        request.args.get("to", "").strip(),
+        office.school_today(school),
+    )
+
+
+@bp.route("/reports")
+@access(*OFFICE)
+def reports_history():
+    """Dismissal history: one row per day over a date range, with timing numbers."""
+    first, last = _range()
+    rows = reports.history(g.principal.school, first, last)
+    return render_template("carline/reports/history.html", rows=rows, first=first, last=last)
+
+
+@bp.route("/reports/history.csv")
+@access(*OFFICE)
+def reports_history_csv():
+    """The history table as a CSV download."""
+    first, last = _range()
+    school = g.principal.school
+    text = reports.history_csv(school, reports.history(school, first, last))
+    return _csv_response(text, f"dismissals-{first.isoformat()}-{last.isoformat()}.csv")
+
+
+@bp.route("/reports/<int:dismissal_id>")
+@access(*OFFICE)
+def report(dismissal_id: int):
+    """One dismissal: timing, waits, students called by mode, late pickups, the chart."""
+    school = g.principal.school
+    dismissal = reports.get_dismissal(school, dismissal_id)
+    stats = reports.dismissal_stats(school, dismissal)
+    chart = reports.timeline_svg(reports.timeline(school, dismissal))
+    late = services.late_pickups(dismissal) if dismissal.ended_at is not None else None
+    return render_template(
+        "carline/reports/dismissal.html", stats=stats, dismissal=dismissal, chart=chart, late=late
+    )
+
+
+@bp.route("/reports/<int:dismissal_id>.csv")
+@access(*OFFICE)
+def report_csv(dismissal_id: int):
+    """Every student called in the dismissal as a CSV download."""
+    school = g.principal.school
+    dismissal = reports.get_dismissal(school, dismissal_id)
+    return _csv_response(
+        reports.dismissal_csv(school, dismissal), f"dismissal-{dismissal.day.isoformat()}.csv"
+    )

@@ -869,14 +869,27 @@ def release_walkers(
     dismissal: Dismissal,
     grade: str | None = None,
     *,
+    grades: Iterable[str] | None = None,
+    door: str | None = None,
     device: Device | None = None,
     user: User | None = None,
 ) -> list[CalledStudent]:
-    """Call today's walkers (of one grade, or all) who are not called yet."""
+    """Call today's walkers (of one grade, some grades, or all) who are not called yet.
+
+    `grades` releases several grades at once (a door's grades); `door` names the door
+    in the audit log.
+    """
+    if grade is not None and grades is not None:
+        raise InvalidInput("Choose one grade or a door, not both.", field="grade")
+    chosen = [grade] if grade is not None else None
+    if grades is not None:
+        chosen = sorted({g.strip() for g in grades if g and g.strip()})
+        if not chosen:
+            raise InvalidInput("This door has no grades to release.", field="grades")
     dismissal = _lock_open(school, dismissal.id)
     query = _active_students(school.id)
-    if grade is not None:
-        query = query.where(Student.grade == grade)
+    if chosen is not None:
+        query = query.where(Student.grade.in_(chosen))
     walkers = [
         sid
         for sid, plan in day_plans(school.id, dismissal.day, db.session.scalars(query)).items()
@@ -891,6 +904,8 @@ def release_walkers(
             user=user,
             device=device,
             grade=grade,
+            grades=chosen,
+            door=door,
             called=[c.student_id for c in calls],
         )
     return calls

@@ -1,3 +1,456 @@
-"""Car line views for running dismissal: curb, dismissal TV, classroom view, office control."""
+"""Car line views for running dismissal: office control, curb, dismissal TV, classroom view.
 
-from carline import bp  # noqa: F401
+Thin views: they parse the request, check who is asking and call `carline.services`
+(writes) or `carline.running` (what the screens show). Every screen region that must
+stay current is one live partial on the school's "dismissal" topic: it polls with the
+version it shows and gets 204 while nothing changed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from carline import bp, office, running, services
+from carline.models import CalledStudent, Dismissal, QueueEntry
+from shared import live
+from shared.access import access
+from shared.devices import register_device_screen
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.extensions import db
+from shared.models import Room
+from shared.schedule import class_in_session, taught_room_ids
+from shared.timeutil import utcnow
+
+OFFICE = ("admin", "office")
+STAFF = ("admin", "office", "teacher", "staff")
+TOPIC = services.TOPIC
+#: A typed tag number has at most this many digits (tag numbers go up to 999 999).
+TAG_DIGITS = 7
+#: What a hang tag's QR code may hold: its URL-safe random token.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_DIGITS = re.compile(r"[0-9]+")
+
+register_device_screen("scanner", None, "Open the curb screen", "carline.curb")
+register_device_screen("display", "dismissal", "Open the dismissal screen", "carline.tv")
+register_device_screen("classroom-display", None, "Open the dismissal calls", "carline.classroom")
+
+
+def _school():
+    return g.principal.school
+
+
+def _actor() -> dict:
+    """The request's staff member and/or paired device, as the services take them."""
+    return {"user": g.principal.user, "device": g.principal.device}
+
+
+def _open_dismissal() -> Dismissal:
+    """Today's dismissal, which must be running."""
+    dismissal = running.todays_dismissal(_school())
+    if dismissal is None:
+        raise Conflict("Dismissal has not started yet today. The office starts it.")
+    if dismissal.ended_at is not None:
+        raise Conflict("Today's dismissal has ended.")
+    return dismissal
+
+
+def _is_htmx() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+# Office control
+
+
+def _render_status(dismissal: Dismissal | None, version: int | None = None) -> str:
+    if version is None:
+        version = live.current(_school().id, TOPIC)
+    return render_template(
+        "carline/run/partials/status.html",
+        dismissal=dismissal,
+        status=running.status(dismissal) if dismissal is not None else None,
+        version=version,
+    )
+
+
+@bp.route("/dismissal")
+@access(*OFFICE)
+def control():
+    """The office's dismissal page: start, live numbers, buses, walkers, end, late pickups."""
+    school = _school()
+    dismissal = running.todays_dismissal(school)
+    context: dict = {"dismissal": dismissal, "settings": office.carline_settings(school)}
+    if dismissal is not None and dismissal.ended_at is None:
+        grades, doors = running.walker_groups(school, dismissal)
+        context.update(
+            buses=running.bus_routes(school, dismissal),
+            walker_grades=grades,
+            walker_doors=doors,
+            status_region=_render_status(dismissal),
+        )
+    elif dismissal is not None:
+        context["late"] = services.late_pickups(dismissal)
+    return render_template("carline/run/control.html", **context)
+
+
+@bp.route("/dismissal/status")
+@access(*OFFICE)
+def control_status():
+    """Live region: the dismissal's numbers (204 while unchanged)."""
+    school = _school()
+    return live.poll(
+        school.id,
+        TOPIC,
+        lambda version: _render_status(running.todays_dismissal(school), version),
+    )
+
+
+@bp.route("/dismissal/start", methods=["POST"])
+@access(*OFFICE)
+def control_start():
+    """Start today's dismissal with its lanes and loading spots per lane."""
+    lanes = request.form.get("lanes", type=int)
+    spots = request.form.get("spots_per_lane", type=int)
+    if lanes is None or spots is None:
+        raise InvalidInput("Enter the number of lanes and of loading spots per lane.")
+    school = _school()
+    dismissal = services.start_dismissal(
+        school, g.principal.user, lanes, spots, running.school_today(school)
+    )
+    flash(f"Dismissal started: {dismissal.spot_count} loading spots.", "success")
+    return redirect(url_for("carline.control"))
+
+
+@bp.route("/dismissal/bus", methods=["POST"])
+@access(*OFFICE)
+def control_bus():
+    """A bus arrived: call its riders."""
+    calls = services.call_bus(
+        _school(), _open_dismissal(), request.form.get("route", ""), **_actor()
+    )
+    route = calls[0].bus_route if calls else request.form.get("route", "").strip().upper()
+    if calls:
+        flash(f"Bus {route} called: {len(calls)} students.", "success")
+    else:
+        flash(f"Every rider of bus {route} was already called.", "info")
+    return redirect(url_for("carline.control"))
+
+
+@bp.route("/dismissal/walkers", methods=["POST"])
+@access(*OFFICE)
+def control_walkers():
+    """Release walkers: all of them, one grade, or the grades of one door."""
+    school, dismissal = _school(), _open_dismissal()
+    scope = request.form.get("scope", "all")
+    if scope == "all":
+        calls, what = services.release_walkers(school, dismissal, **_actor()), "All walkers"
+    elif scope == "grade":
+        grade = request.form.get("grade", "").strip()
+        if not grade or len(grade) > 8:
+            raise InvalidInput("Choose a grade.", field="grade")
+        calls = services.release_walkers(school, dismissal, grade, **_actor())
+        what = f"Grade {grade} walkers"
+    elif scope == "door":
+        door = request.form.get("door", "")
+        doors = office.carline_settings(school).walker_doors
+        if door not in doors:
+            raise InvalidInput("Choose one of the school's walker doors.", field="door")
+        calls = services.release_walkers(
+            school, dismissal, grades=doors[door], door=door, **_actor()
+        )
+        what = f"Walkers at {door}"
+    else:
+        raise InvalidInput("Choose all walkers, a grade or a door.", field="scope")
+    if calls:
+        flash(f"{what} released: {len(calls)} students.", "success")
+    else:
+        flash(f"{what}: nobody left to release.", "info")
+    return redirect(url_for("carline.control"))
+
+
+@bp.route("/dismissal/end", methods=["POST"])
+@access(*OFFICE)
+def control_end():
+    """End today's dismissal; the page then lists the late pickups."""
+    late = services.end_dismissal(_school(), _open_dismissal(), user=g.principal.user)
+    flash(
+        f"Dismissal ended. {len(late)} students are still at school."
+        if late
+        else "Dismissal ended. Every student has gone home.",
+        "warning" if late else "success",
+    )
+    return redirect(url_for("carline.control"))
+
+
+# The curb
+
+
+def _render_curb_list(dismissal: Dismissal | None, version: int | None = None) -> str:
+    if version is None:
+        version = live.current(_school().id, TOPIC)
+    return render_template(
+        "carline/run/partials/curb_list.html",
+        dismissal=dismissal,
+        cars=running.curb_cars(dismissal) if dismissal is not None else None,
+        version=version,
+    )
+
+
+def _curb_page(answer: str | None = None, status: int = 200):
+    dismissal = running.todays_dismissal(_school())
+    return render_template(
+        "carline/run/curb.html",
+        dismissal=dismissal,
+        curb_list=_render_curb_list(dismissal),
+        answer=answer,
+    ), status
+
+
+@bp.route("/curb")
+@access(*STAFF, "device:scanner")
+def curb():
+    """The curb phone: keypad, scanner input and camera, the answer, the live curb list."""
+    return _curb_page()
+
+
+def _parse_entry(raw: str | None) -> dict:
+    """A typed tag number or a scanned tag token, as `services.curb_entry` takes them."""
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidInput("Enter a tag number or scan a tag.", field="entry")
+    if _DIGITS.fullmatch(text):
+        if len(text) > TAG_DIGITS:
+            raise InvalidInput("That number is too long for a tag number.", field="entry")
+        return {"tag_number": int(text)}
+    if not _TOKEN.fullmatch(text):
+        raise NotFound("This code is not a hang tag of this school.")
+    return {"token": text}
+
+
+@bp.route("/curb/entries", methods=["POST"])
+@access(*STAFF, "device:scanner")
+def curb_enter():
+    """A car at the curb: its tag number or scanned token; idempotent by the client's key."""
+    how = _parse_entry(request.form.get("entry"))
+    key = request.form.get("key") or None
+    result = services.curb_entry(
+        _school(), _open_dismissal(), idempotency_key=key, **how, **_actor()
+    )
+    answer = render_template(
+        "carline/run/partials/curb_answer.html",
+        result=result,
+        waiting=running.queue_rank(result.entry),
+    )
+    if _is_htmx():
+        return answer
+    return _curb_page(answer)
+
+
+@bp.route("/curb/list")
+@access(*STAFF, "device:scanner")
+def curb_list():
+    """Live region: cars at the loading spots and the next cars waiting (204 unchanged)."""
+    school = _school()
+    return live.poll(
+        school.id,
+        TOPIC,
+        lambda version: _render_curb_list(running.todays_dismissal(school), version),
+    )
+
+
+@bp.route("/curb/cars/<int:entry_id>/loaded", methods=["POST"])
+@access(*STAFF, "device:scanner")
+def curb_loaded(entry_id: int):
+    """The car at a spot is loaded: it leaves and the next car moves up."""
+    dismissal = _open_dismissal()
+    entry = db.session.get(QueueEntry, entry_id)
+    if entry is None or entry.dismissal_id != dismissal.id:
+        raise NotFound("That car is not in today's line.")
+    services.mark_loaded(_school(), entry, **_actor())
+    if _is_htmx():
+        return _render_curb_list(dismissal)
+    return redirect(url_for("carline.curb"))
+
+
+# The dismissal TV
+
+
+def _tv_viewer() -> None:
+    """Office and admin, or a display paired to show dismissal."""
+    device = g.principal.device
+    if device is not None and device.purpose != "dismissal":
+        abort(403)
+
+
+def _render_tv_calls(dismissal: Dismissal | None, version: int) -> str:
+    rows = running.call_rows(dismissal) if dismissal is not None else []
+    return render_template(
+        "carline/run/partials/tv_calls.html",
+        dismissal=dismissal,
+        rows=rows,
+        status=running.status(dismissal) if dismissal is not None else None,
+        version=version,
+    )
+
+
+@bp.route("/tv")
+@access(*OFFICE, "device:display")
+def tv():
+    """The dismissal TV: every called student, oldest first, readable across the room."""
+    _tv_viewer()
+    school = _school()
+    version = live.current(school.id, TOPIC)
+    return render_template(
+        "carline/run/tv.html",
+        tv_calls=_render_tv_calls(running.todays_dismissal(school), version),
+    )
+
+
+@bp.route("/tv/calls")
+@access(*OFFICE, "device:display")
+def tv_calls():
+    """Live region of the dismissal TV (204 while unchanged)."""
+    _tv_viewer()
+    school = _school()
+    return live.poll(
+        school.id,
+        TOPIC,
+        lambda version: _render_tv_calls(running.todays_dismissal(school), version),
+    )
+
+
+# The classroom view
+
+
+def _viewable_rooms() -> list[Room]:
+    """Rooms the signed-in staff member may watch: any for the office, taught ones for teachers."""
+    query = select(Room).where(Room.school_id == _school().id, Room.active.is_(True))
+    if not g.principal.has_role(*OFFICE):
+        query = query.where(Room.id.in_(taught_room_ids(g.principal.user.id)))
+    return list(db.session.scalars(query.order_by(Room.name)))
+
+
+def _room_for(room_id: int | None) -> Room:
+    """A room of this school the caller may watch (a classroom display: only its own)."""
+    device = g.principal.device
+    if device is not None:
+        if room_id != device.room_id or device.room is None:
+            abort(403)
+        return device.room
+    room = db.session.get(Room, room_id) if room_id is not None else None
+    if room is None or room.school_id != _school().id:
+        abort(404)
+    if not g.principal.has_role(*OFFICE) and room.id not in set(
+        db.session.scalars(taught_room_ids(g.principal.user.id))
+    ):
+        abort(403)
+    return room
+
+
+def _default_room() -> Room | None:
+    """The room a classroom view opens on when none was chosen."""
+    device = g.principal.device
+    if device is not None:
+        return device.room
+    if g.principal.has_role("teacher"):
+        section = class_in_session(_school(), g.principal.user.id, utcnow())
+        if section is not None and section.room is not None:
+            return section.room
+    rooms = _viewable_rooms()
+    return rooms[0] if len(rooms) == 1 else None
+
+
+def _room_students(room: Room, dismissal: Dismissal | None) -> set[int]:
+    at = dismissal.started_at if dismissal is not None else None
+    return running.room_student_ids(_school(), room, at)
+
+
+def _render_classroom_calls(room: Room, version: int | None = None) -> str:
+    if version is None:
+        version = live.current(_school().id, TOPIC)
+    dismissal = running.todays_dismissal(_school())
+    rows = (
+        running.call_rows(dismissal, _room_students(room, dismissal), include_gone=True)
+        if dismissal is not None
+        else []
+    )
+    return render_template(
+        "carline/run/partials/classroom_calls.html",
+        room=room,
+        dismissal=dismissal,
+        waiting=[r for r in rows if r.call.status == "called"],
+        sent=[r for r in rows if r.call.status != "called"],
+        version=version,
+    )
+
+
+def _render_classroom_changes(room: Room, version: int | None = None) -> str:
+    if version is None:
+        version = live.current(_school().id, TOPIC)
+    school = _school()
+    dismissal = running.todays_dismissal(school)
+    notes = running.room_plan_notes(
+        school, running.school_today(school), _room_students(room, dismissal)
+    )
+    return render_template(
+        "carline/run/partials/classroom_changes.html",
+        room=room,
+        notes=notes,
+        mode_labels=office.MODE_LABELS,
+        version=version,
+    )
+
+
+@bp.route("/classroom")
+@access("admin", "office", "teacher", "device:classroom-display")
+def classroom():
+    """A room's dismissal calls (teacher's tablet or the room's display), with Sent buttons."""
+    chosen = request.args.get("room_id", type=int)
+    room = _room_for(chosen) if chosen is not None else _default_room()
+    rooms = _viewable_rooms() if g.principal.user is not None else []
+    if room is None:
+        return render_template("carline/run/classroom.html", room=None, rooms=rooms)
+    return render_template(
+        "carline/run/classroom.html",
+        room=room,
+        rooms=rooms,
+        calls_region=_render_classroom_calls(room),
+        changes_region=_render_classroom_changes(room),
+    )
+
+
+@bp.route("/classroom/<int:room_id>/calls")
+@access("admin", "office", "teacher", "device:classroom-display")
+def classroom_calls(room_id: int):
+    """Live region: this room's called students (204 while unchanged)."""
+    room = _room_for(room_id)
+    return live.poll(room.school_id, TOPIC, lambda version: _render_classroom_calls(room, version))
+
+
+@bp.route("/classroom/<int:room_id>/changes")
+@access("admin", "office", "teacher", "device:classroom-display")
+def classroom_changes(room_id: int):
+    """Live region: today's plan changes and absences of this room's students."""
+    room = _room_for(room_id)
+    return live.poll(
+        room.school_id, TOPIC, lambda version: _render_classroom_changes(room, version)
+    )
+
+
+@bp.route("/calls/<int:call_id>/sent", methods=["POST"])
+@access("admin", "office", "teacher", "device:classroom-display")
+def call_sent(call_id: int):
+    """The teacher sent a called student out of the room."""
+    room = _room_for(request.form.get("room_id", type=int))
+    dismissal = _open_dismissal()
+    call = db.session.get(CalledStudent, call_id)
+    if call is None or call.dismissal_id != dismissal.id:
+        raise NotFound("That student is not called today.")
+    if call.student_id not in _room_students(room, dismissal):
+        raise Forbidden("This student is not dismissed from this room.")
+    services.mark_sent(_school(), call, **_actor())
+    if _is_htmx():
+        return _render_classroom_calls(room)
+    return redirect(url_for("carline.classroom", room_id=room.id))

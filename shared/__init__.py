@@ -19,7 +19,10 @@ class PasslineFlask(Flask):
 
     def dispatch_request(self) -> Any:
         rv = super().dispatch_request()
-        db.session.commit()
+        session = db.session()
+        if request.method not in ("GET", "HEAD") or session.new or session.dirty or session.deleted:
+            session.commit()
+        # A read with nothing to write (a poll) skips the COMMIT; teardown ends it.
         return rv
 
 

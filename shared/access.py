@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from shared.extensions import db
 from shared.models import DEVICE_KINDS, ROLES, Device, Membership, School, User
@@ -85,16 +85,20 @@ def secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+#: Built once: every request of a paired device runs it (polls many times a minute).
+_DEVICE_AND_SCHOOL = (
+    select(Device, School)
+    .join(School, School.id == Device.school_id)
+    .where(Device.secret_hash == bindparam("secret_hash"))
+)
+
+
 def _load_device() -> tuple[Device, School] | None:
     """The paired device this browser is and its school, from its device cookie (one query)."""
     secret = request.cookies.get(DEVICE_COOKIE)
     if not secret:
         return None
-    row = db.session.execute(
-        select(Device, School)
-        .join(School, School.id == Device.school_id)
-        .where(Device.secret_hash == secret_digest(secret))
-    ).first()
+    row = db.session.execute(_DEVICE_AND_SCHOOL, {"secret_hash": secret_digest(secret)}).first()
     if row is None or row.Device.is_revoked:
         g.forget_device = True  # the cookie is deleted on the way out
         return None
