@@ -34,6 +34,11 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def kill_hard(self) -> None:
+        """SIGKILL the master and every worker at once, as a power cut or OOM kill would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
 
 def http_get(url: str, timeout: float = 5) -> tuple[int, dict[str, str], bytes]:
     """GET an http:// URL of the test server: status, headers, body."""
@@ -84,6 +89,7 @@ def running_gunicorn(
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: `kill_hard` reaches the workers
         )
     url = f"http://127.0.0.1:{port}"
     try:
