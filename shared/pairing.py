@@ -70,6 +70,8 @@ def create_pairing_code(
     principal: Principal, *, kind: str, label: str, room_id: int | None, purpose: str | None
 ) -> tuple[PairingCode, str]:
     """Make a one-time pairing code; returns the record and the code to show once."""
+    if kind not in DEVICE_KINDS:
+        raise InvalidInput("Choose what kind of device to pair.", field="kind")
     if kind not in pairable_kinds(principal):
         raise Forbidden("You may not pair that kind of device.")
     label = label.strip()
