@@ -1,3 +1,216 @@
-"""Hall pass history and reports views."""
+"""Hall pass history and reports views.
 
-from hallpass import bp  # noqa: F401
+The office and admins see the whole school; a teacher sees the students of their own
+classes only. Filters travel as ids in the query string (never names); finding a student
+by name is a POST search. Looking at one student's history (their page, a report or a
+lookup narrowed to them, or its CSV) is recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+from flask import Response, g, render_template, request
+
+from hallpass import bp, reports
+from shared import audit
+from shared.access import access
+from shared.errors import InvalidInput
+from shared.models import Student
+from shared.timeutil import utcnow
+
+VIEWERS = ("admin", "office", "teacher")
+
+
+def _scope() -> reports.Scope:
+    return reports.scope_for(g.principal)
+
+
+def _filter(scope: reports.Scope, **forced) -> reports.ReportFilter:
+    args = request.args.to_dict()
+    args.update(forced)
+    return reports.parse_filter(scope, args, reports.school_today(scope.school))
+
+
+def _audit_history(student: Student, view: str, fmt: str, **detail) -> None:
+    """Record that someone looked at one student's pass history.
+
+    Called once the page or file is built, as the request's last database work: a
+    read request commits only when something new is waiting in the session.
+    """
+    audit.record(
+        "hallpass.student_history_view",
+        school_id=student.school_id,
+        target=student,
+        detail={"view": view, "format": fmt, **detail},
+    )
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    """A CSV download, UTF-8 with a byte order mark so spreadsheets read accents."""
+    return Response(
+        "\ufeff" + text,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _range_detail(flt: reports.ReportFilter) -> dict:
+    return {"from": flt.first.isoformat(), "to": flt.last.isoformat()}
+
+
+@bp.route("/reports")
+@access(*VIEWERS)
+def reports_index():
+    """Pass history: figures, charts and tables over a date range, with filters."""
+    scope = _scope()
+    flt = _filter(scope)
+    now = utcnow()
+    report = reports.build_report(scope, flt, now)
+    student = reports.visible_student(scope, flt.student_id) if flt.student_id else None
+    page = render_template(
+        "hallpass/reports/index.html",
+        scope=scope,
+        flt=flt,
+        report=report,
+        student=student,
+        choices=reports.filter_choices(scope),
+        passes=reports.pass_lines(scope, flt, now, limit=reports.PAGE_PASSES),
+        day_chart=reports.bar_chart_svg(
+            "Passes per school day", report.by_day, chart_id="chart-days"
+        ),
+        hour_chart=reports.bar_chart_svg(
+            "Passes by hour of the day", report.by_hour, chart_id="chart-hours"
+        ),
+    )
+    if student is not None:
+        _audit_history(student, "report", "html", **_range_detail(flt))
+    return page
+
+
+@bp.route("/reports/export.csv")
+@access(*VIEWERS)
+def reports_csv():
+    """One table of the report (or every matching pass) as a CSV download."""
+    scope = _scope()
+    flt = _filter(scope)
+    kind = request.args.get("kind", "passes").strip()
+    text = reports.report_csv(scope, flt, kind)
+    if flt.student_id is not None:
+        student = reports.visible_student(scope, flt.student_id)
+        _audit_history(student, f"report:{kind}", "csv", **_range_detail(flt))
+    return _csv_response(
+        text, f"hall-passes-{kind}-{flt.first.isoformat()}-{flt.last.isoformat()}.csv"
+    )
+
+
+@bp.route("/reports/students", methods=["POST"])
+@access(*VIEWERS)
+def report_student_search():
+    """Find a student by name or number (POST, so names stay out of URLs)."""
+    scope = _scope()
+    query = request.form.get("q", "").strip()[:100]
+    return render_template(
+        "hallpass/reports/students.html",
+        scope=scope,
+        query=query,
+        found=reports.search_students(scope, query),
+        flt=_filter(scope),
+    )
+
+
+@bp.route("/reports/students/<int:student_id>")
+@access(*VIEWERS)
+def student_history(student_id: int):
+    """One student's passes over a date range (viewing it is audited)."""
+    scope = _scope()
+    student = reports.visible_student(scope, student_id)
+    flt = _filter(scope, student=str(student.id))
+    now = utcnow()
+    report = reports.Report(
+        filter=flt,
+        totals=reports.totals(scope, flt, now),
+        by_destination=reports.by_destination(scope, flt, now),
+        by_period=reports.by_period(scope, flt, now),
+        by_day=reports.by_day(scope, flt, now),
+    )
+    page = render_template(
+        "hallpass/reports/student.html",
+        scope=scope,
+        student=student,
+        flt=flt,
+        report=report,
+        passes=reports.pass_lines(scope, flt, now),
+        day_chart=reports.bar_chart_svg(
+            f"Passes per school day of {student.display_name}",
+            report.by_day,
+            chart_id="chart-student-days",
+        ),
+    )
+    _audit_history(student, "history", "html", **_range_detail(flt))
+    return page
+
+
+@bp.route("/reports/students/<int:student_id>/passes.csv")
+@access(*VIEWERS)
+def student_history_csv(student_id: int):
+    """One student's passes as a CSV download (audited)."""
+    scope = _scope()
+    student = reports.visible_student(scope, student_id)
+    flt = _filter(scope, student=str(student.id))
+    text = reports.passes_csv(scope.school, reports.pass_lines(scope, flt))
+    _audit_history(student, "history", "csv", **_range_detail(flt))
+    return _csv_response(
+        text, f"student-{student.id}-passes-{flt.first.isoformat()}-{flt.last.isoformat()}.csv"
+    )
+
+
+def _incident(scope: reports.Scope):
+    """The lookup window, the student (if any) and the passes out during it."""
+    window = reports.parse_window(scope.school, request.args, reports.school_today(scope.school))
+    student_id = reports.parse_id(request.args.get("student"), "Student")
+    student = reports.visible_student(scope, student_id) if student_id else None
+    if window is None:
+        return None, student, []
+    found = reports.who_was_out(scope, window, student_id=student.id if student else None)
+    return window, student, found
+
+
+def _audit_incident(student, window: reports.Window, fmt: str) -> None:
+    if student is not None:
+        _audit_history(
+            student, "incident", fmt, start=window.start.isoformat(), end=window.end.isoformat()
+        )
+
+
+@bp.route("/reports/incident")
+@access(*VIEWERS)
+def incident():
+    """Who was out at the same time: every pass overlapping a window (or a student's passes)."""
+    scope = _scope()
+    window, student, found = _incident(scope)
+    page = render_template(
+        "hallpass/reports/incident.html",
+        scope=scope,
+        window=window,
+        student=student,
+        found=found,
+        today=reports.school_today(scope.school),
+    )
+    if window is not None:
+        _audit_incident(student, window, "html")
+    return page
+
+
+@bp.route("/reports/incident.csv")
+@access(*VIEWERS)
+def incident_csv():
+    """The incident lookup as a CSV download."""
+    scope = _scope()
+    window, student, found = _incident(scope)
+    if window is None:
+        raise InvalidInput("Choose a day and a time window first.")
+    text = reports.incident_csv(scope.school, found)
+    _audit_incident(student, window, "csv")
+    return _csv_response(text, f"who-was-out-{window.day.isoformat()}.csv")

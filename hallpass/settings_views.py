@@ -1,3 +1,287 @@
-"""Hall pass settings views: destinations, rules, keep-apart groups, student limits."""
+"""Hall pass settings views: destinations, rules, keep-apart groups, student limits.
 
-from hallpass import bp  # noqa: F401
+The school's admin changes the settings; the front office may look at them. Student
+searches are POST forms, so names never appear in a URL. A refused change re-renders
+its form with the message next to it (and a 4xx status), having written nothing.
+"""
+
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, url_for
+
+from hallpass import bp, settings
+from shared.access import access
+from shared.errors import DomainError, InvalidInput
+from shared.extensions import db
+from shared.models import Student
+
+VIEWERS = ("admin", "office")
+
+
+def _form() -> dict:
+    """The posted form as a plain dict (lists kept for multi-valued fields)."""
+    data = {key: request.form.get(key, "") for key in request.form}
+    data["no_pass_periods"] = request.form.getlist("no_pass_periods")
+    return data
+
+
+def _refused(template: str, error: DomainError, **context):
+    """Re-render a settings form after a refused change (nothing written)."""
+    db.session.rollback()
+    return render_template(
+        template, error=error.message, error_field=error.field, **context
+    ), error.status_code
+
+
+def _can_edit() -> bool:
+    return g.principal.has_role("admin")
+
+
+# -------------------------------------------------------------------- destinations
+
+
+@bp.route("/settings")
+@access(*VIEWERS)
+def settings_index():
+    """Hall pass settings: the destinations, with links to the other settings."""
+    school = g.principal.school
+    return render_template(
+        "hallpass/settings/destinations.html",
+        destinations=settings.destinations(school),
+        can_edit=_can_edit(),
+    )
+
+
+def _destination_form(destination=None, form=None, **extra):
+    return dict(
+        destination=destination,
+        form=form,
+        rooms=settings.destination_rooms(g.principal.school),
+        can_edit=_can_edit(),
+        **extra,
+    )
+
+
+@bp.route("/settings/destinations/new", methods=["GET", "POST"])
+@access("admin")
+def destination_new():
+    """Add a destination."""
+    template = "hallpass/settings/destination_form.html"
+    if request.method == "GET":
+        return render_template(template, **_destination_form())
+    try:
+        destination = settings.create_destination(g.principal.school, _form())
+    except DomainError as error:
+        return _refused(template, error, **_destination_form(form=request.form))
+    flash(f"{destination.name} added.", "success")
+    return redirect(url_for("hallpass.settings_index"))
+
+
+@bp.route("/settings/destinations/<int:destination_id>")
+@access(*VIEWERS)
+def destination_edit(destination_id: int):
+    """One destination's settings (a form for the admin)."""
+    destination = settings.get_destination(g.principal.school, destination_id)
+    return render_template(
+        "hallpass/settings/destination_form.html",
+        **_destination_form(destination, in_use=settings.destination_in_use(destination)),
+    )
+
+
+@bp.route("/settings/destinations/<int:destination_id>", methods=["POST"])
+@access("admin")
+def destination_save(destination_id: int):
+    """Save a destination's settings (deactivating one with students out is safe)."""
+    school = g.principal.school
+    destination = settings.get_destination(school, destination_id)
+    try:
+        settings.update_destination(school, destination.id, _form())
+    except DomainError as error:
+        db.session.rollback()
+        destination = settings.get_destination(school, destination_id)
+        return _refused(
+            "hallpass/settings/destination_form.html",
+            error,
+            **_destination_form(
+                destination, form=request.form, in_use=settings.destination_in_use(destination)
+            ),
+        )
+    flash(f"{destination.name} saved.", "success")
+    return redirect(url_for("hallpass.settings_index"))
+
+
+@bp.route("/settings/destinations/<int:destination_id>/delete", methods=["POST"])
+@access("admin")
+def destination_delete(destination_id: int):
+    """Delete a destination that was never used (one with history is deactivated instead)."""
+    name = settings.delete_destination(g.principal.school, destination_id)
+    flash(f"{name} deleted.", "success")
+    return redirect(url_for("hallpass.settings_index"))
+
+
+# -------------------------------------------------------------------------- rules
+
+
+def _rules_context(form=None) -> dict:
+    school = g.principal.school
+    return dict(
+        policy=settings.current_policy(school),
+        periods=settings.period_names(school),
+        form=form,
+        can_edit=_can_edit(),
+    )
+
+
+@bp.route("/settings/rules")
+@access(*VIEWERS)
+def rules():
+    """The school's pass rules: daily limit, cooldown, building cap, no-pass windows."""
+    return render_template("hallpass/settings/rules.html", **_rules_context())
+
+
+@bp.route("/settings/rules", methods=["POST"])
+@access("admin")
+def rules_save():
+    """Save the school's pass rules."""
+    school = g.principal.school
+    try:
+        settings.update_policy(school, _form(), settings.period_names(school))
+    except DomainError as error:
+        db.session.rollback()
+        return _refused("hallpass/settings/rules.html", error, **_rules_context(request.form))
+    flash("Pass rules saved.", "success")
+    return redirect(url_for("hallpass.rules"))
+
+
+# ------------------------------------------------------------- per-student limits
+
+
+def _limits_context(**extra) -> dict:
+    school = g.principal.school
+    return dict(
+        rows=settings.student_limits(school),
+        policy=settings.current_policy(school),
+        can_edit=_can_edit(),
+        **extra,
+    )
+
+
+@bp.route("/settings/limits")
+@access(*VIEWERS)
+def limits():
+    """Students with their own daily limit (IEP / 504 and the like)."""
+    return render_template("hallpass/settings/limits.html", **_limits_context())
+
+
+@bp.route("/settings/limits", methods=["POST"])
+@access("admin")
+def limits_post():
+    """Find a student (POST, so no names in URLs), set or remove their own limit."""
+    school = g.principal.school
+    action = request.form.get("action", "")
+    template = "hallpass/settings/limits.html"
+    if action == "search":
+        query = request.form.get("q", "").strip()[:100]
+        found = settings.search_students(school, query)
+        return render_template(template, **_limits_context(query=query, found=found))
+    try:
+        if action == "set":
+            limit = settings.set_student_limit(school, _form())
+            student = settings.school_student(school, limit.student_id)
+            flash(f"Daily limit of {student.display_name} saved.", "success")
+        elif action == "remove":
+            student = settings.remove_student_limit(
+                school, request.form.get("student_id", type=int)
+            )
+            flash(f"{student.display_name} follows the school's daily limit again.", "success")
+        else:
+            raise InvalidInput("Unknown action.")
+    except DomainError as error:
+        return _refused(template, error, **_limits_context(form=request.form))
+    return redirect(url_for("hallpass.limits"))
+
+
+# -------------------------------------------------------------- keep-apart groups
+
+
+def _groups_context(**extra) -> dict:
+    school = g.principal.school
+    return dict(
+        groups=settings.keep_apart_groups(school),
+        today=settings.school_today(school),
+        can_edit=_can_edit(),
+        **extra,
+    )
+
+
+@bp.route("/settings/keep-apart")
+@access(*VIEWERS)
+def keep_apart():
+    """Keep-apart groups: students who may not be out of class at the same time."""
+    return render_template("hallpass/settings/keep_apart.html", **_groups_context())
+
+
+@bp.route("/settings/keep-apart", methods=["POST"])
+@access("admin")
+def keep_apart_post():
+    """Find students for a new group (POST search) or create the group."""
+    school = g.principal.school
+    template = "hallpass/settings/keep_apart.html"
+    action = request.form.get("action", "")
+    query = request.form.get("q", "").strip()[:100]
+    try:
+        chosen_ids = settings.parse_student_ids(request.form.getlist("student_ids"))
+        if action == "search":
+            chosen = _valid_students(school)
+            found = [s for s in settings.search_students(school, query) if s not in chosen]
+            return render_template(
+                template,
+                **_groups_context(query=query, found=found, chosen=chosen, form=request.form),
+            )
+        if action != "create":
+            raise InvalidInput("Unknown action.")
+        settings.create_keep_apart_group(
+            school,
+            g.principal.user,
+            _form(),
+            chosen_ids,
+            today=settings.school_today(school),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        return _refused(
+            template,
+            error,
+            **_groups_context(query=query, chosen=_valid_students(school), form=request.form),
+        )
+    flash("Keep-apart group saved.", "success")
+    return redirect(url_for("hallpass.keep_apart"))
+
+
+def _valid_students(school) -> list:
+    """The chosen students of a refused form that are students of this school."""
+    chosen = []
+    for value in request.form.getlist("student_ids"):
+        value = value.strip()
+        if value.isascii() and value.isdigit() and len(value) <= 12:
+            student = db.session.get(Student, int(value))
+            if student is not None and student.school_id == school.id and student not in chosen:
+                chosen.append(student)
+    return chosen
+
+
+@bp.route("/settings/keep-apart/<int:group_id>", methods=["POST"])
+@access("admin")
+def keep_apart_change(group_id: int):
+    """End a keep-apart group from today on, or delete it."""
+    school = g.principal.school
+    action = request.form.get("action", "")
+    if action == "end":
+        settings.end_keep_apart_group(school, group_id, today=settings.school_today(school))
+        flash("The group has ended.", "success")
+    elif action == "delete":
+        settings.delete_keep_apart_group(school, group_id)
+        flash("The group is deleted.", "success")
+    else:
+        raise InvalidInput("Unknown action.")
+    return redirect(url_for("hallpass.keep_apart"))

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, g, request
 
+from shared.database import has_writes
 from shared.extensions import csrf, db, htmx, login_manager, migrate
 
 
@@ -20,9 +21,9 @@ class PasslineFlask(Flask):
     def dispatch_request(self) -> Any:
         rv = super().dispatch_request()
         session = db.session()
-        if request.method not in ("GET", "HEAD") or session.new or session.dirty or session.deleted:
+        if request.method not in ("GET", "HEAD") or has_writes(session):
             session.commit()
-        # A read with nothing to write (a poll) skips the COMMIT; teardown ends it.
+        # A read that wrote nothing (a poll) skips the COMMIT; teardown ends it.
         return rv
 
 

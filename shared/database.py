@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 #: None means "not decided by a request": treated as a write (CLI, tests, jobs).
 _write_intent: ContextVar[bool | None] = ContextVar("passline_write_intent", default=None)
@@ -81,3 +82,30 @@ def configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection):
         intent = _write_intent.get()
         connection.exec_driver_sql("BEGIN" if intent is False else "BEGIN IMMEDIATE")
+
+
+# Knowing whether a read request wrote anything, so it can skip an empty COMMIT.
+
+_WROTE = "passline_wrote"
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _context) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _ended(session: Session) -> None:
+    session.info.pop(_WROTE, None)
+
+
+def has_writes(session: Session) -> bool:
+    """True if the session flushed or executed a change, or holds one not yet flushed."""
+    return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)

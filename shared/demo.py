@@ -17,6 +17,8 @@ from itertools import count
 import click
 from sqlalchemy import func, select
 
+from carline.demo_history import load_carline_history
+from hallpass.demo_history import load_hallpass_history
 from hallpass.services import create_default_destinations
 from shared import audit
 from shared.errors import Conflict
@@ -275,6 +277,8 @@ def load_demo() -> DemoSummary:
     db.session.add_all([*classrooms, *destinations, *bells, *students, *families, *classes])
     db.session.flush()
     create_default_destinations(school)
+    load_carline_history(school, rng)
+    load_hallpass_history(school, rng)
     summary = DemoSummary(
         school_id=school.id,
         students=len(students),

@@ -19,7 +19,10 @@ NAV = (
     NavItem("Hall passes", "hallpass.index", ("admin", "office", "teacher", "staff")),
     NavItem("Hallway", "hallpass.hallway", ("admin", "office", "staff")),
     NavItem("Sweep", "hallpass.sweep", ("admin", "office")),
+    NavItem("Pass reports", "hallpass.reports_index", ("admin", "office", "teacher")),
     NavItem("Car line", "carline.index", ("admin", "office", "teacher", "staff")),
+    NavItem("Dismissal", "carline.control", ("admin", "office")),
+    NavItem("Curb", "carline.curb", ("admin", "office", "teacher", "staff")),
     NavItem("Pair a device", "devices.new_pairing_code", ("admin", "office", "teacher")),
     NavItem("Admin", "admin.index", ("admin",)),
 )

@@ -26,3 +26,19 @@ def test_secrets_never_reach_the_detail(db, school):
     )
     assert event.detail == {"kept": 1}
     assert event.actor_label == "system"
+
+
+def test_a_read_request_that_audits_and_then_queries_still_commits(app, db, school):
+    """GET requests skip the empty COMMIT, but an audit event flushed by a later query counts."""
+    from shared.database import has_writes
+
+    db.session.commit()
+    assert not has_writes(db.session())
+    db.session.scalars(select(AuditEvent)).all()
+    assert not has_writes(db.session()), "a read alone is not a write"
+    audit.record("student.history_view", school_id=school.id, actor_label="t")
+    db.session.scalars(select(AuditEvent)).all()  # autoflush: the event is no longer "new"
+    assert not db.session.new
+    assert has_writes(db.session())
+    db.session.commit()
+    assert not has_writes(db.session())

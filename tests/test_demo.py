@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from hallpass.models import HallPass
 from shared.demo import PASSWORD, ROLE_ACCOUNTS, SCHOOL_CODE
 from shared.models import (
     AuditEvent,
@@ -70,6 +71,9 @@ def test_demo_loads_a_school_with_people_places_and_a_schedule(app, db):
     assert len(set(numbers)) == len(numbers)
     assert db.session.scalar(select(func.count()).where(Student.preferred_name.is_not(None)))
     assert "demo.load" in db.session.scalars(select(AuditEvent.action))
+    # a few weeks of past hall passes, all ended (hallpass/demo_history.py)
+    passes = Counter(db.session.scalars(select(HallPass.status)))
+    assert passes["ended"] > 1000 and passes["active"] == 0
     for email, _, _ in ROLE_ACCOUNTS:
         assert email in result.output
     assert PASSWORD in result.output

@@ -1,0 +1,328 @@
+"""The access matrix: every route of the app against every kind of caller.
+
+MATRIX names, for every endpoint, the callers that may use it. The test calls every
+route (from the app's URL map) and method as every caller: anonymous; a teacher, a hall
+staff member, the office and an admin of the school; each kind of paired device; and
+an admin of another school. Path ids are real records of the school, so the other
+school's admin proves that no record is reached across schools (403 or 404, never
+the record). A route missing from MATRIX fails the test, so a new route cannot ship
+without deciding who may call it.
+"""
+
+from datetime import date
+
+import pytest
+from flask import url_for
+
+from carline import services as carline_services
+from carline.models import CalledStudent, Dismissal, QueueEntry
+from hallpass.models import Destination, HallPass, KeepApartGroup, PassRequest
+from shared.access import DEVICE_COOKIE, secret_digest
+from shared.models import (
+    Device,
+    Enrollment,
+    Family,
+    SchoolClass,
+    Student,
+)
+from shared.timeutil import utcnow
+
+STAFF_ROLES = ("teacher", "staff", "office", "admin")
+DEVICES = ("kiosk", "hallway_tv", "dismissal_tv", "classroom_display", "curb_phone")
+EVERYONE = frozenset(("anonymous", *STAFF_ROLES, *DEVICES, "other_admin"))
+ADMIN = frozenset({"admin", "other_admin"})
+OFFICE = ADMIN | {"office"}
+TEACHERS = OFFICE | {"teacher"}
+STAFF = TEACHERS | {"staff"}
+ANY_DEVICE = frozenset(DEVICES)
+
+MATRIX: dict[str, frozenset[str]] = {
+    # The shell, sign-in, devices, admin
+    "home.index": EVERYONE,
+    "home.healthz": EVERYONE,
+    "home.dashboard": STAFF,
+    "auth.login": EVERYONE,
+    "auth.logout": STAFF,
+    "auth.change_password": STAFF,
+    "auth.switch_school": STAFF,
+    "devices.pair": EVERYONE,
+    "devices.device_home": ANY_DEVICE,
+    "devices.unpair": ANY_DEVICE,
+    "devices.new_pairing_code": TEACHERS,
+    "devices.list_devices": ADMIN,
+    "devices.revoke": ADMIN,
+    "admin.index": ADMIN,
+    "admin.audit_log": ADMIN,
+    "admin.schedule": ADMIN,
+    "admin.school_settings": ADMIN,
+    "admin.staff_list": ADMIN,
+    "admin.staff_new": ADMIN,
+    "admin.staff_edit": ADMIN,
+    "admin.students": ADMIN,
+    "roster.index": ADMIN,
+    "roster.upload": ADMIN,
+    "roster.preview": ADMIN,
+    "roster.apply": ADMIN,
+    "roster.discard": ADMIN,
+    "roster.sample": ADMIN,
+    "privacy.data_inventory": STAFF,
+    "privacy.retention_policy": ADMIN,
+    "privacy.student_records": ADMIN,
+    "privacy.export_student": ADMIN,
+    "privacy.delete_student": ADMIN,
+    # Hall passes: the teacher's tablet and the office
+    "hallpass.index": STAFF,
+    "hallpass.start": TEACHERS,
+    "hallpass.end": TEACHERS,
+    "hallpass.slip": TEACHERS,
+    "hallpass.room_passes": TEACHERS,
+    "hallpass.room_qr": TEACHERS,
+    "hallpass.room_requests": TEACHERS,
+    "hallpass.approve_request": TEACHERS,
+    "hallpass.deny_request": TEACHERS,
+    "hallpass.queue_request": TEACHERS,
+    "hallpass.join_wait_line": TEACHERS,
+    "hallpass.hallway": OFFICE | {"staff", "hallway_tv"},
+    "hallpass.hallway_list": OFFICE | {"staff", "hallway_tv"},
+    "hallpass.sweep": OFFICE,
+    # Hall passes: students (kiosk, room QR, pass check)
+    "hallpass.kiosk": frozenset({"kiosk"}),
+    "hallpass.kiosk_scan": frozenset({"kiosk"}),
+    "hallpass.kiosk_go": frozenset({"kiosk"}),
+    "hallpass.kiosk_cancel": frozenset({"kiosk"}),
+    "hallpass.classroom_display": frozenset({"classroom_display"}),
+    "hallpass.classroom_display_qr": frozenset({"classroom_display"}),
+    "hallpass.room_qr_page": EVERYONE,
+    "hallpass.room_qr_go": EVERYONE,
+    "hallpass.room_qr_back": EVERYONE,
+    "hallpass.visit_status": EVERYONE,
+    "hallpass.visit_cancel": EVERYONE,
+    "hallpass.verify_pass": EVERYONE,
+    # Hall passes: settings and reports
+    "hallpass.settings_index": OFFICE,
+    "hallpass.rules": OFFICE,
+    "hallpass.rules_save": ADMIN,
+    "hallpass.destination_new": ADMIN,
+    "hallpass.destination_edit": OFFICE,
+    "hallpass.destination_save": ADMIN,
+    "hallpass.destination_delete": ADMIN,
+    "hallpass.limits": OFFICE,
+    "hallpass.limits_post": ADMIN,
+    "hallpass.keep_apart": OFFICE,
+    "hallpass.keep_apart_post": ADMIN,
+    "hallpass.keep_apart_change": ADMIN,
+    "hallpass.reports_index": TEACHERS,
+    "hallpass.reports_csv": TEACHERS,
+    "hallpass.report_student_search": TEACHERS,
+    "hallpass.student_history": TEACHERS,
+    "hallpass.student_history_csv": TEACHERS,
+    "hallpass.incident": TEACHERS,
+    "hallpass.incident_csv": TEACHERS,
+    # Car line: running dismissal
+    "carline.index": STAFF,
+    "carline.control": OFFICE,
+    "carline.control_status": OFFICE,
+    "carline.control_start": OFFICE,
+    "carline.control_bus": OFFICE,
+    "carline.control_walkers": OFFICE,
+    "carline.control_end": OFFICE,
+    "carline.curb": STAFF | {"curb_phone"},
+    "carline.curb_enter": STAFF | {"curb_phone"},
+    "carline.curb_list": STAFF | {"curb_phone"},
+    "carline.curb_loaded": STAFF | {"curb_phone"},
+    "carline.tv": OFFICE | {"dismissal_tv"},
+    "carline.tv_calls": OFFICE | {"dismissal_tv"},
+    "carline.classroom": TEACHERS | {"classroom_display"},
+    "carline.classroom_calls": TEACHERS | {"classroom_display"},
+    "carline.classroom_changes": TEACHERS | {"classroom_display"},
+    "carline.call_sent": TEACHERS | {"classroom_display"},
+    # Car line: the office
+    "carline.settings": ADMIN,
+    "carline.families": OFFICE,
+    "carline.family": OFFICE,
+    "carline.family_new": OFFICE,
+    "carline.family_edit": OFFICE,
+    "carline.family_active": OFFICE,
+    "carline.family_tag": OFFICE,
+    "carline.family_find_students": OFFICE,
+    "carline.family_student_add": OFFICE,
+    "carline.family_student_remove": OFFICE,
+    "carline.tags_issue": OFFICE,
+    "carline.tags_print": OFFICE,
+    "carline.tags_pdf_download": OFFICE,
+    "carline.plans": OFFICE,
+    "carline.student_plan": TEACHERS,
+    "carline.plan_default": OFFICE,
+    "carline.plan_change": OFFICE,
+    "carline.plan_change_clear": OFFICE,
+    "carline.plan_absence": OFFICE,
+    "carline.today_plans": OFFICE,
+    "carline.my_students": TEACHERS,
+    "carline.reports_history": OFFICE,
+    "carline.reports_history_csv": OFFICE,
+    "carline.report": OFFICE,
+    "carline.report_csv": OFFICE,
+}
+
+#: Routes that end the caller's own session or pairing run last.
+LAST = ("devices.revoke", "auth.logout", "devices.unpair")
+
+
+@pytest.fixture
+def world(app, db, school, make_school, make_user, make_room):
+    """One school with one record of every kind, callers of every kind, and another school."""
+    teacher = make_user(school, "teacher")
+    room = make_room(school, "101")
+    restroom = make_room(school, "Restroom", kind="restroom")
+    section = SchoolClass(school_id=school.id, name="Math 7", room_id=room.id, period="1")
+    section.teachers.append(teacher)
+    students = [
+        Student(school_id=school.id, student_number=f"7{n}", first_name=f"S{n}", last_name="K")
+        for n in range(3)
+    ]
+    family = Family(school_id=school.id, tag_number=12)
+    family.students.append(students[0])
+    destination = Destination(
+        school_id=school.id, name="Restroom", room_id=restroom.id, time_limit_minutes=10
+    )
+    db.session.add_all([section, *students, family, destination])
+    db.session.flush()
+    db.session.add_all([Enrollment(class_id=section.id, student_id=s.id) for s in students])
+    hall_pass = HallPass(
+        school_id=school.id,
+        student_id=students[1].id,
+        destination_id=destination.id,
+        from_room_id=room.id,
+        source="teacher",
+        time_limit_minutes=10,
+        started_at=utcnow(),
+    )
+    request = PassRequest(
+        school_id=school.id,
+        student_id=students[2].id,
+        destination_id=destination.id,
+        from_room_id=room.id,
+        source="kiosk",
+        status="pending",
+    )
+    group = KeepApartGroup(school_id=school.id, note="apart")
+    group.members.extend(students[1:3])
+    spare = Device(
+        school_id=school.id, kind="kiosk", room_id=room.id, label="spare", secret_hash="0" * 64
+    )
+    db.session.add_all([hall_pass, request, group, spare])
+    db.session.flush()
+    carline_services.issue_tag(school, family)
+    dismissal = carline_services.start_dismissal(school, None, 1, 2, date.today())
+    carline_services.curb_entry(school, dismissal, tag_number=12)
+    db.session.commit()
+
+    callers = {"anonymous": app.test_client()}
+    from tests.conftest import PASSWORD
+
+    for role in STAFF_ROLES:
+        user = teacher if role == "teacher" else make_user(school, role)
+        client = app.test_client()
+        assert (
+            client.post("/login", data={"email": user.email, "password": PASSWORD}).status_code
+            == 302
+        )
+        callers[role] = client
+    other = app.test_client()
+    other_admin = make_user(make_school(), "admin")
+    assert (
+        other.post("/login", data={"email": other_admin.email, "password": PASSWORD}).status_code
+        == 302
+    )
+    callers["other_admin"] = other
+    for name, kind, purpose, room_id in (
+        ("kiosk", "kiosk", None, room.id),
+        ("hallway_tv", "display", "hallway", None),
+        ("dismissal_tv", "display", "dismissal", None),
+        ("classroom_display", "classroom-display", None, room.id),
+        ("curb_phone", "scanner", "dismissal", None),
+    ):
+        db.session.add(
+            Device(
+                school_id=school.id,
+                kind=kind,
+                purpose=purpose,
+                room_id=room_id,
+                label=name,
+                secret_hash=secret_digest(f"matrix-{name}"),
+            )
+        )
+        client = app.test_client()
+        client.set_cookie(DEVICE_COOKIE, f"matrix-{name}", domain="passline.test")
+        callers[name] = client
+    db.session.commit()
+    entry = db.session.query(QueueEntry).one()
+    ids = {
+        "user_id": teacher.id,
+        "room_id": room.id,
+        "student_id": students[0].id,
+        "family_id": family.id,
+        "pass_id": hall_pass.id,
+        "request_id": request.id,
+        "destination_id": destination.id,
+        "group_id": group.id,
+        "device_id": spare.id,
+        "dismissal_id": db.session.query(Dismissal.id).scalar(),
+        "entry_id": entry.id,
+        "call_id": db.session.query(CalledStudent.id).first()[0],
+        "token": "not-a-real-token-0123456789",
+        "fmt": "json",
+        "name": "csv",
+    }
+    return callers, ids
+
+
+#: Routes that may answer 403 to a caller they admit, for a reason of their own
+#: (switching to a school where you have no role).
+DOMAIN_403 = {"auth.switch_school"}
+
+
+def refused(method: str, response) -> bool:
+    """401/403, or for a page (GET) a redirect to the sign-in page."""
+    if response.status_code in (401, 403):
+        return True
+    location = response.headers.get("Location", "")
+    return method == "GET" and response.status_code == 302 and "/login" in location
+
+
+def test_every_route_has_an_entry_in_the_matrix(app):
+    endpoints = {r.endpoint for r in app.url_map.iter_rules() if r.endpoint != "static"}
+    assert sorted(endpoints - set(MATRIX)) == [], "decide who may call these new routes"
+    assert sorted(set(MATRIX) - endpoints) == [], "these routes no longer exist"
+
+
+def test_the_access_matrix(app, world):
+    callers, ids = world
+    rules = sorted(
+        (r for r in app.url_map.iter_rules() if r.endpoint != "static"),
+        key=lambda r: (r.endpoint in LAST, LAST.index(r.endpoint) if r.endpoint in LAST else 0),
+    )
+    problems = []
+    for rule in rules:
+        allowed = MATRIX.get(rule.endpoint, frozenset())
+        with app.test_request_context():
+            url = url_for(rule.endpoint, **{name: ids[name] for name in rule.arguments})
+        if allowed == EVERYONE:
+            continue  # public: nothing to refuse (the hostile-input test calls them all)
+        form = {"room_id": ids["room_id"]}  # views that act for a room say which
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            for caller in sorted(EVERYONE):
+                data = form if method == "POST" else None
+                response = callers[caller].open(url, method=method, data=data)
+                status = response.status_code
+                may = caller in allowed
+                if caller == "other_admin" and may and rule.arguments - {"token", "fmt", "name"}:
+                    # Another school's admin may use the route, never on this school's record.
+                    if not 400 <= status < 500:
+                        problems.append(f"{method} {url}: other school's admin got {status}")
+                elif may and refused(method, response):
+                    if not (status == 403 and rule.endpoint in DOMAIN_403):
+                        problems.append(f"{method} {url}: {caller} refused ({status})")
+                elif not may and not refused(method, response):
+                    problems.append(f"{method} {url}: {caller} let in ({status})")
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,466 @@
+"""Hall pass reports: exact figures on a crafted history, scoping, the incident lookup,
+charts and CSV exports."""
+
+import csv
+import io
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from hallpass import reports
+from hallpass.models import Destination, HallPass
+from shared.errors import Forbidden, InvalidInput, NotFound
+from shared.models import AuditEvent, BellPeriod, Enrollment, Room, SchoolClass, Student
+from tests.conftest import audit_actions
+
+CHICAGO = ZoneInfo("America/Chicago")
+TUESDAY = date(2026, 11, 17)
+WEDNESDAY = date(2026, 11, 18)
+MONDAY = date(2026, 11, 16)
+RANGE = {"from": "2026-11-17", "to": "2026-11-18"}
+
+
+def at(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
+    """A local Chicago wall-clock time as UTC."""
+    return datetime.combine(day, time(hh, mm, ss), tzinfo=CHICAGO).astimezone(UTC)
+
+
+@pytest.fixture
+def history(db, school, make_user, make_school):
+    """Three students in two teachers' classes and a few passes with known numbers."""
+    t1, t2 = make_user(school, "teacher", name="Tess One"), make_user(school, "teacher")
+    room_a, room_b = Room(school_id=school.id, name="101"), Room(school_id=school.id, name="102")
+    db.session.add_all([room_a, room_b])
+    db.session.flush()
+    a, b, c = (
+        Student(school_id=school.id, student_number=f"10{n}", first_name=name, last_name="Doe")
+        for n, name in enumerate(("Amy", "Ben", "Cal"))
+    )
+    restroom = Destination(school_id=school.id, name="Restroom", time_limit_minutes=5)
+    nurse = Destination(school_id=school.id, name="Nurse", time_limit_minutes=15, is_nurse=True)
+    db.session.add_all([a, b, c, restroom, nurse])
+    db.session.flush()
+    math = SchoolClass(school_id=school.id, name="Math 7", room_id=room_a.id, period="1")
+    math.teachers.append(t1)
+    art = SchoolClass(school_id=school.id, name="Art 7", room_id=room_b.id, period="1")
+    art.teachers.append(t2)
+    db.session.add_all([math, art])
+    db.session.flush()
+    db.session.add_all(
+        [
+            Enrollment(class_id=math.id, student_id=a.id),
+            Enrollment(class_id=math.id, student_id=b.id),
+            Enrollment(class_id=art.id, student_id=c.id),
+        ]
+    )
+    for weekday in (0, 1, 4):
+        db.session.add_all(
+            [
+                BellPeriod(school_id=school.id, name="1", weekday=weekday,
+                           start_time=time(8), end_time=time(8, 50)),
+                BellPeriod(school_id=school.id, name="2", weekday=weekday,
+                           start_time=time(9), end_time=time(9, 50)),
+            ]
+        )  # fmt: skip
+
+    def hall_pass(student, destination, start, end, issuer=None, room=room_a, **extra):
+        p = HallPass(
+            school_id=student.school_id,
+            student_id=student.id,
+            destination_id=destination.id,
+            from_room_id=room.id if room else None,
+            source="teacher" if issuer else "kiosk",
+            issued_by_id=issuer.id if issuer else None,
+            status="ended" if end else "active",
+            started_at=start,
+            ended_at=end,
+            ended_by="staff" if end else None,
+            time_limit_minutes=destination.time_limit_minutes,
+            **extra,
+        )
+        db.session.add(p)
+        return p
+
+    passes = {
+        1: hall_pass(a, restroom, at(TUESDAY, 8, 10), at(TUESDAY, 8, 14), t1),
+        2: hall_pass(a, restroom, at(TUESDAY, 9, 5), at(TUESDAY, 9, 12), t1),  # overdue
+        3: hall_pass(b, nurse, at(TUESDAY, 8, 12), at(TUESDAY, 8, 20)),
+        4: hall_pass(c, restroom, at(TUESDAY, 8, 30), at(TUESDAY, 8, 35), t2, room_b),  # = limit
+        5: hall_pass(c, restroom, at(WEDNESDAY, 7, 30), at(WEDNESDAY, 7, 33), t2, room_b),
+        # Monday 23:30 in Chicago is Tuesday in UTC: outside the range
+        "monday": hall_pass(a, nurse, at(MONDAY, 23, 30), at(MONDAY, 23, 40)),
+    }  # fmt: skip
+    other = make_school()
+    stranger = Student(school_id=other.id, student_number="1", first_name="X", last_name="Y")
+    elsewhere = Destination(school_id=other.id, name="Restroom", time_limit_minutes=1)
+    db.session.add_all([stranger, elsewhere])
+    db.session.flush()
+    hall_pass(stranger, elsewhere, at(TUESDAY, 8, 0), at(TUESDAY, 8, 30), room=None)
+    db.session.commit()
+    return {
+        "school": school,
+        "t1": t1,
+        "t2": t2,
+        "students": (a, b, c),
+        "stranger": stranger,
+        "restroom": restroom,
+        "nurse": nurse,
+        "passes": passes,
+        "room_a": room_a,
+        "hall_pass": hall_pass,
+    }
+
+
+def flt(**kw) -> reports.ReportFilter:
+    return reports.ReportFilter(first=TUESDAY, last=WEDNESDAY, **kw)
+
+
+def figures(row) -> tuple:
+    f = row.figures if hasattr(row, "figures") else row
+    return (f.passes, round(f.minutes, 3), f.overdue)
+
+
+NOW = at(WEDNESDAY, 12, 0)
+
+
+# ----------------------------------------------------------------- the figures
+
+
+def test_totals_and_tables_for_the_whole_school(history):
+    scope = reports.Scope(history["school"])
+    report = reports.build_report(scope, flt(), NOW)
+    assert figures(report.totals) == (5, 27.0, 1) and report.totals.students == 3
+    assert {r.label: figures(r) for r in report.by_destination} == {
+        "Restroom": (4, 19.0, 1),
+        "Nurse": (1, 8.0, 0),
+    }
+    assert {r.label: figures(r) for r in report.by_teacher} == {
+        "Tess One": (2, 11.0, 1),
+        history["t2"].name: (2, 8.0, 0),
+        reports.NO_ISSUER: (1, 8.0, 0),
+    }
+    assert [(r.label, figures(r)) for r in report.by_period] == [
+        ("1", (3, 17.0, 0)),
+        ("2", (1, 7.0, 1)),
+        (reports.NO_PERIOD, (1, 3.0, 0)),
+    ]
+    assert [(r.key, r.figures.passes) for r in report.by_day] == [(TUESDAY, 4), (WEDNESDAY, 1)]
+    assert [(r.key, r.figures.passes) for r in report.by_hour if r.figures.passes] == [
+        (7, 1),
+        (8, 3),
+        (9, 1),
+    ]
+    # most frequent: two passes each, more minutes first
+    assert [r.label for r in report.by_student] == ["Doe, Amy", "Doe, Cal", "Doe, Ben"]
+
+
+def test_filters_narrow_every_figure(history):
+    scope = reports.Scope(history["school"])
+    a = history["students"][0]
+    assert figures(reports.totals(scope, flt(period="1"), NOW)) == (3, 17.0, 0)
+    assert figures(reports.totals(scope, flt(student_id=a.id), NOW)) == (2, 11.0, 1)
+    assert figures(reports.totals(scope, flt(destination_id=history["nurse"].id), NOW)) == (
+        1,
+        8.0,
+        0,
+    )
+    assert figures(reports.totals(scope, flt(issuer_id=history["t2"].id), NOW)) == (2, 8.0, 0)
+    monday = reports.ReportFilter(first=date(2026, 11, 16), last=date(2026, 11, 16))
+    assert figures(reports.totals(scope, monday, NOW)) == (1, 10.0, 0)  # the 23:30 pass
+
+
+def test_an_active_pass_counts_to_now_and_is_overdue_past_its_limit(db, history):
+    a = history["students"][1]
+    history["hall_pass"](a, history["restroom"], at(WEDNESDAY, 9, 40), None)
+    db.session.commit()
+    scope = reports.Scope(history["school"])
+    now = at(WEDNESDAY, 9, 50)
+    assert figures(reports.totals(scope, flt(), now)) == (6, 37.0, 2)
+    assert figures(reports.totals(scope, flt(), at(WEDNESDAY, 9, 44))) == (6, 31.0, 1)
+
+
+def test_a_teacher_sees_only_students_of_their_classes(history):
+    scope = reports.Scope(history["school"], teacher_id=history["t1"].id)
+    assert figures(reports.totals(scope, flt(), NOW)) == (3, 19.0, 1)
+    a, _b, c = history["students"]
+    assert reports.visible_student(scope, a.id) == a
+    with pytest.raises(Forbidden):
+        reports.visible_student(scope, c.id)
+    with pytest.raises(NotFound):
+        reports.visible_student(scope, history["stranger"].id)
+    with pytest.raises(Forbidden):
+        reports.parse_filter(scope, {"student": str(c.id)}, WEDNESDAY)
+
+
+def test_local_days_hours_and_periods_across_a_daylight_saving_change(db, history):
+    a = history["students"][0]
+    friday, monday = date(2026, 3, 6), date(2026, 3, 9)  # CST, then CDT (from March 8)
+    history["hall_pass"](a, history["restroom"], at(friday, 8, 10), at(friday, 8, 12))
+    history["hall_pass"](a, history["restroom"], at(monday, 8, 10), at(monday, 8, 12))
+    history["hall_pass"](a, history["restroom"], at(monday, 23, 50), at(monday, 23, 55))
+    db.session.commit()
+    scope = reports.Scope(history["school"])
+    march = reports.ReportFilter(first=friday, last=monday)
+    assert [(r.label, r.figures.passes) for r in reports.by_period(scope, march, NOW)] == [
+        ("1", 2),
+        (reports.NO_PERIOD, 1),
+    ]
+    hours = {r.key: r.figures.passes for r in reports.by_hour(scope, march, NOW)}
+    assert hours[8] == 2 and hours[23] == 1
+    days = {r.key: r.figures.passes for r in reports.by_day(scope, march, NOW)}
+    assert days == {friday: 1, monday: 2}
+
+
+def test_parse_filter_refuses_bad_input(history):
+    scope = reports.Scope(history["school"])
+    for args in (
+        {"from": "2026-13-01"},
+        {"from": "2026-11-20", "to": "2026-11-01"},
+        {"from": "2024-01-01", "to": "2026-01-01"},
+        {"student": "abc"},
+        {"period": "Lunch"},
+        {"destination": "-1"},
+    ):
+        with pytest.raises(InvalidInput):
+            reports.parse_filter(scope, args, WEDNESDAY)
+    with pytest.raises(NotFound):
+        reports.parse_filter(scope, {"student": str(history["stranger"].id)}, WEDNESDAY)
+    parsed = reports.parse_filter(scope, {}, WEDNESDAY)
+    assert (parsed.first, parsed.last) == (WEDNESDAY - timedelta(days=29), WEDNESDAY)
+
+
+# ------------------------------------------------------------- incident lookup
+
+
+def window(history, day, start, end) -> reports.Window:
+    return reports.parse_window(
+        history["school"], {"day": day.isoformat(), "from": start, "to": end}, day
+    )
+
+
+def ids(overlaps, history) -> list:
+    names = {id(p): n for n, p in history["passes"].items()}
+    by_id = {p.id: names[id(p)] for p in history["passes"].values()}
+    return [[by_id[line.pass_id] for line in o.others] for o in overlaps]
+
+
+def test_who_was_out_respects_the_window_edges(history):
+    scope = reports.Scope(history["school"])
+    # pass 1 ends at 08:14 exactly and pass 4 starts at 08:30 exactly: neither overlaps
+    found = reports.who_was_out(scope, window(history, TUESDAY, "08:14", "08:30"), now=NOW)
+    assert ids(found, history) == [[3]]
+    found = reports.who_was_out(scope, window(history, TUESDAY, "08:13", "08:31"), now=NOW)
+    assert ids(found, history) == [[1, 3, 4]]
+    found = reports.who_was_out(scope, window(history, TUESDAY, "08:21", "08:29"), now=NOW)
+    assert ids(found, history) == [[]]
+
+
+def test_who_was_out_with_a_student(history):
+    scope = reports.Scope(history["school"])
+    a = history["students"][0]
+    found = reports.who_was_out(
+        scope, window(history, TUESDAY, "08:00", "09:30"), student_id=a.id, now=NOW
+    )
+    assert [o.own.pass_id for o in found] == [history["passes"][1].id, history["passes"][2].id]
+    assert ids(found, history) == [[3], []]  # pass 4 starts after Amy was back
+    # a window cutting Amy's pass short only looks at that part of it
+    found = reports.who_was_out(
+        scope, window(history, TUESDAY, "08:13", "08:14"), student_id=a.id, now=NOW
+    )
+    assert ids(found, history) == [[3]]
+
+
+def test_who_was_out_includes_passes_still_active(db, history):
+    b = history["students"][1]
+    active = history["hall_pass"](b, history["nurse"], at(WEDNESDAY, 9, 40), None)
+    db.session.commit()
+    scope = reports.Scope(history["school"])
+    now = at(WEDNESDAY, 9, 50)
+    found = reports.who_was_out(scope, window(history, WEDNESDAY, "09:45", "10:00"), now=now)
+    assert [line.pass_id for line in found[0].others] == [active.id]
+    found = reports.who_was_out(scope, window(history, WEDNESDAY, "09:51", "10:00"), now=now)
+    assert found[0].others == []  # it has not been out then (yet)
+
+
+def test_who_was_out_is_scoped_for_a_teacher(history):
+    scope = reports.Scope(history["school"], teacher_id=history["t2"].id)
+    found = reports.who_was_out(scope, window(history, TUESDAY, "08:00", "08:50"), now=NOW)
+    assert ids(found, history) == [[4]]
+    with pytest.raises(Forbidden):
+        reports.who_was_out(
+            scope,
+            window(history, TUESDAY, "08:00", "08:50"),
+            student_id=history["students"][0].id,
+            now=NOW,
+        )
+
+
+def test_bad_windows_are_refused(history):
+    school = history["school"]
+    for args in (
+        {"day": "2026-11-17", "from": "10:00", "to": "09:00"},
+        {"day": "2026-11-17", "from": "25:00"},
+        {"day": "yesterday"},
+    ):
+        with pytest.raises(InvalidInput):
+            reports.parse_window(school, args, TUESDAY)
+    whole_day = reports.parse_window(school, {"day": "2026-11-17"}, TUESDAY)
+    assert whole_day.end - whole_day.start == timedelta(hours=24)
+
+
+# ------------------------------------------------------------- views and access
+
+
+@pytest.mark.parametrize("role, status", [("admin", 200), ("office", 200), ("teacher", 200),
+                                          ("staff", 403)])  # fmt: skip
+def test_report_pages_by_role(client, login, history, make_user, role, status):
+    login(make_user(history["school"], role))
+    for path in ("/hallpass/reports", "/hallpass/reports/incident", "/hallpass/reports/export.csv"):
+        assert client.get(path).status_code == status, path
+
+
+def test_report_page_shows_the_figures_and_svg_charts(client, login, make_user, history):
+    login(make_user(history["school"], "office"))
+    page = client.get("/hallpass/reports", query_string=RANGE).get_data(as_text=True)
+    assert "<svg" in page and 'class="chart-bar"' in page and "Passes per school day" in page
+    assert "style=" not in page and "<script>" not in page
+    assert "Doe, Amy" in page and "Restroom" in page and ">27<" in page
+
+
+def test_teacher_report_leaves_out_other_students(client, login, history):
+    login(history["t1"])
+    page = client.get("/hallpass/reports", query_string=RANGE).get_data(as_text=True)
+    assert "Doe, Amy" in page and "Doe, Cal" not in page
+    c = history["students"][2]
+    assert client.get(f"/hallpass/reports/students/{c.id}").status_code == 403
+    assert client.get("/hallpass/reports", query_string={"student": c.id}).status_code == 403
+    found = client.post("/hallpass/reports/students", data={"q": "Doe"}).get_data(as_text=True)
+    assert "Doe, Amy" in found and "Doe, Cal" not in found
+
+
+def test_student_history_is_audited_and_other_schools_are_404(
+    db, client, login, make_user, history
+):
+    a = history["students"][0]
+    login(make_user(history["school"], "office"))
+    page = client.get(f"/hallpass/reports/students/{a.id}", query_string=RANGE)
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Amy Doe" in text and "<svg" in text and "overdue" in text
+    event = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "hallpass.student_history_view")
+    )
+    assert event.target_type == "Student" and event.target_id == a.id
+    assert event.detail == {"view": "history", "format": "html", **RANGE}
+    stranger = history["stranger"]
+    assert client.get(f"/hallpass/reports/students/{stranger.id}").status_code == 404
+    assert client.get(f"/hallpass/reports/students/{stranger.id}/passes.csv").status_code == 404
+    assert audit_actions(db).count("hallpass.student_history_view") == 1
+
+
+@pytest.mark.parametrize(
+    "query, status",
+    [
+        ({"from": "nope"}, 400),
+        ({"from": "2026-11-20", "to": "2026-11-01"}, 400),
+        ({"student": "x"}, 400),
+        ({"period": "9"}, 400),
+        ({"destination": "99999"}, 404),
+        ({"kind": "secrets"}, 404),
+    ],
+)
+def test_bad_report_queries_are_4xx(client, login, make_user, history, query, status):
+    login(make_user(history["school"], "admin"))
+    assert client.get("/hallpass/reports/export.csv", query_string=query).status_code == status
+
+
+def test_bad_incident_queries_are_400(client, login, make_user, history):
+    login(make_user(history["school"], "office"))
+    for query in ({"day": "x"}, {"day": "2026-11-17", "from": "9", "to": "8"}):
+        assert client.get("/hallpass/reports/incident", query_string=query).status_code == 400
+    assert client.get("/hallpass/reports/incident.csv").status_code == 400
+
+
+def read_csv(response) -> list[list[str]]:
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(text[1:])))
+
+
+def test_csv_exports(client, login, make_user, history):
+    login(make_user(history["school"], "office"))
+    response = client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": "passes"})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert "charset=utf-8" in response.headers["Content-Type"]
+    rows = read_csv(response)
+    assert rows[0][:4] == ["date", "started", "ended", "minutes"] and len(rows) == 6
+    amy = [r for r in rows if r[6] == "Doe, Amy"]
+    assert [(r[1], r[2], r[3], r[5], r[10]) for r in amy] == [
+        ("09:05:00", "09:12:00", "7.0", "yes", "2"),
+        ("08:10:00", "08:14:00", "4.0", "no", "1"),
+    ]
+    periods = read_csv(
+        client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": "periods"})
+    )
+    assert periods == [
+        ["period", "passes", "minutes out of class", "overdue", "students"],
+        ["1", "3", "17.0", "0", "3"],
+        ["2", "1", "7.0", "1", "1"],
+        [reports.NO_PERIOD, "1", "3.0", "0", "1"],
+    ]
+    for kind in ("summary", "destinations", "teachers", "students", "days", "hours"):
+        got = client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": kind})
+        assert got.status_code == 200 and len(read_csv(got)) >= 2, kind
+    incident = client.get(
+        "/hallpass/reports/incident.csv",
+        query_string={"day": "2026-11-17", "from": "08:13", "to": "08:31"},
+    )
+    assert [r[0] for r in read_csv(incident)[1:]] == ["out in the window"] * 3
+
+
+def test_csv_cells_cannot_become_formulas(db, client, login, make_user, history):
+    evil = Student(
+        school_id=history["school"].id,
+        student_number="666",
+        first_name="@SUM(A1)",
+        last_name='=HYPERLINK("http://x")',
+    )
+    db.session.add(evil)
+    db.session.flush()
+    history["hall_pass"](evil, history["nurse"], at(TUESDAY, 9, 0), at(TUESDAY, 9, 5),
+                         override_reason="+1 -1")  # fmt: skip
+    history["nurse"].name = "-Nurse"
+    db.session.commit()
+    assert reports.csv_cell("=1+1") == "'=1+1" and reports.csv_cell("\t=x") == "'\t=x"
+    assert reports.csv_cell("plain") == "plain" and reports.csv_cell(None) == ""
+    login(make_user(history["school"], "office"))
+    rows = read_csv(
+        client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": "passes"})
+    )
+    row = next(r for r in rows if "HYPERLINK" in r[6])
+    assert row[6].startswith("'=HYPERLINK") and row[8] == "'-Nurse" and row[15] == "'+1 -1"
+    students = read_csv(
+        client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": "students"})
+    )
+    assert all(not cell.startswith(("=", "+", "-", "@")) for r in students for cell in r)
+    history_csv = client.get(f"/hallpass/reports/students/{evil.id}/passes.csv", query_string=RANGE)
+    assert read_csv(history_csv)[1][6].startswith("'=")
+    assert "hallpass.student_history_view" in audit_actions(db, target_id=evil.id)
+
+
+def test_incident_page_with_a_student(db, client, login, make_user, history):
+    a = history["students"][0]
+    login(make_user(history["school"], "admin"))
+    page = client.get(
+        "/hallpass/reports/incident",
+        query_string={"day": "2026-11-17", "from": "08:00", "to": "09:30", "student": a.id},
+    ).get_data(as_text=True)
+    assert "Amy Doe out 08:10" in page and "Doe, Ben" in page and "Nurse" in page
+    assert "Nobody else" in page  # Amy's second pass
+    event = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "hallpass.student_history_view")
+    )
+    assert event.detail["view"] == "incident"
