@@ -182,6 +182,8 @@ class HallPass(db.Model):
         ),
         Index("ix_hall_passes_school_id_status", "school_id", "status"),
         Index("ix_hall_passes_student_id_started_at", "student_id", "started_at"),
+        #: Reports pick a school's passes by date range.
+        Index("ix_hall_passes_school_id_started_at", "school_id", "started_at"),
         CheckConstraint("status IN ('active', 'ended')", name="status"),
         CheckConstraint("source IN ('teacher', 'kiosk', 'room_qr')", name="source"),
         CheckConstraint(

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hallpass.models import (
@@ -983,6 +983,34 @@ def approve_request(
         _bump_line(school, pass_request.destination_id)
     _bump_request_rooms(school, pass_request.from_room_id)
     return hall_pass
+
+
+def expire_destination_requests(school: School, destination: Destination, now: datetime) -> int:
+    """Expire every open request for a deactivated destination, giving back held places."""
+    closed = 0
+    order = case(
+        (PassRequest.status == "waiting", 0), (PassRequest.status == "pending", 1), else_=2
+    )
+    while True:
+        pass_request = db.session.scalar(
+            select(PassRequest)
+            .where(
+                PassRequest.destination_id == destination.id,
+                PassRequest.status.in_(OPEN),
+            )
+            .order_by(order, PassRequest.id)
+            .limit(1)
+        )
+        if pass_request is None:
+            return closed
+        if _close(school, pass_request, "expired", now=now) is not None:
+            closed += 1
+            audit.record(
+                "hallpass.request_expire",
+                school_id=school.id,
+                target=pass_request,
+                detail={"reason": "destination deactivated"},
+            )
 
 
 def _close_open_requests(school: School, student_id: int, now: datetime) -> None:

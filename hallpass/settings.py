@@ -233,7 +233,7 @@ def update_destination(
     db.session.flush()
     closed = 0
     if before["active"] and not destination.active:
-        closed = _close_open_requests(school, destination, now)
+        closed = services.expire_destination_requests(school, destination, now)
     elif destination.active:
         # A raised capacity (or a reactivation) may free places for the wait line.
         services.advance_wait_line(school, destination.id, now)
@@ -244,34 +244,6 @@ def update_destination(
         "hallpass.destination_update", school_id=school.id, target=destination, detail=detail
     )
     return destination
-
-
-def _close_open_requests(school: School, destination: Destination, now: datetime) -> int:
-    """Expire every open request for a deactivated destination, giving back held places."""
-    closed = 0
-    order = case(
-        (PassRequest.status == "waiting", 0), (PassRequest.status == "pending", 1), else_=2
-    )
-    while True:
-        pass_request = db.session.scalar(
-            select(PassRequest)
-            .where(
-                PassRequest.destination_id == destination.id,
-                PassRequest.status.in_(services.OPEN),
-            )
-            .order_by(order, PassRequest.id)
-            .limit(1)
-        )
-        if pass_request is None:
-            return closed
-        if services._close(school, pass_request, "expired", now=now) is not None:
-            closed += 1
-            audit.record(
-                "hallpass.request_expire",
-                school_id=school.id,
-                target=pass_request,
-                detail={"reason": "destination deactivated"},
-            )
 
 
 def destination_in_use(destination: Destination) -> bool:
