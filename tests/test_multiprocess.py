@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
-from hallpass.models import Destination, HallPass, HallpassPolicy
-from shared.models import Room, Student
+from carline.models import Dismissal, QueueEntry
+from hallpass.models import Destination, HallPass, HallpassPolicy, KeepApartGroup
+from shared.models import Family, Room, Student
 from tests.conftest import PASSWORD
 from tests.gunicorn_server import Browser, running_gunicorn
 
@@ -42,15 +43,15 @@ def signed_in_browsers(server, users) -> list[Browser]:
     return browsers
 
 
-def race(browsers, make_form) -> list[tuple[int, str]]:
-    """Every browser posts a pass start at the same moment; (status, body) of each."""
+def race(browsers, make_form, path="/hallpass/passes") -> list[tuple[int, str]]:
+    """Every browser posts to `path` at the same moment; (status, body) of each."""
     barrier = threading.Barrier(len(browsers))
 
     def one(index: int):
         browser = browsers[index]
         barrier.wait(timeout=30)
         status, _headers, body = browser.post(
-            "/hallpass/passes",
+            path,
             {**make_form(index), "csrf_token": browser.token},
             headers={"HX-Request": "true"},
         )
@@ -123,4 +124,71 @@ def test_one_active_pass_per_student_across_processes(db, server, place):
     assert statuses.count(200) == 1, statuses
     assert active_passes(db, student_id=student_id) == 1
     assert db.session.get(Destination, destination_id).out_now == 1
+    assert "database is locked" not in server.log()
+
+
+def test_building_cap_and_keep_apart_hold_across_processes(db, server, place, school):
+    room, destination, students, users = place
+    room_id, destination_id = room.id, destination.id
+    db.session.get(Destination, destination_id).capacity = None
+    db.session.get(HallpassPolicy, school.id).building_cap = 3
+    group = KeepApartGroup(school_id=school.id, note="apart")
+    group.members.extend(students[:4])  # browsers 0-3 ask for the four kept apart
+    db.session.add(group)
+    db.session.commit()
+    student_ids = [s.id for s in students]
+    browsers = signed_in_browsers(server, users)
+    answers = race(
+        browsers,
+        lambda i: {
+            "room_id": room_id,
+            "student_id": student_ids[i],
+            "destination_id": destination_id,
+        },
+    )
+    assert all(status < 500 for status, _ in answers), answers
+    assert active_passes(db) == 3, answers
+    kept_apart_out = active_passes(db) - sum(
+        1 for sid in student_ids[4:] if active_passes(db, student_id=sid)
+    )
+    assert kept_apart_out <= 1
+    assert db.session.get(HallpassPolicy, school.id).out_now == 3
+    assert "database is locked" not in server.log()
+
+
+def test_curb_phones_racing_on_the_same_cars_queue_each_once(db, server, school, make_user):
+    """Ten curb phones in three processes enter five cars, each car from two phones at once."""
+    families = []
+    for n in range(1, 6):
+        family = Family(school_id=school.id, tag_number=n)
+        family.students.append(
+            Student(school_id=school.id, student_number=f"C{n}", first_name=f"C{n}", last_name="K")
+        )
+        families.append(family)
+    db.session.add_all(families)
+    db.session.commit()
+    office = make_user(school, "office")
+    users = [make_user(school, "staff") for _ in range(BROWSERS)]
+    starter = signed_in_browsers(server, [office])[0]
+    status, _, _ = starter.post(
+        "/carline/dismissal/start",
+        {"lanes": "1", "spots_per_lane": "2", "csrf_token": starter.token},
+    )
+    assert status == 302
+    browsers = signed_in_browsers(server, users)
+    answers = race(
+        browsers,
+        lambda i: {"entry": str(i % 5 + 1), "key": f"phone-{i}"},
+        path="/carline/curb/entries",
+    )
+    assert [status for status, _ in answers] == [200] * BROWSERS, answers
+    db.session.rollback()
+    dismissal = db.session.scalars(select(Dismissal)).one()
+    entries = db.session.scalars(
+        select(QueueEntry).where(QueueEntry.dismissal_id == dismissal.id)
+    ).all()
+    assert sorted(e.position for e in entries) == [1, 2, 3, 4, 5]
+    assert len({e.family_id for e in entries}) == 5
+    assert sorted(e.spot for e in entries if e.spot is not None) == [1, 2]
+    assert sum(e.repeat_count for e in entries) == BROWSERS - 5
     assert "database is locked" not in server.log()
