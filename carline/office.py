@@ -16,6 +16,7 @@ Changes for a past day are refused; absences have no cutoff.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -38,6 +39,7 @@ from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Enrollment, Family, School, SchoolClass, Student, User, family_students
 from shared.schedule import teacher_classes
+from shared.students import search_text
 from shared.timeutil import utcnow
 
 DEFAULT_LANES = 2
@@ -314,6 +316,21 @@ def set_family_active(school: School, user: User, family: Family, active: bool) 
     return family
 
 
+def _family_students_changed(
+    school: School, user: User, action: str, family: Family, student: Student
+) -> None:
+    """Flush a change of who is on the family's tag, audit it and bump the car line."""
+    db.session.flush()
+    audit.record(
+        action,
+        school_id=school.id,
+        target=family,
+        detail={"student_id": student.id, "tag_number": family.tag_number},
+        actor_user=user,
+    )
+    live.bump(school.id, services.TOPIC)
+
+
 def add_family_student(school: School, user: User, family: Family, student: Student) -> None:
     """Put a student of this school on the family's tag (a student may be on several)."""
     family, student = get_family(school, family.id), get_student(school, student.id)
@@ -322,15 +339,7 @@ def add_family_student(school: School, user: User, family: Family, student: Stud
     if student in family.students:
         raise Conflict("This student is already on this tag.", field="student_id")
     family.students.append(student)
-    db.session.flush()
-    audit.record(
-        "carline.family_student_add",
-        school_id=school.id,
-        target=family,
-        detail={"student_id": student.id, "tag_number": family.tag_number},
-        actor_user=user,
-    )
-    live.bump(school.id, services.TOPIC)
+    _family_students_changed(school, user, "carline.family_student_add", family, student)
 
 
 def remove_family_student(school: School, user: User, family: Family, student: Student) -> None:
@@ -339,15 +348,7 @@ def remove_family_student(school: School, user: User, family: Family, student: S
     if student not in family.students:
         raise NotFound("This student is not on this tag.")
     family.students.remove(student)
-    db.session.flush()
-    audit.record(
-        "carline.family_student_remove",
-        school_id=school.id,
-        target=family,
-        detail={"student_id": student.id, "tag_number": family.tag_number},
-        actor_user=user,
-    )
-    live.bump(school.id, services.TOPIC)
+    _family_students_changed(school, user, "carline.family_student_remove", family, student)
 
 
 def live_tag(family: Family) -> Tag | None:
@@ -417,7 +418,7 @@ def _like(text: str) -> str:
 
 def search_families(school: School, text: str) -> list[FamilyRow]:
     """Families whose tag number, student or pickup adult matches the text."""
-    text = " ".join((text or "").split())[:100]
+    text = search_text(text)
     if not text:
         return []
     pattern = _like(text)
@@ -443,7 +444,7 @@ def search_families(school: School, text: str) -> list[FamilyRow]:
 
 def search_students(school: School, text: str, *, limit: int = SEARCH_LIMIT) -> list[Student]:
     """Active students of this school by name or student number."""
-    text = " ".join((text or "").split())[:100]
+    text = search_text(text)
     if not text:
         return []
     return list(
@@ -750,6 +751,12 @@ def teacher_students(school: School, user: User) -> set[int]:
     )
 
 
+def plan_families(plans: Iterable[services.DayPlan]) -> dict[int, Family]:
+    """The families the plans send students home with, by id."""
+    family_ids = [p.family_id for p in plans if p.family_id]
+    return {f.id: f for f in db.session.scalars(select(Family).where(Family.id.in_(family_ids)))}
+
+
 def teacher_changes(school: School, user: User, day: date) -> list[TeacherStudentPlan]:
     """The teacher's students with a change or an absence on the day."""
     classes = teacher_classes(school, user.id)
@@ -772,14 +779,7 @@ def teacher_changes(school: School, user: User, day: date) -> list[TeacherStuden
         .where(Student.id.in_(list(unusual)), Student.active.is_(True))
         .order_by(Student.last_name, Student.first_name, Student.id)
     ).all()
-    families = {
-        f.id: f
-        for f in db.session.scalars(
-            select(Family).where(
-                Family.id.in_([p.family_id for p in unusual.values() if p.family_id])
-            )
-        )
-    }
+    families = plan_families(unusual.values())
     return [
         TeacherStudentPlan(
             s, sorted(by_student[s.id]), unusual[s.id], families.get(unusual[s.id].family_id)

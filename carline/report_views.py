@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, g, render_template, request
+from flask import g, render_template, request
 
 from carline import bp, office, reports, services
 from shared.access import access
+from shared.csvfile import csv_download
 
 OFFICE = ("admin", "office")
-
-
-def _csv_response(text: str, filename: str) -> Response:
-    """A CSV download (UTF-8 with a byte order mark, so spreadsheets read accents)."""
-    return Response(
-        "\ufeff" + text,
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
 
 
 def _range():
@@ -47,7 +36,7 @@ def reports_history_csv():
     first, last = _range()
     school = g.principal.school
     text = reports.history_csv(school, reports.history(school, first, last))
-    return _csv_response(text, f"dismissals-{first.isoformat()}-{last.isoformat()}.csv")
+    return csv_download(f"dismissals-{first.isoformat()}-{last.isoformat()}.csv", text)
 
 
 @bp.route("/reports/<int:dismissal_id>")
@@ -70,6 +59,6 @@ def report_csv(dismissal_id: int):
     """Every student called in the dismissal as a CSV download."""
     school = g.principal.school
     dismissal = reports.get_dismissal(school, dismissal_id)
-    return _csv_response(
-        reports.dismissal_csv(school, dismissal), f"dismissal-{dismissal.day.isoformat()}.csv"
+    return csv_download(
+        f"dismissal-{dismissal.day.isoformat()}.csv", reports.dismissal_csv(school, dismissal)
     )

@@ -16,8 +16,6 @@ the per-car waits (curb entry to loaded) come back as pairs and their median and
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +27,7 @@ from sqlalchemy import case, func, select
 
 from carline.models import CALL_MODES, CalledStudent, Dismissal, QueueEntry
 from carline.services import GONE
+from shared.csvfile import csv_text, safe_cell
 from shared.errors import InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Family, School, Student
@@ -192,25 +191,12 @@ def history(school: School, first: date, last: date) -> list[DismissalStats]:
 
 # CSV
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
 
 def csv_cell(value) -> str:
-    """A spreadsheet-safe cell: text that a spreadsheet would run as a formula gets a '."""
-    if value is None:
-        return ""
+    """A spreadsheet-safe cell: floats with two decimals, the rest as `safe_cell`."""
     if isinstance(value, float):
         return f"{value:.2f}"
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def _csv(rows: list[list]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([csv_cell(v) for v in row])
-    return out.getvalue()
+    return safe_cell(value)
 
 
 def _local(dt: datetime | None, tz: ZoneInfo, fmt: str = "%H:%M:%S") -> str:
@@ -260,7 +246,7 @@ def history_csv(school: School, rows: list[DismissalStats]) -> str:
                 s.not_picked_up,
             ]
         )
-    return _csv(table)
+    return csv_text(table, csv_cell)
 
 
 def dismissal_csv(school: School, dismissal: Dismissal) -> str:
@@ -311,7 +297,7 @@ def dismissal_csv(school: School, dismissal: Dismissal) -> str:
                 wait,
             ]
         )
-    return _csv(table)
+    return csv_text(table, csv_cell)
 
 
 # The timeline chart

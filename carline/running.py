@@ -79,26 +79,23 @@ class Status:
         return self.calls["called"] + self.calls["sent"]
 
 
+def _count_by_status(model: type[QueueEntry | CalledStudent], dismissal: Dismissal) -> Counter:
+    """How many of the dismissal's cars (or called students) are in each status."""
+    return Counter(
+        dict(
+            db.session.execute(
+                select(model.status, func.count(model.id))
+                .where(model.dismissal_id == dismissal.id)
+                .group_by(model.status)
+            ).all()
+        )
+    )
+
+
 def status(dismissal: Dismissal) -> Status:
     """Counts of cars (queued, at_spot, loaded) and called students by status."""
-    cars = Counter(
-        dict(
-            db.session.execute(
-                select(QueueEntry.status, func.count(QueueEntry.id))
-                .where(QueueEntry.dismissal_id == dismissal.id)
-                .group_by(QueueEntry.status)
-            ).all()
-        )
-    )
-    calls = Counter(
-        dict(
-            db.session.execute(
-                select(CalledStudent.status, func.count(CalledStudent.id))
-                .where(CalledStudent.dismissal_id == dismissal.id)
-                .group_by(CalledStudent.status)
-            ).all()
-        )
-    )
+    cars = _count_by_status(QueueEntry, dismissal)
+    calls = _count_by_status(CalledStudent, dismissal)
     buses = sorted(
         db.session.scalars(
             select(CalledStudent.bus_route)
@@ -394,12 +391,5 @@ def room_plan_notes(school: School, day: date, student_ids: set[int]) -> list[Pl
         .where(Student.id.in_(list(plans)))
         .order_by(Student.last_name, Student.first_name, Student.id)
     ).all()
-    families = {
-        f.id: f
-        for f in db.session.scalars(
-            select(Family).where(
-                Family.id.in_([p.family_id for p in plans.values() if p.family_id])
-            )
-        )
-    }
+    families = office.plan_families(plans.values())
     return [PlanNote(s, plans[s.id], families.get(plans[s.id].family_id)) for s in students]

@@ -8,11 +8,12 @@ lookup narrowed to them, or its CSV) is recorded in the audit log.
 
 from __future__ import annotations
 
-from flask import Response, g, render_template, request
+from flask import g, render_template, request
 
 from hallpass import bp, reports
 from shared import audit
 from shared.access import access
+from shared.csvfile import csv_download
 from shared.errors import InvalidInput
 from shared.models import Student
 from shared.timeutil import utcnow
@@ -41,18 +42,6 @@ def _audit_history(student: Student, view: str, fmt: str, **detail) -> None:
         school_id=student.school_id,
         target=student,
         detail={"view": view, "format": fmt, **detail},
-    )
-
-
-def _csv_response(text: str, filename: str) -> Response:
-    """A CSV download, UTF-8 with a byte order mark so spreadsheets read accents."""
-    return Response(
-        "\ufeff" + text,
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
     )
 
 
@@ -100,8 +89,8 @@ def reports_csv():
     if flt.student_id is not None:
         student = reports.visible_student(scope, flt.student_id)
         _audit_history(student, f"report:{kind}", "csv", **_range_detail(flt))
-    return _csv_response(
-        text, f"hall-passes-{kind}-{flt.first.isoformat()}-{flt.last.isoformat()}.csv"
+    return csv_download(
+        f"hall-passes-{kind}-{flt.first.isoformat()}-{flt.last.isoformat()}.csv", text
     )
 
 
@@ -161,8 +150,8 @@ def student_history_csv(student_id: int):
     flt = _filter(scope, student=str(student.id))
     text = reports.passes_csv(scope.school, reports.pass_lines(scope, flt))
     _audit_history(student, "history", "csv", **_range_detail(flt))
-    return _csv_response(
-        text, f"student-{student.id}-passes-{flt.first.isoformat()}-{flt.last.isoformat()}.csv"
+    return csv_download(
+        f"student-{student.id}-passes-{flt.first.isoformat()}-{flt.last.isoformat()}.csv", text
     )
 
 
@@ -213,4 +202,4 @@ def incident_csv():
         raise InvalidInput("Choose a day and a time window first.")
     text = reports.incident_csv(scope.school, found)
     _audit_incident(student, window, "csv")
-    return _csv_response(text, f"who-was-out-{window.day.isoformat()}.csv")
+    return csv_download(f"who-was-out-{window.day.isoformat()}.csv", text)

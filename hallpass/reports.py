@@ -21,8 +21,6 @@ sees only the students enrolled in their own classes (every other student is ref
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -45,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from hallpass.models import Destination, HallPass
+from shared.csvfile import csv_text, safe_cell
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import (
@@ -58,6 +57,8 @@ from shared.models import (
     User,
     class_teachers,
 )
+from shared.schedule import period_names
+from shared.students import matches_words, search_text
 from shared.timeutil import UTCDateTime, utcnow
 
 #: Longest date range of a report.
@@ -128,20 +129,12 @@ def visible_student(scope: Scope, student_id: int | None) -> Student:
 
 def search_students(scope: Scope, query: str, *, limit: int = 25) -> list[Student]:
     """Students the viewer may see whose name contains the text (or whose number is it)."""
-    text = " ".join((query or "").split())[:100]
+    text = search_text(query)
     if not text:
         return []
-    found = select(Student).where(Student.school_id == scope.school.id)
+    found = select(Student).where(Student.school_id == scope.school.id, matches_words(text))
     if not scope.whole_school:
         found = found.where(Student.id.in_(_taught_students(scope)))
-    for word in text.lower().split(" ")[:4]:
-        pattern = f"%{word}%"
-        found = found.where(
-            func.lower(Student.first_name).like(pattern)
-            | func.lower(Student.last_name).like(pattern)
-            | func.lower(func.coalesce(Student.preferred_name, "")).like(pattern)
-            | (Student.student_number == word)
-        )
     return list(
         db.session.scalars(
             found.order_by(
@@ -221,16 +214,6 @@ def parse_filter(scope: Scope, args, today: date) -> ReportFilter:
     if period is not None and period not in period_names(scope.school):
         raise InvalidInput("Period: choose one of the bell schedule.", field="period")
     return ReportFilter(first, last, student_id, destination_id, issuer_id, period)
-
-
-def period_names(school: School) -> list[str]:
-    """The school's bell period names, earliest first."""
-    rows = db.session.execute(
-        select(BellPeriod.name, func.min(BellPeriod.start_time))
-        .where(BellPeriod.school_id == school.id)
-        .group_by(BellPeriod.name)
-    ).all()
-    return [name for name, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
 
 
 def filter_choices(scope: Scope) -> dict:
@@ -849,28 +832,14 @@ def _short(row: Row) -> str:
 
 # ----------------------------------------------------------------------------- CSV
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
 
 def csv_cell(value) -> str:
-    """A spreadsheet-safe cell: text a spreadsheet would run as a formula gets a quote."""
-    if value is None:
-        return ""
+    """A spreadsheet-safe cell: yes/no, floats with one decimal, the rest as `safe_cell`."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.1f}"
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def to_csv(rows: Iterable[list]) -> str:
-    """Rows as CSV text (cells made safe), with CRLF line ends."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for row in rows:
-        writer.writerow([csv_cell(v) for v in row])
-    return out.getvalue()
+    return safe_cell(value)
 
 
 def figures_csv(first_header: str, rows: list[Row]) -> str:
@@ -879,7 +848,7 @@ def figures_csv(first_header: str, rows: list[Row]) -> str:
     for row in rows:
         f = row.figures
         table.append([row.label, f.passes, round(f.minutes, 1), f.overdue, f.students])
-    return to_csv(table)
+    return csv_text(table, csv_cell)
 
 
 def passes_csv(school: School, lines: list[PassLine]) -> str:
@@ -932,7 +901,7 @@ def passes_csv(school: School, lines: list[PassLine]) -> str:
                 p.status,
             ]
         )
-    return to_csv(table)
+    return csv_text(table, csv_cell)
 
 
 #: The grouped tables a report can export: kind -> (first column header, builder).
@@ -972,6 +941,4 @@ def incident_csv(school: School, overlaps: list[Overlap]) -> str:
         for role, line in group:
             row = next(csv.reader(passes_csv(school, [line]).splitlines()[1:]))
             table.append([role, *row])
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(table)
-    return out.getvalue()
+    return csv_text(table, str)  # the cells are already safe

@@ -484,6 +484,17 @@ def create_default_destinations(school: School) -> list[Destination]:
     return created
 
 
+def active_destinations(school_id: int) -> list[Destination]:
+    """The school's destinations open for passes, by name."""
+    return list(
+        db.session.scalars(
+            select(Destination)
+            .where(Destination.school_id == school_id, Destination.active.is_(True))
+            .order_by(Destination.name)
+        )
+    )
+
+
 def is_overdue(hall_pass: HallPass, now: datetime) -> bool:
     """Out longer than the pass's time limit."""
     return now - hall_pass.started_at > timedelta(minutes=hall_pass.time_limit_minutes)

@@ -33,7 +33,8 @@ from hallpass.models import (
 from shared import audit
 from shared.errors import InvalidInput, NotFound
 from shared.extensions import db
-from shared.models import BellPeriod, Room, School, Student, User
+from shared.models import Room, School, Student, User
+from shared.students import matches_words, search_text
 from shared.timeutil import utcnow
 
 MAX_TIME_LIMIT = 240
@@ -284,16 +285,6 @@ def delete_destination(school: School, destination_id: int) -> str:
 # -------------------------------------------------------------------------- policy
 
 
-def period_names(school: School) -> list[str]:
-    """The school's bell period names, in the order of the day (earliest start first)."""
-    rows = db.session.execute(
-        select(BellPeriod.name, func.min(BellPeriod.start_time))
-        .where(BellPeriod.school_id == school.id)
-        .group_by(BellPeriod.name)
-    ).all()
-    return [name for name, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
-
-
 def current_policy(school: School) -> HallpassPolicy:
     """The school's policy to show; an unsaved default one when none exists yet (no write)."""
     policy = db.session.get(HallpassPolicy, school.id)
@@ -390,23 +381,15 @@ def update_policy(school: School, form: dict, periods: list[str]) -> HallpassPol
 
 def search_students(school: School, query: str, *, limit: int = SEARCH_LIMIT) -> list[Student]:
     """Active students whose name contains the text, or whose student number is it."""
-    text = " ".join((query or "").split())[:100]
+    text = search_text(query)
     if not text:
         return []
-    select_students = select(Student).where(
-        Student.school_id == school.id, Student.active.is_(True)
-    )
-    for word in text.lower().split(" ")[:4]:
-        pattern = f"%{word}%"
-        select_students = select_students.where(
-            func.lower(Student.first_name).like(pattern)
-            | func.lower(Student.last_name).like(pattern)
-            | func.lower(func.coalesce(Student.preferred_name, "")).like(pattern)
-            | (Student.student_number == word)
-        )
     return list(
         db.session.scalars(
-            select_students.order_by(Student.last_name, Student.first_name, Student.id).limit(limit)
+            select(Student)
+            .where(Student.school_id == school.id, Student.active.is_(True), matches_words(text))
+            .order_by(Student.last_name, Student.first_name, Student.id)
+            .limit(limit)
         )
     )
 

@@ -14,6 +14,7 @@ from shared.access import access
 from shared.errors import DomainError, InvalidInput
 from shared.extensions import db
 from shared.models import Student
+from shared.schedule import period_names
 
 VIEWERS = ("admin", "office")
 
@@ -126,7 +127,7 @@ def _rules_context(form=None) -> dict:
     school = g.principal.school
     return dict(
         policy=settings.current_policy(school),
-        periods=settings.period_names(school),
+        periods=period_names(school),
         form=form,
         can_edit=_can_edit(),
     )
@@ -145,7 +146,7 @@ def rules_save():
     """Save the school's pass rules."""
     school = g.principal.school
     try:
-        settings.update_policy(school, _form(), settings.period_names(school))
+        settings.update_policy(school, _form(), period_names(school))
     except DomainError as error:
         db.session.rollback()
         return _refused("hallpass/settings/rules.html", error, **_rules_context(request.form))

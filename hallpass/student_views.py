@@ -63,14 +63,15 @@ def _school_time(school: School, dt):
     return local(dt, school.timezone)
 
 
-def _destinations(school_id: int) -> list[Destination]:
-    return list(
-        db.session.scalars(
-            select(Destination)
-            .where(Destination.school_id == school_id, Destination.active.is_(True))
-            .order_by(Destination.name)
+def _student_chose(school: School, actor: Actor, mode: str, args: dict) -> HallPass | PassRequest:
+    """The student's choice: go (a pass, or a request), ask the teacher, or join the line."""
+    if mode == "go":
+        return services.student_go(school, actor, **args)
+    if mode == "ask":
+        return services.ask_for_pass(
+            school, actor, reason="The student asked after a rule said no.", **args
         )
-    )
+    return services.join_wait_line(school, actor, **args)
 
 
 # ------------------------------------------------------------------------- kiosk
@@ -161,7 +162,7 @@ def kiosk_scan():
         room=room,
         student=student,
         student_token=token,
-        destinations=_destinations(school.id),
+        destinations=services.active_destinations(school.id),
     )
 
 
@@ -187,14 +188,7 @@ def kiosk_go():
             from_room_id=room.id,
             source="kiosk",
         )
-        if mode == "go":
-            result = services.student_go(school, actor, **args)
-        elif mode == "ask":
-            result = services.ask_for_pass(
-                school, actor, reason="The student asked after a rule said no.", **args
-            )
-        else:
-            result = services.join_wait_line(school, actor, **args)
+        result = _student_chose(school, actor, mode, args)
     except RuleBlocked as blocked:
         return _kiosk_blocked(blocked, token, destination)
     except DomainError as error:
@@ -339,7 +333,7 @@ def room_qr_page(token: str):
         room=room,
         token=token,
         students=services.class_in_room(school, room),
-        destinations=_destinations(school.id),
+        destinations=services.active_destinations(school.id),
     )
 
 
@@ -366,14 +360,7 @@ def room_qr_go(token: str):
         student_id=student.id, destination_id=destination_id, from_room_id=room.id, source="room_qr"
     )
     try:
-        if mode == "go":
-            result = services.student_go(school, actor, **args)
-        elif mode == "ask":
-            result = services.ask_for_pass(
-                school, actor, reason="The student asked after a rule said no.", **args
-            )
-        else:
-            result = services.join_wait_line(school, actor, **args)
+        result = _student_chose(school, actor, mode, args)
     except RuleBlocked as blocked:
         db.session.rollback()
         return _phone_page(

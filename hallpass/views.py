@@ -8,7 +8,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from hallpass import bp, cli, services  # noqa: F401  (cli registers `flask hallpass ...`)
-from hallpass.models import Destination, HallPass, PassRequest
+from hallpass.models import HallPass, PassRequest
 from hallpass.services import Actor, RuleBlocked
 from hallpass.student_views import pass_url, render_room_qr, room_qr_region
 from shared import live
@@ -24,16 +24,6 @@ from shared.timeutil import utcnow
 STAFF = ("admin", "office", "teacher", "staff")
 
 register_device_screen("display", "hallway", "Open the hallway screen", "hallpass.hallway")
-
-
-def _active_destinations(school_id: int) -> list[Destination]:
-    return list(
-        db.session.scalars(
-            select(Destination)
-            .where(Destination.school_id == school_id, Destination.active.is_(True))
-            .order_by(Destination.name)
-        )
-    )
 
 
 def _class_students(section: SchoolClass) -> list[Student]:
@@ -104,7 +94,7 @@ def index():
         section=section,
         classes=classes,
         students=_class_students(section) if section else [],
-        destinations=_active_destinations(school.id),
+        destinations=services.active_destinations(school.id),
         room_passes=room_passes,
         room_requests=_render_room_requests(room) if room else None,
         room_qr=render_room_qr(room, "hallpass.room_qr", room_id=room.id) if room else None,
@@ -157,6 +147,13 @@ def _requests_answer(room: Room):
     return _render_room_requests(room) + _render_room_passes(room, oob=True)
 
 
+def _decide_request(request_id: int, decide) -> str:
+    """Run a teacher's decision (`services.deny_request`, ...) on a request of their room."""
+    pass_request, room = _room_request(request_id)
+    decide(g.principal.school, Actor(user=g.principal.user), request_id=pass_request.id)
+    return _requests_answer(room)
+
+
 @bp.route("/requests/<int:request_id>/approve", methods=["POST"])
 @access("admin", "office", "teacher")
 def approve_request(request_id: int):
@@ -182,22 +179,14 @@ def approve_request(request_id: int):
 @access("admin", "office", "teacher")
 def deny_request(request_id: int):
     """Deny a request, or take a student out of the wait line."""
-    pass_request, room = _room_request(request_id)
-    services.deny_request(
-        g.principal.school, Actor(user=g.principal.user), request_id=pass_request.id
-    )
-    return _requests_answer(room)
+    return _decide_request(request_id, services.deny_request)
 
 
 @bp.route("/requests/<int:request_id>/queue", methods=["POST"])
 @access("admin", "office", "teacher")
 def queue_request(request_id: int):
     """Put a request whose destination is full into that destination's wait line."""
-    pass_request, room = _room_request(request_id)
-    services.queue_request(
-        g.principal.school, Actor(user=g.principal.user), request_id=pass_request.id
-    )
-    return _requests_answer(room)
+    return _decide_request(request_id, services.queue_request)
 
 
 @bp.route("/wait-line", methods=["POST"])
@@ -322,7 +311,7 @@ def hallway():
     version = live.current(g.principal.school_id, services.HALLWAY_TOPIC)
     return render_template(
         "hallpass/hallway.html",
-        destinations=_active_destinations(g.principal.school_id),
+        destinations=services.active_destinations(g.principal.school_id),
         hallway_list=_render_hallway(version),
     )
 

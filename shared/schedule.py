@@ -6,10 +6,20 @@ A school without a bell schedule still works: there is simply never a "current p
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from shared.extensions import db
 from shared.models import BellPeriod, School, SchoolClass, class_teachers
+
+
+def period_names(school: School) -> list[str]:
+    """The school's bell period names, in the order of the day (earliest start first)."""
+    rows = db.session.execute(
+        select(BellPeriod.name, func.min(BellPeriod.start_time))
+        .where(BellPeriod.school_id == school.id)
+        .group_by(BellPeriod.name)
+    ).all()
+    return [name for name, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
 
 
 def current_period(school: School, now: datetime) -> BellPeriod | None:

@@ -9,8 +9,6 @@ students is included without any change here. Secrets (tokens, hashes) are left 
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime, time
 from typing import Any
 
@@ -18,6 +16,7 @@ from sqlalchemy import Table, delete, select
 
 from hallpass.models import HallPass
 from shared import audit
+from shared.csvfile import csv_text
 from shared.errors import Conflict, NotFound
 from shared.extensions import db
 from shared.models import AuditEvent, Family, School, Student, family_students
@@ -94,18 +93,12 @@ def export(student: Student, fmt: str) -> str:
 
 def _as_csv(records: dict[str, list[dict[str, Any]]]) -> str:
     """One row per field: record kind, record id, field, value (opens in any spreadsheet)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["record", "record_id", "field", "value"])
+    lines: list[list] = [["record", "record_id", "field", "value"]]
     for table, rows in records.items():
         for row in rows:
             record_id = row.get("id", "")
-            for field, value in row.items():
-                text = "" if value is None else str(value)
-                if text[:1] in ("=", "+", "-", "@"):
-                    text = "'" + text  # never a formula in a spreadsheet
-                writer.writerow([table, record_id, field, text])
-    return out.getvalue()
+            lines.extend([table, record_id, field, value] for field, value in row.items())
+    return csv_text(lines)  # every cell made safe: never a formula in a spreadsheet
 
 
 def delete_student(student: Student) -> dict[str, int]:

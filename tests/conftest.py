@@ -18,7 +18,7 @@ from sqlalchemy import select
 from shared import create_app
 from shared.database import _write_intent
 from shared.extensions import db as _db
-from shared.models import Membership, Room, School, User
+from shared.models import Family, Membership, Room, School, Student, User
 from shared.passwords import hash_password
 
 PASSWORD = "correct horse battery"
@@ -164,6 +164,51 @@ def make_room(db):
         return room
 
     return make
+
+
+@pytest.fixture
+def make_student(db):
+    counter = iter(range(1, 100_000))
+
+    def make(
+        school: School,
+        first: str | None = None,
+        last: str | None = None,
+        grade: str = "3",
+        **fields,
+    ) -> Student:
+        n = next(counter)
+        student = Student(
+            school_id=school.id,
+            student_number=f"N{n}",
+            first_name=first or f"Kid{n}",
+            last_name=last or f"Last{n:05d}",
+            grade=grade,
+            **fields,
+        )
+        db.session.add(student)
+        db.session.commit()
+        return student
+
+    return make
+
+
+@pytest.fixture
+def make_family(db):
+    def make(school: School, tag_number: int, *students: Student, active: bool = True) -> Family:
+        family = Family(
+            school_id=school.id, tag_number=tag_number, students=list(students), active=active
+        )
+        db.session.add(family)
+        db.session.commit()
+        return family
+
+    return make
+
+
+@pytest.fixture
+def office_user(school, make_user) -> User:
+    return make_user(school, "office")
 
 
 @pytest.fixture

@@ -28,11 +28,6 @@ def kid(db, school):
 
 
 @pytest.fixture
-def office_user(school, make_user):
-    return make_user(school, "office")
-
-
-@pytest.fixture
 def with_cutoff(db, school, make_user):
     office.save_settings(
         school,

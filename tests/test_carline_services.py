@@ -17,45 +17,11 @@ from shared import live
 from shared.database import write_intent
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db as database
-from shared.models import AuditEvent, Device, Family, School, Student
+from shared.models import AuditEvent, Device, School
 from tests.conftest import audit_actions
 
 MONDAY = date(2026, 11, 23)
 TUESDAY = date(2026, 11, 24)
-
-
-@pytest.fixture
-def make_student(db):
-    counter = iter(range(1, 100_000))
-
-    def make(school: School, first: str | None = None, grade: str = "3", **fields) -> Student:
-        n = next(counter)
-        student = Student(
-            school_id=school.id,
-            student_number=f"N{n}",
-            first_name=first or f"Kid{n}",
-            last_name=f"Last{n:05d}",
-            grade=grade,
-            **fields,
-        )
-        db.session.add(student)
-        db.session.commit()
-        return student
-
-    return make
-
-
-@pytest.fixture
-def make_family(db):
-    def make(school: School, tag_number: int, *students: Student, active: bool = True) -> Family:
-        family = Family(
-            school_id=school.id, tag_number=tag_number, students=list(students), active=active
-        )
-        db.session.add(family)
-        db.session.commit()
-        return family
-
-    return make
 
 
 @pytest.fixture

@@ -9,45 +9,9 @@ from sqlalchemy import func, select
 
 from carline import office, services
 from carline.models import CalledStudent, CurbRequest, Dismissal, QueueEntry
-from shared.models import Enrollment, Family, School, SchoolClass, Student
+from shared.models import Enrollment, SchoolClass
 from tests.conftest import audit_actions
 from tests.test_hallpass_views import pair
-
-
-@pytest.fixture
-def make_student(db):
-    counter = iter(range(1, 100_000))
-
-    def make(school: School, first: str | None = None, grade: str = "3") -> Student:
-        n = next(counter)
-        student = Student(
-            school_id=school.id,
-            student_number=f"N{n}",
-            first_name=first or f"Kid{n}",
-            last_name=f"Last{n:05d}",
-            grade=grade,
-        )
-        db.session.add(student)
-        db.session.commit()
-        return student
-
-    return make
-
-
-@pytest.fixture
-def make_family(db):
-    def make(school: School, tag_number: int, *students: Student) -> Family:
-        family = Family(school_id=school.id, tag_number=tag_number, students=list(students))
-        db.session.add(family)
-        db.session.commit()
-        return family
-
-    return make
-
-
-@pytest.fixture
-def office_user(school, make_user):
-    return make_user(school, "office")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from hallpass.models import (
 from hallpass.services import Actor, RuleBlocked
 from shared.errors import InvalidInput, NotFound
 from shared.models import AuditEvent, BellPeriod, Room, Student
+from shared.schedule import period_names
 from tests.conftest import audit_actions
 
 NOW = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
@@ -359,7 +360,7 @@ def test_admin_saves_the_rules_and_the_change_is_audited(db, client, login, setu
 def test_bad_rules_are_refused_whole(db, client, login, setup, fields, field):
     school = setup["school"]
     with pytest.raises(InvalidInput) as refused:
-        settings.update_policy(school, rules_form(**fields), settings.period_names(school))
+        settings.update_policy(school, rules_form(**fields), period_names(school))
     assert refused.value.field == field
     db.session.rollback()
     login(setup["admin"])

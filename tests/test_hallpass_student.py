@@ -67,6 +67,21 @@ def room(db, school, make_user, app):
     }
 
 
+def restroom_pass(db, school, room, student: int = 0, **when) -> HallPass:
+    """The room's teacher sends one of its students to the restroom (committed)."""
+    hall_pass = start_pass(
+        school,
+        Actor(user=room["teacher"]),
+        student_id=room["students"][student].id,
+        destination_id=room["restroom"].id,
+        from_room_id=room["room"].id,
+        source="teacher",
+        **when,
+    )
+    db.session.commit()
+    return hall_pass
+
+
 @pytest.fixture
 def kiosk(app, db, school, room):
     return pair(app, db, school, room["admin"], "kiosk", room_id=room["room"].id, purpose=None)
@@ -141,15 +156,7 @@ def test_kiosk_value_from_another_kiosk_is_refused(app, db, school, room, kiosk)
 def test_kiosk_full_destination_offers_the_wait_line_and_the_teacher_sees_it(
     db, client, login, school, room, kiosk
 ):
-    start_pass(
-        school,
-        Actor(user=room["teacher"]),
-        student_id=room["students"][3].id,
-        destination_id=room["restroom"].id,
-        from_room_id=room["room"].id,
-        source="teacher",
-    )
-    db.session.commit()
+    restroom_pass(db, school, room, 3)
     page = kiosk.post("/hallpass/kiosk/scan", data={"number": "44101"}).get_data(as_text=True)
     token = student_token(page)
     full = kiosk.post(
@@ -306,15 +313,7 @@ def test_room_qr_refuses_old_forged_and_wrong_input(app, db, school, room, make_
 def test_pass_check_page_anonymous_and_staff(
     app, db, client, login, school, room, make_school, make_user
 ):
-    hall_pass = start_pass(
-        school,
-        Actor(user=room["teacher"]),
-        student_id=room["students"][0].id,
-        destination_id=room["restroom"].id,
-        from_room_id=room["room"].id,
-        source="teacher",
-    )
-    db.session.commit()
+    hall_pass = restroom_pass(db, school, room)
     url = f"/hallpass/p/{hall_pass.token}"
     anonymous = app.test_client().get(url).get_data(as_text=True)
     assert "Valid" in anonymous and "Restroom" in anonymous and "min" in anonymous
@@ -328,15 +327,7 @@ def test_pass_check_page_anonymous_and_staff(
 
 
 def test_printable_slip_for_the_teacher_only(app, db, client, login, school, room, make_user):
-    hall_pass = start_pass(
-        school,
-        Actor(user=room["teacher"]),
-        student_id=room["students"][0].id,
-        destination_id=room["restroom"].id,
-        from_room_id=room["room"].id,
-        source="teacher",
-    )
-    db.session.commit()
+    hall_pass = restroom_pass(db, school, room)
     login(room["teacher"])
     slip = client.get(f"/hallpass/passes/{hall_pass.id}/slip").get_data(as_text=True)
     assert "Kid0 Zed" in slip and "<svg" in slip and "data-print" in slip
@@ -389,15 +380,7 @@ def test_teacher_puts_a_student_in_the_wait_line_and_taps_go(db, client, login, 
 
 
 def test_arrival_check_in_at_the_destinations_kiosk(app, db, school, room, kiosk):
-    hall_pass = start_pass(
-        school,
-        Actor(user=room["teacher"]),
-        student_id=room["students"][0].id,
-        destination_id=room["restroom"].id,
-        from_room_id=room["room"].id,
-        source="teacher",
-    )
-    db.session.commit()
+    hall_pass = restroom_pass(db, school, room)
     code = f"https://passline.test/hallpass/p/{hall_pass.token}"
     wrong_room = kiosk.post("/hallpass/kiosk/scan", data={"number": code})
     assert wrong_room.status_code == 400
@@ -411,16 +394,7 @@ def test_arrival_check_in_at_the_destinations_kiosk(app, db, school, room, kiosk
 
 
 def test_end_overrun_command(app, db, school, room):
-    hall_pass = start_pass(
-        school,
-        Actor(user=room["teacher"]),
-        student_id=room["students"][0].id,
-        destination_id=room["restroom"].id,
-        from_room_id=room["room"].id,
-        source="teacher",
-        now=datetime.now(UTC) - timedelta(days=1),
-    )
-    db.session.commit()
+    hall_pass = restroom_pass(db, school, room, now=datetime.now(UTC) - timedelta(days=1))
     result = app.test_cli_runner().invoke(args=["hallpass", "end-overrun"])
     assert result.exit_code == 0, result.output
     assert "Ended 1 overrun passes" in result.output
