@@ -222,6 +222,10 @@ class DemoSummary:
     families: int
     families_with_siblings: int
     carpools: int
+    past_days: int = 0
+    past_passes: int = 0
+    past_dismissals: int = 0
+    past_cars: int = 0
 
 
 def demo_emails() -> set[str]:
@@ -277,8 +281,8 @@ def load_demo() -> DemoSummary:
     db.session.add_all([*classrooms, *destinations, *bells, *students, *families, *classes])
     db.session.flush()
     create_default_destinations(school)
-    load_carline_history(school, rng)
-    load_hallpass_history(school, rng)
+    dismissal_history = load_carline_history(school, rng)
+    pass_history = load_hallpass_history(school, rng)
     summary = DemoSummary(
         school_id=school.id,
         students=len(students),
@@ -291,6 +295,10 @@ def load_demo() -> DemoSummary:
         families=len(families),
         families_with_siblings=sum(len(f.students) > 1 for f in households),
         carpools=len(carpools),
+        past_days=pass_history.days,
+        past_passes=pass_history.passes,
+        past_dismissals=dismissal_history.dismissals,
+        past_cars=dismissal_history.cars,
     )
     detail = {key: value for key, value in asdict(summary).items() if key != "school_id"}
     audit.record("demo.load", school_id=school.id, target=school, detail=detail)
@@ -503,6 +511,10 @@ def demo_command() -> None:
         f"  {summary.families} families with car tags "
         f"({summary.families_with_siblings} with siblings, {summary.carpools} carpools), "
         f"{summary.bell_periods} bell periods a week."
+    )
+    click.echo(
+        f"  History: {summary.past_passes} hall passes over {summary.past_days} school days, "
+        f"{summary.past_dismissals} dismissals with {summary.past_cars} cars."
     )
     click.echo(f"Sign in with the password {PASSWORD} as:")
     width = max(len(email) for email, _, _ in ROLE_ACCOUNTS)

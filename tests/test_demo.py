@@ -77,6 +77,7 @@ def test_demo_loads_a_school_with_people_places_and_a_schedule(app, db):
     for email, _, _ in ROLE_ACCOUNTS:
         assert email in result.output
     assert PASSWORD in result.output
+    assert f"History: {passes['ended']} hall passes over 20 school days" in result.output
 
 
 def test_each_role_account_signs_in_with_the_demo_password(demo, db):
