@@ -11,6 +11,35 @@
     }
   }, true);
 
+  // <div class="table-wrap">: a table wider than the screen scrolls inside it. While it
+  // does, the wrapper takes the keyboard focus (arrow keys scroll it) and is named after
+  // its section's heading, so the hidden columns can be reached without a mouse.
+  function scrollableTables(root) {
+    var scope = root && root.querySelectorAll ? root : document;
+    scope.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+      if (scrolls && !wrap.hasAttribute("tabindex")) {
+        var section = wrap.closest("section, .card, main");
+        var heading = section && section.querySelector("h1, h2, h3");
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", (heading ? heading.textContent.trim() : "Table") + " (scrolls sideways)");
+        wrap.setAttribute("data-scroll-focus", "");
+      } else if (!scrolls && wrap.hasAttribute("data-scroll-focus")) {
+        ["tabindex", "role", "aria-label", "data-scroll-focus"].forEach(function (name) {
+          wrap.removeAttribute(name);
+        });
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { scrollableTables(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { scrollableTables(event.target); });
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () { scrollableTables(document); }, 200);
+  });
+
   // <select data-autosubmit>: submit its form when changed.
   document.addEventListener("change", function (event) {
     var el = event.target;

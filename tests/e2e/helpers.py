@@ -1,0 +1,150 @@
+"""What the browser tests do again and again: sign in, pair a device, check accessibility,
+take the README screenshots.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+AXE_FILE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+#: Same-origin path the tests serve axe-core at (a Playwright route; the app never sees it).
+AXE_PATH = "/__e2e__/axe.min.js"
+PASSWORD = "passline-demo"
+
+#: Device sizes from the design notes.
+SIZES = {
+    "tablet": {"width": 1024, "height": 768},
+    "phone": {"width": 390, "height": 844},
+    "tv": {"width": 1920, "height": 1080},
+    "desktop": {"width": 1280, "height": 800},
+}
+
+ACCOUNTS = {
+    "admin": "admin@example.org",
+    "office": "office@example.org",
+    "teacher": "teacher@example.org",
+    "staff": "staff@example.org",
+}
+
+
+def sign_in(page: Page, role: str) -> Page:
+    """Sign in with the demo account of `role` through the sign-in form."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(ACCOUNTS[role])
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    return page
+
+
+def pair(
+    staff: Page,
+    device: Page,
+    kind: str,
+    label: str,
+    *,
+    room: str | None = None,
+    purpose: str | None = None,
+) -> str:
+    """`staff` makes a pairing code; `device` (another browser context) enters it.
+
+    Returns the code (it has been used up).
+    """
+    staff.goto("/devices/new")
+    staff.get_by_role("radio", name=kind, exact=True).check()
+    staff.get_by_label("Name shown in the device list").fill(label)
+    if room is not None:
+        staff.get_by_label("Room (kiosks and classroom displays)").select_option(label=room)
+    if purpose is not None:
+        staff.get_by_label("Display shows (office / hallway displays)").select_option(label=purpose)
+    staff.get_by_role("button", name="Create code").click()
+    code = staff.locator(".pairing-code").inner_text().strip()
+    assert re.fullmatch(r"[A-Z0-9-]{8,12}", code), code
+    device.goto("/pair")
+    device.get_by_label("Pairing code").fill(code)
+    device.get_by_role("button", name="Pair").click()
+    expect(device).to_have_url(re.compile(r"/device$"))
+    expect(device.get_by_role("heading", name=label)).to_be_visible()
+    return code
+
+
+def check_accessibility(page: Page, screen: str) -> None:
+    """Run axe-core on the page: no violation of impact "critical" or "serious"."""
+    page.add_script_tag(url=AXE_PATH)
+    result = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {resultTypes: ["violations"]});
+            return r.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 5).map(n => n.target.join(" ") + ": " + n.failureSummary),
+            }));
+        }"""
+    )
+    bad = [v for v in result if v["impact"] in ("critical", "serious")]
+    assert not bad, f"axe-core on {screen}:\n" + "\n".join(
+        f"- {v['impact']} {v['id']}: {v['help']}\n    " + "\n    ".join(v["nodes"]) for v in bad
+    )
+
+
+def screenshot(page: Page, name: str, *, height: int | None = None) -> Path:
+    """Save the README screenshot docs/screenshots/<name>.png at the page's device size.
+
+    With `height`, the top `height` pixels of the whole page (for long report pages).
+    """
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    options: dict = {"animations": "disabled", "caret": "hide"}
+    if height is not None:
+        width = page.viewport_size["width"]
+        options.update(full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height})
+    page.screenshot(path=path, **options)
+    return path
+
+
+def read_qr(page: Page, selector: str) -> str:
+    """Read the QR code shown as an inline SVG at `selector`, as a phone camera would.
+
+    The SVG's path is drawn on a canvas with a white quiet zone and decoded by the app's
+    vendored ZXing (same origin, so the CSP allows it).
+    """
+    if not page.evaluate("() => Boolean(window.ZXing)"):
+        page.add_script_tag(url="/static/vendor/zxing/zxing.min.js")
+    return page.evaluate(
+        """(selector) => {
+            const svg = document.querySelector(selector + " svg");
+            const box = svg.viewBox.baseVal;
+            const paths = Array.from(svg.querySelectorAll("path"), (p) => p.getAttribute("d"));
+            const binarizers = [ZXing.HybridBinarizer, ZXing.GlobalHistogramBinarizer];
+            let failure = null;
+            for (const scale of [8, 6, 10, 4]) {
+                const margin = 4;
+                const canvas = document.createElement("canvas");
+                canvas.width = (box.width + 2 * margin) * scale;
+                canvas.height = (box.height + 2 * margin) * scale;
+                const ctx = canvas.getContext("2d");
+                ctx.fillStyle = "#fff";
+                ctx.fillRect(0, 0, canvas.width, canvas.height);
+                const dx = (margin - box.x) * scale, dy = (margin - box.y) * scale;
+                ctx.setTransform(scale, 0, 0, scale, dx, dy);
+                ctx.fillStyle = "#000";
+                paths.forEach((d) => ctx.fill(new Path2D(d)));
+                for (const Binarizer of binarizers) {
+                    const source = new ZXing.HTMLCanvasElementLuminanceSource(canvas);
+                    try {
+                        const bitmap = new ZXing.BinaryBitmap(new Binarizer(source));
+                        return new ZXing.QRCodeReader().decode(bitmap).getText();
+                    } catch (error) {
+                        failure = error;
+                    }
+                }
+            }
+            throw failure;
+        }""",
+        selector,
+    )

@@ -1,0 +1,154 @@
+"""Car line in the browser: a whole dismissal of the demo school, on every screen at once.
+
+The office starts dismissal on a desktop; a paired TV shows the calls; the teacher's
+tablet shows Room 101's calls; a paired curb phone enters one hang tag on its keypad and
+reads another with its camera (Chromium's fake camera plays a video of the tag's QR
+code, see conftest.py). Every screen follows along without a reload. Then a bus is
+called, the day ends and the day's report downloads as CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from playwright.sync_api import Page, expect
+
+from shared.demo import SCHOOL_TIMEZONE
+from tests.e2e.helpers import check_accessibility, pair, read_qr, screenshot, sign_in
+
+
+def keypad(curb: Page, number: int) -> None:
+    """Tap the tag number on the curb keypad, then Enter."""
+    pad = curb.get_by_role("group", name="Keypad")
+    pad.get_by_role("button", name="Clear").click()
+    for digit in str(number):
+        pad.get_by_role("button", name=digit, exact=True).click()
+    expect(curb.get_by_label("Tag number or scanned tag")).to_have_value(str(number))
+    curb.get_by_role("button", name="Enter", exact=True).click()
+
+
+def test_hang_tags_print_with_readable_qr_codes(open_page, site):
+    office = sign_in(open_page("desktop"), "office")
+    office.goto("/carline/tags/print")
+    expect(office.get_by_role("heading", name="Hang tags")).to_be_visible()
+    first = office.locator(".hang-tag").first
+    expect(first.locator(".hang-tag-number")).to_have_text(re.compile(r"^\d+$"))
+    token = read_qr(office, ".hang-tag-qr")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{20,64}", token), token
+    check_accessibility(office, "hang tags")
+    screenshot(office, "hang-tags")
+    with office.expect_download() as download:
+        office.get_by_role("link", name="Download PDF").click()
+    assert download.value.suggested_filename.endswith(".pdf")
+    assert download.value.path().read_bytes()[:5] == b"%PDF-"
+
+
+def test_a_full_dismissal_on_every_screen(open_page, site):
+    typed, scanned = site.facts["tags"]
+    office = sign_in(open_page("desktop"), "office")
+    office.on("dialog", lambda dialog: dialog.accept())
+
+    # The office pairs the TV and the curb phone.
+    tv = open_page("tv")
+    pair(office, tv, "Office / hallway display", "Office dismissal TV", purpose="Dismissal")
+    tv.get_by_role("link", name="Open the dismissal screen").click()
+    curb = open_page("phone")
+    pair(office, curb, "Curb scanner", "Curb phone 1")
+    curb.get_by_role("link", name="Open the curb screen").click()
+
+    office.goto("/carline/dismissal")
+    office.get_by_role("button", name="Start dismissal").click()
+    expect(office.get_by_text("Dismissal started")).to_be_visible()
+    expect(office.locator("#dismissal-status")).to_contain_text("Running since")
+
+    teacher = sign_in(open_page("tablet"), "teacher")
+    teacher.goto("/carline/classroom")
+    calls = teacher.locator("#classroom-calls")
+    expect(calls).to_contain_text("Called now: 0")
+    expect(tv.locator("#tv-calls")).to_contain_text("Nobody is called right now.")
+    expect(curb.locator("#curb-list")).to_contain_text("At the spots")
+
+    # A car arrives: its tag number is tapped on the curb keypad.
+    keypad(curb, typed["number"])
+    answer = curb.locator("#curb-answer .curb-answer").first
+    expect(answer).to_contain_text(f"Tag {typed['number']}")
+    expect(answer).to_contain_text(typed["student"]["name"])
+    expect(answer.locator(".curb-answer-spot")).to_contain_text("Spot")
+
+    # The TV and the classroom show the call by themselves.
+    student = typed["student"]["name"]
+    tv_row = tv.locator("#tv-calls .tv-row", has_text=student)
+    expect(tv_row).to_contain_text(str(typed["number"]))
+    call = calls.locator(".classroom-call", has_text=student)
+    expect(call).to_be_visible()
+    check_accessibility(teacher, "classroom dismissal view")
+    screenshot(teacher, "classroom-tablet")
+
+    # The teacher sends the student out; the curb and the TV see it.
+    call.get_by_role("button", name="Sent").click()
+    expect(call).to_have_count(0)
+    expect(calls.locator(".classroom-sent")).to_contain_text(student)
+    car = curb.locator("#curb-list .curb-car", has_text=f"Tag {typed['number']}")
+    expect(car).to_contain_text("on the way")
+    expect(tv_row.locator(".tv-status")).to_have_text("sent")
+
+    # The car is loaded at the curb: it leaves, the classroom sees the pickup.
+    car.get_by_role("button", name="Loaded").click()
+    expect(car).to_have_count(0)
+    expect(calls.locator(".classroom-sent li", has_text=student)).to_contain_text("picked up")
+
+    # The next car's hang tag is held up to the curb phone's camera.
+    curb.get_by_role("button", name="Scan with camera").click()
+    expect(curb.locator("video.scanner-video")).to_be_visible()
+    expect(answer).to_contain_text(f"Tag {scanned['number']}")
+    expect(answer).to_contain_text(scanned["student"]["name"])
+    curb.get_by_role("button", name="Stop camera").click()
+    expect(curb.locator("video.scanner-video")).to_have_count(0)
+    expect(tv.locator("#tv-calls .tv-row", has_text=scanned["student"]["name"])).to_contain_text(
+        str(scanned["number"])
+    )
+    expect(
+        teacher.locator("#classroom-calls .classroom-call", has_text=scanned["student"]["name"])
+    ).to_be_visible()
+
+    # More cars by number, so the screens show a real afternoon.
+    office.goto("/carline/dismissal")
+    bus = office.locator("button.run-bus").first
+    route = bus.locator(".run-bus-route").inner_text()
+    bus.click()
+    expect(office.get_by_text(re.compile(rf"{route} called: \d+ students"))).to_be_visible()
+    expect(tv.locator("#tv-calls .tv-row", has_text=route).first).to_be_visible()
+    expect(office.locator("#dismissal-status")).to_contain_text(route)
+
+    check_accessibility(curb, "curb screen")
+    screenshot(curb, "curb-phone")
+    check_accessibility(tv, "dismissal TV")
+    screenshot(tv, "dismissal-tv")
+    check_accessibility(office, "dismissal control")
+    screenshot(office, "dismissal-office")
+
+    # The end of the day: the office ends dismissal and reads today's report.
+    office.get_by_role("button", name="End dismissal").click()
+    expect(office.get_by_text("Dismissal ended.")).to_be_visible()
+    expect(tv.locator("#tv-calls")).to_contain_text("Ended")
+    expect(curb.locator("#curb-list")).to_contain_text("Today's dismissal has ended.")
+    office.get_by_role("link", name="Dismissal reports").click()
+    expect(office.get_by_role("heading", name="Dismissal reports")).to_be_visible()
+    today = datetime.now(ZoneInfo(SCHOOL_TIMEZONE)).strftime("%a %Y-%m-%d")
+    office.get_by_role("link", name=today).click()
+    expect(office.get_by_role("heading", name=re.compile(r"^Dismissal "))).to_be_visible()
+    expect(office.locator(".chart-card svg")).to_be_visible()
+    check_accessibility(office, "dismissal report")
+    with office.expect_download() as download:
+        office.get_by_role("link", name="Download CSV").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    text = download.value.path().read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    by_tag = {row["tag"]: row for row in rows if row["mode"] == "car"}
+    assert by_tag[str(typed["number"])]["status"] == "loaded"
+    assert by_tag[str(scanned["number"])]["status"] == "called"
+    assert any(row["mode"] == "bus" for row in rows)

@@ -1,0 +1,193 @@
+"""Hall passes in the browser: the teacher's tablet, the kiosk, the room QR code on a
+phone with live approval, the hallway overview and the emergency sweep.
+
+Each test uses its own students of the demo teacher's period 1 class (Room 101), and
+ends the passes it starts, so the tests do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import check_accessibility, pair, read_qr, screenshot, sign_in
+
+#: A destination students may go to without asking (demo: capacity and time limit set).
+GO_NOW = "Water fountain"
+#: A destination that needs the teacher's approval in the demo.
+ASK = "Library"
+
+
+def teacher_tablet(open_page) -> Page:
+    page = sign_in(open_page("tablet"), "teacher")
+    page.goto("/hallpass/")
+    expect(page.get_by_role("heading", name=re.compile(r"^Hall passes · "))).to_be_visible()
+    return page
+
+
+def issue_pass(page: Page, student: dict, destination: str = GO_NOW) -> None:
+    """The two taps: the student's tile, then the destination."""
+    page.get_by_text(student["name"], exact=True).click()
+    page.get_by_role("button", name=destination, exact=True).click()
+
+
+def pass_row(page: Page, student: dict):
+    return page.locator("#room-passes .pass-row", has_text=student["name"])
+
+
+def test_teacher_issues_and_ends_a_pass_in_two_taps(open_page, site):
+    page = teacher_tablet(open_page)
+    student = site.student()
+    expect(page.get_by_text(f"Room {site.room}", exact=False).first).to_be_visible()
+    issue_pass(page, student)
+    row = pass_row(page, student)
+    expect(row).to_contain_text(GO_NOW)
+    expect(page.locator("#room-passes h2")).to_contain_text("Out of Room")
+    check_accessibility(page, "teacher tablet")
+    screenshot(page, "teacher-tablet")
+    row.get_by_role("button", name="Back").click()
+    expect(row).to_have_count(0)
+
+
+def test_kiosk_typed_number_then_scan_again_to_return(open_page, site):
+    teacher = teacher_tablet(open_page)
+    kiosk = open_page("tablet")
+    pair(teacher, kiosk, "Hall pass kiosk (room)", "Room 101 kiosk", room=site.room)
+    kiosk.get_by_role("link", name="Open the hall pass kiosk").click()
+    teacher.goto("/hallpass/")
+    number_field = kiosk.get_by_label("Scan your student ID, or type your number")
+    expect(number_field).to_be_focused()
+    check_accessibility(kiosk, "kiosk scan screen")
+    screenshot(kiosk, "kiosk")
+    student = site.student()
+    # A USB scanner types the number and presses Enter into the focused field.
+    kiosk.keyboard.type(student["number"])
+    kiosk.keyboard.press("Enter")
+    expect(
+        kiosk.get_by_role("heading", name=f"Hi {student['short']}, where are you going?")
+    ).to_be_visible()
+    check_accessibility(kiosk, "kiosk destinations")
+    screenshot(kiosk, "kiosk-destinations")
+    kiosk.get_by_role("button", name=GO_NOW, exact=True).click()
+    expect(kiosk.get_by_role("heading", name=f"Go ahead, {student['short']}")).to_be_visible()
+    check_accessibility(kiosk, "kiosk pass")
+    # The pass's QR code opens its check page: a hall monitor's phone sees it is valid.
+    pass_url = read_qr(kiosk, ".pass-qr")
+    assert re.fullmatch(rf"{re.escape(site.url)}/hallpass/p/[A-Za-z0-9_-]+", pass_url)
+    monitor = sign_in(open_page("phone"), "staff")
+    monitor.goto(pass_url)
+    expect(monitor.locator("main")).to_contain_text(GO_NOW)
+    expect(monitor.locator("main")).to_contain_text(student["name"])
+    # The teacher's tablet shows the kiosk pass without a reload.
+    expect(pass_row(teacher, student)).to_contain_text("kiosk")
+    # Back in the room: the same number again ends the pass.
+    kiosk.get_by_role("link", name="Done").click()
+    kiosk.get_by_label("Scan your student ID, or type your number").fill(student["number"])
+    kiosk.get_by_role("button", name="Next").click()
+    expect(kiosk.get_by_role("heading", name=f"Welcome back, {student['short']}")).to_be_visible()
+    expect(pass_row(teacher, student)).to_have_count(0)
+
+
+def test_room_qr_request_approved_live_on_the_teacher_tablet(open_page, site):
+    teacher = teacher_tablet(open_page)
+    display = open_page("tv")
+    pair(teacher, display, "Classroom display (room)", "Room 101 display", room=site.room)
+    display.get_by_role("link", name="Open the room's pass QR code").click()
+    expect(display.get_by_role("heading", name="Need a hall pass? Scan this code.")).to_be_visible()
+    # Nobody scrolls a wall display: the code and its instructions fit on the screen.
+    assert display.evaluate("document.documentElement.scrollHeight") <= 1080
+    check_accessibility(display, "classroom display QR")
+    screenshot(display, "room-qr-display")
+    teacher.goto("/hallpass/")
+    # The student's phone reads the room's code off the classroom display.
+    room_link = read_qr(display, "#room-qr")
+    assert room_link.startswith(f"{site.url}/hallpass/r/"), room_link
+    student = site.student()
+
+    phone = open_page("phone")
+    phone.goto(room_link)
+    expect(phone.get_by_role("heading", name=f"Hall pass · Room {site.room}")).to_be_visible()
+    check_accessibility(phone, "room QR page")
+    screenshot(phone, "room-qr-phone")
+    phone.get_by_text(student["short"], exact=True).click()
+    phone.get_by_role("button", name=f"{ASK} (ask)").click()
+    status = phone.locator("#visit-status")
+    expect(status).to_contain_text(ASK)
+    check_accessibility(phone, "room QR request")
+
+    # The request appears on the teacher's tablet by itself; the teacher approves it.
+    request = teacher.locator("#room-requests .request-row", has_text=student["name"])
+    expect(request).to_contain_text("phone")
+    check_accessibility(teacher, "teacher tablet with a request")
+    screenshot(teacher, "teacher-request-tablet")
+    request.get_by_role("button", name="Approve").click()
+    expect(request).to_have_count(0)
+    expect(pass_row(teacher, student)).to_contain_text(ASK)
+
+    # The phone shows the pass without a reload.
+    expect(status.get_by_role("heading", name=f"Pass to {ASK}")).to_be_visible()
+    check_accessibility(phone, "pass on the phone")
+    screenshot(phone, "room-qr-pass-phone")
+
+    # Back in the room, the student scans the code again and taps "I'm back".
+    phone.goto(read_qr(display, "#room-qr"))
+    expect(phone.get_by_role("heading", name=f"Back in Room {site.room}?")).to_be_visible()
+    phone.get_by_role("button", name="I'm back").click()
+    expect(phone.get_by_role("heading", name="Welcome back")).to_be_visible()
+    expect(pass_row(teacher, student)).to_have_count(0)
+
+
+def test_hallway_overview_updates_live(open_page, site):
+    office = sign_in(open_page("desktop"), "office")
+    tv = open_page("tv")
+    pair(office, tv, "Office / hallway display", "Office hallway TV", purpose="Hallway")
+    tv.get_by_role("link", name="Open the hallway screen").click()
+    hallway = tv.locator("#hallway")
+    expect(hallway).to_be_visible()
+    student = site.student()
+    row = hallway.locator("tr", has_text=student["name"])
+    expect(row).to_have_count(0)
+
+    teacher = teacher_tablet(open_page)
+    issue_pass(teacher, student)
+    expect(row).to_contain_text(GO_NOW)
+    expect(row).to_contain_text(site.room)
+    check_accessibility(tv, "hallway display")
+    screenshot(tv, "hallway-tv")
+    pass_row(teacher, student).get_by_role("button", name="Back").click()
+    expect(row).to_have_count(0)
+
+
+def test_emergency_sweep(open_page, site):
+    teacher = teacher_tablet(open_page)
+    student, other = site.student(), site.student()
+    issue_pass(teacher, student)
+    expect(pass_row(teacher, student)).to_be_visible()
+
+    office = sign_in(open_page("tablet"), "office")
+    office.on("dialog", lambda dialog: dialog.accept())
+    office.goto("/hallpass/sweep")
+    office.get_by_role("button", name="Start sweep").click()
+    try:
+        expect(office.get_by_text("Sweep in progress")).to_be_visible()
+        row = office.locator("tr", has_text=student["name"])
+        expect(row).to_contain_text(GO_NOW)
+        check_accessibility(office, "sweep")
+        screenshot(office, "sweep")
+
+        # No new pass starts anywhere while the sweep runs.
+        issue_pass(teacher, other)
+        expect(teacher.locator("#live-errors")).to_contain_text(re.compile("sweep", re.I))
+        expect(pass_row(teacher, other)).to_have_count(0)
+
+        row.get_by_role("button", name="Accounted for").click()
+        expect(office.get_by_text(f"{student['name']} is accounted for.")).to_be_visible()
+        expect(office.get_by_text("Every student is accounted for.")).to_be_visible()
+    finally:
+        office.goto("/hallpass/sweep")
+        end = office.get_by_role("button", name="End sweep")
+        if end.count():
+            end.click()
+    expect(office.get_by_text("Sweep ended: passes work again.")).to_be_visible()
+    expect(pass_row(teacher, student)).to_have_count(0)
