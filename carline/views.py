@@ -318,6 +318,7 @@ def tv_calls():
         school.id,
         TOPIC,
         lambda version: _render_tv_calls(running.todays_dismissal(school), version),
+        share="tv",  # the same for every TV of the school: rendered once per change
     )
 
 

@@ -334,7 +334,8 @@ def sweep():
         action = request.form.get("action")
         if action == "start":
             out = services.start_sweep(school, actor)
-            flash(f"Sweep started: no new passes. {out} students are out.", "warning")
+            students = "1 student is" if out == 1 else f"{out} students are"
+            flash(f"Sweep started: no new passes. {students} out.", "warning")
         elif action == "account":
             pass_id = request.form.get("pass_id", type=int)
             if pass_id is None:
@@ -345,16 +346,45 @@ def sweep():
             still_out = services.end_sweep(school, actor)
             flash(
                 "Sweep ended: passes work again."
-                + (f" {still_out} students were not accounted for." if still_out else ""),
+                + (f" Not accounted for: {still_out}." if still_out else ""),
                 "success",
             )
         else:
             raise InvalidInput("Unknown sweep action.")
         return redirect(url_for("hallpass.sweep"))
+    version = live.current(school.id, services.HALLWAY_TOPIC)
     policy = services.read_policy(school)
-    passes = db.session.scalars(
-        select(HallPass)
-        .where(HallPass.school_id == school.id, HallPass.status == "active")
-        .order_by(HallPass.started_at)
-    ).all()
-    return render_template("hallpass/sweep.html", policy=policy, passes=passes)
+    return render_template(
+        "hallpass/sweep.html",
+        policy=policy,
+        passes=_students_out(school.id),
+        sweep_list=_render_sweep_list(version, policy) if policy.sweep_started_at else "",
+    )
+
+
+def _students_out(school_id: int) -> list[HallPass]:
+    return list(
+        db.session.scalars(
+            select(HallPass)
+            .where(HallPass.school_id == school_id, HallPass.status == "active")
+            .order_by(HallPass.started_at)
+        )
+    )
+
+
+def _render_sweep_list(version: int, policy=None) -> str:
+    school = g.principal.school
+    policy = policy or services.read_policy(school)
+    return render_template(
+        "hallpass/partials/sweep_list.html",
+        policy=policy,
+        passes=_students_out(school.id),
+        version=version,
+    )
+
+
+@bp.route("/sweep/list")
+@access("admin", "office")
+def sweep_list():
+    """Live region of the sweep: every student not yet accounted for (204 while unchanged)."""
+    return live.poll(g.principal.school_id, services.HALLWAY_TOPIC, _render_sweep_list)

@@ -7,7 +7,9 @@ fresh partial otherwise. Every process and server shares the versions through th
 database, so a change made anywhere reaches every screen.
 """
 
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
 from flask import Response, request
 from sqlalchemy import bindparam, select
@@ -41,9 +43,45 @@ def current(school_id: int, topic: str) -> int:
     return version or 0
 
 
-def poll(school_id: int, topic: str, render: Callable[[int], str | Response]):
-    """Answer a live region's poll: 204 if it already shows the current version."""
+#: Rendered partials shared by every screen that shows the same thing (see `poll`).
+_SHARED_MAX = 256
+_shared: OrderedDict[tuple, str] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def poll(
+    school_id: int,
+    topic: str,
+    render: Callable[[int], str | Response],
+    *,
+    share: Hashable | None = None,
+):
+    """Answer a live region's poll: 204 if it already shows the current version.
+
+    `share` is for a region whose HTML depends only on the school, the topic's version
+    and `share` itself (no names of the viewer, no CSRF token), such as the dismissal
+    TV: when a car comes in, each process then renders it once for every screen of the
+    school instead of once per screen.
+    """
     version = current(school_id, topic)
     if request.args.get("v", type=int) == version:
         return Response(status=204)
-    return render(version)
+    if share is None:
+        return render(version)
+    key = (school_id, topic, version, share)
+    with _shared_lock:
+        html = _shared.get(key)
+    if html is None:
+        html = render(version)
+        if isinstance(html, str):
+            with _shared_lock:
+                _shared[key] = html
+                while len(_shared) > _SHARED_MAX:
+                    _shared.popitem(last=False)
+    return html
+
+
+def clear_shared() -> None:
+    """Forget every shared render (tests that reuse ids; a restored database backup)."""
+    with _shared_lock:
+        _shared.clear()

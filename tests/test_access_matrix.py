@@ -85,6 +85,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "hallpass.hallway": OFFICE | {"staff", "hallway_tv"},
     "hallpass.hallway_list": OFFICE | {"staff", "hallway_tv"},
     "hallpass.sweep": OFFICE,
+    "hallpass.sweep_list": OFFICE,
     # Hall passes: students (kiosk, room QR, pass check)
     "hallpass.kiosk": frozenset({"kiosk"}),
     "hallpass.kiosk_scan": frozenset({"kiosk"}),

@@ -259,7 +259,14 @@ def test_emergency_sweep_stops_passes_and_accounts_for_everyone(
     )
     assert refused.status_code == 409 and "sweep" in refused.get_data(as_text=True)
     assert client.post("/hallpass/sweep", data={"action": "start"}).status_code == 409
-    client.post("/hallpass/sweep", data={"action": "account", "pass_id": out.id})
+    version = int(re.search(r"sweep/list\?v=(\d+)", page).group(1))
+    assert client.get(f"/hallpass/sweep/list?v={version}").status_code == 204
+    # Another office computer marks the student found: this list updates without a reload.
+    other = login(make_user(school, "office"), on=client.application.test_client())
+    other.post("/hallpass/sweep", data={"action": "account", "pass_id": out.id})
+    fresh = client.get(f"/hallpass/sweep/list?v={version}")
+    assert fresh.status_code == 200 and "<html" not in fresh.get_data(as_text=True)
+    assert "Every student is accounted for" in fresh.get_data(as_text=True)
     db.session.refresh(out)
     assert out.status == "ended" and out.ended_by == "sweep" and out.accounted_at is not None
     assert "Every student is accounted for" in client.get("/hallpass/sweep").get_data(as_text=True)

@@ -112,3 +112,25 @@ def test_an_unchanged_poll_costs_three_queries_for_staff(app, db, school, make_u
     assert response.status_code == 204
     queries = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
     assert len(queries) == 3, counter.statements
+
+
+def test_a_shared_region_is_rendered_once_per_version_for_every_screen(app, db, school):
+    live.bump(school.id, "dismissal")
+    db.session.commit()
+    rendered = []
+
+    def render(version):
+        rendered.append(version)
+        return f"<ol data-v='{version}'></ol>"
+
+    for _screen in range(5):
+        with app.test_request_context("/?v=0"):
+            assert live.poll(school.id, "dismissal", render, share="tv") == "<ol data-v='1'></ol>"
+    assert rendered == [1]
+    live.bump(school.id, "dismissal")
+    db.session.commit()
+    with app.test_request_context("/?v=1"):
+        assert live.poll(school.id, "dismissal", render, share="tv") == "<ol data-v='2'></ol>"
+    with app.test_request_context("/?v=1"):
+        live.poll(school.id, "dismissal", render)  # not shared: rendered every time
+    assert rendered == [1, 2, 2]
