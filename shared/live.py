@@ -8,6 +8,7 @@ database, so a change made anywhere reaches every screen.
 """
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
@@ -28,6 +29,7 @@ def bump(school_id: int, topic: str) -> None:
         set_={"version": LiveVersion.version + 1},
     )
     db.session.execute(statement)
+    _recent.pop((school_id, topic), None)  # this process reads the new version next time
 
 
 #: Built once: the one query of an unchanged poll.
@@ -41,6 +43,32 @@ def current(school_id: int, topic: str) -> int:
     # Core, not ORM: no entities to load, and this runs on every poll.
     version = db.session.connection().scalar(_VERSION, {"school_id": school_id, "topic": topic})
     return version or 0
+
+
+#: How long a process may answer polls from the version it last read (seconds). Dozens of
+#: screens of one school poll every second; within this window they cost no query.
+RECENT_SECONDS = 0.25
+_recent: dict[tuple[int, str], tuple[int, float]] = {}
+
+
+def _recent_version(school_id: int, topic: str, shown: int | None) -> int:
+    """The topic's version, read at most every RECENT_SECONDS per process.
+
+    A screen that already shows a newer version than the one remembered (it was
+    answered by another process) always gets a fresh read, so no screen goes back.
+    """
+    key = (school_id, topic)
+    remembered = _recent.get(key)
+    now = time.monotonic()
+    if (
+        remembered is not None
+        and now - remembered[1] < RECENT_SECONDS
+        and (shown is None or shown <= remembered[0])
+    ):
+        return remembered[0]
+    version = current(school_id, topic)
+    _recent[key] = (version, now)
+    return version
 
 
 #: Rendered partials shared by every screen that shows the same thing (see `poll`).
@@ -63,8 +91,9 @@ def poll(
     TV: when a car comes in, each process then renders it once for every screen of the
     school instead of once per screen.
     """
-    version = current(school_id, topic)
-    if request.args.get("v", type=int) == version:
+    shown = request.args.get("v", type=int)
+    version = _recent_version(school_id, topic, shown)
+    if shown == version:
         return Response(status=204)
     if share is None:
         return render(version)
@@ -85,3 +114,4 @@ def clear_shared() -> None:
     """Forget every shared render (tests that reuse ids; a restored database backup)."""
     with _shared_lock:
         _shared.clear()
+    _recent.clear()
