@@ -248,6 +248,7 @@ def test_emergency_sweep_stops_passes_and_accounts_for_everyone(
     assert client.post("/hallpass/sweep", data={"action": "start"}).status_code == 302
     page = client.get("/hallpass/sweep").get_data(as_text=True)
     assert "Sweep in progress" in page and "Kid0 Test" in page and "Restroom A" in page
+    assert '<section id="sweep-list" data-live' in page  # the live list, not its escaped text
     teacher = login(classroom["teacher"], on=client.application.test_client())
     refused = teacher.post(
         "/hallpass/passes",
