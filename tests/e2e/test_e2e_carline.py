@@ -104,7 +104,8 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     # The next car's hang tag is held up to the curb phone's camera.
     curb.get_by_role("button", name="Scan with camera").click()
     expect(curb.locator("video.scanner-video")).to_be_visible()
-    expect(answer).to_contain_text(f"Tag {scanned['number']}")
+    # Decoding frames of a fake camera is slow on a busy 2-core CI machine: allow for it.
+    expect(answer).to_contain_text(f"Tag {scanned['number']}", timeout=45_000)
     expect(answer).to_contain_text(scanned["student"]["name"])
     curb.get_by_role("button", name="Stop camera").click()
     expect(curb.locator("video.scanner-video")).to_have_count(0)
