@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,14 +116,24 @@ def read_qr(page: Page, selector: str) -> str:
     """
     if not page.evaluate("() => Boolean(window.ZXing)"):
         page.add_script_tag(url="/static/vendor/zxing/zxing.min.js")
-    return page.evaluate(
-        """(selector) => {
+    for attempt in range(3):
+        try:
+            return page.evaluate(_READ_QR, selector)
+        except PlaywrightError:
+            if attempt == 2:
+                raise
+            page.wait_for_timeout(1000)  # a live QR may be mid-swap: read it again
+    raise AssertionError("unreachable")
+
+
+_READ_QR = """(selector) => {
             const svg = document.querySelector(selector + " svg");
             const box = svg.viewBox.baseVal;
             const paths = Array.from(svg.querySelectorAll("path"), (p) => p.getAttribute("d"));
             const binarizers = [ZXing.HybridBinarizer, ZXing.GlobalHistogramBinarizer];
+            const hints = new Map([[ZXing.DecodeHintType.TRY_HARDER, true]]);
             let failure = null;
-            for (const scale of [8, 6, 10, 4]) {
+            for (const scale of [8, 6, 10, 4, 5, 7, 9, 12, 3]) {
                 const margin = 4;
                 const canvas = document.createElement("canvas");
                 canvas.width = (box.width + 2 * margin) * scale;
@@ -138,13 +149,11 @@ def read_qr(page: Page, selector: str) -> str:
                     const source = new ZXing.HTMLCanvasElementLuminanceSource(canvas);
                     try {
                         const bitmap = new ZXing.BinaryBitmap(new Binarizer(source));
-                        return new ZXing.QRCodeReader().decode(bitmap).getText();
+                        return new ZXing.QRCodeReader().decode(bitmap, hints).getText();
                     } catch (error) {
                         failure = error;
                     }
                 }
             }
             throw failure;
-        }""",
-        selector,
-    )
+        }"""
