@@ -354,15 +354,17 @@ def sweep():
         return redirect(url_for("hallpass.sweep"))
     version = live.current(school.id, services.HALLWAY_TOPIC)
     policy = services.read_policy(school)
+    passes = _active_passes(school.id)
+    sweeping = policy.sweep_started_at is not None
     return render_template(
         "hallpass/sweep.html",
         policy=policy,
-        passes=_students_out(school.id),
-        sweep_list=_render_sweep_list(version, policy) if policy.sweep_started_at else "",
+        passes=passes,
+        sweep_list=_render_sweep_list(version, policy, passes) if sweeping else "",
     )
 
 
-def _students_out(school_id: int) -> list[HallPass]:
+def _active_passes(school_id: int) -> list[HallPass]:
     return list(
         db.session.scalars(
             select(HallPass)
@@ -372,13 +374,12 @@ def _students_out(school_id: int) -> list[HallPass]:
     )
 
 
-def _render_sweep_list(version: int, policy=None) -> str:
+def _render_sweep_list(version: int, policy=None, passes=None) -> str:
     school = g.principal.school
-    policy = policy or services.read_policy(school)
     return render_template(
         "hallpass/partials/sweep_list.html",
-        policy=policy,
-        passes=_students_out(school.id),
+        policy=policy or services.read_policy(school),
+        passes=_active_passes(school.id) if passes is None else passes,
         version=version,
     )
 

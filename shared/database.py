@@ -65,6 +65,20 @@ def write_intent() -> Iterator[None]:
         _write_intent.reset(token)
 
 
+def write_now(session: Session, statement) -> None:
+    """Run a small bookkeeping write (last seen times) from any request.
+
+    A writing request already holds the write lock, so the statement joins its
+    transaction; a read (a poll) writes in a short transaction of its own instead of
+    turning its read into a write.
+    """
+    if in_writing_transaction():
+        session.execute(statement)
+    else:
+        with write_intent(), session.get_bind().begin() as connection:
+            connection.execute(statement)
+
+
 def configure_sqlite(engine: Engine) -> None:
     """Install the pragmas and explicit BEGIN handling on a SQLite engine."""
 

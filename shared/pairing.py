@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from shared import audit
 from shared.access import Principal, secret_digest
-from shared.database import in_writing_transaction, write_intent
+from shared.database import write_now
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import (
@@ -178,12 +178,7 @@ def unpair_self(device: Device) -> None:
 
 
 def touch_device(device: Device) -> None:
-    """Record that a device was seen, at most once a minute.
-
-    A writing request already holds the write lock, so the update joins its
-    transaction; a read (a poll) writes in a short transaction of its own instead of
-    turning its read into a write.
-    """
+    """Record that a device was seen, at most once a minute (see `write_now`)."""
     now = utcnow()
     if device.last_seen_at is not None and now - device.last_seen_at < LAST_SEEN_EVERY:
         return
@@ -193,9 +188,5 @@ def touch_device(device: Device) -> None:
         .values(last_seen_at=now)
         .execution_options(synchronize_session=False)
     )
-    if in_writing_transaction():
-        db.session.execute(statement)
-    else:
-        with write_intent(), db.engine.begin() as connection:
-            connection.execute(statement)
+    write_now(db.session, statement)
     set_committed_value(device, "last_seen_at", now)  # no second write at commit

@@ -17,7 +17,7 @@ from datetime import timedelta
 from flask import current_app, g, request, session
 from sqlalchemy import select, update
 
-from shared.database import in_writing_transaction, write_intent
+from shared.database import write_now
 from shared.extensions import db
 from shared.models import User, UserSession
 from shared.timeutil import utcnow
@@ -31,15 +31,6 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _write(statement) -> None:
-    """Join a writing request's transaction; from a read, write in a short one of its own."""
-    if in_writing_transaction():
-        db.session.execute(statement)
-    else:
-        with write_intent(), db.engine.begin() as connection:
-            connection.execute(statement)
-
-
 def start_session(user: User) -> None:
     """A new server-side session for `user` in this (already cleared) browser session."""
     token = secrets.token_urlsafe(32)
@@ -51,10 +42,11 @@ def end_current_session(reason: str = "signout") -> None:
     """End this browser's session on the server."""
     token = session.get(SESSION_TOKEN_KEY)
     if token:
-        _write(
+        write_now(
+            db.session,
             update(UserSession)
             .where(UserSession.token_hash == _digest(token), UserSession.ended_at.is_(None))
-            .values(ended_at=utcnow(), end_reason=reason)
+            .values(ended_at=utcnow(), end_reason=reason),
         )
 
 
@@ -94,14 +86,15 @@ def load_session_user(session_id: str) -> User | None:
     expired = now - user_session.created_at > timedelta(hours=config["SESSION_ABSOLUTE_HOURS"])
     idle = now - user_session.last_seen_at > timedelta(minutes=config["SESSION_IDLE_MINUTES"])
     if expired or idle:
-        _write(
+        write_now(
+            db.session,
             update(UserSession)
             .where(UserSession.id == user_session.id, UserSession.ended_at.is_(None))
-            .values(ended_at=now, end_reason="expired" if expired else "idle")
+            .values(ended_at=now, end_reason="expired" if expired else "idle"),
         )
         g.session_timed_out = True
         return None
     if _is_activity() and now - user_session.last_seen_at >= SEEN_EVERY:
         seen = update(UserSession).where(UserSession.id == user_session.id)
-        _write(seen.values(last_seen_at=now))
+        write_now(db.session, seen.values(last_seen_at=now))
     return user

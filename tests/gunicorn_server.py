@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,8 +117,6 @@ class Browser:
     def request(
         self, method: str, path: str, form: dict[str, str] | None = None, headers=None
     ) -> tuple[int, dict[str, str], str]:
-        from urllib.parse import urlencode
-
         connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
         all_headers = dict(headers or {})
         if self.cookies:
@@ -149,8 +148,6 @@ class Browser:
 
     def csrf_token(self, path: str) -> str:
         """The CSRF token of the page at `path` (from its form or its htmx headers)."""
-        import re
-
         _status, _headers, html = self.get(path)
         match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
             r'"X-CSRFToken": "([^"]+)"', html
