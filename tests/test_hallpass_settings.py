@@ -423,7 +423,9 @@ def test_student_search_is_a_post_and_limits_are_set_and_removed(db, client, log
         "hallpass.student_limit_remove",
     ]
     first = db.session.scalar(
-        select(AuditEvent).where(AuditEvent.action == "hallpass.student_limit_set")
+        select(AuditEvent)
+        .where(AuditEvent.action == "hallpass.student_limit_set")
+        .order_by(AuditEvent.id)
     )
     assert first.detail["after"]["daily_limit"] == 6 and "504" not in str(first.detail)
 
