@@ -68,7 +68,9 @@ def configure(app: Flask, overrides: dict[str, Any]) -> None:
 
 def register_extensions(app: Flask) -> None:
     from shared.database import configure_sqlite
+    from shared.sessions import RememberingCookieSessionInterface
 
+    app.session_interface = RememberingCookieSessionInterface()
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
     login_manager.init_app(app)
@@ -82,6 +84,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
+    from shared import live
     from shared.access import DEVICE_COOKIE, enforce_access, load_principal
     from shared.database import clear_request_write_intent, set_request_write_intent
     from shared.headers import add_security_headers
@@ -90,6 +93,9 @@ def register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _start_request():
         set_request_write_intent(request.method)
+        unchanged = live.unchanged_poll()
+        if unchanged is not None:
+            return unchanged
         load_principal()
         if g.principal is not None and g.principal.device is not None:
             touch_device(g.principal.device)

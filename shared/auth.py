@@ -106,7 +106,7 @@ def login():
 def logout():
     """Sign out and forget the session."""
     audit.record("auth.logout", target=g.principal.user)
-    end_current_session("signout")
+    end_current_session(g.principal.user, "signout")
     logout_user()
     session.clear()
     flash("You are signed out.", "info")

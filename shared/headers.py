@@ -27,18 +27,28 @@ CONTENT_SECURITY_POLICY = "; ".join(
 HSTS = "max-age=31536000; includeSubDomains"
 
 
+#: (name, value) of the headers every response carries unless its view set them.
+_ALWAYS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+)
+
+
 def add_security_headers(response: Response) -> Response:
     """after_request: the headers every passline response carries."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", HSTS)
-    if g.get("principal") is not None:
+    # One pass over the few headers present (werkzeug's setdefault raises and catches a
+    # KeyError per missing header: a sixth of an unchanged poll's time in Flask).
+    present = {name.lower() for name, _value in headers.items()}
+    missing = [(name, value) for name, value in _ALWAYS if name.lower() not in present]
+    if request.is_secure and "strict-transport-security" not in present:
+        missing.append(("Strict-Transport-Security", HSTS))
+    if g.get("principal") is not None and "cache-control" not in present:
         # Anything a signed-in user or paired device sees may name students.
-        headers.setdefault("Cache-Control", "no-store")
+        missing.append(("Cache-Control", "no-store"))
+    headers.extend(missing)
     return response

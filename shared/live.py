@@ -5,19 +5,32 @@ transaction as the change. A live region polls with the version it shows (`?v=N`
 `poll(...)` answers 204 with no rendering while the version is unchanged, and the
 fresh partial otherwise. Every process and server shares the versions through the
 database, so a change made anywhere reaches every screen.
+
+The shortcut. Nearly every poll is unchanged, so `unchanged_poll` runs first in every
+request: when the same paired device or staff session polled the same URL through the
+full path less than REUSE_SECONDS ago, the access decision that path made is reused,
+and nothing but the school's versions (read at most every RECENT_SECONDS per process)
+is looked up. It answers 204, or a region shared by every screen of the school (the
+dismissal TV) already rendered for the current version; anything else takes the full
+path. Whatever ends access (a revoked device, an ended session, changed roles) bumps
+the school's ACCESS_TOPIC, which ends every reused decision there at once.
 """
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 
-from flask import Response, request
+from flask import Response, current_app, g, request, session
 from sqlalchemy import bindparam, select
 
 from shared.database import upsert_insert
 from shared.extensions import db
 from shared.models import LiveVersion
+
+#: Bumped when access ends at a school (see the module docstring).
+ACCESS_TOPIC = "access"
 
 
 def bump(school_id: int, topic: str) -> None:
@@ -29,46 +42,63 @@ def bump(school_id: int, topic: str) -> None:
         set_={"version": LiveVersion.version + 1},
     )
     db.session.execute(statement)
-    _recent.pop((school_id, topic), None)  # this process reads the new version next time
+    _recent.pop(school_id, None)  # this process reads the new versions next time
+
+
+def access_changed(school_ids: Iterable[int]) -> None:
+    """Someone's access at these schools ended or narrowed: reuse no access decision there."""
+    for school_id in sorted(set(school_ids)):
+        bump(school_id, ACCESS_TOPIC)
 
 
 #: Built once: the one query of an unchanged poll.
 _VERSION = select(LiveVersion.version).where(
     LiveVersion.school_id == bindparam("school_id"), LiveVersion.topic == bindparam("topic")
 )
+_SCHOOL_VERSIONS = select(LiveVersion.topic, LiveVersion.version).where(
+    LiveVersion.school_id == bindparam("school_id")
+)
 
 
 def current(school_id: int, topic: str) -> int:
     """The topic's version; 0 before its first change."""
-    # Core, not ORM: no entities to load, and this runs on every poll.
+    # Core, not ORM: no entities to load.
     version = db.session.connection().scalar(_VERSION, {"school_id": school_id, "topic": topic})
     return version or 0
 
 
-#: How long a process may answer polls from the version it last read (seconds). Dozens of
+#: How long a process may answer polls from the versions it last read (seconds). Dozens of
 #: screens of one school poll every second; within this window they cost no query.
 RECENT_SECONDS = 0.25
-_recent: dict[tuple[int, str], tuple[int, float]] = {}
+#: school id -> (topic -> version, when read)
+_recent: dict[int, tuple[dict[str, int], float]] = {}
 
 
-def _recent_version(school_id: int, topic: str, shown: int | None) -> int:
-    """The topic's version, read at most every RECENT_SECONDS per process.
+def _school_versions(school_id: int, topic: str, shown: int | None) -> dict[str, int]:
+    """Every topic's version at the school, read at most every RECENT_SECONDS per process.
 
     A screen that already shows a newer version than the one remembered (it was
     answered by another process) always gets a fresh read, so no screen goes back.
+    The full path's read joins its request's transaction; the shortcut's read on
+    PostgreSQL runs in autocommit (one round trip instead of BEGIN, SELECT, ROLLBACK).
     """
-    key = (school_id, topic)
-    remembered = _recent.get(key)
+    remembered = _recent.get(school_id)
     now = time.monotonic()
     if (
         remembered is not None
         and now - remembered[1] < RECENT_SECONDS
-        and (shown is None or shown <= remembered[0])
+        and (shown is None or shown <= remembered[0].get(topic, 0))
     ):
         return remembered[0]
-    version = current(school_id, topic)
-    _recent[key] = (version, now)
-    return version
+    parameters = {"school_id": school_id}
+    if g.get("principal") is None and db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            rows = connection.execute(_SCHOOL_VERSIONS, parameters).all()
+    else:  # the full path, already in a transaction, or SQLite (no round trips to save)
+        rows = db.session.connection().execute(_SCHOOL_VERSIONS, parameters).all()
+    versions = {topic: version for topic, version in rows}
+    _recent[school_id] = (versions, now)
+    return versions
 
 
 #: Rendered partials shared by every screen that shows the same thing (see `poll`).
@@ -92,7 +122,9 @@ def poll(
     school instead of once per screen.
     """
     shown = request.args.get("v", type=int)
-    version = _recent_version(school_id, topic, shown)
+    versions = _school_versions(school_id, topic, shown)
+    version = versions.get(topic, 0)
+    _remember_access(school_id, topic, share, versions.get(ACCESS_TOPIC, 0))
     if shown == version:
         return Response(status=204)
     if share is None:
@@ -110,8 +142,85 @@ def poll(
     return html
 
 
+# The shortcut (see the module docstring).
+
+#: How long an access decision of the full path may be reused (seconds). Time limits
+#: (an idle or too old staff session) are therefore kept to within this much.
+REUSE_SECONDS = 30.0
+_REUSE_MAX = 50_000
+
+
+#: (caller, path) -> (school id, topic, share, access version, when admitted)
+_admitted: OrderedDict[tuple[str, str], tuple] = OrderedDict()
+_admitted_lock = threading.Lock()
+
+
+def _caller() -> str | None:
+    """Who polls: the paired device, else the staff session and the school it acts at."""
+    from shared.access import DEVICE_COOKIE
+    from shared.sessions import SESSION_TOKEN_KEY
+
+    secret = request.cookies.get(DEVICE_COOKIE)
+    if secret:
+        return "device:" + hashlib.sha256(secret.encode()).hexdigest()
+    token = session.get(SESSION_TOKEN_KEY)
+    if token:
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        return f"session:{digest}:{session.get('school_id')}"
+    return None
+
+
+def _remember_access(school_id: int, topic: str, share: Hashable | None, access: int) -> None:
+    """The full path admitted this caller to this region: remember it for the shortcut."""
+    rules = getattr(current_app.view_functions.get(request.endpoint), "access_rules", ())
+    if g.get("principal") is None or "public" in rules:
+        return  # what an anonymous poll shows comes from its own cookie, not from a caller
+    caller = _caller()
+    if caller is None:
+        return
+    key = (caller, request.path)
+    with _admitted_lock:
+        _admitted[key] = (school_id, topic, share, access, time.monotonic())
+        _admitted.move_to_end(key)
+        while len(_admitted) > _REUSE_MAX:
+            _admitted.popitem(last=False)
+
+
+def unchanged_poll() -> Response | None:
+    """The answer to a poll by a caller admitted moments ago, if it needs no more work.
+
+    None means "take the full path": not a poll, an unknown caller, an old decision,
+    access changed at the school, or a change that has not been rendered here yet.
+    """
+    if request.method != "GET" or "v" not in request.args:
+        return None
+    shown = request.args.get("v", type=int)
+    caller = _caller() if shown is not None else None
+    admitted = _admitted.get((caller, request.path)) if caller is not None else None
+    if admitted is None:
+        return None
+    school_id, topic, share, access, when = admitted
+    if time.monotonic() - when > REUSE_SECONDS:
+        return None
+    versions = _school_versions(school_id, topic, shown)
+    if versions.get(ACCESS_TOPIC, 0) != access:
+        return None
+    version = versions.get(topic, 0)
+    if version == shown:
+        return Response(status=204, headers={"Cache-Control": "no-store"})
+    if share is None:
+        return None
+    with _shared_lock:
+        html = _shared.get((school_id, topic, version, share))
+    if html is None:
+        return None
+    return Response(html, mimetype="text/html", headers={"Cache-Control": "no-store"})
+
+
 def clear_shared() -> None:
-    """Forget every shared render (tests that reuse ids; a restored database backup)."""
+    """Forget every shared render and remembered decision (tests that reuse ids)."""
     with _shared_lock:
         _shared.clear()
     _recent.clear()
+    with _admitted_lock:
+        _admitted.clear()

@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from shared import audit
+from shared import audit, live
 from shared.access import Principal, secret_digest
 from shared.database import write_now
 from shared.errors import Forbidden, InvalidInput, NotFound
@@ -167,6 +167,7 @@ def revoke_device(principal: Principal, device_id: int) -> Device:
     if device.is_revoked:
         raise InvalidInput("That device is already revoked.")
     device.revoked_at = utcnow()
+    live.access_changed([device.school_id])
     audit.record("device.revoke", target=device, detail={"label": device.label})
     return device
 
@@ -174,6 +175,7 @@ def revoke_device(principal: Principal, device_id: int) -> Device:
 def unpair_self(device: Device) -> None:
     """A device forgets its own pairing (someone pressed "unpair" on it)."""
     device.revoked_at = utcnow()
+    live.access_changed([device.school_id])
     audit.record("device.unpair", target=device, detail={"label": device.label})
 
 

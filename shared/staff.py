@@ -10,7 +10,7 @@ import secrets
 
 from sqlalchemy import select
 
-from shared import audit
+from shared import audit, live
 from shared.access import Principal
 from shared.auth import find_user_by_email
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -120,6 +120,8 @@ def set_roles(principal: Principal, person: User, roles: list[str]) -> None:
     for membership in list(person.memberships):
         if membership.school_id == principal.school_id and membership.role not in chosen:
             person.memberships.remove(membership)
+    if before - chosen:
+        live.access_changed([principal.school_id])
     for role in sorted(chosen - before):
         person.memberships.append(Membership(school_id=principal.school_id, role=role))
     db.session.flush()

@@ -7,7 +7,7 @@ from sqlalchemy import event
 from shared import live
 from shared.access import DEVICE_COOKIE, secret_digest
 from shared.database import write_intent
-from shared.models import Device
+from shared.models import Device, LiveVersion
 from shared.timeutil import utcnow
 
 
@@ -152,3 +152,172 @@ def test_polls_of_one_school_share_a_version_read_for_a_moment(app, db, school):
     db.session.commit()
     with app.test_request_context("/?v=1"):
         assert live.poll(school_id, "hallway", lambda v: f"v{v}") == "v2"
+
+
+# The shortcut for unchanged polls (live.unchanged_poll)
+
+HX = {"HX-Request": "true"}  # a live region's poll: refused with 401, not sent to sign in
+
+
+TV_SECRET = "hallway-tv-secret"
+
+
+def _hallway_screen(db, school) -> Device:
+    device = Device(
+        school_id=school.id,
+        kind="display",
+        purpose="hallway",
+        label="Hallway TV",
+        secret_hash=secret_digest(TV_SECRET),
+        last_seen_at=utcnow(),
+    )
+    db.session.add(device)
+    live.bump(school.id, "hallway")
+    db.session.commit()
+    return device
+
+
+def _tables_read(statements: list[str]) -> set[str]:
+    return {
+        word
+        for statement in statements
+        for word in ("devices", "users", "user_sessions", "memberships", "live_versions")
+        if f"FROM {word}" in statement or f"JOIN {word}" in statement
+    }
+
+
+def test_a_device_admitted_moments_ago_polls_without_a_query(app, db, school, client):
+    _hallway_screen(db, school)
+    client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
+    assert client.get("/hallpass/hallway/list?v=1").status_code == 204  # the full path
+    with StatementCounter(db.engine) as counter:
+        for _poll in range(5):
+            response = client.get("/hallpass/hallway/list?v=1")
+            assert response.status_code == 204
+            assert response.headers["Cache-Control"] == "no-store"
+    assert counter.statements == []
+
+
+def test_the_shortcut_only_answers_unchanged_polls_of_the_same_url(app, db, school, client):
+    _hallway_screen(db, school)
+    client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
+    client.get("/hallpass/hallway/list?v=1")
+    with StatementCounter(db.engine) as counter:
+        changed = client.get("/hallpass/hallway/list?v=0")  # shows an older version
+    assert changed.status_code == 200 and "devices" in _tables_read(counter.statements)
+    with StatementCounter(db.engine) as counter:
+        other_url = client.get("/carline/tv/calls?v=0")  # never admitted: full path, refused
+    assert other_url.status_code == 403 and "devices" in _tables_read(counter.statements)
+
+
+def test_revoking_a_device_ends_its_shortcut_at_once(app, db, school, make_user, login, client):
+    device = _hallway_screen(db, school)
+    tv = app.test_client()
+    tv.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
+    assert tv.get("/hallpass/hallway/list?v=1").status_code == 204
+    assert tv.get("/hallpass/hallway/list?v=1").status_code == 204
+    login(make_user(school, "admin"))
+    assert client.post(f"/devices/{device.id}/revoke").status_code == 302
+    assert tv.get("/hallpass/hallway/list?v=1", headers=HX).status_code == 401
+
+
+def test_access_ended_by_another_process_ends_the_shortcut_within_a_moment(
+    app, db, school, client, monkeypatch
+):
+    """Another process revokes the device: it changes the rows and bumps ACCESS_TOPIC,
+    which this process reads with the versions at the latest RECENT_SECONDS later."""
+    device = _hallway_screen(db, school)
+    client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
+    assert client.get("/hallpass/hallway/list?v=1").status_code == 204
+    with db.engine.begin() as elsewhere:  # not through live.bump: this process is not told
+        elsewhere.execute(
+            Device.__table__.update().where(Device.id == device.id).values(revoked_at=utcnow())
+        )
+        elsewhere.execute(
+            LiveVersion.__table__.insert().values(
+                school_id=school.id, topic=live.ACCESS_TOPIC, version=1
+            )
+        )
+    assert client.get("/hallpass/hallway/list?v=1").status_code == 204  # within the moment
+    monkeypatch.setattr(live, "RECENT_SECONDS", 0.0)
+    assert client.get("/hallpass/hallway/list?v=1", headers=HX).status_code == 401
+
+
+def test_an_admission_is_reused_for_reuse_seconds_only(app, db, school, client, monkeypatch):
+    _hallway_screen(db, school)
+    client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
+    client.get("/hallpass/hallway/list?v=1")
+    monkeypatch.setattr(live, "REUSE_SECONDS", 0.0)
+    with StatementCounter(db.engine) as counter:
+        assert client.get("/hallpass/hallway/list?v=1").status_code == 204
+    assert "devices" in _tables_read(counter.statements)
+
+
+def test_a_copied_staff_cookie_gets_nothing_after_sign_out(app, db, school, make_user, login):
+    office = login(make_user(school, "office"), on=app.test_client())
+    live.bump(school.id, "hallway")
+    db.session.commit()
+    copy = app.test_client()
+    for cookie in office._cookies.values():
+        copy.set_cookie(cookie.key, cookie.value, domain=cookie.domain)
+    assert copy.get("/hallpass/hallway/list?v=1").status_code == 204
+    with StatementCounter(db.engine) as counter:
+        assert copy.get("/hallpass/hallway/list?v=1").status_code == 204
+    assert not _tables_read(counter.statements) & {"users", "user_sessions"}
+    office.post("/logout")
+    assert copy.get("/hallpass/hallway/list?v=1", headers=HX).status_code == 401
+
+
+def test_removing_a_role_ends_the_shortcut(app, db, school, make_user, login, client):
+    staff = make_user(school, "office")
+    watcher = login(staff, on=app.test_client())
+    live.bump(school.id, "hallway")
+    db.session.commit()
+    assert watcher.get("/hallpass/hallway/list?v=1").status_code == 204
+    assert watcher.get("/hallpass/hallway/list?v=1").status_code == 204
+    login(make_user(school, "admin"))
+    answer = client.post(f"/admin/staff/{staff.id}", data={"action": "roles", "roles": ["teacher"]})
+    assert answer.status_code in (200, 302), answer.get_data(as_text=True)[:300]
+    assert watcher.get("/hallpass/hallway/list?v=1").status_code == 403
+
+
+def test_a_shared_region_reaches_admitted_screens_without_a_query(app, db, school, client):
+    """The dismissal TV: one screen's poll renders the new version; the others get it
+    through the shortcut, without their access checked again (it was, moments ago)."""
+    secrets = [f"dismissal-tv-{n}" for n in range(3)]
+    for secret in secrets:
+        db.session.add(
+            Device(
+                school_id=school.id,
+                kind="display",
+                purpose="dismissal",
+                label=secret,
+                secret_hash=secret_digest(secret),
+                last_seen_at=utcnow(),
+            )
+        )
+    live.bump(school.id, "dismissal")
+    db.session.commit()
+    screens = []
+    for secret in secrets:
+        screen = app.test_client()
+        screen.set_cookie(DEVICE_COOKIE, secret, domain="passline.test")
+        assert screen.get("/carline/tv/calls?v=1").status_code == 204
+        screens.append(screen)
+    live.bump(school.id, "dismissal")
+    db.session.commit()
+    first = screens[0].get("/carline/tv/calls?v=1")
+    assert first.status_code == 200
+    with StatementCounter(db.engine) as counter:
+        others = [screen.get("/carline/tv/calls?v=1") for screen in screens[1:]]
+    assert [o.get_data() for o in others] == [first.get_data()] * 2
+    assert counter.statements == []
+    assert all(o.headers["Cache-Control"] == "no-store" for o in others)
+
+
+def test_anonymous_polls_are_never_remembered(app, db, school):
+    live.bump(school.id, "hallway")
+    db.session.commit()
+    with app.test_request_context("/?v=1"):
+        live.poll(school.id, "hallway", str)
+    assert live._admitted == {}
