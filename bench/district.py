@@ -295,7 +295,24 @@ async def prepare_school(port: int, plan, screens: int):
     return tvs, curb, teacher
 
 
-async def run(args, plans, port: int) -> dict:
+def cpu_seconds(root_pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = [root_pid]
+    children = Path(f"/proc/{root_pid}/task/{root_pid}/children")
+    if children.exists():
+        pids += [int(pid) for pid in children.read_text().split()]
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+async def run(args, plans, port: int, server_pid: int) -> dict:
     stats = Stats()
     per_school = [args.screens // len(plans)] * len(plans)
     for i in range(args.screens % len(plans)):
@@ -311,6 +328,7 @@ async def run(args, plans, port: int) -> dict:
         curbs.append(curb)
         teachers.append(teacher)
     print(f"running for {args.seconds} s...", flush=True)
+    server_cpu, client_cpu, wall = cpu_seconds(server_pid), time.process_time(), time.monotonic()
     stop = time.monotonic() + args.seconds
     tasks = [
         screen_loop(i, school_id, device, stats, stop)
@@ -323,6 +341,9 @@ async def run(args, plans, port: int) -> dict:
         pass_loop(p, t, stats, stop, args.pass_every) for p, t in zip(plans, teachers, strict=True)
     ]
     await asyncio.gather(*tasks)
+    wall = time.monotonic() - wall
+    server_cpu = (cpu_seconds(server_pid) - server_cpu) / wall
+    client_cpu = (time.process_time() - client_cpu) / wall
 
     latencies, missed = [], 0
     screens_of = {}
@@ -379,6 +400,8 @@ async def run(args, plans, port: int) -> dict:
         },
         "poll_ms": {"p50": percentile(stats.poll_ms, 50), "p95": percentile(stats.poll_ms, 95)},
         "polls": stats.polls,
+        "server_cpu_cores": round(server_cpu, 2),
+        "load_generator_cpu_cores": round(client_cpu, 2),
         "polls_per_second": round(stats.polls / args.seconds, 1),
         "idle_poll_rps": round(idle_rps, 1),
         "trivial_rps": round(trivial_rps, 1),
@@ -427,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         server = start_gunicorn(env, port, args.workers, args.threads, log)
         try:
             asyncio.run(wait_healthy(port))
-            results = asyncio.run(run(args, plans, port))
+            results = asyncio.run(run(args, plans, port, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=30)
