@@ -312,6 +312,21 @@ def cpu_seconds(root_pid: int) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by this machine's PostgreSQL processes (0 where unreadable)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
+            continue
+        if name == "postgres":
+            values = fields.split()
+            total += (int(values[11]) + int(values[12])) / ticks
+    return total
+
+
 async def run(args, plans, port: int, server_pid: int) -> dict:
     stats = Stats()
     per_school = [args.screens // len(plans)] * len(plans)
@@ -329,6 +344,7 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         teachers.append(teacher)
     print(f"running for {args.seconds} s...", flush=True)
     server_cpu, client_cpu, wall = cpu_seconds(server_pid), time.process_time(), time.monotonic()
+    database_cpu = postgres_cpu_seconds()
     stop = time.monotonic() + args.seconds
     tasks = [
         screen_loop(i, school_id, device, stats, stop)
@@ -344,6 +360,7 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
     wall = time.monotonic() - wall
     server_cpu = (cpu_seconds(server_pid) - server_cpu) / wall
     client_cpu = (time.process_time() - client_cpu) / wall
+    database_cpu = (postgres_cpu_seconds() - database_cpu) / wall
 
     latencies, missed = [], 0
     screens_of = {}
@@ -402,6 +419,7 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         "polls": stats.polls,
         "server_cpu_cores": round(server_cpu, 2),
         "load_generator_cpu_cores": round(client_cpu, 2),
+        "postgres_cpu_cores": round(database_cpu, 2),
         "polls_per_second": round(stats.polls / args.seconds, 1),
         "idle_poll_rps": round(idle_rps, 1),
         "trivial_rps": round(trivial_rps, 1),

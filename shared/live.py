@@ -123,8 +123,13 @@ def poll(
     """
     shown = request.args.get("v", type=int)
     versions = _school_versions(school_id, topic, shown)
-    version = versions.get(topic, 0)
     _remember_access(school_id, topic, share, versions.get(ACCESS_TOPIC, 0))
+    if shown == versions.get(topic, 0):
+        return Response(status=204)
+    # About to render: read the version again in this request's own transaction. The
+    # remembered one may come from a newer snapshot than the one the render reads, and
+    # HTML labelled with a version must hold everything that version announces.
+    version = current(school_id, topic)
     if shown == version:
         return Response(status=204)
     if share is None:

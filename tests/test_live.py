@@ -1,5 +1,6 @@
 """Live-update versions: atomic bumps, committed with the change, 204 while unchanged."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import event
@@ -321,3 +322,30 @@ def test_anonymous_polls_are_never_remembered(app, db, school):
     with app.test_request_context("/?v=1"):
         live.poll(school.id, "hallway", str)
     assert live._admitted == {}
+
+
+def test_a_render_is_labelled_with_the_version_its_own_snapshot_saw(app, db, school, client):
+    """Versions remembered from another thread's newer read must not label older data:
+    the screen would keep old content under a new version until the next change."""
+    for secret in ("tv-a", "tv-b"):
+        db.session.add(
+            Device(
+                school_id=school.id,
+                kind="display",
+                purpose="dismissal",
+                label=secret,
+                secret_hash=secret_digest(secret),
+                last_seen_at=utcnow(),
+            )
+        )
+    live.bump(school.id, "dismissal")
+    db.session.commit()
+    client.set_cookie(DEVICE_COOKIE, "tv-a", domain="passline.test")
+    assert client.get("/carline/tv/calls?v=1", headers=HX).status_code == 204
+    # Another thread read version 2 in its own, newer snapshot; this request's data is
+    # still at version 1.
+    live._recent[school.id] = ({"dismissal": 2}, time.monotonic())
+    answer = client.get("/carline/tv/calls?v=0", headers=HX)
+    assert answer.status_code == 200
+    assert b"v=1" in answer.get_data() and b"v=2" not in answer.get_data()
+    assert client.get("/carline/tv/calls?v=1", headers=HX).status_code == 204
