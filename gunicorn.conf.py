@@ -35,6 +35,11 @@ timeout = _int("PASSLINE_TIMEOUT", 30)
 graceful_timeout = _int("PASSLINE_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("PASSLINE_KEEPALIVE", 5)
 backlog = _int("PASSLINE_BACKLOG", 2048)
+# Each worker listens on its own socket and the kernel spreads new connections evenly.
+# Screens keep their connection open and poll on it all day; with one shared socket
+# most of them landed on one worker, which then ran out of its one core (GIL) while
+# the others idled (bench/district.py).
+reuse_port = os.environ.get("PASSLINE_REUSE_PORT", "on").lower() not in ("0", "off", "false", "no")
 accesslog = os.environ.get("PASSLINE_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

@@ -8,9 +8,11 @@
 2. Starts the app under gunicorn with gunicorn.conf.py (`--workers`, `--threads`).
 3. Over HTTP, like a real district: the office of each school signs in and pairs the
    screens with pairing codes (dismissal TVs) and one curb phone, and starts dismissal.
-4. For T seconds: every screen polls its live region once a second with the version it
-   has; each school's curb phone enters a car every `--car-every` seconds; each school's
-   teacher starts a pass every `--pass-every` seconds and ends it a few seconds later.
+4. Every screen opens its live region (the cold start: all at once, reported as
+   `cold_start_all_screens_ms`) and then polls it once a second with the version it has.
+   After `--warmup` seconds, for T measured seconds: each school's curb phone enters a
+   car every `--car-every` seconds and each school's teacher starts a pass every
+   `--pass-every` seconds and ends it a few seconds later. Errors count from the start.
 5. Then, on the same server, the throughput of unchanged polls (204) and of /healthz.
 
 Scan-to-screen latency: from the moment a curb entry is acknowledged to the moment each
@@ -55,6 +57,9 @@ class Stats:
     poll_ms: list[float] = field(default_factory=list)
     curb_ms: list[float] = field(default_factory=list)
     pass_ms: list[float] = field(default_factory=list)
+    lag_ms: list[float] = field(default_factory=list)
+    #: screen index -> when its first poll was answered (the cold start)
+    first_answer: dict[int, float] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     #: (school id, tag) -> when the curb entry was acknowledged
     acked: dict[tuple[int, int], float] = field(default_factory=dict)
@@ -178,7 +183,10 @@ async def pair(port: int, office: Client, kind: str, purpose: str, label: str) -
 # The load
 
 
-async def screen_loop(index: int, school_id: int, device: Client, stats: Stats, stop: float):
+async def screen_loop(
+    index: int, school_id: int, device: Client, stats: Stats, measure_from: float, stop: float
+):
+    """One screen: its first poll loads the region (like opening the page), then once a second."""
     version = -1
     await asyncio.sleep(random.random())  # noqa: S311  (spread the screens over a second)
     next_at = time.monotonic()
@@ -186,8 +194,10 @@ async def screen_loop(index: int, school_id: int, device: Client, stats: Stats, 
         try:
             response = await device.request("GET", f"{TV_POLL}?v={version}")
             received = time.monotonic()
-            stats.polls += 1
-            stats.poll_ms.append(response.seconds * 1000)
+            stats.first_answer.setdefault(index, received)
+            if next_at >= measure_from:
+                stats.polls += 1
+                stats.poll_ms.append(response.seconds * 1000)
             if response.status == 200:
                 match = _VERSION.search(response.body)
                 version = int(match.group(1)) if match else version
@@ -201,9 +211,23 @@ async def screen_loop(index: int, school_id: int, device: Client, stats: Stats, 
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
 
-async def curb_loop(plan, curb: Client, stats: Stats, stop: float, every: float):
+async def until(moment: float) -> None:
+    await asyncio.sleep(max(0.0, moment - time.monotonic()))
+
+
+async def lag_loop(stats: Stats, measure_from: float, stop: float, every: float = 0.01):
+    """How late this load generator's own event loop wakes up (its CPU share, not the server)."""
+    await until(measure_from)
+    while time.monotonic() < stop:
+        asked = time.monotonic()
+        await asyncio.sleep(every)
+        stats.lag_ms.append(max(0.0, time.monotonic() - asked - every) * 1000)
+
+
+async def curb_loop(plan, curb: Client, stats: Stats, measure_from: float, stop: float, every):
     tags = list(plan.tag_numbers)
     random.shuffle(tags)
+    await until(measure_from)
     await asyncio.sleep(random.random() * every)  # noqa: S311
     while tags and time.monotonic() < stop:
         tag = tags.pop()
@@ -223,9 +247,10 @@ async def curb_loop(plan, curb: Client, stats: Stats, stop: float, every: float)
         await asyncio.sleep(every)
 
 
-async def pass_loop(plan, teacher: Client, stats: Stats, stop: float, every: float):
+async def pass_loop(plan, teacher: Client, stats: Stats, measure_from: float, stop: float, every):
     students = list(plan.student_ids)
     random.shuffle(students)
+    await until(measure_from)
     await asyncio.sleep(random.random() * every)  # noqa: S311
     while students and time.monotonic() < stop:
         form = {
@@ -342,25 +367,38 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         screens.extend((plan.id, device) for device in tvs)
         curbs.append(curb)
         teachers.append(teacher)
-    print(f"running for {args.seconds} s...", flush=True)
-    server_cpu, client_cpu, wall = cpu_seconds(server_pid), time.process_time(), time.monotonic()
-    database_cpu = postgres_cpu_seconds()
-    stop = time.monotonic() + args.seconds
+    print(f"warming up for {args.warmup} s, then measuring for {args.seconds} s...", flush=True)
+    started = time.monotonic()
+    measure_from = started + args.warmup
+    stop = measure_from + args.seconds
+    cpu: dict[str, float] = {}
+
+    async def measure_cpu():
+        await until(measure_from)
+        cpu.update(server=cpu_seconds(server_pid), client=time.process_time())
+        cpu.update(database=postgres_cpu_seconds(), wall=time.monotonic())
+        await until(stop)
+        wall = time.monotonic() - cpu["wall"]
+        cpu["server"] = (cpu_seconds(server_pid) - cpu["server"]) / wall
+        cpu["client"] = (time.process_time() - cpu["client"]) / wall
+        cpu["database"] = (postgres_cpu_seconds() - cpu["database"]) / wall
+
     tasks = [
-        screen_loop(i, school_id, device, stats, stop)
+        screen_loop(i, school_id, device, stats, measure_from, stop)
         for i, (school_id, device) in enumerate(screens)
     ]
     tasks += [
-        curb_loop(p, c, stats, stop, args.car_every) for p, c in zip(plans, curbs, strict=True)
+        curb_loop(p, c, stats, measure_from, stop, args.car_every)
+        for p, c in zip(plans, curbs, strict=True)
     ]
     tasks += [
-        pass_loop(p, t, stats, stop, args.pass_every) for p, t in zip(plans, teachers, strict=True)
+        pass_loop(p, t, stats, measure_from, stop, args.pass_every)
+        for p, t in zip(plans, teachers, strict=True)
     ]
+    tasks += [lag_loop(stats, measure_from, stop), measure_cpu()]
     await asyncio.gather(*tasks)
-    wall = time.monotonic() - wall
-    server_cpu = (cpu_seconds(server_pid) - server_cpu) / wall
-    client_cpu = (time.process_time() - client_cpu) / wall
-    database_cpu = (postgres_cpu_seconds() - database_cpu) / wall
+    server_cpu, client_cpu, database_cpu = cpu["server"], cpu["client"], cpu["database"]
+    cold_start = max(stats.first_answer.values(), default=started) - started
 
     latencies, missed = [], 0
     screens_of = {}
@@ -417,6 +455,8 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         },
         "poll_ms": {"p50": percentile(stats.poll_ms, 50), "p95": percentile(stats.poll_ms, 95)},
         "polls": stats.polls,
+        "warmup_seconds": args.warmup,
+        "cold_start_all_screens_ms": round(cold_start * 1000, 1),
         "server_cpu_cores": round(server_cpu, 2),
         "load_generator_cpu_cores": round(client_cpu, 2),
         "postgres_cpu_cores": round(database_cpu, 2),
@@ -432,6 +472,11 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
             **({"screen never showed a car": missed} if missed else {}),
         },
         "throughput_failures": idle_failures + trivial_failures,
+        "load_generator_lag_ms": {
+            "p50": percentile(stats.lag_ms, 50),
+            "p95": percentile(stats.lag_ms, 95),
+            "max": round(max(stats.lag_ms), 1) if stats.lag_ms else None,
+        },
         "mean_poll_ms": round(statistics.fmean(stats.poll_ms), 1) if stats.poll_ms else None,
     }
 
@@ -450,6 +495,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--pass-every", type=float, default=4.0, help="seconds between passes per school"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=5.0,
+        help="seconds of polling before the measured seconds (every screen opens its page)",
     )
     parser.add_argument("--throughput-seconds", type=float, default=5.0)
     parser.add_argument("--throughput-clients", type=int, default=32)
