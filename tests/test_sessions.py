@@ -209,3 +209,30 @@ def test_the_limit_holds_across_gunicorn_workers(app, db, school, make_user, tmp
             )
             statuses.append(status)
     assert statuses == [401] * 5 + [429]
+
+
+def test_a_remembered_session_cookie_gives_each_request_its_own_copy(app):
+    """The session interface remembers a checked cookie's contents; no request may change
+    what the next request with the same cookie gets (flashes are lists)."""
+    interface = app.session_interface
+    cookie = interface.get_signing_serializer(app).dumps({"_flashes": [["info", "Saved."]]})
+    name = interface.get_cookie_name(app)
+    headers = {"Cookie": f"{name}={cookie}"}
+    with app.test_request_context("/", headers=headers) as context:
+        first = interface.open_session(app, context.request)
+        first["_flashes"].append(["info", "Another."])
+        first["school_id"] = 99
+    with app.test_request_context("/", headers=headers) as context:
+        second = interface.open_session(app, context.request)
+    assert second == {"_flashes": [["info", "Saved."]]}
+    assert not second.modified
+
+
+def test_a_forged_session_cookie_is_never_remembered_or_accepted(app):
+    interface = app.session_interface
+    name = interface.get_cookie_name(app)
+    cookie = interface.get_signing_serializer(app).dumps({"school_id": 1})
+    forged = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
+    for _attempt in range(2):
+        with app.test_request_context("/", headers={"Cookie": f"{name}={forged}"}) as context:
+            assert dict(interface.open_session(app, context.request)) == {}
