@@ -184,12 +184,23 @@ async def pair(port: int, office: Client, kind: str, purpose: str, label: str) -
 
 
 async def screen_loop(
-    index: int, school_id: int, device: Client, stats: Stats, measure_from: float, stop: float
+    index: int,
+    school_id: int,
+    device: Client,
+    stats: Stats,
+    times: tuple[float, float, float, float],
 ):
-    """One screen: its first poll loads the region (like opening the page), then once a second."""
+    """One screen: its first poll loads the region (like opening the page), then once a second.
+
+    `times`: when the run started, this screen's phase in the second (0-1), when the
+    measured window starts and when it stops.
+    """
+    started, phase, measure_from, stop = times
     version = -1
-    await asyncio.sleep(random.random())  # noqa: S311  (spread the screens over a second)
-    next_at = time.monotonic()
+    # Each screen keeps its own moment in the second, as real screens do: computed from
+    # one start, so a late wake-up (this event loop busy) does not bunch screens together.
+    next_at = started + phase
+    await until(next_at)
     while next_at < stop:
         try:
             response = await device.request("GET", f"{TV_POLL}?v={version}")
@@ -384,7 +395,7 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         cpu["database"] = (postgres_cpu_seconds() - cpu["database"]) / wall
 
     tasks = [
-        screen_loop(i, school_id, device, stats, measure_from, stop)
+        screen_loop(i, school_id, device, stats, (started, random.random(), measure_from, stop))  # noqa: S311
         for i, (school_id, device) in enumerate(screens)
     ]
     tasks += [

@@ -10,6 +10,17 @@
   "use strict";
 
   var REPEAT_MS = 3000;
+  var RESTART_MS = 300;
+
+  // What ZXing reports for a frame without a readable code: keep scanning.
+  function isNoCodeYet(error) {
+    var ZXing = window.ZXing;
+    return (
+      error instanceof ZXing.NotFoundException ||
+      error instanceof ZXing.ChecksumException ||
+      error instanceof ZXing.FormatException
+    );
+  }
 
   // Only the codes passline meets: QR (hang tags, passes) and the 1D barcodes of student
   // ID cards. Fewer formats make each frame much cheaper to read on a slow phone.
@@ -64,12 +75,22 @@
     self.button.textContent = "Stop camera";
     self.button.setAttribute("aria-pressed", "true");
     self.say("Point the camera at the code.");
-    self.reader
-      .decodeFromConstraints({ video: { facingMode: "environment" } }, self.video, function (result) {
-        if (result) {
-          self.found(result.getText());
-        }
-      })
+    var reader = self.reader;
+    function onDecode(result, error) {
+      if (result) {
+        self.found(result.getText());
+      } else if (error && !isNoCodeYet(error)) {
+        // ZXing ends its scan loop on any other error, such as a frame that was not
+        // ready on a slow phone: start the loop again while this scan is still on.
+        window.setTimeout(function () {
+          if (self.reader === reader && self.video) {
+            reader.decodeContinuously(self.video, onDecode);
+          }
+        }, RESTART_MS);
+      }
+    }
+    reader
+      .decodeFromConstraints({ video: { facingMode: "environment" } }, self.video, onDecode)
       .catch(function () {
         self.stop();
         self.say("The camera could not be opened. Allow camera access, or type the number.");
