@@ -58,6 +58,7 @@ class Stats:
     curb_ms: list[float] = field(default_factory=list)
     pass_ms: list[float] = field(default_factory=list)
     lag_ms: list[float] = field(default_factory=list)
+    nobody_to_call: int = 0
     #: screen index -> when its first poll was answered (the cold start)
     first_answer: dict[int, float] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
@@ -249,8 +250,13 @@ async def curb_loop(plan, curb: Client, stats: Stats, measure_from: float, stop:
                 headers={"HX-Request": "true"},
             )
             if response.status == 200:
-                stats.acked[(plan.id, tag)] = time.monotonic()
                 stats.curb_ms.append(response.seconds * 1000)
+                if b"curb-nobody" in response.body:
+                    # Its students were called by another car (carpools) or go home another
+                    # way today: no screen will show this tag, rightly.
+                    stats.nobody_to_call += 1
+                else:
+                    stats.acked[(plan.id, tag)] = time.monotonic()
             else:
                 stats.error(f"curb {response.status}")
         except (OSError, TimeoutError, ConnectionError) as failure:
@@ -475,7 +481,8 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         "idle_poll_rps": round(idle_rps, 1),
         "trivial_rps": round(trivial_rps, 1),
         "idle_to_trivial_ratio": round(idle_rps / trivial_rps, 3) if trivial_rps else None,
-        "cars_entered": len(stats.acked),
+        "cars_entered": len(stats.acked) + stats.nobody_to_call,
+        "cars_with_nobody_to_call": stats.nobody_to_call,
         "passes_started": len(stats.pass_ms),
         "errors": errors,
         "error_kinds": {
