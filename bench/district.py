@@ -337,36 +337,30 @@ async def prepare_school(port: int, plan, screens: int):
     return tvs, curb, teacher
 
 
+def _process_cpu(stat: Path) -> tuple[str, float] | None:
+    """A process's name and CPU time (user + system) so far, from /proc/PID/stat."""
+    try:
+        name, fields = stat.read_text().split("(", 1)[1].rsplit(")", 1)
+    except (OSError, IndexError, ValueError):
+        return None  # gone meanwhile, or not Linux
+    values = fields.split()
+    return name, (int(values[11]) + int(values[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(root_pid: int) -> float:
-    """CPU time (user + system) used so far by a process and its children (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
+    """CPU time used so far by a process and its children."""
     pids = [root_pid]
     children = Path(f"/proc/{root_pid}/task/{root_pid}/children")
     if children.exists():
         pids += [int(pid) for pid in children.read_text().split()]
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+    used = (_process_cpu(Path(f"/proc/{pid}/stat")) for pid in pids)
+    return sum(seconds for _name, seconds in filter(None, used))
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU time used so far by this machine's PostgreSQL processes (0 where unreadable)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            name, fields = stat.read_text().split("(", 1)[1].rsplit(")", 1)
-        except (OSError, IndexError, ValueError):
-            continue
-        if name == "postgres":
-            values = fields.split()
-            total += (int(values[11]) + int(values[12])) / ticks
-    return total
+    """CPU time used so far by this machine's PostgreSQL processes."""
+    used = (_process_cpu(stat) for stat in Path("/proc").glob("[0-9]*/stat"))
+    return sum(seconds for name, seconds in filter(None, used) if name == "postgres")
 
 
 async def run(args, plans, port: int, server_pid: int) -> dict:

@@ -143,12 +143,17 @@ def load_principal() -> None:
         g.principal = None
 
 
+def request_rules() -> frozenset[str]:
+    """The access rules the view of this request declares (none for an unknown endpoint)."""
+    view = current_app.view_functions.get(request.endpoint)
+    return getattr(view, "access_rules", frozenset())
+
+
 def enforce_access():
     """before_request: refuse the request unless the view's rules admit the caller."""
     if request.endpoint is None or request.endpoint == "static":
         return None
-    view = current_app.view_functions.get(request.endpoint)
-    rules: frozenset[str] = getattr(view, "access_rules", frozenset())
+    rules = request_rules()
     if PUBLIC in rules:
         return None
     principal = current_principal()

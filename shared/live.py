@@ -16,15 +16,14 @@ path. Whatever ends access (a revoked device, an ended session, changed roles) b
 the school's ACCESS_TOPIC, which ends every reused decision there at once.
 """
 
-import hashlib
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 
-from flask import Response, current_app, g, request, session
+from flask import Response, g, request, session
 from sqlalchemy import bindparam, select
 
+from shared.access import DEVICE_COOKIE, PUBLIC, request_rules, secret_digest
+from shared.bounded import BoundedDict
 from shared.database import upsert_insert
 from shared.extensions import db
 from shared.models import LiveVersion
@@ -74,12 +73,14 @@ RECENT_SECONDS = 0.25
 _recent: dict[int, tuple[dict[str, int], float]] = {}
 
 
-def _school_versions(school_id: int, topic: str, shown: int | None) -> dict[str, int]:
+def _school_versions(
+    school_id: int, topic: str, shown: int | None, *, shortcut: bool = False
+) -> dict[str, int]:
     """Every topic's version at the school, read at most every RECENT_SECONDS per process.
 
     A screen that already shows a newer version than the one remembered (it was
     answered by another process) always gets a fresh read, so no screen goes back.
-    The full path's read joins its request's transaction; the shortcut's read on
+    The full path's read joins its request's transaction; the `shortcut`'s read on
     PostgreSQL runs in autocommit (one round trip instead of BEGIN, SELECT, ROLLBACK).
     """
     remembered = _recent.get(school_id)
@@ -91,10 +92,10 @@ def _school_versions(school_id: int, topic: str, shown: int | None) -> dict[str,
     ):
         return remembered[0]
     parameters = {"school_id": school_id}
-    if g.get("principal") is None and db.engine.dialect.name == "postgresql":
+    if shortcut and db.engine.dialect.name == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             rows = connection.execute(_SCHOOL_VERSIONS, parameters).all()
-    else:  # the full path, already in a transaction, or SQLite (no round trips to save)
+    else:  # in the request's transaction; on SQLite there are no round trips to save
         rows = db.session.connection().execute(_SCHOOL_VERSIONS, parameters).all()
     versions = {topic: version for topic, version in rows}
     _recent[school_id] = (versions, now)
@@ -102,9 +103,7 @@ def _school_versions(school_id: int, topic: str, shown: int | None) -> dict[str,
 
 
 #: Rendered partials shared by every screen that shows the same thing (see `poll`).
-_SHARED_MAX = 256
-_shared: OrderedDict[tuple, str] = OrderedDict()
-_shared_lock = threading.Lock()
+_shared: BoundedDict = BoundedDict(256)
 
 
 def poll(
@@ -135,15 +134,11 @@ def poll(
     if share is None:
         return render(version)
     key = (school_id, topic, version, share)
-    with _shared_lock:
-        html = _shared.get(key)
+    html = _shared.get(key)
     if html is None:
         html = render(version)
         if isinstance(html, str):
-            with _shared_lock:
-                _shared[key] = html
-                while len(_shared) > _SHARED_MAX:
-                    _shared.popitem(last=False)
+            _shared.keep(key, html)
     return html
 
 
@@ -152,43 +147,30 @@ def poll(
 #: How long an access decision of the full path may be reused (seconds). Time limits
 #: (an idle or too old staff session) are therefore kept to within this much.
 REUSE_SECONDS = 30.0
-_REUSE_MAX = 50_000
-
-
 #: (caller, path) -> (school id, topic, share, access version, when admitted)
-_admitted: OrderedDict[tuple[str, str], tuple] = OrderedDict()
-_admitted_lock = threading.Lock()
+_admitted: BoundedDict = BoundedDict(50_000)
 
 
 def _caller() -> str | None:
     """Who polls: the paired device, else the staff session and the school it acts at."""
-    from shared.access import DEVICE_COOKIE
-    from shared.sessions import SESSION_TOKEN_KEY
+    from shared.sessions import SESSION_TOKEN_KEY  # sessions imports this module
 
     secret = request.cookies.get(DEVICE_COOKIE)
     if secret:
-        return "device:" + hashlib.sha256(secret.encode()).hexdigest()
+        return "device:" + secret_digest(secret)
     token = session.get(SESSION_TOKEN_KEY)
     if token:
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        return f"session:{digest}:{session.get('school_id')}"
+        return f"session:{secret_digest(token)}:{session.get('school_id')}"
     return None
 
 
 def _remember_access(school_id: int, topic: str, share: Hashable | None, access: int) -> None:
     """The full path admitted this caller to this region: remember it for the shortcut."""
-    rules = getattr(current_app.view_functions.get(request.endpoint), "access_rules", ())
-    if g.get("principal") is None or "public" in rules:
+    if g.get("principal") is None or PUBLIC in request_rules():
         return  # what an anonymous poll shows comes from its own cookie, not from a caller
     caller = _caller()
-    if caller is None:
-        return
-    key = (caller, request.path)
-    with _admitted_lock:
-        _admitted[key] = (school_id, topic, share, access, time.monotonic())
-        _admitted.move_to_end(key)
-        while len(_admitted) > _REUSE_MAX:
-            _admitted.popitem(last=False)
+    if caller is not None:
+        _admitted.keep((caller, request.path), (school_id, topic, share, access, time.monotonic()))
 
 
 def unchanged_poll() -> Response | None:
@@ -197,17 +179,13 @@ def unchanged_poll() -> Response | None:
     None means "take the full path": not a poll, an unknown caller, an old decision,
     access changed at the school, or a change that has not been rendered here yet.
     """
-    if request.method != "GET" or "v" not in request.args:
-        return None
-    shown = request.args.get("v", type=int)
+    shown = request.args.get("v", type=int) if request.method == "GET" else None
     caller = _caller() if shown is not None else None
     admitted = _admitted.get((caller, request.path)) if caller is not None else None
-    if admitted is None:
+    if admitted is None or time.monotonic() - admitted[4] > REUSE_SECONDS:
         return None
-    school_id, topic, share, access, when = admitted
-    if time.monotonic() - when > REUSE_SECONDS:
-        return None
-    versions = _school_versions(school_id, topic, shown)
+    school_id, topic, share, access, _when = admitted
+    versions = _school_versions(school_id, topic, shown, shortcut=True)
     if versions.get(ACCESS_TOPIC, 0) != access:
         return None
     version = versions.get(topic, 0)
@@ -215,8 +193,7 @@ def unchanged_poll() -> Response | None:
         return Response(status=204, headers={"Cache-Control": "no-store"})
     if share is None:
         return None
-    with _shared_lock:
-        html = _shared.get((school_id, topic, version, share))
+    html = _shared.get((school_id, topic, version, share))
     if html is None:
         return None
     return Response(html, mimetype="text/html", headers={"Cache-Control": "no-store"})
@@ -224,8 +201,6 @@ def unchanged_poll() -> Response | None:
 
 def clear_shared() -> None:
     """Forget every shared render and remembered decision (tests that reuse ids)."""
-    with _shared_lock:
-        _shared.clear()
+    _shared.clear()
     _recent.clear()
-    with _admitted_lock:
-        _admitted.clear()
+    _admitted.clear()

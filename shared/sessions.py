@@ -13,9 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from datetime import timedelta
 
 from flask import current_app, g, request, session
@@ -23,6 +21,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy import select, update
 
 from shared import live
+from shared.bounded import BoundedDict
 from shared.database import write_now
 from shared.extensions import db
 from shared.models import Membership, School, User, UserSession
@@ -126,11 +125,10 @@ class RememberingCookieSessionInterface(SecureCookieSessionInterface):
     """
 
     REMEMBER_SECONDS = 60.0
-    REMEMBER_MAX = 20_000
 
     def __init__(self):
-        self._remembered: OrderedDict[str, tuple[dict, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        #: cookie value -> (its contents, until when)
+        self._remembered = BoundedDict(20_000)
 
     def open_session(self, app, request) -> SecureCookieSession | None:
         value = request.cookies.get(self.get_cookie_name(app))
@@ -141,9 +139,6 @@ class RememberingCookieSessionInterface(SecureCookieSessionInterface):
             return self.session_class(copy.deepcopy(remembered[0]))  # flashes are lists
         opened = super().open_session(app, request)
         if opened:  # a valid, non-empty cookie
-            with self._lock:
-                contents = copy.deepcopy(dict(opened))
-                self._remembered[value] = (contents, time.monotonic() + self.REMEMBER_SECONDS)
-                while len(self._remembered) > self.REMEMBER_MAX:
-                    self._remembered.popitem(last=False)
+            until = time.monotonic() + self.REMEMBER_SECONDS
+            self._remembered.keep(value, (copy.deepcopy(dict(opened)), until))
         return opened

@@ -163,19 +163,27 @@ HX = {"HX-Request": "true"}  # a live region's poll: refused with 401, not sent 
 TV_SECRET = "hallway-tv-secret"
 
 
-def _hallway_screen(db, school) -> Device:
-    device = Device(
-        school_id=school.id,
-        kind="display",
-        purpose="hallway",
-        label="Hallway TV",
-        secret_hash=secret_digest(TV_SECRET),
-        last_seen_at=utcnow(),
-    )
-    db.session.add(device)
-    live.bump(school.id, "hallway")
+def _paired_screens(db, school, topic: str, *secrets: str) -> list[Device]:
+    """Displays paired to show `topic` ("hallway" or "dismissal"), and its first change."""
+    devices = [
+        Device(
+            school_id=school.id,
+            kind="display",
+            purpose=topic,
+            label=secret,
+            secret_hash=secret_digest(secret),
+            last_seen_at=utcnow(),
+        )
+        for secret in secrets
+    ]
+    db.session.add_all(devices)
+    live.bump(school.id, topic)
     db.session.commit()
-    return device
+    return devices
+
+
+def _hallway_screen(db, school) -> Device:
+    return _paired_screens(db, school, "hallway", TV_SECRET)[0]
 
 
 def _tables_read(statements: list[str]) -> set[str]:
@@ -286,19 +294,7 @@ def test_a_shared_region_reaches_admitted_screens_without_a_query(app, db, schoo
     """The dismissal TV: one screen's poll renders the new version; the others get it
     through the shortcut, without their access checked again (it was, moments ago)."""
     secrets = [f"dismissal-tv-{n}" for n in range(3)]
-    for secret in secrets:
-        db.session.add(
-            Device(
-                school_id=school.id,
-                kind="display",
-                purpose="dismissal",
-                label=secret,
-                secret_hash=secret_digest(secret),
-                last_seen_at=utcnow(),
-            )
-        )
-    live.bump(school.id, "dismissal")
-    db.session.commit()
+    _paired_screens(db, school, "dismissal", *secrets)
     screens = []
     for secret in secrets:
         screen = app.test_client()
@@ -327,19 +323,7 @@ def test_anonymous_polls_are_never_remembered(app, db, school):
 def test_a_render_is_labelled_with_the_version_its_own_snapshot_saw(app, db, school, client):
     """Versions remembered from another thread's newer read must not label older data:
     the screen would keep old content under a new version until the next change."""
-    for secret in ("tv-a", "tv-b"):
-        db.session.add(
-            Device(
-                school_id=school.id,
-                kind="display",
-                purpose="dismissal",
-                label=secret,
-                secret_hash=secret_digest(secret),
-                last_seen_at=utcnow(),
-            )
-        )
-    live.bump(school.id, "dismissal")
-    db.session.commit()
+    _paired_screens(db, school, "dismissal", "tv-a", "tv-b")
     client.set_cookie(DEVICE_COOKIE, "tv-a", domain="passline.test")
     assert client.get("/carline/tv/calls?v=1", headers=HX).status_code == 204
     # Another thread read version 2 in its own, newer snapshot; this request's data is
