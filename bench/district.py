@@ -113,10 +113,17 @@ def migrate_and_load(env: dict[str, str], schools: int):
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "PASSLINE_INSTANCE_PATH", "SECRET_KEY")})
     from bench.district_data import build_district
     from shared import create_app
+    from shared.extensions import db
 
     app = create_app()
     with app.app_context():
-        return build_district(schools)
+        plans = build_district(schools)
+        if db.engine.dialect.name == "postgresql":
+            # Statistics, as a database in use has them (autovacuum would gather them a
+            # minute later, in the middle of the run): the planner needs them.
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.exec_driver_sql("ANALYZE")
+        return plans
 
 
 def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log: Path):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, time
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, and_, delete, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from carline.models import (
@@ -48,7 +48,7 @@ from shared import audit, live
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Device, Family, School, Student, User, family_students
-from shared.timeutil import utcnow
+from shared.timeutil import local, utcnow
 
 TOPIC = "dismissal"
 #: Call statuses after which the student has left the school.
@@ -356,77 +356,76 @@ def clear_absence(school: School, student: Student, day: date, *, user: User | N
     _record("absence_clear", school, student, user=user, device=None, day=day.isoformat())
 
 
-def _active_students(school_id: int) -> Select:
-    return select(Student.id).where(Student.school_id == school_id, Student.active.is_(True))
+def _with_plans(students: Select, day: date) -> Select:
+    """`students` (a query of students) with the columns of each one's plan for the day.
+
+    One statement: at most one absence and one daily change per student and day, and one
+    default per weekday, are joined in; `_plan` reads them back.
+    """
+    on_a_tag = (
+        select(family_students.c.student_id)
+        .join(Family, Family.id == family_students.c.family_id)
+        .where(family_students.c.student_id == Student.id, Family.active.is_(True))
+        .exists()
+    )
+    return (
+        students.outerjoin(Absence, and_(Absence.student_id == Student.id, Absence.day == day))
+        .outerjoin(DailyChange, and_(DailyChange.student_id == Student.id, DailyChange.day == day))
+        .outerjoin(
+            DismissalDefault,
+            and_(
+                DismissalDefault.student_id == Student.id,
+                DismissalDefault.weekday == day.weekday(),
+            ),
+        )
+        .add_columns(
+            Absence.id.label("absence_id"),
+            DailyChange.id.label("change_id"),
+            DailyChange.mode.label("change_mode"),
+            DailyChange.bus_route.label("change_bus_route"),
+            DailyChange.family_id.label("change_family_id"),
+            DailyChange.early_pickup.label("change_early_pickup"),
+            DailyChange.note.label("change_note"),
+            DismissalDefault.mode.label("default_mode"),
+            DismissalDefault.bus_route.label("default_bus_route"),
+            on_a_tag.label("on_a_tag"),
+        )
+    )
 
 
-def _scoped(query: Select, school_id: int, ids: set[int] | None) -> Select:
-    """Limit a query joinable to students to the school's active students, or to `ids`."""
-    query = query.join(Student).where(Student.school_id == school_id)
-    if ids is None:
-        return query.where(Student.active.is_(True))
-    return query.where(Student.id.in_(ids))
+def _plan(row: Any) -> DayPlan:
+    """The plan of one row of `_with_plans`: absence > daily change > default > tag."""
+    if row.absence_id is not None:
+        return DayPlan("absent", "absence")
+    if row.change_id is not None:
+        return DayPlan(
+            row.change_mode,
+            "change",
+            bus_route=row.change_bus_route,
+            family_id=row.change_family_id,
+            early_pickup=row.change_early_pickup,
+            note=row.change_note,
+        )
+    if row.default_mode is not None:
+        return DayPlan(row.default_mode, "default", bus_route=row.default_bus_route)
+    return DayPlan("car", "family") if row.on_a_tag else DayPlan("unplanned", "none")
 
 
 def day_plans(
     school_id: int, day: date, student_ids: Iterable[int] | None = None
 ) -> dict[int, DayPlan]:
     """Each student's plan for the day (all active students of the school by default)."""
-    ids = set(student_ids) if student_ids is not None else None
-    students = ids if ids is not None else set(db.session.scalars(_active_students(school_id)))
-    absent = set(
-        db.session.scalars(
-            _scoped(select(Absence.student_id), school_id, ids).where(Absence.day == day)
-        )
-    )
-    changes = {
-        c.student_id: c
-        for c in db.session.scalars(
-            _scoped(select(DailyChange), school_id, ids).where(DailyChange.day == day)
-        )
-    }
-    defaults = {
-        d.student_id: d
-        for d in db.session.scalars(
-            _scoped(select(DismissalDefault), school_id, ids).where(
-                DismissalDefault.weekday == day.weekday()
-            )
-        )
-    }
-    on_a_tag = set(
-        db.session.scalars(
-            _scoped(
-                select(family_students.c.student_id).join(
-                    Family, Family.id == family_students.c.family_id
-                ),
-                school_id,
-                ids,
-            ).where(Family.active.is_(True))
-        )
-    )
-    return {
-        sid: _resolve(sid in absent, changes.get(sid), defaults.get(sid), sid in on_a_tag)
-        for sid in students
-    }
+    students = select(Student.id).where(Student.school_id == school_id)
+    if student_ids is None:
+        students = students.where(Student.active.is_(True))
+    else:
+        students = students.where(Student.id.in_(set(student_ids)))
+    return _plans_of(students, day)
 
 
-def _resolve(
-    absent: bool, change: DailyChange | None, default: DismissalDefault | None, on_a_tag: bool
-) -> DayPlan:
-    if absent:
-        return DayPlan("absent", "absence")
-    if change is not None:
-        return DayPlan(
-            change.mode,
-            "change",
-            bus_route=change.bus_route,
-            family_id=change.family_id,
-            early_pickup=change.early_pickup,
-            note=change.note,
-        )
-    if default is not None:
-        return DayPlan(default.mode, "default", bus_route=default.bus_route)
-    return DayPlan("car", "family") if on_a_tag else DayPlan("unplanned", "none")
+def _plans_of(students: Select, day: date) -> dict[int, DayPlan]:
+    """The day's plan of each student id that `students` (a query of Student.id) selects."""
+    return {row.id: _plan(row) for row in db.session.execute(_with_plans(students, day))}
 
 
 def dismissal_mode(student: Student, day: date) -> DayPlan:
@@ -473,14 +472,19 @@ def start_dismissal(
     return dismissal
 
 
-def _lock_open(school: School, dismissal_id: int) -> Dismissal:
-    """The school's dismissal, fresh and locked until the transaction ends; it must be open."""
-    dismissal = db.session.scalar(
-        select(Dismissal)
-        .where(Dismissal.id == dismissal_id, Dismissal.school_id == school.id)
-        .with_for_update()  # PostgreSQL: one curb entry per dismissal at a time
-        .execution_options(populate_existing=True)
-    )
+def _lock_open(school: School, dismissal_id: int | None = None) -> Dismissal:
+    """The school's dismissal (today's by default), fresh and locked until the transaction
+    ends; it must be open."""
+    query = select(Dismissal).where(Dismissal.school_id == school.id)
+    if dismissal_id is None:
+        query = query.where(Dismissal.day == local(utcnow(), school.timezone).date())
+    else:
+        query = query.where(Dismissal.id == dismissal_id)
+    # PostgreSQL: one curb entry per dismissal at a time.
+    query = query.with_for_update().execution_options(populate_existing=True)
+    dismissal = db.session.scalar(query)
+    if dismissal is None and dismissal_id is None:
+        raise Conflict("Dismissal has not started yet today. The office starts it.")
     if dismissal is None:
         raise NotFound("No such dismissal.")
     if dismissal.ended_at is not None:
@@ -539,7 +543,7 @@ def late_pickups(dismissal: Dismissal) -> list[LatePickup]:
 
 def curb_entry(
     school: School,
-    dismissal: Dismissal,
+    dismissal: Dismissal | None = None,
     *,
     tag_number: int | None = None,
     token: str | None = None,
@@ -551,20 +555,15 @@ def curb_entry(
 
     A car already queued is not queued again: the repeat is counted and the answer
     repeated. A retried request (same `idempotency_key`) gets the first answer and
-    changes nothing.
+    changes nothing. `dismissal` is today's by default.
     """
     key = _request_key(idempotency_key)
+    dismissal = _lock_open(school, dismissal.id if dismissal is not None else None)
     family = _family_for_tag(school, tag_number, token)
-    dismissal = _lock_open(school, dismissal.id)
-    if key is not None:
-        replay = _replay(dismissal, family, key)
-        if replay is not None:
-            return replay
-    entry = db.session.scalar(
-        select(QueueEntry)
-        .where(QueueEntry.dismissal_id == dismissal.id, QueueEntry.family_id == family.id)
-        .execution_options(populate_existing=True)
-    )
+    entry, retried = _earlier(dismissal, family, key)
+    if retried is not None:
+        students = _curb_students(dismissal, entry, family, call_new=False)
+        return CurbResult(dismissal, entry, family.tag_number, not retried.repeat, students)
     created = entry is None
     if entry is None:
         entry = _queue(dismissal, family, device=device, user=user)
@@ -580,7 +579,6 @@ def curb_entry(
     if created:
         _fill_spots(dismissal)
     db.session.flush()
-    db.session.refresh(entry)
     _record(
         "curb_entry" if created else "curb_repeat",
         school,
@@ -605,18 +603,33 @@ def _request_key(idempotency_key: str | None) -> str | None:
     return key
 
 
-def _replay(dismissal: Dismissal, family: Family, key: str) -> CurbResult | None:
-    """The first answer to a retried curb request, or None for a new request."""
-    request = db.session.scalar(
-        select(CurbRequest).where(CurbRequest.dismissal_id == dismissal.id, CurbRequest.key == key)
+def _earlier(
+    dismissal: Dismissal, family: Family, key: str | None
+) -> tuple[QueueEntry | None, CurbRequest | None]:
+    """The family's queue entry, and the first request with this key if this is a retry.
+
+    One statement for both. A key first used for another family's car is refused.
+    """
+    same_key = (
+        and_(CurbRequest.queue_entry_id == QueueEntry.id, CurbRequest.key == key)
+        if key is not None
+        else false()
     )
-    if request is None:
-        return None
-    entry = db.session.get(QueueEntry, request.queue_entry_id, populate_existing=True)
-    if entry.family_id != family.id:
-        raise Conflict("This request id was already used for another tag.")
-    students = _curb_students(dismissal, entry, family, call_new=False)
-    return CurbResult(dismissal, entry, family.tag_number, not request.repeat, students)
+    rows = db.session.execute(
+        select(QueueEntry, CurbRequest)
+        .outerjoin(CurbRequest, same_key)
+        .where(
+            QueueEntry.dismissal_id == dismissal.id,
+            or_(QueueEntry.family_id == family.id, CurbRequest.id.is_not(None)),
+        )
+        .execution_options(populate_existing=True)
+    ).all()
+    for entry, request in rows:
+        if request is not None:
+            if entry.family_id != family.id:
+                raise Conflict("This request id was already used for another tag.")
+            return entry, request
+    return (rows[0].QueueEntry if rows else None), None
 
 
 def _queue(
@@ -643,23 +656,33 @@ def _queue(
     return entry
 
 
-def _riders(dismissal: Dismissal, family: Family) -> list[Student]:
-    """The family's active students, and those sent home with this family today."""
+def _riders(dismissal: Dismissal, family: Family) -> list[tuple[Student, DayPlan, CalledStudent]]:
+    """The family's active students and those sent home with this family today, each with
+    the day's plan and the call of this dismissal, if any (one statement)."""
     changed = select(DailyChange.student_id).where(
         DailyChange.day == dismissal.day, DailyChange.family_id == family.id
     )
     on_tag = select(family_students.c.student_id).where(family_students.c.family_id == family.id)
-    return list(
-        db.session.scalars(
-            select(Student)
-            .where(
-                Student.school_id == dismissal.school_id,
-                Student.active.is_(True),
-                Student.id.in_(on_tag.union(changed)),
-            )
-            .order_by(Student.last_name, Student.first_name, Student.id)
+    students = (
+        select(Student, CalledStudent)
+        .outerjoin(
+            CalledStudent,
+            and_(
+                CalledStudent.dismissal_id == dismissal.id,
+                CalledStudent.student_id == Student.id,
+            ),
         )
+        .where(
+            Student.school_id == dismissal.school_id,
+            Student.active.is_(True),
+            Student.id.in_(on_tag.union(changed)),
+        )
+        .order_by(Student.last_name, Student.first_name, Student.id)
     )
+    rows = db.session.execute(
+        _with_plans(students, dismissal.day).execution_options(populate_existing=True)
+    )
+    return [(row.Student, _plan(row), row.CalledStudent) for row in rows]
 
 
 def _curb_students(
@@ -669,22 +692,8 @@ def _curb_students(
 
     With `call_new`, students riding with this car today who are not called yet are called.
     """
-    riders = _riders(dismissal, family)
-    plans = day_plans(dismissal.school_id, dismissal.day, [s.id for s in riders])
-    calls = {
-        c.student_id: c
-        for c in db.session.scalars(
-            select(CalledStudent)
-            .where(
-                CalledStudent.dismissal_id == dismissal.id,
-                CalledStudent.student_id.in_([s.id for s in riders]),
-            )
-            .execution_options(populate_existing=True)
-        )
-    }
     result = []
-    for student in riders:
-        plan, existing = plans[student.id], calls.get(student.id)
+    for student, plan, existing in _riders(dismissal, family):
         if existing is None and call_new and _rides_with(plan, family):
             existing = CalledStudent(
                 dismissal_id=dismissal.id,
@@ -887,12 +896,12 @@ def release_walkers(
         if not chosen:
             raise InvalidInput("This door has no grades to release.", field="grades")
     dismissal = _lock_open(school, dismissal.id)
-    query = _active_students(school.id)
+    students = select(Student.id).where(Student.school_id == school.id, Student.active.is_(True))
     if chosen is not None:
-        query = query.where(Student.grade.in_(chosen))
+        students = students.where(Student.grade.in_(chosen))
     walkers = [
         sid
-        for sid, plan in day_plans(school.id, dismissal.day, db.session.scalars(query)).items()
+        for sid, plan in _plans_of(students, dismissal.day).items()
         if plan.mode == "walker" and plan.early_pickup is None
     ]
     calls = _call_all(dismissal, walkers, mode="walker", bus_route=None)

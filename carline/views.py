@@ -235,9 +235,7 @@ def curb_enter():
     """A car at the curb: its tag number or scanned token; idempotent by the client's key."""
     how = _parse_entry(request.form.get("entry"))
     key = request.form.get("key") or None
-    result = services.curb_entry(
-        _school(), _open_dismissal(), idempotency_key=key, **how, **_actor()
-    )
+    result = services.curb_entry(_school(), idempotency_key=key, **how, **_actor())
     answer = render_template(
         "carline/run/partials/curb_answer.html",
         result=result,

@@ -378,8 +378,7 @@ def start_pass(
             "override_reason": override_reason,
         },
     )
-    live.bump(school.id, HALLWAY_TOPIC)
-    live.bump(school.id, room_topic(from_room_id))
+    live.bump(school.id, HALLWAY_TOPIC, room_topic(from_room_id))
     _close_open_requests(school, student.id, now)
     return hall_pass
 
@@ -413,8 +412,7 @@ def _after_end(school: School, hall_pass: HallPass, now: datetime) -> None:
     _release_places(school, hall_pass)
     _release_keep_apart(hall_pass.student_id)
     advance_wait_line(school, hall_pass.destination_id, now)
-    live.bump(school.id, HALLWAY_TOPIC)
-    live.bump(school.id, room_topic(hall_pass.from_room_id))
+    live.bump(school.id, HALLWAY_TOPIC, room_topic(hall_pass.from_room_id))
 
 
 def _release_places(school: School, hall_pass: HallPass | PassRequest) -> None:
@@ -628,8 +626,9 @@ def _check_can_ask(school: School, student: Student) -> None:
 
 
 def _bump_request_rooms(school: School, *room_ids: int | None) -> None:
-    for room_id in sorted({r for r in room_ids if r is not None}):
-        live.bump(school.id, room_topic(room_id))
+    topics = [room_topic(room_id) for room_id in room_ids if room_id is not None]
+    if topics:
+        live.bump(school.id, *topics)
 
 
 def _bump_line(school: School, destination_id: int) -> None:
@@ -1282,8 +1281,7 @@ def check_in(
             target=hall_pass,
             detail={"destination_id": hall_pass.destination_id},
         )
-        live.bump(school.id, HALLWAY_TOPIC)
-        live.bump(school.id, room_topic(hall_pass.from_room_id))
+        live.bump(school.id, HALLWAY_TOPIC, room_topic(hall_pass.from_room_id))
     return hall_pass
 
 

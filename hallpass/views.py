@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from hallpass import bp, cli, services  # noqa: F401  (cli registers `flask hallpass ...`)
 from hallpass.models import HallPass, PassRequest
@@ -56,6 +57,7 @@ def _render_room_passes(room: Room, version: int | None = None, *, oob: bool = F
     passes = db.session.scalars(
         select(HallPass)
         .where(HallPass.from_room_id == room.id, HallPass.status == "active")
+        .options(joinedload(HallPass.student), joinedload(HallPass.destination))
         .order_by(HallPass.started_at)
     ).all()
     return render_template(

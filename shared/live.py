@@ -1,6 +1,6 @@
 """Live regions: per-school, per-topic change versions and the poll answer built on them.
 
-A service that changes what a screen shows calls `bump(school_id, topic)` in the same
+A service that changes what a screen shows calls `bump(school_id, topic, ...)` in the same
 transaction as the change. A live region polls with the version it shows (`?v=N`);
 `poll(...)` answers 204 with no rendering while the version is unchanged, and the
 fresh partial otherwise. Every process and server shares the versions through the
@@ -32,10 +32,16 @@ from shared.models import LiveVersion
 ACCESS_TOPIC = "access"
 
 
-def bump(school_id: int, topic: str) -> None:
-    """Announce a change of `topic` at the school (one atomic upsert, no read)."""
+def bump(school_id: int, topic: str, *more: str) -> None:
+    """Announce a change of each topic at the school (one atomic upsert, no read).
+
+    The topics' rows are locked in sorted order, so two writers bumping the same topics
+    never wait for each other in a circle (a deadlock on PostgreSQL).
+    """
     insert = upsert_insert(db.session.get_bind().dialect.name)
-    statement = insert(LiveVersion).values(school_id=school_id, topic=topic, version=1)
+    statement = insert(LiveVersion).values(
+        [{"school_id": school_id, "topic": t, "version": 1} for t in sorted({topic, *more})]
+    )
     statement = statement.on_conflict_do_update(
         index_elements=[LiveVersion.school_id, LiveVersion.topic],
         set_={"version": LiveVersion.version + 1},

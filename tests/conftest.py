@@ -13,7 +13,7 @@ import re
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from shared import create_app, live
 from shared.database import _write_intent
@@ -246,3 +246,27 @@ def audit_actions(db, **where) -> list[str]:
     for key, value in where.items():
         query = query.where(getattr(AuditEvent, key) == value)
     return list(db.session.scalars(query))
+
+
+class StatementCounter:
+    """Counts the SQL statements the app runs while it is active."""
+
+    def __init__(self, engine):
+        self.engine, self.statements = engine, []
+
+    def _count(self, conn, cursor, statement, parameters, context, executemany):
+        self.statements.append(statement)
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+
+def statements(counter: StatementCounter) -> list[str]:
+    """The statements that did work: without transaction control (BEGIN, SAVEPOINT...),
+    which differs between SQLite and PostgreSQL."""
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+    return [s for s in counter.statements if not s.lstrip().upper().startswith(control)]

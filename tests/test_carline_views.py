@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from carline import office, services
 from carline.models import CalledStudent, CurbRequest, Dismissal, QueueEntry
 from shared.models import Enrollment, SchoolClass
-from tests.conftest import audit_actions
+from tests.conftest import StatementCounter, audit_actions, statements
 from tests.test_hallpass_views import pair
 
 
@@ -505,3 +505,22 @@ def test_concurrent_curb_posts_keep_positions_and_spots_exact(
     assert actions["carline.curb_entry"] == tags
     assert actions["carline.curb_repeat"] == (phones - 1) * shared
     assert db.session.scalar(select(func.count(CalledStudent.id))) == tags
+
+
+def test_a_curb_entry_keeps_to_its_statement_budget(app, db, school, admin, curb_setup):
+    """Every statement is a round trip to PostgreSQL, and under a district's load each one
+    waits its turn for a core (bench/district.py): the curb's write keeps to a budget.
+
+    The device (1), today's dismissal locked (1), the tag (1), the car's entry and the
+    retried request (1), its position (1), the entry and the request (2), the riders with
+    their plans and calls (1), the calls (1), a free spot (3), audit and live version (2).
+    """
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a round trip is PostgreSQL's cost; SQLite runs in the process")
+    scanner = pair(app, db, school, admin, "scanner", room_id=None, purpose=None)
+    with StatementCounter(db.engine) as counter:
+        response = scanner.post(
+            "/carline/curb/entries", data={"entry": "12", "key": "k-1"}, headers=HX
+        )
+    assert response.status_code == 200 and "Ben Last" in text(response)
+    assert len(statements(counter)) <= 14, counter.statements

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from hallpass.models import Destination, HallPass
 from hallpass.services import create_default_destinations
 from shared.models import BellPeriod, Enrollment, Room, SchoolClass, Student
+from tests.conftest import StatementCounter, statements
 
 
 @pytest.fixture
@@ -292,3 +293,37 @@ def test_only_office_and_admin_run_a_sweep(client, login, school, make_user, cla
     login(classroom["teacher"])
     assert client.get("/hallpass/sweep").status_code == 403
     assert client.post("/hallpass/sweep", data={"action": "start"}).status_code == 403
+
+
+def test_starting_and_ending_a_pass_keep_to_their_statement_budget(db, client, login, classroom):
+    """Every statement is a round trip to PostgreSQL, and under a district's load each one
+    waits its turn for a core (bench/district.py): the tablet's two writes keep to a budget.
+
+    Starting: who is asking (2), the room (2), the rules (7), the claims (4), audit and
+    both live versions in one upsert (2), open requests (1), the answer (2).
+    """
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("a round trip is PostgreSQL's cost; SQLite runs in the process")
+    login(classroom["teacher"])
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    headers = {"HX-Request": "true"}
+
+    room_id, restroom_id = classroom["room"].id, restroom.id
+    first, second = ((s.id, s.first_name) for s in classroom["students"][:2])
+
+    def start(student_id):
+        form = {"room_id": room_id, "student_id": student_id, "destination_id": restroom_id}
+        return client.post("/hallpass/passes", data=form, headers=headers)
+
+    start(first[0])  # the school's pass policy is made on first use
+    pass_id = db.session.scalar(select(HallPass.id).where(HallPass.student_id == first[0]))
+    client.post(f"/hallpass/passes/{pass_id}/end", headers=headers)
+    with StatementCounter(db.engine) as started:
+        response = start(second[0])
+    assert response.status_code == 200 and second[1] in response.get_data(as_text=True)
+    pass_id = db.session.scalar(select(HallPass.id).where(HallPass.student_id == second[0]))
+    with StatementCounter(db.engine) as ended:
+        response = client.post(f"/hallpass/passes/{pass_id}/end", headers=headers)
+    assert response.status_code == 200
+    assert len(statements(started)) <= 20, started.statements
+    assert len(statements(ended)) <= 16, ended.statements

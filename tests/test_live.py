@@ -3,13 +3,12 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import event
-
 from shared import live
 from shared.access import DEVICE_COOKIE, secret_digest
 from shared.database import write_intent
 from shared.models import Device, LiveVersion
 from shared.timeutil import utcnow
+from tests.conftest import StatementCounter, statements
 
 
 def test_versions_start_at_zero_and_count_changes(db, make_school):
@@ -61,23 +60,6 @@ def test_poll_is_204_without_rendering_while_unchanged(app, db, school):
     with app.test_request_context("/?v=garbage"):
         live.poll(school.id, "hallway", render)
     assert rendered == [1, 1]
-
-
-class StatementCounter:
-    """Counts the SQL statements the app runs while it is active."""
-
-    def __init__(self, engine):
-        self.engine, self.statements = engine, []
-
-    def _count(self, conn, cursor, statement, parameters, context, executemany):
-        self.statements.append(statement)
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._count)
 
 
 def test_an_unchanged_poll_costs_two_queries_for_a_device(app, db, school, client):
@@ -333,3 +315,11 @@ def test_a_render_is_labelled_with_the_version_its_own_snapshot_saw(app, db, sch
     assert answer.status_code == 200
     assert b"v=1" in answer.get_data() and b"v=2" not in answer.get_data()
     assert client.get("/carline/tv/calls?v=1", headers=HX).status_code == 204
+
+
+def test_one_bump_announces_several_topics_in_one_statement(db, school):
+    live.bump(school.id, "hallway")
+    with StatementCounter(db.engine) as counter:
+        live.bump(school.id, "room:2", "hallway", "room:2")  # a topic named twice counts once
+    assert len(statements(counter)) == 1
+    assert live.current(school.id, "hallway") == 2 and live.current(school.id, "room:2") == 1
