@@ -5,7 +5,7 @@ students' requests and wait lines to decide on, printable pass slips, hallway an
 from datetime import timedelta
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import joinedload
 
 from hallpass import bp, cli, services  # noqa: F401  (cli registers `flask hallpass ...`)
@@ -40,15 +40,19 @@ def _class_students(section: SchoolClass) -> list[Student]:
 
 def _room_for(room_id: int) -> Room:
     """A room of this school the caller may watch: teachers only rooms they teach in."""
-    room = db.session.get(Room, room_id)
-    if room is None or room.school_id != g.principal.school_id:
+    may_watch = (
+        true()
+        if g.principal.has_role("admin", "office")
+        else Room.id.in_(taught_room_ids(g.principal.user.id))
+    )
+    found = db.session.execute(  # the room and the teacher check in one query
+        select(Room, may_watch.label("may_watch")).where(Room.id == room_id)
+    ).first()
+    if found is None or found.Room.school_id != g.principal.school_id:
         abort(404)
-    watches_any_room = g.principal.has_role("admin", "office")
-    if not watches_any_room and room.id not in set(
-        db.session.scalars(taught_room_ids(g.principal.user.id))
-    ):
+    if not found.may_watch:
         abort(403)
-    return room
+    return found.Room
 
 
 def _render_room_passes(room: Room, version: int | None = None, *, oob: bool = False) -> str:

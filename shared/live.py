@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable, Hashable, Iterable
 
 from flask import Response, g, request, session
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import Session
 
 from shared.access import DEVICE_COOKIE, PUBLIC, request_rules, secret_digest
 from shared.bounded import BoundedDict
@@ -36,7 +37,8 @@ def bump(school_id: int, topic: str, *more: str) -> None:
     """Announce a change of each topic at the school (one atomic upsert, no read).
 
     The topics' rows are locked in sorted order, so two writers bumping the same topics
-    never wait for each other in a circle (a deadlock on PostgreSQL).
+    never wait for each other in a circle (a deadlock on PostgreSQL). The new versions
+    come back with the upsert: `current` knows them for the rest of the transaction.
     """
     insert = upsert_insert(db.session.get_bind().dialect.name)
     statement = insert(LiveVersion).values(
@@ -45,9 +47,24 @@ def bump(school_id: int, topic: str, *more: str) -> None:
     statement = statement.on_conflict_do_update(
         index_elements=[LiveVersion.school_id, LiveVersion.topic],
         set_={"version": LiveVersion.version + 1},
-    )
-    db.session.execute(statement)
+    ).returning(LiveVersion.topic, LiveVersion.version)
+    bumped = db.session.info.setdefault(_BUMPED, {})
+    for bumped_topic, version in db.session.execute(statement):
+        bumped[(school_id, bumped_topic)] = version
     _recent.pop(school_id, None)  # this process reads the new versions next time
+
+
+#: session.info key: (school id, topic) -> version this transaction bumped it to. The row
+#: stays locked by the transaction until it ends, so nobody else can move it meanwhile.
+_BUMPED = "live_bumped"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_bumped(session: Session, transaction) -> None:
+    """The transaction's end (or a savepoint's) forgets: the next read asks again. A flush
+    runs in a subtransaction of its own, whose end changes nothing."""
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_BUMPED, None)
 
 
 def access_changed(school_ids: Iterable[int]) -> None:
@@ -66,7 +83,11 @@ _SCHOOL_VERSIONS = select(LiveVersion.topic, LiveVersion.version).where(
 
 
 def current(school_id: int, topic: str) -> int:
-    """The topic's version; 0 before its first change."""
+    """The topic's version; 0 before its first change (no query if this transaction
+    bumped it)."""
+    bumped = db.session.info.get(_BUMPED)
+    if bumped and (school_id, topic) in bumped:
+        return bumped[(school_id, topic)]
     # Core, not ORM: no entities to load.
     version = db.session.connection().scalar(_VERSION, {"school_id": school_id, "topic": topic})
     return version or 0

@@ -323,3 +323,21 @@ def test_one_bump_announces_several_topics_in_one_statement(db, school):
         live.bump(school.id, "room:2", "hallway", "room:2")  # a topic named twice counts once
     assert len(statements(counter)) == 1
     assert live.current(school.id, "hallway") == 2 and live.current(school.id, "room:2") == 1
+
+
+def test_a_transaction_knows_the_versions_it_bumped_without_asking(db, school):
+    """A write that renders its own live region reads no version: the upsert returned it."""
+    school_id = school.id
+    live.bump(school_id, "hallway")
+    db.session.commit()
+    live.bump(school_id, "hallway", "room:7")
+    db.session.add(LiveVersion(school_id=school_id, topic="other", version=1))
+    db.session.flush()  # a flush ends only its own subtransaction
+    with StatementCounter(db.engine) as counter:
+        assert live.current(school_id, "hallway") == 2
+        assert live.current(school_id, "room:7") == 1
+    assert counter.statements == []
+    db.session.rollback()
+    with StatementCounter(db.engine) as counter:
+        assert live.current(school_id, "hallway") == 1  # the rolled back bump is forgotten
+    assert len(statements(counter)) == 1
