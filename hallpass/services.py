@@ -123,6 +123,36 @@ def school_day_bounds(school: School, now: datetime) -> tuple[datetime, datetime
     return start, start + timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class _Going:
+    """A student about to go out, and what the rules ask about them."""
+
+    student: Student
+    has_active_pass: bool
+    has_open_request: bool
+    own_limit: StudentPassLimit | None
+
+
+def _going(school: School, student_id: int) -> _Going:
+    """The student, an active pass, an open request and their own daily limit: one query."""
+    active_pass = select(HallPass.id).where(
+        HallPass.student_id == Student.id, HallPass.status == "active"
+    )
+    open_request = select(PassRequest.id).where(
+        PassRequest.student_id == Student.id, PassRequest.status.in_(OPEN)
+    )
+    found = db.session.execute(
+        select(Student, active_pass.exists(), open_request.exists(), StudentPassLimit)
+        .outerjoin(StudentPassLimit, StudentPassLimit.student_id == Student.id)
+        .where(Student.id == student_id)
+    ).first()
+    if found is None or found[0].school_id != school.id:
+        raise NotFound("No such student at this school.")
+    if not found[0].active:
+        raise InvalidInput("This student is no longer on the roster.")
+    return _Going(*found)
+
+
 def _student(school: School, student_id: int) -> Student:
     student = db.session.get(Student, student_id)
     if student is None or student.school_id != school.id:
@@ -167,15 +197,14 @@ def _check_no_pass_window(school: School, policy: HallpassPolicy, now: datetime)
         )
 
 
-def _daily_limit(policy: HallpassPolicy, student: Student) -> int | None:
-    override = db.session.get(StudentPassLimit, student.id)
-    return override.daily_limit if override is not None else policy.daily_limit
-
-
 def _check_daily_limit(
-    school: School, policy: HallpassPolicy, student: Student, now: datetime
+    school: School,
+    policy: HallpassPolicy,
+    student: Student,
+    own_limit: StudentPassLimit | None,
+    now: datetime,
 ) -> None:
-    limit = _daily_limit(policy, student)
+    limit = own_limit.daily_limit if own_limit is not None else policy.daily_limit
     if limit is None:
         return
     day_start, day_end = school_day_bounds(school, now)
@@ -307,7 +336,8 @@ def start_pass(
     destination places were claimed when it became ready, so they are not claimed again.
     """
     now = now or utcnow()
-    student = _student(school, student_id)
+    going = _going(school, student_id)
+    student = going.student
     destination = _destination(school, destination_id)
     if from_room_id is not None:
         room = db.session.get(Room, from_room_id)
@@ -325,14 +355,12 @@ def start_pass(
     override_reason = (override_reason or "").strip() or None
     if override_reason is not None and actor.user is None:
         raise InvalidInput("Only staff can override a limit.")
-    if db.session.scalar(
-        select(HallPass.id).where(HallPass.student_id == student.id, HallPass.status == "active")
-    ):
+    if going.has_active_pass:
         raise Conflict(f"{student.display_name} already has an active pass.")
     if not urgent and override_reason is None:
         _check_no_pass_window(school, policy, now)
         if destination.counts_toward_limit:
-            _check_daily_limit(school, policy, student, now)
+            _check_daily_limit(school, policy, student, going.own_limit, now)
         _check_cooldown(policy, student, now)
     if not urgent and not place_held and _has_wait_line(destination):
         raise RuleBlocked(
@@ -379,7 +407,8 @@ def start_pass(
         },
     )
     live.bump(school.id, HALLWAY_TOPIC, room_topic(from_room_id))
-    _close_open_requests(school, student.id, now)
+    if going.has_open_request:
+        _close_open_requests(school, student.id, now)
     return hall_pass
 
 
