@@ -9,11 +9,12 @@ database, so a change made anywhere reaches every screen.
 The shortcut. Nearly every poll is unchanged, so `unchanged_poll` runs first in every
 request: when the same paired device or staff session polled the same URL through the
 full path less than REUSE_SECONDS ago, the access decision that path made is reused,
-and nothing but the school's versions (read at most every RECENT_SECONDS per process)
-is looked up. It answers 204, or a region shared by every screen of the school (the
-dismissal TV) already rendered for the current version; anything else takes the full
-path. Whatever ends access (a revoked device, an ended session, changed roles) bumps
-the school's ACCESS_TOPIC, which ends every reused decision there at once.
+and nothing but the school's versions (read at most every RECENT_SECONDS per process, for
+all the schools it serves at once) is looked up. It answers 204, or a region shared by
+every screen of the school (the dismissal TV) already rendered for the current version;
+anything else takes the full path. Whatever ends access (a revoked device, an ended
+session, changed roles) bumps the school's ACCESS_TOPIC, which ends every reused decision
+there at once.
 """
 
 import time
@@ -77,8 +78,8 @@ def access_changed(school_ids: Iterable[int]) -> None:
 _VERSION = select(LiveVersion.version).where(
     LiveVersion.school_id == bindparam("school_id"), LiveVersion.topic == bindparam("topic")
 )
-_SCHOOL_VERSIONS = select(LiveVersion.topic, LiveVersion.version).where(
-    LiveVersion.school_id == bindparam("school_id")
+_VERSIONS_OF = select(LiveVersion.school_id, LiveVersion.topic, LiveVersion.version).where(
+    LiveVersion.school_id.in_(bindparam("school_ids", expanding=True))
 )
 
 
@@ -98,6 +99,8 @@ def current(school_id: int, topic: str) -> int:
 RECENT_SECONDS = 0.25
 #: school id -> (topic -> version, when read)
 _recent: dict[int, tuple[dict[str, int], float]] = {}
+#: school id -> when this process last answered a poll of it
+_polled: dict[int, float] = {}
 
 
 def _school_versions(
@@ -107,26 +110,41 @@ def _school_versions(
 
     A screen that already shows a newer version than the one remembered (it was
     answered by another process) always gets a fresh read, so no screen goes back.
-    The full path's read joins its request's transaction; the `shortcut`'s read on
-    PostgreSQL runs in autocommit (one round trip instead of BEGIN, SELECT, ROLLBACK).
+    The full path's read joins its request's transaction. The `shortcut`'s read covers
+    every school this process answered polls of in the last REUSE_SECONDS, so a process
+    serving a district's schools reads once per RECENT_SECONDS, not once per school; on
+    PostgreSQL it runs in autocommit (one round trip instead of BEGIN, SELECT, ROLLBACK).
     """
-    remembered = _recent.get(school_id)
     now = time.monotonic()
+    _polled[school_id] = now
+    remembered = _recent.get(school_id)
     if (
         remembered is not None
         and now - remembered[1] < RECENT_SECONDS
         and (shown is None or shown <= remembered[0].get(topic, 0))
     ):
         return remembered[0]
-    parameters = {"school_id": school_id}
-    if shortcut and db.engine.dialect.name == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            rows = connection.execute(_SCHOOL_VERSIONS, parameters).all()
-    else:  # in the request's transaction; on SQLite there are no round trips to save
-        rows = db.session.connection().execute(_SCHOOL_VERSIONS, parameters).all()
-    versions = {topic: version for topic, version in rows}
-    _recent[school_id] = (versions, now)
-    return versions
+    if not shortcut:
+        school_ids = [school_id]
+        rows = db.session.connection().execute(_VERSIONS_OF, {"school_ids": school_ids}).all()
+    else:
+        school_ids = [s for s, at in list(_polled.items()) if now - at < REUSE_SECONDS]
+        rows = _read_versions_now(school_ids)
+    versions: dict[int, dict[str, int]] = {s: {} for s in school_ids}
+    for school, school_topic, version in rows:
+        versions[school][school_topic] = version
+    for school in school_ids:
+        _recent[school] = (versions[school], now)
+    return versions[school_id]
+
+
+def _read_versions_now(school_ids: list[int]) -> list:
+    """The schools' versions, outside the request's transaction on PostgreSQL."""
+    parameters = {"school_ids": school_ids}
+    if db.engine.dialect.name != "postgresql":  # SQLite: no round trips to save
+        return db.session.connection().execute(_VERSIONS_OF, parameters).all()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(_VERSIONS_OF, parameters).all()
 
 
 #: Rendered partials shared by every screen that shows the same thing (see `poll`).
@@ -230,4 +248,5 @@ def clear_shared() -> None:
     """Forget every shared render and remembered decision (tests that reuse ids)."""
     _shared.clear()
     _recent.clear()
+    _polled.clear()
     _admitted.clear()

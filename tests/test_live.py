@@ -341,3 +341,23 @@ def test_a_transaction_knows_the_versions_it_bumped_without_asking(db, school):
     with StatementCounter(db.engine) as counter:
         assert live.current(school_id, "hallway") == 1  # the rolled back bump is forgotten
     assert len(statements(counter)) == 1
+
+
+def test_the_shortcut_reads_the_versions_of_every_school_it_serves_at_once(
+    app, db, school, make_school
+):
+    """A district's screens poll one process: one read per moment serves all their schools."""
+    other = make_school()
+    screens = []
+    for at, secret in ((school, "tv-one"), (other, "tv-two")):
+        _paired_screens(db, at, "hallway", secret)
+        screen = app.test_client()
+        screen.set_cookie(DEVICE_COOKIE, secret, domain="passline.test")
+        assert screen.get("/hallpass/hallway/list?v=1").status_code == 204  # the full path
+        screens.append(screen)
+    live._recent.clear()  # the moment has passed
+    with StatementCounter(db.engine) as counter:
+        for screen in screens:
+            assert screen.get("/hallpass/hallway/list?v=1").status_code == 204
+    (read,) = statements(counter)
+    assert "FROM live_versions" in read
