@@ -7,7 +7,7 @@ automatically). Every setting has a default that suits one school on a 2-core se
 | --- | --- | --- |
 | PASSLINE_BIND | 127.0.0.1:8000 | address to listen on (put a TLS reverse proxy in front) |
 | WEB_CONCURRENCY | cores + 1 | worker processes |
-| PASSLINE_THREADS | 4 | threads per worker (live screens poll; threads keep them cheap) |
+| PASSLINE_THREADS | 2 | threads per worker (live screens poll; threads keep them cheap) |
 | PASSLINE_TIMEOUT | 30 | seconds before a stuck worker is restarted |
 | PASSLINE_GRACEFUL_TIMEOUT | 20 | seconds a worker may finish requests on restart/stop |
 | PASSLINE_KEEPALIVE | 5 | seconds to keep an idle connection open |
@@ -29,12 +29,14 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("PASSLINE_BIND", "127.0.0.1:8000").split(",")
-# Measured with bench/district.py on 2 cores: 3 workers x 4 threads kept write latency
-# lowest under 1,000 polling screens (2 x 4, 4 x 2 and 2 x 8 were slower); more threads
-# per worker mostly wait for that worker's one interpreter lock.
+# Measured with bench/district.py on 2 cores under 1,000 polling screens: 3 workers x 2
+# threads kept write latency lowest (3 x 4 and 4 x 2 were slower; 2 x 4 and 2 x 8 too,
+# measured earlier). A write waits on the database a dozen times or more, and after each
+# answer it needs its worker's one interpreter lock back: the fewer threads share it,
+# the sooner it gets it.
 workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1)
 worker_class = "gthread"
-threads = _int("PASSLINE_THREADS", 4)
+threads = _int("PASSLINE_THREADS", 2)
 timeout = _int("PASSLINE_TIMEOUT", 30)
 graceful_timeout = _int("PASSLINE_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("PASSLINE_KEEPALIVE", 5)

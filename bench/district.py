@@ -508,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", dest="json_out", help="write the results here as JSON")
     parser.add_argument("--schools", type=int, help="default: one per 100 screens")
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--car-every", type=float, default=2.0, help="seconds between cars per school"
     )
