@@ -29,11 +29,11 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("PASSLINE_BIND", "127.0.0.1:8000").split(",")
-# Measured with bench/district.py on 2 cores under 1,000 polling screens: 3 workers x 2
-# threads kept write latency lowest (3 x 4 and 4 x 2 were slower; 2 x 4 and 2 x 8 too,
-# measured earlier). A write waits on the database a dozen times or more, and after each
-# answer it needs its worker's one interpreter lock back: the fewer threads share it,
-# the sooner it gets it.
+# Measured with bench/district.py on 2 cores under 1,000 polling screens: with 3 workers
+# x 2 threads, write p95 was lowest on SQLite and the same as with 3 x 4 on PostgreSQL
+# (4 x 2, 2 x 4 and 2 x 8 were slower). A write waits on the database a dozen times or
+# more, and after each answer it needs its worker's one interpreter lock back: the fewer
+# threads share it, the sooner it gets it.
 workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1)
 worker_class = "gthread"
 threads = _int("PASSLINE_THREADS", 2)
