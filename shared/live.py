@@ -17,6 +17,7 @@ session, changed roles) bumps the school's ACCESS_TOPIC, which ends every reused
 there at once.
 """
 
+import random
 import time
 from collections.abc import Callable, Hashable, Iterable
 
@@ -192,6 +193,10 @@ def poll(
 #: How long an access decision of the full path may be reused (seconds). Time limits
 #: (an idle or too old staff session) are therefore kept to within this much.
 REUSE_SECONDS = 30.0
+#: Each decision is reused up to this much less, at random: screens that opened together
+#: (every TV at the start of dismissal) would otherwise all take the full path in the same
+#: second, every REUSE_SECONDS (measured with bench/district.py: a queue of 100-160 ms).
+REUSE_JITTER_SECONDS = 10.0
 #: (caller, path) -> (school id, topic, share, access version, when admitted)
 _admitted: BoundedDict = BoundedDict(50_000)
 
@@ -215,7 +220,9 @@ def _remember_access(school_id: int, topic: str, share: Hashable | None, access:
         return  # what an anonymous poll shows comes from its own cookie, not from a caller
     caller = _caller()
     if caller is not None:
-        _admitted.keep((caller, request.path), (school_id, topic, share, access, time.monotonic()))
+        # Counted as admitted a little earlier than now: it expires a little sooner.
+        admitted = time.monotonic() - random.uniform(0, REUSE_JITTER_SECONDS)  # noqa: S311
+        _admitted.keep((caller, request.path), (school_id, topic, share, access, admitted))
 
 
 def unchanged_poll() -> Response | None:

@@ -361,3 +361,22 @@ def test_the_shortcut_reads_the_versions_of_every_school_it_serves_at_once(
             assert screen.get("/hallpass/hallway/list?v=1").status_code == 204
     (read,) = statements(counter)
     assert "FROM live_versions" in read
+
+
+def test_screens_admitted_together_take_the_full_path_again_at_different_moments(app, db, school):
+    """Every TV opens at the start of dismissal: their reused decisions must not all end in
+    the same second, or every screen takes the full path at once every REUSE_SECONDS."""
+    secrets = [f"tv-{n}" for n in range(20)]
+    _paired_screens(db, school, "hallway", *secrets)
+    for secret in secrets:
+        screen = app.test_client()
+        screen.set_cookie(DEVICE_COOKIE, secret, domain="passline.test")
+        assert screen.get("/hallpass/hallway/list?v=1").status_code == 204
+    admitted = [
+        _admitted_at
+        for (caller, _path), (*_rest, _admitted_at) in live._admitted.items()
+        if caller.startswith("device:")
+    ]
+    assert len(admitted) == 20
+    assert max(admitted) - min(admitted) > live.REUSE_JITTER_SECONDS / 4
+    assert all(time.monotonic() - at <= live.REUSE_JITTER_SECONDS + 5 for at in admitted)
