@@ -51,6 +51,7 @@ from shared.models import Device, Family, School, Student, User, family_students
 from shared.timeutil import local, utcnow
 
 TOPIC = "dismissal"
+NOT_STARTED = "Dismissal has not started yet today. The office starts it."
 #: Call statuses after which the student has left the school.
 GONE = ("loaded", "released")
 
@@ -484,7 +485,7 @@ def _lock_open(school: School, dismissal_id: int | None = None) -> Dismissal:
     query = query.with_for_update().execution_options(populate_existing=True)
     dismissal = db.session.scalar(query)
     if dismissal is None and dismissal_id is None:
-        raise Conflict("Dismissal has not started yet today. The office starts it.")
+        raise Conflict(NOT_STARTED)
     if dismissal is None:
         raise NotFound("No such dismissal.")
     if dismissal.ended_at is not None:
@@ -656,7 +657,9 @@ def _queue(
     return entry
 
 
-def _riders(dismissal: Dismissal, family: Family) -> list[tuple[Student, DayPlan, CalledStudent]]:
+def _riders(
+    dismissal: Dismissal, family: Family
+) -> list[tuple[Student, DayPlan, CalledStudent | None]]:
     """The family's active students and those sent home with this family today, each with
     the day's plan and the call of this dismissal, if any (one statement)."""
     changed = select(DailyChange.student_id).where(

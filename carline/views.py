@@ -51,7 +51,7 @@ def _open_dismissal() -> Dismissal:
     """Today's dismissal, which must be running."""
     dismissal = running.todays_dismissal(_school())
     if dismissal is None:
-        raise Conflict("Dismissal has not started yet today. The office starts it.")
+        raise Conflict(services.NOT_STARTED)
     if dismissal.ended_at is not None:
         raise Conflict("Today's dismissal has ended.")
     return dismissal

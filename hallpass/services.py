@@ -146,20 +146,22 @@ def _going(school: School, student_id: int) -> _Going:
         .outerjoin(StudentPassLimit, StudentPassLimit.student_id == Student.id)
         .where(Student.id == student_id)
     ).first()
-    if found is None or found[0].school_id != school.id:
-        raise NotFound("No such student at this school.")
-    if not found[0].active:
-        raise InvalidInput("This student is no longer on the roster.")
+    _check_student(school, found[0] if found is not None else None)
     return _Going(*found)
 
 
 def _student(school: School, student_id: int) -> Student:
     student = db.session.get(Student, student_id)
+    _check_student(school, student)
+    return student
+
+
+def _check_student(school: School, student: Student | None) -> None:
+    """A student of this school, still on the roster."""
     if student is None or student.school_id != school.id:
         raise NotFound("No such student at this school.")
     if not student.active:
         raise InvalidInput("This student is no longer on the roster.")
-    return student
 
 
 def _destination(school: School, destination_id: int) -> Destination:

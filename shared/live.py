@@ -75,7 +75,7 @@ def access_changed(school_ids: Iterable[int]) -> None:
         bump(school_id, ACCESS_TOPIC)
 
 
-#: Built once: the one query of an unchanged poll.
+#: Built once: one topic's version (`current`), and every topic's of some schools (polls).
 _VERSION = select(LiveVersion.version).where(
     LiveVersion.school_id == bindparam("school_id"), LiveVersion.topic == bindparam("topic")
 )
@@ -125,27 +125,23 @@ def _school_versions(
         and (shown is None or shown <= remembered[0].get(topic, 0))
     ):
         return remembered[0]
-    if not shortcut:
-        school_ids = [school_id]
-        rows = db.session.connection().execute(_VERSIONS_OF, {"school_ids": school_ids}).all()
-    else:
-        school_ids = [s for s, at in list(_polled.items()) if now - at < REUSE_SECONDS]
-        rows = _read_versions_now(school_ids)
+    school_ids = (
+        [s for s, at in list(_polled.items()) if now - at < REUSE_SECONDS]
+        if shortcut
+        else [school_id]
+    )
+    parameters = {"school_ids": school_ids}
+    if shortcut and db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            rows = connection.execute(_VERSIONS_OF, parameters).all()
+    else:  # in the request's transaction; on SQLite there are no round trips to save
+        rows = db.session.connection().execute(_VERSIONS_OF, parameters).all()
     versions: dict[int, dict[str, int]] = {s: {} for s in school_ids}
     for school, school_topic, version in rows:
         versions[school][school_topic] = version
     for school in school_ids:
         _recent[school] = (versions[school], now)
     return versions[school_id]
-
-
-def _read_versions_now(school_ids: list[int]) -> list:
-    """The schools' versions, outside the request's transaction on PostgreSQL."""
-    parameters = {"school_ids": school_ids}
-    if db.engine.dialect.name != "postgresql":  # SQLite: no round trips to save
-        return db.session.connection().execute(_VERSIONS_OF, parameters).all()
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return connection.execute(_VERSIONS_OF, parameters).all()
 
 
 #: Rendered partials shared by every screen that shows the same thing (see `poll`).

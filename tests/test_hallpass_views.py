@@ -300,7 +300,7 @@ def test_starting_and_ending_a_pass_keep_to_their_statement_budget(db, client, l
     waits its turn for a core (bench/district.py): the tablet's two writes keep to a budget.
 
     Starting: who is asking (2), the room and the teacher check (1), the student with an
-    active pass, an open request and their own limit (1), the rules (5), the claims (4),
+    active pass, an open request and their own limit (1), the rules (4), the claims (4),
     audit and both live versions in one upsert (2), and the answer (1: the room's version
     comes back with the upsert).
     """

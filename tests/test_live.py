@@ -168,6 +168,14 @@ def _hallway_screen(db, school) -> Device:
     return _paired_screens(db, school, "hallway", TV_SECRET)[0]
 
 
+def _opened_screen(app, secret: str, url: str):
+    """A paired screen's browser that has polled `url` once (the full path admits it)."""
+    screen = app.test_client()
+    screen.set_cookie(DEVICE_COOKIE, secret, domain="passline.test")
+    assert screen.get(url).status_code == 204
+    return screen
+
+
 def _tables_read(statements: list[str]) -> set[str]:
     return {
         word
@@ -277,12 +285,7 @@ def test_a_shared_region_reaches_admitted_screens_without_a_query(app, db, schoo
     through the shortcut, without their access checked again (it was, moments ago)."""
     secrets = [f"dismissal-tv-{n}" for n in range(3)]
     _paired_screens(db, school, "dismissal", *secrets)
-    screens = []
-    for secret in secrets:
-        screen = app.test_client()
-        screen.set_cookie(DEVICE_COOKIE, secret, domain="passline.test")
-        assert screen.get("/carline/tv/calls?v=1").status_code == 204
-        screens.append(screen)
+    screens = [_opened_screen(app, secret, "/carline/tv/calls?v=1") for secret in secrets]
     live.bump(school.id, "dismissal")
     db.session.commit()
     first = screens[0].get("/carline/tv/calls?v=1")
@@ -351,10 +354,7 @@ def test_the_shortcut_reads_the_versions_of_every_school_it_serves_at_once(
     screens = []
     for at, secret in ((school, "tv-one"), (other, "tv-two")):
         _paired_screens(db, at, "hallway", secret)
-        screen = app.test_client()
-        screen.set_cookie(DEVICE_COOKIE, secret, domain="passline.test")
-        assert screen.get("/hallpass/hallway/list?v=1").status_code == 204  # the full path
-        screens.append(screen)
+        screens.append(_opened_screen(app, secret, "/hallpass/hallway/list?v=1"))
     live._recent.clear()  # the moment has passed
     with StatementCounter(db.engine) as counter:
         for screen in screens:
@@ -369,9 +369,7 @@ def test_screens_admitted_together_take_the_full_path_again_at_different_moments
     secrets = [f"tv-{n}" for n in range(20)]
     _paired_screens(db, school, "hallway", *secrets)
     for secret in secrets:
-        screen = app.test_client()
-        screen.set_cookie(DEVICE_COOKIE, secret, domain="passline.test")
-        assert screen.get("/hallpass/hallway/list?v=1").status_code == 204
+        _opened_screen(app, secret, "/hallpass/hallway/list?v=1")
     admitted = [
         _admitted_at
         for (caller, _path), (*_rest, _admitted_at) in live._admitted.items()
