@@ -42,6 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_commands(app)
+    wrap_wsgi(app)
     return app
 
 
@@ -59,11 +60,6 @@ def configure(app: Flask, overrides: dict[str, Any]) -> None:
     app.config["WTF_CSRF_HEADERS"] = ["X-CSRFToken"]
     logging.basicConfig(level=app.config["LOG_LEVEL"])
     app.logger.setLevel(app.config["LOG_LEVEL"])
-    if app.config["PROXY_COUNT"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        count = app.config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 def register_extensions(app: Flask) -> None:
@@ -84,7 +80,6 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
-    from shared import live
     from shared.access import DEVICE_COOKIE, enforce_access, load_principal
     from shared.database import clear_request_write_intent, set_request_write_intent
     from shared.headers import add_security_headers
@@ -93,9 +88,6 @@ def register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _start_request():
         set_request_write_intent(request.method)
-        unchanged = live.unchanged_poll()
-        if unchanged is not None:
-            return unchanged
         load_principal()
         if g.principal is not None and g.principal.device is not None:
             touch_device(g.principal.device)
@@ -110,6 +102,19 @@ def register_request_hooks(app: Flask) -> None:
         if g.get("forget_device"):
             response.delete_cookie(DEVICE_COOKIE)
         return add_security_headers(response)
+
+
+def wrap_wsgi(app: Flask) -> None:
+    """WSGI layers around Flask: unchanged polls are answered before it (live.PollShortcut),
+    behind the proxy fix (a poll's security headers depend on its scheme)."""
+    from shared.live import PollShortcut
+
+    app.wsgi_app = PollShortcut(app)
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -38,6 +38,15 @@ _ALWAYS = (
 )
 
 
+def poll_headers(secure: bool) -> list[tuple[str, str]]:
+    """The headers of a poll answered before Flask runs (live.PollShortcut): what
+    `add_security_headers` gives a signed-in caller's response, and Vary: Cookie."""
+    headers = [*_ALWAYS, ("Cache-Control", "no-store"), ("Vary", "Cookie")]
+    if secure:
+        headers.append(("Strict-Transport-Security", HSTS))
+    return headers
+
+
 def add_security_headers(response: Response) -> Response:
     """after_request: the headers every passline response carries."""
     headers = response.headers

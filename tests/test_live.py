@@ -372,9 +372,71 @@ def test_screens_admitted_together_take_the_full_path_again_at_different_moments
         _opened_screen(app, secret, "/hallpass/hallway/list?v=1")
     admitted = [
         _admitted_at
-        for (caller, _path), (*_rest, _admitted_at) in live._admitted.items()
-        if caller.startswith("device:")
+        for (_caller, path), (*_rest, _admitted_at) in live._admitted.items()
+        if path == "/hallpass/hallway/list"
     ]
     assert len(admitted) == 20
     assert max(admitted) - min(admitted) > live.REUSE_JITTER_SECONDS / 4
     assert all(time.monotonic() - at <= live.REUSE_JITTER_SECONDS + 5 for at in admitted)
+
+
+def test_the_shortcut_answers_before_flask_with_the_full_paths_headers(app, db, school, client):
+    """An unchanged poll of an admitted screen is answered by the WSGI layer: Flask does
+    not even start a request, and the answer carries what Flask's would have."""
+    from flask import request_started
+
+    _hallway_screen(db, school)
+    client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
+    url = "/hallpass/hallway/list?v=1"
+    full = client.get(url, base_url="https://passline.test")
+    started = []
+    request_started.connect(started.append, app)
+    try:
+        short = client.get(url, base_url="https://passline.test")
+    finally:
+        request_started.disconnect(started.append, app)
+    assert started == []
+    assert (full.status_code, short.status_code) == (204, 204)
+    assert "Content-Length" not in short.headers and "Content-Type" not in short.headers
+    assert short.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert {k: v for k, v in short.headers if k != "Content-Type"} == {
+        k: v for k, v in full.headers if k != "Content-Type"
+    }
+
+
+def test_a_revoked_device_cookie_alone_gets_nothing_from_a_staff_admission(
+    app, db, school, make_user, login
+):
+    """A browser signed in as staff that also sends a revoked device's cookie is admitted
+    as the staff member; that admission belongs to both cookies, not to the device's."""
+    device = _hallway_screen(db, school)
+    device.revoked_at = utcnow()
+    db.session.commit()
+    office = login(make_user(school, "office"), on=app.test_client())
+    office.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
+    assert office.get("/hallpass/hallway/list?v=1").status_code == 204
+    stolen = app.test_client()
+    stolen.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
+    assert stolen.get("/hallpass/hallway/list?v=1", headers=HX).status_code == 401
+
+
+def test_a_database_error_in_the_shortcut_leaves_the_poll_to_the_full_path(
+    app, db, school, client, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
+    _hallway_screen(db, school)
+    client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
+    assert client.get("/hallpass/hallway/list?v=1").status_code == 204
+    full_path_read = live._school_versions
+
+    def failing_for_the_shortcut(*args, shortcut=None):
+        if shortcut is not None:
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return full_path_read(*args)
+
+    monkeypatch.setattr(live, "_school_versions", failing_for_the_shortcut)
+    live._recent.clear()
+    with StatementCounter(db.engine) as counter:
+        assert client.get("/hallpass/hallway/list?v=1").status_code == 204
+    assert "devices" in _tables_read(counter.statements)
