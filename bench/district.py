@@ -10,9 +10,11 @@
    screens with pairing codes (dismissal TVs) and one curb phone, and starts dismissal.
 4. Every screen opens its live region (the cold start: all at once, reported as
    `cold_start_all_screens_ms`) and then polls it once a second with the version it has.
-   After `--warmup` seconds, for T measured seconds: each school's curb phone enters a
-   car every `--car-every` seconds and each school's teacher starts a pass every
-   `--pass-every` seconds and ends it a few seconds later. Errors count from the start.
+   Meanwhile each school's curb phone enters a car every `--car-every` seconds and each
+   school's teacher starts a pass every `--pass-every` seconds and ends it a few seconds
+   later. The first `--warmup` seconds warm the server up (each worker compiles its
+   statements and templates on its first requests); the T seconds after them are
+   measured. Errors count from the start.
 5. Then, on the same server, the throughput of unchanged polls (204) and of /healthz.
 
 Scan-to-screen latency: from the moment a curb entry is acknowledged to the moment each
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -243,20 +246,27 @@ async def lag_loop(stats: Stats, measure_from: float, stop: float, every: float 
         stats.lag_ms.append(max(0.0, time.monotonic() - asked - every) * 1000)
 
 
-async def curb_loop(plan, curb: Client, stats: Stats, measure_from: float, stop: float, every):
+async def curb_loop(plan, curb: Client, stats: Stats, window: tuple[float, float, float], every):
+    """One school's curb phone: a car every `every` seconds from the start of the run
+    (`window`: start, measured from, stop); only cars entered in the measured window
+    count, so first writes (statements and templates compiled once per worker) are
+    warm-up, as the polls' are."""
+    started, measure_from, stop = window
     tags = list(plan.tag_numbers)
     random.shuffle(tags)
-    await until(measure_from)
-    await asyncio.sleep(random.random() * every)  # noqa: S311
+    await until(started + random.random() * every)  # noqa: S311
     while tags and time.monotonic() < stop:
         tag = tags.pop()
+        measured = time.monotonic() >= measure_from
         try:
             response = await curb.post(
                 "/carline/curb/entries",
                 {"entry": str(tag), "key": uuid.uuid4().hex},
                 headers={"HX-Request": "true"},
             )
-            if response.status == 200:
+            if response.status != 200:
+                stats.error(f"curb {response.status}")
+            elif measured:
                 stats.curb_ms.append(response.seconds * 1000)
                 if b"curb-nobody" in response.body:
                     # Its students were called by another car (carpools) or go home another
@@ -264,31 +274,33 @@ async def curb_loop(plan, curb: Client, stats: Stats, measure_from: float, stop:
                     stats.nobody_to_call += 1
                 else:
                     stats.acked[(plan.id, tag)] = time.monotonic()
-            else:
-                stats.error(f"curb {response.status}")
         except (OSError, TimeoutError, ConnectionError) as failure:
             stats.error(f"curb {type(failure).__name__}")
         await asyncio.sleep(every)
 
 
-async def pass_loop(plan, teacher: Client, stats: Stats, measure_from: float, stop: float, every):
+async def pass_loop(plan, teacher: Client, stats: Stats, window: tuple[float, float, float], every):
+    """One school's teacher: starts a pass every `every` seconds and ends it halfway to
+    the next (`window` and what is measured: as in `curb_loop`)."""
+    started, measure_from, stop = window
     students = list(plan.student_ids)
     random.shuffle(students)
-    await until(measure_from)
-    await asyncio.sleep(random.random() * every)  # noqa: S311
+    await until(started + random.random() * every)  # noqa: S311
     while students and time.monotonic() < stop:
         form = {
             "room_id": str(plan.room_id),
             "student_id": str(students.pop()),
             "destination_id": str(plan.destination_id),
         }
+        measured = time.monotonic() >= measure_from
         try:
-            started = await teacher.post("/hallpass/passes", form, headers={"HX-Request": "true"})
-            if started.status != 200:
-                stats.error(f"pass start {started.status}")
+            begun = await teacher.post("/hallpass/passes", form, headers={"HX-Request": "true"})
+            if begun.status != 200:
+                stats.error(f"pass start {begun.status}")
             else:
-                stats.pass_ms.append(started.seconds * 1000)
-                ids = _PASS_END.findall(started.text)
+                if measured:
+                    stats.pass_ms.append(begun.seconds * 1000)
+                ids = _PASS_END.findall(begun.text)
                 await asyncio.sleep(every / 2)
                 if ids:
                     ended = await teacher.post(
@@ -406,15 +418,24 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         for i, (school_id, device) in enumerate(screens)
     ]
     tasks += [
-        curb_loop(p, c, stats, measure_from, stop, args.car_every)
+        curb_loop(p, c, stats, (started, measure_from, stop), args.car_every)
         for p, c in zip(plans, curbs, strict=True)
     ]
     tasks += [
-        pass_loop(p, t, stats, measure_from, stop, args.pass_every)
+        pass_loop(p, t, stats, (started, measure_from, stop), args.pass_every)
         for p, t in zip(plans, teachers, strict=True)
     ]
     tasks += [lag_loop(stats, measure_from, stop), measure_cpu()]
-    await asyncio.gather(*tasks)
+    # No garbage collection in this process while it measures, as timeit does: a full
+    # collection here stopped this event loop for 120 ms (with gc callbacks), and every
+    # response in flight then looked that much slower. What the run allocates is freed
+    # as it goes; the few cycles wait for the collection after it.
+    gc.collect()
+    gc.disable()
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        gc.enable()
     server_cpu, client_cpu, database_cpu = cpu["server"], cpu["client"], cpu["database"]
     cold_start = max(stats.first_answer.values(), default=started) - started
 
