@@ -18,6 +18,7 @@ there at once.
 """
 
 import random
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from urllib.parse import parse_qsl
@@ -147,6 +148,11 @@ def _school_versions(
 
 #: Rendered partials shared by every screen that shows the same thing (see `poll`).
 _shared: BoundedDict = BoundedDict(256)
+#: key of `_shared` -> the lock of its render in progress: when a car comes in, a quarter
+#: of a process's renders of the TV were a second thread rendering the same version
+#: (bench/district.py)
+_rendering: dict[Hashable, threading.Lock] = {}
+_rendering_lock = threading.Lock()
 
 
 def poll(
@@ -179,9 +185,16 @@ def poll(
     key = (school_id, topic, version, share)
     html = _shared.get(key)
     if html is None:
-        html = render(version)
-        if isinstance(html, str):
-            _shared.keep(key, html)
+        with _rendering_lock:
+            rendering = _rendering.setdefault(key, threading.Lock())
+        with rendering:  # a screen polling meanwhile waits for this render, not its own
+            html = _shared.get(key)
+            if html is None:
+                html = render(version)
+                if isinstance(html, str):
+                    _shared.keep(key, html)
+        with _rendering_lock:
+            _rendering.pop(key, None)
     return html
 
 

@@ -5,7 +5,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from shared import live
 from shared.access import DEVICE_COOKIE, secret_digest
-from shared.database import write_intent
+from shared.database import (
+    clear_request_write_intent,
+    set_request_write_intent,
+    write_intent,
+)
 from shared.models import Device, LiveVersion
 from shared.timeutil import utcnow
 from tests.conftest import StatementCounter, statements
@@ -440,3 +444,32 @@ def test_a_database_error_in_the_shortcut_leaves_the_poll_to_the_full_path(
     with StatementCounter(db.engine) as counter:
         assert client.get("/hallpass/hallway/list?v=1").status_code == 204
     assert "devices" in _tables_read(counter.statements)
+
+
+def test_screens_polling_during_a_shared_render_wait_for_it_instead_of_rendering_again(
+    app, db, school
+):
+    school_id = school.id
+    live.bump(school_id, "dismissal")
+    db.session.commit()
+    renders = []
+
+    def slow_render(version):
+        renders.append(version)
+        time.sleep(0.3)
+        return f"<div>{version}</div>"
+
+    def screen_polls(_):
+        with app.test_request_context("/carline/tv/calls?v=0"):
+            set_request_write_intent("GET")  # a read, as in a real request
+            try:
+                return live.poll(school_id, "dismissal", slow_render, share="tv")
+            finally:
+                db.session.remove()
+                clear_request_write_intent()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        answers = list(pool.map(screen_polls, range(3)))
+    assert answers == ["<div>1</div>"] * 3
+    assert renders == [1]
+    assert live._rendering == {}
