@@ -473,3 +473,27 @@ def test_screens_polling_during_a_shared_render_wait_for_it_instead_of_rendering
     assert answers == ["<div>1</div>"] * 3
     assert renders == [1]
     assert live._rendering == {}
+
+
+def test_a_bump_is_compiled_once_and_then_taken_from_the_statement_cache(db, school):
+    """Every write bumps: its statement must not be compiled again each time (1 ms)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine.interfaces import CacheStats
+
+    cache_hits = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if "live_versions" in statement and statement.lstrip().upper().startswith("INSERT"):
+            cache_hits.append(context.cache_hit is CacheStats.CACHE_HIT)
+
+    live.bump(school.id, "hallway", "room:3")  # each shape compiled on its first use
+    live.bump(school.id, "hallway")
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        live.bump(school.id, "hallway", "room:3")
+        live.bump(school.id, "hallway")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert cache_hits == [True, True]
+    db.session.commit()
+    assert live.current(school.id, "hallway") == 4 and live.current(school.id, "room:3") == 2
