@@ -261,6 +261,26 @@ def test_no_pass_windows(db, place, school):
     assert go(place, student).status == "active"  # 10:00
 
 
+@pytest.mark.parametrize(
+    "setting, minutes_after_ten, refusal",
+    [
+        ({"no_pass_first_minutes": 10}, -5, "first 10 minutes"),
+        ({"no_pass_last_minutes": 5}, 37, "last 5 minutes"),
+        ({"no_pass_periods": ["2"]}, 20, "period 2"),
+    ],
+)
+def test_each_no_pass_setting_applies_alone(db, place, school, setting, minutes_after_ten, refusal):
+    """The bell schedule is read only when a window is set: any one of them is enough."""
+    db.session.add(
+        BellPeriod(
+            school_id=school.id, name="2", weekday=1, start_time=time(9, 50), end_time=time(10, 40)
+        )
+    )
+    policy(db, school, **setting)
+    with pytest.raises(RuleBlocked, match=refusal):
+        go(place, place["students"][0], now=NOON_ISH + timedelta(minutes=minutes_after_ten))
+
+
 def test_urgent_nurse_pass_is_never_blocked_except_by_a_sweep(db, place):
     policy(db, place["school"], daily_limit=0, building_cap=1)
     first, second = place["students"][:2]
