@@ -166,9 +166,38 @@ def _check_student(school: School, student: Student | None) -> None:
 
 def _destination(school: School, destination_id: int) -> Destination:
     destination = db.session.get(Destination, destination_id)
+    _check_destination(school, destination)
+    return destination
+
+
+def _check_destination(school: School, destination: Destination | None) -> None:
     if destination is None or destination.school_id != school.id or not destination.active:
         raise NotFound("No such destination at this school.")
-    return destination
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a pass would go, and what the rules ask about it."""
+
+    destination: Destination
+    policy: HallpassPolicy | None  # None until the school's policy is first used
+    has_wait_line: bool
+
+
+def _target(school: School, destination_id: int) -> _Target:
+    """The destination, the school's policy and whether the destination has a wait line:
+    one query (a pass start's statements each wait their turn under load)."""
+    waiting = exists().where(
+        PassRequest.destination_id == Destination.id, PassRequest.status == "waiting"
+    )
+    found = db.session.execute(
+        select(Destination, HallpassPolicy, waiting)
+        .outerjoin(HallpassPolicy, HallpassPolicy.school_id == Destination.school_id)
+        .where(Destination.id == destination_id)
+    ).first()
+    destination, policy, has_waiting = found if found is not None else (None, None, False)
+    _check_destination(school, destination)
+    return _Target(destination, policy, destination.capacity is not None and has_waiting)
 
 
 def _check_no_pass_window(school: School, policy: HallpassPolicy, now: datetime) -> None:
@@ -342,12 +371,13 @@ def start_pass(
     now = now or utcnow()
     going = _going(school, student_id)
     student = going.student
-    destination = _destination(school, destination_id)
+    target = _target(school, destination_id)
+    destination = target.destination
     if from_room_id is not None:
         room = db.session.get(Room, from_room_id)
         if room is None or room.school_id != school.id:
             raise NotFound("No such room at this school.")
-    policy = policy_for(school)
+    policy = target.policy or policy_for(school)
     if policy.sweep_started_at is not None:
         raise RuleBlocked(
             "An emergency sweep is in progress: no passes until it is over.",
@@ -366,7 +396,7 @@ def start_pass(
         if destination.counts_toward_limit:
             _check_daily_limit(school, policy, student, going.own_limit, now)
         _check_cooldown(policy, student, now)
-    if not urgent and not place_held and _has_wait_line(destination):
+    if not urgent and not place_held and target.has_wait_line:
         raise RuleBlocked(
             f"{destination.name} is full right now and has a wait line.",
             rule="capacity",
@@ -612,21 +642,6 @@ STUDENT_MESSAGES = {
 def student_message(blocked: RuleBlocked) -> str:
     """The refusal as a student may read it (rule messages can name the student)."""
     return STUDENT_MESSAGES.get(blocked.rule, "You cannot go right now. Ask your teacher.")
-
-
-def _has_wait_line(destination: Destination) -> bool:
-    if destination.capacity is None:
-        return False
-    return bool(
-        db.session.scalar(
-            select(
-                exists().where(
-                    PassRequest.destination_id == destination.id,
-                    PassRequest.status == "waiting",
-                )
-            )
-        )
-    )
 
 
 def _room(school: School, room_id: int | None) -> Room | None:

@@ -539,6 +539,22 @@ def test_wait_line_order_and_a_freed_place_is_held_for_the_head(db, place):
     assert "hallpass.wait_line_ready" in audit_actions(db)
 
 
+def test_nobody_jumps_a_wait_line_when_a_place_opens_without_a_return(db, place):
+    """Raising a full destination's capacity opens a place nobody gave back: a new pass
+    must not take it ahead of the students already waiting."""
+    a, b, c, stranger = place["students"][:4]
+    go(place, a), go(place, b)
+    line_up(place, c)
+    db.session.commit()
+    place["restroom"].capacity = 3
+    db.session.commit()
+    with pytest.raises(RuleBlocked, match="has a wait line") as blocked:
+        go(place, stranger)
+    assert blocked.value.rule == "capacity" and not blocked.value.overridable
+    db.session.rollback()
+    assert go(place, stranger, "library").status == "active"  # other places are not held up
+
+
 def test_an_unused_held_place_goes_to_the_next_in_line(db, place):
     a, b, c, d = place["students"][:4]
     first = go(place, a)
