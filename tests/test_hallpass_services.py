@@ -543,7 +543,8 @@ def test_nobody_jumps_a_wait_line_when_a_place_opens_without_a_return(db, place)
     """Raising a full destination's capacity opens a place nobody gave back: a new pass
     must not take it ahead of the students already waiting."""
     a, b, c, stranger = place["students"][:4]
-    go(place, a), go(place, b)
+    go(place, a)
+    go(place, b)
     line_up(place, c)
     db.session.commit()
     place["restroom"].capacity = 3
