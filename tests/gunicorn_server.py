@@ -109,15 +109,19 @@ def running_gunicorn(
 class Browser:
     """A tiny HTTP client with a cookie jar, for talking to the gunicorn under test."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, timeout: float = 30):
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname, parts.port
+        self.timeout = timeout
         self.cookies: dict[str, str] = {}
+
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
     def request(
         self, method: str, path: str, form: dict[str, str] | None = None, headers=None
     ) -> tuple[int, dict[str, str], str]:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        connection = self.connection()
         all_headers = dict(headers or {})
         if self.cookies:
             all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -154,3 +158,27 @@ class Browser:
         )
         assert match, f"no CSRF token on {path}"
         return match.group(1)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket (a reverse proxy listening on one, as in the two-host test)."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+class UnixBrowser(Browser):
+    """A `Browser` that reaches the server through a Unix socket."""
+
+    def __init__(self, socket_path: str | Path, timeout: float = 30):
+        super().__init__("http://localhost", timeout=timeout)
+        self.socket_path = str(socket_path)
+
+    def connection(self) -> http.client.HTTPConnection:
+        return UnixHTTPConnection(self.socket_path, self.timeout)
