@@ -58,7 +58,7 @@ def _open_dismissal() -> Dismissal:
 
 
 def _is_htmx() -> bool:
-    return bool(request.headers.get("HX-Request"))
+    return bool(request.htmx)
 
 
 # Office control

@@ -158,7 +158,7 @@ def enforce_access():
         return None
     principal = current_principal()
     if principal is None:
-        if request.method == "GET" and not request.headers.get("HX-Request"):
+        if request.method == "GET" and not request.htmx:
             if g.get("session_timed_out"):
                 flash("You were signed out after a while without activity. Sign in again.", "info")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

@@ -23,7 +23,7 @@ MESSAGES = {
 def render_error(status: int, message: str | None = None):
     db.session.rollback()
     message = message or MESSAGES.get(status, "The request could not be completed.")
-    template = "errors/partial.html" if request.headers.get("HX-Request") else "errors/page.html"
+    template = "errors/partial.html" if request.htmx else "errors/page.html"
     return render_template(template, status=status, message=message), status
 
 
