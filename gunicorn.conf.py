@@ -29,11 +29,9 @@ def _int(name: str, default: int) -> int:
 
 
 bind = os.environ.get("PASSLINE_BIND", "127.0.0.1:8000").split(",")
-# Measured with bench/district.py on 2 cores under 1,000 polling screens: with 3 workers
-# x 2 threads, write p95 was lowest on SQLite and the same as with 3 x 4 on PostgreSQL
-# (4 x 2, 2 x 4 and 2 x 8 were slower). A write waits on the database a dozen times or
-# more, and after each answer it needs its worker's one interpreter lock back: the fewer
-# threads share it, the sooner it gets it.
+# Few threads per worker (docs/performance.md has the measurements): a write waits on the
+# database a dozen times or more, and after each answer it needs its worker's one
+# interpreter lock back; the fewer threads share it, the sooner it gets it.
 workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1)
 worker_class = "gthread"
 threads = _int("PASSLINE_THREADS", 2)
@@ -43,8 +41,8 @@ keepalive = _int("PASSLINE_KEEPALIVE", 5)
 backlog = _int("PASSLINE_BACKLOG", 2048)
 # Each worker listens on its own socket and the kernel spreads new connections evenly.
 # Screens keep their connection open and poll on it all day; with one shared socket
-# most of them landed on one worker, which then ran out of its one core (GIL) while
-# the others idled (bench/district.py).
+# most of them land on one worker, which then runs out of its one core (GIL) while
+# the others idle.
 reuse_port = os.environ.get("PASSLINE_REUSE_PORT", "on").lower() not in ("0", "off", "false", "no")
 accesslog = os.environ.get("PASSLINE_ACCESS_LOG", "-") or None
 errorlog = "-"
@@ -61,8 +59,8 @@ def post_worker_init(worker):
 
     Everything loaded so far (modules, models, templates) lives as long as the worker;
     `gc.freeze()` moves it out of the collector's reach, so a full collection scans
-    only what requests made since, instead of stopping every thread of the worker for
-    a few hundred milliseconds (measured with bench/district.py).
+    only what requests made since, instead of stopping every thread of the worker while
+    it walks the whole app (docs/performance.md).
     """
     gc.collect()
     gc.freeze()

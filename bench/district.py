@@ -3,8 +3,9 @@
     python -m bench.district --db sqlite|postgres --screens S --seconds T --json OUT
 
 1. Makes a fresh database (a SQLite file, or the PostgreSQL database `passline_bench` on
-   127.0.0.1), migrates it with `flask db upgrade` and loads a district: S/100 schools
-   (at least one), each with the demo school's roster (bench/district_data.py).
+   127.0.0.1, or the one named by `--pg-database`), migrates it with `flask db upgrade`
+   and loads a district: S/100 schools (at least one), each with the demo school's roster
+   (bench/district_data.py).
 2. Starts the app under gunicorn with gunicorn.conf.py (`--workers`, `--threads`).
 3. Over HTTP, like a real district: the office of each school signs in and pairs the
    screens with pairing codes (dismissal TVs) and one curb phone, and starts dismissal.
@@ -85,15 +86,17 @@ def percentile(values: list[float], p: float) -> float | None:
 # Setup
 
 
-def fresh_database(kind: str, workdir: Path) -> str:
+def fresh_database(kind: str, workdir: Path, pg_database: str = PG_BENCH_DB) -> str:
     if kind == "sqlite":
         return f"sqlite:///{workdir / 'bench.sqlite3'}"
     import psycopg
+    from psycopg import sql
 
+    name = sql.Identifier(pg_database)
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {PG_BENCH_DB}")
-    return f"postgresql://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    return f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
 
 
 def base_env(database_url: str, workdir: Path) -> dict[str, str]:
@@ -427,9 +430,9 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
     ]
     tasks += [lag_loop(stats, measure_from, stop), measure_cpu()]
     # No garbage collection in this process while it measures, as timeit does: a full
-    # collection here stopped this event loop for 120 ms (with gc callbacks), and every
-    # response in flight then looked that much slower. What the run allocates is freed
-    # as it goes; the few cycles wait for the collection after it.
+    # collection stops this event loop, and every response in flight then looks that
+    # much slower (docs/performance.md). What the run allocates is freed as it goes; the
+    # few cycles wait for the collection after it.
     gc.collect()
     gc.disable()
     try:
@@ -524,6 +527,12 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--pg-database",
+        default=PG_BENCH_DB,
+        help="PostgreSQL database to drop and make again for the run (several runs at once "
+        "on one server each need their own)",
+    )
     parser.add_argument("--screens", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--json", dest="json_out", help="write the results here as JSON")
@@ -548,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     schools = args.schools or max(1, args.screens // 100)
     with tempfile.TemporaryDirectory(prefix="passline-bench-") as tmp:
         workdir = Path(tmp)
-        database_url = fresh_database(args.db, workdir)
+        database_url = fresh_database(args.db, workdir, args.pg_database)
         env = base_env(database_url, workdir)
         print(f"loading {schools} schools into {args.db}...", flush=True)
         loaded = time.monotonic()

@@ -105,9 +105,10 @@ def register_request_hooks(app: Flask) -> None:
 
 
 def wrap_wsgi(app: Flask) -> None:
-    """WSGI layers around Flask: unchanged polls are answered before it (live.PollShortcut),
-    behind the proxy fix (a poll's security headers depend on its scheme)."""
-    from shared.live import PollShortcut
+    """WSGI layers around Flask: unchanged polls are answered before it (PollShortcut,
+    unless LIVE_POLL_SHORTCUT is off), behind the proxy fix (a poll's security headers
+    depend on its scheme)."""
+    from shared.poll_shortcut import PollShortcut
 
     app.wsgi_app = PollShortcut(app)
     if app.config["PROXY_COUNT"]:

@@ -63,5 +63,6 @@ def from_environment(instance_path: str) -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO").upper(),
         "PAIRING_CODE_MINUTES": env_int("PAIRING_CODE_MINUTES", 10),
         "PROXY_COUNT": env_int("PROXY_COUNT", 0),
+        "LIVE_POLL_SHORTCUT": env_bool("LIVE_POLL_SHORTCUT", True),
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 20) * 1024 * 1024,
     }

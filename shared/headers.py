@@ -39,7 +39,7 @@ _ALWAYS = (
 
 
 def poll_headers(secure: bool) -> list[tuple[str, str]]:
-    """The headers of a poll answered before Flask runs (live.PollShortcut): what
+    """The headers of a poll answered before Flask runs (poll_shortcut.PollShortcut): what
     `add_security_headers` gives a signed-in caller's response, and Vary: Cookie."""
     headers = [*_ALWAYS, ("Cache-Control", "no-store"), ("Vary", "Cookie")]
     if secure:
@@ -50,8 +50,8 @@ def poll_headers(secure: bool) -> list[tuple[str, str]]:
 def add_security_headers(response: Response) -> Response:
     """after_request: the headers every passline response carries."""
     headers = response.headers
-    # One pass over the few headers present (werkzeug's setdefault raises and catches a
-    # KeyError per missing header: a sixth of an unchanged poll's time in Flask).
+    # One pass over the few headers present: werkzeug's setdefault raises and catches a
+    # KeyError per missing header, and every response of a polling screen passes here.
     present = {name.lower() for name, _value in headers.items()}
     missing = [(name, value) for name, value in _ALWAYS if name.lower() not in present]
     if request.is_secure and "strict-transport-security" not in present:

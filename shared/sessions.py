@@ -120,8 +120,8 @@ class RememberingCookieSessionInterface(SecureCookieSessionInterface):
     """Flask's signed session cookie, each cookie's checked contents remembered a minute.
 
     Screens poll every second with the same cookie; checking its signature and decoding
-    it each time was an eighth of a poll's CPU (bench/district.py). A cookie that fails
-    the check is never remembered, and each request gets its own copy to change.
+    it each time would be a large part of a poll's own work. A cookie that fails the
+    check is never remembered, and each request gets its own copy to change.
     """
 
     REMEMBER_SECONDS = 60.0

@@ -15,7 +15,7 @@ from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
 
-from shared import create_app, live
+from shared import create_app, live, poll_shortcut
 from shared.database import _write_intent
 from shared.extensions import db as _db
 from shared.models import Family, Membership, Room, School, Student, User
@@ -91,6 +91,7 @@ def db(app):
             for table in reversed(_db.metadata.sorted_tables):
                 connection.execute(table.delete())
     live.clear_shared()  # ids and versions start again in the next test
+    poll_shortcut.clear()
     _write_intent.reset(read_only)
 
 

@@ -59,3 +59,10 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(db):
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+def test_the_poll_shortcut_is_on_unless_turned_off(tmp_path, monkeypatch):
+    monkeypatch.delenv("LIVE_POLL_SHORTCUT", raising=False)
+    assert from_environment(str(tmp_path))["LIVE_POLL_SHORTCUT"] is True
+    monkeypatch.setenv("LIVE_POLL_SHORTCUT", "off")
+    assert from_environment(str(tmp_path))["LIVE_POLL_SHORTCUT"] is False

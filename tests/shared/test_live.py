@@ -1,9 +1,18 @@
-"""Live-update versions: atomic bumps, committed with the change, 204 while unchanged."""
+"""Live-update versions: atomic bumps, committed with the change, 204 while unchanged.
 
+Every test runs twice, with the poll shortcut on and off (LIVE_POLL_SHORTCUT), so a poll
+gets the same answer either way; the tests marked `shortcut_only` are about the
+shortcut itself and run with it on.
+"""
+
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from shared import live
+import pytest
+from flask import request_started
+
+from shared import live, poll_shortcut
 from shared.access import DEVICE_COOKIE, secret_digest
 from shared.database import (
     clear_request_write_intent,
@@ -13,6 +22,27 @@ from shared.database import (
 from shared.models import Device, LiveVersion
 from shared.timeutil import utcnow
 from tests.conftest import StatementCounter, statements
+
+shortcut_only = pytest.mark.shortcut_only
+
+
+def pytest_generate_tests(metafunc):
+    both = metafunc.definition.get_closest_marker("shortcut_only") is None
+    metafunc.parametrize(
+        "poll_shortcut_switch",
+        [True, False] if both else [True],
+        ids=["shortcut", "full-path"] if both else ["shortcut"],
+        indirect=True,
+    )
+
+
+@pytest.fixture(autouse=True)
+def poll_shortcut_switch(request, app):
+    """LIVE_POLL_SHORTCUT for this test, set back afterwards."""
+    before = app.config["LIVE_POLL_SHORTCUT"]
+    app.config["LIVE_POLL_SHORTCUT"] = request.param
+    yield request.param
+    app.config["LIVE_POLL_SHORTCUT"] = before
 
 
 def test_versions_start_at_zero_and_count_changes(db, make_school):
@@ -141,7 +171,7 @@ def test_polls_of_one_school_share_a_version_read_for_a_moment(app, db, school):
         assert live.poll(school_id, "hallway", lambda v: f"v{v}") == "v2"
 
 
-# The shortcut for unchanged polls (live.unchanged_poll)
+# The shortcut for unchanged polls (poll_shortcut.unchanged_poll)
 
 HX = {"HX-Request": "true"}  # a live region's poll: refused with 401, not sent to sign in
 
@@ -180,6 +210,18 @@ def _opened_screen(app, secret: str, url: str):
     return screen
 
 
+@contextlib.contextmanager
+def _requests_started_in_flask(app):
+    """The requests Flask itself started meanwhile (its `request_started` signal)."""
+    started = []
+
+    def receiver(sender, **_extra):
+        started.append(sender)
+
+    with request_started.connected_to(receiver, app):
+        yield started
+
+
 def _tables_read(statements: list[str]) -> set[str]:
     return {
         word
@@ -189,6 +231,7 @@ def _tables_read(statements: list[str]) -> set[str]:
     }
 
 
+@shortcut_only
 def test_a_device_admitted_moments_ago_polls_without_a_query(app, db, school, client):
     _hallway_screen(db, school)
     client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
@@ -224,6 +267,7 @@ def test_revoking_a_device_ends_its_shortcut_at_once(app, db, school, make_user,
     assert tv.get("/hallpass/hallway/list?v=1", headers=HX).status_code == 401
 
 
+@shortcut_only
 def test_access_ended_by_another_process_ends_the_shortcut_within_a_moment(
     app, db, school, client, monkeypatch
 ):
@@ -246,17 +290,20 @@ def test_access_ended_by_another_process_ends_the_shortcut_within_a_moment(
     assert client.get("/hallpass/hallway/list?v=1", headers=HX).status_code == 401
 
 
+@shortcut_only
 def test_an_admission_is_reused_for_reuse_seconds_only(app, db, school, client, monkeypatch):
     _hallway_screen(db, school)
     client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
     client.get("/hallpass/hallway/list?v=1")
-    monkeypatch.setattr(live, "REUSE_SECONDS", 0.0)
+    monkeypatch.setattr(poll_shortcut, "REUSE_SECONDS", 0.0)
     with StatementCounter(db.engine) as counter:
         assert client.get("/hallpass/hallway/list?v=1").status_code == 204
     assert "devices" in _tables_read(counter.statements)
 
 
-def test_a_copied_staff_cookie_gets_nothing_after_sign_out(app, db, school, make_user, login):
+def test_a_copied_staff_cookie_gets_nothing_after_sign_out(
+    app, db, school, make_user, login, poll_shortcut_switch
+):
     office = login(make_user(school, "office"), on=app.test_client())
     live.bump(school.id, "hallway")
     db.session.commit()
@@ -266,7 +313,9 @@ def test_a_copied_staff_cookie_gets_nothing_after_sign_out(app, db, school, make
     assert copy.get("/hallpass/hallway/list?v=1").status_code == 204
     with StatementCounter(db.engine) as counter:
         assert copy.get("/hallpass/hallway/list?v=1").status_code == 204
-    assert not _tables_read(counter.statements) & {"users", "user_sessions"}
+    # The shortcut reuses the session's admission; the full path checks it each time.
+    checked = bool(_tables_read(counter.statements) & {"users", "user_sessions"})
+    assert checked is not poll_shortcut_switch
     office.post("/logout")
     assert copy.get("/hallpass/hallway/list?v=1", headers=HX).status_code == 401
 
@@ -284,6 +333,7 @@ def test_removing_a_role_ends_the_shortcut(app, db, school, make_user, login, cl
     assert watcher.get("/hallpass/hallway/list?v=1").status_code == 403
 
 
+@shortcut_only
 def test_a_shared_region_reaches_admitted_screens_without_a_query(app, db, school, client):
     """The dismissal TV: one screen's poll renders the new version; the others get it
     through the shortcut, without their access checked again (it was, moments ago)."""
@@ -304,9 +354,10 @@ def test_a_shared_region_reaches_admitted_screens_without_a_query(app, db, schoo
 def test_anonymous_polls_are_never_remembered(app, db, school):
     live.bump(school.id, "hallway")
     db.session.commit()
-    with app.test_request_context("/?v=1"):
+    with app.test_request_context("/?v=1") as anonymous:
         live.poll(school.id, "hallway", str)
-    assert live._admitted == {}
+    assert live.ADMISSION not in anonymous.request.environ
+    assert poll_shortcut._admitted == {}
 
 
 def test_a_render_is_labelled_with_the_version_its_own_snapshot_saw(app, db, school, client):
@@ -350,6 +401,7 @@ def test_a_transaction_knows_the_versions_it_bumped_without_asking(db, school):
     assert len(statements(counter)) == 1
 
 
+@shortcut_only
 def test_the_shortcut_reads_the_versions_of_every_school_it_serves_at_once(
     app, db, school, make_school
 ):
@@ -367,6 +419,7 @@ def test_the_shortcut_reads_the_versions_of_every_school_it_serves_at_once(
     assert "FROM live_versions" in read
 
 
+@shortcut_only
 def test_screens_admitted_together_take_the_full_path_again_at_different_moments(app, db, school):
     """Every TV opens at the start of dismissal: their reused decisions must not all end in
     the same second, or every screen takes the full path at once every REUSE_SECONDS."""
@@ -376,30 +429,39 @@ def test_screens_admitted_together_take_the_full_path_again_at_different_moments
         _opened_screen(app, secret, "/hallpass/hallway/list?v=1")
     admitted = [
         _admitted_at
-        for (_caller, path), (*_rest, _admitted_at) in live._admitted.items()
+        for (_caller, path), (*_rest, _admitted_at) in poll_shortcut._admitted.items()
         if path == "/hallpass/hallway/list"
     ]
     assert len(admitted) == 20
-    assert max(admitted) - min(admitted) > live.REUSE_JITTER_SECONDS / 4
-    assert all(time.monotonic() - at <= live.REUSE_JITTER_SECONDS + 5 for at in admitted)
+    assert max(admitted) - min(admitted) > poll_shortcut.REUSE_JITTER_SECONDS / 4
+    assert all(time.monotonic() - at <= poll_shortcut.REUSE_JITTER_SECONDS + 5 for at in admitted)
 
 
+def test_the_switch_sends_every_poll_through_flask_when_off(
+    app, db, school, client, poll_shortcut_switch
+):
+    """LIVE_POLL_SHORTCUT: on, an admitted screen's unchanged polls never reach Flask; off,
+    every poll does, and nothing is remembered for a shortcut."""
+    _hallway_screen(db, school)
+    client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
+    with _requests_started_in_flask(app) as started:
+        answers = [client.get("/hallpass/hallway/list?v=1").status_code for _poll in range(3)]
+    assert answers == [204, 204, 204]
+    assert len(started) == (1 if poll_shortcut_switch else 3)
+    assert bool(poll_shortcut._admitted) is poll_shortcut_switch
+
+
+@shortcut_only
 def test_the_shortcut_answers_before_flask_with_the_full_paths_headers(app, db, school, client):
     """An unchanged poll of an admitted screen is answered by the WSGI layer: Flask does
     not even start a request, and the answer carries what Flask's would have."""
-    from flask import request_started
-
     _hallway_screen(db, school)
     client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
     url = "/hallpass/hallway/list?v=1"
-    full = client.get(url, base_url="https://passline.test")
-    started = []
-    request_started.connect(started.append, app)
-    try:
+    with _requests_started_in_flask(app) as started:
+        full = client.get(url, base_url="https://passline.test")
         short = client.get(url, base_url="https://passline.test")
-    finally:
-        request_started.disconnect(started.append, app)
-    assert started == []
+    assert len(started) == 1  # the first poll only
     assert (full.status_code, short.status_code) == (204, 204)
     assert "Content-Length" not in short.headers and "Content-Type" not in short.headers
     assert short.headers["Strict-Transport-Security"].startswith("max-age=")
@@ -424,6 +486,7 @@ def test_a_revoked_device_cookie_alone_gets_nothing_from_a_staff_admission(
     assert stolen.get("/hallpass/hallway/list?v=1", headers=HX).status_code == 401
 
 
+@shortcut_only
 def test_a_database_error_in_the_shortcut_leaves_the_poll_to_the_full_path(
     app, db, school, client, monkeypatch
 ):
@@ -432,14 +495,14 @@ def test_a_database_error_in_the_shortcut_leaves_the_poll_to_the_full_path(
     _hallway_screen(db, school)
     client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
     assert client.get("/hallpass/hallway/list?v=1").status_code == 204
-    full_path_read = live._school_versions
+    full_path_read = live.school_versions
 
-    def failing_for_the_shortcut(*args, shortcut=None):
-        if shortcut is not None:
+    def failing_for_the_shortcut(*args, engine=None):
+        if engine is not None:
             raise OperationalError("SELECT", {}, Exception("server closed the connection"))
         return full_path_read(*args)
 
-    monkeypatch.setattr(live, "_school_versions", failing_for_the_shortcut)
+    monkeypatch.setattr(live, "school_versions", failing_for_the_shortcut)
     live._recent.clear()
     with StatementCounter(db.engine) as counter:
         assert client.get("/hallpass/hallway/list?v=1").status_code == 204
@@ -476,7 +539,7 @@ def test_screens_polling_during_a_shared_render_wait_for_it_instead_of_rendering
 
 
 def test_a_bump_is_compiled_once_and_then_taken_from_the_statement_cache(db, school):
-    """Every write bumps: its statement must not be compiled again each time (1 ms)."""
+    """Every write bumps: its statement must not be compiled again each time."""
     from sqlalchemy import event
     from sqlalchemy.engine.interfaces import CacheStats
 
