@@ -13,7 +13,7 @@ from shared.extensions import db, login_manager
 from shared.models import Membership, User
 from shared.passwords import hash_password, needs_rehash, password_problem, verify_password
 from shared.sessions import end_current_session, end_user_sessions, load_session_user, start_session
-from shared.throttle import clear_account, record_failed_sign_in, sign_in_retry_after
+from shared.throttle import begin_sign_in, sign_in_succeeded
 from shared.timeutil import utcnow
 
 bp = Blueprint("auth", __name__)
@@ -53,7 +53,11 @@ def login():
         return render_template("auth/login.html", next=request.args.get("next", ""))
     email = request.form.get("email", "").strip().lower()[:254]
     password = request.form.get("password", "")
-    retry_after = sign_in_retry_after(email, request.remote_addr)
+    attempt = begin_sign_in(email, request.remote_addr)
+    # The attempt counts in every process before its password is checked, and the
+    # counter row is not held locked during the check.
+    db.session.commit()
+    retry_after = attempt.retry_after
     if retry_after is not None:
         minutes = max(1, round(retry_after / 60))
         audit.record(
@@ -79,8 +83,7 @@ def login():
             detail={"email": email, "reason": reason},
             actor_label=email or "anonymous",
         )
-        record_failed_sign_in(email, request.remote_addr)
-        db.session.commit()
+        db.session.commit()  # the attempt was counted as a failure before the check
         message = (
             "This account is deactivated. Ask your school admin."
             if ok and user is not None and not user.active
@@ -93,7 +96,7 @@ def login():
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     session.clear()  # a fresh session: nothing from before sign-in carries over
-    clear_account(email)
+    sign_in_succeeded(attempt)
     login_user(user)
     start_session(user)
     session["school_id"] = _first_school_id(user)

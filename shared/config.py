@@ -25,6 +25,16 @@ def env_int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be a whole number, not {value!r}") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a number, not {value!r}") from exc
+
+
 def load_secret_key(instance_path: str) -> str:
     """SECRET_KEY from the environment, else one generated once into the instance folder."""
     key = os.environ.get("SECRET_KEY")
@@ -57,6 +67,8 @@ def from_environment(instance_path: str) -> dict:
         "SESSION_ABSOLUTE_HOURS": env_int("SESSION_ABSOLUTE_HOURS", 12),
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=env_int("SESSION_ABSOLUTE_HOURS", 12)),
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
+        "REDIS_TIMEOUT_SECONDS": env_float("REDIS_TIMEOUT_SECONDS", 0.5),
+        "REDIS_RETRY_SECONDS": env_float("REDIS_RETRY_SECONDS", 5.0),
         "LOGIN_FAILURES_PER_ACCOUNT": env_int("LOGIN_FAILURES_PER_ACCOUNT", 5),
         "LOGIN_FAILURES_PER_ADDRESS": env_int("LOGIN_FAILURES_PER_ADDRESS", 50),
         "LOGIN_THROTTLE_MINUTES": env_int("LOGIN_THROTTLE_MINUTES", 15),

@@ -6,22 +6,39 @@ may share one address) within `LOGIN_THROTTLE_MINUTES`, sign-in is refused with 
 until the window ends. The counts live in Redis when `REDIS_URL` is set, else in the
 database (`login_throttles`), so every worker and server sees the same numbers. Keys
 are hashes: no email address is stored by the limiter.
+
+A limit of N failures means at most N password checks, however many attempts arrive
+at once: each attempt takes one of the N places in a single atomic step *before* its
+password is checked (a conditional upsert in the database, a Lua script in Redis), and
+a refused attempt takes none. A successful sign-in clears the account's count and
+gives its place in the address's count back, so only failures use them up, as before.
+
+Redis is an optimisation, never a dependency: when it does not answer within
+`REDIS_TIMEOUT_SECONDS`, the attempt is counted in the database instead, Redis is left
+alone for `REDIS_RETRY_SECONDS`, and then tried again. Counts made during an outage
+stay in the database until their window ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import math
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import case, delete, literal, select
+from sqlalchemy import case, delete, literal, select, update
 
 from shared.database import upsert_insert
 from shared.extensions import db
 from shared.models import LoginThrottle
 from shared.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,8 +47,21 @@ class Limit:
     max_failures: int
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in attempt, counted before its password is checked.
+
+    `retry_after` is set (seconds) when the attempt was refused and counted nowhere;
+    `limiter` is the one that counted it, so the same one gives the place back.
+    """
+
+    limits: tuple[Limit, ...]
+    retry_after: int | None
+    limiter: DatabaseLimiter | RedisLimiter
+
+
 def login_limits(email: str, address: str | None) -> list[Limit]:
-    """The limits a sign-in attempt counts against."""
+    """The limits a sign-in attempt counts against: the account first, then the address."""
     config = current_app.config
     account = hashlib.sha256(email.strip().lower().encode()).hexdigest()
     limits = [Limit(f"account:{account}", config["LOGIN_FAILURES_PER_ACCOUNT"])]
@@ -46,31 +76,32 @@ def _window() -> timedelta:
 
 
 class DatabaseLimiter:
-    """Counters in the `login_throttles` table: one atomic upsert per failure."""
+    """Counters in the `login_throttles` table, one conditional upsert per limit.
 
-    def retry_after(self, limits: list[Limit], now: datetime) -> int | None:
-        rows = db.session.execute(
-            select(LoginThrottle).where(LoginThrottle.key.in_([lim.key for lim in limits]))
-        ).scalars()
-        by_key = {row.key: row for row in rows}
-        waits = []
-        for limit in limits:
-            row = by_key.get(limit.key)
-            if row is None or row.failures < limit.max_failures:
-                continue
-            left = row.window_started_at + _window() - now
-            if left.total_seconds() > 0:
-                waits.append(math.ceil(left.total_seconds()))
-        return max(waits) if waits else None
+    The upsert takes a place only while the count is under its limit (or the window
+    has passed) and says whether it did (`RETURNING`); PostgreSQL's row lock and
+    SQLite's write lock make it one step. The caller commits right after, so the row
+    is not held locked while the password is checked.
+    """
 
-    def fail(self, limits: list[Limit], now: datetime) -> None:
+    def count(self, limits: list[Limit], now: datetime) -> Attempt:
+        """Take a place in every limit, or in none when one is full."""
+        taken: list[Limit] = []
+        for limit in limits:  # always the same order, so two attempts never deadlock
+            if not self._take(limit, now):
+                for earlier in taken:
+                    self._give_back(earlier)
+                return Attempt(tuple(limits), self._seconds_left(limit, now), self)
+            taken.append(limit)
+        return Attempt(tuple(limits), None, self)
+
+    def _take(self, limit: Limit, now: datetime) -> bool:
         insert = upsert_insert(db.session.get_bind().dialect.name)
         stale = LoginThrottle.window_started_at <= now - _window()
-        for limit in limits:
-            statement = insert(LoginThrottle).values(
-                key=limit.key, window_started_at=now, failures=1
-            )
-            statement = statement.on_conflict_do_update(
+        statement = (
+            insert(LoginThrottle)
+            .values(key=limit.key, window_started_at=now, failures=1)
+            .on_conflict_do_update(
                 index_elements=[LoginThrottle.key],
                 set_={
                     "failures": case((stale, 1), else_=LoginThrottle.failures + 1),
@@ -79,48 +110,139 @@ class DatabaseLimiter:
                         else_=LoginThrottle.window_started_at,
                     ),
                 },
+                where=stale | (LoginThrottle.failures < limit.max_failures),
             )
-            db.session.execute(statement)
-
-    def clear(self, limits: list[Limit]) -> None:
-        db.session.execute(
-            delete(LoginThrottle).where(LoginThrottle.key.in_([lim.key for lim in limits]))
+            .returning(LoginThrottle.failures)
         )
+        return db.session.execute(statement).first() is not None
+
+    def _seconds_left(self, limit: Limit, now: datetime) -> int:
+        started = db.session.scalar(
+            select(LoginThrottle.window_started_at).where(LoginThrottle.key == limit.key)
+        )
+        if started is None:  # cleared in the meantime: a short wait, then a fresh window
+            return 1
+        return max(1, math.ceil((started + _window() - now).total_seconds()))
+
+    def _give_back(self, limit: Limit) -> None:
+        db.session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.key == limit.key, LoginThrottle.failures > 0)
+            .values(failures=LoginThrottle.failures - 1)
+        )
+
+    def succeeded(self, limits: list[Limit]) -> None:
+        account, *others = limits
+        db.session.execute(delete(LoginThrottle).where(LoginThrottle.key == account.key))
+        for limit in others:
+            self._give_back(limit)
+
+
+# Checks every limit, then counts in every one, in one atomic step: all or nothing.
+# KEYS: the counters; ARGV[1]: the window in seconds; ARGV[2...]: each key's limit.
+# Returns 0 when counted, else the seconds until the fullest window ends.
+_RESERVE = """
+local wait = 0
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then
+    local ttl = redis.call('TTL', key)
+    if ttl < 0 then
+      redis.call('EXPIRE', key, ARGV[1])
+      ttl = tonumber(ARGV[1])
+    end
+    if ttl > wait then wait = ttl end
+  end
+end
+if wait > 0 then return wait end
+for _, key in ipairs(KEYS) do
+  redis.call('INCR', key)
+  if redis.call('TTL', key) < 0 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+return 0
+"""
+
+# A successful sign-in: KEYS[1] (the account) is cleared, the others get a place back.
+_SUCCEEDED = """
+redis.call('DEL', KEYS[1])
+for i = 2, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 0
+"""
+
+
+class RedisUnavailable(Exception):
+    """Redis did not answer (or is left alone after it recently did not)."""
 
 
 class RedisLimiter:
-    """Counters in Redis: INCR with an expiry set by the first failure of a window."""
+    """Counters in Redis, with the database limiter for when Redis does not answer."""
 
     PREFIX = "passline:login:"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, timeout: float, retry_seconds: float):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        self.redis = redis.Redis.from_url(url, socket_timeout=2)
+        # One try, short timeouts: a sign-in never waits long on a Redis that is away.
+        self.redis = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
+        self.errors = (redis.exceptions.RedisError, OSError)
+        self.retry_seconds = retry_seconds
+        self.fallback = DatabaseLimiter()
+        self._down_until = 0.0  # time.monotonic() before which Redis is not tried
+        self._lock = threading.Lock()
+        self._reserve = self.redis.register_script(_RESERVE)
+        self._succeeded = self.redis.register_script(_SUCCEEDED)
 
-    def retry_after(self, limits: list[Limit], now: datetime) -> int | None:
-        pipe = self.redis.pipeline()
-        for limit in limits:
-            pipe.get(self.PREFIX + limit.key)
-            pipe.ttl(self.PREFIX + limit.key)
-        answers = pipe.execute()
-        waits = [
-            max(int(ttl), 1)
-            for limit, count, ttl in zip(limits, answers[::2], answers[1::2], strict=True)
-            if count is not None and int(count) >= limit.max_failures
-        ]
-        return max(waits) if waits else None
+    def _call(self, action):
+        if time.monotonic() < self._down_until:
+            raise RedisUnavailable
+        try:
+            answer = action()
+        except self.errors as error:
+            with self._lock:
+                was_up = self._down_until == 0.0
+                self._down_until = time.monotonic() + self.retry_seconds
+            if was_up:
+                log.warning("Redis does not answer (%s); sign-in throttles use the database", error)
+            raise RedisUnavailable from error
+        if self._down_until:
+            with self._lock:
+                self._down_until = 0.0
+            log.warning("Redis answers again; sign-in throttles use Redis")
+        return answer
 
-    def fail(self, limits: list[Limit], now: datetime) -> None:
+    def available(self) -> bool:
+        try:
+            return bool(self._call(self.redis.ping))
+        except RedisUnavailable:
+            return False
+
+    def count(self, limits: list[Limit], now: datetime) -> Attempt:
+        """Count in Redis, or in the database when Redis does not answer."""
         seconds = int(_window().total_seconds())
-        pipe = self.redis.pipeline()
-        for limit in limits:
-            pipe.incr(self.PREFIX + limit.key)
-            pipe.expire(self.PREFIX + limit.key, seconds, nx=True)
-        pipe.execute()
+        keys = [self.PREFIX + limit.key for limit in limits]
+        try:
+            wait = self._call(
+                lambda: self._reserve(
+                    keys=keys, args=[seconds, *(limit.max_failures for limit in limits)]
+                )
+            )
+        except RedisUnavailable:
+            return self.fallback.count(limits, now)
+        return Attempt(tuple(limits), int(wait) or None, self)
 
-    def clear(self, limits: list[Limit]) -> None:
-        self.redis.delete(*(self.PREFIX + limit.key for limit in limits))
+    def succeeded(self, limits: list[Limit]) -> None:
+        keys = [self.PREFIX + limit.key for limit in limits]
+        # When Redis is away, the account's count ends with its window; sign-in goes on.
+        with contextlib.suppress(RedisUnavailable):
+            self._call(lambda: self._succeeded(keys=keys))
 
 
 def limiter() -> DatabaseLimiter | RedisLimiter:
@@ -129,21 +251,36 @@ def limiter() -> DatabaseLimiter | RedisLimiter:
     existing = app.extensions.get("passline_limiter")
     if existing is None:
         url = app.config.get("REDIS_URL")
-        existing = RedisLimiter(url) if url else DatabaseLimiter()
+        if url:
+            existing = RedisLimiter(
+                url,
+                timeout=float(app.config.get("REDIS_TIMEOUT_SECONDS", 0.5)),
+                retry_seconds=float(app.config.get("REDIS_RETRY_SECONDS", 5)),
+            )
+        else:
+            existing = DatabaseLimiter()
         app.extensions["passline_limiter"] = existing
     return existing
 
 
-def sign_in_retry_after(email: str, address: str | None) -> int | None:
-    """Seconds until this sign-in may be tried again, or None if it may be tried now."""
-    return limiter().retry_after(login_limits(email, address), utcnow())
+def begin_sign_in(email: str, address: str | None) -> Attempt:
+    """Count a sign-in attempt before its password is checked (commit right after).
+
+    A refused attempt (`retry_after` set) must not check the password at all.
+    """
+    return limiter().count(login_limits(email, address), utcnow())
 
 
-def record_failed_sign_in(email: str, address: str | None) -> None:
-    """Count a failed sign-in against the account and the client address."""
-    limiter().fail(login_limits(email, address), utcnow())
+def sign_in_succeeded(attempt: Attempt) -> None:
+    """The password was right: clear the account's count, give the address its place back."""
+    attempt.limiter.succeeded(list(attempt.limits))
 
 
-def clear_account(email: str) -> None:
-    """A successful sign-in clears the account's count (not the address's)."""
-    limiter().clear(login_limits(email, None))
+def redis_available() -> bool | None:
+    """For /healthz: None without `REDIS_URL`, else whether Redis answers a PING now.
+
+    Cheap: one PING bounded by `REDIS_TIMEOUT_SECONDS`, and no network at all while
+    Redis is left alone after a recent failure.
+    """
+    chosen = limiter()
+    return chosen.available() if isinstance(chosen, RedisLimiter) else None

@@ -1,15 +1,14 @@
 """Server-side sessions (sign-out, deactivation, idle and absolute timeouts); sign-in throttling."""
 
-import socket
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select, update
 
 from shared.models import LoginThrottle, UserSession
 from shared.timeutil import utcnow
 from tests.conftest import PASSWORD
 from tests.gunicorn_server import Browser, running_gunicorn
+from tests.redis_server import needs_redis_server, own_redis
 
 SESSION_COOKIE = "passline_session"
 
@@ -167,33 +166,26 @@ def test_an_address_spraying_many_accounts_is_throttled(app, db, school, monkeyp
     assert fail_sign_in(client, "guess9@example.org", address="198.51.100.1").status_code == 401
 
 
-def redis_available() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")
-def test_the_redis_limiter_locks_the_account_too(app, db, school, make_user, client, monkeypatch):
+@needs_redis_server
+def test_the_redis_limiter_locks_the_account_too(
+    app, db, school, make_user, client, monkeypatch, tmp_path
+):
     import redis
 
-    server = redis.Redis.from_url("redis://127.0.0.1:6379/15")
-    server.flushdb()
-    monkeypatch.setitem(app.config, "REDIS_URL", "redis://127.0.0.1:6379/15")
-    monkeypatch.setitem(app.extensions, "passline_limiter", None)
-    user = make_user(school, "teacher")
-    try:
-        for _ in range(5):
-            assert fail_sign_in(client, user.email).status_code == 401
-        assert fail_sign_in(client, user.email).status_code == 429
-        keys = [key.decode() for key in server.keys("passline:login:*")]
-        assert keys and not any(user.email in key for key in keys)
-        assert db.session.scalar(select(LoginThrottle.key)) is None  # nothing in the database
-    finally:
-        server.flushdb()
-        app.extensions.pop("passline_limiter", None)
+    with own_redis(tmp_path) as own:
+        server = redis.Redis.from_url(own.url)
+        monkeypatch.setitem(app.config, "REDIS_URL", own.url)
+        monkeypatch.setitem(app.extensions, "passline_limiter", None)
+        user = make_user(school, "teacher")
+        try:
+            for _ in range(5):
+                assert fail_sign_in(client, user.email).status_code == 401
+            assert fail_sign_in(client, user.email).status_code == 429
+            keys = [key.decode() for key in server.keys("passline:login:*")]
+            assert keys and not any(user.email in key for key in keys)
+            assert db.session.scalar(select(LoginThrottle.key)) is None  # nothing in the database
+        finally:
+            app.extensions.pop("passline_limiter", None)
 
 
 def test_the_limit_holds_across_gunicorn_workers(app, db, school, make_user, tmp_path):
