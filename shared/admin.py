@@ -79,20 +79,23 @@ def school_settings():
 @bp.route("/staff")
 @access("admin")
 def staff_list():
-    """Staff of this school with their roles."""
+    """Staff of this school with their roles, and the invitations not yet answered."""
     return render_template(
-        "admin/staff.html", people=staff.school_staff(g.principal.school_id), roles=ROLES
+        "admin/staff.html",
+        people=staff.school_staff(g.principal.school_id),
+        invitations=staff.school_invitations(g.principal.school_id),
+        roles=ROLES,
     )
 
 
 @bp.route("/staff/new", methods=["GET", "POST"])
 @access("admin")
 def staff_new():
-    """Add a staff member (or give an existing account a role here)."""
+    """Add a staff member (an existing account is invited, or added by a district admin)."""
     if request.method == "GET":
         return render_template("admin/staff_new.html", roles=ROLES, form={})
     try:
-        user, temporary = staff.add_staff(
+        added = staff.add_staff(
             g.principal,
             email=request.form.get("email", ""),
             name=request.form.get("name", ""),
@@ -103,7 +106,23 @@ def staff_new():
         return render_template(
             "admin/staff_new.html", roles=ROLES, form=request.form, error=error.message
         ), error.status_code
-    return render_template("admin/staff_password.html", person=user, password=temporary)
+    if added.invitation is not None:
+        return render_template("admin/staff_invited.html", invitation=added.invitation)
+    return render_template(
+        "admin/staff_password.html", person=added.person, password=added.temporary_password
+    )
+
+
+@bp.route("/staff/invitations/<int:invitation_id>", methods=["POST"])
+@access("admin")
+def staff_invitation(invitation_id: int):
+    """Cancel an invitation, or (district admin) add the invited account now."""
+    action = request.form.get("action")
+    if action not in ("confirm", "cancel"):
+        raise DomainError("Unknown action.")
+    staff.settle_invitation(g.principal, invitation_id, confirm=action == "confirm")
+    flash("Added to this school." if action == "confirm" else "Invitation cancelled.", "success")
+    return redirect(url_for("admin.staff_list"))
 
 
 @bp.route("/staff/<int:user_id>", methods=["GET", "POST"])

@@ -1,14 +1,15 @@
-"""Staff sign-in and account views: log in, log out, change password, switch school."""
+"""Staff sign-in and account views: log in, log out, change password, switch school,
+and the invitations to other schools waiting for the signed-in person."""
 
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from shared import audit
+from shared import audit, staff
 from shared.access import access, public
-from shared.errors import Forbidden
+from shared.errors import DomainError, Forbidden
 from shared.extensions import db, login_manager
 from shared.models import Membership, User
 from shared.passwords import hash_password, needs_rehash, password_problem, verify_password
@@ -23,10 +24,6 @@ bp = Blueprint("auth", __name__)
 def load_user(session_id: str) -> User | None:
     """Find the user of an open server-side session (see shared/sessions.py)."""
     return load_session_user(session_id)
-
-
-def find_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 
 def _safe_next(target: str | None) -> str:
@@ -72,7 +69,7 @@ def login():
             next=request.form.get("next", ""),
         )
         return response, 429, {"Retry-After": str(retry_after)}
-    user = find_user_by_email(email) if email else None
+    user = staff.find_user_by_email(email) if email else None
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active:
         reason = "unknown account" if user is None else ("inactive" if ok else "bad password")
@@ -101,6 +98,8 @@ def login():
     start_session(user)
     session["school_id"] = _first_school_id(user)
     audit.record("auth.login", school_id=session["school_id"], target=user, actor_user=user)
+    if staff.my_invitations(user):
+        flash("A school invited you to join it: see Invitations on your account page.", "info")
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -152,3 +151,27 @@ def switch_school():
         raise Forbidden("You have no role at that school.")
     session["school_id"] = wanted
     return redirect(url_for("home.index"))
+
+
+@bp.route("/account/invitations")
+@access("user")
+def invitations():
+    """Invitations from other schools waiting for you to accept or decline."""
+    return render_template(
+        "auth/invitations.html", invitations=staff.my_invitations(g.principal.user)
+    )
+
+
+@bp.route("/account/invitations/<int:invitation_id>", methods=["POST"])
+@access("user")
+def answer_invitation(invitation_id: int):
+    """Accept an invitation (you get its roles at that school) or decline it."""
+    action = request.form.get("action")
+    if action not in ("accept", "decline"):
+        raise DomainError("Choose accept or decline.")
+    school = staff.answer_invitation(g.principal.user, invitation_id, action == "accept")
+    if action == "accept":
+        flash(f"You now work at {school.name} too.", "success")
+    else:
+        flash("The invitation is declined.", "info")
+    return redirect(url_for("auth.invitations"))

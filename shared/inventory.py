@@ -54,6 +54,14 @@ INVENTORY: dict[str, Entry] = {
         "Admins of the school.",
         UNTIL_REMOVED,
     ),
+    "staff_invitations": Entry(
+        "Staff invitations",
+        "A school offers a role to someone who has an account already; it grants nothing "
+        "until they accept or a district admin confirms.",
+        "Admins of the inviting school (the address they typed only); the invited person.",
+        "Until accepted, declined or cancelled.",
+        notes={"email": "The address as the inviting admin typed it."},
+    ),
     "user_sessions": Entry(
         "Sign-in sessions",
         "So that signing out, deactivation and time-outs end a session at once.",

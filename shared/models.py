@@ -1,5 +1,8 @@
 """Core models shared by every part of passline: schools, staff, devices, rosters, audit.
 
+One module for the whole core schema (longer than a service module for that reason),
+so every table and its constraints can be read in one place.
+
 Everything except a staff account belongs to one school, and every query is scoped
 by `school_id`. Timestamps are UTC (`UTCDateTime`); they are shown in the school's
 time zone.
@@ -135,6 +138,33 @@ class Membership(db.Model):
     role: Mapped[str] = mapped_column(String(16))
 
     user: Mapped[User] = relationship(back_populates="memberships")
+    school: Mapped[School] = relationship()
+
+
+class StaffInvitation(db.Model):
+    """A role at a school offered to an account that exists already (at another school).
+
+    It grants nothing: the roles become memberships only when the person accepts after
+    signing in, or a district admin confirms. The inviting school sees only the email
+    address it typed. Accepted, declined and cancelled invitations are deleted (the
+    audit log keeps what happened).
+    """
+
+    __tablename__ = "staff_invitations"
+    __table_args__ = (UniqueConstraint("school_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: The address as the inviting admin typed it (all the inviting school may see).
+    email: Mapped[str] = mapped_column(String(254))
+    #: Roles offered at the school, e.g. ["teacher"].
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    invited_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
     school: Mapped[School] = relationship()
 
 

@@ -1,21 +1,26 @@
-"""Staff accounts at a school: add, change roles, deactivate, reset a password.
+"""Staff accounts at a school: add, invite, change roles, deactivate, reset a password.
 
 A school admin manages accounts that belong only to their school. An account that
 also works at another school can get or lose roles here, but only a district admin
 may deactivate it or reset its password, so no school can take over another's staff.
+
+Adding an address that already has an account (at another school, or none) tells the
+school admin nothing about it, not even its name, and gives it no role here: it records
+an invitation, which becomes roles here only when the person accepts it after signing
+in, or when a district admin confirms it. A district admin adds such accounts directly.
 """
 
 import re
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from shared import audit, live
 from shared.access import Principal
-from shared.auth import find_user_by_email
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
-from shared.models import ROLES, Membership, User
+from shared.models import ROLES, Membership, School, StaffInvitation, User
 from shared.passwords import hash_password
 from shared.sessions import end_user_sessions
 
@@ -26,6 +31,10 @@ _TEMP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 def temporary_password() -> str:
     """A random password to read out or hand over once, e.g. 'k7qp-m2xd-9hfa'."""
     return "-".join("".join(secrets.choice(_TEMP_ALPHABET) for _ in range(4)) for _ in range(3))
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 
 def validate_email(email: str) -> str:
@@ -81,34 +90,154 @@ def _check_account_control(principal: Principal, person: User) -> None:
         )
 
 
-def add_staff(
-    principal: Principal, *, email: str, name: str, roles: list[str]
-) -> tuple[User, str | None]:
-    """Create a staff account with a temporary password, or add roles to an existing one."""
+@dataclass(frozen=True)
+class Added:
+    """What adding staff did: a new account (with its one-time password), an existing
+    account given roles by a district admin, or an invitation (nothing else is said)."""
+
+    person: User | None = None
+    temporary_password: str | None = None
+    invitation: StaffInvitation | None = None
+
+
+def _grant(user: User, school_id: int, roles: set[str]) -> list[str]:
+    """Give the user the roles at the school that they do not hold yet; the added ones."""
+    added = sorted(roles - roles_at(user, school_id))
+    for role in added:
+        db.session.add(Membership(user_id=user.id, school_id=school_id, role=role))
+    db.session.flush()
+    db.session.refresh(user)
+    return added
+
+
+def add_staff(principal: Principal, *, email: str, name: str, roles: list[str]) -> Added:
+    """Create a staff account with a temporary password, or invite an existing one."""
     email = validate_email(email)
     name = name.strip()
     if not name or len(name) > 200:
         raise InvalidInput("Enter the person's name (up to 200 characters).", field="name")
     chosen = validate_roles(roles)
     user = find_user_by_email(email)
-    temporary = None
     if user is None:
         temporary = temporary_password()
         user = User(email=email, name=name, password_hash=hash_password(temporary))
         db.session.add(user)
         db.session.flush()
-    elif roles_at(user, principal.school_id):
+        _grant(user, principal.school_id, chosen)
+        audit.record(
+            "staff.add",
+            target=user,
+            detail={"email": email, "roles": sorted(chosen), "new_account": True},
+        )
+        return Added(person=user, temporary_password=temporary)
+    if roles_at(user, principal.school_id):
         raise Conflict("That person already has an account at this school.", field="email")
-    for role in sorted(chosen):
-        db.session.add(Membership(user_id=user.id, school_id=principal.school_id, role=role))
-    db.session.flush()
-    db.session.refresh(user)
-    audit.record(
-        "staff.add",
-        target=user,
-        detail={"email": email, "roles": sorted(chosen), "new_account": temporary is not None},
+    if principal.user.is_district_admin:
+        _grant(user, principal.school_id, chosen)
+        audit.record(
+            "staff.add",
+            target=user,
+            detail={"email": email, "roles": sorted(chosen), "new_account": False},
+        )
+        return Added(person=user)
+    return Added(invitation=_invite(principal, user, email, chosen))
+
+
+def _invite(principal: Principal, user: User, email: str, roles: set[str]) -> StaffInvitation:
+    """Record (or renew, with these roles) the school's invitation for an existing account."""
+    invitation = db.session.scalar(
+        select(StaffInvitation).where(
+            StaffInvitation.school_id == principal.school_id, StaffInvitation.user_id == user.id
+        )
     )
-    return user, temporary
+    if invitation is None:
+        invitation = StaffInvitation(school_id=principal.school_id, user_id=user.id)
+        db.session.add(invitation)
+    invitation.email = email
+    invitation.roles = sorted(roles)
+    invitation.invited_by_user_id = principal.user.id
+    db.session.flush()
+    # The target is the invitation: this school's log does not point at the account.
+    audit.record("staff.invite", target=invitation, detail={"email": email, "roles": sorted(roles)})
+    return invitation
+
+
+def school_invitations(school_id: int) -> list[StaffInvitation]:
+    """The school's pending invitations (shown by the address typed, nothing more)."""
+    return list(
+        db.session.scalars(
+            select(StaffInvitation)
+            .where(StaffInvitation.school_id == school_id)
+            .order_by(StaffInvitation.email, StaffInvitation.id)
+        )
+    )
+
+
+def my_invitations(user: User) -> list[StaffInvitation]:
+    """Invitations waiting for the signed-in person."""
+    return list(
+        db.session.scalars(
+            select(StaffInvitation)
+            .where(StaffInvitation.user_id == user.id)
+            .order_by(StaffInvitation.created_at, StaffInvitation.id)
+        )
+    )
+
+
+def _my_invitation(user: User, invitation_id: int) -> StaffInvitation:
+    invitation = db.session.scalar(
+        select(StaffInvitation).where(
+            StaffInvitation.id == invitation_id, StaffInvitation.user_id == user.id
+        )
+    )
+    if invitation is None:
+        raise NotFound("No such invitation for you.")
+    return invitation
+
+
+def answer_invitation(user: User, invitation_id: int, accept: bool) -> School:
+    """The invited person accepts (the roles are theirs now) or declines; the school."""
+    invitation = _my_invitation(user, invitation_id)
+    school = invitation.school
+    added = _grant(user, invitation.school_id, set(invitation.roles)) if accept else []
+    audit.record(
+        "staff.invitation_accept" if accept else "staff.invitation_decline",
+        school_id=invitation.school_id,
+        target=invitation,
+        detail={"email": invitation.email, "roles": invitation.roles, "added": added},
+    )
+    db.session.delete(invitation)
+    db.session.flush()
+    return school
+
+
+def school_invitation(school_id: int, invitation_id: int) -> StaffInvitation:
+    invitation = db.session.scalar(
+        select(StaffInvitation).where(
+            StaffInvitation.id == invitation_id, StaffInvitation.school_id == school_id
+        )
+    )
+    if invitation is None:
+        raise NotFound("No such invitation at this school.")
+    return invitation
+
+
+def settle_invitation(principal: Principal, invitation_id: int, confirm: bool) -> None:
+    """A district admin confirms an invitation (roles given now), or an admin cancels it."""
+    invitation = school_invitation(principal.school_id, invitation_id)
+    if confirm and not principal.user.is_district_admin:
+        raise Forbidden("Only a district admin may add the account without its owner.")
+    detail = {"email": invitation.email, "roles": invitation.roles}
+    if confirm:
+        user = db.session.get(User, invitation.user_id)
+        detail["added"] = _grant(user, invitation.school_id, set(invitation.roles))
+    audit.record(
+        "staff.invitation_confirm" if confirm else "staff.invitation_cancel",
+        target=invitation,
+        detail=detail,
+    )
+    db.session.delete(invitation)
+    db.session.flush()
 
 
 def set_roles(principal: Principal, person: User, roles: list[str]) -> None:

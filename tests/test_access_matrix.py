@@ -23,6 +23,7 @@ from shared.models import (
     Enrollment,
     Family,
     SchoolClass,
+    StaffInvitation,
     Student,
 )
 from shared.timeutil import utcnow
@@ -45,6 +46,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "auth.logout": STAFF,
     "auth.change_password": STAFF,
     "auth.switch_school": STAFF,
+    "auth.invitations": STAFF,
+    "auth.answer_invitation": STAFF,
     "devices.pair": EVERYONE,
     "devices.device_home": ANY_DEVICE,
     "devices.unpair": ANY_DEVICE,
@@ -58,6 +61,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "admin.staff_list": ADMIN,
     "admin.staff_new": ADMIN,
     "admin.staff_edit": ADMIN,
+    "admin.staff_invitation": ADMIN,
     "admin.students": ADMIN,
     "roster.index": ADMIN,
     "roster.upload": ADMIN,
@@ -236,6 +240,10 @@ def world(app, db, school, make_school, make_user, make_room):
         == 302
     )
     callers["other_admin"] = other
+    invitation = StaffInvitation(
+        school_id=school.id, user_id=other_admin.id, email=other_admin.email, roles=["teacher"]
+    )
+    db.session.add(invitation)
     for name, kind, purpose, room_id in (
         ("kiosk", "kiosk", None, room.id),
         ("hallway_tv", "display", "hallway", None),
@@ -260,6 +268,7 @@ def world(app, db, school, make_school, make_user, make_room):
     entry = db.session.query(QueueEntry).one()
     ids = {
         "user_id": teacher.id,
+        "invitation_id": invitation.id,
         "room_id": room.id,
         "student_id": students[0].id,
         "family_id": family.id,

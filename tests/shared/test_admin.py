@@ -2,9 +2,10 @@
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
-from shared.models import AuditEvent, Membership, User
+from shared.models import AuditEvent, Membership, StaffInvitation, User
 from shared.passwords import verify_password
 from tests.conftest import PASSWORD, audit_actions
 
@@ -34,24 +35,160 @@ def test_admin_adds_a_teacher_who_can_sign_in_with_the_temporary_password(
     assert temporary.group(1) not in str(event.detail)
 
 
-def test_adding_an_existing_account_from_another_school_adds_a_role_only(
-    db, client, make_school, make_user, login
+INVITED = "An invitation was recorded for this address"
+
+
+@pytest.fixture
+def karen(app, db, make_school, make_user, login):
+    """A teacher of school A who has signed in there (so she has a last sign-in time)."""
+    school_a = make_school(name="Adams Elementary")
+    person = make_user(
+        school_a, "teacher", email="karen.whitfield@example.org", name="Karen Whitfield"
+    )
+    login(person, on=app.test_client())
+    db.session.refresh(person)
+    assert person.last_login_at is not None
+    return person
+
+
+def roles_of(db, user) -> list[tuple[int, str]]:
+    db.session.rollback()
+    return sorted(
+        db.session.execute(
+            select(Membership.school_id, Membership.role).where(Membership.user_id == user.id)
+        ).all()
+    )
+
+
+def test_adding_another_schools_teacher_discloses_nothing_and_attaches_nothing(
+    db, client, make_school, make_user, login, karen
 ):
-    here, there = make_school(), make_school()
-    person = make_user(there, "teacher", email="shared@example.org")
-    login(make_user(here, "admin"))
+    school_b = make_school(name="Brook Middle")
+    before = roles_of(db, karen)
+    login(make_user(school_b, "admin"))
     response = client.post(
         "/admin/staff/new",
-        data={"email": "shared@example.org", "name": "Whoever", "roles": ["staff"]},
+        data={"email": "Karen.Whitfield@example.org", "name": "K W", "roles": ["teacher"]},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert INVITED in page
+    assert "Karen" not in page and "Whitfield" not in page and "Adams" not in page
+    assert "pairing-code" not in page  # no password: hers stays hers
+    assert roles_of(db, karen) == before  # no role at school B
+    assert verify_password(db.session.get(User, karen.id).password_hash, PASSWORD)
+
+    staff_page = client.get("/admin/staff").get_data(as_text=True)
+    assert "karen.whitfield@example.org" in staff_page and "invited" in staff_page
+    assert "Karen" not in staff_page and "Whitfield" not in staff_page
+    row = re.search(r"<tr>(?:(?!</tr>).)*karen\.whitfield(?:(?!</tr>).)*</tr>", staff_page, re.S)
+    assert row and not re.search(r"\d:\d\d", row.group(0))  # no last sign-in time
+    assert client.get(f"/admin/staff/{karen.id}").status_code == 404
+    audit_page = client.get("/admin/audit").get_data(as_text=True)
+    assert "staff.invite" in audit_page and "Whitfield" not in audit_page
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "staff.invite"))
+    assert event.school_id == school_b.id
+    assert event.detail == {"email": "karen.whitfield@example.org", "roles": ["teacher"]}
+
+    # Asking again (other roles) renews the one invitation; still nothing is said or given.
+    again = client.post(
+        "/admin/staff/new",
+        data={"email": "karen.whitfield@example.org", "name": "X", "roles": ["office"]},
+    )
+    assert INVITED in again.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(StaffInvitation.id))) == 1
+    assert db.session.scalar(select(StaffInvitation.roles)) == ["office"]
+    assert roles_of(db, karen) == before
+
+
+def test_the_invited_person_accepts_after_signing_in(
+    app, db, client, make_school, make_user, login, karen
+):
+    school_b = make_school(name="Brook Middle")
+    admin_b = login(make_user(school_b, "admin"), on=app.test_client())
+    admin_b.post(
+        "/admin/staff/new",
+        data={"email": karen.email, "name": "K", "roles": ["teacher", "office"]},
+    )
+    signed_in = client.post("/login", data={"email": karen.email, "password": PASSWORD})
+    assert signed_in.status_code == 302
+    assert "invited you" in client.get("/dashboard").get_data(as_text=True)
+    listing = client.get("/account/invitations").get_data(as_text=True)
+    assert "Brook Middle" in listing
+    invitation_id = db.session.scalar(select(StaffInvitation.id))
+    assert client.post(f"/account/invitations/{invitation_id}", data={}).status_code == 400
+    response = client.post(f"/account/invitations/{invitation_id}", data={"action": "accept"})
+    assert response.status_code == 302
+    assert (school_b.id, "office") in roles_of(db, karen)
+    assert (school_b.id, "teacher") in roles_of(db, karen)
+    assert db.session.scalar(select(func.count(StaffInvitation.id))) == 0
+    assert "staff.invitation_accept" in audit_actions(db, school_id=school_b.id)
+    assert client.post("/school", data={"school_id": school_b.id}).status_code == 302
+    # School B's admin now sees her as staff (she agreed).
+    assert "Karen Whitfield" in admin_b.get("/admin/staff").get_data(as_text=True)
+
+
+def test_an_invitation_can_be_declined_and_is_only_its_owners(
+    app, db, client, make_school, make_user, login, karen
+):
+    school_b = make_school()
+    admin_b = login(make_user(school_b, "admin"), on=app.test_client())
+    admin_b.post("/admin/staff/new", data={"email": karen.email, "name": "K", "roles": ["staff"]})
+    invitation_id = db.session.scalar(select(StaffInvitation.id))
+    stranger = login(make_user(school_b, "teacher"), on=app.test_client())
+    answer = stranger.post(f"/account/invitations/{invitation_id}", data={"action": "accept"})
+    assert answer.status_code == 404
+    assert "Brook" not in stranger.get("/account/invitations").get_data(as_text=True)
+    login(karen)
+    assert (
+        client.post(f"/account/invitations/{invitation_id}", data={"action": "decline"}).status_code
+        == 302
+    )
+    assert all(school_id != school_b.id for school_id, _ in roles_of(db, karen))
+    assert db.session.scalar(select(func.count(StaffInvitation.id))) == 0
+    assert "staff.invitation_decline" in audit_actions(db, school_id=school_b.id)
+
+
+def test_a_district_admin_adds_an_existing_account_directly_or_confirms_an_invitation(
+    app, db, client, make_school, make_user, login, karen
+):
+    school_b, school_c = make_school(), make_school()
+    login(make_user(school_b, "admin", district=True))
+    response = client.post(
+        "/admin/staff/new", data={"email": karen.email, "name": "K", "roles": ["teacher"]}
     )
     assert response.status_code == 200
     assert b"keeps its password" in response.data
-    db.session.rollback()
-    assert verify_password(db.session.get(User, person.id).password_hash, PASSWORD)
-    roles = db.session.execute(
-        select(Membership.school_id, Membership.role).where(Membership.user_id == person.id)
-    ).all()
-    assert sorted(roles) == sorted([(there.id, "teacher"), (here.id, "staff")])
+    assert (school_b.id, "teacher") in roles_of(db, karen)
+    assert db.session.scalar(select(func.count(StaffInvitation.id))) == 0
+
+    # An invitation another school's admin recorded: that admin cannot confirm it,
+    # another school cannot reach it, a district admin (acting there) can.
+    admin_c = login(make_user(school_c, "admin"), on=app.test_client())
+    admin_c.post("/admin/staff/new", data={"email": karen.email, "name": "K", "roles": ["staff"]})
+    invitation_id = db.session.scalar(select(StaffInvitation.id))
+    path = f"/admin/staff/invitations/{invitation_id}"
+    assert admin_c.post(path, data={"action": "confirm"}).status_code == 403
+    assert client.post(path, data={"action": "confirm"}).status_code == 404  # acting at B
+    assert all(school_id != school_c.id for school_id, _ in roles_of(db, karen))
+    assert client.post("/school", data={"school_id": school_c.id}).status_code == 302
+    assert "Add now" in client.get("/admin/staff").get_data(as_text=True)
+    assert client.post(path, data={"action": "confirm"}).status_code == 302
+    assert (school_c.id, "staff") in roles_of(db, karen)
+    assert "staff.invitation_confirm" in audit_actions(db, school_id=school_c.id)
+
+
+def test_a_school_admin_cancels_an_invitation(db, client, make_school, make_user, login, karen):
+    school_b = make_school()
+    login(make_user(school_b, "admin"))
+    client.post("/admin/staff/new", data={"email": karen.email, "name": "K", "roles": ["staff"]})
+    invitation_id = db.session.scalar(select(StaffInvitation.id))
+    path = f"/admin/staff/invitations/{invitation_id}"
+    assert client.post(path, data={"action": "explode"}).status_code == 400
+    assert client.post(path, data={"action": "cancel"}).status_code == 302
+    assert db.session.scalar(select(func.count(StaffInvitation.id))) == 0
+    assert "staff.invitation_cancel" in audit_actions(db, school_id=school_b.id)
+    assert client.post(path, data={"action": "cancel"}).status_code == 404
 
 
 def test_bad_staff_input_is_refused_clearly(db, client, school, make_user, login):
