@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from hallpass.destinations import create_default_destinations
 from hallpass.models import Destination
-from hallpass.services import create_default_destinations
 from shared import demo
 from shared.extensions import db
 from shared.models import (

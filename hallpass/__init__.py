@@ -8,13 +8,14 @@ bp = Blueprint("hallpass", __name__, url_prefix="/hallpass", template_folder="te
 
 from hallpass import (  # noqa: E402, F401  (tables and routes register on import)
     cli,
+    housekeeping,
+    kiosk_views,
     models,
+    phone_views,
     report_views,
-    services,
     settings_views,
-    student_views,
     views,
 )
 
-register_job("hallpass.end_overrun_passes", lambda: services.end_overrun_passes(), 30)
-register_job("hallpass.expire_requests", lambda: services.expire_requests(), 30)
+register_job("hallpass.end_overrun_passes", lambda: housekeeping.end_overrun_passes(), 30)
+register_job("hallpass.expire_requests", lambda: housekeeping.expire_requests(), 30)

@@ -3,7 +3,7 @@
 import click
 from sqlalchemy import select
 
-from hallpass import bp, services
+from hallpass import bp, housekeeping
 from shared.extensions import db
 from shared.models import School
 
@@ -20,8 +20,8 @@ def end_overrun_command(school_code):
         if school_id is None:
             raise click.BadParameter(f"no school with code {school_code!r}", param_hint="school")
     try:
-        ended = services.end_overrun_passes(school_id=school_id)
-        expired = services.expire_requests(school_id=school_id)
+        ended = housekeeping.end_overrun_passes(school_id=school_id)
+        expired = housekeeping.expire_requests(school_id=school_id)
     except Exception:
         db.session.rollback()
         raise

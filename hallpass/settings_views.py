@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 
-from hallpass import bp, settings
+from hallpass import bp, destinations, settings, student_rules
+from hallpass.policy import read_policy, update_policy
 from shared.access import access
 from shared.errors import DomainError, InvalidInput
 from shared.extensions import db
@@ -48,7 +49,7 @@ def settings_index():
     school = g.principal.school
     return render_template(
         "hallpass/settings/destinations.html",
-        destinations=settings.destinations(school),
+        destinations=destinations.destinations(school),
         can_edit=_can_edit(),
     )
 
@@ -57,7 +58,7 @@ def _destination_form(destination=None, form=None, **extra):
     return dict(
         destination=destination,
         form=form,
-        rooms=settings.destination_rooms(g.principal.school),
+        rooms=destinations.destination_rooms(g.principal.school),
         can_edit=_can_edit(),
         **extra,
     )
@@ -71,7 +72,7 @@ def destination_new():
     if request.method == "GET":
         return render_template(template, **_destination_form())
     try:
-        destination = settings.create_destination(g.principal.school, _form())
+        destination = destinations.create_destination(g.principal.school, _form())
     except DomainError as error:
         return _refused(template, error, **_destination_form(form=request.form))
     flash(f"{destination.name} added.", "success")
@@ -82,10 +83,10 @@ def destination_new():
 @access(*VIEWERS)
 def destination_edit(destination_id: int):
     """One destination's settings (a form for the admin)."""
-    destination = settings.get_destination(g.principal.school, destination_id)
+    destination = destinations.get_destination(g.principal.school, destination_id)
     return render_template(
         "hallpass/settings/destination_form.html",
-        **_destination_form(destination, in_use=settings.destination_in_use(destination)),
+        **_destination_form(destination, in_use=destinations.destination_in_use(destination)),
     )
 
 
@@ -94,17 +95,17 @@ def destination_edit(destination_id: int):
 def destination_save(destination_id: int):
     """Save a destination's settings (deactivating one with students out is safe)."""
     school = g.principal.school
-    destination = settings.get_destination(school, destination_id)
+    destination = destinations.get_destination(school, destination_id)
     try:
-        settings.update_destination(school, destination.id, _form())
+        destinations.update_destination(school, destination.id, _form())
     except DomainError as error:
         db.session.rollback()
-        destination = settings.get_destination(school, destination_id)
+        destination = destinations.get_destination(school, destination_id)
         return _refused(
             "hallpass/settings/destination_form.html",
             error,
             **_destination_form(
-                destination, form=request.form, in_use=settings.destination_in_use(destination)
+                destination, form=request.form, in_use=destinations.destination_in_use(destination)
             ),
         )
     flash(f"{destination.name} saved.", "success")
@@ -115,7 +116,7 @@ def destination_save(destination_id: int):
 @access("admin")
 def destination_delete(destination_id: int):
     """Delete a destination that was never used (one with history is deactivated instead)."""
-    name = settings.delete_destination(g.principal.school, destination_id)
+    name = destinations.delete_destination(g.principal.school, destination_id)
     flash(f"{name} deleted.", "success")
     return redirect(url_for("hallpass.settings_index"))
 
@@ -126,7 +127,7 @@ def destination_delete(destination_id: int):
 def _rules_context(form=None) -> dict:
     school = g.principal.school
     return dict(
-        policy=settings.current_policy(school),
+        policy=read_policy(school),
         periods=period_names(school),
         form=form,
         can_edit=_can_edit(),
@@ -146,7 +147,7 @@ def rules_save():
     """Save the school's pass rules."""
     school = g.principal.school
     try:
-        settings.update_policy(school, _form(), period_names(school))
+        update_policy(school, _form(), period_names(school))
     except DomainError as error:
         db.session.rollback()
         return _refused("hallpass/settings/rules.html", error, **_rules_context(request.form))
@@ -160,8 +161,8 @@ def rules_save():
 def _limits_context(**extra) -> dict:
     school = g.principal.school
     return dict(
-        rows=settings.student_limits(school),
-        policy=settings.current_policy(school),
+        rows=student_rules.student_limits(school),
+        policy=read_policy(school),
         can_edit=_can_edit(),
         **extra,
     )
@@ -183,15 +184,15 @@ def limits_post():
     template = "hallpass/settings/limits.html"
     if action == "search":
         query = request.form.get("q", "").strip()[:100]
-        found = settings.search_students(school, query)
+        found = student_rules.search_students(school, query)
         return render_template(template, **_limits_context(query=query, found=found))
     try:
         if action == "set":
-            limit = settings.set_student_limit(school, _form())
-            student = settings.school_student(school, limit.student_id)
+            limit = student_rules.set_student_limit(school, _form())
+            student = student_rules.school_student(school, limit.student_id)
             flash(f"Daily limit of {student.display_name} saved.", "success")
         elif action == "remove":
-            student = settings.remove_student_limit(
+            student = student_rules.remove_student_limit(
                 school, request.form.get("student_id", type=int)
             )
             flash(f"{student.display_name} follows the school's daily limit again.", "success")
@@ -208,7 +209,7 @@ def limits_post():
 def _groups_context(**extra) -> dict:
     school = g.principal.school
     return dict(
-        groups=settings.keep_apart_groups(school),
+        groups=student_rules.keep_apart_groups(school),
         today=settings.school_today(school),
         can_edit=_can_edit(),
         **extra,
@@ -231,17 +232,17 @@ def keep_apart_post():
     action = request.form.get("action", "")
     query = request.form.get("q", "").strip()[:100]
     try:
-        chosen_ids = settings.parse_student_ids(request.form.getlist("student_ids"))
+        chosen_ids = student_rules.parse_student_ids(request.form.getlist("student_ids"))
         if action == "search":
             chosen = _valid_students(school)
-            found = [s for s in settings.search_students(school, query) if s not in chosen]
+            found = [s for s in student_rules.search_students(school, query) if s not in chosen]
             return render_template(
                 template,
                 **_groups_context(query=query, found=found, chosen=chosen, form=request.form),
             )
         if action != "create":
             raise InvalidInput("Unknown action.")
-        settings.create_keep_apart_group(
+        student_rules.create_keep_apart_group(
             school,
             g.principal.user,
             _form(),
@@ -278,10 +279,10 @@ def keep_apart_change(group_id: int):
     school = g.principal.school
     action = request.form.get("action", "")
     if action == "end":
-        settings.end_keep_apart_group(school, group_id, today=settings.school_today(school))
+        student_rules.end_keep_apart_group(school, group_id, today=settings.school_today(school))
         flash("The group has ended.", "success")
     elif action == "delete":
-        settings.delete_keep_apart_group(school, group_id)
+        student_rules.delete_keep_apart_group(school, group_id)
         flash("The group is deleted.", "success")
     else:
         raise InvalidInput("Unknown action.")

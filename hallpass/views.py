@@ -8,10 +8,12 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select, true
 from sqlalchemy.orm import joinedload
 
-from hallpass import bp, cli, services  # noqa: F401  (cli registers `flask hallpass ...`)
+from hallpass import bp, destinations, pass_requests, rules, tokens, wait_line
 from hallpass.models import HallPass, PassRequest
-from hallpass.services import Actor, RuleBlocked
-from hallpass.student_views import pass_url, render_room_qr, room_qr_region
+from hallpass.passes import account_for, end_pass, end_sweep, is_overdue, start_pass, start_sweep
+from hallpass.policy import read_policy
+from hallpass.room_qr import render_room_qr, room_qr_region
+from hallpass.rules import Actor, RuleBlocked
 from shared import live
 from shared.access import access
 from shared.devices import register_device_screen
@@ -57,7 +59,7 @@ def _room_for(room_id: int) -> Room:
 
 def _render_room_passes(room: Room, version: int | None = None, *, oob: bool = False) -> str:
     if version is None:
-        version = live.current(room.school_id, services.room_topic(room.id))
+        version = live.current(room.school_id, rules.room_topic(room.id))
     passes = db.session.scalars(
         select(HallPass)
         .where(HallPass.from_room_id == room.id, HallPass.status == "active")
@@ -71,11 +73,11 @@ def _render_room_passes(room: Room, version: int | None = None, *, oob: bool = F
 
 def _render_room_requests(room: Room, version: int | None = None) -> str:
     if version is None:
-        version = live.current(room.school_id, services.room_topic(room.id))
+        version = live.current(room.school_id, rules.room_topic(room.id))
     return render_template(
         "hallpass/partials/room_requests.html",
         room=room,
-        requests=services.room_requests(g.principal.school, room.id),
+        requests=pass_requests.room_requests(g.principal.school, room.id),
         version=version,
     )
 
@@ -100,7 +102,7 @@ def index():
         section=section,
         classes=classes,
         students=_class_students(section) if section else [],
-        destinations=services.active_destinations(school.id),
+        destinations=destinations.active_destinations(school.id),
         room_passes=room_passes,
         room_requests=_render_room_requests(room) if room else None,
         room_qr=render_room_qr(room, "hallpass.room_qr", room_id=room.id) if room else None,
@@ -114,7 +116,7 @@ def room_passes(room_id: int):
     room = _room_for(room_id)
     return live.poll(
         room.school_id,
-        services.room_topic(room.id),
+        rules.room_topic(room.id),
         lambda version: _render_room_passes(room, version),
     )
 
@@ -126,7 +128,7 @@ def room_requests(room_id: int):
     room = _room_for(room_id)
     return live.poll(
         room.school_id,
-        services.room_topic(room.id),
+        rules.room_topic(room.id),
         lambda version: _render_room_requests(room, version),
     )
 
@@ -154,7 +156,7 @@ def _requests_answer(room: Room):
 
 
 def _decide_request(request_id: int, decide) -> str:
-    """Run a teacher's decision (`services.deny_request`, ...) on a request of their room."""
+    """Run a teacher's decision (`pass_requests.deny_request`, ...) on a request of their room."""
     pass_request, room = _room_request(request_id)
     decide(g.principal.school, Actor(user=g.principal.user), request_id=pass_request.id)
     return _requests_answer(room)
@@ -166,7 +168,7 @@ def approve_request(request_id: int):
     """Approve a student's request (or tap Go on a held place): the pass starts."""
     pass_request, room = _room_request(request_id)
     try:
-        services.approve_request(
+        pass_requests.approve_request(
             g.principal.school,
             Actor(user=g.principal.user),
             request_id=pass_request.id,
@@ -185,14 +187,14 @@ def approve_request(request_id: int):
 @access("admin", "office", "teacher")
 def deny_request(request_id: int):
     """Deny a request, or take a student out of the wait line."""
-    return _decide_request(request_id, services.deny_request)
+    return _decide_request(request_id, pass_requests.deny_request)
 
 
 @bp.route("/requests/<int:request_id>/queue", methods=["POST"])
 @access("admin", "office", "teacher")
 def queue_request(request_id: int):
     """Put a request whose destination is full into that destination's wait line."""
-    return _decide_request(request_id, services.queue_request)
+    return _decide_request(request_id, wait_line.queue_request)
 
 
 @bp.route("/wait-line", methods=["POST"])
@@ -204,7 +206,7 @@ def join_wait_line():
     destination_id = request.form.get("destination_id", type=int)
     if student_id is None or destination_id is None:
         raise InvalidInput("Tap a student, then a destination.")
-    services.join_wait_line(
+    wait_line.join_wait_line(
         g.principal.school,
         Actor(user=g.principal.user),
         student_id=student_id,
@@ -229,7 +231,7 @@ def slip(pass_id: int):
     return render_template(
         "hallpass/slip.html",
         hall_pass=hall_pass,
-        qr=qr_svg(pass_url(hall_pass)),
+        qr=qr_svg(tokens.pass_url(hall_pass)),
         ends_at=hall_pass.started_at + timedelta(minutes=hall_pass.time_limit_minutes),
     )
 
@@ -244,7 +246,7 @@ def start():
     if student_id is None or destination_id is None:
         raise InvalidInput("Tap a student, then a destination.")
     try:
-        services.start_pass(
+        start_pass(
             g.principal.school,
             Actor(user=g.principal.user),
             student_id=student_id,
@@ -274,9 +276,7 @@ def end(pass_id: int):
     if hall_pass is None or hall_pass.school_id != g.principal.school_id:
         abort(404)
     room = _room_for(hall_pass.from_room_id) if hall_pass.from_room_id else None
-    services.end_pass(
-        g.principal.school, Actor(user=g.principal.user), pass_id=pass_id, ended_by="staff"
-    )
+    end_pass(g.principal.school, Actor(user=g.principal.user), pass_id=pass_id, ended_by="staff")
     return _render_room_passes(room) if room else ("", 204)
 
 
@@ -296,7 +296,7 @@ def _render_hallway(version: int):
     )
     if destination_id:
         query = query.where(HallPass.destination_id == destination_id)
-    passes = [(p, services.is_overdue(p, now)) for p in db.session.scalars(query)]
+    passes = [(p, is_overdue(p, now)) for p in db.session.scalars(query)]
     if overdue_only:
         passes = [(p, overdue) for p, overdue in passes if overdue]
     passes.sort(key=lambda item: (not item[1], item[0].started_at))
@@ -314,10 +314,10 @@ def _render_hallway(version: int):
 def hallway():
     """Every student out of class, school-wide, overdue first, live."""
     _hallway_viewer()
-    version = live.current(g.principal.school_id, services.HALLWAY_TOPIC)
+    version = live.current(g.principal.school_id, rules.HALLWAY_TOPIC)
     return render_template(
         "hallpass/hallway.html",
-        destinations=services.active_destinations(g.principal.school_id),
+        destinations=destinations.active_destinations(g.principal.school_id),
         hallway_list=_render_hallway(version),
     )
 
@@ -327,7 +327,7 @@ def hallway():
 def hallway_list():
     """Live region of the hallway overview (204 while unchanged)."""
     _hallway_viewer()
-    return live.poll(g.principal.school_id, services.HALLWAY_TOPIC, _render_hallway)
+    return live.poll(g.principal.school_id, rules.HALLWAY_TOPIC, _render_hallway)
 
 
 @bp.route("/sweep", methods=["GET", "POST"])
@@ -339,17 +339,17 @@ def sweep():
     if request.method == "POST":
         action = request.form.get("action")
         if action == "start":
-            out = services.start_sweep(school, actor)
+            out = start_sweep(school, actor)
             students = "1 student is" if out == 1 else f"{out} students are"
             flash(f"Sweep started: no new passes. {students} out.", "warning")
         elif action == "account":
             pass_id = request.form.get("pass_id", type=int)
             if pass_id is None:
                 raise InvalidInput("Choose a student to mark as accounted for.")
-            found = services.account_for(school, actor, pass_id=pass_id)
+            found = account_for(school, actor, pass_id=pass_id)
             flash(f"{found.student.display_name} is accounted for.", "success")
         elif action == "end":
-            still_out = services.end_sweep(school, actor)
+            still_out = end_sweep(school, actor)
             flash(
                 "Sweep ended: passes work again."
                 + (f" Not accounted for: {still_out}." if still_out else ""),
@@ -358,8 +358,8 @@ def sweep():
         else:
             raise InvalidInput("Unknown sweep action.")
         return redirect(url_for("hallpass.sweep"))
-    version = live.current(school.id, services.HALLWAY_TOPIC)
-    policy = services.read_policy(school)
+    version = live.current(school.id, rules.HALLWAY_TOPIC)
+    policy = read_policy(school)
     passes = _active_passes(school.id)
     sweeping = policy.sweep_started_at is not None
     return render_template(
@@ -384,7 +384,7 @@ def _render_sweep_list(version: int, policy=None, passes=None) -> str:
     school = g.principal.school
     return render_template(
         "hallpass/partials/sweep_list.html",
-        policy=policy or services.read_policy(school),
+        policy=policy or read_policy(school),
         passes=_active_passes(school.id) if passes is None else passes,
         version=version,
     )
@@ -394,4 +394,4 @@ def _render_sweep_list(version: int, policy=None, passes=None) -> str:
 @access("admin", "office")
 def sweep_list():
     """Live region of the sweep: every student not yet accounted for (204 while unchanged)."""
-    return live.poll(g.principal.school_id, services.HALLWAY_TOPIC, _render_sweep_list)
+    return live.poll(g.principal.school_id, rules.HALLWAY_TOPIC, _render_sweep_list)

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from carline.demo_history import load_carline_history
 from hallpass.demo_history import load_hallpass_history
-from hallpass.services import create_default_destinations
+from hallpass.destinations import create_default_destinations
 from shared import audit
 from shared.errors import Conflict
 from shared.extensions import db

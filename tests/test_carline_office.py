@@ -11,7 +11,7 @@ from carline.models import Tag
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import AuditEvent, Family, School
 from tests.conftest import audit_actions
-from tests.test_hallpass_views import pair
+from tests.hallpass.test_views import pair
 
 
 @pytest.fixture

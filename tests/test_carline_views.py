@@ -11,7 +11,7 @@ from carline import office, services
 from carline.models import CalledStudent, CurbRequest, Dismissal, QueueEntry
 from shared.models import Enrollment, SchoolClass
 from tests.conftest import StatementCounter, audit_actions, statements
-from tests.test_hallpass_views import pair
+from tests.hallpass.test_views import pair
 
 
 @pytest.fixture

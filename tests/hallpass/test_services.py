@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from hallpass import services
+from hallpass import pass_requests, room_qr, tokens, wait_line
 from hallpass.models import (
     Destination,
     HallPass,
@@ -14,7 +14,9 @@ from hallpass.models import (
     KeepApartGroup,
     StudentPassLimit,
 )
-from hallpass.services import Actor, RuleBlocked, end_pass, start_pass
+from hallpass.passes import end_pass, start_pass
+from hallpass.policy import policy_for
+from hallpass.rules import Actor, RuleBlocked
 from shared import live
 from shared.database import write_intent
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
@@ -89,7 +91,7 @@ def back(place, hall_pass, minutes_later=3):
 
 
 def policy(db, school, **fields):
-    row = services.policy_for(school)
+    row = policy_for(school)
     for key, value in fields.items():
         setattr(row, key, value)
     db.session.commit()
@@ -391,18 +393,12 @@ def test_keep_apart_holds_under_concurrent_requests(app, db, place, school):
 
 # ------------------------------------------------ requests, wait lines, automatic end
 
+from hallpass.housekeeping import end_overrun_passes, expire_requests  # noqa: E402
 from hallpass.models import PassRequest  # noqa: E402
-from hallpass.services import (  # noqa: E402
-    TokenExpired,
-    approve_request,
-    ask_for_pass,
-    check_in,
-    deny_request,
-    end_overrun_passes,
-    expire_requests,
-    join_wait_line,
-    student_go,
-)
+from hallpass.pass_requests import approve_request, ask_for_pass, deny_request, student_go  # noqa: E402
+from hallpass.passes import check_in  # noqa: E402
+from hallpass.tokens import TokenExpired  # noqa: E402
+from hallpass.wait_line import join_wait_line  # noqa: E402
 
 
 def ask(place, student, destination="library", **kwargs):
@@ -516,14 +512,14 @@ def test_wait_line_order_and_a_freed_place_is_held_for_the_head(db, place):
     entries = [line_up(place, kid) for kid in (c, d)]
     db.session.commit()
     assert [e.position for e in entries] == [1, 2]
-    assert [services.line_rank(e) for e in entries] == [1, 2]
+    assert [wait_line.line_rank(e) for e in entries] == [1, 2]
     with pytest.raises(Conflict):
         line_up(place, c)  # no duplicates
     back(place, first)
     db.session.commit()
     head, behind = (db.session.get(PassRequest, e.id) for e in entries)
     assert (head.status, behind.status) == ("ready", "waiting")
-    assert services.line_rank(behind) == 1
+    assert wait_line.line_rank(behind) == 1
     # the freed place is held for the head: nobody else can take it meanwhile
     assert db.session.get(Destination, place["restroom"].id).out_now == 2
     with pytest.raises(RuleBlocked):
@@ -564,7 +560,7 @@ def test_an_unused_held_place_goes_to_the_next_in_line(db, place):
     back(place, first, minutes_later=1)
     db.session.commit()
     assert expire_requests(NOON_ISH + timedelta(minutes=2)) == 0
-    changed = expire_requests(NOON_ISH + timedelta(minutes=1 + services.READY_HOLD_MINUTES + 1))
+    changed = expire_requests(NOON_ISH + timedelta(minutes=1 + wait_line.READY_HOLD_MINUTES + 1))
     db.session.commit()
     assert changed == 1  # expired; its place went on to the next in line
     assert db.session.get(PassRequest, head.id).status == "expired"
@@ -601,20 +597,20 @@ def test_wait_line_needs_a_limited_destination(db, place):
 
 def test_room_qr_tokens_rotate_and_cannot_be_forged(app, db, place):
     room = place["room"]
-    token = services.room_qr_token(room, NOON_ISH)
-    assert services.room_from_qr_token(token, NOON_ISH).id == room.id
-    assert services.room_from_qr_token(token, NOON_ISH + timedelta(seconds=60)).id == room.id
+    token = room_qr.room_qr_token(room, NOON_ISH)
+    assert room_qr.room_from_qr_token(token, NOON_ISH).id == room.id
+    assert room_qr.room_from_qr_token(token, NOON_ISH + timedelta(seconds=60)).id == room.id
     with pytest.raises(TokenExpired):
-        services.room_from_qr_token(token, NOON_ISH + timedelta(seconds=121))
+        room_qr.room_from_qr_token(token, NOON_ISH + timedelta(seconds=121))
     with pytest.raises(NotFound):
-        services.room_from_qr_token(token[:-2] + ("AA" if token[-2:] != "AA" else "BB"), NOON_ISH)
+        room_qr.room_from_qr_token(token[:-2] + ("AA" if token[-2:] != "AA" else "BB"), NOON_ISH)
     with pytest.raises(NotFound):
-        services.room_from_qr_token("not-a-token", NOON_ISH)
+        room_qr.room_from_qr_token("not-a-token", NOON_ISH)
     from itsdangerous import URLSafeSerializer
 
     other_salt = URLSafeSerializer(app.config["SECRET_KEY"], salt="hallpass.room-visit")
     with pytest.raises(NotFound):
-        services.room_from_qr_token(other_salt.dumps([room.school_id, room.id, 1]), NOON_ISH)
+        room_qr.room_from_qr_token(other_salt.dumps([room.school_id, room.id, 1]), NOON_ISH)
 
 
 def test_kiosk_student_token_is_bound_to_its_kiosk_and_expires(db, place, monkeypatch):
@@ -637,15 +633,15 @@ def test_kiosk_student_token_is_bound_to_its_kiosk_and_expires(db, place, monkey
     db.session.add_all([kiosk, other])
     db.session.commit()
     student = place["students"][0]
-    token = services.kiosk_student_token(kiosk, student)
-    assert services.student_from_kiosk_token(place["school"], kiosk, token).id == student.id
+    token = tokens.kiosk_student_token(kiosk, student)
+    assert tokens.student_from_kiosk_token(place["school"], kiosk, token).id == student.id
     with pytest.raises(InvalidInput):
-        services.student_from_kiosk_token(place["school"], other, token)
+        tokens.student_from_kiosk_token(place["school"], other, token)
     with pytest.raises(InvalidInput):
-        services.student_from_kiosk_token(place["school"], kiosk, token + "x")
-    monkeypatch.setattr(services, "KIOSK_STUDENT_SECONDS", -1)
+        tokens.student_from_kiosk_token(place["school"], kiosk, token + "x")
+    monkeypatch.setattr(tokens, "KIOSK_STUDENT_SECONDS", -1)
     with pytest.raises(TokenExpired):
-        services.student_from_kiosk_token(place["school"], kiosk, token)
+        tokens.student_from_kiosk_token(place["school"], kiosk, token)
 
 
 def test_end_overrun_passes_at_period_end_and_max_duration(db, place, school):
@@ -687,7 +683,7 @@ def test_end_overrun_passes_at_period_end_and_max_duration(db, place, school):
         )
     )
     assert labels == {"system"}
-    ended = services.room_requests(school, place["room"].id, NOON_ISH + timedelta(hours=1))
+    ended = pass_requests.room_requests(school, place["room"].id, NOON_ISH + timedelta(hours=1))
     assert len(ended.ended_by_system) == 4
 
 
@@ -703,7 +699,7 @@ def test_end_overrun_moves_the_wait_line_on(db, place):
 
 
 def test_new_policies_have_a_maximum_duration(db, place):
-    assert services.policy_for(place["school"]).max_pass_minutes == 30
+    assert policy_for(place["school"]).max_pass_minutes == 30
 
 
 def test_arrival_check_in_at_the_destinations_room(db, place):

@@ -8,12 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from hallpass import services
+from hallpass import pass_requests, wait_line
 from hallpass.models import Destination, HallPass, HallpassPolicy, PassRequest
-from hallpass.services import Actor
+from hallpass.passes import end_pass, start_pass
+from hallpass.rules import Actor
 from shared.database import write_intent
 from shared.errors import DomainError
-from tests import test_hallpass_services as base
+from tests.hallpass import test_services as base
 
 NOON_ISH, go = base.NOON_ISH, base.go
 place = base.place  # the same fixture: a school, a classroom, students, destinations
@@ -58,7 +59,7 @@ def test_joining_the_wait_line_at_once_keeps_positions_unique(app, db, place):
     twice = joiners[0]
 
     def join(student_id):
-        return lambda db: services.join_wait_line(
+        return lambda db: wait_line.join_wait_line(
             _school(db, school_id),
             Actor(),
             student_id=student_id,
@@ -78,14 +79,14 @@ def test_joining_the_wait_line_at_once_keeps_positions_unique(app, db, place):
     positions = [position for _, position in rows]
     assert len(rows) == len(joiners) and len(set(positions)) == len(positions)
     assert sorted(student for student, _ in rows) == sorted(joiners)
-    ranks = [services.line_rank(r) for r in db.session.scalars(select(PassRequest))]
+    ranks = [wait_line.line_rank(r) for r in db.session.scalars(select(PassRequest))]
     assert sorted(ranks) == list(range(1, len(joiners) + 1))
 
 
 def test_approving_at_once_holds_the_capacity(app, db, place):
     school = place["school"]
     requests = [
-        services.ask_for_pass(
+        pass_requests.ask_for_pass(
             school,
             Actor(),
             student_id=s.id,
@@ -103,7 +104,7 @@ def test_approving_at_once_holds_the_capacity(app, db, place):
         def call(db):
             from shared.models import User
 
-            services.approve_request(
+            pass_requests.approve_request(
                 _school(db, school_id),
                 Actor(user=db.session.get(User, teacher_id)),
                 request_id=request_id,
@@ -131,7 +132,7 @@ def test_places_freed_while_others_join_go_to_the_line_in_order(app, db, place):
     school_id, room_id, restroom_id = place["school"].id, place["room"].id, place["restroom"].id
     teacher_id = place["teacher"].id
     for student in place["students"][2:6]:  # four are in line first
-        services.join_wait_line(
+        wait_line.join_wait_line(
             place["school"],
             Actor(),
             student_id=student.id,
@@ -146,7 +147,7 @@ def test_places_freed_while_others_join_go_to_the_line_in_order(app, db, place):
         def call(db):
             from shared.models import User
 
-            services.end_pass(
+            end_pass(
                 _school(db, school_id),
                 Actor(user=db.session.get(User, teacher_id)),
                 pass_id=pass_id,
@@ -157,7 +158,7 @@ def test_places_freed_while_others_join_go_to_the_line_in_order(app, db, place):
         return call
 
     def start(student_id):
-        return lambda db: services.start_pass(
+        return lambda db: start_pass(
             _school(db, school_id),
             Actor(),
             student_id=student_id,

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from hallpass.destinations import create_default_destinations
 from hallpass.models import Destination, HallPass
-from hallpass.services import create_default_destinations
 from shared.models import BellPeriod, Enrollment, Room, SchoolClass, Student
 from tests.conftest import StatementCounter, statements
 
@@ -177,7 +177,8 @@ def test_hallway_overview_lists_everyone_out_overdue_first(
 ):
     from datetime import timedelta
 
-    from hallpass.services import Actor, start_pass
+    from hallpass.passes import start_pass
+    from hallpass.rules import Actor
     from shared.timeutil import utcnow
 
     restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
@@ -231,7 +232,8 @@ def test_hallway_access(app, db, client, login, school, make_user, classroom):
 def test_emergency_sweep_stops_passes_and_accounts_for_everyone(
     db, client, login, school, make_user, classroom
 ):
-    from hallpass.services import Actor, start_pass
+    from hallpass.passes import start_pass
+    from hallpass.rules import Actor
     from tests.conftest import audit_actions
 
     restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from hallpass import services, settings
+from hallpass import destinations, passes, settings, student_rules
 from hallpass.models import (
     Destination,
     HallPass,
@@ -14,7 +14,8 @@ from hallpass.models import (
     PassRequest,
     StudentPassLimit,
 )
-from hallpass.services import Actor, RuleBlocked
+from hallpass.policy import policy_for, update_policy
+from hallpass.rules import Actor, RuleBlocked
 from shared.errors import InvalidInput, NotFound
 from shared.models import AuditEvent, BellPeriod, Room, Student
 from shared.schedule import period_names
@@ -164,7 +165,7 @@ def test_bad_destination_input_is_refused_and_writes_nothing(
     db, client, login, setup, fields, field, message
 ):
     with pytest.raises(InvalidInput) as refused:
-        settings.create_destination(setup["school"], destination_form(**fields))
+        destinations.create_destination(setup["school"], destination_form(**fields))
     assert refused.value.field == field
     db.session.rollback()
     login(setup["admin"])
@@ -181,7 +182,9 @@ def test_a_room_of_another_school_is_refused(db, setup, make_school):
     db.session.add(foreign_room)
     db.session.commit()
     with pytest.raises(InvalidInput):
-        settings.create_destination(setup["school"], destination_form(room_id=str(foreign_room.id)))
+        destinations.create_destination(
+            setup["school"], destination_form(room_id=str(foreign_room.id))
+        )
 
 
 def test_editing_never_touches_the_live_counter(db, client, login, setup):
@@ -216,7 +219,7 @@ def test_editing_never_touches_the_live_counter(db, client, login, setup):
 def test_deactivating_with_students_out_is_safe(db, setup):
     school, restroom = setup["school"], setup["restroom"]
     out, waiting = setup["students"][0], setup["students"][1]
-    hall_pass = services.start_pass(
+    hall_pass = passes.start_pass(
         school,
         Actor(user=setup["teacher"]),
         student_id=out.id,
@@ -249,7 +252,7 @@ def test_deactivating_with_students_out_is_safe(db, setup):
     db.session.add(held)
     db.session.commit()
 
-    settings.update_destination(
+    destinations.update_destination(
         school, restroom.id, destination_form(name="Restroom A", active=""), now=NOW
     )
     db.session.commit()
@@ -258,7 +261,7 @@ def test_deactivating_with_students_out_is_safe(db, setup):
     assert not restroom.active and held.status == "expired"
     assert restroom.out_now == 1  # the student still out keeps their place
     with pytest.raises(NotFound):  # no new pass there
-        services.start_pass(
+        passes.start_pass(
             school,
             Actor(user=setup["teacher"]),
             student_id=setup["students"][2].id,
@@ -268,7 +271,7 @@ def test_deactivating_with_students_out_is_safe(db, setup):
             now=NOW,
         )
     db.session.rollback()
-    services.end_pass(school, Actor(user=setup["teacher"]), pass_id=hall_pass.id, ended_by="staff")
+    passes.end_pass(school, Actor(user=setup["teacher"]), pass_id=hall_pass.id, ended_by="staff")
     db.session.commit()
     db.session.refresh(restroom)
     policy = db.session.get(HallpassPolicy, school.id)
@@ -319,7 +322,7 @@ def rules_form(**fields) -> dict:
 
 def test_admin_saves_the_rules_and_the_change_is_audited(db, client, login, setup):
     school = setup["school"]
-    services.policy_for(school)
+    policy_for(school)
     db.session.execute(
         HallpassPolicy.__table__.update()
         .where(HallpassPolicy.school_id == school.id)
@@ -360,7 +363,7 @@ def test_admin_saves_the_rules_and_the_change_is_audited(db, client, login, setu
 def test_bad_rules_are_refused_whole(db, client, login, setup, fields, field):
     school = setup["school"]
     with pytest.raises(InvalidInput) as refused:
-        settings.update_policy(school, rules_form(**fields), period_names(school))
+        update_policy(school, rules_form(**fields), period_names(school))
     assert refused.value.field == field
     db.session.rollback()
     login(setup["admin"])
@@ -373,11 +376,11 @@ def test_bad_rules_are_refused_whole(db, client, login, setup, fields, field):
 
 def test_saved_rules_take_effect(db, setup):
     school, student = setup["school"], setup["students"][0]
-    settings.update_policy(school, rules_form(daily_limit="1", cooldown_minutes="0"), ["1", "2"])
+    update_policy(school, rules_form(daily_limit="1", cooldown_minutes="0"), ["1", "2"])
     db.session.commit()
     start = NOW - timedelta(hours=1)  # 09:00, period 2 is a no-pass period
     with pytest.raises(RuleBlocked, match="period 2"):
-        services.start_pass(
+        passes.start_pass(
             school,
             Actor(user=setup["teacher"]),
             student_id=student.id,
@@ -516,14 +519,14 @@ def test_ending_and_deleting_a_group(db, client, login, setup):
     school, teacher = setup["school"], setup["teacher"]
     a, b = setup["students"][0], setup["students"][1]
     today = settings.school_today(school)
-    group = settings.create_keep_apart_group(
+    group = student_rules.create_keep_apart_group(
         school, setup["admin"], {"note": "n"}, [a.id, b.id], today=today
     )
     db.session.commit()
     group_id = group.id
 
     def go(student):
-        return services.start_pass(
+        return passes.start_pass(
             school,
             Actor(user=teacher),
             student_id=student.id,
@@ -548,7 +551,7 @@ def test_ending_and_deleting_a_group(db, client, login, setup):
         client.post(f"/hallpass/settings/keep-apart/{group_id}", data={"action": "end"}).status_code
         == 400
     )
-    services.end_pass(school, Actor(user=teacher), pass_id=first.id, ended_by="staff")
+    passes.end_pass(school, Actor(user=teacher), pass_id=first.id, ended_by="staff")
     db.session.commit()
     deleted = client.post(f"/hallpass/settings/keep-apart/{group_id}", data={"action": "delete"})
     assert deleted.status_code == 302

@@ -8,12 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from hallpass import services
+from hallpass import pass_requests, room_qr
 from hallpass.models import Destination, HallPass, PassRequest
-from hallpass.services import Actor, start_pass
+from hallpass.passes import start_pass
+from hallpass.policy import policy_for
+from hallpass.rules import Actor
 from shared.models import BellPeriod, Enrollment, Room, SchoolClass, Student
 from tests.conftest import audit_actions
-from tests.test_hallpass_views import pair
+from tests.hallpass.test_views import pair
 
 PHONE = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile", "Viewport-Width": "390"}
 
@@ -54,7 +56,7 @@ def room(db, school, make_user, app):
     db.session.flush()
     db.session.add_all([Enrollment(class_id=section.id, student_id=s.id) for s in students])
     db.session.commit()
-    services.policy_for(school).max_pass_minutes = None
+    policy_for(school).max_pass_minutes = None
     db.session.commit()
     return {
         "teacher": teacher,
@@ -222,7 +224,7 @@ def test_only_a_kiosk_opens_the_kiosk(app, db, client, login, school, room):
 
 
 def room_token(room) -> str:
-    return services.room_qr_token(room["room"])
+    return room_qr.room_qr_token(room["room"])
 
 
 def test_room_qr_flow_on_a_phone(app, db, client, login, school, room):
@@ -286,7 +288,7 @@ def test_room_qr_request_is_decided_live_by_the_teacher(app, db, client, login, 
 
 def test_room_qr_refuses_old_forged_and_wrong_input(app, db, school, room, make_room):
     phone = app.test_client()
-    old = services.room_qr_token(room["room"], datetime.now(UTC) - timedelta(minutes=3))
+    old = room_qr.room_qr_token(room["room"], datetime.now(UTC) - timedelta(minutes=3))
     assert phone.get(f"/hallpass/r/{old}").status_code == 410
     assert phone.get("/hallpass/r/forged-token-value").status_code == 404
     token = room_token(room)
@@ -303,7 +305,7 @@ def test_room_qr_refuses_old_forged_and_wrong_input(app, db, school, room, make_
         data={"student_id": stranger.id, "destination_id": room["restroom"].id},
     )
     assert not_in_class.status_code == 400
-    empty = phone.get(f"/hallpass/r/{services.room_qr_token(other_room)}").get_data(as_text=True)
+    empty = phone.get(f"/hallpass/r/{room_qr.room_qr_token(other_room)}").get_data(as_text=True)
     assert "No class meets in this room" in empty
     assert phone.get("/hallpass/visit").status_code == 404
     assert phone.post("/hallpass/visit/cancel").status_code == 404
@@ -339,7 +341,7 @@ def test_printable_slip_for_the_teacher_only(app, db, client, login, school, roo
 def test_requests_of_other_rooms_and_schools_are_refused(
     app, db, client, login, school, room, make_school, make_user
 ):
-    request = services.ask_for_pass(
+    request = pass_requests.ask_for_pass(
         school,
         Actor(),
         student_id=room["students"][0].id,

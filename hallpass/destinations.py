@@ -1,0 +1,250 @@
+"""Where passes go: the school's destinations, made from its rooms and changed in settings.
+
+The admin's settings pages add, change and delete destinations here. The live counters
+(a destination's `out_now`) belong to the pass services and are never written here: the
+ORM only writes the columns a function sets. Deactivating a destination with students
+out is safe: their passes run on and end as usual (ending a pass releases its places
+whatever the destination's state), no new pass or request can start there, and open
+requests for it expire, giving back any place held for them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import case, exists, func, or_, select
+
+from hallpass import pass_requests, settings, wait_line
+from hallpass.models import (
+    Destination,
+    HallPass,
+    PassRequest,
+)
+from shared import audit
+from shared.errors import InvalidInput, NotFound
+from shared.extensions import db
+from shared.models import Room, School
+from shared.timeutil import utcnow
+
+#: Starting settings for destinations made from a school's rooms, by room kind:
+#: (time limit in minutes, capacity or None, students may start it themselves).
+DEFAULT_DESTINATION_SETTINGS = {
+    "restroom": (8, 2, True),
+    "nurse": (15, None, True),
+    "office": (10, None, False),
+    "library": (20, 6, False),
+    "counselor": (20, None, False),
+    "other": (5, 3, True),
+}
+
+
+def create_default_destinations(school: School) -> list[Destination]:
+    """Make a destination of every non-classroom room that has none yet (flushes only)."""
+    taken = set(
+        db.session.scalars(select(Destination.room_id).where(Destination.school_id == school.id))
+    )
+    rooms = db.session.scalars(
+        select(Room)
+        .where(Room.school_id == school.id, Room.kind != "classroom", Room.active.is_(True))
+        .order_by(Room.name)
+    ).all()
+    created = []
+    for room in rooms:
+        if room.id in taken:
+            continue
+        minutes, capacity, self_start = DEFAULT_DESTINATION_SETTINGS[room.kind]
+        created.append(
+            Destination(
+                school_id=school.id,
+                name=room.name,
+                room_id=room.id,
+                time_limit_minutes=minutes,
+                capacity=capacity,
+                self_start=self_start,
+                is_nurse=room.kind == "nurse",
+                counts_toward_limit=room.kind not in ("nurse", "counselor"),
+            )
+        )
+    db.session.add_all(created)
+    db.session.flush()
+    return created
+
+
+def active_destinations(school_id: int) -> list[Destination]:
+    """The school's destinations open for passes, by name."""
+    return list(
+        db.session.scalars(
+            select(Destination)
+            .where(Destination.school_id == school_id, Destination.active.is_(True))
+            .order_by(Destination.name)
+        )
+    )
+
+
+MAX_TIME_LIMIT = 240
+MAX_CAPACITY = 500
+DESTINATION_FIELDS = (
+    "name",
+    "room_id",
+    "time_limit_minutes",
+    "capacity",
+    "self_start",
+    "counts_toward_limit",
+    "is_nurse",
+    "active",
+)
+
+
+def destinations(school: School) -> list[Destination]:
+    """Every destination of the school, active ones first, by name."""
+    return list(
+        db.session.scalars(
+            select(Destination)
+            .where(Destination.school_id == school.id)
+            .order_by(Destination.active.desc(), Destination.name)
+        )
+    )
+
+
+def destination_rooms(school: School) -> list[Room]:
+    """Rooms a destination may be: the school's active rooms, non-classrooms first."""
+    return list(
+        db.session.scalars(
+            select(Room)
+            .where(Room.school_id == school.id, Room.active.is_(True))
+            .order_by(case((Room.kind == "classroom", 1), else_=0), Room.name)
+        )
+    )
+
+
+def get_destination(school: School, destination_id: int) -> Destination:
+    """A destination of this school (404 otherwise), active or not."""
+    destination = db.session.get(Destination, destination_id)
+    if destination is None or destination.school_id != school.id:
+        raise NotFound("No such destination at this school.")
+    return destination
+
+
+def _destination_values(school: School, form: dict, current: Destination | None) -> dict:
+    """The checked values of a destination form (raises InvalidInput naming the field)."""
+    name = " ".join((form.get("name") or "").split())
+    if not name or len(name) > 100:
+        raise InvalidInput("Name: enter 1 to 100 characters.", field="name")
+    taken = db.session.scalar(
+        select(Destination.id).where(
+            Destination.school_id == school.id,
+            func.lower(Destination.name) == name.lower(),
+            Destination.id != (current.id if current else 0),
+        )
+    )
+    if taken:
+        raise InvalidInput(f"There is already a destination called {name}.", field="name")
+    room_id = settings.parse_int(
+        form.get("room_id"), field="room_id", label="Room", low=1, high=2**31 - 1, blank_ok=True
+    )
+    if room_id is not None:
+        room = db.session.get(Room, room_id)
+        if room is None or room.school_id != school.id:
+            raise InvalidInput("Room: choose a room of this school.", field="room_id")
+    approval = (form.get("approval") or "").strip()
+    if approval not in ("self", "approval"):
+        raise InvalidInput(
+            "Choose whether students may start a pass themselves or need approval.",
+            field="approval",
+        )
+    return {
+        "name": name,
+        "room_id": room_id,
+        "time_limit_minutes": settings.parse_int(
+            form.get("time_limit_minutes"),
+            field="time_limit_minutes",
+            label="Time limit",
+            low=1,
+            high=MAX_TIME_LIMIT,
+        ),
+        "capacity": settings.parse_int(
+            form.get("capacity"),
+            field="capacity",
+            label="Capacity",
+            low=1,
+            high=MAX_CAPACITY,
+            blank_ok=True,
+        ),
+        "self_start": approval == "self",
+        "counts_toward_limit": settings.parse_bool(form.get("counts_toward_limit")),
+        "is_nurse": settings.parse_bool(form.get("is_nurse")),
+        "active": settings.parse_bool(form.get("active")),
+    }
+
+
+def create_destination(school: School, form: dict) -> Destination:
+    """Add a destination from the settings form."""
+    values = _destination_values(school, form, None)
+    destination = Destination(school_id=school.id, **values)
+    db.session.add(destination)
+    db.session.flush()
+    audit.record(
+        "hallpass.destination_create", school_id=school.id, target=destination, detail=values
+    )
+    return destination
+
+
+def update_destination(
+    school: School, destination_id: int, form: dict, *, now: datetime | None = None
+) -> Destination:
+    """Change a destination's settings; never its live counters (see the module docstring)."""
+    now = now or utcnow()
+    destination = get_destination(school, destination_id)
+    values = _destination_values(school, form, destination)
+    before = settings.snapshot(destination, DESTINATION_FIELDS)
+    for key, value in values.items():
+        setattr(destination, key, value)
+    db.session.flush()
+    closed = 0
+    if before["active"] and not destination.active:
+        closed = pass_requests.expire_destination_requests(school, destination, now)
+    elif destination.active:
+        # A raised capacity (or a reactivation) may free places for the wait line.
+        wait_line.advance_wait_line(school, destination.id, now)
+    detail = settings.changes(before, values)
+    if closed:
+        detail["requests_expired"] = closed
+    audit.record(
+        "hallpass.destination_update", school_id=school.id, target=destination, detail=detail
+    )
+    return destination
+
+
+def destination_in_use(destination: Destination) -> bool:
+    """True when any pass or request ever went to this destination (it keeps history)."""
+    return bool(
+        db.session.scalar(
+            select(
+                or_(
+                    exists().where(HallPass.destination_id == destination.id),
+                    exists().where(PassRequest.destination_id == destination.id),
+                )
+            )
+        )
+    )
+
+
+def delete_destination(school: School, destination_id: int) -> str:
+    """Delete a destination nobody ever used; one with history can only be deactivated."""
+    destination = get_destination(school, destination_id)
+    if destination_in_use(destination):
+        raise InvalidInput(
+            f"{destination.name} has pass history, which deleting would erase. "
+            "Deactivate it instead.",
+            field="delete",
+        )
+    name = destination.name
+    audit.record(
+        "hallpass.destination_delete",
+        school_id=school.id,
+        target=destination,
+        detail=settings.snapshot(destination, DESTINATION_FIELDS),
+    )
+    db.session.delete(destination)
+    db.session.flush()
+    return name

@@ -1,0 +1,269 @@
+"""A pass's own life: start it, end it, check it in at its destination, and sweeps.
+
+`start_pass` checks the rules (`rules`) and claims its places; ending a pass gives them
+back and moves the destination's wait line on. During an emergency sweep no pass starts
+and the office marks each student out as accounted for.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from hallpass import rules, tokens, wait_line
+from hallpass.models import (
+    HallPass,
+    HallpassPolicy,
+    PassRequest,
+)
+from hallpass.policy import policy_for
+from shared import audit, live
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.extensions import db
+from shared.models import Room, School
+from shared.timeutil import local, utcnow
+
+
+def start_pass(
+    school: School,
+    actor: rules.Actor,
+    *,
+    student_id: int,
+    destination_id: int,
+    from_room_id: int | None,
+    source: str,
+    urgent: bool = False,
+    override_reason: str | None = None,
+    now: datetime | None = None,
+    place_held: bool = False,
+) -> HallPass:
+    """Start a pass now, if every rule allows it (see the module docstring).
+
+    `place_held` is for a wait line's "ready" request only: its building and
+    destination places were claimed when it became ready, so they are not claimed again.
+    """
+    now = now or utcnow()
+    going = rules.going_out(school, student_id)
+    student = going.student
+    target = rules.pass_target(school, destination_id)
+    destination = target.destination
+    if from_room_id is not None:
+        room = db.session.get(Room, from_room_id)
+        if room is None or room.school_id != school.id:
+            raise NotFound("No such room at this school.")
+    policy = target.policy or policy_for(school)
+    if policy.sweep_started_at is not None:
+        raise rules.RuleBlocked(
+            "An emergency sweep is in progress: no passes until it is over.",
+            rule="sweep",
+            overridable=False,
+        )
+    if urgent and not destination.is_nurse:
+        raise InvalidInput("Only a nurse pass can be marked urgent.")
+    override_reason = (override_reason or "").strip() or None
+    if override_reason is not None and actor.user is None:
+        raise InvalidInput("Only staff can override a limit.")
+    if going.has_active_pass:
+        raise Conflict(f"{student.display_name} already has an active pass.")
+    if not urgent and override_reason is None:
+        rules.check_no_pass_window(school, policy, now)
+        if destination.counts_toward_limit:
+            rules.check_daily_limit(school, policy, student, going.own_limit, now)
+        rules.check_cooldown(policy, student, now)
+    if not urgent and not place_held and target.has_wait_line:
+        raise rules.RuleBlocked(
+            f"{destination.name} is full right now and has a wait line.",
+            rule="capacity",
+            overridable=False,
+        )
+    today = local(now, school.timezone).date()
+    hall_pass = HallPass(
+        school_id=school.id,
+        student_id=student.id,
+        destination_id=destination.id,
+        from_room_id=from_room_id,
+        source=source,
+        issued_by_id=actor.user.id if actor.user else None,
+        issued_by_device_id=actor.device.id if actor.device else None,
+        status="active",
+        started_at=now,
+        time_limit_minutes=destination.time_limit_minutes,
+        urgent=urgent,
+        override_reason=override_reason,
+    )
+    try:
+        with db.session.begin_nested():  # a refused claim undoes the claims before it
+            enforce = not urgent
+            if not place_held:
+                rules.claim_building_place(school, enforce=enforce)
+                rules.claim_destination_place(destination, enforce=enforce)
+            groups = rules.keep_apart_groups_of(school, student, today)
+            rules.claim_keep_apart_slots(groups, student, enforce=enforce)
+            db.session.add(hall_pass)
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(f"{student.display_name} already has an active pass.") from None
+    audit.record(
+        "hallpass.start",
+        school_id=school.id,
+        target=hall_pass,
+        detail={
+            "destination_id": destination.id,
+            "source": source,
+            "urgent": urgent,
+            "override_reason": override_reason,
+        },
+    )
+    live.bump(school.id, rules.HALLWAY_TOPIC, rules.room_topic(from_room_id))
+    if going.has_open_request:
+        _close_open_requests(school, student.id, now)
+    return hall_pass
+
+
+def end_pass(
+    school: School, actor: rules.Actor, *, pass_id: int, ended_by: str, now: datetime | None = None
+) -> HallPass:
+    """End an active pass and give back its places; ending twice is refused."""
+    now = now or utcnow()
+    hall_pass = db.session.get(HallPass, pass_id)
+    if hall_pass is None or hall_pass.school_id != school.id:
+        raise NotFound("No such pass at this school.")
+    ended = db.session.execute(
+        update(HallPass)
+        .where(HallPass.id == hall_pass.id, HallPass.status == "active")
+        .values(status="ended", ended_at=now, ended_by=ended_by)
+        .execution_options(synchronize_session=False)
+    )
+    if ended.rowcount != 1:
+        raise Conflict("This pass has already ended.")
+    db.session.refresh(hall_pass)
+    after_end(school, hall_pass, now)
+    audit.record(
+        "hallpass.end", school_id=school.id, target=hall_pass, detail={"ended_by": ended_by}
+    )
+    return hall_pass
+
+
+def after_end(school: School, hall_pass: HallPass, now: datetime) -> None:
+    """A pass has ended: give back its places, move its destination's wait line on."""
+    rules.release_places(school, hall_pass)
+    rules.release_keep_apart(hall_pass.student_id)
+    wait_line.advance_wait_line(school, hall_pass.destination_id, now)
+    live.bump(school.id, rules.HALLWAY_TOPIC, rules.room_topic(hall_pass.from_room_id))
+
+
+def is_overdue(hall_pass: HallPass, now: datetime) -> bool:
+    """Out longer than the pass's time limit."""
+    return now - hall_pass.started_at > timedelta(minutes=hall_pass.time_limit_minutes)
+
+
+def students_out(school: School) -> int:
+    """How many students of the school are out of class now."""
+    return db.session.scalar(
+        select(func.count(HallPass.id)).where(
+            HallPass.school_id == school.id, HallPass.status == "active"
+        )
+    )
+
+
+def start_sweep(school: School, actor: rules.Actor, *, now: datetime | None = None) -> int:
+    """Emergency: stop new passes school-wide; returns how many students are out."""
+    now = now or utcnow()
+    policy_for(school)
+    started = db.session.execute(
+        update(HallpassPolicy)
+        .where(HallpassPolicy.school_id == school.id, HallpassPolicy.sweep_started_at.is_(None))
+        .values(sweep_started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if started.rowcount != 1:
+        raise Conflict("A sweep is already in progress.")
+    out = students_out(school)
+    audit.record("hallpass.sweep_start", school_id=school.id, detail={"students_out": out})
+    live.bump(school.id, rules.HALLWAY_TOPIC)
+    return out
+
+
+def account_for(
+    school: School, actor: rules.Actor, *, pass_id: int, now: datetime | None = None
+) -> HallPass:
+    """During a sweep: a student out of class has been found; their pass ends."""
+    now = now or utcnow()
+    if policy_for(school).sweep_started_at is None:
+        raise Conflict("There is no sweep in progress.")
+    hall_pass = end_pass(school, actor, pass_id=pass_id, ended_by="sweep", now=now)
+    hall_pass.accounted_at = now
+    audit.record("hallpass.accounted_for", school_id=school.id, target=hall_pass)
+    return hall_pass
+
+
+def end_sweep(school: School, actor: rules.Actor) -> int:
+    """Back to normal; returns how many students were still not accounted for."""
+    ended = db.session.execute(
+        update(HallpassPolicy)
+        .where(HallpassPolicy.school_id == school.id, HallpassPolicy.sweep_started_at.is_not(None))
+        .values(sweep_started_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if ended.rowcount != 1:
+        raise Conflict("There is no sweep in progress.")
+    still_out = students_out(school)
+    audit.record("hallpass.sweep_end", school_id=school.id, detail={"not_accounted_for": still_out})
+    live.bump(school.id, rules.HALLWAY_TOPIC)
+    return still_out
+
+
+def _close_open_requests(school: School, student_id: int, now: datetime) -> None:
+    """A student who just went out has no request left open (a held place goes on)."""
+    for pass_request in db.session.scalars(
+        select(PassRequest).where(
+            PassRequest.student_id == student_id, PassRequest.status.in_(rules.OPEN)
+        )
+    ).all():
+        if wait_line.close_request(school, pass_request, "cancelled", now=now):
+            audit.record(
+                "hallpass.request_cancel",
+                school_id=school.id,
+                target=pass_request,
+                detail={"why": "a pass started"},
+            )
+
+
+# --------------------------------------------------------------- arrival check-in
+
+
+def check_in(
+    school: School,
+    actor: rules.Actor,
+    *,
+    token: str,
+    room_id: int | None,
+    now: datetime | None = None,
+) -> HallPass:
+    """The destination's kiosk scanned a pass QR: record when the student arrived."""
+    now = now or utcnow()
+    hall_pass = tokens.pass_by_token(token)
+    if hall_pass is None or hall_pass.school_id != school.id:
+        raise NotFound("That is not a pass of this school.")
+    if hall_pass.status != "active":
+        raise Conflict("This pass has already ended.")
+    if room_id is None or hall_pass.destination.room_id != room_id:
+        raise InvalidInput(f"This pass is for {hall_pass.destination.name}, not this room.")
+    arrived = db.session.execute(
+        update(HallPass)
+        .where(HallPass.id == hall_pass.id, HallPass.arrived_at.is_(None))
+        .values(arrived_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(hall_pass)
+    if arrived.rowcount == 1:
+        audit.record(
+            "hallpass.arrive",
+            school_id=school.id,
+            target=hall_pass,
+            detail={"destination_id": hall_pass.destination_id},
+        )
+        live.bump(school.id, rules.HALLWAY_TOPIC, rules.room_topic(hall_pass.from_room_id))
+    return hall_pass

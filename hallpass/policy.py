@@ -1,0 +1,147 @@
+"""The school's pass policy: its one reader, its one set of defaults, and its settings.
+
+Every part of the hall pass blueprint reads the policy through `read_policy` (a GET
+writes nothing: a school that never saved its rules gets unsaved defaults) and writes it
+through `policy_for`, which creates the row with the same defaults on first use. The
+defaults are `POLICY_DEFAULTS`, stated once.
+
+The live columns (`out_now`, `sweep_started_at`) belong to the pass services (`rules`,
+`passes`) and are never written by `update_policy`: the ORM only writes the columns a
+function sets.
+"""
+
+from __future__ import annotations
+
+from hallpass import settings
+from hallpass.models import HallpassPolicy
+from shared import audit
+from shared.database import upsert_insert
+from shared.errors import InvalidInput
+from shared.extensions import db
+from shared.models import School
+
+#: New policies end passes after this many minutes.
+DEFAULT_MAX_PASS_MINUTES = 30
+#: A school's rules until its admin saves some: every pass allowed, no caps.
+POLICY_DEFAULTS = {
+    "daily_limit": None,
+    "cooldown_minutes": 0,
+    "building_cap": None,
+    "no_pass_first_minutes": 0,
+    "no_pass_last_minutes": 0,
+    "no_pass_periods": [],
+    "max_pass_minutes": DEFAULT_MAX_PASS_MINUTES,
+    "out_now": 0,
+}
+MAX_DAILY_LIMIT = 50
+MAX_COOLDOWN = 240
+MAX_BUILDING_CAP = 10_000
+MAX_WINDOW_MINUTES = 60
+MAX_PASS_MINUTES = 600
+POLICY_FIELDS = (
+    "daily_limit",
+    "cooldown_minutes",
+    "building_cap",
+    "no_pass_first_minutes",
+    "no_pass_last_minutes",
+    "no_pass_periods",
+    "max_pass_minutes",
+)
+
+
+def _defaults() -> dict:
+    return {**POLICY_DEFAULTS, "no_pass_periods": []}  # a fresh list for every policy
+
+
+def read_policy(school: School) -> HallpassPolicy:
+    """The school's policy for reading (a GET writes nothing): unsaved defaults if none yet."""
+    return db.session.get(HallpassPolicy, school.id) or HallpassPolicy(
+        school_id=school.id, **_defaults()
+    )
+
+
+def policy_for(school: School) -> HallpassPolicy:
+    """The school's policy for writing, created with the defaults on first use."""
+    policy = db.session.get(HallpassPolicy, school.id)
+    if policy is None:
+        insert = upsert_insert(db.session.get_bind().dialect.name)
+        db.session.execute(
+            insert(HallpassPolicy)
+            .values(school_id=school.id, **_defaults())
+            .on_conflict_do_nothing(index_elements=[HallpassPolicy.school_id])
+        )
+        policy = db.session.get(HallpassPolicy, school.id)
+    return policy
+
+
+def update_policy(school: School, form: dict, periods: list[str]) -> HallpassPolicy:
+    """Save the school's pass rules; the building's live count is never touched."""
+    chosen = form.get("no_pass_periods") or []
+    if isinstance(chosen, str):
+        chosen = [chosen]
+    unknown = [p for p in chosen if p not in periods]
+    if unknown:
+        raise InvalidInput(
+            "No-pass periods: choose periods of the bell schedule.", field="no_pass_periods"
+        )
+    values = {
+        "daily_limit": settings.parse_int(
+            form.get("daily_limit"),
+            field="daily_limit",
+            label="Passes per day",
+            low=1,
+            high=MAX_DAILY_LIMIT,
+            blank_ok=True,
+        ),
+        "cooldown_minutes": settings.parse_int(
+            form.get("cooldown_minutes") or "0",
+            field="cooldown_minutes",
+            label="Time between passes",
+            low=0,
+            high=MAX_COOLDOWN,
+        ),
+        "building_cap": settings.parse_int(
+            form.get("building_cap"),
+            field="building_cap",
+            label="Building-wide limit",
+            low=1,
+            high=MAX_BUILDING_CAP,
+            blank_ok=True,
+        ),
+        "no_pass_first_minutes": settings.parse_int(
+            form.get("no_pass_first_minutes") or "0",
+            field="no_pass_first_minutes",
+            label="No passes in the first minutes",
+            low=0,
+            high=MAX_WINDOW_MINUTES,
+        ),
+        "no_pass_last_minutes": settings.parse_int(
+            form.get("no_pass_last_minutes") or "0",
+            field="no_pass_last_minutes",
+            label="No passes in the last minutes",
+            low=0,
+            high=MAX_WINDOW_MINUTES,
+        ),
+        "no_pass_periods": [p for p in periods if p in chosen],
+        "max_pass_minutes": settings.parse_int(
+            form.get("max_pass_minutes"),
+            field="max_pass_minutes",
+            label="End passes automatically after",
+            low=1,
+            high=MAX_PASS_MINUTES,
+            blank_ok=True,
+        ),
+    }
+    policy = policy_for(school)
+    before = settings.snapshot(policy, POLICY_FIELDS)
+    before["no_pass_periods"] = list(before["no_pass_periods"] or [])
+    for key, value in values.items():
+        setattr(policy, key, value)
+    db.session.flush()
+    audit.record(
+        "hallpass.policy_update",
+        school_id=school.id,
+        target=school,
+        detail=settings.changes(before, values),
+    )
+    return policy

@@ -1,0 +1,360 @@
+"""The rules a hall pass obeys, and the places it claims: one home for both.
+
+Every path that starts a pass or moves a wait line asks these functions: the checks a
+teacher may override (no-pass windows, daily limit, cooldown), and the claims nobody
+overrides, made atomically by conditional UPDATEs (a place under the building cap, a
+place at the destination, the slot of every keep-apart group the student is in). A
+claim that fails raises `RuleBlocked`, and the caller's rollback undoes the claims before
+it. The partial unique index on active passes is the last guard: a student can never
+hold two. An urgent nurse pass skips every rule but still counts, so the numbers stay true.
+
+This module sits at the bottom of the hall pass services (above `policy`): the wait line,
+passes and requests build on it, and it imports none of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, or_, select, update
+
+from hallpass.models import (
+    Destination,
+    HallPass,
+    HallpassPolicy,
+    KeepApartGroup,
+    PassRequest,
+    StudentPassLimit,
+    keep_apart_members,
+)
+from hallpass.policy import policy_for
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.extensions import db
+from shared.models import Device, Room, School, Student, User
+from shared.schedule import current_period
+
+HALLWAY_TOPIC = "hallway"
+
+
+class RuleBlocked(Conflict):
+    """A rule refused the pass; `rule` names it, and a teacher may override some."""
+
+    def __init__(self, message: str, *, rule: str, overridable: bool):
+        super().__init__(message)
+        self.rule = rule
+        self.overridable = overridable
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who starts or ends a pass: a staff member, a paired device, or the system."""
+
+    user: User | None = None
+    device: Device | None = None
+
+
+def room_topic(room_id: int | None) -> str:
+    return f"room:{room_id}"
+
+
+def school_day_bounds(school: School, now: datetime) -> tuple[datetime, datetime]:
+    """Start and end (UTC-aware) of the school's local calendar day containing `now`."""
+    tz = ZoneInfo(school.timezone)
+    day = now.astimezone(tz).date()
+    start = datetime.combine(day, time(), tzinfo=tz)
+    return start, start + timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class GoingOut:
+    """A student about to go out, and what the rules ask about them."""
+
+    student: Student
+    has_active_pass: bool
+    has_open_request: bool
+    own_limit: StudentPassLimit | None
+
+
+def going_out(school: School, student_id: int) -> GoingOut:
+    """The student, an active pass, an open request and their own daily limit: one query."""
+    active_pass = select(HallPass.id).where(
+        HallPass.student_id == Student.id, HallPass.status == "active"
+    )
+    open_request = select(PassRequest.id).where(
+        PassRequest.student_id == Student.id, PassRequest.status.in_(OPEN)
+    )
+    found = db.session.execute(
+        select(Student, active_pass.exists(), open_request.exists(), StudentPassLimit)
+        .outerjoin(StudentPassLimit, StudentPassLimit.student_id == Student.id)
+        .where(Student.id == student_id)
+    ).first()
+    check_student(school, found[0] if found is not None else None)
+    return GoingOut(*found)
+
+
+def load_student(school: School, student_id: int) -> Student:
+    student = db.session.get(Student, student_id)
+    check_student(school, student)
+    return student
+
+
+def check_student(school: School, student: Student | None) -> None:
+    """A student of this school, still on the roster."""
+    if student is None or student.school_id != school.id:
+        raise NotFound("No such student at this school.")
+    if not student.active:
+        raise InvalidInput("This student is no longer on the roster.")
+
+
+def load_destination(school: School, destination_id: int) -> Destination:
+    destination = db.session.get(Destination, destination_id)
+    check_destination(school, destination)
+    return destination
+
+
+def check_destination(school: School, destination: Destination | None) -> None:
+    if destination is None or destination.school_id != school.id or not destination.active:
+        raise NotFound("No such destination at this school.")
+
+
+@dataclass(frozen=True)
+class PassTarget:
+    """Where a pass would go, and what the rules ask about it."""
+
+    destination: Destination
+    policy: HallpassPolicy | None  # None until the school's policy is first used
+    has_wait_line: bool
+
+
+def pass_target(school: School, destination_id: int) -> PassTarget:
+    """The destination, the school's policy and whether the destination has a wait line,
+    in one query (each statement is a round trip: see docs/performance.md)."""
+    waiting = exists().where(
+        PassRequest.destination_id == Destination.id, PassRequest.status == "waiting"
+    )
+    found = db.session.execute(
+        select(Destination, HallpassPolicy, waiting)
+        .outerjoin(HallpassPolicy, HallpassPolicy.school_id == Destination.school_id)
+        .where(Destination.id == destination_id)
+    ).first()
+    destination, policy, has_waiting = found if found is not None else (None, None, False)
+    check_destination(school, destination)
+    return PassTarget(destination, policy, destination.capacity is not None and has_waiting)
+
+
+def check_no_pass_window(school: School, policy: HallpassPolicy, now: datetime) -> None:
+    if not (policy.no_pass_periods or policy.no_pass_first_minutes or policy.no_pass_last_minutes):
+        return  # no window set: no need to look up the period
+    period = current_period(school, now)
+    if period is None:
+        return
+    if period.name in (policy.no_pass_periods or []):
+        raise RuleBlocked(
+            f"No passes during period {period.name}.", rule="no_pass_period", overridable=True
+        )
+    tz = ZoneInfo(school.timezone)
+    local_day = now.astimezone(tz).date()
+    start = datetime.combine(local_day, period.start_time, tzinfo=tz)
+    end = datetime.combine(local_day, period.end_time, tzinfo=tz)
+    if policy.no_pass_first_minutes and now < start + timedelta(
+        minutes=policy.no_pass_first_minutes
+    ):
+        raise RuleBlocked(
+            f"No passes in the first {policy.no_pass_first_minutes} minutes of a period.",
+            rule="no_pass_window",
+            overridable=True,
+        )
+    if policy.no_pass_last_minutes and now >= end - timedelta(minutes=policy.no_pass_last_minutes):
+        raise RuleBlocked(
+            f"No passes in the last {policy.no_pass_last_minutes} minutes of a period.",
+            rule="no_pass_window",
+            overridable=True,
+        )
+
+
+def check_daily_limit(
+    school: School,
+    policy: HallpassPolicy,
+    student: Student,
+    own_limit: StudentPassLimit | None,
+    now: datetime,
+) -> None:
+    limit = own_limit.daily_limit if own_limit is not None else policy.daily_limit
+    if limit is None:
+        return
+    day_start, day_end = school_day_bounds(school, now)
+    used = db.session.scalar(
+        select(func.count(HallPass.id))
+        .join(Destination, Destination.id == HallPass.destination_id)
+        .where(
+            HallPass.student_id == student.id,
+            HallPass.started_at >= day_start,
+            HallPass.started_at < day_end,
+            Destination.counts_toward_limit.is_(True),
+        )
+    )
+    if used >= limit:
+        raise RuleBlocked(
+            f"{student.display_name} has used all {limit} passes for today.",
+            rule="daily_limit",
+            overridable=True,
+        )
+
+
+def check_cooldown(policy: HallpassPolicy, student: Student, now: datetime) -> None:
+    if not policy.cooldown_minutes:
+        return
+    last_return = db.session.scalar(
+        select(func.max(HallPass.ended_at)).where(HallPass.student_id == student.id)
+    )
+    if last_return is not None and now - last_return < timedelta(minutes=policy.cooldown_minutes):
+        raise RuleBlocked(
+            f"{student.display_name} came back less than {policy.cooldown_minutes} minutes ago.",
+            rule="cooldown",
+            overridable=True,
+        )
+
+
+def claim_building_place(school: School, *, enforce: bool) -> None:
+    statement = update(HallpassPolicy).where(HallpassPolicy.school_id == school.id)
+    if enforce:
+        statement = statement.where(
+            or_(
+                HallpassPolicy.building_cap.is_(None),
+                HallpassPolicy.out_now < HallpassPolicy.building_cap,
+            )
+        )
+    claimed = db.session.execute(
+        statement.values(out_now=HallpassPolicy.out_now + 1).execution_options(
+            synchronize_session=False
+        )
+    )
+    if claimed.rowcount != 1:
+        raise RuleBlocked(
+            "The building is at its limit of students out of class. Try again shortly.",
+            rule="building_cap",
+            overridable=False,
+        )
+
+
+def claim_destination_place(destination: Destination, *, enforce: bool) -> None:
+    statement = update(Destination).where(Destination.id == destination.id)
+    if enforce:
+        statement = statement.where(
+            or_(Destination.capacity.is_(None), Destination.out_now < Destination.capacity)
+        )
+    claimed = db.session.execute(
+        statement.values(out_now=Destination.out_now + 1).execution_options(
+            synchronize_session=False
+        )
+    )
+    if claimed.rowcount != 1:
+        raise RuleBlocked(
+            f"{destination.name} is full right now.", rule="capacity", overridable=False
+        )
+
+
+def keep_apart_groups_of(school: School, student: Student, today: date) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(KeepApartGroup.id)
+            .join(keep_apart_members, keep_apart_members.c.group_id == KeepApartGroup.id)
+            .where(
+                KeepApartGroup.school_id == school.id,
+                keep_apart_members.c.student_id == student.id,
+                or_(KeepApartGroup.ends_on.is_(None), KeepApartGroup.ends_on >= today),
+            )
+            .order_by(KeepApartGroup.id)  # one order for everyone: no deadlocks
+        )
+    )
+
+
+def claim_keep_apart_slots(group_ids: list[int], student: Student, *, enforce: bool) -> None:
+    for group_id in group_ids:
+        claimed = db.session.execute(
+            update(KeepApartGroup)
+            .where(
+                KeepApartGroup.id == group_id,
+                or_(
+                    KeepApartGroup.out_student_id.is_(None),
+                    KeepApartGroup.out_student_id == student.id,
+                ),
+            )
+            .values(out_student_id=student.id)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1 and enforce:  # an urgent pass goes, but takes no slot
+            raise RuleBlocked(
+                "Another student who must not be out at the same time is out now. "
+                "Wait until they are back.",
+                rule="keep_apart",
+                overridable=False,
+            )
+
+
+def release_places(school: School, hall_pass: HallPass | PassRequest) -> None:
+    """Give back a building place and a destination place (a pass's, or a held one)."""
+    for model, key in (
+        (HallpassPolicy, HallpassPolicy.school_id == school.id),
+        (Destination, Destination.id == hall_pass.destination_id),
+    ):
+        db.session.execute(
+            update(model)
+            .where(and_(key, model.out_now > 0))
+            .values(out_now=model.out_now - 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def release_keep_apart(student_id: int) -> None:
+    db.session.execute(
+        update(KeepApartGroup)
+        .where(KeepApartGroup.out_student_id == student_id)
+        .values(out_student_id=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+#: What a student is told when a rule refuses their own pass (no names, no staff notes).
+STUDENT_MESSAGES = {
+    "sweep": "Passes are paused right now. Stay in class.",
+    "no_pass_period": "No passes during this period. Ask your teacher if it is urgent.",
+    "no_pass_window": "No passes right now (start or end of the period). Ask your teacher.",
+    "daily_limit": "You have used all your passes for today. Ask your teacher.",
+    "cooldown": "You came back a short while ago. Ask your teacher.",
+    "building_cap": "Too many students are out of class right now. Try again shortly.",
+    "capacity": "That place is full right now. You can join the wait line.",
+    "keep_apart": "You cannot go right now. Ask your teacher.",
+}
+
+
+def student_message(blocked: RuleBlocked) -> str:
+    """The refusal as a student may read it (rule messages can name the student)."""
+    return STUDENT_MESSAGES.get(blocked.rule, "You cannot go right now. Ask your teacher.")
+
+
+def load_room(school: School, room_id: int | None) -> Room | None:
+    if room_id is None:
+        return None
+    room = db.session.get(Room, room_id)
+    if room is None or room.school_id != school.id:
+        raise NotFound("No such room at this school.")
+    return room
+
+
+def check_can_ask(school: School, student: Student) -> None:
+    if policy_for(school).sweep_started_at is not None:
+        raise RuleBlocked(
+            "An emergency sweep is in progress: no passes until it is over.",
+            rule="sweep",
+            overridable=False,
+        )
+    if db.session.scalar(
+        select(HallPass.id).where(HallPass.student_id == student.id, HallPass.status == "active")
+    ):
+        raise Conflict(f"{student.display_name} already has an active pass.")
+
+
+OPEN = ("pending", "waiting", "ready")

@@ -1,0 +1,246 @@
+"""Rules for one student or a few: their own daily limit, keep-apart groups, and finding them.
+
+The admin's settings pages make a student exempt from the daily limit (or give them a
+limit of their own) and keep students apart who must not be out at once; both need the
+student search. The pass rules that read these live in `rules`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from hallpass import settings
+from hallpass.models import (
+    KeepApartGroup,
+    StudentPassLimit,
+)
+from hallpass.policy import MAX_DAILY_LIMIT
+from shared import audit
+from shared.errors import InvalidInput, NotFound
+from shared.extensions import db
+from shared.models import School, Student, User
+from shared.students import matches_words, search_text
+
+MAX_NOTE = 1000
+SEARCH_LIMIT = 25
+#: How many students one keep-apart group may hold.
+MAX_GROUP_SIZE = 12
+
+
+def search_students(school: School, query: str, *, limit: int = SEARCH_LIMIT) -> list[Student]:
+    """Active students whose name contains the text, or whose student number is it."""
+    text = search_text(query)
+    if not text:
+        return []
+    return list(
+        db.session.scalars(
+            select(Student)
+            .where(Student.school_id == school.id, Student.active.is_(True), matches_words(text))
+            .order_by(Student.last_name, Student.first_name, Student.id)
+            .limit(limit)
+        )
+    )
+
+
+def school_student(school: School, student_id: int | None) -> Student:
+    """A student of this school (404 otherwise)."""
+    student = db.session.get(Student, student_id) if student_id else None
+    if student is None or student.school_id != school.id:
+        raise NotFound("No such student at this school.")
+    return student
+
+
+def parse_student_ids(raw: list[str]) -> list[int]:
+    """Distinct student ids from form values, in the order given (bad values refused)."""
+    ids: list[int] = []
+    for value in raw:
+        text = (value or "").strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > 12:
+            raise InvalidInput("Choose students from the search results.", field="student_ids")
+        if int(text) not in ids:
+            ids.append(int(text))
+    return ids
+
+
+@dataclass(frozen=True)
+class LimitRow:
+    """A student's exception to the daily limit, for the settings list."""
+
+    student: Student
+    limit: StudentPassLimit
+
+
+def student_limits(school: School) -> list[LimitRow]:
+    """Every per-student limit of the school's students, by name."""
+    rows = db.session.execute(
+        select(Student, StudentPassLimit)
+        .join(StudentPassLimit, StudentPassLimit.student_id == Student.id)
+        .where(Student.school_id == school.id)
+        .order_by(Student.last_name, Student.first_name, Student.id)
+    ).all()
+    return [LimitRow(student, limit) for student, limit in rows]
+
+
+def set_student_limit(school: School, form: dict) -> StudentPassLimit:
+    """Make a student exempt from the daily limit or give them their own limit, with a note."""
+    student_id = settings.parse_int(
+        form.get("student_id"), field="student_id", label="Student", low=1, high=2**31 - 1
+    )
+    student = school_student(school, student_id)
+    kind = (form.get("kind") or "").strip()
+    if kind == "exempt":
+        daily_limit = None
+    elif kind == "limit":
+        daily_limit = settings.parse_int(
+            form.get("daily_limit"),
+            field="daily_limit",
+            label="Passes per day",
+            low=0,
+            high=MAX_DAILY_LIMIT,
+        )
+    else:
+        raise InvalidInput("Choose exempt or a different daily limit.", field="kind")
+    note = (form.get("note") or "").strip()
+    if len(note) > MAX_NOTE:
+        raise InvalidInput(f"Note: at most {MAX_NOTE} characters.", field="note")
+    existing = db.session.get(StudentPassLimit, student.id)
+    before = None if existing is None else {"daily_limit": existing.daily_limit}
+    if existing is None:
+        existing = StudentPassLimit(student_id=student.id)
+        db.session.add(existing)
+    note_changed = existing.note != note
+    existing.daily_limit = daily_limit
+    existing.note = note
+    db.session.flush()
+    audit.record(
+        "hallpass.student_limit_set",
+        school_id=school.id,
+        target=student,
+        detail={
+            "before": before,
+            "after": {"daily_limit": daily_limit, "exempt": daily_limit is None},
+            "note_changed": note_changed,
+        },
+    )
+    return existing
+
+
+def remove_student_limit(school: School, student_id: int | None) -> Student:
+    """Remove a student's exception: the school's daily limit applies again."""
+    student = school_student(school, student_id)
+    existing = db.session.get(StudentPassLimit, student.id)
+    if existing is None:
+        raise NotFound("This student has no limit of their own.")
+    audit.record(
+        "hallpass.student_limit_remove",
+        school_id=school.id,
+        target=student,
+        detail={"before": {"daily_limit": existing.daily_limit}},
+    )
+    db.session.delete(existing)
+    db.session.flush()
+    return student
+
+
+def keep_apart_groups(school: School) -> list[KeepApartGroup]:
+    """The school's keep-apart groups, newest first."""
+    return list(
+        db.session.scalars(
+            select(KeepApartGroup)
+            .where(KeepApartGroup.school_id == school.id)
+            .order_by(KeepApartGroup.created_at.desc(), KeepApartGroup.id.desc())
+        )
+    )
+
+
+def get_group(school: School, group_id: int) -> KeepApartGroup:
+    """A keep-apart group of this school (404 otherwise)."""
+    group = db.session.get(KeepApartGroup, group_id)
+    if group is None or group.school_id != school.id:
+        raise NotFound("No such keep-apart group.")
+    return group
+
+
+def group_is_current(group: KeepApartGroup, today: date) -> bool:
+    """True while the group applies (no end date, or it ends today or later)."""
+    return group.ends_on is None or group.ends_on >= today
+
+
+def create_keep_apart_group(
+    school: School, user: User | None, form: dict, student_ids: list[int], *, today: date
+) -> KeepApartGroup:
+    """A group of two or more students who may not be out at once, with a staff note."""
+    if len(student_ids) < 2:
+        raise InvalidInput("Choose at least two students.", field="student_ids")
+    if len(student_ids) > MAX_GROUP_SIZE:
+        raise InvalidInput(f"A group holds at most {MAX_GROUP_SIZE} students.", field="student_ids")
+    students = list(
+        db.session.scalars(
+            select(Student).where(Student.id.in_(student_ids), Student.school_id == school.id)
+        )
+    )
+    if len(students) != len(student_ids) or not all(s.active for s in students):
+        raise InvalidInput("Choose active students of this school.", field="student_ids")
+    note = (form.get("note") or "").strip()
+    if not note:
+        raise InvalidInput("Note: say why (staff see it when a pass is refused).", field="note")
+    if len(note) > MAX_NOTE:
+        raise InvalidInput(f"Note: at most {MAX_NOTE} characters.", field="note")
+    ends_on = settings.parse_date(form.get("ends_on"), field="ends_on", label="End date")
+    if ends_on is not None and ends_on < today:
+        raise InvalidInput("End date: choose today or a later day.", field="ends_on")
+    group = KeepApartGroup(
+        school_id=school.id,
+        note=note,
+        ends_on=ends_on,
+        created_by_id=user.id if user else None,
+        members=sorted(students, key=lambda s: s.id),
+    )
+    db.session.add(group)
+    db.session.flush()
+    audit.record(
+        "hallpass.keep_apart_create",
+        school_id=school.id,
+        target=group,
+        detail={
+            "student_ids": sorted(student_ids),
+            "ends_on": ends_on.isoformat() if ends_on else None,
+        },
+    )
+    return group
+
+
+def end_keep_apart_group(school: School, group_id: int, *, today: date) -> KeepApartGroup:
+    """End a group from today on (it stays listed, as ended, with its history)."""
+    group = get_group(school, group_id)
+    if not group_is_current(group, today):
+        raise InvalidInput("This group has already ended.", field="group_id")
+    before = group.ends_on.isoformat() if group.ends_on else None
+    group.ends_on = today - timedelta(days=1)
+    db.session.flush()
+    audit.record(
+        "hallpass.keep_apart_end",
+        school_id=school.id,
+        target=group,
+        detail={"before": {"ends_on": before}, "after": {"ends_on": group.ends_on.isoformat()}},
+    )
+    return group
+
+
+def delete_keep_apart_group(school: School, group_id: int) -> None:
+    """Delete a group altogether (its members may be out at once from now on)."""
+    group = get_group(school, group_id)
+    audit.record(
+        "hallpass.keep_apart_delete",
+        school_id=school.id,
+        target=group,
+        detail={
+            "student_ids": sorted(s.id for s in group.members),
+            "ends_on": group.ends_on.isoformat() if group.ends_on else None,
+        },
+    )
+    db.session.delete(group)
+    db.session.flush()
