@@ -9,7 +9,7 @@ import pytest
 from carline import reports
 from carline.models import CalledStudent, Dismissal, QueueEntry
 from shared.models import Family, Student
-from tests.test_hallpass_views import pair
+from tests.hallpass.test_views import pair
 
 DAY = date(2026, 11, 23)
 T0 = datetime(2026, 11, 23, 21, 0, tzinfo=UTC)  # 15:00 in Chicago
