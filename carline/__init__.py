@@ -7,4 +7,10 @@ from carline import models  # noqa: F401  (registers the car line tables)
 bp = Blueprint("carline", __name__, url_prefix="/carline", template_folder="templates")
 
 
-from carline import office_views, report_views, views  # noqa: E402, F401  (routes register on import)
+from carline import (  # noqa: E402, F401  (routes register on import)
+    family_views,
+    plan_views,
+    report_views,
+    settings_views,
+    views,
+)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import g, render_template, request
 
-from carline import bp, office, reports, services
+from carline import bp, reports
+from carline.dismissal import late_pickups
+from carline.settings import school_today
 from shared.access import access
 from shared.csvfile import csv_download
 
@@ -16,7 +18,7 @@ def _range():
     return reports.parse_range(
         request.args.get("from", "").strip(),
         request.args.get("to", "").strip(),
-        office.school_today(school),
+        school_today(school),
     )
 
 
@@ -47,7 +49,7 @@ def report(dismissal_id: int):
     dismissal = reports.get_dismissal(school, dismissal_id)
     stats = reports.dismissal_stats(school, dismissal)
     chart = reports.timeline_svg(reports.timeline(school, dismissal))
-    late = services.late_pickups(dismissal) if dismissal.ended_at is not None else None
+    late = late_pickups(dismissal) if dismissal.ended_at is not None else None
     return render_template(
         "carline/reports/dismissal.html", stats=stats, dismissal=dismissal, chart=chart, late=late
     )

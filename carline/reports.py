@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup, escape
 from sqlalchemy import case, func, select
 
+from carline.dismissal import GONE
 from carline.models import CALL_MODES, CalledStudent, Dismissal, QueueEntry
-from carline.services import GONE
 from shared.csvfile import csv_text, safe_cell
 from shared.errors import InvalidInput, NotFound
 from shared.extensions import db

@@ -1,9 +1,10 @@
 """Car line views for running dismissal: office control, curb, dismissal TV, classroom view.
 
-Thin views: they parse the request, check who is asking and call `carline.services`
-(writes) or `carline.running` (what the screens show). Every screen region that must
-stay current is one live partial on the school's "dismissal" topic: it polls with the
-version it shows and gets 204 while nothing changed.
+Thin views: they parse the request, check who is asking and call the writes
+(`carline.dismissal`, `carline.curb`) or the read side (`carline.progress` for the
+office, the curb list and the TV; `carline.rooms` for who leaves from which room).
+Every screen region that must stay current is one live partial on the school's
+"dismissal" topic: it polls with the version it shows and gets 204 while nothing changed.
 """
 
 from __future__ import annotations
@@ -13,8 +14,24 @@ import re
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from carline import bp, office, running, services
+from carline import bp, progress
+from carline.curb import curb_entry, mark_loaded
+from carline.day_plans import MODE_LABELS
+from carline.dismissal import (
+    NOT_STARTED,
+    call_bus,
+    end_dismissal,
+    late_pickups,
+    mark_sent,
+    release_walkers,
+    start_dismissal,
+    todays_dismissal,
+)
 from carline.models import CalledStudent, Dismissal, QueueEntry
+from carline.plan_lists import room_plan_notes
+from carline.recording import TOPIC
+from carline.rooms import room_student_ids
+from carline.settings import carline_settings, school_today
 from shared import live
 from shared.access import access
 from shared.devices import register_device_screen
@@ -26,7 +43,6 @@ from shared.timeutil import utcnow
 
 OFFICE = ("admin", "office")
 STAFF = ("admin", "office", "teacher", "staff")
-TOPIC = services.TOPIC
 #: A typed tag number has at most this many digits (tag numbers go up to 999 999).
 TAG_DIGITS = 7
 #: What a hang tag's QR code may hold: its URL-safe random token.
@@ -49,9 +65,9 @@ def _actor() -> dict:
 
 def _open_dismissal() -> Dismissal:
     """Today's dismissal, which must be running."""
-    dismissal = running.todays_dismissal(_school())
+    dismissal = todays_dismissal(_school())
     if dismissal is None:
-        raise Conflict(services.NOT_STARTED)
+        raise Conflict(NOT_STARTED)
     if dismissal.ended_at is not None:
         raise Conflict("Today's dismissal has ended.")
     return dismissal
@@ -70,7 +86,7 @@ def _render_status(dismissal: Dismissal | None, version: int | None = None) -> s
     return render_template(
         "carline/run/partials/status.html",
         dismissal=dismissal,
-        status=running.status(dismissal) if dismissal is not None else None,
+        status=progress.status(dismissal) if dismissal is not None else None,
         version=version,
     )
 
@@ -80,18 +96,18 @@ def _render_status(dismissal: Dismissal | None, version: int | None = None) -> s
 def control():
     """The office's dismissal page: start, live numbers, buses, walkers, end, late pickups."""
     school = _school()
-    dismissal = running.todays_dismissal(school)
-    context: dict = {"dismissal": dismissal, "settings": office.carline_settings(school)}
+    dismissal = todays_dismissal(school)
+    context: dict = {"dismissal": dismissal, "settings": carline_settings(school)}
     if dismissal is not None and dismissal.ended_at is None:
-        grades, doors = running.walker_groups(school, dismissal)
+        grades, doors = progress.walker_groups(school, dismissal)
         context.update(
-            buses=running.bus_routes(school, dismissal),
+            buses=progress.bus_routes(school, dismissal),
             walker_grades=grades,
             walker_doors=doors,
             status_region=_render_status(dismissal),
         )
     elif dismissal is not None:
-        context["late"] = services.late_pickups(dismissal)
+        context["late"] = late_pickups(dismissal)
     return render_template("carline/run/control.html", **context)
 
 
@@ -103,7 +119,7 @@ def control_status():
     return live.poll(
         school.id,
         TOPIC,
-        lambda version: _render_status(running.todays_dismissal(school), version),
+        lambda version: _render_status(todays_dismissal(school), version),
     )
 
 
@@ -116,9 +132,7 @@ def control_start():
     if lanes is None or spots is None:
         raise InvalidInput("Enter the number of lanes and of loading spots per lane.")
     school = _school()
-    dismissal = services.start_dismissal(
-        school, g.principal.user, lanes, spots, running.school_today(school)
-    )
+    dismissal = start_dismissal(school, g.principal.user, lanes, spots, school_today(school))
     flash(f"Dismissal started: {dismissal.spot_count} loading spots.", "success")
     return redirect(url_for("carline.control"))
 
@@ -127,9 +141,7 @@ def control_start():
 @access(*OFFICE)
 def control_bus():
     """A bus arrived: call its riders."""
-    calls = services.call_bus(
-        _school(), _open_dismissal(), request.form.get("route", ""), **_actor()
-    )
+    calls = call_bus(_school(), _open_dismissal(), request.form.get("route", ""), **_actor())
     route = calls[0].bus_route if calls else request.form.get("route", "").strip().upper()
     if calls:
         flash(f"Bus {route} called: {len(calls)} students.", "success")
@@ -145,21 +157,19 @@ def control_walkers():
     school, dismissal = _school(), _open_dismissal()
     scope = request.form.get("scope", "all")
     if scope == "all":
-        calls, what = services.release_walkers(school, dismissal, **_actor()), "All walkers"
+        calls, what = release_walkers(school, dismissal, **_actor()), "All walkers"
     elif scope == "grade":
         grade = request.form.get("grade", "").strip()
         if not grade or len(grade) > 8:
             raise InvalidInput("Choose a grade.", field="grade")
-        calls = services.release_walkers(school, dismissal, grade, **_actor())
+        calls = release_walkers(school, dismissal, grade, **_actor())
         what = f"Grade {grade} walkers"
     elif scope == "door":
         door = request.form.get("door", "")
-        doors = office.carline_settings(school).walker_doors
+        doors = carline_settings(school).walker_doors
         if door not in doors:
             raise InvalidInput("Choose one of the school's walker doors.", field="door")
-        calls = services.release_walkers(
-            school, dismissal, grades=doors[door], door=door, **_actor()
-        )
+        calls = release_walkers(school, dismissal, grades=doors[door], door=door, **_actor())
         what = f"Walkers at {door}"
     else:
         raise InvalidInput("Choose all walkers, a grade or a door.", field="scope")
@@ -174,7 +184,7 @@ def control_walkers():
 @access(*OFFICE)
 def control_end():
     """End today's dismissal; the page then lists the late pickups."""
-    late = services.end_dismissal(_school(), _open_dismissal(), user=g.principal.user)
+    late = end_dismissal(_school(), _open_dismissal(), user=g.principal.user)
     flash(
         f"Dismissal ended. {len(late)} students are still at school."
         if late
@@ -193,13 +203,13 @@ def _render_curb_list(dismissal: Dismissal | None, version: int | None = None) -
     return render_template(
         "carline/run/partials/curb_list.html",
         dismissal=dismissal,
-        cars=running.curb_cars(dismissal) if dismissal is not None else None,
+        cars=progress.curb_cars(dismissal) if dismissal is not None else None,
         version=version,
     )
 
 
 def _curb_page(answer: str | None = None, status: int = 200):
-    dismissal = running.todays_dismissal(_school())
+    dismissal = todays_dismissal(_school())
     return render_template(
         "carline/run/curb.html",
         dismissal=dismissal,
@@ -216,7 +226,7 @@ def curb():
 
 
 def _parse_entry(raw: str | None) -> dict:
-    """A typed tag number or a scanned tag token, as `services.curb_entry` takes them."""
+    """A typed tag number or a scanned tag token, as `curb_entry` takes them."""
     text = (raw or "").strip()
     if not text:
         raise InvalidInput("Enter a tag number or scan a tag.", field="entry")
@@ -235,11 +245,11 @@ def curb_enter():
     """A car at the curb: its tag number or scanned token; idempotent by the client's key."""
     how = _parse_entry(request.form.get("entry"))
     key = request.form.get("key") or None
-    result = services.curb_entry(_school(), idempotency_key=key, **how, **_actor())
+    result = curb_entry(_school(), idempotency_key=key, **how, **_actor())
     answer = render_template(
         "carline/run/partials/curb_answer.html",
         result=result,
-        waiting=running.queue_rank(result.entry),
+        waiting=progress.queue_rank(result.entry),
     )
     if _is_htmx():
         return answer
@@ -254,7 +264,7 @@ def curb_list():
     return live.poll(
         school.id,
         TOPIC,
-        lambda version: _render_curb_list(running.todays_dismissal(school), version),
+        lambda version: _render_curb_list(todays_dismissal(school), version),
     )
 
 
@@ -266,7 +276,7 @@ def curb_loaded(entry_id: int):
     entry = db.session.get(QueueEntry, entry_id)
     if entry is None or entry.dismissal_id != dismissal.id:
         raise NotFound("That car is not in today's line.")
-    services.mark_loaded(_school(), entry, **_actor())
+    mark_loaded(_school(), entry, **_actor())
     if _is_htmx():
         return _render_curb_list(dismissal)
     return redirect(url_for("carline.curb"))
@@ -283,12 +293,12 @@ def _tv_viewer() -> None:
 
 
 def _render_tv_calls(dismissal: Dismissal | None, version: int) -> str:
-    rows = running.call_rows(dismissal) if dismissal is not None else []
+    rows = progress.call_rows(dismissal) if dismissal is not None else []
     return render_template(
         "carline/run/partials/tv_calls.html",
         dismissal=dismissal,
         rows=rows,
-        status=running.status(dismissal) if dismissal is not None else None,
+        status=progress.status(dismissal) if dismissal is not None else None,
         version=version,
     )
 
@@ -302,7 +312,7 @@ def tv():
     version = live.current(school.id, TOPIC)
     return render_template(
         "carline/run/tv.html",
-        tv_calls=_render_tv_calls(running.todays_dismissal(school), version),
+        tv_calls=_render_tv_calls(todays_dismissal(school), version),
     )
 
 
@@ -315,7 +325,7 @@ def tv_calls():
     return live.poll(
         school.id,
         TOPIC,
-        lambda version: _render_tv_calls(running.todays_dismissal(school), version),
+        lambda version: _render_tv_calls(todays_dismissal(school), version),
         share="tv",  # the same for every TV of the school: rendered once per change
     )
 
@@ -363,15 +373,15 @@ def _default_room() -> Room | None:
 
 def _room_students(room: Room, dismissal: Dismissal | None) -> set[int]:
     at = dismissal.started_at if dismissal is not None else None
-    return running.room_student_ids(_school(), room, at)
+    return room_student_ids(_school(), room, at)
 
 
 def _render_classroom_calls(room: Room, version: int | None = None) -> str:
     if version is None:
         version = live.current(_school().id, TOPIC)
-    dismissal = running.todays_dismissal(_school())
+    dismissal = todays_dismissal(_school())
     rows = (
-        running.call_rows(dismissal, _room_students(room, dismissal), include_gone=True)
+        progress.call_rows(dismissal, _room_students(room, dismissal), include_gone=True)
         if dismissal is not None
         else []
     )
@@ -389,15 +399,13 @@ def _render_classroom_changes(room: Room, version: int | None = None) -> str:
     if version is None:
         version = live.current(_school().id, TOPIC)
     school = _school()
-    dismissal = running.todays_dismissal(school)
-    notes = running.room_plan_notes(
-        school, running.school_today(school), _room_students(room, dismissal)
-    )
+    dismissal = todays_dismissal(school)
+    notes = room_plan_notes(school, school_today(school), _room_students(room, dismissal))
     return render_template(
         "carline/run/partials/classroom_changes.html",
         room=room,
         notes=notes,
-        mode_labels=office.MODE_LABELS,
+        mode_labels=MODE_LABELS,
         version=version,
     )
 
@@ -449,7 +457,7 @@ def call_sent(call_id: int):
         raise NotFound("That student is not called today.")
     if call.student_id not in _room_students(room, dismissal):
         raise Forbidden("This student is not dismissed from this room.")
-    services.mark_sent(_school(), call, **_actor())
+    mark_sent(_school(), call, **_actor())
     if _is_htmx():
         return _render_classroom_calls(room)
     return redirect(url_for("carline.classroom", room_id=room.id))

@@ -14,7 +14,9 @@ from datetime import date
 import pytest
 from flask import url_for
 
-from carline import services as carline_services
+from carline.curb import curb_entry
+from carline.dismissal import start_dismissal
+from carline.families import issue_tag
 from carline.models import CalledStudent, Dismissal, QueueEntry
 from hallpass.models import Destination, HallPass, KeepApartGroup, PassRequest
 from shared.access import DEVICE_COOKIE, secret_digest
@@ -217,9 +219,9 @@ def world(app, db, school, make_school, make_user, make_room):
     )
     db.session.add_all([hall_pass, request, group, spare])
     db.session.flush()
-    carline_services.issue_tag(school, family)
-    dismissal = carline_services.start_dismissal(school, None, 1, 2, date.today())
-    carline_services.curb_entry(school, dismissal, tag_number=12)
+    issue_tag(school, family)
+    dismissal = start_dismissal(school, None, 1, 2, date.today())
+    curb_entry(school, dismissal, tag_number=12)
     db.session.commit()
 
     callers = {"anonymous": app.test_client()}

@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
 
+from carline.day_plans import day_plans
 from carline.models import Tag
-from carline.services import day_plans
 from hallpass.models import Destination
 from shared import create_app
 from shared.demo import SCHOOL_CODE

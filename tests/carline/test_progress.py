@@ -6,8 +6,14 @@ from datetime import time as clock
 import pytest
 from sqlalchemy import select
 
-from carline import running, services
+from carline import progress
+from carline.curb import curb_entry, mark_loaded
+from carline.dismissal import release_walkers, start_dismissal, todays_dismissal
 from carline.models import CalledStudent
+from carline.plans import set_weekday_defaults
+from carline.progress import call_rows, walker_groups
+from carline.rooms import room_student_ids
+from carline.settings import school_today
 from shared.errors import InvalidInput
 from shared.models import BellPeriod, Enrollment, Family, School, SchoolClass, Student
 
@@ -68,15 +74,15 @@ def test_students_leave_from_their_class_in_the_dismissal_period(db, school, mak
     enrol(db, school, r101, cat, period="1")
     enrol(db, school, r102, cat, period="3")
     # 2:45 PM: period 7 is in session, so Ann leaves from 102, not from her period 6 room
-    assert running.room_student_ids(school, r101, AT_245) == {ben.id, cat.id}
-    assert running.room_student_ids(school, r102, AT_245) == {ann.id, cat.id}
-    assert running.room_student_ids(school, r103, AT_245) == set()
+    assert room_student_ids(school, r101, AT_245) == {ben.id, cat.id}
+    assert room_student_ids(school, r102, AT_245) == {ann.id, cat.id}
+    assert room_student_ids(school, r103, AT_245) == set()
     # 3:30 PM, after the last bell: the day's last period (7) still decides
-    assert running.room_student_ids(school, r102, AT_330) == {ann.id, cat.id}
+    assert room_student_ids(school, r102, AT_330) == {ann.id, cat.id}
     # an inactive student is never listed
     dan.active = False
     enrol(db, school, r101, dan, period="7")
-    assert dan.id not in running.room_student_ids(school, r101, AT_245)
+    assert dan.id not in room_student_ids(school, r101, AT_245)
 
 
 def test_a_school_without_a_bell_schedule_uses_homerooms(db, school, make_room, kids):
@@ -84,25 +90,23 @@ def test_a_school_without_a_bell_schedule_uses_homerooms(db, school, make_room, 
     enrol(db, school, r101, kids["Ann"], name="Homeroom K")
     enrol(db, school, r102, kids["Ann"], period="1")
     enrol(db, school, r102, kids["Ben"], period="1")
-    assert running.room_student_ids(school, r101, AT_245) == {kids["Ann"].id}
-    assert running.room_student_ids(school, r102, AT_245) == {kids["Ben"].id}
+    assert room_student_ids(school, r101, AT_245) == {kids["Ann"].id}
+    assert room_student_ids(school, r102, AT_245) == {kids["Ben"].id}
 
 
 def test_walkers_by_door_release_the_doors_grades(db, school, make_user, kids):
     office = make_user(school, "office")
     for kid in kids.values():
-        services.set_default(school, kid, MONDAY.weekday(), "walker", user=office)
-    dismissal = services.start_dismissal(school, office, 1, 2, MONDAY)
+        set_weekday_defaults(school, office, kid, [MONDAY.weekday()], "walker")
+    dismissal = start_dismissal(school, office, 1, 2, MONDAY)
     with pytest.raises(InvalidInput, match="no grades"):
-        services.release_walkers(school, dismissal, grades=[" "], door="Side door")
+        release_walkers(school, dismissal, grades=[" "], door="Side door")
     with pytest.raises(InvalidInput, match="not both"):
-        services.release_walkers(school, dismissal, "K", grades=["1"])
-    calls = services.release_walkers(
-        school, dismissal, grades=["K", "1"], door="North door", user=office
-    )
+        release_walkers(school, dismissal, "K", grades=["1"])
+    calls = release_walkers(school, dismissal, grades=["K", "1"], door="North door", user=office)
     assert sorted(c.student.first_name for c in calls) == ["Ann", "Ben", "Dan"]
-    assert services.release_walkers(school, dismissal, grades=["K"], door="North door") == []
-    by_grade, doors = running.walker_groups(school, dismissal)
+    assert release_walkers(school, dismissal, grades=["K"], door="North door") == []
+    by_grade, doors = walker_groups(school, dismissal)
     assert [(g.label, g.walkers, g.waiting) for g in by_grade] == [
         ("Grade K", 2, 0),
         ("Grade 1", 1, 0),
@@ -119,10 +123,10 @@ def test_call_rows_are_oldest_first_with_spots_and_waiting_places(db, school, ma
         db.session.add(family)
         families.append(family)
     db.session.commit()
-    dismissal = services.start_dismissal(school, office, 1, 1, MONDAY)
+    dismissal = start_dismissal(school, office, 1, 1, MONDAY)
     for tag in (3, 1, 2):
-        services.curb_entry(school, dismissal, tag_number=tag)
-    rows = running.call_rows(dismissal)
+        curb_entry(school, dismissal, tag_number=tag)
+    rows = call_rows(dismissal)
     assert [(r.student.first_name, r.tag_number, r.spot, r.waiting) for r in rows] == [
         ("Cat", 3, "A1", None),
         ("Ann", 1, None, 1),
@@ -131,22 +135,22 @@ def test_call_rows_are_oldest_first_with_spots_and_waiting_places(db, school, ma
     cat_entry = db.session.scalar(
         select(CalledStudent).where(CalledStudent.student_id == kids["Cat"].id)
     ).queue_entry
-    services.mark_loaded(school, cat_entry)
-    rows = running.call_rows(dismissal)
+    mark_loaded(school, cat_entry)
+    rows = call_rows(dismissal)
     assert [(r.student.first_name, r.spot, r.waiting) for r in rows] == [
         ("Ann", "A1", None),
         ("Ben", None, 1),
     ]
-    assert len(running.call_rows(dismissal, include_gone=True)) == 3
-    assert running.call_rows(dismissal, set()) == []
-    status = running.status(dismissal)
+    assert len(call_rows(dismissal, include_gone=True)) == 3
+    assert call_rows(dismissal, set()) == []
+    status = progress.status(dismissal)
     assert (status.cars["loaded"], status.cars["at_spot"], status.cars["queued"]) == (1, 1, 1)
     assert status.students_waiting == 2
 
 
 def test_todays_dismissal_is_the_schools_own(db, school, make_school, make_user):
     other: School = make_school()
-    services.start_dismissal(other, None, 1, 1, running.school_today(other))
+    start_dismissal(other, None, 1, 1, school_today(other))
     db.session.commit()
-    assert running.todays_dismissal(school) is None
-    assert running.todays_dismissal(other).school_id == other.id
+    assert todays_dismissal(school) is None
+    assert todays_dismissal(other).school_id == other.id

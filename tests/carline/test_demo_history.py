@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import delete, func, select
 
-from carline import office, reports, services
+from carline import reports
 from carline.demo_history import SCHOOL_DAYS_OF_HISTORY, SETTINGS
+from carline.dismissal import late_pickups
+from carline.families import families_without_tag, tags_to_print
 from carline.models import (
     Absence,
     CalledStudent,
@@ -19,6 +21,8 @@ from carline.models import (
     QueueEntry,
     Tag,
 )
+from carline.plan_lists import day_overview
+from carline.settings import school_today
 from shared.demo import SCHOOL_CODE
 from shared.models import Family, School, Student
 
@@ -94,7 +98,7 @@ def test_demo_has_weeks_of_ended_dismissals_that_keep_every_rule(demo, db):
         assert 30 <= stats.median_wait <= stats.p90_wait <= 20 * 60
         late_total += stats.not_picked_up
         if d == dismissals[-1]:
-            late = services.late_pickups(d)
+            late = late_pickups(d)
             assert {p.reason for p in late} <= {"called"}
             assert len(late) == stats.not_picked_up
     assert late_total > 0
@@ -109,12 +113,12 @@ def test_demo_students_have_plans_and_families_have_tags(demo, db):
     modes = Counter(db.session.scalars(select(DismissalDefault.mode)))
     assert set(modes) == {"car", "bus", "walker", "aftercare"}
     families = db.session.scalar(select(func.count(Family.id)))
-    assert office.families_without_tag(school) == 0
+    assert families_without_tag(school) == 0
     assert db.session.scalar(select(func.count(Tag.id))) == families
-    assert len(office.tags_to_print(school)) == families
-    today = office.school_today(school)
+    assert len(tags_to_print(school)) == families
+    today = school_today(school)
     if today.weekday() < 5:
-        assert len(office.day_overview(school, today).changes) == 4
+        assert len(day_overview(school, today).changes) == 4
         assert db.session.scalar(select(func.count(DailyChange.id))) == 4
 
 

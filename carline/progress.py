@@ -1,62 +1,29 @@
-"""Read side of a running dismissal: what the curb, the TV, the classrooms and the office see.
+"""How far today's dismissal has come: what the office numbers, the curb list and the TV read.
 
-Plain queries scoped to one school and its dismissal of the day; nothing here writes.
-The writes (curb entry, loaded, sent, bus, walkers, start, end) are in
-`carline.services`.
-
-Which classroom a student is sent out from (`room_student_ids`): the room of the
-student's class that meets in the *dismissal period*, which is the bell period in
-session when the dismissal started (or now, before it starts), else the last period
-of that weekday. A student with no class in a room in that period is sent from their
-homeroom (a class whose period is "Homeroom" or "HR", or whose name is "HR" or starts
-with "Homeroom"); a student with neither shows in every room where they have a class,
-so nobody is missed. A school without a bell schedule therefore sees each student in
-their homeroom, or in all their rooms.
+Counts of cars and called students by status, today's bus routes and walker groups
+with how many are still waiting, the cars at the loading spots and the next ones in
+line, and the called students as the TV and the classrooms list them. Plain queries
+scoped to one dismissal; nothing here writes (the writes are `carline.dismissal` and
+`carline.curb`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from carline import office, services
+from carline.day_plans import day_plans
+from carline.dismissal import GONE
 from carline.models import CalledStudent, Dismissal, QueueEntry
+from carline.settings import carline_settings
 from shared.extensions import db
-from shared.models import (
-    BellPeriod,
-    Enrollment,
-    Family,
-    Room,
-    School,
-    SchoolClass,
-    Student,
-)
-from shared.schedule import current_period
-from shared.timeutil import utcnow
+from shared.models import Family, School, Student
 
-#: Class periods (or names) taken for a homeroom, compared case-insensitively.
-HOMEROOM_NAMES = ("homeroom", "hr")
 #: How many waiting cars the curb list shows after the cars at the spots.
 QUEUED_SHOWN = 12
-
-
-def school_today(school: School) -> date:
-    """The school's local date."""
-    return office.school_today(school)
-
-
-def todays_dismissal(school: School) -> Dismissal | None:
-    """The school's dismissal of today (running or ended), if it was started."""
-    return db.session.scalar(
-        select(Dismissal).where(
-            Dismissal.school_id == school.id, Dismissal.day == school_today(school)
-        )
-    )
 
 
 # Status numbers for the office
@@ -124,7 +91,7 @@ def bus_routes(school: School, dismissal: Dismissal) -> list[BusRoute]:
     """Today's bus routes (from the day's plans), in route order."""
     riders = Counter(
         plan.bus_route
-        for plan in services.day_plans(school.id, dismissal.day).values()
+        for plan in day_plans(school.id, dismissal.day).values()
         if plan.mode == "bus" and plan.early_pickup is None
     )
     called = Counter(
@@ -151,7 +118,7 @@ def walker_groups(
     school: School, dismissal: Dismissal
 ) -> tuple[list[WalkerGroup], list[WalkerGroup]]:
     """Today's walkers by grade, and by the school's walker doors (from its settings)."""
-    plans = services.day_plans(school.id, dismissal.day)
+    plans = day_plans(school.id, dismissal.day)
     walker_ids = [sid for sid, p in plans.items() if p.mode == "walker" and p.early_pickup is None]
     called = set(
         db.session.scalars(
@@ -177,7 +144,7 @@ def walker_groups(
             sum(total[g] for g in door_grades),
             sum(waiting[g] for g in door_grades),
         )
-        for door, door_grades in office.carline_settings(school).walker_doors.items()
+        for door, door_grades in carline_settings(school).walker_doors.items()
     ]
     return by_grade, doors
 
@@ -273,7 +240,7 @@ def call_rows(
         .order_by(CalledStudent.called_at, CalledStudent.id)
     )
     if not include_gone:
-        query = query.where(CalledStudent.status.not_in(services.GONE))
+        query = query.where(CalledStudent.status.not_in(GONE))
     if student_ids is not None:
         if not student_ids:
             return []
@@ -303,93 +270,3 @@ def call_rows(
             )
         )
     return result
-
-
-def dismissal_period(school: School, at: datetime) -> BellPeriod | None:
-    """The period in session at `at`, else the last period of that weekday."""
-    period = current_period(school, at)
-    if period is not None:
-        return period
-    weekday = at.astimezone(ZoneInfo(school.timezone)).weekday()
-    return db.session.scalar(
-        select(BellPeriod)
-        .where(BellPeriod.school_id == school.id, BellPeriod.weekday == weekday)
-        .order_by(BellPeriod.end_time.desc(), BellPeriod.start_time.desc())
-        .limit(1)
-    )
-
-
-def room_student_ids(school: School, room: Room, at: datetime | None = None) -> set[int]:
-    """The active students sent out from this room at dismissal (see the module docstring)."""
-    in_room = (
-        select(Enrollment.student_id)
-        .join(SchoolClass, SchoolClass.id == Enrollment.class_id)
-        .where(
-            SchoolClass.school_id == school.id,
-            SchoolClass.active.is_(True),
-            SchoolClass.room_id == room.id,
-        )
-    )
-    rows = db.session.execute(
-        select(Enrollment.student_id, SchoolClass.room_id, SchoolClass.period, SchoolClass.name)
-        .join(SchoolClass, SchoolClass.id == Enrollment.class_id)
-        .join(Student, Student.id == Enrollment.student_id)
-        .where(
-            Enrollment.student_id.in_(in_room),
-            Student.active.is_(True),
-            SchoolClass.active.is_(True),
-            SchoolClass.room_id.is_not(None),
-        )
-    ).all()
-    period = dismissal_period(school, at or utcnow())
-    classes: dict[int, list[tuple[int, str | None, str]]] = {}
-    for student_id, room_id, class_period, name in rows:
-        classes.setdefault(student_id, []).append((room_id, class_period, name))
-    return {sid for sid, held in classes.items() if room.id in _dismissal_rooms(held, period)}
-
-
-def _dismissal_rooms(
-    classes: list[tuple[int, str | None, str]], period: BellPeriod | None
-) -> set[int]:
-    """The room(s) one student is sent out from, given their classes (room, period, name)."""
-    if period is not None:
-        rooms = {room for room, p, _ in classes if p == period.name}
-        if rooms:
-            return rooms
-    homerooms = {
-        room
-        for room, p, name in classes
-        if (p or "").strip().lower() in HOMEROOM_NAMES
-        or name.strip().lower().startswith(HOMEROOM_NAMES[0])
-        or name.strip().lower() in HOMEROOM_NAMES
-    }
-    return homerooms or {room for room, _, _ in classes}
-
-
-@dataclass(frozen=True)
-class PlanNote:
-    """A student of the room whose plan today is not the usual one."""
-
-    student: Student
-    plan: services.DayPlan
-    family: Family | None
-
-
-def room_plan_notes(school: School, day: date, student_ids: set[int]) -> list[PlanNote]:
-    """The students' daily changes and absences for the day, by name."""
-    if not student_ids:
-        return []
-    plans = {
-        sid: plan
-        for sid, plan in services.day_plans(school.id, day, student_ids).items()
-        if plan.source in ("change", "absence")
-    }
-    if not plans:
-        return []
-    students = db.session.scalars(
-        select(Student)
-        .where(Student.id.in_(list(plans)))
-        .order_by(Student.last_name, Student.first_name, Student.id)
-    ).all()
-    families = office.plan_families(plans.values())
-    return [PlanNote(s, plans[s.id], families.get(plans[s.id].family_id)) for s in students]

@@ -5,8 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from carline import office, services
+from carline.day_plans import dismissal_mode
+from carline.families import family_by_tag
 from carline.models import Absence, DailyChange, DismissalDefault
+from carline.plan_lists import weekday_defaults
+from carline.plans import mark_absent, record_change, set_weekday_defaults, take_back_change
+from carline.settings import parse_clock, save_settings, school_today
 from shared.errors import Forbidden, InvalidInput
 from shared.models import AuditEvent, Enrollment, Family, SchoolClass, Student
 from tests.conftest import audit_actions
@@ -29,7 +33,7 @@ def kid(db, school):
 
 @pytest.fixture
 def with_cutoff(db, school, make_user):
-    office.save_settings(
+    save_settings(
         school,
         make_user(school, "admin"),
         lanes=2,
@@ -42,10 +46,10 @@ def with_cutoff(db, school, make_user):
 
 
 def test_weekday_defaults_all_at_once_or_one_day(db, school, office_user, kid):
-    office.set_weekday_defaults(school, office_user, kid, [0, 1, 2, 3, 4], "bus", " 12a ")
-    office.set_weekday_defaults(school, office_user, kid, [2], "aftercare")
+    set_weekday_defaults(school, office_user, kid, [0, 1, 2, 3, 4], "bus", " 12a ")
+    set_weekday_defaults(school, office_user, kid, [2], "aftercare")
     db.session.commit()
-    defaults = office.weekday_defaults(kid)
+    defaults = weekday_defaults(kid)
     assert {d: (x.mode, x.bus_route) for d, x in defaults.items()} == {
         0: ("bus", "12A"),
         1: ("bus", "12A"),
@@ -62,7 +66,7 @@ def test_weekday_defaults_all_at_once_or_one_day(db, school, office_user, kid):
 )
 def test_bad_defaults_write_nothing(db, school, office_user, kid, weekdays, mode, route):
     with pytest.raises(InvalidInput):
-        office.set_weekday_defaults(school, office_user, kid, weekdays, mode, route)
+        set_weekday_defaults(school, office_user, kid, weekdays, mode, route)
     db.session.rollback()
     assert db.session.scalar(select(func.count(DismissalDefault.id))) == 0
 
@@ -81,7 +85,7 @@ def test_default_view_and_validation(db, client, login, school, office_user, kid
 
 
 def test_change_before_the_cutoff_needs_no_override(db, with_cutoff, office_user, kid):
-    change = office.record_change(
+    change = record_change(
         with_cutoff, office_user, kid, DAY, mode="bus", bus_route="7", now=AT_1PM
     )
     db.session.commit()
@@ -93,15 +97,15 @@ def test_after_the_cutoff_a_change_needs_the_override_and_a_reason(
     db, with_cutoff, office_user, kid
 ):
     with pytest.raises(Forbidden, match="cutoff"):
-        office.record_change(with_cutoff, office_user, kid, DAY, mode="walker", now=AT_3PM)
+        record_change(with_cutoff, office_user, kid, DAY, mode="walker", now=AT_3PM)
     db.session.rollback()
     with pytest.raises(InvalidInput, match="reason"):
-        office.record_change(
+        record_change(
             with_cutoff, office_user, kid, DAY, mode="walker", override=True, reason=" ", now=AT_3PM
         )
     db.session.rollback()
     assert db.session.scalar(select(func.count(DailyChange.id))) == 0
-    office.record_change(
+    record_change(
         with_cutoff,
         office_user,
         kid,
@@ -118,22 +122,20 @@ def test_after_the_cutoff_a_change_needs_the_override_and_a_reason(
     assert event.detail == {"day": "2026-11-23", "reason": "Mom called at 2:50", "change": "set"}
     assert event.actor_user_id == office_user.id
     # Tomorrow is not affected by today's cutoff; yesterday is closed.
-    office.record_change(
-        with_cutoff, office_user, kid, DAY + timedelta(days=1), mode="car", now=AT_3PM
-    )
+    record_change(with_cutoff, office_user, kid, DAY + timedelta(days=1), mode="car", now=AT_3PM)
     with pytest.raises(InvalidInput, match="over"):
-        office.record_change(
+        record_change(
             with_cutoff, office_user, kid, DAY - timedelta(days=1), mode="car", now=AT_1PM
         )
 
 
 def test_taking_back_a_change_follows_the_cutoff_too(db, with_cutoff, office_user, kid):
-    office.record_change(with_cutoff, office_user, kid, DAY, mode="walker", now=AT_1PM)
+    record_change(with_cutoff, office_user, kid, DAY, mode="walker", now=AT_1PM)
     db.session.commit()
     with pytest.raises(Forbidden):
-        office.take_back_change(with_cutoff, office_user, kid, DAY, now=AT_3PM)
+        take_back_change(with_cutoff, office_user, kid, DAY, now=AT_3PM)
     db.session.rollback()
-    office.take_back_change(
+    take_back_change(
         with_cutoff, office_user, kid, DAY, override=True, reason="Plans changed", now=AT_3PM
     )
     db.session.commit()
@@ -142,7 +144,7 @@ def test_taking_back_a_change_follows_the_cutoff_too(db, with_cutoff, office_use
 
 
 def test_no_cutoff_means_changes_all_day(db, school, office_user, kid):
-    office.record_change(school, office_user, kid, DAY, mode="walker", now=AT_3PM)
+    record_change(school, office_user, kid, DAY, mode="walker", now=AT_3PM)
     db.session.commit()
     assert db.session.scalar(select(func.count(DailyChange.id))) == 1
 
@@ -151,26 +153,29 @@ def test_change_with_a_named_family_and_early_pickup(db, school, office_user, ki
     smiths = Family(school_id=school.id, tag_number=31)
     db.session.add(smiths)
     db.session.commit()
-    change = office.record_change(
-        school, office_user, kid, DAY, mode="car", family_tag="31", early_pickup="13:30",
-        note="Dentist", now=AT_1PM,
+    change = record_change(
+        school, office_user, kid, DAY, mode="car", family=family_by_tag(school, "31"),
+        early_pickup=parse_clock("13:30", field_name="early_pickup"), note="Dentist", now=AT_1PM,
     )  # fmt: skip
     db.session.commit()
     assert change.family_id == smiths.id and change.early_pickup.strftime("%H:%M") == "13:30"
-    plan = services.dismissal_mode(kid, DAY)
+    plan = dismissal_mode(kid, DAY)
     assert (plan.mode, plan.family_id, plan.note) == ("car", smiths.id, "Dentist")
-    for bad in ({"family_tag": "999"}, {"family_tag": "x"}, {"early_pickup": "1:30pm"}):
+    # The form's tag number and time are read before the change is recorded.
+    for bad in (
+        lambda: family_by_tag(school, "999"),
+        lambda: family_by_tag(school, "x"),
+        lambda: parse_clock("1:30pm", field_name="early_pickup"),
+    ):
         with pytest.raises(InvalidInput):
-            office.record_change(school, office_user, kid, DAY, mode="car", now=AT_1PM, **bad)
+            bad()
         db.session.rollback()
 
 
 def test_change_view_after_cutoff_refused_then_overridden(
     db, client, login, school, office_user, kid
 ):
-    office.save_settings(
-        school, office_user, lanes=2, spots_per_lane=5, cutoff="00:00", walker_doors=""
-    )
+    save_settings(school, office_user, lanes=2, spots_per_lane=5, cutoff="00:00", walker_doors="")
     db.session.commit()
     login(office_user)
     url = f"/carline/plans/students/{kid.id}/change"
@@ -184,7 +189,7 @@ def test_change_view_after_cutoff_refused_then_overridden(
     )
     assert response.status_code == 302
     assert "carline.cutoff_override" in audit_actions(db)
-    today = office.school_today(school)
+    today = school_today(school)
     response = client.post(
         f"/carline/plans/students/{kid.id}/change/clear",
         data={"day": today.isoformat(), "override": "1", "reason": "Undo"},
@@ -197,8 +202,8 @@ def test_absence_today_is_marked_and_cleared(db, client, login, school, office_u
     login(office_user)
     url = f"/carline/plans/students/{kid.id}/absence"
     assert client.post(url, data={"action": "mark"}).status_code == 302
-    today = office.school_today(school)
-    assert services.dismissal_mode(kid, today).mode == "absent"
+    today = school_today(school)
+    assert dismissal_mode(kid, today).mode == "absent"
     page = client.get("/carline/today").get_data(as_text=True)
     assert "Plan, Wanda" in page and "No dismissal plan today" not in page
     response = client.post(url, data={"action": "clear", "back": "today"})
@@ -208,7 +213,7 @@ def test_absence_today_is_marked_and_cleared(db, client, login, school, office_u
     assert client.post(url, data={"action": "clear"}).status_code == 404
     assert audit_actions(db)[-2:] == ["carline.absence", "carline.absence_clear"]
     with pytest.raises(InvalidInput):
-        office.mark_absent(school, office_user, kid, today - timedelta(days=1))
+        mark_absent(school, office_user, kid, today - timedelta(days=1))
 
 
 def test_student_search_is_a_post_and_names_stay_out_of_urls(
@@ -243,9 +248,9 @@ def test_teacher_sees_todays_changes_of_their_students_read_only(
     other = Student(school_id=school.id, student_number="S2", first_name="Otto", last_name="Else")
     db.session.add(other)
     db.session.commit()
-    today = office.school_today(school)
-    office.record_change(school, office_user, kid, today, mode="bus", bus_route="9", note="Aunt")
-    office.mark_absent(school, office_user, other, today)
+    today = school_today(school)
+    record_change(school, office_user, kid, today, mode="bus", bus_route="9", note="Aunt")
+    mark_absent(school, office_user, other, today)
     db.session.commit()
     login(teacher_with_class)
     page = client.get("/carline/my-students").get_data(as_text=True)
@@ -284,6 +289,6 @@ def test_today_lists_students_without_a_plan(db, client, login, school, office_u
     login(office_user)
     page = client.get("/carline/today").get_data(as_text=True)
     assert "No dismissal plan today (1)" in page and "Plan, Wanda" in page
-    office.set_weekday_defaults(school, office_user, kid, list(range(7)), "walker")
+    set_weekday_defaults(school, office_user, kid, list(range(7)), "walker")
     db.session.commit()
     assert "No dismissal plan today" not in client.get("/carline/today").get_data(as_text=True)

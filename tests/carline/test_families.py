@@ -6,8 +6,19 @@ import zlib
 import pytest
 from sqlalchemy import func, select
 
-from carline import office, services
+from carline.curb import curb_entry
+from carline.dismissal import start_dismissal
+from carline.families import (
+    add_family_student,
+    families_of,
+    issue_missing_tags,
+    issue_tag,
+    search_families,
+    tags_to_print,
+    update_family,
+)
 from carline.models import Tag
+from carline.settings import carline_settings, school_today
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import AuditEvent, Family, School
 from tests.conftest import audit_actions
@@ -23,7 +34,7 @@ def admin(school, make_user):
 
 
 def test_settings_default_when_missing(school):
-    current = office.carline_settings(school)
+    current = carline_settings(school)
     assert (current.lanes, current.spots_per_lane, current.cutoff, current.walker_doors) == (
         2,
         5,
@@ -117,9 +128,9 @@ def test_office_creates_a_family_and_duplicate_tag_numbers_are_refused(
 def test_tag_number_change_must_stay_unique(db, school, office_user, make_family):
     first, second = make_family(school, 1), make_family(school, 2)
     with pytest.raises(Conflict):
-        office.update_family(school, office_user, second, tag_number="1", pickup_adults="")
+        update_family(school, office_user, second, tag_number="1", pickup_adults="")
     db.session.rollback()
-    office.update_family(school, office_user, second, tag_number="7", pickup_adults="Dad")
+    update_family(school, office_user, second, tag_number="7", pickup_adults="Dad")
     db.session.commit()
     assert (first.tag_number, second.tag_number, second.pickup_adults) == (1, 7, "Dad")
     event = db.session.scalar(
@@ -165,7 +176,7 @@ def test_students_are_added_and_removed_siblings_and_split_households(
     )
     db.session.expire_all()
     assert {s.id for s in mom.students} == {kid.id, sibling.id}
-    assert [f.tag_number for f in office.families_of(kid)] == [1, 2]
+    assert [f.tag_number for f in families_of(kid)] == [1, 2]
     response = client.post(f"/carline/families/{dad.id}/students/{kid.id}/remove")
     assert response.status_code == 302
     db.session.expire_all()
@@ -184,9 +195,9 @@ def test_search_is_a_post_and_finds_by_number_student_or_adult(
     db.session.commit()
     make_family(school, 5)
     for term in ("321", "quint", "rosalind"):
-        rows = office.search_families(school, term)
+        rows = search_families(school, term)
         assert [r.family.tag_number for r in rows] == [321], term
-    assert office.search_families(school, "100%") == []
+    assert search_families(school, "100%") == []
     login(office_user)
     page = client.post("/carline/families", data={"q": "Zelda"}).get_data(as_text=True)
     assert "321" in page and "Zelda" in page
@@ -216,7 +227,7 @@ def test_a_student_of_another_school_cannot_be_added(
     family = make_family(school, 1)
     stranger = make_student(make_school())
     with pytest.raises(NotFound):
-        office.add_family_student(school, office_user, family, stranger)
+        add_family_student(school, office_user, family, stranger)
 
 
 def test_other_schools_family_is_404(db, client, login, make_school, office_user, make_family):
@@ -228,7 +239,7 @@ def test_other_schools_family_is_404(db, client, login, make_school, office_user
         client.post(f"/carline/families/{theirs.id}/edit", data={"tag_number": "45"}).status_code
         == 404
     )
-    services.issue_tag(theirs_school := db.session.get(School, theirs.school_id), theirs)
+    issue_tag(theirs_school := db.session.get(School, theirs.school_id), theirs)
     db.session.commit()
     assert theirs_school.id != office_user.memberships[0].school_id
     printed = client.get(f"/carline/tags/print?family={theirs.id}")
@@ -278,12 +289,12 @@ def test_reprint_revokes_the_old_token_and_the_curb_refuses_it(
     db.session.expire_all()
     tags = db.session.scalars(select(Tag).where(Tag.family_id == family.id).order_by(Tag.id)).all()
     assert len(tags) == 2 and tags[0].revoked_at is not None and tags[1].revoked_at is None
-    dismissal = services.start_dismissal(school, office_user, 1, 2, office.school_today(school))
+    dismissal = start_dismissal(school, office_user, 1, 2, school_today(school))
     db.session.commit()
     with pytest.raises(InvalidInput, match="replaced"):
-        services.curb_entry(school, dismissal, token=old.token)
+        curb_entry(school, dismissal, token=old.token)
     db.session.rollback()
-    result = services.curb_entry(school, dismissal, token=tags[1].token)
+    result = curb_entry(school, dismissal, token=tags[1].token)
     assert result.created and result.tag_number == 77
     events = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "carline.tag_issue")
@@ -322,9 +333,9 @@ def test_print_page_qr_encodes_exactly_the_token(db, school, office_user, make_f
     from carline.tag_pdf import qr_matrix, qr_svg
 
     family = make_family(school, 9)
-    tag = services.issue_tag(school, family, user=office_user)
+    tag = issue_tag(school, family, user=office_user)
     db.session.commit()
-    assert office.tags_to_print(school) == [(9, tag.token)]
+    assert tags_to_print(school) == [(9, tag.token)]
     svg = str(qr_svg(tag.token))
     matrix = qr_matrix(tag.token)
     drawn = [[False] * len(matrix) for _ in matrix]
@@ -345,7 +356,7 @@ def test_pdf_download_has_tags_and_no_student_names(
 ):
     for n in range(6):
         make_family(school, 200 + n, make_student(school, f"Secretname{n}", "Hiddenlast"))
-    office.issue_missing_tags(school, office_user)
+    issue_missing_tags(school, office_user)
     db.session.commit()
     login(office_user)
     response = client.get("/carline/tags.pdf")

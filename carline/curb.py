@@ -1,0 +1,379 @@
+"""The curb: a car's tag typed or scanned, its students called, loading spots, "loaded".
+
+A car at the curb is queued once per dismissal: a repeat scan is counted and answered
+as before, and a retried request (same client key) gets the first answer and changes
+nothing. Queue positions come from an atomic counter without gaps, and loading spots
+are handed out in arrival order, lowest spot first. These writes take the dismissal's
+lock (`carline.dismissal.lock_open`), so "is this car already queued?" followed by an
+insert is safe on both databases.
+
+Plain functions taking the school, the actor (a staff `user` and/or a paired `device`)
+and what they act on; they flush and never commit, audit every write and bump the
+dismissal screens (`carline.recording`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+
+from sqlalchemy import and_, false, or_, select, update
+
+from carline.day_plans import DayPlan, plan_of, with_plans
+from carline.dismissal import GONE, lock_open
+from carline.models import (
+    MAX_REQUEST_KEY_LENGTH,
+    CalledStudent,
+    CurbRequest,
+    DailyChange,
+    Dismissal,
+    QueueEntry,
+    Tag,
+)
+from carline.recording import record
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.extensions import db
+from shared.models import Device, Family, School, Student, User, family_students
+from shared.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class CurbStudent:
+    """One of a car's students in a curb answer: their call, or why they were not called."""
+
+    student: Student
+    call: CalledStudent | None
+    warning: str | None
+
+
+@dataclass(frozen=True)
+class CurbResult:
+    """The answer to a curb entry: the car's queue entry, spot and students."""
+
+    dismissal: Dismissal
+    entry: QueueEntry
+    tag_number: int
+    #: True when this request queued the car; False for a repeat of a queued car.
+    created: bool
+    students: list[CurbStudent]
+
+    @property
+    def position(self) -> int:
+        return self.entry.position
+
+    @property
+    def spot(self) -> str | None:
+        return self.dismissal.spot_label(self.entry.spot)
+
+    @property
+    def warnings(self) -> list[CurbStudent]:
+        return [s for s in self.students if s.warning is not None]
+
+
+def curb_entry(
+    school: School,
+    dismissal: Dismissal | None = None,
+    *,
+    tag_number: int | None = None,
+    token: str | None = None,
+    idempotency_key: str | None = None,
+    device: Device | None = None,
+    user: User | None = None,
+) -> CurbResult:
+    """Queue the car of a typed tag number or a scanned tag token; idempotent.
+
+    A car already queued is not queued again: the repeat is counted and the answer
+    repeated. A retried request (same `idempotency_key`) gets the first answer and
+    changes nothing. `dismissal` is today's by default.
+    """
+    key = _request_key(idempotency_key)
+    dismissal = lock_open(school, dismissal.id if dismissal is not None else None)
+    family = _family_for_tag(school, tag_number, token)
+    entry, retried = _earlier(dismissal, family, key)
+    if retried is not None:
+        students = _curb_students(dismissal, entry, family, call_new=False)
+        return CurbResult(dismissal, entry, family.tag_number, not retried.repeat, students)
+    created = entry is None
+    if entry is None:
+        entry = _queue(dismissal, family, device=device, user=user)
+    else:
+        entry.repeat_count = QueueEntry.repeat_count + 1
+    if key is not None:
+        db.session.add(
+            CurbRequest(
+                dismissal_id=dismissal.id, key=key, queue_entry_id=entry.id, repeat=not created
+            )
+        )
+    students = _curb_students(dismissal, entry, family, call_new=created)
+    if created:
+        _fill_spots(dismissal)
+    db.session.flush()
+    record(
+        "curb_entry" if created else "curb_repeat",
+        school,
+        entry,
+        user=user,
+        device=device,
+        tag_number=family.tag_number,
+        position=entry.position,
+        spot=entry.spot,
+        called=[s.student.id for s in students if s.warning is None],
+        warned=[s.student.id for s in students if s.warning is not None],
+    )
+    return CurbResult(dismissal, entry, family.tag_number, created, students)
+
+
+def _request_key(idempotency_key: str | None) -> str | None:
+    if idempotency_key is None:
+        return None
+    key = idempotency_key.strip()
+    if not key or len(key) > MAX_REQUEST_KEY_LENGTH:
+        raise InvalidInput("The request id is malformed.", field="idempotency_key")
+    return key
+
+
+def _earlier(
+    dismissal: Dismissal, family: Family, key: str | None
+) -> tuple[QueueEntry | None, CurbRequest | None]:
+    """The family's queue entry, and the first request with this key if this is a retry.
+
+    One statement for both. A key first used for another family's car is refused.
+    """
+    same_key = (
+        and_(CurbRequest.queue_entry_id == QueueEntry.id, CurbRequest.key == key)
+        if key is not None
+        else false()
+    )
+    rows = db.session.execute(
+        select(QueueEntry, CurbRequest)
+        .outerjoin(CurbRequest, same_key)
+        .where(
+            QueueEntry.dismissal_id == dismissal.id,
+            or_(QueueEntry.family_id == family.id, CurbRequest.id.is_not(None)),
+        )
+        .execution_options(populate_existing=True)
+    ).all()
+    for entry, request in rows:
+        if request is not None:
+            if entry.family_id != family.id:
+                raise Conflict("This request id was already used for another tag.")
+            return entry, request
+    return (rows[0].QueueEntry if rows else None), None
+
+
+def _queue(
+    dismissal: Dismissal, family: Family, *, device: Device | None, user: User | None
+) -> QueueEntry:
+    """A new queue entry at the next position (the counter rises atomically)."""
+    position = db.session.execute(
+        update(Dismissal)
+        .where(Dismissal.id == dismissal.id)
+        .values(last_position=Dismissal.last_position + 1)
+        .returning(Dismissal.last_position)
+    ).scalar_one()
+    entry = QueueEntry(
+        dismissal_id=dismissal.id,
+        family_id=family.id,
+        position=position,
+        status="queued",
+        repeat_count=0,
+        entered_by_user_id=user.id if user else None,
+        entered_by_device_id=device.id if device else None,
+    )
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def _riders(
+    dismissal: Dismissal, family: Family
+) -> list[tuple[Student, DayPlan, CalledStudent | None]]:
+    """The family's active students and those sent home with this family today, each with
+    the day's plan and the call of this dismissal, if any (one statement)."""
+    changed = select(DailyChange.student_id).where(
+        DailyChange.day == dismissal.day, DailyChange.family_id == family.id
+    )
+    on_tag = select(family_students.c.student_id).where(family_students.c.family_id == family.id)
+    students = (
+        select(Student, CalledStudent)
+        .outerjoin(
+            CalledStudent,
+            and_(
+                CalledStudent.dismissal_id == dismissal.id,
+                CalledStudent.student_id == Student.id,
+            ),
+        )
+        .where(
+            Student.school_id == dismissal.school_id,
+            Student.active.is_(True),
+            Student.id.in_(on_tag.union(changed)),
+        )
+        .order_by(Student.last_name, Student.first_name, Student.id)
+    )
+    rows = db.session.execute(
+        with_plans(students, dismissal.day).execution_options(populate_existing=True)
+    )
+    return [(row.Student, plan_of(row), row.CalledStudent) for row in rows]
+
+
+def _curb_students(
+    dismissal: Dismissal, entry: QueueEntry, family: Family, *, call_new: bool
+) -> list[CurbStudent]:
+    """The car's students: those it picks up, and why the others are not called.
+
+    With `call_new`, students riding with this car today who are not called yet are called.
+    """
+    result = []
+    for student, plan, existing in _riders(dismissal, family):
+        if existing is None and call_new and _rides_with(plan, family):
+            existing = CalledStudent(
+                dismissal_id=dismissal.id,
+                queue_entry_id=entry.id,
+                student_id=student.id,
+                mode="car",
+                status="called",
+            )
+            db.session.add(existing)
+        if existing is not None and existing.queue_entry_id == entry.id:
+            result.append(CurbStudent(student, existing, None))
+        else:
+            result.append(CurbStudent(student, None, _warning(plan, existing, family)))
+    return result
+
+
+def _rides_with(plan: DayPlan, family: Family) -> bool:
+    return plan.mode == "car" and plan.early_pickup is None and plan.family_id in (None, family.id)
+
+
+def _warning(plan: DayPlan, call: CalledStudent | None, family: Family) -> str:
+    """Why a student of this car is not called by it."""
+    if call is not None:
+        return _called_elsewhere(call)
+    if plan.mode == "absent":
+        return "Absent today."
+    if plan.early_pickup is not None:
+        return f"Picked up early at {_clock(plan.early_pickup)}."
+    if plan.mode == "car" and plan.family_id not in (None, family.id):
+        other = db.session.get(Family, plan.family_id)
+        return f"Goes home with tag {other.tag_number} today."
+    return {
+        "bus": f"Rides bus {plan.bus_route} today.",
+        "walker": "Walks home today.",
+        "aftercare": "Goes to after-care today.",
+    }.get(plan.mode, "Has no dismissal plan today.")
+
+
+def _called_elsewhere(call: CalledStudent) -> str:
+    if call.mode == "car":
+        tag = call.queue_entry.family.tag_number
+        gone = "Already loaded" if call.status in GONE else "Already called"
+        return f"{gone} with tag {tag}."
+    way = f"bus {call.bus_route}" if call.mode == "bus" else "walkers"
+    return f"Already released with {way}." if call.status in GONE else f"Already called with {way}."
+
+
+def _clock(value: time) -> str:
+    """A wall-clock time as a US school writes it: 1:30 PM."""
+    return f"{value.hour % 12 or 12}:{value.minute:02d} {'AM' if value.hour < 12 else 'PM'}"
+
+
+def _fill_spots(dismissal: Dismissal) -> list[QueueEntry]:
+    """Move the first queued cars, in arrival order, into the free spots (lowest first)."""
+    held = set(
+        db.session.scalars(
+            select(QueueEntry.spot).where(
+                QueueEntry.dismissal_id == dismissal.id, QueueEntry.status == "at_spot"
+            )
+        )
+    )
+    free = [spot for spot in range(1, dismissal.spot_count + 1) if spot not in held]
+    if not free:
+        return []
+    waiting = list(
+        db.session.scalars(
+            select(QueueEntry)
+            .where(QueueEntry.dismissal_id == dismissal.id, QueueEntry.status == "queued")
+            .order_by(QueueEntry.position)
+            .limit(len(free))
+        )
+    )
+    now = utcnow()
+    for entry, spot in zip(waiting, free, strict=False):
+        entry.status, entry.spot, entry.at_spot_at = "at_spot", spot, now
+    return waiting
+
+
+def mark_loaded(
+    school: School,
+    entry: QueueEntry,
+    *,
+    device: Device | None = None,
+    user: User | None = None,
+) -> QueueEntry:
+    """The car is loaded and leaves: its spot goes to the next queued car."""
+    dismissal = lock_open(school, entry.dismissal_id)
+    entry = db.session.get(QueueEntry, entry.id, populate_existing=True)
+    if entry.status == "loaded":
+        return entry
+    now = utcnow()
+    entry.status, entry.loaded_at = "loaded", now
+    calls = db.session.scalars(
+        select(CalledStudent)
+        .where(CalledStudent.queue_entry_id == entry.id)
+        .execution_options(populate_existing=True)
+    )
+    for call in calls:
+        if call.status not in GONE:
+            call.status, call.left_at = "loaded", now
+    db.session.flush()  # the spot is free before the next car takes it
+    moved = _fill_spots(dismissal)
+    db.session.flush()
+    record(
+        "loaded",
+        school,
+        entry,
+        user=user,
+        device=device,
+        tag_number=entry.family.tag_number,
+        spot=entry.spot,
+        moved_up=[e.id for e in moved],
+    )
+    return entry
+
+
+def _family_for_tag(school: School, tag_number: int | None, token: str | None) -> Family:
+    """The active family of a typed tag number or a scanned tag token."""
+    if (tag_number is None) == (token is None):
+        raise InvalidInput("Enter a tag number or scan a tag.")
+    if token is not None:
+        return _family_for_token(school, token.strip())
+    if not isinstance(tag_number, int):
+        raise InvalidInput("Tag numbers are whole numbers.", field="tag_number")
+    if tag_number < 1:
+        raise InvalidInput("Tag numbers start at 1.", field="tag_number")
+    family = db.session.scalar(
+        select(Family).where(Family.school_id == school.id, Family.tag_number == tag_number)
+    )
+    if family is None:
+        raise NotFound(f"Tag {tag_number} is not a tag of this school.")
+    if not family.active:
+        raise InvalidInput(f"Tag {tag_number} is no longer in use.")
+    return family
+
+
+def _family_for_token(school: School, token: str) -> Family:
+    row = db.session.execute(
+        select(Tag, Family)
+        .join(Family, Family.id == Tag.family_id)
+        .where(Tag.token == token, Family.school_id == school.id)
+    ).first()
+    if row is None:
+        raise NotFound("This QR code is not a hang tag of this school.")
+    tag, family = row
+    if tag.revoked_at is not None:
+        raise InvalidInput(
+            f"This hang tag was replaced by a newer one. Type the number {family.tag_number}."
+        )
+    if not family.active:
+        raise InvalidInput(f"Tag {family.tag_number} is no longer in use.")
+    return family

@@ -1,0 +1,293 @@
+"""A day's dismissal: starting and ending it, the classroom's "sent", buses and walkers.
+
+Plain functions taking the school, the actor (a staff `user` and/or a paired `device`)
+and the objects they act on. They flush and never commit: the request commits once.
+Every write is audited and bumps the school's "dismissal" live version
+(`carline.recording`); a broken rule raises a `shared.errors.DomainError`.
+
+Writers of one dismissal take turns on its row (`lock_open`): PostgreSQL locks it
+(`SELECT ... FOR NO KEY UPDATE`), and SQLite already holds the database write lock
+from `BEGIN IMMEDIATE` (see `shared.database`), so call these (and the curb's writes,
+`carline.curb`) in a writing request or inside `write_intent()`. Under that lock "is
+this student already called?" followed by an insert is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from carline.day_plans import check_route, day_plans, plans_of
+from carline.models import MAX_LANES, MAX_SPOTS_PER_LANE, CalledStudent, Dismissal
+from carline.recording import record
+from carline.settings import school_today
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.extensions import db
+from shared.models import Device, School, Student, User
+from shared.timeutil import local, utcnow
+
+NOT_STARTED = "Dismissal has not started yet today. The office starts it."
+#: Call statuses after which the student has left the school.
+GONE = ("loaded", "released")
+
+
+@dataclass(frozen=True)
+class LatePickup:
+    """A student still at school when the dismissal ended."""
+
+    student: Student
+    #: "called" (called, not loaded or released), "not_called" or "no_plan".
+    reason: str
+    call: CalledStudent | None
+
+
+def todays_dismissal(school: School) -> Dismissal | None:
+    """The school's dismissal of today (running or ended), if it was started."""
+    return db.session.scalar(
+        select(Dismissal).where(
+            Dismissal.school_id == school.id, Dismissal.day == school_today(school)
+        )
+    )
+
+
+def start_dismissal(
+    school: School, user: User | None, lanes: int, spots_per_lane: int, today: date
+) -> Dismissal:
+    """Start the school's car line for the day, with its lanes and loading spots."""
+    if lanes not in range(1, MAX_LANES + 1):
+        raise InvalidInput(f"Lanes: 1 to {MAX_LANES}.", field="lanes")
+    if spots_per_lane not in range(1, MAX_SPOTS_PER_LANE + 1):
+        raise InvalidInput(
+            f"Loading spots per lane: 1 to {MAX_SPOTS_PER_LANE}.", field="spots_per_lane"
+        )
+    dismissal = Dismissal(
+        school_id=school.id,
+        day=today,
+        lanes=lanes,
+        spots_per_lane=spots_per_lane,
+        last_position=0,
+        started_by_id=user.id if user else None,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(dismissal)
+    except IntegrityError:
+        raise Conflict("Dismissal was already started today.") from None
+    record(
+        "dismissal_start",
+        school,
+        dismissal,
+        user=user,
+        device=None,
+        day=today.isoformat(),
+        lanes=lanes,
+        spots_per_lane=spots_per_lane,
+    )
+    return dismissal
+
+
+def lock_open(school: School, dismissal_id: int | None = None) -> Dismissal:
+    """The school's dismissal (today's by default), fresh and locked until the transaction
+    ends; it must be open."""
+    query = select(Dismissal).where(Dismissal.school_id == school.id)
+    if dismissal_id is None:
+        query = query.where(Dismissal.day == local(utcnow(), school.timezone).date())
+    else:
+        query = query.where(Dismissal.id == dismissal_id)
+    # PostgreSQL: one curb entry per dismissal at a time.
+    query = query.with_for_update().execution_options(populate_existing=True)
+    dismissal = db.session.scalar(query)
+    if dismissal is None and dismissal_id is None:
+        raise Conflict(NOT_STARTED)
+    if dismissal is None:
+        raise NotFound("No such dismissal.")
+    if dismissal.ended_at is not None:
+        raise Conflict("This dismissal has ended.")
+    return dismissal
+
+
+def end_dismissal(
+    school: School, dismissal: Dismissal, *, user: User | None = None
+) -> list[LatePickup]:
+    """Close the day's dismissal; the students still at school (late pickups)."""
+    dismissal = lock_open(school, dismissal.id)
+    dismissal.ended_at = utcnow()
+    late = late_pickups(dismissal)
+    db.session.flush()
+    record(
+        "dismissal_end",
+        school,
+        dismissal,
+        user=user,
+        device=None,
+        late_pickups=[p.student.id for p in late],
+    )
+    return late
+
+
+def late_pickups(dismissal: Dismissal) -> list[LatePickup]:
+    """Students present today who have not been loaded or released, by name."""
+    plans = day_plans(dismissal.school_id, dismissal.day)
+    calls = {
+        c.student_id: c
+        for c in db.session.scalars(
+            select(CalledStudent).where(CalledStudent.dismissal_id == dismissal.id)
+        )
+    }
+    late_ids: dict[int, tuple[str, CalledStudent | None]] = {}
+    for sid, plan in plans.items():
+        call = calls.get(sid)
+        if call is not None:
+            if call.status not in GONE:
+                late_ids[sid] = ("called", call)
+        elif plan.mode == "unplanned":
+            late_ids[sid] = ("no_plan", None)
+        elif plan.mode in ("car", "bus", "walker") and plan.early_pickup is None:
+            late_ids[sid] = ("not_called", None)
+    students = db.session.scalars(
+        select(Student)
+        .where(Student.id.in_(list(late_ids)))
+        .order_by(Student.last_name, Student.first_name, Student.id)
+    )
+    return [LatePickup(s, *late_ids[s.id]) for s in students]
+
+
+def mark_sent(
+    school: School,
+    call: CalledStudent,
+    *,
+    device: Device | None = None,
+    user: User | None = None,
+) -> CalledStudent:
+    """The teacher sent the student out: to the car (sent) or to the bus or door (released)."""
+    lock_open(school, call.dismissal_id)
+    call = db.session.get(CalledStudent, call.id, populate_existing=True)
+    if call.status != "called":
+        return call
+    now = utcnow()
+    call.sent_at = now
+    if call.mode == "car":
+        call.status = "sent"
+    else:
+        call.status, call.left_at = "released", now
+    db.session.flush()
+    record(
+        "sent",
+        school,
+        call,
+        user=user,
+        device=device,
+        student_id=call.student_id,
+        status=call.status,
+    )
+    return call
+
+
+def call_bus(
+    school: School,
+    dismissal: Dismissal,
+    route: str,
+    *,
+    device: Device | None = None,
+    user: User | None = None,
+) -> list[CalledStudent]:
+    """The bus arrived: call its riders today who are not called yet."""
+    route = check_route(route)
+    dismissal = lock_open(school, dismissal.id)
+    riders = [
+        sid
+        for sid, plan in day_plans(school.id, dismissal.day).items()
+        if plan.mode == "bus" and plan.bus_route == route and plan.early_pickup is None
+    ]
+    if not riders:
+        raise InvalidInput(f"No student rides bus {route} today.", field="route")
+    calls = _call_all(dismissal, riders, mode="bus", bus_route=route)
+    if calls:
+        record(
+            "bus_call",
+            school,
+            dismissal,
+            user=user,
+            device=device,
+            route=route,
+            called=[c.student_id for c in calls],
+        )
+    return calls
+
+
+def release_walkers(
+    school: School,
+    dismissal: Dismissal,
+    grade: str | None = None,
+    *,
+    grades: Iterable[str] | None = None,
+    door: str | None = None,
+    device: Device | None = None,
+    user: User | None = None,
+) -> list[CalledStudent]:
+    """Call today's walkers (of one grade, some grades, or all) who are not called yet.
+
+    `grades` releases several grades at once (a door's grades); `door` names the door
+    in the audit log.
+    """
+    if grade is not None and grades is not None:
+        raise InvalidInput("Choose one grade or a door, not both.", field="grade")
+    chosen = [grade] if grade is not None else None
+    if grades is not None:
+        chosen = sorted({g.strip() for g in grades if g and g.strip()})
+        if not chosen:
+            raise InvalidInput("This door has no grades to release.", field="grades")
+    dismissal = lock_open(school, dismissal.id)
+    students = select(Student.id).where(Student.school_id == school.id, Student.active.is_(True))
+    if chosen is not None:
+        students = students.where(Student.grade.in_(chosen))
+    walkers = [
+        sid
+        for sid, plan in plans_of(students, dismissal.day).items()
+        if plan.mode == "walker" and plan.early_pickup is None
+    ]
+    calls = _call_all(dismissal, walkers, mode="walker", bus_route=None)
+    if calls:
+        record(
+            "walkers_release",
+            school,
+            dismissal,
+            user=user,
+            device=device,
+            grade=grade,
+            grades=chosen,
+            door=door,
+            called=[c.student_id for c in calls],
+        )
+    return calls
+
+
+def _call_all(
+    dismissal: Dismissal, student_ids: list[int], *, mode: str, bus_route: str | None
+) -> list[CalledStudent]:
+    """Call these students (bus or walker) unless already called in this dismissal."""
+    already = set(
+        db.session.scalars(
+            select(CalledStudent.student_id).where(
+                CalledStudent.dismissal_id == dismissal.id,
+                CalledStudent.student_id.in_(student_ids),
+            )
+        )
+    )
+    calls = [
+        CalledStudent(
+            dismissal_id=dismissal.id,
+            student_id=sid,
+            mode=mode,
+            bus_route=bus_route,
+            status="called",
+        )
+        for sid in sorted(set(student_ids) - already)
+    ]
+    db.session.add_all(calls)
+    db.session.flush()
+    return calls

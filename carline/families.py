@@ -1,0 +1,365 @@
+"""Families and their hang tags: who may pick up which students, and the tag that calls them.
+
+A family (or a carpool) has a tag number unique in its school, the students on its tag
+and the adults allowed to pick them up. A printed hang tag carries an opaque token in
+its QR code; issuing a new tag revokes the previous one, and a deactivated family's tag
+stops working at the curb. Plain functions: they flush and never commit, audit every
+write and raise `shared.errors.DomainError` on a broken rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, exists, func, or_, select, update
+from sqlalchemy.orm import selectinload
+
+from carline.models import Tag
+from carline.recording import TOPIC, check_school, record
+from carline.settings import whole_number
+from shared import audit, live
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.extensions import db
+from shared.models import Family, School, Student, User, family_students
+from shared.students import search_text
+from shared.timeutil import utcnow
+
+MAX_TAG_NUMBER = 999_999
+PICKUP_ADULTS_LENGTH = 2000
+SEARCH_LIMIT = 50
+
+
+def get_family(school: School, family_id: int | None) -> Family:
+    """A family of this school (404 otherwise)."""
+    family = db.session.get(Family, family_id) if family_id else None
+    if family is None or family.school_id != school.id:
+        raise NotFound("No such family.")
+    return family
+
+
+def get_student(school: School, student_id: int | None) -> Student:
+    """A student of this school (404 otherwise)."""
+    student = db.session.get(Student, student_id) if student_id else None
+    if student is None or student.school_id != school.id:
+        raise NotFound("No such student.")
+    return student
+
+
+def parse_tag_number(value: str | int | None) -> int:
+    """A tag number typed in a form."""
+    return whole_number(value, 1, MAX_TAG_NUMBER, "Tag number", "tag_number")
+
+
+def _free_tag_number(school: School, tag_number: int, family: Family | None) -> None:
+    taken = db.session.scalar(
+        select(Family.id).where(Family.school_id == school.id, Family.tag_number == tag_number)
+    )
+    if taken is not None and (family is None or taken != family.id):
+        raise Conflict(f"Tag {tag_number} already belongs to another family.", field="tag_number")
+
+
+def _adults(text: str | None) -> str:
+    lines = [" ".join(line.split()) for line in (text or "").splitlines()]
+    cleaned = "\n".join(line for line in lines if line)
+    if len(cleaned) > PICKUP_ADULTS_LENGTH:
+        raise InvalidInput(
+            f"Authorized adults: at most {PICKUP_ADULTS_LENGTH} characters.", field="pickup_adults"
+        )
+    return cleaned
+
+
+def next_tag_number(school: School) -> int:
+    """The tag number after the highest in use (a suggestion for a new family)."""
+    highest = db.session.scalar(
+        select(func.max(Family.tag_number)).where(Family.school_id == school.id)
+    )
+    return (highest or 0) + 1
+
+
+def create_family(
+    school: School, user: User, *, tag_number: str | int | None, pickup_adults: str = ""
+) -> Family:
+    """Add a family (or carpool) with a tag number unique in the school."""
+    number = parse_tag_number(tag_number)
+    adults = _adults(pickup_adults)
+    _free_tag_number(school, number, None)
+    family = Family(school_id=school.id, tag_number=number, pickup_adults=adults, active=True)
+    db.session.add(family)
+    db.session.flush()
+    audit.record(
+        "carline.family_create",
+        school_id=school.id,
+        target=family,
+        detail={"tag_number": number},
+        actor_user=user,
+    )
+    return family
+
+
+def update_family(
+    school: School,
+    user: User,
+    family: Family,
+    *,
+    tag_number: str | int | None,
+    pickup_adults: str,
+) -> Family:
+    """Change a family's tag number or its authorized pickup adults."""
+    family = get_family(school, family.id)
+    number = parse_tag_number(tag_number)
+    adults = _adults(pickup_adults)
+    _free_tag_number(school, number, family)
+    before = family.tag_number
+    adults_changed = adults != family.pickup_adults
+    family.tag_number, family.pickup_adults = number, adults
+    db.session.flush()
+    audit.record(
+        "carline.family_update",
+        school_id=school.id,
+        target=family,
+        detail={"tag_number": [before, number], "pickup_adults_changed": adults_changed},
+        actor_user=user,
+    )
+    live.bump(school.id, TOPIC)
+    return family
+
+
+def set_family_active(school: School, user: User, family: Family, active: bool) -> Family:
+    """Deactivate a family (its tag stops working at the curb) or bring it back."""
+    family = get_family(school, family.id)
+    if family.active == active:
+        return family
+    family.active = active
+    db.session.flush()
+    audit.record(
+        "carline.family_activate" if active else "carline.family_deactivate",
+        school_id=school.id,
+        target=family,
+        detail={"tag_number": family.tag_number},
+        actor_user=user,
+    )
+    live.bump(school.id, TOPIC)
+    return family
+
+
+def _family_students_changed(
+    school: School, user: User, action: str, family: Family, student: Student
+) -> None:
+    """Flush a change of who is on the family's tag, audit it and bump the car line."""
+    db.session.flush()
+    audit.record(
+        action,
+        school_id=school.id,
+        target=family,
+        detail={"student_id": student.id, "tag_number": family.tag_number},
+        actor_user=user,
+    )
+    live.bump(school.id, TOPIC)
+
+
+def add_family_student(school: School, user: User, family: Family, student: Student) -> None:
+    """Put a student of this school on the family's tag (a student may be on several)."""
+    family, student = get_family(school, family.id), get_student(school, student.id)
+    if not student.active:
+        raise InvalidInput("This student has left the roster.", field="student_id")
+    if student in family.students:
+        raise Conflict("This student is already on this tag.", field="student_id")
+    family.students.append(student)
+    _family_students_changed(school, user, "carline.family_student_add", family, student)
+
+
+def remove_family_student(school: School, user: User, family: Family, student: Student) -> None:
+    """Take a student off the family's tag."""
+    family, student = get_family(school, family.id), get_student(school, student.id)
+    if student not in family.students:
+        raise NotFound("This student is not on this tag.")
+    family.students.remove(student)
+    _family_students_changed(school, user, "carline.family_student_remove", family, student)
+
+
+def live_tag(family: Family) -> Tag | None:
+    """The family's tag that works at the curb, if one was issued."""
+    return db.session.scalar(
+        select(Tag).where(Tag.family_id == family.id, Tag.revoked_at.is_(None))
+    )
+
+
+def issue_tag(school: School, family: Family, *, user: User | None = None) -> Tag:
+    """Print a new hang tag for the family; its previous tag stops working."""
+    check_school(school, family.school_id, "family")
+    db.session.scalar(
+        select(Family.id).where(Family.id == family.id).with_for_update(key_share=True)
+    )
+    now = utcnow()
+    revoked = db.session.execute(
+        update(Tag)
+        .where(Tag.family_id == family.id, Tag.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    tag = Tag(family_id=family.id, created_at=now)
+    db.session.add(tag)
+    db.session.flush()
+    record(
+        "tag_issue",
+        school,
+        tag,
+        user=user,
+        device=None,
+        tag_number=family.tag_number,
+        revoked=revoked,
+    )
+    return tag
+
+
+def issue_missing_tags(school: School, user: User, family_ids: list[int] | None = None) -> int:
+    """Issue a tag to each active family (of `family_ids`, or all) that has no live tag."""
+    query = select(Family).where(
+        Family.school_id == school.id,
+        Family.active.is_(True),
+        ~exists().where(Tag.family_id == Family.id, Tag.revoked_at.is_(None)),
+    )
+    if family_ids is not None:
+        query = query.where(Family.id.in_(family_ids))
+    families = db.session.scalars(query.order_by(Family.tag_number)).all()
+    for family in families:
+        issue_tag(school, family, user=user)
+    return len(families)
+
+
+@dataclass(frozen=True)
+class FamilyRow:
+    """A family in a list, with its students and whether it has a working tag."""
+
+    family: Family
+    has_tag: bool
+
+
+def _family_rows(query: Select) -> list[FamilyRow]:
+    live_tag_exists = (
+        exists().where(Tag.family_id == Family.id, Tag.revoked_at.is_(None)).label("has_tag")
+    )
+    rows = db.session.execute(
+        query.add_columns(live_tag_exists).options(selectinload(Family.students))
+    ).all()
+    return [FamilyRow(family, bool(has_tag)) for family, has_tag in rows]
+
+
+def list_families(
+    school: School, *, include_inactive: bool = False, page: int = 1, per_page: int = 100
+) -> tuple[list[FamilyRow], bool]:
+    """The school's families by tag number, one page; and whether there are more."""
+    query = select(Family).where(Family.school_id == school.id)
+    if not include_inactive:
+        query = query.where(Family.active.is_(True))
+    query = query.order_by(Family.tag_number).limit(per_page + 1).offset((page - 1) * per_page)
+    rows = _family_rows(query)
+    return rows[:per_page], len(rows) > per_page
+
+
+def _name_filter(pattern: str):
+    return or_(
+        func.lower(Student.first_name).like(pattern, escape="\\"),
+        func.lower(Student.last_name).like(pattern, escape="\\"),
+        func.lower(func.coalesce(Student.preferred_name, "")).like(pattern, escape="\\"),
+    )
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_families(school: School, text: str) -> list[FamilyRow]:
+    """Families whose tag number, student or pickup adult matches the text."""
+    text = search_text(text)
+    if not text:
+        return []
+    pattern = _like(text)
+    by_student = (
+        select(family_students.c.family_id)
+        .join(Student, Student.id == family_students.c.student_id)
+        .where(Student.school_id == school.id, _name_filter(pattern))
+    )
+    matches = or_(
+        Family.id.in_(by_student),
+        func.lower(Family.pickup_adults).like(pattern, escape="\\"),
+    )
+    if text.isdigit():
+        matches = or_(matches, Family.tag_number == int(text[:9]))
+    query = (
+        select(Family)
+        .where(Family.school_id == school.id, matches)
+        .order_by(Family.active.desc(), Family.tag_number)
+        .limit(SEARCH_LIMIT)
+    )
+    return _family_rows(query)
+
+
+def search_students(school: School, text: str, *, limit: int = SEARCH_LIMIT) -> list[Student]:
+    """Active students of this school by name or student number."""
+    text = search_text(text)
+    if not text:
+        return []
+    return list(
+        db.session.scalars(
+            select(Student)
+            .where(
+                Student.school_id == school.id,
+                Student.active.is_(True),
+                or_(_name_filter(_like(text)), Student.student_number == text),
+            )
+            .order_by(Student.last_name, Student.first_name, Student.id)
+            .limit(limit)
+        )
+    )
+
+
+def families_of(student: Student) -> list[Family]:
+    """The families whose tag the student is on."""
+    return list(
+        db.session.scalars(
+            select(Family)
+            .join(family_students, family_students.c.family_id == Family.id)
+            .where(family_students.c.student_id == student.id)
+            .order_by(Family.tag_number)
+        )
+    )
+
+
+def tags_to_print(school: School, family_ids: list[int] | None = None) -> list[tuple[int, str]]:
+    """(tag number, token) of the live tags of active families, all or of `family_ids`."""
+    query = (
+        select(Family.tag_number, Tag.token)
+        .join(Tag, Tag.family_id == Family.id)
+        .where(Family.school_id == school.id, Family.active.is_(True), Tag.revoked_at.is_(None))
+    )
+    if family_ids is not None:
+        query = query.where(Family.id.in_(family_ids))
+    rows = db.session.execute(query.order_by(Family.tag_number))
+    return [(number, token) for number, token in rows]
+
+
+def families_without_tag(school: School, family_ids: list[int] | None = None) -> int:
+    """How many of these active families have no working tag yet."""
+    query = select(func.count(Family.id)).where(
+        Family.school_id == school.id,
+        Family.active.is_(True),
+        ~exists().where(Tag.family_id == Family.id, Tag.revoked_at.is_(None)),
+    )
+    if family_ids is not None:
+        query = query.where(Family.id.in_(family_ids))
+    return db.session.scalar(query)
+
+
+def family_by_tag(school: School, tag_number: str | int | None) -> Family | None:
+    """The family of a typed tag number (None when the field is empty)."""
+    if tag_number is None or not str(tag_number).strip():
+        return None
+    number = whole_number(tag_number, 1, MAX_TAG_NUMBER, "Tag number", "family_tag")
+    family = db.session.scalar(
+        select(Family).where(Family.school_id == school.id, Family.tag_number == number)
+    )
+    if family is None:
+        raise InvalidInput(f"Tag {number} is not a tag of this school.", field="family_tag")
+    return family

@@ -1,0 +1,245 @@
+"""Car line office views: families, the students on their tags, and printing hang tags.
+
+Thin views: they parse the form, check who is asking and call `carline.families`.
+Searches for students and families are POST forms, so names never reach a URL.
+"""
+
+from __future__ import annotations
+
+from flask import Response, flash, g, redirect, render_template, request, url_for
+
+from carline import bp
+from carline.families import (
+    add_family_student,
+    create_family,
+    families_without_tag,
+    get_family,
+    get_student,
+    issue_missing_tags,
+    issue_tag,
+    list_families,
+    live_tag,
+    next_tag_number,
+    remove_family_student,
+    search_families,
+    search_students,
+    set_family_active,
+    tags_to_print,
+    update_family,
+)
+from carline.tag_pdf import TAGS_PER_PAGE, qr_svg, tags_pdf
+from shared.access import access
+from shared.errors import DomainError, InvalidInput
+from shared.extensions import db
+from shared.models import Family
+
+OFFICE = ("admin", "office")
+
+
+def _school():
+    return g.principal.school
+
+
+def _user():
+    return g.principal.user
+
+
+def _int_list(values: list[str]) -> list[int]:
+    try:
+        return [int(v) for v in values if v.strip()]
+    except ValueError:
+        raise InvalidInput("The selection is malformed.") from None
+
+
+@bp.route("/families", methods=["GET", "POST"])
+@access(*OFFICE)
+def families():
+    """The school's families by tag number; POST searches by name, adult or number."""
+    school = _school()
+    search = request.form.get("q", "").strip()[:100] if request.method == "POST" else ""
+    include_inactive = request.values.get("inactive") == "1"
+    page = max(request.args.get("page", 1, type=int), 1)
+    if search:
+        rows, has_more = search_families(school, search), False
+    else:
+        rows, has_more = list_families(school, include_inactive=include_inactive, page=page)
+    return render_template(
+        "carline/families/list.html",
+        rows=rows,
+        search=search,
+        page=page,
+        has_more=has_more,
+        include_inactive=include_inactive,
+        next_tag=next_tag_number(school),
+        without_tag=families_without_tag(school),
+    )
+
+
+@bp.route("/families/new", methods=["POST"])
+@access(*OFFICE)
+def family_new():
+    """Create a family with a tag number unique in the school."""
+    family = create_family(
+        _school(),
+        _user(),
+        tag_number=request.form.get("tag_number"),
+        pickup_adults=request.form.get("pickup_adults", ""),
+    )
+    flash(f"Family with tag {family.tag_number} created. Add its students.", "success")
+    return redirect(url_for("carline.family", family_id=family.id))
+
+
+def _render_family(family: Family, *, found=None, search: str = "", error: str | None = None):
+    return render_template(
+        "carline/families/family.html",
+        family=family,
+        tag=live_tag(family),
+        found=found,
+        search=search,
+        error=error,
+    )
+
+
+@bp.route("/families/<int:family_id>")
+@access(*OFFICE)
+def family(family_id: int):
+    """A family: its students, authorized adults, tag number and hang tag."""
+    return _render_family(get_family(_school(), family_id))
+
+
+@bp.route("/families/<int:family_id>/find-students", methods=["POST"])
+@access(*OFFICE)
+def family_find_students(family_id: int):
+    """Search students of this school to add to the family (names stay in the POST body)."""
+    school = _school()
+    found_family = get_family(school, family_id)
+    search = request.form.get("q", "").strip()[:100]
+    found = search_students(school, search)
+    return _render_family(found_family, found=found, search=search)
+
+
+@bp.route("/families/<int:family_id>/edit", methods=["POST"])
+@access(*OFFICE)
+def family_edit(family_id: int):
+    """Change the family's tag number or authorized pickup adults."""
+    school = _school()
+    found_family = get_family(school, family_id)
+    try:
+        update_family(
+            school,
+            _user(),
+            found_family,
+            tag_number=request.form.get("tag_number"),
+            pickup_adults=request.form.get("pickup_adults", ""),
+        )
+    except DomainError as error:
+        db.session.rollback()
+        found_family = get_family(school, family_id)
+        return _render_family(found_family, error=error.message), error.status_code
+    flash("Family saved.", "success")
+    return redirect(url_for("carline.family", family_id=family_id))
+
+
+@bp.route("/families/<int:family_id>/active", methods=["POST"])
+@access(*OFFICE)
+def family_active(family_id: int):
+    """Deactivate the family (its tag stops working) or bring it back."""
+    school = _school()
+    active = request.form.get("active")
+    if active not in ("0", "1"):
+        raise InvalidInput("Choose to deactivate or reactivate.")
+    found_family = set_family_active(school, _user(), get_family(school, family_id), active == "1")
+    state = "active again" if found_family.active else "deactivated: its tag no longer works"
+    flash(f"Family with tag {found_family.tag_number} is {state}.", "success")
+    return redirect(url_for("carline.family", family_id=family_id))
+
+
+@bp.route("/families/<int:family_id>/students", methods=["POST"])
+@access(*OFFICE)
+def family_student_add(family_id: int):
+    """Put a student on the family's tag."""
+    school = _school()
+    found_family = get_family(school, family_id)
+    student = get_student(school, request.form.get("student_id", type=int))
+    add_family_student(school, _user(), found_family, student)
+    flash("Student added to this tag.", "success")
+    return redirect(url_for("carline.family", family_id=family_id))
+
+
+@bp.route("/families/<int:family_id>/students/<int:student_id>/remove", methods=["POST"])
+@access(*OFFICE)
+def family_student_remove(family_id: int, student_id: int):
+    """Take a student off the family's tag."""
+    school = _school()
+    student = get_student(school, student_id)
+    remove_family_student(school, _user(), get_family(school, family_id), student)
+    flash("Student removed from this tag.", "success")
+    return redirect(url_for("carline.family", family_id=family_id))
+
+
+@bp.route("/families/<int:family_id>/tag", methods=["POST"])
+@access(*OFFICE)
+def family_tag(family_id: int):
+    """Issue (or reprint) the family's hang tag; the previous one stops working."""
+    school = _school()
+    found_family = get_family(school, family_id)
+    if not found_family.active:
+        raise InvalidInput("Reactivate the family before printing its tag.")
+    issue_tag(school, found_family, user=_user())
+    flash("New hang tag issued: the old one no longer works. Print it now.", "success")
+    return redirect(url_for("carline.tags_print", family=family_id))
+
+
+# Hang tags
+
+
+def _selection() -> list[int] | None:
+    """The families chosen for printing (None: all of the school's)."""
+    ids = _int_list(request.values.getlist("family"))
+    return ids or None
+
+
+@bp.route("/tags/print")
+@access(*OFFICE)
+def tags_print():
+    """Printable hang tags: several per letter page, number, QR and school name only."""
+    school = _school()
+    selection = _selection()
+    tags = tags_to_print(school, selection)
+    cards = [(number, qr_svg(token)) for number, token in tags]
+    sheets = [cards[i : i + TAGS_PER_PAGE] for i in range(0, len(cards), TAGS_PER_PAGE)]
+    return render_template(
+        "carline/tags/print.html",
+        sheets=sheets,
+        count=len(cards),
+        selection=selection or [],
+        without_tag=families_without_tag(school, selection),
+    )
+
+
+@bp.route("/tags.pdf")
+@access(*OFFICE)
+def tags_pdf_download():
+    """The same hang tags as a PDF download."""
+    school = _school()
+    tags = tags_to_print(school, _selection())
+    if not tags:
+        raise InvalidInput("No hang tags to print: issue tags first.")
+    return Response(
+        tags_pdf(school.name, tags),
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": 'attachment; filename="hang-tags.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.route("/tags/issue", methods=["POST"])
+@access(*OFFICE)
+def tags_issue():
+    """Issue tags to the chosen (or all) active families that have none yet."""
+    selection = _selection()
+    issued = issue_missing_tags(_school(), _user(), selection)
+    flash(f"{issued} hang tag(s) issued.", "success")
+    return redirect(url_for("carline.tags_print", family=selection or None))

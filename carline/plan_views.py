@@ -1,0 +1,238 @@
+"""Car line office views: dismissal plans, daily changes, absences, and the day's lists.
+
+Thin views: they parse the form, check who is asking and call `carline.plans` (the
+writes) or `carline.plan_lists` (what the office and the teachers read).
+Searches for students are POST forms, so names never reach a URL.
+"""
+
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, url_for
+
+from carline import bp
+from carline.day_plans import MODE_LABELS, SCHOOL_DAYS, dismissal_mode
+from carline.families import families_of, family_by_tag, get_student, search_students
+from carline.models import DISMISSAL_MODES
+from carline.plan_lists import (
+    day_overview,
+    is_absent,
+    may_view_plan,
+    teacher_changes,
+    upcoming_changes,
+    weekday_defaults,
+)
+from carline.plans import (
+    clear_absence,
+    mark_absent,
+    record_change,
+    set_weekday_defaults,
+    take_back_change,
+)
+from carline.settings import carline_settings, parse_clock, parse_day, school_now, school_today
+from shared.access import access
+from shared.errors import DomainError, InvalidInput
+from shared.extensions import db
+from shared.models import WEEKDAYS, Family
+
+OFFICE = ("admin", "office")
+
+
+def _school():
+    return g.principal.school
+
+
+def _user():
+    return g.principal.user
+
+
+def _int_list(values: list[str]) -> list[int]:
+    try:
+        return [int(v) for v in values if v.strip()]
+    except ValueError:
+        raise InvalidInput("The selection is malformed.") from None
+
+
+@bp.route("/plans", methods=["GET", "POST"])
+@access(*OFFICE)
+def plans():
+    """Find a student (POST search) to see and change their dismissal plan."""
+    search = request.form.get("q", "").strip()[:100] if request.method == "POST" else ""
+    found = search_students(_school(), search) if search else None
+    return render_template("carline/plans/search.html", search=search, found=found)
+
+
+def _render_plan(student, *, error: str | None = None, form=None):
+    school = _school()
+    today = school_today(school)
+    can_edit = g.principal.has_role(*OFFICE)
+    plan = dismissal_mode(student, today)
+    return render_template(
+        "carline/plans/student.html",
+        student=student,
+        today=today,
+        plan=plan,
+        plan_family=db.session.get(Family, plan.family_id) if plan.family_id else None,
+        defaults=weekday_defaults(student),
+        families=families_of(student),
+        changes=upcoming_changes(student, today) if can_edit else [],
+        absent_today=is_absent(student, today),
+        settings=carline_settings(school),
+        after_cutoff=_after_cutoff(school),
+        can_edit=can_edit,
+        modes=DISMISSAL_MODES,
+        mode_labels=MODE_LABELS,
+        weekdays=WEEKDAYS,
+        school_days=SCHOOL_DAYS,
+        error=error,
+        form=form,
+    )
+
+
+def _after_cutoff(school) -> bool:
+    cutoff = carline_settings(school).cutoff
+    return cutoff is not None and school_now(school).time() >= cutoff
+
+
+def _plan_student(student_id: int):
+    student = get_student(_school(), student_id)
+    may_view_plan(_school(), _user(), g.principal.roles, student)
+    return student
+
+
+@bp.route("/plans/students/<int:student_id>")
+@access("admin", "office", "teacher")
+def student_plan(student_id: int):
+    """A student's dismissal plan: weekday defaults, today, changes, absence."""
+    return _render_plan(_plan_student(student_id))
+
+
+def _plan_form_failed(student_id: int, error: DomainError):
+    db.session.rollback()
+    student = get_student(_school(), student_id)
+    return _render_plan(student, error=error.message, form=request.form), error.status_code
+
+
+@bp.route("/plans/students/<int:student_id>/default", methods=["POST"])
+@access(*OFFICE)
+def plan_default(student_id: int):
+    """Set the student's default mode on the chosen weekdays (all at once or one)."""
+    student = get_student(_school(), student_id)
+    try:
+        set_weekday_defaults(
+            _school(),
+            _user(),
+            student,
+            _int_list(request.form.getlist("weekday")),
+            request.form.get("mode", ""),
+            request.form.get("bus_route"),
+        )
+    except DomainError as error:
+        return _plan_form_failed(student_id, error)
+    flash("Weekday plan saved.", "success")
+    return redirect(url_for("carline.student_plan", student_id=student_id))
+
+
+@bp.route("/plans/students/<int:student_id>/change", methods=["POST"])
+@access(*OFFICE)
+def plan_change(student_id: int):
+    """Record a daily change (until the cutoff; after it only with an office override)."""
+    school = _school()
+    student = get_student(school, student_id)
+    try:
+        day = parse_day(request.form.get("day"), default=school_today(school))
+        record_change(
+            school,
+            _user(),
+            student,
+            day,
+            mode=request.form.get("mode", ""),
+            bus_route=request.form.get("bus_route"),
+            family=family_by_tag(school, request.form.get("family_tag")),
+            early_pickup=parse_clock(request.form.get("early_pickup"), field_name="early_pickup"),
+            note=request.form.get("note", ""),
+            override=request.form.get("override") == "1",
+            reason=request.form.get("reason"),
+        )
+    except DomainError as error:
+        return _plan_form_failed(student_id, error)
+    flash(f"Change for {day:%a %b %d} saved.", "success")
+    return redirect(url_for("carline.student_plan", student_id=student_id))
+
+
+@bp.route("/plans/students/<int:student_id>/change/clear", methods=["POST"])
+@access(*OFFICE)
+def plan_change_clear(student_id: int):
+    """Take back a daily change (the same cutoff rule as making one)."""
+    school = _school()
+    student = get_student(school, student_id)
+    try:
+        day = parse_day(request.form.get("day"))
+        take_back_change(
+            school,
+            _user(),
+            student,
+            day,
+            override=request.form.get("override") == "1",
+            reason=request.form.get("reason"),
+        )
+    except DomainError as error:
+        return _plan_form_failed(student_id, error)
+    flash("Change taken back: the weekday plan applies.", "success")
+    return redirect(url_for("carline.student_plan", student_id=student_id))
+
+
+@bp.route("/plans/students/<int:student_id>/absence", methods=["POST"])
+@access(*OFFICE)
+def plan_absence(student_id: int):
+    """Mark the student absent today (never called), or take the absence back."""
+    school = _school()
+    student = get_student(school, student_id)
+    today = school_today(school)
+    action = request.form.get("action")
+    if action == "mark":
+        mark_absent(school, _user(), student, today)
+        flash("Marked absent today: the student will not be called.", "success")
+    elif action == "clear":
+        clear_absence(school, _user(), student, today)
+        flash("The absence is taken back.", "success")
+    else:
+        raise InvalidInput("Choose to mark or clear the absence.")
+    back = request.form.get("back")
+    if back == "today":
+        return redirect(url_for("carline.today_plans"))
+    return redirect(url_for("carline.student_plan", student_id=student_id))
+
+
+@bp.route("/today", methods=["GET", "POST"])
+@access(*OFFICE)
+def today_plans():
+    """Today's daily changes and absences; POST finds a student to mark absent."""
+    school = _school()
+    today = school_today(school)
+    search = request.form.get("q", "").strip()[:100] if request.method == "POST" else ""
+    found = search_students(school, search) if search else None
+    overview = day_overview(school, today)
+    return render_template(
+        "carline/plans/today.html",
+        overview=overview,
+        absent_ids={s.id for s in overview.absent},
+        search=search,
+        found=found,
+        settings=carline_settings(school),
+        after_cutoff=_after_cutoff(school),
+        mode_labels=MODE_LABELS,
+    )
+
+
+@bp.route("/my-students")
+@access("admin", "office", "teacher")
+def my_students():
+    """Today's dismissal changes and absences of the students in my classes."""
+    school = _school()
+    today = school_today(school)
+    return render_template(
+        "carline/plans/teacher.html",
+        today=today,
+        rows=teacher_changes(school, _user(), today),
+        mode_labels=MODE_LABELS,
+    )

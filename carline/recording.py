@@ -1,0 +1,46 @@
+"""How a car line write is recorded: audited, and announced to the dismissal screens.
+
+Every car line module that writes calls `record` once per write, so the audit action
+names (`carline.<action>`), the actor (a staff member, or a paired device named in the
+log) and the live topic the screens poll are decided in one place. `check_school` is
+the services' own guard against a record of another school reaching them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared import audit, live
+from shared.errors import NotFound
+from shared.models import Device, School, User
+
+#: The live topic of every car line screen (curb, TV, classrooms, office).
+TOPIC = "dismissal"
+
+
+def check_school(school: School, school_id: int, what: str) -> None:
+    """Refuse (404) a record of another school: `what` names it in the message."""
+    if school_id != school.id:
+        raise NotFound(f"No such {what}.")
+
+
+def record(
+    action: str,
+    school: School,
+    target: Any,
+    *,
+    user: User | None,
+    device: Device | None,
+    **detail: Any,
+) -> None:
+    """Audit a car line write and announce it to the dismissal screens."""
+    label = f"device: {device.label}" if device is not None and user is None else None
+    audit.record(
+        f"carline.{action}",
+        school_id=school.id,
+        target=target,
+        detail=detail,
+        actor_user=user,
+        actor_label=label,
+    )
+    live.bump(school.id, TOPIC)

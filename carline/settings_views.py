@@ -1,0 +1,94 @@
+"""Car line start page and the school's car line settings (lanes, spots, cutoff, doors).
+
+Thin views: they parse the form, check who is asking and call `carline.settings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import flash, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from carline import bp
+from carline.plan_lists import day_overview
+from carline.settings import carline_settings, save_settings, school_today
+from shared.access import access
+from shared.errors import DomainError
+from shared.extensions import db
+from shared.models import Family, family_students
+
+OFFICE = ("admin", "office")
+STAFF = ("admin", "office", "teacher", "staff")
+
+
+def _school():
+    return g.principal.school
+
+
+def _user():
+    return g.principal.user
+
+
+def _form_failed(error: DomainError, render: Callable[[str], str]):
+    """Show the form again with the rule's message; nothing of the request is kept."""
+    db.session.rollback()
+    return render(error.message), error.status_code
+
+
+@bp.route("/")
+@access(*STAFF)
+def index():
+    """Car line start page: the day's numbers and the car line pages for this role."""
+    school = _school()
+    families = db.session.scalar(
+        select(func.count(Family.id)).where(Family.school_id == school.id, Family.active.is_(True))
+    )
+    students_on_tags = db.session.scalar(
+        select(func.count(func.distinct(family_students.c.student_id)))
+        .join(Family, Family.id == family_students.c.family_id)
+        .where(Family.school_id == school.id, Family.active.is_(True))
+    )
+    today = school_today(school)
+    overview = day_overview(school, today) if g.principal.has_role(*OFFICE) else None
+    return render_template(
+        "carline/index.html",
+        families=families,
+        students_on_tags=students_on_tags,
+        overview=overview,
+        today=today,
+    )
+
+
+# Settings
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@access("admin")
+def settings():
+    """The school's car line settings: lanes, loading spots, cutoff, walker doors."""
+    school = _school()
+
+    def render(error: str | None = None) -> str:
+        return render_template(
+            "carline/office/settings.html",
+            current=carline_settings(school),
+            form=request.form if request.method == "POST" else None,
+            error=error,
+        )
+
+    if request.method == "GET":
+        return render()
+    try:
+        save_settings(
+            school,
+            _user(),
+            lanes=request.form.get("lanes"),
+            spots_per_lane=request.form.get("spots_per_lane"),
+            cutoff=request.form.get("cutoff"),
+            walker_doors=request.form.get("walker_doors", ""),
+        )
+    except DomainError as error:
+        return _form_failed(error, render)
+    flash("Car line settings saved.", "success")
+    return redirect(url_for("carline.settings"))
