@@ -42,6 +42,13 @@ def _imports_folder() -> Path:
     return Path(current_app.instance_path) / "imports"
 
 
+def _plan(bundle) -> roster.Plan:
+    """A school admin's import invites accounts of elsewhere; a district admin's adds them."""
+    return roster.plan_import(
+        g.principal.school, bundle, attach_accounts=g.principal.user.is_district_admin
+    )
+
+
 def _render_preview(plan: roster.Plan, token: str, status: int = 200):
     return render_template(
         "admin/roster_preview.html",
@@ -83,7 +90,7 @@ def upload():
 def preview(token: str):
     """The dry run of a stored upload: changes, row errors and warnings."""
     _upload, bundle = roster.load_upload(_imports_folder(), token, school_id=g.principal.school_id)
-    return _render_preview(roster.plan_import(g.principal.school, bundle), token)
+    return _render_preview(_plan(bundle), token)
 
 
 @bp.route("/apply/<token>", methods=["POST"])
@@ -92,7 +99,7 @@ def apply(token: str):
     """Check the stored upload again and import it; the file is deleted once it is in."""
     folder, school_id = _imports_folder(), g.principal.school_id
     _upload, bundle = roster.load_upload(folder, token, school_id=school_id)
-    plan = roster.plan_import(g.principal.school, bundle)
+    plan = _plan(bundle)
     if not plan.ok:
         flash("The file has errors, so nothing was imported. Fix them and upload again.", "error")
         return _render_preview(plan, token, 400)

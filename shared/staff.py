@@ -144,21 +144,32 @@ def add_staff(principal: Principal, *, email: str, name: str, roles: list[str]) 
 
 
 def _invite(principal: Principal, user: User, email: str, roles: set[str]) -> StaffInvitation:
-    """Record (or renew, with these roles) the school's invitation for an existing account."""
+    return invite_account(principal.school_id, user, email, roles, invited_by=principal.user)
+
+
+def invite_account(
+    school_id: int, user: User, email: str, roles: set[str], invited_by: User | None = None
+) -> StaffInvitation:
+    """Record (or renew, with these roles) a school's invitation for an existing account."""
     invitation = db.session.scalar(
         select(StaffInvitation).where(
-            StaffInvitation.school_id == principal.school_id, StaffInvitation.user_id == user.id
+            StaffInvitation.school_id == school_id, StaffInvitation.user_id == user.id
         )
     )
     if invitation is None:
-        invitation = StaffInvitation(school_id=principal.school_id, user_id=user.id)
+        invitation = StaffInvitation(school_id=school_id, user_id=user.id)
         db.session.add(invitation)
     invitation.email = email
     invitation.roles = sorted(roles)
-    invitation.invited_by_user_id = principal.user.id
+    invitation.invited_by_user_id = invited_by.id if invited_by is not None else None
     db.session.flush()
-    # The target is the invitation: this school's log does not point at the account.
-    audit.record("staff.invite", target=invitation, detail={"email": email, "roles": sorted(roles)})
+    # The target is the invitation: the school's log does not point at the account.
+    audit.record(
+        "staff.invite",
+        school_id=school_id,
+        target=invitation,
+        detail={"email": email, "roles": sorted(roles)},
+    )
     return invitation
 
 

@@ -306,3 +306,49 @@ def test_cli_links_the_org_given_with_org(app, db, school, tmp_path):
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(School.sourced_id).where(School.code == "LMS")) == school_org
     assert count(db, Student) == 25
+
+
+def test_a_school_admins_import_invites_another_schools_teacher_and_shows_nothing_of_her(
+    client, db, school, admin, imports, make_school, make_user
+):
+    from shared.models import Membership, StaffInvitation
+
+    other = make_school(name="Adams Elementary")
+    karen = make_user(other, "teacher", email="karen.whitfield@example.org", name="Karen Whitfield")
+    staff_csv = (
+        "email,name,roles\n"
+        "karen.whitfield@example.org,K W,teacher\n"
+        "new.one@example.org,New One,teacher\n"
+    )
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("staff.csv", staff_csv)
+    token = token_of(upload(client, archive.getvalue(), "staff.zip"))
+    html = client.get(f"/admin/roster/preview/{token}").get_data(as_text=True)
+    assert "karen.whitfield@example.org" in html and "invited" in html
+    assert "Karen" not in html and "Whitfield" not in html
+    assert client.post(f"/admin/roster/apply/{token}").status_code == 302
+    db.session.rollback()
+    held = db.session.execute(
+        select(Membership.school_id).where(Membership.user_id == karen.id)
+    ).scalars()
+    assert list(held) == [other.id]  # no role here until she accepts
+    assert db.session.get(User, karen.id).name == "Karen Whitfield"
+    invitation = db.session.scalars(select(StaffInvitation)).one()
+    assert (invitation.school_id, invitation.roles) == (school.id, ["teacher"])
+    assert "Karen" not in client.get("/admin/staff").get_data(as_text=True)
+
+    # A class that names her as its teacher waits until she has accepted.
+    classes_csv = (
+        "class_id,name,room,period,teacher_emails\nM6,Math 6,,1,karen.whitfield@example.org\n"
+    )
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("staff.csv", staff_csv)
+        bundle.writestr("classes.csv", classes_csv)
+    token = token_of(upload(client, archive.getvalue(), "classes.zip"))
+    html = client.get(f"/admin/roster/preview/{token}").get_data(as_text=True)
+    assert "invited, not staff of this school until they accept" in html
+    assert "Karen" not in html
+    assert client.post(f"/admin/roster/apply/{token}").status_code == 400
+    assert count(db, SchoolClass) == 0

@@ -27,6 +27,7 @@ from shared.models import (
 from shared.roster.planning import _CHUNK
 from shared.roster.results import KindChanges, Plan
 from shared.roster.rows import BellRecord, ClassRecord, FamilyRecord, StaffRecord
+from shared.staff import invite_account
 
 
 def apply_import(plan: Plan, *, source: str) -> dict[str, dict[str, int]]:
@@ -97,6 +98,9 @@ class _Writer:
             self.existing.accounts[record.email] = user
         for change in self.kind("staff").changed:
             user = change.target
+            if "invite" in change.updates:
+                invite_account(self.school_id, user, change.label, set(change.updates["invite"]))
+                continue
             for role in change.updates.get("roles", ()):
                 user.memberships.append(Membership(school_id=self.school_id, role=role))
             _set(user, {k: v for k, v in change.updates.items() if k != "roles"})

@@ -145,8 +145,14 @@ def plan_import(
     *,
     today: date | None = None,
     org_sourced_id: str | None = None,
+    attach_accounts: bool = True,
 ) -> Plan:
-    """Check a bundle against the school's data: what an import would do, and row errors."""
+    """Check a bundle against the school's data: what an import would do, and row errors.
+
+    `attach_accounts=False` (a school admin's upload): an account that exists but has no
+    role at this school is only invited, shown by its address, never renamed or given
+    roles here (district IT's command line and district admins attach it directly).
+    """
     today = today or datetime.now(ZoneInfo(school.timezone)).date()
     plan = Plan(school=school, format="oneroster" if bundle.is_oneroster else "csv")
     if bundle.ignored:
@@ -155,16 +161,19 @@ def plan_import(
         roster = _OneRosterReader(bundle, plan, today, org_sourced_id).read()
     else:
         roster = _parse_csv_bundle(bundle, plan)
-    _Planner(plan, roster).run()
+    _Planner(plan, roster, attach_accounts).run()
     return plan
 
 
 class _Planner:
     """Compares a Roster with the school's rows and fills the plan with changes."""
 
-    def __init__(self, plan: Plan, roster: Roster) -> None:
+    def __init__(self, plan: Plan, roster: Roster, attach_accounts: bool = True) -> None:
         self.plan = plan
         self.roster = roster
+        self.attach_accounts = attach_accounts
+        #: Emails of existing accounts of elsewhere that the import only invites.
+        self.invited: set[str] = set()
         self.school = plan.school
         self.existing = _Existing(plan.school.id)
         plan.existing = self.existing
@@ -260,6 +269,20 @@ class _Planner:
                         f"{roles}; no password until an admin sets one",
                         record=record,
                         updates={"sourced_id": sourced_id},
+                    )
+                )
+                continue
+            if not self.attach_accounts and not any(
+                m.school_id == self.school.id for m in user.memberships
+            ):
+                # Another school's account (or nobody's): nothing about it is shown here.
+                self.invited.add(email)
+                self.changes("staff").changed.append(
+                    Change(
+                        email,
+                        "invited: joins once they accept or a district admin adds them",
+                        target=user,
+                        updates={"invite": sorted(record.roles)},
                     )
                 )
                 continue
@@ -377,10 +400,19 @@ class _Planner:
             if self.roster.enrollments is not None:
                 self.class_refs = {k: c.id for k, c in self.existing.classes.items() if c.active}
             return
-        staff_emails = set(self.roster.staff or ()) | set(self.existing.accounts)
+        staff_emails = (set(self.roster.staff or ()) | set(self.existing.accounts)) - self.invited
         for key, record in records.items():
             school_class = self.existing.classes.get(key)
             self.class_refs[key] = school_class.id if school_class else None
+            invited = [e for e in record.teacher_emails if e in self.invited]
+            if invited:
+                self.error(
+                    record.where,
+                    "teacher_emails",
+                    "invited, not staff of this school until they accept (import the class "
+                    f"again then): {', '.join(invited)}",
+                )
+                continue
             unknown = [e for e in record.teacher_emails if e not in staff_emails]
             if unknown:
                 self.error(
