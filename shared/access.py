@@ -9,6 +9,11 @@ enforces it for every endpoint, and a view without a declaration is refused.
     @access("teacher", "device:kiosk")          # a role or a paired device kind
     @access("user")                             # any signed-in staff member
     @public                                     # anyone, signed in or not
+
+It also holds the two record rules every blueprint shares: `school_record` loads a row of
+the caller's school (404 for a missing id, a malformed one, or another school's), and
+`may_watch_room` / `watched_room` say which rooms a caller may watch (a room's passes,
+requests and dismissal calls).
 """
 
 from __future__ import annotations
@@ -16,13 +21,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, Select, bindparam, false, select, true
 
+from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
-from shared.models import DEVICE_KINDS, ROLES, Device, Membership, School, User
+from shared.forms import MAX_ID
+from shared.models import DEVICE_KINDS, ROLES, Device, Membership, Room, School, SchoolClass, User
+from shared.schedule import taught_room_ids
 
 ANY_USER = "user"
 PUBLIC = "public"
@@ -168,3 +177,114 @@ def enforce_access():
     if principal.user is not None and principal.school is None and ANY_USER not in rules:
         abort(403)
     return None
+
+
+# ------------------------------------------------------------------ records and rooms
+
+_M = TypeVar("_M")
+#: Roles that may watch every room of their school; other staff watch the rooms they teach in.
+ROOM_WATCH_ROLES = ("admin", "office")
+
+
+def _record_id(record_id: object) -> int | None:
+    """An id from a URL, a form or code as an int; None when it cannot be a row's id.
+
+    A whole number beyond the id columns is refused with `InvalidInput` (400, the
+    answer the database's own range error gets), the same on SQLite and PostgreSQL.
+    """
+    if isinstance(record_id, bool):
+        return None
+    if isinstance(record_id, str):
+        text = record_id.strip()
+        if not (text.isascii() and text.isdigit()):
+            return None
+        record_id = int(text[:40]) if len(text) <= 40 else MAX_ID + 1
+    if not isinstance(record_id, int) or record_id < 1:
+        return None
+    if record_id > MAX_ID:
+        raise InvalidInput("A number in the request is out of range.")
+    return record_id
+
+
+def school_record(model: type[_M], record_id: object, school_id: int, message: str = "") -> _M:
+    """The `model` row with this id if it belongs to school `school_id`; else `NotFound`.
+
+    A missing row, another school's row and an id that cannot be one (None, "abc",
+    "-1", 0) are all the same 404, so a caller learns nothing about other schools' data;
+    a number beyond the id column is a 400 (`InvalidInput`), as the database would say.
+    `NotFound` is a `DomainError`: in a request it is answered 404 with `message` (or
+    the usual "There is nothing here." page, exactly as `abort(404)` would); in a
+    service it can be caught like any failed rule.
+    """
+    if not hasattr(model, "school_id"):
+        raise TypeError(f"{model.__name__} has no school_id: load it through its parent")
+    key = _record_id(record_id)
+    row = db.session.get(model, key) if key is not None else None
+    if row is None or row.school_id != school_id:
+        raise NotFound(message or "There is nothing here.")
+    return row
+
+
+def _rooms_watched(principal: Principal) -> bool | int | Select:
+    """THE room rule: which rooms of their school this caller may watch.
+
+    Office and admins: every room (True). A paired device: only the room it is bound to
+    (its id; False when it has none). Any other staff member: the rooms where they teach
+    a class (a subquery of room ids). Nobody else: none (False).
+    """
+    if principal.device is not None:
+        return principal.device.room_id if principal.device.room_id is not None else False
+    if principal.has_role(*ROOM_WATCH_ROLES):
+        return True
+    if principal.user is None:
+        return False
+    return taught_room_ids(principal.user.id)
+
+
+def _room_watch_clause(principal: Principal) -> ColumnElement[bool]:
+    """The room rule as SQL over `Room.id` (the school is checked apart)."""
+    rule = _rooms_watched(principal)
+    if rule is True:
+        return true()
+    if rule is False:
+        return false()
+    if isinstance(rule, int):
+        return Room.id == rule
+    return Room.id.in_(rule)
+
+
+def may_watch_room(room: Room | None, principal: Principal | None = None) -> bool:
+    """May the caller (default: this request's) watch `room`: its passes, requests, calls?
+
+    Never a room of another school; otherwise as `_rooms_watched` says (a query only for
+    a teacher, to look at their classes).
+    """
+    principal = principal or current_principal()
+    if principal is None or room is None or room.school_id != principal.school_id:
+        return False
+    rule = _rooms_watched(principal)
+    if isinstance(rule, bool):
+        return rule
+    if isinstance(rule, int):
+        return rule == room.id
+    return bool(db.session.scalar(select(rule.where(SchoolClass.room_id == room.id).exists())))
+
+
+def watched_room(room_id: object, principal: Principal | None = None) -> Room:
+    """The room with this id, for a caller who may watch it (one query: room and rule).
+
+    `NotFound` (404) for no such room at the caller's school, `Forbidden` (403) for a
+    room of the school the caller may not watch (see `may_watch_room`).
+    """
+    principal = principal or current_principal()
+    key = _record_id(room_id)
+    found = None
+    if key is not None and principal is not None:
+        found = db.session.execute(
+            select(Room, _room_watch_clause(principal).label("may_watch")).where(Room.id == key)
+        ).first()
+    if found is None or found.Room.school_id != principal.school_id:
+        raise NotFound("There is nothing here.")
+    if not found.may_watch:
+        raise Forbidden("You do not have access to this page.")
+    return found.Room

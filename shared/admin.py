@@ -1,8 +1,5 @@
 """School admin views: overview, staff accounts, school settings, audit log."""
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
-
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
@@ -10,6 +7,7 @@ from shared import audit, staff
 from shared.access import access
 from shared.errors import DomainError
 from shared.extensions import db
+from shared.forms import parse_date
 from shared.models import (
     ROLES,
     WEEKDAYS,
@@ -21,6 +19,8 @@ from shared.models import (
     SchoolClass,
     Student,
 )
+from shared.schedule import school_day_bounds
+from shared.students import search_students
 from shared.timeutil import is_valid_timezone
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -159,8 +159,8 @@ def staff_edit(user_id: int):
 @access("admin")
 def audit_log():
     """Browse and filter the audit log of this school."""
-    tz = ZoneInfo(g.principal.school.timezone)
-    query = select(AuditEvent).where(AuditEvent.school_id == g.principal.school_id)
+    school = g.principal.school
+    query = select(AuditEvent).where(AuditEvent.school_id == school.id)
     filters = {k: request.args.get(k, "").strip() for k in ("action", "actor", "since", "until")}
     if filters["action"]:
         query = query.where(AuditEvent.action.startswith(filters["action"], autoescape=True))
@@ -168,16 +168,12 @@ def audit_log():
         query = query.where(
             func.lower(AuditEvent.actor_label).contains(filters["actor"].lower(), autoescape=True)
         )
-    for key, op in (("since", "ge"), ("until", "lt")):
-        if filters[key]:
-            try:
-                day = datetime.strptime(filters[key], "%Y-%m-%d").date()
-            except ValueError:
-                raise DomainError(f"'{key}' must be a date like 2026-09-01.") from None
-            if key == "until":
-                day += timedelta(days=1)
-            bound = datetime.combine(day, time(), tzinfo=tz)
-            query = query.where(AuditEvent.at >= bound if op == "ge" else AuditEvent.at < bound)
+    since = parse_date(filters["since"], field="since", label="Since")
+    until = parse_date(filters["until"], field="until", label="Until")
+    if since is not None:
+        query = query.where(AuditEvent.at >= school_day_bounds(school, since)[0])
+    if until is not None:  # the whole of the last day
+        query = query.where(AuditEvent.at < school_day_bounds(school, until)[1])
     page = max(request.args.get("page", 1, type=int), 1)
     events = db.session.scalars(
         query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
@@ -211,22 +207,24 @@ def students():
     grade = request.values.get("grade", "").strip()[:8]
     search = request.form.get("q", "").strip()[:100] if request.method == "POST" else ""
     page = max(request.args.get("page", 1, type=int), 1)
-    query = select(Student).where(Student.school_id == school_id)
-    if grade:
-        query = query.where(Student.grade == grade)
     if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(
-            func.lower(Student.first_name).like(pattern)
-            | func.lower(Student.last_name).like(pattern)
-            | func.lower(func.coalesce(Student.preferred_name, "")).like(pattern)
-            | (Student.student_number == search)
+        in_grade = select(Student.id).where(Student.grade == grade) if grade else None
+        rows = search_students(
+            g.principal.school,
+            search,
+            limit=STUDENT_PAGE_SIZE,
+            among=in_grade,
+            include_inactive=True,
         )
-    rows = db.session.scalars(
-        query.order_by(Student.active.desc(), Student.last_name, Student.first_name, Student.id)
-        .limit(STUDENT_PAGE_SIZE + 1)
-        .offset((page - 1) * STUDENT_PAGE_SIZE)
-    ).all()
+    else:
+        query = select(Student).where(Student.school_id == school_id)
+        if grade:
+            query = query.where(Student.grade == grade)
+        rows = db.session.scalars(
+            query.order_by(Student.active.desc(), Student.last_name, Student.first_name, Student.id)
+            .limit(STUDENT_PAGE_SIZE + 1)
+            .offset((page - 1) * STUDENT_PAGE_SIZE)
+        ).all()
     grades = db.session.scalars(
         select(Student.grade).where(Student.school_id == school_id).distinct()
     ).all()

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from shared import audit, live
-from shared.access import Principal, secret_digest
+from shared.access import Principal, school_record, secret_digest
 from shared.database import write_now
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
@@ -153,12 +153,8 @@ def redeem_pairing_code(code: str) -> tuple[Device, str]:
 
 
 def school_device(school_id: int, device_id: int) -> Device:
-    device = db.session.scalar(
-        select(Device).where(Device.id == device_id, Device.school_id == school_id)
-    )
-    if device is None:
-        raise NotFound("No such device at this school.")
-    return device
+    """A device of this school (404 otherwise)."""
+    return school_record(Device, device_id, school_id, "No such device at this school.")
 
 
 def revoke_device(principal: Principal, device_id: int) -> Device:

@@ -1,15 +1,44 @@
-"""The bell schedule: which period is on now, and which of a teacher's classes meets in it.
+"""School time and the bell schedule: the school's wall clock and calendar day, which
+period is on now, and which of a teacher's classes meets in it.
 
+Times are stored in UTC; a school lives in its own time zone. This module is the one
+home of "what time / which day is it at this school" and of a school day's bounds, so
+that every blueprint cuts days at the same local midnight (daylight saving included).
 A school without a bell schedule still works: there is simply never a "current period".
 """
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 
 from shared.extensions import db
 from shared.models import BellPeriod, School, SchoolClass, class_teachers
+from shared.timeutil import utcnow
+
+
+def school_now(school: School, now: datetime | None = None) -> datetime:
+    """The current (or the given, aware) time on the school's wall clock (aware, local zone)."""
+    return (now or utcnow()).astimezone(ZoneInfo(school.timezone))
+
+
+def school_today(school: School, now: datetime | None = None) -> date:
+    """The school's local calendar date now (or at the given aware time)."""
+    return school_now(school, now).date()
+
+
+def school_day_bounds(school: School, day: date | datetime) -> tuple[datetime, datetime]:
+    """Start and end, as UTC instants, of one local school day: [local midnight, next one).
+
+    `day` is a calendar date, or an aware instant meaning the school's local day that
+    contains it. On a daylight saving change the day is 23 or 25 hours long.
+    """
+    tz = ZoneInfo(school.timezone)
+    if isinstance(day, datetime):  # a datetime is also a date: test it first
+        day = day.astimezone(tz).date()
+    start = datetime.combine(day, time(), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def period_names(school: School) -> list[str]:

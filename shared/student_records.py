@@ -16,8 +16,9 @@ from sqlalchemy import Table, delete, select
 
 from hallpass.models import HallPass
 from shared import audit
+from shared.access import school_record
 from shared.csvfile import csv_text
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict
 from shared.extensions import db
 from shared.models import AuditEvent, Family, School, Student, family_students
 
@@ -27,10 +28,7 @@ SECRET_COLUMNS = {"token", "secret_hash", "token_hash", "code_hash", "password_h
 
 def student_of(school: School, student_id: int) -> Student:
     """The student, if they belong to this school (else 404)."""
-    student = db.session.get(Student, student_id)
-    if student is None or student.school_id != school.id:
-        raise NotFound("No such student at this school.")
-    return student
+    return school_record(Student, student_id, school.id, "No such student at this school.")
 
 
 def _tables_referring_to_students() -> list[tuple[Table, str]]:

@@ -9,10 +9,9 @@ or removed, plus row errors and warnings. Nothing here writes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 from functools import cached_property
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -43,6 +42,7 @@ from shared.roster.rows import (
     StudentRecord,
     Where,
 )
+from shared.schedule import school_today
 
 #: Values per IN (...) list in bulk queries.
 _CHUNK = 500
@@ -153,7 +153,7 @@ def plan_import(
     role at this school is only invited, shown by its address, never renamed or given
     roles here (district IT's command line and district admins attach it directly).
     """
-    today = today or datetime.now(ZoneInfo(school.timezone)).date()
+    today = today or school_today(school)
     plan = Plan(school=school, format="oneroster" if bundle.is_oneroster else "csv")
     if bundle.ignored:
         plan.warnings.append("Ignored (not part of a roster): " + ", ".join(bundle.ignored))
