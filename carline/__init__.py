@@ -8,9 +8,12 @@ bp = Blueprint("carline", __name__, url_prefix="/carline", template_folder="temp
 
 
 from carline import (  # noqa: E402, F401  (routes register on import)
+    contributions,
     family_views,
     plan_views,
     report_views,
     settings_views,
     views,
 )
+
+contributions.register(bp)  # its parts join the core's registry when the factory registers bp

@@ -34,7 +34,6 @@ from carline.rooms import room_student_ids
 from carline.settings import carline_settings, school_today
 from shared import live
 from shared.access import access
-from shared.devices import register_device_screen
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Room
@@ -48,10 +47,6 @@ TAG_DIGITS = 7
 #: What a hang tag's QR code may hold: its URL-safe random token.
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DIGITS = re.compile(r"[0-9]+")
-
-register_device_screen("scanner", None, "Open the curb screen", "carline.curb")
-register_device_screen("display", "dismissal", "Open the dismissal screen", "carline.tv")
-register_device_screen("classroom-display", None, "Open the dismissal calls", "carline.classroom")
 
 
 def _school():

@@ -1,13 +1,12 @@
-"""Hall passes: the `hallpass` blueprint (models, services, views) and its housekeeping."""
+"""Hall passes: the `hallpass` blueprint (models, services, views) and its contributions."""
 
 from flask import Blueprint
-
-from shared.housekeeping import register_job
 
 bp = Blueprint("hallpass", __name__, url_prefix="/hallpass", template_folder="templates")
 
 from hallpass import (  # noqa: E402, F401  (tables and routes register on import)
     cli,
+    contributions,
     housekeeping,
     kiosk_views,
     models,
@@ -17,5 +16,4 @@ from hallpass import (  # noqa: E402, F401  (tables and routes register on impor
     views,
 )
 
-register_job("hallpass.end_overrun_passes", lambda: housekeeping.end_overrun_passes(), 30)
-register_job("hallpass.expire_requests", lambda: housekeeping.expire_requests(), 30)
+contributions.register(bp)  # its parts join the core's registry when the factory registers bp

@@ -23,16 +23,10 @@ from hallpass import bp, destinations, pass_requests, passes, room_qr, rules, to
 from hallpass.models import Destination, HallPass
 from hallpass.rules import Actor, RuleBlocked
 from shared.access import access
-from shared.devices import register_device_screen
 from shared.errors import DomainError, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Room
 from shared.qr import qr_svg
-
-register_device_screen("kiosk", None, "Open the hall pass kiosk", "hallpass.kiosk")
-register_device_screen(
-    "classroom-display", None, "Open the room's pass QR code", "hallpass.classroom_display"
-)
 
 #: Seconds a kiosk result stays on screen before the kiosk returns to its scan screen.
 KIOSK_RETURN_SECONDS = 8

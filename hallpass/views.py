@@ -16,7 +16,6 @@ from hallpass.room_qr import render_room_qr, room_qr_region
 from hallpass.rules import Actor, RuleBlocked
 from shared import live
 from shared.access import access
-from shared.devices import register_device_screen
 from shared.errors import InvalidInput
 from shared.extensions import db
 from shared.models import Enrollment, Room, SchoolClass, Student
@@ -25,8 +24,6 @@ from shared.schedule import class_in_session, current_period, taught_room_ids, t
 from shared.timeutil import utcnow
 
 STAFF = ("admin", "office", "teacher", "staff")
-
-register_device_screen("display", "hallway", "Open the hallway screen", "hallpass.hallway")
 
 
 def _class_students(section: SchoolClass) -> list[Student]:

@@ -4,23 +4,25 @@ It loads Lincoln Middle School (demo): about 600 students in grades 6 to 8, 30
 teachers with classes in a bell schedule, classrooms and hall-pass destinations,
 families with car tag numbers (siblings and a few carpools), and one account per
 role, all with the password `passline-demo`. The people come from the name lists
-below and a fixed random seed, so every load is the same. It refuses to touch a
-database that holds real data, and pages of the demo school carry a banner.
+below and a fixed random seed, so every load is the same. The blueprints add their part
+(destinations, weeks of pass and dismissal history) as demo loaders
+(shared/contributions.py); each loader draws from a random generator of its own, seeded
+from SEED and its name, so its data does not depend on which other blueprints load. It
+refuses to touch a database that holds real data, and pages of the demo school carry a
+banner.
 """
 
 import random
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import time
 from itertools import count
 
 import click
 from sqlalchemy import func, select
 
-from carline.demo_history import load_carline_history
-from hallpass.demo_history import load_hallpass_history
-from hallpass.destinations import create_default_destinations
 from shared import audit
+from shared.contributions import contributions
 from shared.errors import Conflict
 from shared.extensions import db
 from shared.models import (
@@ -222,10 +224,17 @@ class DemoSummary:
     families: int
     families_with_siblings: int
     carpools: int
-    past_days: int = 0
-    past_passes: int = 0
-    past_dismissals: int = 0
-    past_cars: int = 0
+    #: What the blueprints' demo loaders added, by loader name (their counts).
+    history: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def history_line(self) -> str:
+        """The loaders' counts as one sentence, in their order."""
+        loaders = contributions().demo_loaders
+        return ", ".join(
+            loader.summary.format(**self.history[loader.name])
+            for loader in loaders
+            if loader.name in self.history
+        )
 
 
 def demo_emails() -> set[str]:
@@ -280,9 +289,10 @@ def load_demo() -> DemoSummary:
     classes = _classes(school, teachers, classrooms, students, rng)
     db.session.add_all([*classrooms, *destinations, *bells, *students, *families, *classes])
     db.session.flush()
-    create_default_destinations(school)
-    dismissal_history = load_carline_history(school, rng)
-    pass_history = load_hallpass_history(school, rng)
+    history = {
+        loader.name: loader.load(school, random.Random(f"{SEED}:{loader.name}"))
+        for loader in contributions().demo_loaders
+    }
     summary = DemoSummary(
         school_id=school.id,
         students=len(students),
@@ -295,10 +305,7 @@ def load_demo() -> DemoSummary:
         families=len(families),
         families_with_siblings=sum(len(f.students) > 1 for f in households),
         carpools=len(carpools),
-        past_days=pass_history.days,
-        past_passes=pass_history.passes,
-        past_dismissals=dismissal_history.dismissals,
-        past_cars=dismissal_history.cars,
+        history=history,
     )
     detail = {key: value for key, value in asdict(summary).items() if key != "school_id"}
     audit.record("demo.load", school_id=school.id, target=school, detail=detail)
@@ -512,10 +519,8 @@ def demo_command() -> None:
         f"({summary.families_with_siblings} with siblings, {summary.carpools} carpools), "
         f"{summary.bell_periods} bell periods a week."
     )
-    click.echo(
-        f"  History: {summary.past_passes} hall passes over {summary.past_days} school days, "
-        f"{summary.past_dismissals} dismissals with {summary.past_cars} cars."
-    )
+    if summary.history:
+        click.echo(f"  History: {summary.history_line()}.")
     click.echo(f"Sign in with the password {PASSWORD} as:")
     width = max(len(email) for email, _, _ in ROLE_ACCOUNTS)
     for email, _, role in ROLE_ACCOUNTS:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from shared import pairing
 from shared.access import DEVICE_COOKIE, access, public
+from shared.contributions import contributions
 from shared.errors import DomainError
 from shared.extensions import db
 from shared.models import DEVICE_KIND_LABELS, DISPLAY_PURPOSES, Device
@@ -25,14 +26,15 @@ bp = Blueprint("devices", __name__)
 #: A paired device keeps its cookie for about a year, until it is revoked.
 DEVICE_COOKIE_SECONDS = 400 * 24 * 3600
 
-#: The screens each kind of device opens: (kind, purpose or None) -> [(label, endpoint)].
-#: Blueprints add theirs with `register_device_screen`.
-DEVICE_SCREENS: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
 
-
-def register_device_screen(kind: str, purpose: str | None, label: str, endpoint: str) -> None:
-    """Offer `endpoint` on the home page of devices of this kind (and purpose)."""
-    DEVICE_SCREENS.setdefault((kind, purpose), []).append((label, endpoint))
+def device_screens(kind: str, purpose: str | None) -> list[tuple[str, str]]:
+    """The screens a device of this kind (and purpose) opens: [(label, endpoint)], as the
+    blueprints contributed them (`contribute(bp, device_screens=[...])`)."""
+    return [
+        (screen.label, screen.endpoint)
+        for screen in contributions().device_screens
+        if (screen.kind, screen.purpose) == (kind, purpose)
+    ]
 
 
 @bp.route("/pair", methods=["GET", "POST"])
@@ -63,7 +65,7 @@ def pair():
 def device_home():
     """What this paired device is, and the screen it may show."""
     device = g.principal.device
-    screens = DEVICE_SCREENS.get((device.kind, device.purpose), [])
+    screens = device_screens(device.kind, device.purpose)
     return render_template("devices/home.html", device=device, screens=screens)
 
 

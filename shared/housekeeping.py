@@ -11,35 +11,26 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from flask import Flask
 
+from shared.contributions import Job, contributions
 from shared.extensions import db
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    run: Callable[[], int]
-    every_seconds: int
+__all__ = ["Job", "jobs_of", "run_jobs", "start_thread"]
 
 
-JOBS: list[Job] = []
-
-
-def register_job(name: str, run: Callable[[], int], every_seconds: int = 30) -> None:
-    """Run `run()` (returns how many records it changed) every `every_seconds`."""
-    JOBS.append(Job(name, run, every_seconds))
+def jobs_of(app: Flask) -> list[Job]:
+    """The jobs the app's blueprints contributed (`contribute(bp, jobs=[...])`)."""
+    return contributions(app).jobs
 
 
 def run_jobs(app: Flask, jobs: list[Job] | None = None) -> dict[str, int]:
     """Run each job once in its own transaction; a failing job is logged, others still run."""
     done: dict[str, int] = {}
-    for job in JOBS if jobs is None else jobs:
+    for job in jobs_of(app) if jobs is None else jobs:
         with app.app_context():
             try:
                 done[job.name] = job.run()
@@ -52,15 +43,19 @@ def run_jobs(app: Flask, jobs: list[Job] | None = None) -> dict[str, int]:
     return done
 
 
-def start_thread(app: Flask, stop: threading.Event | None = None) -> threading.Thread:
-    """Run the jobs in a daemon thread, each at its interval (with jitter across workers)."""
+def start_thread(
+    app: Flask, stop: threading.Event | None = None, jobs: list[Job] | None = None
+) -> threading.Thread:
+    """Run the jobs (default: the app's) in a daemon thread, each at its interval (with
+    jitter across workers)."""
     stop = stop or threading.Event()
+    jobs = jobs_of(app) if jobs is None else jobs
 
     def loop() -> None:
-        tick = min((job.every_seconds for job in JOBS), default=30)
-        due = {job.name: random.uniform(0, job.every_seconds) for job in JOBS}  # noqa: S311 (jitter)
+        tick = min((job.every_seconds for job in jobs), default=30)
+        due = {job.name: random.uniform(0, job.every_seconds) for job in jobs}  # noqa: S311 (jitter)
         while not stop.wait(tick):
-            for job in JOBS:
+            for job in jobs:
                 due[job.name] -= tick
                 if due[job.name] <= 0:
                     due[job.name] = job.every_seconds

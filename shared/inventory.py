@@ -1,36 +1,27 @@
 """The data inventory: every kind of record passline stores, why, who sees it, how long.
 
 The page (/privacy/inventory) lists the fields of each table straight from the models,
-so it cannot drift from what is stored; a test fails when a table has no entry here.
+so it cannot drift from what is stored; a test fails when a table has no entry. The
+core's tables are described here, the blueprints' tables by the blueprints themselves
+(`contribute(bp, inventory={...})`, shared/contributions.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import Table
 
+from shared.contributions import InventoryEntry as Entry
+from shared.contributions import contributions
 from shared.extensions import db
 
 UNTIL_REMOVED = "Until removed by the school (or the roster import deactivates it)."
-HALL_TRIPS_KEPT = "Hall pass history retention period of the school (default 365 days)."
-DISMISSAL_KEPT = "Dismissal history retention period of the school (default 365 days)."
 AUDIT_KEPT = "Audit log retention period of the school (default 3 years)."
 WHILE_NEEDED = "Only while in use; replaced or removed automatically."
 
-
-@dataclass(frozen=True)
-class Entry:
-    label: str
-    why: str
-    who: str
-    kept: str
-    #: True when the record names or describes a student.
-    student_data: bool = False
-    notes: dict[str, str] = field(default_factory=dict)
-
-
-INVENTORY: dict[str, Entry] = {
+#: The core's own tables.
+CORE_INVENTORY: dict[str, Entry] = {
     "schools": Entry(
         "Schools",
         "The schools of the district that use passline, with their time zone and settings.",
@@ -158,110 +149,6 @@ INVENTORY: dict[str, Entry] = {
         "Nobody in the app.",
         WHILE_NEEDED,
     ),
-    "destinations": Entry(
-        "Pass destinations",
-        "Where a pass may go, with time limits and capacity.",
-        "All staff.",
-        UNTIL_REMOVED,
-    ),
-    "hallpass_policies": Entry(
-        "Hall pass rules",
-        "Daily limits, cooldown, building cap and no-pass windows.",
-        "All staff; admins change them.",
-        UNTIL_REMOVED,
-    ),
-    "student_pass_limits": Entry(
-        "Individual pass limits",
-        "Exceptions to the daily limit (for example an IEP or 504 plan).",
-        "Admins and office.",
-        UNTIL_REMOVED,
-        student_data=True,
-        notes={"note": "Staff note; keep it short and factual."},
-    ),
-    "keep_apart_groups": Entry(
-        "Keep-apart groups",
-        "Students who may not be out of class at the same time.",
-        "Admins and office; other staff only see that a pass waits.",
-        "Until removed or past its end date.",
-        student_data=True,
-    ),
-    "keep_apart_members": Entry(
-        "Keep-apart members",
-        "Which students are in a keep-apart group.",
-        "Admins and office.",
-        "With the group.",
-        student_data=True,
-    ),
-    "hall_passes": Entry(
-        "Hall passes",
-        "Each trip out of class: who, from where, to where, when, who issued and ended it.",
-        "Office and admins for the school; teachers for their own classes and rooms.",
-        HALL_TRIPS_KEPT,
-        student_data=True,
-        notes={"token": "Random token in the pass's QR code; no name or number in it."},
-    ),
-    "pass_requests": Entry(
-        "Pass requests and wait lines",
-        "A student's request from a kiosk or the room QR, the teacher's answer, and places "
-        "in a destination's wait line.",
-        "Teachers of the room asked from; office and admins.",
-        HALL_TRIPS_KEPT,
-        student_data=True,
-        notes={"reason": "Why the request could not start at once (a rule's message)."},
-    ),
-    "hang_tags": Entry(
-        "Hang tags",
-        "The QR token printed on a family's hang tag.",
-        "Office and admins.",
-        "Until reprinted (the old token is revoked) or the family is removed.",
-        notes={"token": "Random; the printed tag shows only the number and the school."},
-    ),
-    "dismissal_defaults": Entry(
-        "Dismissal plans",
-        "How each student goes home on each weekday.",
-        "Office and admins; teachers for their students.",
-        UNTIL_REMOVED,
-        student_data=True,
-    ),
-    "dismissal_changes": Entry(
-        "Daily plan changes",
-        "One-day changes (bus, other family, early pickup).",
-        "Office and admins; teachers for their students.",
-        DISMISSAL_KEPT,
-        student_data=True,
-    ),
-    "absences": Entry(
-        "Absences",
-        "Absent students are never called at dismissal.",
-        "Office and admins.",
-        DISMISSAL_KEPT,
-        student_data=True,
-    ),
-    "dismissals": Entry(
-        "Dismissals",
-        "One school day's car line: lanes, spots, start and end.",
-        "Office and admins.",
-        DISMISSAL_KEPT,
-    ),
-    "queue_entries": Entry(
-        "Car line queue",
-        "Cars in arrival order with their loading spot and times.",
-        "Office, curb staff and screens of the school.",
-        DISMISSAL_KEPT,
-    ),
-    "curb_requests": Entry(
-        "Curb entry receipts",
-        "So a retried curb entry never counts a car twice.",
-        "Nobody in the app.",
-        DISMISSAL_KEPT,
-    ),
-    "called_students": Entry(
-        "Called students",
-        "Who was called, sent and picked up, and when.",
-        "Office, curb staff, the dismissal screen and the student's teachers.",
-        DISMISSAL_KEPT,
-        student_data=True,
-    ),
 }
 
 NOTHING_LEAVES = (
@@ -269,6 +156,11 @@ NOTHING_LEAVES = (
     "no trackers, no fonts or scripts from elsewhere, no e-mail, no vendor. Every page loads "
     "only from this server."
 )
+
+
+def entries() -> dict[str, Entry]:
+    """Every table's entry by table name: the core's and the blueprints'."""
+    return {**CORE_INVENTORY, **contributions().inventory}
 
 
 @dataclass(frozen=True)
@@ -280,9 +172,10 @@ class InventoryTable:
 
 def tables() -> list[InventoryTable]:
     """Every table with its inventory entry and its fields (name, type, note)."""
+    inventory = entries()
     result = []
-    for table in sorted(db.metadata.sorted_tables, key=lambda t: INVENTORY[t.name].label):
-        entry = INVENTORY[table.name]
+    for table in sorted(db.metadata.sorted_tables, key=lambda t: inventory[t.name].label):
+        entry = inventory[table.name]
         result.append(InventoryTable(table.name, entry, _fields(table, entry)))
     return result
 
@@ -311,4 +204,5 @@ def _kind(column_type) -> str:
 
 def missing_entries() -> list[str]:
     """Tables without an inventory entry (a test keeps this empty)."""
-    return sorted(t.name for t in db.metadata.sorted_tables if t.name not in INVENTORY)
+    inventory = entries()
+    return sorted(t.name for t in db.metadata.sorted_tables if t.name not in inventory)

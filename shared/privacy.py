@@ -30,7 +30,7 @@ def retention_policy():
             return redirect(url_for("privacy.retention_policy"))
     page = render_template(
         "privacy/retention.html",
-        periods=retention.PERIODS,
+        periods=retention.periods(),
         days=request.form if error else retention.policy(school),
         last=retention.last_purge(school),
         error=error,
@@ -62,7 +62,7 @@ def student_records(student_id: int):
         "privacy/student_records.html",
         student=student,
         counts={table: len(rows) for table, rows in records.items()},
-        labels={name: entry.label for name, entry in inventory.INVENTORY.items()},
+        labels={name: entry.label for name, entry in inventory.entries().items()},
     )
 
 
@@ -106,7 +106,7 @@ def delete_student(student_id: int):
         "privacy/delete_student.html",
         student=student,
         counts=counts,
-        labels={name: entry.label for name, entry in inventory.INVENTORY.items()},
+        labels={name: entry.label for name, entry in inventory.entries().items()},
         error=error,
     )
     return (page, 400) if error else page

@@ -1,5 +1,7 @@
-"""Retention: how long each school keeps pass history, dismissal history and its audit log.
+"""Retention: how long each school keeps its history (hall passes, dismissals...) and audit log.
 
+The blueprints contribute their periods and what each deletes (`RetentionPeriod`,
+`RetentionRule` in shared/contributions.py); the audit log's period is the core's own.
 Each school sets its periods (in days) on the Privacy page; `flask purge` (safe to run
 from cron, daily) deletes what is older, school by school, in one transaction each, and
 records a `retention.purge` audit event with the counts. The page shows the policy and
@@ -8,48 +10,50 @@ that event, so "when did it last run" is answered from the audit log itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from carline.models import Absence, DailyChange, Dismissal
-from hallpass.models import HallPass, PassRequest
 from shared import audit
+from shared.contributions import Cutoff, RetentionPeriod, RetentionRule, contributions
 from shared.errors import InvalidInput
 from shared.extensions import db
 from shared.models import AuditEvent, School, Student, UserSession
 from shared.timeutil import local, utcnow
 
-
-@dataclass(frozen=True)
-class Period:
-    key: str
-    label: str
-    default_days: int
-
-
-PERIODS = (
-    Period("pass_history_days", "Hall pass history", 365),
-    Period("dismissal_history_days", "Dismissal history (car line, plan changes, absences)", 365),
-    Period("audit_days", "Audit log", 3 * 365),
-)
+AUDIT_PERIOD = RetentionPeriod("audit_days", "Audit log", 3 * 365)
 MIN_DAYS, MAX_DAYS = 30, 10 * 365
 #: Ended (or long expired) sign-in sessions are kept this long, for investigations.
 SESSION_DAYS = 30
 PURGE_ACTION = "retention.purge"
 
 
+def periods() -> list[RetentionPeriod]:
+    """The periods a school chooses: the blueprints' (in their order), then the audit log's."""
+    return [*contributions().retention_periods, AUDIT_PERIOD]
+
+
+def _rules() -> list[RetentionRule]:
+    audit_rule = RetentionRule(
+        "audit_events",
+        AUDIT_PERIOD.key,
+        lambda school, cutoff: delete(AuditEvent).where(
+            AuditEvent.school_id == school.id, AuditEvent.at < cutoff.at
+        ),
+    )
+    return [*contributions().retention_rules, audit_rule]
+
+
 def policy(school: School) -> dict[str, int]:
     """The school's retention periods in days (defaults where it set none)."""
     chosen = (school.settings or {}).get("retention", {})
-    return {p.key: int(chosen.get(p.key, p.default_days)) for p in PERIODS}
+    return {p.key: int(chosen.get(p.key, p.default_days)) for p in periods()}
 
 
 def set_policy(school: School, form: dict[str, str]) -> dict[str, int]:
     """Validate and save the school's retention periods (audited with before and after)."""
     new = {}
-    for period in PERIODS:
+    for period in periods():
         raw = (form.get(period.key) or "").strip()
         if not raw.isdigit() or not MIN_DAYS <= int(raw) <= MAX_DAYS:
             raise InvalidInput(
@@ -72,7 +76,8 @@ def last_purge(school: School) -> AuditEvent | None:
     )
 
 
-def _student_ids(school: School):
+def student_ids(school: School):
+    """The ids of the school's students, for rules on tables without a school column."""
     return select(Student.id).where(Student.school_id == school.id)
 
 
@@ -80,33 +85,12 @@ def purge_school(school: School, now: datetime | None = None) -> dict[str, int]:
     """Delete this school's records older than its retention periods; returns the counts."""
     now = now or utcnow()
     days = policy(school)
-    pass_cutoff = now - timedelta(days=days["pass_history_days"])
-    dismissal_cutoff = local(now, school.timezone).date() - timedelta(
-        days=days["dismissal_history_days"]
-    )
-    audit_cutoff = now - timedelta(days=days["audit_days"])
-    statements = {
-        "hall_passes": delete(HallPass).where(
-            HallPass.school_id == school.id,
-            HallPass.status == "ended",
-            HallPass.ended_at < pass_cutoff,
-        ),
-        "pass_requests": delete(PassRequest).where(
-            PassRequest.school_id == school.id, PassRequest.created_at < pass_cutoff
-        ),
-        "dismissals": delete(Dismissal).where(
-            Dismissal.school_id == school.id, Dismissal.day < dismissal_cutoff
-        ),
-        "dismissal_changes": delete(DailyChange).where(
-            DailyChange.student_id.in_(_student_ids(school)), DailyChange.day < dismissal_cutoff
-        ),
-        "absences": delete(Absence).where(
-            Absence.student_id.in_(_student_ids(school)), Absence.day < dismissal_cutoff
-        ),
-        "audit_events": delete(AuditEvent).where(
-            AuditEvent.school_id == school.id, AuditEvent.at < audit_cutoff
-        ),
+    today = local(now, school.timezone).date()
+    cutoffs = {
+        key: Cutoff(at=now - timedelta(days=n), day=today - timedelta(days=n))
+        for key, n in days.items()
     }
+    statements = {rule.name: rule.delete(school, cutoffs[rule.period]) for rule in _rules()}
     counts = {
         name: db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
         for name, statement in statements.items()

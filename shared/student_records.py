@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import Table, delete, select
 
-from hallpass.models import HallPass
 from shared import audit
 from shared.access import school_record
+from shared.contributions import contributions
 from shared.csvfile import csv_text
 from shared.errors import Conflict
 from shared.extensions import db
@@ -102,14 +102,14 @@ def _as_csv(records: dict[str, list[dict[str, Any]]]) -> str:
 def delete_student(student: Student) -> dict[str, int]:
     """Delete the student and every record about them, for good (audited, without names).
 
-    Refused while the student is out on a pass: the pass must end first, so the
-    destination's and the building's counts stay right.
+    Refused while a blueprint's check says why not (`contribute(bp,
+    student_delete_checks=[...])`): the hall pass refuses while the student is out on a
+    pass, so the destination's and the building's counts stay right.
     """
-    active = db.session.scalar(
-        select(HallPass.id).where(HallPass.student_id == student.id, HallPass.status == "active")
-    )
-    if active is not None:
-        raise Conflict("The student is out on a pass now. End the pass first, then delete.")
+    for check in contributions().student_delete_checks:
+        reason = check(student)
+        if reason:
+            raise Conflict(reason)
     counts = {table: len(rows) for table, rows in collect(student).items()}
     counts.pop("audit_events", None)  # the audit log is kept; it holds ids, not names
     school_id, student_id = student.school_id, student.id

@@ -1,38 +1,25 @@
 """Template helpers for the UI shell: navigation by role, local times, labels."""
 
-from dataclasses import dataclass
-
 from flask import Flask, g, url_for
 
+from shared.contributions import NavItem, contributions
 from shared.models import DEVICE_KIND_LABELS, ROLE_LABELS
 from shared.timeutil import local
 
-
-@dataclass(frozen=True)
-class NavItem:
-    label: str
-    endpoint: str
-    roles: tuple[str, ...]
-
-
-NAV = (
-    NavItem("Hall passes", "hallpass.index", ("admin", "office", "teacher", "staff")),
-    NavItem("Hallway", "hallpass.hallway", ("admin", "office", "staff")),
-    NavItem("Sweep", "hallpass.sweep", ("admin", "office")),
-    NavItem("Pass reports", "hallpass.reports_index", ("admin", "office", "teacher")),
-    NavItem("Car line", "carline.index", ("admin", "office", "teacher", "staff")),
-    NavItem("Dismissal", "carline.control", ("admin", "office")),
-    NavItem("Curb", "carline.curb", ("admin", "office", "teacher", "staff")),
+#: The core's own entries, after those the blueprints contribute.
+CORE_NAV = (
     NavItem("Pair a device", "devices.new_pairing_code", ("admin", "office", "teacher")),
     NavItem("Admin", "admin.index", ("admin",)),
 )
 
 
 def nav_items() -> list[tuple[str, str]]:
+    """The menu of the signed-in staff member: the blueprints' entries, then the core's."""
     principal = g.get("principal")
     if principal is None or principal.user is None:
         return []
-    return [(i.label, url_for(i.endpoint)) for i in NAV if principal.has_role(*i.roles)]
+    items = (*contributions().nav, *CORE_NAV)
+    return [(i.label, url_for(i.endpoint)) for i in items if principal.has_role(*i.roles)]
 
 
 def format_local(dt, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -76,16 +76,15 @@ def test_housekeeping_runs_each_job_and_survives_a_failing_one(app, caplog):
     assert "housekeeping job fails failed" in caplog.text
 
 
-def test_housekeeping_thread_runs_registered_jobs(app, monkeypatch):
+def test_housekeeping_thread_runs_registered_jobs(app):
     ran = threading.Event()
 
     def job() -> int:
         ran.set()
         return 0
 
-    monkeypatch.setattr("shared.housekeeping.JOBS", [Job("tick", job, 1)])
     stop = threading.Event()
-    thread = start_thread(app, stop)
+    thread = start_thread(app, stop, [Job("tick", job, 1)])
     try:
         assert ran.wait(5), "the housekeeping thread never ran its job"
     finally:

@@ -1,0 +1,141 @@
+"""What the car line adds to the core: menu entries, device screens, retention, data
+inventory and the demo history (shared/contributions.py).
+
+The core never imports the car line; it reads these once `carline/__init__.py` has
+contributed them and the application factory has registered the blueprint.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict
+
+from flask import Blueprint
+from sqlalchemy import delete
+
+from carline.demo_history import load_carline_history
+from carline.models import Absence, DailyChange, Dismissal
+from shared.contributions import (
+    Cutoff,
+    DemoLoader,
+    DeviceScreen,
+    InventoryEntry,
+    NavItem,
+    RetentionPeriod,
+    RetentionRule,
+    contribute,
+)
+from shared.inventory import UNTIL_REMOVED
+from shared.models import School
+from shared.retention import student_ids
+
+DISMISSAL_KEPT = "Dismissal history retention period of the school (default 365 days)."
+PERIOD = "dismissal_history_days"
+
+NAV = [
+    NavItem("Car line", "carline.index", ("admin", "office", "teacher", "staff")),
+    NavItem("Dismissal", "carline.control", ("admin", "office")),
+    NavItem("Curb", "carline.curb", ("admin", "office", "teacher", "staff")),
+]
+
+DEVICE_SCREENS = [
+    DeviceScreen("scanner", None, "Open the curb screen", "carline.curb"),
+    DeviceScreen("display", "dismissal", "Open the dismissal screen", "carline.tv"),
+    DeviceScreen("classroom-display", None, "Open the dismissal calls", "carline.classroom"),
+]
+
+
+def _dismissals(school: School, cutoff: Cutoff):
+    return delete(Dismissal).where(Dismissal.school_id == school.id, Dismissal.day < cutoff.day)
+
+
+def _changes(school: School, cutoff: Cutoff):
+    return delete(DailyChange).where(
+        DailyChange.student_id.in_(student_ids(school)), DailyChange.day < cutoff.day
+    )
+
+
+def _absences(school: School, cutoff: Cutoff):
+    return delete(Absence).where(
+        Absence.student_id.in_(student_ids(school)), Absence.day < cutoff.day
+    )
+
+
+INVENTORY: dict[str, InventoryEntry] = {
+    "hang_tags": InventoryEntry(
+        "Hang tags",
+        "The QR token printed on a family's hang tag.",
+        "Office and admins.",
+        "Until reprinted (the old token is revoked) or the family is removed.",
+        notes={"token": "Random; the printed tag shows only the number and the school."},
+    ),
+    "dismissal_defaults": InventoryEntry(
+        "Dismissal plans",
+        "How each student goes home on each weekday.",
+        "Office and admins; teachers for their students.",
+        UNTIL_REMOVED,
+        student_data=True,
+    ),
+    "dismissal_changes": InventoryEntry(
+        "Daily plan changes",
+        "One-day changes (bus, other family, early pickup).",
+        "Office and admins; teachers for their students.",
+        DISMISSAL_KEPT,
+        student_data=True,
+    ),
+    "absences": InventoryEntry(
+        "Absences",
+        "Absent students are never called at dismissal.",
+        "Office and admins.",
+        DISMISSAL_KEPT,
+        student_data=True,
+    ),
+    "dismissals": InventoryEntry(
+        "Dismissals",
+        "One school day's car line: lanes, spots, start and end.",
+        "Office and admins.",
+        DISMISSAL_KEPT,
+    ),
+    "queue_entries": InventoryEntry(
+        "Car line queue",
+        "Cars in arrival order with their loading spot and times.",
+        "Office, curb staff and screens of the school.",
+        DISMISSAL_KEPT,
+    ),
+    "curb_requests": InventoryEntry(
+        "Curb entry receipts",
+        "So a retried curb entry never counts a car twice.",
+        "Nobody in the app.",
+        DISMISSAL_KEPT,
+    ),
+    "called_students": InventoryEntry(
+        "Called students",
+        "Who was called, sent and picked up, and when.",
+        "Office, curb staff, the dismissal screen and the student's teachers.",
+        DISMISSAL_KEPT,
+        student_data=True,
+    ),
+}
+
+
+def load_demo(school: School, rng: random.Random) -> dict[str, int]:
+    """Weeks of past dismissals for the demo school, and today's plans."""
+    return asdict(load_carline_history(school, rng))
+
+
+def register(bp: Blueprint) -> None:
+    contribute(
+        bp,
+        nav=NAV,
+        device_screens=DEVICE_SCREENS,
+        retention_periods=[
+            RetentionPeriod(PERIOD, "Dismissal history (car line, plan changes, absences)", 365)
+        ],
+        retention_rules=[
+            RetentionRule("dismissals", PERIOD, _dismissals),
+            RetentionRule("dismissal_changes", PERIOD, _changes),
+            RetentionRule("absences", PERIOD, _absences),
+        ],
+        inventory=INVENTORY,
+        demo_loaders=[DemoLoader("carline", load_demo, "{dismissals} dismissals with {cars} cars")],
+    )
