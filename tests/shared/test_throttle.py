@@ -155,27 +155,37 @@ def test_racing_wrong_passwords_get_five_checks_with_the_redis_limiter(
 def test_every_sign_in_answers_through_gunicorn_while_redis_is_down(
     app, db, school, make_user, tmp_path, redis_server
 ):
-    """Redis killed under a running server: sign-ins get answers, never a 500."""
-    users = [make_user(school, "teacher") for _ in range(4)]
+    """Redis killed under a running server: sign-ins get answers, never a 500.
+
+    One worker, warmed up by a sign-in while Redis answers, so the times measured are
+    those of the outage, not of a worker's first request.
+    """
+    users = [make_user(school, "teacher") for _ in range(5)]
+
+    def sign_in_over_http(server, user, password) -> tuple[int, float]:
+        browser = Browser(server.url)
+        token = browser.csrf_token("/login")
+        started = time.monotonic()
+        status, _headers, _body = browser.post(
+            "/login", {"email": user.email, "password": password, "csrf_token": token}
+        )
+        return status, time.monotonic() - started
+
     with running_gunicorn(
         app.config["SQLALCHEMY_DATABASE_URI"],
         tmp_path,
-        workers=2,
+        workers=1,
         threads=4,
         REDIS_URL=redis_server.url,
     ) as server:
+        assert sign_in_over_http(server, users[0], PASSWORD)[0] == 302
         redis_server.stop()
-        answers = []
-        for user in users:
-            for password in ("wrong password", PASSWORD):
-                browser = Browser(server.url)
-                token = browser.csrf_token("/login")
-                started = time.monotonic()
-                status, _headers, _body = browser.post(
-                    "/login", {"email": user.email, "password": password, "csrf_token": token}
-                )
-                answers.append((status, time.monotonic() - started))
+        answers = [
+            sign_in_over_http(server, user, password)
+            for user in users[1:]
+            for password in ("wrong password", PASSWORD)
+        ]
         log = server.log()
-    assert [status for status, _ in answers] == [401, 302] * len(users), answers
+    assert [status for status, _ in answers] == [401, 302] * 4, answers
     assert max(seconds for _, seconds in answers) < 2, answers
     assert "Traceback" not in log
