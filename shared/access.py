@@ -30,7 +30,17 @@ from sqlalchemy import ColumnElement, Select, bindparam, false, select, true
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.forms import MAX_ID
-from shared.models import DEVICE_KINDS, ROLES, Device, Membership, Room, School, SchoolClass, User
+from shared.models import (
+    DEVICE_KINDS,
+    ROLES,
+    Device,
+    LiveVersion,
+    Membership,
+    Room,
+    School,
+    SchoolClass,
+    User,
+)
 from shared.schedule import taught_room_ids
 
 ANY_USER = "user"
@@ -39,6 +49,9 @@ DEVICE_PREFIX = "device:"
 #: Cookie holding a paired device's secret; it outlives staff sessions on that browser.
 DEVICE_COOKIE = "passline_device"
 VALID_RULES = {ANY_USER, *ROLES, *(DEVICE_PREFIX + kind for kind in DEVICE_KINDS)}
+#: The live-update topic that every narrowing of access at a school bumps
+#: (`live.access_changed`): a revoked device, an ended session, a changed role.
+ACCESS_TOPIC = "access"
 
 
 @dataclass
@@ -94,9 +107,35 @@ def secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def access_version_column(school_id):
+    """The school's access version as a column of the query that loads the caller.
+
+    The decision that admits a caller and the access version it was made under then come
+    from one snapshot of the database: the version can never be newer than what the
+    decision saw, so a later change of access is always noticed (shared/poll_shortcut.py).
+    """
+    return (
+        select(LiveVersion.version)
+        .where(LiveVersion.school_id == school_id, LiveVersion.topic == ACCESS_TOPIC)
+        .scalar_subquery()
+    )
+
+
+def note_access_version(school_id: int, version: int | None) -> None:
+    """Remember the access version read with this request's caller (the first one read:
+    every decision about the caller comes after it)."""
+    g.setdefault("access_version", (school_id, version or 0))
+
+
+def access_version_seen(school_id: int) -> int | None:
+    """The school's access version read with this request's caller, if it was read."""
+    seen = g.get("access_version")
+    return seen[1] if seen is not None and seen[0] == school_id else None
+
+
 #: Built once: every request of a paired device runs it (polls many times a minute).
 _DEVICE_AND_SCHOOL = (
-    select(Device, School)
+    select(Device, School, access_version_column(Device.school_id).label("access_version"))
     .join(School, School.id == Device.school_id)
     .where(Device.secret_hash == bindparam("secret_hash"))
 )
@@ -111,6 +150,7 @@ def _load_device() -> tuple[Device, School] | None:
     if row is None or row.Device.is_revoked:
         g.forget_device = True  # the cookie is deleted on the way out
         return None
+    note_access_version(row.School.id, row.access_version)
     return row.Device, row.School
 
 

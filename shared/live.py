@@ -8,9 +8,9 @@ database, so a change made anywhere reaches every screen.
 
 Whatever narrows someone's access (a revoked device, an ended session, changed roles)
 also bumps the school's ACCESS_TOPIC (`access_changed`). A poll admitted on the full path
-offers its admission, with the access version it was decided under, to the WSGI layer
-that answers unchanged polls before Flask (shared/poll_shortcut.py); this module knows
-nothing else of it.
+offers its admission, with the access version read together with its caller
+(shared/access.py), to the WSGI layer that answers unchanged polls before Flask
+(shared/poll_shortcut.py); this module knows nothing else of it.
 """
 
 import functools
@@ -20,17 +20,15 @@ from collections.abc import Callable, Hashable, Iterable
 from urllib.parse import parse_qsl
 
 from flask import Response, g, request
-from sqlalchemy import Engine, bindparam, event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
-from shared.access import PUBLIC, request_rules
+from shared.access import ACCESS_TOPIC, PUBLIC, access_version_seen, request_rules
 from shared.bounded import BoundedDict
 from shared.database import upsert_insert
 from shared.extensions import db
 from shared.models import LiveVersion
 
-#: Bumped when access ends or narrows at a school (see the module docstring).
-ACCESS_TOPIC = "access"
 #: WSGI environ key under which `poll` offers the caller's admission to the region:
 #: (school id, topic, share, access version). Only for a caller with a principal
 #: (staff or a paired device) on a view that is not public.
@@ -93,8 +91,8 @@ def access_changed(school_ids: Iterable[int]) -> None:
 _VERSION = select(LiveVersion.version).where(
     LiveVersion.school_id == bindparam("school_id"), LiveVersion.topic == bindparam("topic")
 )
-_VERSIONS_OF = select(LiveVersion.school_id, LiveVersion.topic, LiveVersion.version).where(
-    LiveVersion.school_id.in_(bindparam("school_ids", expanding=True))
+_VERSIONS_OF = select(LiveVersion.topic, LiveVersion.version).where(
+    LiveVersion.school_id == bindparam("school_id")
 )
 
 
@@ -114,28 +112,18 @@ def current(school_id: int, topic: str) -> int:
 RECENT_SECONDS = 0.25
 #: school id -> (topic -> version, when read)
 _recent: dict[int, tuple[dict[str, int], float]] = {}
-#: A school counts as served by this process this long after its last poll (seconds): as
-#: long as the poll shortcut reuses an access decision (shared/poll_shortcut.py).
-SERVED_SECONDS = 30.0
-#: school id -> when this process last answered a poll of it
-_polled: dict[int, float] = {}
 
 
-def school_versions(
-    school_id: int, topic: str, shown: int | None, *, engine: Engine | None = None
-) -> dict[str, int]:
-    """Every topic's version at the school, read at most every RECENT_SECONDS per process.
+def school_versions(school_id: int, topic: str, shown: int | None) -> dict[str, int]:
+    """Every topic's version at the school, read at most every RECENT_SECONDS per process,
+    in the request's transaction.
 
     A screen that already shows a newer version than the one remembered (it was
     answered by another process) always gets a fresh read, so no screen goes back.
-    Without `engine` (the full path) the read joins the request's transaction. With it
-    (a caller before Flask, with no session) the read covers every school this process
-    served in the last SERVED_SECONDS, so a process serving a district's schools reads
-    once per RECENT_SECONDS, not once per school; on PostgreSQL it runs in autocommit
-    (one round trip instead of BEGIN, SELECT, ROLLBACK).
+    Who may see the region was decided from the database already: these versions only
+    say whether it changed.
     """
     now = time.monotonic()
-    _polled[school_id] = now
     remembered = _recent.get(school_id)
     if (
         remembered is not None
@@ -143,20 +131,10 @@ def school_versions(
         and (shown is None or shown <= remembered[0].get(topic, 0))
     ):
         return remembered[0]
-    if engine is None:
-        school_ids = [school_id]
-        rows = db.session.connection().execute(_VERSIONS_OF, {"school_ids": school_ids}).all()
-    else:
-        school_ids = [s for s, at in list(_polled.items()) if now - at < SERVED_SECONDS]
-        options = {"isolation_level": "AUTOCOMMIT"} if engine.dialect.name == "postgresql" else {}
-        with engine.connect().execution_options(**options) as connection:
-            rows = connection.execute(_VERSIONS_OF, {"school_ids": school_ids}).all()
-    versions: dict[int, dict[str, int]] = {s: {} for s in school_ids}
-    for school, school_topic, version in rows:
-        versions[school][school_topic] = version
-    for school in school_ids:
-        _recent[school] = (versions[school], now)
-    return versions[school_id]
+    rows = db.session.connection().execute(_VERSIONS_OF, {"school_id": school_id})
+    versions = {school_topic: version for school_topic, version in rows}
+    _recent[school_id] = (versions, now)
+    return versions
 
 
 #: Rendered partials shared by every screen that shows the same thing (see `poll`).
@@ -184,7 +162,7 @@ def poll(
     """
     shown = shown_version(request.environ.get("QUERY_STRING", ""))
     versions = school_versions(school_id, topic, shown)
-    _offer_admission(school_id, topic, share, versions.get(ACCESS_TOPIC, 0))
+    _offer_admission(school_id, topic, share)
     if shown == versions.get(topic, 0):
         return Response(status=204)
     # About to render: read the version again in this request's own transaction. The
@@ -216,11 +194,15 @@ def shared_render(school_id: int, topic: str, version: int, share: Hashable) -> 
     return _shared.get((school_id, topic, version, share))
 
 
-def _offer_admission(school_id: int, topic: str, share: Hashable | None, access: int) -> None:
-    """The full path admitted this caller to this region: say so to the layer before Flask."""
+def _offer_admission(school_id: int, topic: str, share: Hashable | None) -> None:
+    """The full path admitted this caller to this region: say so to the layer before Flask,
+    with the access version read together with the caller (never a newer one read later,
+    which could postdate a revoke that this decision did not see)."""
     if g.get("principal") is None or PUBLIC in request_rules():
         return  # what an anonymous poll shows comes from its own cookie, not from a caller
-    request.environ[ADMISSION] = (school_id, topic, share, access)
+    access = access_version_seen(school_id)
+    if access is not None:
+        request.environ[ADMISSION] = (school_id, topic, share, access)
 
 
 def shown_version(query_string: str) -> int | None:
@@ -239,4 +221,3 @@ def clear_shared() -> None:
     """Forget every shared render and remembered version (tests that reuse ids)."""
     _shared.clear()
     _recent.clear()
-    _polled.clear()

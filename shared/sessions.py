@@ -21,6 +21,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy import select, update
 
 from shared import live
+from shared.access import access_version_column, note_access_version
 from shared.bounded import BoundedDict
 from shared.database import write_now
 from shared.extensions import db
@@ -87,14 +88,20 @@ def load_session_user(session_id: str) -> User | None:
     token = session.get(SESSION_TOKEN_KEY)
     if not user_id.isdigit() or not token:
         return None
+    school_id = session.get("school_id")
+    columns = [User, UserSession]
+    if isinstance(school_id, int):  # the school the caller acts at (shared/access.py)
+        columns.append(access_version_column(school_id))
     row = db.session.execute(
-        select(User, UserSession)
+        select(*columns)
         .join(UserSession, UserSession.user_id == User.id)
         .where(User.id == int(user_id), UserSession.token_hash == _digest(token))
     ).first()
     if row is None:
         return None
-    user, user_session = row
+    user, user_session = row[0], row[1]
+    if isinstance(school_id, int):
+        note_access_version(school_id, row[2])
     if not user.active or user.session_nonce != nonce or user_session.ended_at is not None:
         return None
     now = utcnow()
