@@ -303,6 +303,57 @@ def district(app, db, school, make_user, tmp_path):
         yield deployment, office
 
 
+def test_sign_out_and_revocation_on_one_host_are_refused_on_the_other(district):
+    deployment, office_user = district
+    office_a = sign_in(deployment.browser("a"), office_user.email)
+    office_b = same_cookies(office_a, "b", deployment)
+    assert office_b.get("/dashboard")[0] == 200, "a session made on host A works on host B"
+
+    tv_b = pair_display(office_b, deployment.browser("b"), "Gym TV")
+    tv_a = same_cookies(tv_b, "a", deployment)
+    for tv in (tv_a, tv_b):
+        assert tv.get(f"{TV_POLL}?v=-1", headers=HX)[0] == 200
+
+    # Polls keep coming on host A while host B revokes the TV.
+    _, _, devices_page = office_a.get("/devices")
+    revoke_path = re.search(r'action="(/devices/\d+/revoke)"', devices_page).group(1)
+    stop = threading.Event()
+    acknowledged_at: list[float] = []
+    served_after: list[int] = []
+
+    def poll_on_a():
+        poller = same_cookies(tv_b, "a", deployment)
+        while not stop.is_set():
+            sent = time.monotonic()
+            status = poller.get(f"{TV_POLL}?v=-1", headers=HX)[0]
+            if acknowledged_at and sent > acknowledged_at[0] and status in (200, 204):
+                served_after.append(status)
+
+    pollers = [threading.Thread(target=poll_on_a) for _ in range(4)]
+    for poller in pollers:
+        poller.start()
+    time.sleep(1)
+    status, _, _ = office_b.post(revoke_path, {"csrf_token": office_b.token})
+    acknowledged_at.append(time.monotonic())
+    assert status == 302
+    time.sleep(1)
+    stop.set()
+    for poller in pollers:
+        poller.join(10)
+    assert served_after == [], f"{len(served_after)} polls served after the revoke"
+    assert tv_a.get(f"{TV_POLL}?v=-1", headers=HX)[0] in (401, 403)
+
+    # Signing out on host B ends the session on host A too: the old cookie is refused there.
+    copied = dict(office_b.cookies)
+    status, _, _ = office_b.post("/logout", {"csrf_token": office_b.token})
+    assert status == 302
+    stale = deployment.browser("a")
+    stale.cookies = copied
+    status, headers, _ = stale.get("/dashboard")
+    assert status == 302 and "/login" in headers["Location"]
+    assert stale.get("/devices", headers=HX)[0] == 401
+
+
 def test_one_host_killed_mid_dismissal_loses_nothing(district, db):
     deployment, office_user = district
     office = sign_in(deployment.browser(), office_user.email)
