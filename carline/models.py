@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime, time
+from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
@@ -29,27 +30,59 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.extensions import db
-from shared.models import Family, Student
+from shared.models import Family, Student, sql_in
 from shared.timeutil import UTCDateTime, utcnow
 
-#: How a student goes home; "car" means with one of their families unless a change names one.
-DISMISSAL_MODES = ("car", "bus", "walker", "aftercare")
-#: queued: waiting for a spot; at_spot: at the curb in `spot`; loaded: gone.
-QUEUE_STATUSES = ("queued", "at_spot", "loaded")
-#: Modes a student is called for: a car at the curb, a bus that arrived, walkers released.
-CALL_MODES = ("car", "bus", "walker")
-#: Car riders go called -> sent -> loaded; bus riders and walkers go called -> released.
-CALL_STATUSES = ("called", "sent", "loaded", "released")
+
+class DismissalMode(StrEnum):
+    """How a student goes home ("car": with one of their families unless a change names one)."""
+
+    CAR = "car"
+    BUS = "bus"
+    WALKER = "walker"
+    AFTERCARE = "aftercare"
+
+
+DISMISSAL_MODES = tuple(DismissalMode)
+
+
+class QueueStatus(StrEnum):
+    """A car in the line: queued (waiting for a spot), at_spot (at the curb), loaded (gone)."""
+
+    QUEUED = "queued"
+    AT_SPOT = "at_spot"
+    LOADED = "loaded"
+
+
+class CallMode(StrEnum):
+    """What a student is called for: a car at the curb, a bus that arrived, walkers released."""
+
+    CAR = "car"
+    BUS = "bus"
+    WALKER = "walker"
+
+
+CALL_MODES = tuple(CallMode)
+
+
+class CallStatus(StrEnum):
+    """Car riders go called -> sent -> loaded; bus riders and walkers go called -> released."""
+
+    CALLED = "called"
+    SENT = "sent"
+    LOADED = "loaded"
+    RELEASED = "released"
+
+
+#: The statuses a call may have for each kind of mode (a CHECK constraint holds them).
+CAR_CALL_STATUSES = (CallStatus.CALLED, CallStatus.SENT, CallStatus.LOADED)
+OTHER_CALL_STATUSES = (CallStatus.CALLED, CallStatus.RELEASED)
 
 MAX_LANES = 10
 MAX_SPOTS_PER_LANE = 50
 #: Longest client idempotency key accepted with a curb entry.
 MAX_REQUEST_KEY_LENGTH = 64
 ROUTE_LENGTH = 16
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 def _bus_route_rule(mode_column: str = "mode") -> CheckConstraint:
@@ -97,7 +130,7 @@ class DismissalDefault(db.Model):
     __table_args__ = (
         UniqueConstraint("student_id", "weekday"),
         CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday"),
-        CheckConstraint(_in("mode", DISMISSAL_MODES), name="mode"),
+        CheckConstraint(sql_in("mode", DismissalMode), name="mode"),
         _bus_route_rule(),
     )
 
@@ -118,7 +151,7 @@ class DailyChange(db.Model):
     __tablename__ = "dismissal_changes"
     __table_args__ = (
         UniqueConstraint("student_id", "day"),
-        CheckConstraint(_in("mode", DISMISSAL_MODES), name="mode"),
+        CheckConstraint(sql_in("mode", DismissalMode), name="mode"),
         _bus_route_rule(),
         CheckConstraint("family_id IS NULL OR mode = 'car'", name="family_with_car"),
     )
@@ -211,7 +244,7 @@ class QueueEntry(db.Model):
         ),
         CheckConstraint("position >= 1", name="position"),
         CheckConstraint("spot IS NULL OR spot >= 1", name="spot"),
-        CheckConstraint(_in("status", QUEUE_STATUSES), name="status"),
+        CheckConstraint(sql_in("status", QueueStatus), name="status"),
         CheckConstraint(
             "(status = 'queued' AND spot IS NULL) "
             "OR (status = 'at_spot' AND spot IS NOT NULL) OR status = 'loaded'",
@@ -227,7 +260,7 @@ class QueueEntry(db.Model):
     position: Mapped[int] = mapped_column(Integer)
     #: Loading spot number (1..lanes * spots_per_lane) while at the curb; kept once loaded.
     spot: Mapped[int | None] = mapped_column(SmallInteger)
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=QueueStatus.QUEUED.value)
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     at_spot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     loaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -268,16 +301,16 @@ class CalledStudent(db.Model):
     __tablename__ = "called_students"
     __table_args__ = (
         UniqueConstraint("dismissal_id", "student_id"),
-        CheckConstraint(_in("mode", CALL_MODES), name="mode"),
-        CheckConstraint(_in("status", CALL_STATUSES), name="status"),
+        CheckConstraint(sql_in("mode", CallMode), name="mode"),
+        CheckConstraint(sql_in("status", CallStatus), name="status"),
         CheckConstraint(
             "(mode = 'car' AND queue_entry_id IS NOT NULL) "
             "OR (mode != 'car' AND queue_entry_id IS NULL)",
             name="entry_with_car",
         ),
         CheckConstraint(
-            f"(mode = 'car' AND {_in('status', ('called', 'sent', 'loaded'))}) "
-            f"OR (mode != 'car' AND {_in('status', ('called', 'released'))})",
+            f"(mode = 'car' AND {sql_in('status', CAR_CALL_STATUSES)}) "
+            f"OR (mode != 'car' AND {sql_in('status', OTHER_CALL_STATUSES)})",
             name="status_for_mode",
         ),
         _bus_route_rule(),
@@ -292,7 +325,7 @@ class CalledStudent(db.Model):
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
     mode: Mapped[str] = mapped_column(String(16))
     bus_route: Mapped[str | None] = mapped_column(String(ROUTE_LENGTH))
-    status: Mapped[str] = mapped_column(String(16), default="called")
+    status: Mapped[str] = mapped_column(String(16), default=CallStatus.CALLED.value)
     called_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: When the teacher sent the student out of the room.
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -16,7 +16,8 @@ The rules that must hold under concurrent requests are held by the database:
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -36,20 +37,59 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.extensions import db
-from shared.models import Room, Student, User
+from shared.models import Room, Student, User, sql_in
 from shared.timeutil import UTCDateTime, utcnow
 
-PASS_STATUSES = ("active", "ended")
-PASS_SOURCES = ("teacher", "kiosk", "room_qr")
-#: Who ended a pass: staff, the student returning, the system (time / period end), a sweep.
-ENDED_BY = ("staff", "student", "system", "sweep")
 
-#: A request's life: `pending` (the teacher decides), `waiting` (in the destination's wait
-#: line), `ready` (a place is held for the student: the teacher taps Go), then one of
-#: `approved` (a pass started), `denied`, `cancelled` (by the student) or `expired`.
-REQUEST_STATUSES = ("pending", "waiting", "ready", "approved", "denied", "cancelled", "expired")
-OPEN_REQUEST_STATUSES = ("pending", "waiting", "ready")
-REQUEST_SOURCES = ("kiosk", "room_qr", "teacher")
+class PassStatus(StrEnum):
+    """A pass is active while the student is out, then ended."""
+
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class PassSource(StrEnum):
+    """Where a pass was started: by a teacher, at a kiosk, from the room's QR code."""
+
+    TEACHER = "teacher"
+    KIOSK = "kiosk"
+    ROOM_QR = "room_qr"
+
+
+class EndedBy(StrEnum):
+    """Who ended a pass: staff, the student returning, the system (time / period end), a sweep."""
+
+    STAFF = "staff"
+    STUDENT = "student"
+    SYSTEM = "system"
+    SWEEP = "sweep"
+
+
+class RequestStatus(StrEnum):
+    """A request's life: `pending` (the teacher decides), `waiting` (in the destination's wait
+    line), `ready` (a place is held for the student: the teacher taps Go), then one of
+    `approved` (a pass started), `denied`, `cancelled` (by the student) or `expired`.
+    """
+
+    PENDING = "pending"
+    WAITING = "waiting"
+    READY = "ready"
+    APPROVED = "approved"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+#: A request still open: a student has at most one (a partial unique index says so).
+OPEN_REQUEST_STATUSES = (RequestStatus.PENDING, RequestStatus.WAITING, RequestStatus.READY)
+
+
+class RequestSource(StrEnum):
+    """Where a student asked for a pass."""
+
+    KIOSK = "kiosk"
+    ROOM_QR = "room_qr"
+    TEACHER = "teacher"
 
 
 def new_pass_token() -> str:
@@ -177,19 +217,16 @@ class HallPass(db.Model):
             "uq_hall_passes_one_active_per_student",
             "student_id",
             unique=True,
-            sqlite_where=text("status = 'active'"),
-            postgresql_where=text("status = 'active'"),
+            sqlite_where=text(f"status = '{PassStatus.ACTIVE}'"),
+            postgresql_where=text(f"status = '{PassStatus.ACTIVE}'"),
         ),
         Index("ix_hall_passes_school_id_status", "school_id", "status"),
         Index("ix_hall_passes_student_id_started_at", "student_id", "started_at"),
         #: Reports pick a school's passes by date range.
         Index("ix_hall_passes_school_id_started_at", "school_id", "started_at"),
-        CheckConstraint("status IN ('active', 'ended')", name="status"),
-        CheckConstraint("source IN ('teacher', 'kiosk', 'room_qr')", name="source"),
-        CheckConstraint(
-            "ended_by IS NULL OR ended_by IN ('staff', 'student', 'system', 'sweep')",
-            name="ended_by",
-        ),
+        CheckConstraint(sql_in("status", PassStatus), name="status"),
+        CheckConstraint(sql_in("source", PassSource), name="source"),
+        CheckConstraint(sql_in("ended_by", EndedBy, null_ok=True), name="ended_by"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -203,7 +240,7 @@ class HallPass(db.Model):
     issued_by_device_id: Mapped[int | None] = mapped_column(
         ForeignKey("devices.id", ondelete="SET NULL")
     )
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=PassStatus.ACTIVE.value)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     time_limit_minutes: Mapped[int] = mapped_column(Integer)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -224,6 +261,11 @@ class HallPass(db.Model):
     from_room: Mapped[Room | None] = relationship()
     issued_by: Mapped[User | None] = relationship()
 
+    @property
+    def due_at(self) -> datetime:
+        """When the pass's time is up: its start plus its time limit (UTC-aware)."""
+        return self.started_at + timedelta(minutes=self.time_limit_minutes)
+
 
 class PassRequest(db.Model):
     """A student's ask for a pass that did not start at once: approval or the wait line."""
@@ -234,17 +276,13 @@ class PassRequest(db.Model):
             "uq_pass_requests_one_open_per_student",
             "student_id",
             unique=True,
-            sqlite_where=text("status IN ('pending', 'waiting', 'ready')"),
-            postgresql_where=text("status IN ('pending', 'waiting', 'ready')"),
+            sqlite_where=text(sql_in("status", OPEN_REQUEST_STATUSES)),
+            postgresql_where=text(sql_in("status", OPEN_REQUEST_STATUSES)),
         ),
         UniqueConstraint("destination_id", "position"),
         Index("ix_pass_requests_school_id_status", "school_id", "status"),
-        CheckConstraint(
-            "status IN ('pending', 'waiting', 'ready', 'approved', 'denied', 'cancelled', "
-            "'expired')",
-            name="status",
-        ),
-        CheckConstraint("source IN ('kiosk', 'room_qr', 'teacher')", name="source"),
+        CheckConstraint(sql_in("status", RequestStatus), name="status"),
+        CheckConstraint(sql_in("source", RequestSource), name="source"),
         CheckConstraint("position IS NULL OR position >= 1", name="position"),
     )
 
@@ -257,7 +295,7 @@ class PassRequest(db.Model):
     #: The room the student asks from: its teacher decides.
     from_room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING.value)
     #: Place in the destination's wait line (first come, first served); None if never queued.
     position: Mapped[int | None] = mapped_column(Integer)
     #: For staff: why the request could not start at once (a rule's message).

@@ -6,12 +6,19 @@ so every table and its constraints can be read in one place.
 Everything except a staff account belongs to one school, and every query is scoped
 by `school_id`. Timestamps are UTC (`UTCDateTime`); they are shown in the school's
 time zone.
+
+A column with a fixed set of values (a role, a device kind, a status) has a `StrEnum`
+listing them; its CHECK constraint is generated from the enum with `sql_in`. Members are
+strings, so `membership.role == "admin"` and `Role.ADMIN == "admin"` both hold, and rows
+read back as plain strings.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, time
+from enum import StrEnum
 from typing import Any
 
 from flask_login import UserMixin
@@ -37,7 +44,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from shared.extensions import db
 from shared.timeutil import UTCDateTime, utcnow
 
-ROLES = ("admin", "office", "teacher", "staff")
+
+class Role(StrEnum):
+    """What a staff member does at one school (a membership)."""
+
+    ADMIN = "admin"
+    OFFICE = "office"
+    TEACHER = "teacher"
+    STAFF = "staff"
+
+
+ROLES = tuple(Role)
 ROLE_LABELS = {
     "admin": "School admin",
     "office": "Front office",
@@ -45,7 +62,17 @@ ROLE_LABELS = {
     "staff": "Curb / hall staff",
 }
 
-DEVICE_KINDS = ("kiosk", "display", "classroom-display", "scanner")
+
+class DeviceKind(StrEnum):
+    """What a paired device is for."""
+
+    KIOSK = "kiosk"
+    DISPLAY = "display"
+    CLASSROOM_DISPLAY = "classroom-display"
+    SCANNER = "scanner"
+
+
+DEVICE_KINDS = tuple(DeviceKind)
 DEVICE_KIND_LABELS = {
     "kiosk": "Hall pass kiosk (room)",
     "display": "Office / hallway display",
@@ -53,17 +80,45 @@ DEVICE_KIND_LABELS = {
     "scanner": "Curb scanner",
 }
 #: Device kinds that are bound to one room.
-ROOM_DEVICE_KINDS = ("kiosk", "classroom-display")
-#: What a `display` device shows.
-DISPLAY_PURPOSES = ("dismissal", "hallway")
+ROOM_DEVICE_KINDS = (DeviceKind.KIOSK, DeviceKind.CLASSROOM_DISPLAY)
 
-ROOM_KINDS = ("classroom", "restroom", "nurse", "office", "library", "counselor", "other")
+
+class DisplayPurpose(StrEnum):
+    """What a `display` device shows."""
+
+    DISMISSAL = "dismissal"
+    HALLWAY = "hallway"
+
+
+DISPLAY_PURPOSES = tuple(DisplayPurpose)
+
+
+class RoomKind(StrEnum):
+    """What a room is used for (destinations and the roster use it)."""
+
+    CLASSROOM = "classroom"
+    RESTROOM = "restroom"
+    NURSE = "nurse"
+    OFFICE = "office"
+    LIBRARY = "library"
+    COUNSELOR = "counselor"
+    OTHER = "other"
+
+
+ROOM_KINDS = tuple(RoomKind)
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+def sql_in(column: str, values: Iterable[str], *, null_ok: bool = False) -> str:
+    """CHECK constraint SQL: `column` holds one of `values` (an enum or strings), or NULL.
+
+    The one way models turn an enum into its CHECK constraint, so the constraint lists
+    exactly the enum's values. The text is part of the schema that migrations create:
+    changing its form (quotes, spacing, order) would need a migration.
+    """
+    listed = f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+    return f"{column} IS NULL OR {listed}" if null_ok else listed
 
 
 class School(db.Model):
@@ -129,7 +184,7 @@ class Membership(db.Model):
     __tablename__ = "memberships"
     __table_args__ = (
         UniqueConstraint("user_id", "school_id", "role"),
-        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint(sql_in("role", Role), name="role"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -174,7 +229,7 @@ class Room(db.Model):
     __tablename__ = "rooms"
     __table_args__ = (
         UniqueConstraint("school_id", "name"),
-        CheckConstraint(_in("kind", ROOM_KINDS), name="kind"),
+        CheckConstraint(sql_in("kind", RoomKind), name="kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -320,8 +375,8 @@ class Device(db.Model):
 
     __tablename__ = "devices"
     __table_args__ = (
-        CheckConstraint(_in("kind", DEVICE_KINDS), name="kind"),
-        CheckConstraint(f"purpose IS NULL OR {_in('purpose', DISPLAY_PURPOSES)}", name="purpose"),
+        CheckConstraint(sql_in("kind", DeviceKind), name="kind"),
+        CheckConstraint(sql_in("purpose", DisplayPurpose, null_ok=True), name="purpose"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -355,8 +410,8 @@ class PairingCode(db.Model):
 
     __tablename__ = "pairing_codes"
     __table_args__ = (
-        CheckConstraint(_in("kind", DEVICE_KINDS), name="kind"),
-        CheckConstraint(f"purpose IS NULL OR {_in('purpose', DISPLAY_PURPOSES)}", name="purpose"),
+        CheckConstraint(sql_in("kind", DeviceKind), name="kind"),
+        CheckConstraint(sql_in("purpose", DisplayPurpose, null_ok=True), name="purpose"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
