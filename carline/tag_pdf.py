@@ -1,7 +1,8 @@
-"""Hang tags as a PDF (four per US letter page, drawn as vectors by hand) and their QR SVG.
+"""Hang tags as a PDF (four per US letter page, drawn as vectors by hand).
 
 Each tag shows the school name, the tag number in large type and a QR code of the
-tag's opaque token (the exact text the curb scanner reads), drawn as filled squares.
+tag's opaque token (the exact text the curb scanner reads), drawn as filled squares
+from `shared.qr`'s matrix (the same code the print page shows as SVG).
 No student names, ever. The file uses only PDF's built-in Helvetica fonts, so it is
 small and needs no library; each page's drawing is one deflated content stream.
 """
@@ -11,8 +12,10 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 
-import qrcode
-from markupsafe import Markup
+from shared.qr import dark_runs, qr_matrix, qr_svg
+
+#: Re-exported for the print page until its views import them from `shared.qr`.
+__all__ = ["TAGS_PER_PAGE", "qr_matrix", "qr_svg", "tags_pdf"]
 
 PAGE_WIDTH, PAGE_HEIGHT = 612, 792  # US letter, in points
 MARGIN = 36
@@ -21,8 +24,6 @@ TAGS_PER_PAGE = COLUMNS * ROWS
 CELL_WIDTH = (PAGE_WIDTH - 2 * MARGIN) / COLUMNS
 CELL_HEIGHT = (PAGE_HEIGHT - 2 * MARGIN) / ROWS
 QR_SIZE = 170
-#: White modules around the QR code on screen and paper (the PDF leaves the margin).
-QUIET_ZONE = 2
 #: Helvetica digits are all 556/1000 of the font size wide.
 DIGIT_WIDTH = 0.556
 MAX_NUMBER_SIZE = 110
@@ -42,45 +43,6 @@ def _fit(name: str) -> str:
     return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 3].rstrip() + "..."
 
 
-def qr_matrix(token: str) -> list[list[bool]]:
-    """The QR code modules of the token, without the quiet zone."""
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
-    code.add_data(token)
-    code.make(fit=True)
-    return code.get_matrix()
-
-
-def _runs(row: list[bool]) -> list[tuple[int, int]]:
-    """(start, length) of each run of dark modules in a row."""
-    runs, c = [], 0
-    while c < len(row):
-        if not row[c]:
-            c += 1
-            continue
-        start = c
-        while c < len(row) and row[c]:
-            c += 1
-        runs.append((start, c - start))
-    return runs
-
-
-def qr_svg(token: str) -> Markup:
-    """The token's QR code as a compact inline SVG (one path, a white quiet zone)."""
-    matrix = qr_matrix(token)
-    size = len(matrix) + 2 * QUIET_ZONE
-    path = "".join(
-        f"M{start},{r}h{length}v1h-{length}z"
-        for r, row in enumerate(matrix)
-        for start, length in _runs(row)
-    )
-    return Markup(  # noqa: S704 - numbers only
-        f'<svg class="qr-code" viewBox="-{QUIET_ZONE} -{QUIET_ZONE} {size} {size}" '
-        f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="QR code" '
-        f'shape-rendering="crispEdges"><rect x="-{QUIET_ZONE}" y="-{QUIET_ZONE}" '
-        f'width="{size}" height="{size}" fill="#fff"/><path d="{path}" fill="#000"/></svg>'
-    )
-
-
 def _qr_ops(token: str, x: float, y: float, size: float) -> list[str]:
     """Filled rectangles for the dark modules, one per horizontal run."""
     matrix = qr_matrix(token)
@@ -89,7 +51,7 @@ def _qr_ops(token: str, x: float, y: float, size: float) -> list[str]:
         f"{x + start * module:.2f} {y + size - (r + 1) * module:.2f} "
         f"{length * module:.2f} {module:.2f} re"
         for r, row in enumerate(matrix)
-        for start, length in _runs(row)
+        for start, length in dark_runs(row)
     ]
     ops.append("f")
     return ops

@@ -114,7 +114,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
 @pytest.fixture(scope="session")
 def fake_camera(site, tmp_path_factory) -> Path:
     """A looping camera video of the QR code on the second demo hang tag."""
-    from carline.tag_pdf import qr_matrix
+    from shared.qr import qr_matrix
     from tests.e2e.fakecam import write_y4m
 
     token = site.facts["tags"][1]["token"]
