@@ -17,10 +17,20 @@ from flask import Response
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def safe_cell(value) -> str:
-    """The cell's text (empty for None); text a spreadsheet would run as a formula gets a '."""
+def safe_cell(value, *, decimals: int | None = None, yes_no: bool = False) -> str:
+    """The cell's text (empty for None); text a spreadsheet would run as a formula gets a '.
+
+    The one CSV cell guard. Reports choose how numbers and flags read:
+    `decimals` writes floats with that many decimals (a number, never a formula, so
+    "-1.5" stays as it is) and `yes_no` writes booleans as "yes" / "no". Use
+    `functools.partial(safe_cell, decimals=1, yes_no=True)` as `csv_text`'s `cell`.
+    """
     if value is None:
         return ""
+    if yes_no and isinstance(value, bool):
+        return "yes" if value else "no"
+    if decimals is not None and isinstance(value, float):
+        return f"{value:.{decimals}f}"
     text = str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
