@@ -1,14 +1,66 @@
-"""The audit log: every sign-in and every write, with actor, time and client address."""
+"""The audit log: every sign-in and every write, with actor, time and client address.
 
+Who did it, one convention for every service:
+
+- A view takes the caller from the request: `current_actor()` (the signed-in staff
+  member, the paired device, or nobody for an anonymous student's phone) and passes
+  it to the service as `actor`; a job or the command line passes `SYSTEM`.
+- A service that takes an `actor` hands it to `record(..., actor=actor)`, so what is
+  audited is what the service was told, even outside a request (tests, jobs).
+- `record` without an `actor` falls back on `current_actor()`: the request's principal,
+  or `SYSTEM` outside a request. `actor_user` / `actor_label` name someone the request
+  does not know yet (signing in, a failed sign-in's email).
+
+The audit label reads: the staff member's email, "device: <label>", "anonymous" (a
+request nobody is signed in to) or "system".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 from typing import Any
 
 from flask import g, has_request_context, request
 
 from shared.extensions import db
-from shared.models import AuditEvent, User
+from shared.models import AuditEvent, Device, User
 
 #: Keys never written to the audit detail, whatever a caller passes.
 _SECRET_KEYS = {"password", "password_hash", "secret", "token", "code", "csrf_token"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change: a staff member, a paired device, both, nobody (anonymous), or
+    the system (`label="system"`, see `SYSTEM`)."""
+
+    user: User | None = None
+    device: Device | None = None
+    #: Overrides the label worked out from user and device ("system" for jobs).
+    label: str | None = None
+
+    @property
+    def audit_label(self) -> str:
+        """How the audit log names this actor."""
+        if self.label is not None:
+            return self.label
+        if self.user is not None:
+            return self.user.email
+        if self.device is not None:
+            return f"device: {self.device.label}"
+        return "anonymous"
+
+
+#: Housekeeping jobs, the command line and other work nobody asked for in a request.
+SYSTEM = Actor(label="system")
+
+
+def current_actor() -> Actor:
+    """The actor of this request (its principal: user and/or device), or `SYSTEM` outside one."""
+    if not has_request_context():
+        return SYSTEM
+    principal = g.get("principal")
+    return Actor(user=getattr(principal, "user", None), device=getattr(principal, "device", None))
 
 
 def record(
@@ -17,32 +69,32 @@ def record(
     school_id: int | None = None,
     target: Any = None,
     detail: dict[str, Any] | None = None,
+    actor: Actor | None = None,
     actor_label: str | None = None,
     actor_user: User | None = None,
 ) -> AuditEvent:
     """Add an audit event to the current transaction (it commits with the change).
 
-    The actor is the request's principal; `actor_user` names one where there is none
-    yet (signing in).
+    The actor is `actor`, else the request's (see the module docstring); `actor_user`
+    names the user where the request has none yet (signing in), `actor_label` overrides
+    the label. The school defaults to the request principal's.
     """
+    if actor is None:
+        actor = current_actor()
+        if actor_user is not None:
+            actor = Actor(user=actor_user, device=actor.device)
+    elif actor_user is not None:
+        actor = Actor(user=actor_user, device=actor.device, label=actor.label)
     principal = g.get("principal") if has_request_context() else None
-    user = actor_user or getattr(principal, "user", None)
-    device = getattr(principal, "device", None)
     if school_id is None and principal is not None:
         school_id = principal.school_id
-    if actor_label is None:
-        if user is not None:
-            actor_label = user.email
-        elif device is not None:
-            actor_label = f"device: {device.label}"
-        else:
-            actor_label = "system" if not has_request_context() else "anonymous"
+    label = actor_label if actor_label is not None else actor.audit_label
     clean = {k: v for k, v in (detail or {}).items() if k not in _SECRET_KEYS}
     event = AuditEvent(
         school_id=school_id,
-        actor_user_id=user.id if user is not None else None,
-        actor_device_id=device.id if device is not None else None,
-        actor_label=actor_label[:254],
+        actor_user_id=actor.user.id if actor.user is not None else None,
+        actor_device_id=actor.device.id if actor.device is not None else None,
+        actor_label=label[:254],
         action=action,
         target_type=type(target).__name__ if target is not None else None,
         target_id=getattr(target, "id", None),
