@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from shared import audit, staff
 from shared.access import access
-from shared.errors import DomainError
+from shared.errors import DomainError, rerender
 from shared.extensions import db
 from shared.forms import parse_date
 from shared.models import (
@@ -102,10 +102,7 @@ def staff_new():
             roles=request.form.getlist("roles"),
         )
     except DomainError as error:
-        db.session.rollback()
-        return render_template(
-            "admin/staff_new.html", roles=ROLES, form=request.form, error=error.message
-        ), error.status_code
+        return rerender("admin/staff_new.html", error, roles=ROLES, form=request.form)
     if added.invitation is not None:
         return render_template("admin/staff_invited.html", invitation=added.invitation)
     return render_template(

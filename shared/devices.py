@@ -16,7 +16,7 @@ from sqlalchemy import select
 from shared import pairing
 from shared.access import DEVICE_COOKIE, access, public
 from shared.contributions import contributions
-from shared.errors import DomainError
+from shared.errors import DomainError, rerender
 from shared.extensions import db
 from shared.models import DEVICE_KIND_LABELS, DISPLAY_PURPOSES, Device
 from shared.qr import qr_svg
@@ -46,8 +46,7 @@ def pair():
     try:
         _device, secret = pairing.redeem_pairing_code(request.form.get("code", ""))
     except DomainError as error:
-        db.session.rollback()
-        return render_template("devices/pair.html", error=error.message), error.status_code
+        return rerender("devices/pair.html", error)
     response = make_response(redirect(url_for("devices.device_home")))
     response.set_cookie(
         DEVICE_COOKIE,
@@ -100,10 +99,7 @@ def new_pairing_code():
             purpose=request.form.get("purpose") or None,
         )
     except DomainError as error:
-        db.session.rollback()
-        return render_template(
-            "devices/new.html", error=error.message, form=request.form, **context
-        ), error.status_code
+        return rerender("devices/new.html", error, form=request.form, **context)
     pair_url = url_for("devices.pair", _external=True) + "#code=" + code
     return render_template(
         "devices/code.html",

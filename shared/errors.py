@@ -1,4 +1,14 @@
-"""Domain errors: a failed business rule, turned by the app into a clear 4xx answer."""
+"""Domain errors: a failed business rule, turned by the app into a clear 4xx answer.
+
+Services raise them; the app's error handler answers any that a view lets through with
+the error page and its status. A view that would rather show its form again catches
+the error and returns `rerender(...)`: one way to "roll back and re-render the form
+with the message".
+"""
+
+from flask import render_template
+
+from shared.extensions import db
 
 
 class DomainError(Exception):
@@ -26,3 +36,21 @@ class Forbidden(DomainError):
 
 class Conflict(DomainError):
     status_code = 409
+
+
+def rerender(template: str, error: DomainError | str, *, status: int | None = None, **context):
+    """Roll back and show a form again with the refusal's message: the view's answer.
+
+    Nothing the request wrote is kept. The template gets `error` (the message) and
+    `error_field` (the form field it is about, if any) besides `context`; the status is
+    the error's (400 for a plain message) unless `status` is given. Use it in a view's
+    `except DomainError as error:` branch; load again, after it, anything the page shows
+    that the rollback expired.
+    """
+    db.session.rollback()
+    if isinstance(error, DomainError):
+        message, field, code = error.message, error.field, error.status_code
+    else:
+        message, field, code = error, None, InvalidInput.status_code
+    html = render_template(template, error=message, error_field=field, **context)
+    return html, status or code
