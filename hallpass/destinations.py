@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import case, exists, func, or_, select
 
-from hallpass import pass_requests, settings, wait_line
+from hallpass import pass_requests, rules, settings, wait_line
 from hallpass.models import (
     Destination,
     HallPass,
@@ -197,6 +197,7 @@ def update_destination(
     destination = get_destination(school, destination_id)
     values = _destination_values(school, form, destination)
     before = settings.snapshot(destination, DESTINATION_FIELDS)
+    rules.lock_school(school)  # before the destination's row: the lock order (see `rules`)
     for key, value in values.items():
         setattr(destination, key, value)
     db.session.flush()

@@ -1,7 +1,8 @@
 """Hall pass housekeeping: end overrun passes and expire stale requests.
 
 Run by cron (`flask hallpass end-overrun`) and the housekeeping thread, as "system".
-Both are idempotent and safe from several processes at once.
+Both are idempotent and safe from several processes at once. Each takes the lock of
+every school it will touch first, in ascending school id (the lock order in `rules`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select, update
 
-from hallpass import passes, wait_line
+from hallpass import passes, rules, wait_line
 from hallpass.models import (
     HallPass,
     HallpassPolicy,
@@ -52,6 +53,11 @@ def expire_requests(now: datetime | None = None, *, school_id: int | None = None
             schools[sid] = db.session.get(School, sid)
         return schools[sid]
 
+    open_in = select(PassRequest.school_id).where(PassRequest.status.in_(rules.OPEN))
+    if school_id is not None:
+        open_in = open_in.where(PassRequest.school_id == school_id)
+    for sid in sorted(db.session.scalars(open_in.distinct())):
+        rules.lock_school(school_of(sid))  # every school's lock first, in ascending id
     for pass_request in db.session.scalars(query.order_by(PassRequest.id)).all():
         school = school_of(pass_request.school_id)
         if wait_line.close_request(school, pass_request, "expired", now=now):
@@ -120,6 +126,7 @@ def end_overrun_passes(now: datetime | None = None, *, school_id: int | None = N
     if school_id is not None:
         query = query.where(HallPass.school_id == school_id)
     reasons: dict[int, str] = {}
+    to_end: list[HallPass] = []
     schools: dict[int, tuple[School, HallpassPolicy | None, list[BellPeriod]]] = {}
     for hall_pass in db.session.scalars(query.order_by(HallPass.id)).all():
         if hall_pass.school_id not in schools:
@@ -132,8 +139,11 @@ def end_overrun_passes(now: datetime | None = None, *, school_id: int | None = N
         reason = overrun_reason(school, policy, periods, hall_pass, now)
         if reason is not None:
             reasons[hall_pass.id] = reason
+            to_end.append(hall_pass)
     if not reasons:
         return 0
+    for sid in sorted({p.school_id for p in to_end}):
+        rules.lock_school(schools[sid][0])  # before the passes' rows, in ascending id
     ended_ids = (
         db.session.execute(
             update(HallPass)

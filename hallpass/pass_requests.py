@@ -149,7 +149,9 @@ def approve_request(
     rollback leaves the request open); a ready request uses the place held for it.
     """
     now = now or utcnow()
-    pass_request = wait_line.locked_request(wait_line.load_request(school, request_id))
+    pass_request = wait_line.load_request(school, request_id)
+    rules.lock_school(school)  # before the request's row: the lock order (see `rules`)
+    pass_request = wait_line.locked_request(pass_request)
     if pass_request.status not in ("pending", "ready"):
         raise Conflict(
             "This student is still in the wait line."

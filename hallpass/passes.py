@@ -42,7 +42,9 @@ def start_pass(
     """Start a pass now, if every rule allows it (see the module docstring).
 
     `place_held` is for a wait line's "ready" request only: its building and
-    destination places were claimed when it became ready, so they are not claimed again.
+    destination places were claimed when it became ready, so they are not claimed again,
+    and the caller (`approve_request`) holds the school's lock, so the sweep state read
+    here is the truth. Otherwise the building claim takes that lock (see `rules`).
     """
     now = now or utcnow()
     going = rules.going_out(school, student_id)
@@ -54,12 +56,7 @@ def start_pass(
         if room is None or room.school_id != school.id:
             raise NotFound("No such room at this school.")
     policy = target.policy or policy_for(school)
-    if policy.sweep_started_at is not None:
-        raise rules.RuleBlocked(
-            "An emergency sweep is in progress: no passes until it is over.",
-            rule="sweep",
-            overridable=False,
-        )
+    rules.check_no_sweep(policy)  # checked again under the lock by the building claim
     if urgent and not destination.is_nurse:
         raise InvalidInput("Only a nurse pass can be marked urgent.")
     override_reason = (override_reason or "").strip() or None
@@ -97,7 +94,7 @@ def start_pass(
         with db.session.begin_nested():  # a refused claim undoes the claims before it
             enforce = not urgent
             if not place_held:
-                rules.claim_building_place(school, enforce=enforce)
+                rules.claim_building_place(school, enforce=enforce, refuse_in_sweep=True)
                 rules.claim_destination_place(destination, enforce=enforce)
             groups = rules.keep_apart_groups_of(school, student, today)
             rules.claim_keep_apart_slots(groups, student, enforce=enforce)
@@ -130,15 +127,16 @@ def end_pass(
     hall_pass = db.session.get(HallPass, pass_id)
     if hall_pass is None or hall_pass.school_id != school.id:
         raise NotFound("No such pass at this school.")
-    ended = db.session.execute(
+    rules.lock_school(school)  # before the pass's row: the lock order (see `rules`)
+    ended = db.session.scalars(  # the ended pass comes back with the UPDATE (no re-read)
         update(HallPass)
         .where(HallPass.id == hall_pass.id, HallPass.status == "active")
         .values(status="ended", ended_at=now, ended_by=ended_by)
-        .execution_options(synchronize_session=False)
-    )
-    if ended.rowcount != 1:
+        .returning(HallPass),
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    ).one_or_none()
+    if ended is None:
         raise Conflict("This pass has already ended.")
-    db.session.refresh(hall_pass)
     after_end(school, hall_pass, now)
     audit.record(
         "hallpass.end", school_id=school.id, target=hall_pass, detail={"ended_by": ended_by}

@@ -10,6 +10,24 @@ hold two. An urgent nurse pass skips every rule but still counts, so the numbers
 
 This module sits at the bottom of the hall pass services (above `policy`): the wait line,
 passes and requests build on it, and it imports none of them.
+
+The lock order. On PostgreSQL two transactions that lock the same rows in opposite orders
+deadlock, and one of them is killed (a 500, and its write is lost). Every hall pass write
+therefore locks, in this order and never the other way round:
+
+1. the school's `hallpass_policies` row (the school's hall pass lock): taken first by a
+   pass start's building claim (`claim_building_place`, an UPDATE) or, on every other
+   path, by `lock_school` before anything else is written (ending a pass, joining or
+   leaving a wait line, queueing, approving, denying, cancelling, expiring, changing a
+   destination); jobs that touch several schools lock them in ascending id;
+2. the destination's row (its place claim, its wait line counter);
+3. the keep-apart groups' rows, in ascending id;
+4. the pass and request rows themselves, then the audit and live version rows.
+
+Holding the school's lock first also makes the emergency sweep exact: `start_sweep`
+updates that row, so a pass start either committed before the sweep counted the students
+out (and is counted) or sees the sweep under the lock and is refused
+(`claim_building_place` re-checks `sweep_started_at` in its UPDATE).
 """
 
 from __future__ import annotations
@@ -36,6 +54,7 @@ from shared.models import Device, Room, School, Student, User
 from shared.schedule import current_period
 
 HALLWAY_TOPIC = "hallway"
+SWEEP_MESSAGE = "An emergency sweep is in progress: no passes until it is over."
 
 
 class RuleBlocked(Conflict):
@@ -217,8 +236,37 @@ def check_cooldown(policy: HallpassPolicy, student: Student, now: datetime) -> N
         )
 
 
-def claim_building_place(school: School, *, enforce: bool) -> None:
+def lock_school(school: School) -> HallpassPolicy:
+    """Take the school's hall pass lock (its policy row, FOR UPDATE): see the lock order.
+
+    The policy comes back as it is under the lock, so its sweep state is the truth for
+    the rest of the transaction. On SQLite writers are serialised and this is a read.
+    """
+
+    def locked() -> HallpassPolicy | None:
+        return db.session.scalars(
+            select(HallpassPolicy)
+            .where(HallpassPolicy.school_id == school.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+
+    policy = locked()
+    if policy is None:
+        policy_for(school)  # the school's first hall pass write creates its policy
+        policy = locked()
+    return policy
+
+
+def claim_building_place(school: School, *, enforce: bool, refuse_in_sweep: bool = False) -> None:
+    """Claim a place under the building cap (the school's lock, taken here if not held).
+
+    `refuse_in_sweep` is for a pass start: the UPDATE itself checks that no sweep has
+    begun, so a sweep that committed while this transaction waited for the lock is seen.
+    """
     statement = update(HallpassPolicy).where(HallpassPolicy.school_id == school.id)
+    if refuse_in_sweep:
+        statement = statement.where(HallpassPolicy.sweep_started_at.is_(None))
     if enforce:
         statement = statement.where(
             or_(
@@ -232,6 +280,10 @@ def claim_building_place(school: School, *, enforce: bool) -> None:
         )
     )
     if claimed.rowcount != 1:
+        if refuse_in_sweep and db.session.scalar(
+            select(HallpassPolicy.sweep_started_at).where(HallpassPolicy.school_id == school.id)
+        ):
+            raise RuleBlocked(SWEEP_MESSAGE, rule="sweep", overridable=False)
         raise RuleBlocked(
             "The building is at its limit of students out of class. Try again shortly.",
             rule="building_cap",
@@ -344,13 +396,14 @@ def load_room(school: School, room_id: int | None) -> Room | None:
     return room
 
 
+def check_no_sweep(policy: HallpassPolicy) -> None:
+    """No pass starts, and nobody asks for one, while an emergency sweep is in progress."""
+    if policy.sweep_started_at is not None:
+        raise RuleBlocked(SWEEP_MESSAGE, rule="sweep", overridable=False)
+
+
 def check_can_ask(school: School, student: Student) -> None:
-    if policy_for(school).sweep_started_at is not None:
-        raise RuleBlocked(
-            "An emergency sweep is in progress: no passes until it is over.",
-            rule="sweep",
-            overridable=False,
-        )
+    check_no_sweep(policy_for(school))
     if db.session.scalar(
         select(HallPass.id).where(HallPass.student_id == student.id, HallPass.status == "active")
     ):

@@ -104,6 +104,7 @@ def join_wait_line(
     rules.load_room(school, from_room_id)
     if destination.capacity is None:
         raise InvalidInput(f"{destination.name} has no limit: there is no wait line.")
+    rules.lock_school(school)  # before the destination's counter: the lock order
     rules.check_can_ask(school, student)
     pass_request = insert_request(
         PassRequest(
@@ -140,6 +141,7 @@ def queue_request(
     destination = rules.load_destination(school, pass_request.destination_id)
     if destination.capacity is None:
         raise InvalidInput(f"{destination.name} has no limit: there is no wait line.")
+    rules.lock_school(school)  # before the destination's counter: the lock order
     queued = db.session.execute(
         update(PassRequest)
         .where(PassRequest.id == pass_request.id, PassRequest.status == "pending")
@@ -168,7 +170,8 @@ def advance_wait_line(school: School, destination_id: int, now: datetime) -> int
     """Hand free places at the destination to the head of its line; returns how many.
 
     Each handed place is claimed like a pass's (building and destination, conditional
-    UPDATEs) and held by the request, now "ready", until the teacher taps Go.
+    UPDATEs) and held by the request, now "ready", until the teacher taps Go. The caller
+    holds the school's lock (`rules.lock_school`), taken before any request row.
     """
     destination = db.session.get(Destination, destination_id)
     handed = 0
@@ -237,8 +240,10 @@ def close_request(
 ) -> str | None:
     """Move an open request to a final status; returns the status it had (None: not open).
 
-    A place held for a "ready" request goes back, and on down the line.
+    A place held for a "ready" request goes back, and on down the line. Takes the
+    school's lock first (see `rules`), then the request's row.
     """
+    rules.lock_school(school)
     pass_request = locked_request(pass_request)
     was = pass_request.status
     if was not in rules.OPEN:
