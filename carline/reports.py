@@ -27,6 +27,7 @@ from sqlalchemy import case, func, select
 
 from carline.dismissal import GONE
 from carline.models import CALL_MODES, CalledStudent, Dismissal, QueueEntry
+from shared.charts import Frame, close, nice_scale, svg_open, value_axis, x_label
 from shared.csvfile import csv_text, safe_cell
 from shared.errors import InvalidInput, NotFound
 from shared.extensions import db
@@ -302,9 +303,8 @@ def dismissal_csv(school: School, dismissal: Dismissal) -> str:
 
 # The timeline chart
 
-CHART_WIDTH = 720
-CHART_HEIGHT = 280
-_PAD_LEFT, _PAD_RIGHT, _PAD_TOP, _PAD_BOTTOM = 48, 16, 16, 40
+#: The timeline chart's size and margins (its value axis is the one of every chart).
+TIMELINE_FRAME = Frame(width=720, height=280, left=48, right=16, top=16, bottom=40)
 
 
 @dataclass(frozen=True)
@@ -344,13 +344,11 @@ def timeline(school: School, dismissal: Dismissal) -> Timeline:
 
 
 def _points(series: list[int], minutes: int, top: int) -> str:
-    width = CHART_WIDTH - _PAD_LEFT - _PAD_RIGHT
-    height = CHART_HEIGHT - _PAD_TOP - _PAD_BOTTOM
+    frame = TIMELINE_FRAME
     points = []
     for minute, value in enumerate(series):
-        x = _PAD_LEFT + width * minute / max(minutes, 1)
-        y = _PAD_TOP + height * (1 - value / top)
-        points.append(f"{x:.1f},{y:.1f}")
+        x = frame.left + frame.plot_width * minute / max(minutes, 1)
+        points.append(f"{x:.1f},{frame.y(value, top):.1f}")
     return " ".join(points)
 
 
@@ -358,36 +356,20 @@ def timeline_svg(data: Timeline) -> Markup:
     """The timeline as an inline SVG line chart (attributes and classes, no style)."""
     if not data.called:
         return Markup("")
-    top = max(1, max(data.called))
-    step = max(1, 10 ** int(math.log10(top))) if top >= 10 else 1
-    while top / step > 8:
-        step *= 2
-    top = math.ceil(top / step) * step
-    width = CHART_WIDTH - _PAD_LEFT - _PAD_RIGHT
-    bottom = CHART_HEIGHT - _PAD_BOTTOM
+    frame = TIMELINE_FRAME
+    top, step = nice_scale(max(data.called), most_steps=8)
     parts = [
-        f'<svg class="chart" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" role="img" '
-        f'aria-labelledby="chart-title" xmlns="http://www.w3.org/2000/svg">',
-        '<title id="chart-title">Cars called and cars loaded, minute by minute</title>',
+        *svg_open(frame, "Cars called and cars loaded, minute by minute", chart_id="chart-title"),
+        *value_axis(frame, top, step),
     ]
-    for value in range(0, top + 1, step):
-        y = _PAD_TOP + (bottom - _PAD_TOP) * (1 - value / top)
-        parts.append(
-            f'<line class="chart-grid" x1="{_PAD_LEFT}" x2="{CHART_WIDTH - _PAD_RIGHT}" '
-            f'y1="{y:.1f}" y2="{y:.1f}" stroke="#d8dde3" stroke-width="1"/>'
-            f'<text class="chart-label" x="{_PAD_LEFT - 6}" y="{y + 4:.1f}" '
-            f'text-anchor="end" font-size="12">{value}</text>'
-        )
     tick = 5 if data.minutes > 10 else 1
     for minute in range(0, data.minutes + 1, tick):
-        x = _PAD_LEFT + width * minute / max(data.minutes, 1)
-        parts.append(
-            f'<text class="chart-label" x="{x:.1f}" y="{bottom + 18}" text-anchor="middle" '
-            f'font-size="12">{minute}</text>'
-        )
+        x = frame.left + frame.plot_width * minute / max(data.minutes, 1)
+        parts.append(x_label(x, frame.baseline + 18, minute, size=12))
     parts.append(
-        f'<text class="chart-label" x="{_PAD_LEFT + width / 2:.0f}" y="{CHART_HEIGHT - 4}" '
-        'text-anchor="middle" font-size="12">minutes after the first call</text>'
+        f'<text class="chart-label" x="{frame.left + frame.plot_width / 2:.0f}" '
+        f'y="{frame.height - 4}" text-anchor="middle" font-size="12">'
+        "minutes after the first call</text>"
     )
     for css, color, series, label in (
         ("chart-called", "#1f5fbf", data.called, "Cars called"),
@@ -398,12 +380,12 @@ def timeline_svg(data: Timeline) -> Markup:
             f'points="{_points(series, data.minutes, top)}"><title>{escape(label)}</title>'
             "</polyline>"
         )
+    left, top_y = frame.left, frame.top
     parts.append(
         f'<g class="chart-legend" font-size="13">'
-        f'<rect x="{_PAD_LEFT + 10}" y="{_PAD_TOP + 2}" width="14" height="4" fill="#1f5fbf"/>'
-        f'<text x="{_PAD_LEFT + 30}" y="{_PAD_TOP + 8}">Cars called</text>'
-        f'<rect x="{_PAD_LEFT + 130}" y="{_PAD_TOP + 2}" width="14" height="4" fill="#1d7a3a"/>'
-        f'<text x="{_PAD_LEFT + 150}" y="{_PAD_TOP + 8}">Cars loaded</text></g>'
+        f'<rect x="{left + 10}" y="{top_y + 2}" width="14" height="4" fill="#1f5fbf"/>'
+        f'<text x="{left + 30}" y="{top_y + 8}">Cars called</text>'
+        f'<rect x="{left + 130}" y="{top_y + 2}" width="14" height="4" fill="#1d7a3a"/>'
+        f'<text x="{left + 150}" y="{top_y + 8}">Cars loaded</text></g>'
     )
-    parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 - numbers and fixed labels only
+    return close(parts)

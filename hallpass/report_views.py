@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from flask import g, render_template, request
 
-from hallpass import bp, reports
+from hallpass import bp
+from hallpass.reports import csv_files, figures, lines
+from hallpass.reports import scope as report_scope
 from shared import audit
 from shared.access import access
 from shared.csvfile import csv_download
@@ -21,14 +23,14 @@ from shared.timeutil import utcnow
 VIEWERS = ("admin", "office", "teacher")
 
 
-def _scope() -> reports.Scope:
-    return reports.scope_for(g.principal)
+def _scope() -> report_scope.Scope:
+    return report_scope.scope_for(g.principal)
 
 
-def _filter(scope: reports.Scope, **forced) -> reports.ReportFilter:
+def _filter(scope: report_scope.Scope, **forced) -> report_scope.ReportFilter:
     args = request.args.to_dict()
     args.update(forced)
-    return reports.parse_filter(scope, args, reports.school_today(scope.school))
+    return report_scope.parse_filter(scope, args, report_scope.school_today(scope.school))
 
 
 def _audit_history(student: Student, view: str, fmt: str, **detail) -> None:
@@ -45,7 +47,7 @@ def _audit_history(student: Student, view: str, fmt: str, **detail) -> None:
     )
 
 
-def _range_detail(flt: reports.ReportFilter) -> dict:
+def _range_detail(flt: report_scope.ReportFilter) -> dict:
     return {"from": flt.first.isoformat(), "to": flt.last.isoformat()}
 
 
@@ -56,20 +58,20 @@ def reports_index():
     scope = _scope()
     flt = _filter(scope)
     now = utcnow()
-    report = reports.build_report(scope, flt, now)
-    student = reports.visible_student(scope, flt.student_id) if flt.student_id else None
+    report = figures.build_report(scope, flt, now)
+    student = report_scope.visible_student(scope, flt.student_id) if flt.student_id else None
     page = render_template(
         "hallpass/reports/index.html",
         scope=scope,
         flt=flt,
         report=report,
         student=student,
-        choices=reports.filter_choices(scope),
-        passes=reports.pass_lines(scope, flt, now, limit=reports.PAGE_PASSES),
-        day_chart=reports.bar_chart_svg(
+        choices=report_scope.filter_choices(scope),
+        passes=lines.pass_lines(scope, flt, now, limit=lines.PAGE_PASSES),
+        day_chart=figures.figures_chart(
             "Passes per school day", report.by_day, chart_id="chart-days"
         ),
-        hour_chart=reports.bar_chart_svg(
+        hour_chart=figures.figures_chart(
             "Passes by hour of the day", report.by_hour, chart_id="chart-hours"
         ),
     )
@@ -85,9 +87,9 @@ def reports_csv():
     scope = _scope()
     flt = _filter(scope)
     kind = request.args.get("kind", "passes").strip()
-    text = reports.report_csv(scope, flt, kind)
+    text = csv_files.report_csv(scope, flt, kind)
     if flt.student_id is not None:
-        student = reports.visible_student(scope, flt.student_id)
+        student = report_scope.visible_student(scope, flt.student_id)
         _audit_history(student, f"report:{kind}", "csv", **_range_detail(flt))
     return csv_download(
         f"hall-passes-{kind}-{flt.first.isoformat()}-{flt.last.isoformat()}.csv", text
@@ -104,7 +106,7 @@ def report_student_search():
         "hallpass/reports/students.html",
         scope=scope,
         query=query,
-        found=reports.search_students(scope, query),
+        found=report_scope.search_students(scope, query),
         flt=_filter(scope),
     )
 
@@ -114,15 +116,15 @@ def report_student_search():
 def student_history(student_id: int):
     """One student's passes over a date range (viewing it is audited)."""
     scope = _scope()
-    student = reports.visible_student(scope, student_id)
+    student = report_scope.visible_student(scope, student_id)
     flt = _filter(scope, student=str(student.id))
     now = utcnow()
-    report = reports.Report(
+    report = figures.Report(
         filter=flt,
-        totals=reports.totals(scope, flt, now),
-        by_destination=reports.by_destination(scope, flt, now),
-        by_period=reports.by_period(scope, flt, now),
-        by_day=reports.by_day(scope, flt, now),
+        totals=figures.totals(scope, flt, now),
+        by_destination=figures.by_destination(scope, flt, now),
+        by_period=figures.by_period(scope, flt, now),
+        by_day=figures.by_day(scope, flt, now),
     )
     page = render_template(
         "hallpass/reports/student.html",
@@ -130,8 +132,8 @@ def student_history(student_id: int):
         student=student,
         flt=flt,
         report=report,
-        passes=reports.pass_lines(scope, flt, now),
-        day_chart=reports.bar_chart_svg(
+        passes=lines.pass_lines(scope, flt, now),
+        day_chart=figures.figures_chart(
             f"Passes per school day of {student.display_name}",
             report.by_day,
             chart_id="chart-student-days",
@@ -146,27 +148,27 @@ def student_history(student_id: int):
 def student_history_csv(student_id: int):
     """One student's passes as a CSV download (audited)."""
     scope = _scope()
-    student = reports.visible_student(scope, student_id)
+    student = report_scope.visible_student(scope, student_id)
     flt = _filter(scope, student=str(student.id))
-    text = reports.passes_csv(scope.school, reports.pass_lines(scope, flt))
+    text = csv_files.passes_csv(scope.school, lines.pass_lines(scope, flt))
     _audit_history(student, "history", "csv", **_range_detail(flt))
     return csv_download(
         f"student-{student.id}-passes-{flt.first.isoformat()}-{flt.last.isoformat()}.csv", text
     )
 
 
-def _incident(scope: reports.Scope):
+def _incident(scope: report_scope.Scope):
     """The lookup window, the student (if any) and the passes out during it."""
-    window = reports.parse_window(scope.school, request.args, reports.school_today(scope.school))
-    student_id = reports.parse_id(request.args.get("student"), "Student")
-    student = reports.visible_student(scope, student_id) if student_id else None
+    window = lines.parse_window(scope.school, request.args, report_scope.school_today(scope.school))
+    student_id = report_scope.parse_id(request.args.get("student"), "Student")
+    student = report_scope.visible_student(scope, student_id) if student_id else None
     if window is None:
         return None, student, []
-    found = reports.who_was_out(scope, window, student_id=student.id if student else None)
+    found = lines.who_was_out(scope, window, student_id=student.id if student else None)
     return window, student, found
 
 
-def _audit_incident(student, window: reports.Window, fmt: str) -> None:
+def _audit_incident(student, window: lines.Window, fmt: str) -> None:
     if student is not None:
         _audit_history(
             student, "incident", fmt, start=window.start.isoformat(), end=window.end.isoformat()
@@ -185,7 +187,7 @@ def incident():
         window=window,
         student=student,
         found=found,
-        today=reports.school_today(scope.school),
+        today=report_scope.school_today(scope.school),
     )
     if window is not None:
         _audit_incident(student, window, "html")
@@ -200,6 +202,6 @@ def incident_csv():
     window, student, found = _incident(scope)
     if window is None:
         raise InvalidInput("Choose a day and a time window first.")
-    text = reports.incident_csv(scope.school, found)
+    text = csv_files.incident_csv(scope.school, found)
     _audit_incident(student, window, "csv")
     return csv_download(f"who-was-out-{window.day.isoformat()}.csv", text)

@@ -9,8 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from hallpass import reports
 from hallpass.models import Destination, HallPass
+from hallpass.reports.csv_files import csv_cell
+from hallpass.reports.figures import NO_ISSUER, build_report, by_day, by_hour, by_period, totals
+from hallpass.reports.lines import Window, parse_window, who_was_out
+from hallpass.reports.scope import NO_PERIOD, ReportFilter, Scope, parse_filter, visible_student
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.models import AuditEvent, BellPeriod, Enrollment, Room, SchoolClass, Student
 from tests.conftest import audit_actions
@@ -113,8 +116,8 @@ def history(db, school, make_user, make_school):
     }
 
 
-def flt(**kw) -> reports.ReportFilter:
-    return reports.ReportFilter(first=TUESDAY, last=WEDNESDAY, **kw)
+def flt(**kw) -> ReportFilter:
+    return ReportFilter(first=TUESDAY, last=WEDNESDAY, **kw)
 
 
 def figures(row) -> tuple:
@@ -129,8 +132,8 @@ NOW = at(WEDNESDAY, 12, 0)
 
 
 def test_totals_and_tables_for_the_whole_school(history):
-    scope = reports.Scope(history["school"])
-    report = reports.build_report(scope, flt(), NOW)
+    scope = Scope(history["school"])
+    report = build_report(scope, flt(), NOW)
     assert figures(report.totals) == (5, 27.0, 1) and report.totals.students == 3
     assert {r.label: figures(r) for r in report.by_destination} == {
         "Restroom": (4, 19.0, 1),
@@ -139,12 +142,12 @@ def test_totals_and_tables_for_the_whole_school(history):
     assert {r.label: figures(r) for r in report.by_teacher} == {
         "Tess One": (2, 11.0, 1),
         history["t2"].name: (2, 8.0, 0),
-        reports.NO_ISSUER: (1, 8.0, 0),
+        NO_ISSUER: (1, 8.0, 0),
     }
     assert [(r.label, figures(r)) for r in report.by_period] == [
         ("1", (3, 17.0, 0)),
         ("2", (1, 7.0, 1)),
-        (reports.NO_PERIOD, (1, 3.0, 0)),
+        (NO_PERIOD, (1, 3.0, 0)),
     ]
     assert [(r.key, r.figures.passes) for r in report.by_day] == [(TUESDAY, 4), (WEDNESDAY, 1)]
     assert [(r.key, r.figures.passes) for r in report.by_hour if r.figures.passes] == [
@@ -157,41 +160,41 @@ def test_totals_and_tables_for_the_whole_school(history):
 
 
 def test_filters_narrow_every_figure(history):
-    scope = reports.Scope(history["school"])
+    scope = Scope(history["school"])
     a = history["students"][0]
-    assert figures(reports.totals(scope, flt(period="1"), NOW)) == (3, 17.0, 0)
-    assert figures(reports.totals(scope, flt(student_id=a.id), NOW)) == (2, 11.0, 1)
-    assert figures(reports.totals(scope, flt(destination_id=history["nurse"].id), NOW)) == (
+    assert figures(totals(scope, flt(period="1"), NOW)) == (3, 17.0, 0)
+    assert figures(totals(scope, flt(student_id=a.id), NOW)) == (2, 11.0, 1)
+    assert figures(totals(scope, flt(destination_id=history["nurse"].id), NOW)) == (
         1,
         8.0,
         0,
     )
-    assert figures(reports.totals(scope, flt(issuer_id=history["t2"].id), NOW)) == (2, 8.0, 0)
-    monday = reports.ReportFilter(first=date(2026, 11, 16), last=date(2026, 11, 16))
-    assert figures(reports.totals(scope, monday, NOW)) == (1, 10.0, 0)  # the 23:30 pass
+    assert figures(totals(scope, flt(issuer_id=history["t2"].id), NOW)) == (2, 8.0, 0)
+    monday = ReportFilter(first=date(2026, 11, 16), last=date(2026, 11, 16))
+    assert figures(totals(scope, monday, NOW)) == (1, 10.0, 0)  # the 23:30 pass
 
 
 def test_an_active_pass_counts_to_now_and_is_overdue_past_its_limit(db, history):
     a = history["students"][1]
     history["hall_pass"](a, history["restroom"], at(WEDNESDAY, 9, 40), None)
     db.session.commit()
-    scope = reports.Scope(history["school"])
+    scope = Scope(history["school"])
     now = at(WEDNESDAY, 9, 50)
-    assert figures(reports.totals(scope, flt(), now)) == (6, 37.0, 2)
-    assert figures(reports.totals(scope, flt(), at(WEDNESDAY, 9, 44))) == (6, 31.0, 1)
+    assert figures(totals(scope, flt(), now)) == (6, 37.0, 2)
+    assert figures(totals(scope, flt(), at(WEDNESDAY, 9, 44))) == (6, 31.0, 1)
 
 
 def test_a_teacher_sees_only_students_of_their_classes(history):
-    scope = reports.Scope(history["school"], teacher_id=history["t1"].id)
-    assert figures(reports.totals(scope, flt(), NOW)) == (3, 19.0, 1)
+    scope = Scope(history["school"], teacher_id=history["t1"].id)
+    assert figures(totals(scope, flt(), NOW)) == (3, 19.0, 1)
     a, _b, c = history["students"]
-    assert reports.visible_student(scope, a.id) == a
+    assert visible_student(scope, a.id) == a
     with pytest.raises(Forbidden):
-        reports.visible_student(scope, c.id)
+        visible_student(scope, c.id)
     with pytest.raises(NotFound):
-        reports.visible_student(scope, history["stranger"].id)
+        visible_student(scope, history["stranger"].id)
     with pytest.raises(Forbidden):
-        reports.parse_filter(scope, {"student": str(c.id)}, WEDNESDAY)
+        parse_filter(scope, {"student": str(c.id)}, WEDNESDAY)
 
 
 def test_local_days_hours_and_periods_across_a_daylight_saving_change(db, history):
@@ -201,20 +204,20 @@ def test_local_days_hours_and_periods_across_a_daylight_saving_change(db, histor
     history["hall_pass"](a, history["restroom"], at(monday, 8, 10), at(monday, 8, 12))
     history["hall_pass"](a, history["restroom"], at(monday, 23, 50), at(monday, 23, 55))
     db.session.commit()
-    scope = reports.Scope(history["school"])
-    march = reports.ReportFilter(first=friday, last=monday)
-    assert [(r.label, r.figures.passes) for r in reports.by_period(scope, march, NOW)] == [
+    scope = Scope(history["school"])
+    march = ReportFilter(first=friday, last=monday)
+    assert [(r.label, r.figures.passes) for r in by_period(scope, march, NOW)] == [
         ("1", 2),
-        (reports.NO_PERIOD, 1),
+        (NO_PERIOD, 1),
     ]
-    hours = {r.key: r.figures.passes for r in reports.by_hour(scope, march, NOW)}
+    hours = {r.key: r.figures.passes for r in by_hour(scope, march, NOW)}
     assert hours[8] == 2 and hours[23] == 1
-    days = {r.key: r.figures.passes for r in reports.by_day(scope, march, NOW)}
+    days = {r.key: r.figures.passes for r in by_day(scope, march, NOW)}
     assert days == {friday: 1, monday: 2}
 
 
 def test_parse_filter_refuses_bad_input(history):
-    scope = reports.Scope(history["school"])
+    scope = Scope(history["school"])
     for args in (
         {"from": "2026-13-01"},
         {"from": "2026-11-20", "to": "2026-11-01"},
@@ -224,20 +227,18 @@ def test_parse_filter_refuses_bad_input(history):
         {"destination": "-1"},
     ):
         with pytest.raises(InvalidInput):
-            reports.parse_filter(scope, args, WEDNESDAY)
+            parse_filter(scope, args, WEDNESDAY)
     with pytest.raises(NotFound):
-        reports.parse_filter(scope, {"student": str(history["stranger"].id)}, WEDNESDAY)
-    parsed = reports.parse_filter(scope, {}, WEDNESDAY)
+        parse_filter(scope, {"student": str(history["stranger"].id)}, WEDNESDAY)
+    parsed = parse_filter(scope, {}, WEDNESDAY)
     assert (parsed.first, parsed.last) == (WEDNESDAY - timedelta(days=29), WEDNESDAY)
 
 
 # ------------------------------------------------------------- incident lookup
 
 
-def window(history, day, start, end) -> reports.Window:
-    return reports.parse_window(
-        history["school"], {"day": day.isoformat(), "from": start, "to": end}, day
-    )
+def window(history, day, start, end) -> Window:
+    return parse_window(history["school"], {"day": day.isoformat(), "from": start, "to": end}, day)
 
 
 def ids(overlaps, history) -> list:
@@ -247,28 +248,24 @@ def ids(overlaps, history) -> list:
 
 
 def test_who_was_out_respects_the_window_edges(history):
-    scope = reports.Scope(history["school"])
+    scope = Scope(history["school"])
     # pass 1 ends at 08:14 exactly and pass 4 starts at 08:30 exactly: neither overlaps
-    found = reports.who_was_out(scope, window(history, TUESDAY, "08:14", "08:30"), now=NOW)
+    found = who_was_out(scope, window(history, TUESDAY, "08:14", "08:30"), now=NOW)
     assert ids(found, history) == [[3]]
-    found = reports.who_was_out(scope, window(history, TUESDAY, "08:13", "08:31"), now=NOW)
+    found = who_was_out(scope, window(history, TUESDAY, "08:13", "08:31"), now=NOW)
     assert ids(found, history) == [[1, 3, 4]]
-    found = reports.who_was_out(scope, window(history, TUESDAY, "08:21", "08:29"), now=NOW)
+    found = who_was_out(scope, window(history, TUESDAY, "08:21", "08:29"), now=NOW)
     assert ids(found, history) == [[]]
 
 
 def test_who_was_out_with_a_student(history):
-    scope = reports.Scope(history["school"])
+    scope = Scope(history["school"])
     a = history["students"][0]
-    found = reports.who_was_out(
-        scope, window(history, TUESDAY, "08:00", "09:30"), student_id=a.id, now=NOW
-    )
+    found = who_was_out(scope, window(history, TUESDAY, "08:00", "09:30"), student_id=a.id, now=NOW)
     assert [o.own.pass_id for o in found] == [history["passes"][1].id, history["passes"][2].id]
     assert ids(found, history) == [[3], []]  # pass 4 starts after Amy was back
     # a window cutting Amy's pass short only looks at that part of it
-    found = reports.who_was_out(
-        scope, window(history, TUESDAY, "08:13", "08:14"), student_id=a.id, now=NOW
-    )
+    found = who_was_out(scope, window(history, TUESDAY, "08:13", "08:14"), student_id=a.id, now=NOW)
     assert ids(found, history) == [[3]]
 
 
@@ -276,20 +273,20 @@ def test_who_was_out_includes_passes_still_active(db, history):
     b = history["students"][1]
     active = history["hall_pass"](b, history["nurse"], at(WEDNESDAY, 9, 40), None)
     db.session.commit()
-    scope = reports.Scope(history["school"])
+    scope = Scope(history["school"])
     now = at(WEDNESDAY, 9, 50)
-    found = reports.who_was_out(scope, window(history, WEDNESDAY, "09:45", "10:00"), now=now)
+    found = who_was_out(scope, window(history, WEDNESDAY, "09:45", "10:00"), now=now)
     assert [line.pass_id for line in found[0].others] == [active.id]
-    found = reports.who_was_out(scope, window(history, WEDNESDAY, "09:51", "10:00"), now=now)
+    found = who_was_out(scope, window(history, WEDNESDAY, "09:51", "10:00"), now=now)
     assert found[0].others == []  # it has not been out then (yet)
 
 
 def test_who_was_out_is_scoped_for_a_teacher(history):
-    scope = reports.Scope(history["school"], teacher_id=history["t2"].id)
-    found = reports.who_was_out(scope, window(history, TUESDAY, "08:00", "08:50"), now=NOW)
+    scope = Scope(history["school"], teacher_id=history["t2"].id)
+    found = who_was_out(scope, window(history, TUESDAY, "08:00", "08:50"), now=NOW)
     assert ids(found, history) == [[4]]
     with pytest.raises(Forbidden):
-        reports.who_was_out(
+        who_was_out(
             scope,
             window(history, TUESDAY, "08:00", "08:50"),
             student_id=history["students"][0].id,
@@ -305,8 +302,8 @@ def test_bad_windows_are_refused(history):
         {"day": "yesterday"},
     ):
         with pytest.raises(InvalidInput):
-            reports.parse_window(school, args, TUESDAY)
-    whole_day = reports.parse_window(school, {"day": "2026-11-17"}, TUESDAY)
+            parse_window(school, args, TUESDAY)
+    whole_day = parse_window(school, {"day": "2026-11-17"}, TUESDAY)
     assert whole_day.end - whole_day.start == timedelta(hours=24)
 
 
@@ -409,7 +406,7 @@ def test_csv_exports(client, login, make_user, history):
         ["period", "passes", "minutes out of class", "overdue", "students"],
         ["1", "3", "17.0", "0", "3"],
         ["2", "1", "7.0", "1", "1"],
-        [reports.NO_PERIOD, "1", "3.0", "0", "1"],
+        [NO_PERIOD, "1", "3.0", "0", "1"],
     ]
     for kind in ("summary", "destinations", "teachers", "students", "days", "hours"):
         got = client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": kind})
@@ -434,8 +431,8 @@ def test_csv_cells_cannot_become_formulas(db, client, login, make_user, history)
                          override_reason="+1 -1")  # fmt: skip
     history["nurse"].name = "-Nurse"
     db.session.commit()
-    assert reports.csv_cell("=1+1") == "'=1+1" and reports.csv_cell("\t=x") == "'\t=x"
-    assert reports.csv_cell("plain") == "plain" and reports.csv_cell(None) == ""
+    assert csv_cell("=1+1") == "'=1+1" and csv_cell("\t=x") == "'\t=x"
+    assert csv_cell("plain") == "plain" and csv_cell(None) == ""
     login(make_user(history["school"], "office"))
     rows = read_csv(
         client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": "passes"})
