@@ -4,7 +4,10 @@ from flask import Blueprint
 
 from carline import models  # noqa: F401  (registers the car line tables)
 
-bp = Blueprint("carline", __name__, url_prefix="/carline", template_folder="templates")
+#: Its own templates and static files (static/carline/..., served under /carline/static/).
+bp = Blueprint(
+    "carline", __name__, url_prefix="/carline", template_folder="templates", static_folder="static"
+)
 
 
 from carline import (  # noqa: E402, F401  (routes register on import)

@@ -2,7 +2,14 @@
 
 from flask import Blueprint
 
-bp = Blueprint("hallpass", __name__, url_prefix="/hallpass", template_folder="templates")
+#: Its own templates and static files (static/hallpass/..., served under /hallpass/static/).
+bp = Blueprint(
+    "hallpass",
+    __name__,
+    url_prefix="/hallpass",
+    template_folder="templates",
+    static_folder="static",
+)
 
 from hallpass import (  # noqa: E402, F401  (tables and routes register on import)
     cli,

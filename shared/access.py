@@ -198,9 +198,14 @@ def request_rules() -> frozenset[str]:
     return getattr(view, "access_rules", frozenset())
 
 
+def is_static_file(endpoint: str | None) -> bool:
+    """The app's or a blueprint's static files (scripts, styles): public, no access rules."""
+    return endpoint is not None and (endpoint == "static" or endpoint.endswith(".static"))
+
+
 def enforce_access():
     """before_request: refuse the request unless the view's rules admit the caller."""
-    if request.endpoint is None or request.endpoint == "static":
+    if request.endpoint is None or is_static_file(request.endpoint):
         return None
     rules = request_rules()
     if PUBLIC in rules:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.access import PUBLIC, VALID_RULES, access
+from shared.access import PUBLIC, VALID_RULES, access, is_static_file
 from shared.models import Membership
 
 
@@ -10,11 +10,11 @@ def test_every_endpoint_declares_its_access(app):
     missing = [
         endpoint
         for endpoint, view in app.view_functions.items()
-        if endpoint != "static" and not getattr(view, "access_rules", None)
+        if not is_static_file(endpoint) and not getattr(view, "access_rules", None)
     ]
     assert missing == []
     for endpoint, view in app.view_functions.items():
-        if endpoint != "static":
+        if not is_static_file(endpoint):
             assert view.access_rules <= VALID_RULES | {PUBLIC}, endpoint
 
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from shared.access import DEVICE_COOKIE, PUBLIC, secret_digest
+from shared.access import DEVICE_COOKIE, PUBLIC, is_static_file, secret_digest
 from shared.extensions import db as _db
 from shared.models import Device, User, UserSession
 from tests.conftest import PASSWORD
@@ -105,7 +105,7 @@ def app_routes(app):
     """(rule, method) for every route but static files."""
     routes = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.endpoint in SKIPPED_ENDPOINTS:
+        if is_static_file(rule.endpoint) or rule.endpoint in SKIPPED_ENDPOINTS:
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             routes.append((rule, method))
@@ -257,7 +257,7 @@ def test_rules_with_public_access_are_few_and_known(app):
     public = sorted(
         rule.rule
         for rule in app.url_map.iter_rules()
-        if rule.endpoint != "static"
+        if not is_static_file(rule.endpoint)
         and PUBLIC in getattr(app.view_functions[rule.endpoint], "access_rules", frozenset())
     )
     assert "/login" in public and "/healthz" in public and "/pair" in public

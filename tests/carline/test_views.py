@@ -161,7 +161,7 @@ def test_curb_entry_by_number_is_idempotent_with_the_same_key(
     login(make_user(school, "staff"))
     page = text(client.get("/carline/curb"))
     assert 'id="curb-form"' in page and 'data-scanner="curb-entry"' in page
-    assert "js/curb.js" in page and 'id="curb-list"' in page
+    assert "/carline/static/carline/curb.js" in page and 'id="curb-list"' in page
     form = {"entry": "12", "key": "3f1c2a9e-0000-4000-8000-000000000001"}
     first = client.post("/carline/curb/entries", data=form, headers=HX)
     answer = text(first)
