@@ -24,7 +24,7 @@ from shared.models import (
     Student,
     User,
 )
-from shared.roster.planning import _CHUNK
+from shared.roster.existing import CHUNK
 from shared.roster.results import KindChanges, Plan
 from shared.roster.rows import BellRecord, ClassRecord, FamilyRecord, StaffRecord
 from shared.staff import invite_account
@@ -160,8 +160,8 @@ class _Writer:
         if rows:
             db.session.execute(insert(Enrollment), rows)
         ids = [change.target for change in self.kind("enrollments").removed]
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
             db.session.execute(delete(Enrollment).where(Enrollment.id.in_(chunk)))
 
     def bell_schedule(self) -> None:

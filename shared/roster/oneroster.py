@@ -1,6 +1,6 @@
 """The OneRoster v1.1 CSV format, read into a `Roster` for one school org.
 
-`_OneRosterReader` picks the school's org in orgs.csv (by the school's stored sourcedId,
+`OneRosterReader` picks the school's org in orgs.csv (by the school's stored sourcedId,
 the one given, or the only school org), reads its students and staff from users.csv, its
 classes of the current term from classes.csv and academicSessions.csv, and the class
 members from enrollments.csv. Rows marked for deletion and disabled users are skipped.
@@ -14,25 +14,25 @@ from shared.models import Room, SchoolClass, Student, User
 from shared.roster.files import Bundle
 from shared.roster.results import Plan, RowError
 from shared.roster.rows import (
+    Cells,
     ClassRecord,
     Roster,
+    Row,
     StaffRecord,
     StudentRecord,
     Where,
-    _Cells,
-    _limit,
-    _oneroster_grade,
-    _parse_date,
-    _read_table,
-    _Row,
-    _split,
+    column_limit,
+    oneroster_grade,
+    parse_cell_date,
+    read_table,
+    split_cell,
 )
 
 #: OneRoster staff roles and the passline role each one gets.
 ONEROSTER_STAFF_ROLES = {"teacher": "teacher", "administrator": "staff", "aide": "staff"}
 
 
-def _deleted(row: _Row) -> bool:
+def _deleted(row: Row) -> bool:
     """A OneRoster row marked for deletion (or a disabled user)."""
     return (
         row.get("status").lower() in ("tobedeleted", "inactive")
@@ -40,7 +40,7 @@ def _deleted(row: _Row) -> bool:
     )
 
 
-class _OneRosterReader:
+class OneRosterReader:
     """Turns the OneRoster files into a Roster for the chosen school org."""
 
     def __init__(self, bundle: Bundle, plan: Plan, today: date, org_sourced_id: str | None) -> None:
@@ -52,10 +52,10 @@ class _OneRosterReader:
         #: users.csv sourcedId -> ("student", number) / ("staff", email) / ("skip", "").
         self.users: dict[str, tuple[str, str]] = {}
 
-    def table(self, name: str, required: tuple[str, ...]) -> list[_Row] | None:
+    def table(self, name: str, required: tuple[str, ...]) -> list[Row] | None:
         if name not in self.bundle.files:
             return None
-        return _read_table(self.bundle, name, required, self.plan.errors)
+        return read_table(self.bundle, name, required, self.plan.errors)
 
     def read(self) -> Roster:
         self.check_manifest()
@@ -116,8 +116,8 @@ class _OneRosterReader:
         students: dict[str, StudentRecord] = {}
         sourced_rows: dict[str, int] = {}
         for row in rows:
-            cells = _Cells(row, self.plan.errors)
-            sourced_id = cells.text("sourcedId", _limit(User.sourced_id))
+            cells = Cells(row, self.plan.errors)
+            sourced_id = cells.text("sourcedId", column_limit(User.sourced_id))
             if sourced_id is None:
                 continue
             if sourced_id in sourced_rows:
@@ -128,7 +128,7 @@ class _OneRosterReader:
             sourced_rows[sourced_id] = row.line
             self.users[sourced_id] = ("skip", "")
             role = cells.get("role").lower()
-            if org not in _split(cells.get("orgSourcedIds")) or _deleted(cells.row):
+            if org not in split_cell(cells.get("orgSourcedIds")) or _deleted(cells.row):
                 continue
             if role == "student":
                 self.read_student(cells, sourced_id, students)
@@ -138,17 +138,19 @@ class _OneRosterReader:
         self.roster.students = students
 
     def read_student(
-        self, cells: _Cells, sourced_id: str, students: dict[str, StudentRecord]
+        self, cells: Cells, sourced_id: str, students: dict[str, StudentRecord]
     ) -> None:
         column = "identifier" if cells.get("identifier") else "username"
-        number = cells.text(column, _limit(Student.student_number))
+        number = cells.text(column, column_limit(Student.student_number))
         if number is None:
             return
-        first = cells.text("givenName", _limit(Student.first_name))
-        last = cells.text("familyName", _limit(Student.last_name))
-        preferred = cells.text("preferredFirstName", _limit(Student.preferred_name), required=False)
-        grades = _split(cells.get("grades"))
-        known, grade = _oneroster_grade(grades[0] if grades else "")
+        first = cells.text("givenName", column_limit(Student.first_name))
+        last = cells.text("familyName", column_limit(Student.last_name))
+        preferred = cells.text(
+            "preferredFirstName", column_limit(Student.preferred_name), required=False
+        )
+        grades = split_cell(cells.get("grades"))
+        known, grade = oneroster_grade(grades[0] if grades else "")
         if not known:
             cells.fail("grades", f"{grades[0]!r} is not a OneRoster grade code")
         if number in students:
@@ -163,12 +165,12 @@ class _OneRosterReader:
         self.users[sourced_id] = ("student", number)
 
     def read_staff(
-        self, cells: _Cells, sourced_id: str, role: str, staff: dict[str, StaffRecord]
+        self, cells: Cells, sourced_id: str, role: str, staff: dict[str, StaffRecord]
     ) -> None:
         email = cells.email("email", cells.get("email"))
         name = f"{cells.get('givenName')} {cells.get('familyName')}".strip()
-        if not name or len(name) > _limit(User.name):
-            cells.fail("givenName", f"the name must have 1 to {_limit(User.name)} characters")
+        if not name or len(name) > column_limit(User.name):
+            cells.fail("givenName", f"the name must have 1 to {column_limit(User.name)} characters")
         if email in staff:
             cells.fail("email", f"{email!r} is already on row {staff[email].where[1]}")
         if not cells.ok:
@@ -183,9 +185,12 @@ class _OneRosterReader:
             return None
         current = set()
         for row in rows:
-            cells = _Cells(row, self.plan.errors)
+            cells = Cells(row, self.plan.errors)
             try:
-                start, end = _parse_date(row.get("startDate")), _parse_date(row.get("endDate"))
+                start, end = (
+                    parse_cell_date(row.get("startDate")),
+                    parse_cell_date(row.get("endDate")),
+                )
             except ValueError:
                 cells.fail("startDate", "startDate and endDate must be dates like 2026-08-01")
                 continue
@@ -193,11 +198,13 @@ class _OneRosterReader:
                 current.add(row.get("sourcedId"))
         return current
 
-    def read_classes(self, rows: list[_Row], org: str) -> None:
+    def read_classes(self, rows: list[Row], org: str) -> None:
         self.plan.present.append("classes")
         current = self.current_terms()
         mine = [r for r in rows if r.get("schoolSourcedId") == org and not _deleted(r)]
-        in_term = [r for r in mine if current and current & set(_split(r.get("termSourcedIds")))]
+        in_term = [
+            r for r in mine if current and current & set(split_cell(r.get("termSourcedIds")))
+        ]
         if in_term:
             if len(in_term) < len(mine):
                 self.plan.warnings.append(
@@ -214,14 +221,14 @@ class _OneRosterReader:
             self.plan.warnings.append(f"{why}; all {len(mine)} classes of the school are imported.")
         classes: dict[str, ClassRecord] = {}
         for row in mine:
-            cells = _Cells(row, self.plan.errors)
-            key = cells.text("sourcedId", _limit(SchoolClass.sourced_id))
-            name = cells.text("title", _limit(SchoolClass.name))
-            room = cells.text("location", _limit(Room.name), required=False)
-            periods = _split(cells.get("periods"))
+            cells = Cells(row, self.plan.errors)
+            key = cells.text("sourcedId", column_limit(SchoolClass.sourced_id))
+            name = cells.text("title", column_limit(SchoolClass.name))
+            room = cells.text("location", column_limit(Room.name), required=False)
+            periods = split_cell(cells.get("periods"))
             period = periods[0] if periods else None
-            if period is not None and len(period) > _limit(SchoolClass.period):
-                cells.fail("periods", f"longer than {_limit(SchoolClass.period)} characters")
+            if period is not None and len(period) > column_limit(SchoolClass.period):
+                cells.fail("periods", f"longer than {column_limit(SchoolClass.period)} characters")
             if key in classes:
                 cells.fail("sourcedId", f"{key!r} is already on row {classes[key].where[1]}")
             if cells.ok:
@@ -236,7 +243,7 @@ class _OneRosterReader:
         enrollments: dict[tuple[str, str], Where] = {}
         classes = self.roster.classes or {}
         for row in rows:
-            cells = _Cells(row, self.plan.errors)
+            cells = Cells(row, self.plan.errors)
             school_class = classes.get(row.get("classSourcedId"))
             if school_class is None or _deleted(cells.row) or self.ended(cells):
                 continue
@@ -254,11 +261,11 @@ class _OneRosterReader:
                 cells.fail("role", "this user is staff, not a student")
         self.roster.enrollments = enrollments
 
-    def ended(self, cells: _Cells) -> bool:
+    def ended(self, cells: Cells) -> bool:
         if not cells.get("endDate"):
             return False
         try:
-            return _parse_date(cells.get("endDate")) < self.today
+            return parse_cell_date(cells.get("endDate")) < self.today
         except ValueError:
             cells.fail("endDate", "endDate must be a date like 2027-06-30")
             return True

@@ -1,37 +1,31 @@
 """The dry run: `plan_import` checks a bundle against the school's data and returns a `Plan`.
 
-`_Existing` loads each kind of the school's rows once, on first use, into dicts; `_Planner`
-matches the imported records to those rows by key (sourced id, student number, email,
-class id, tag number) and fills the plan with what would be created, changed, deactivated
-or removed, plus row errors and warnings. Nothing here writes.
+`Existing` (existing.py) loads each kind of the school's rows once, on first use, into
+dicts; `_Planner` matches the imported records to those rows by key (sourced id, student
+number, email, class id, tag number) and fills the plan with what would be created,
+changed, deactivated or removed, plus row errors and warnings. Nothing here writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date
-from functools import cached_property
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import select
 
 from shared.extensions import db
 from shared.models import (
     WEEKDAYS,
-    BellPeriod,
-    Enrollment,
     Family,
-    Membership,
-    Room,
     School,
     SchoolClass,
     Student,
     User,
 )
+from shared.roster.existing import Existing
 from shared.roster.files import Bundle
-from shared.roster.oneroster import _OneRosterReader
-from shared.roster.passline_csv import _parse_csv_bundle
+from shared.roster.oneroster import OneRosterReader
+from shared.roster.passline_csv import parse_csv_bundle
 from shared.roster.results import Change, KindChanges, Plan, RowError
 from shared.roster.rows import (
     ClassRecord,
@@ -43,100 +37,6 @@ from shared.roster.rows import (
     Where,
 )
 from shared.schedule import school_today
-
-#: Values per IN (...) list in bulk queries.
-_CHUNK = 500
-
-
-class _Existing:
-    """The school's current rows, each kind loaded once (on first use) into dicts."""
-
-    def __init__(self, school_id: int) -> None:
-        self.school_id = school_id
-        #: Accounts by email: staff of this school plus accounts named by the import.
-        self.accounts: dict[str, User] = {}
-
-    @cached_property
-    def rooms(self) -> dict[str, Room]:
-        rooms = db.session.scalars(
-            select(Room).where(Room.school_id == self.school_id).order_by(Room.id)
-        )
-        by_name: dict[str, Room] = {}
-        for room in rooms:
-            by_name.setdefault(room.name.casefold(), room)
-        return by_name
-
-    @cached_property
-    def students(self) -> list[Student]:
-        return list(
-            db.session.scalars(
-                select(Student).where(Student.school_id == self.school_id).order_by(Student.id)
-            )
-        )
-
-    @cached_property
-    def students_by_number(self) -> dict[str, Student]:
-        return {student.student_number: student for student in self.students}
-
-    @cached_property
-    def students_by_sourced_id(self) -> dict[str, Student]:
-        return {s.sourced_id: s for s in self.students if s.sourced_id}
-
-    @cached_property
-    def classes(self) -> dict[str, SchoolClass]:
-        """Classes that came from an import (they have a class id), by class id."""
-        query = (
-            select(SchoolClass)
-            .where(SchoolClass.school_id == self.school_id, SchoolClass.sourced_id.is_not(None))
-            .options(selectinload(SchoolClass.teachers), selectinload(SchoolClass.room))
-        )
-        return {c.sourced_id: c for c in db.session.scalars(query)}
-
-    @cached_property
-    def enrollments(self) -> dict[tuple[int, int], int]:
-        """(class id, student id) -> enrollment id, for the classes of `classes`."""
-        rows = db.session.execute(
-            select(Enrollment.id, Enrollment.class_id, Enrollment.student_id)
-            .join(SchoolClass, SchoolClass.id == Enrollment.class_id)
-            .where(SchoolClass.school_id == self.school_id, SchoolClass.sourced_id.is_not(None))
-        )
-        return {(row.class_id, row.student_id): row.id for row in rows}
-
-    @cached_property
-    def bell_periods(self) -> dict[tuple[str, int], BellPeriod]:
-        periods = db.session.scalars(
-            select(BellPeriod).where(BellPeriod.school_id == self.school_id)
-        )
-        return {(p.name, p.weekday): p for p in periods}
-
-    @cached_property
-    def families(self) -> dict[int, Family]:
-        families = db.session.scalars(
-            select(Family)
-            .where(Family.school_id == self.school_id)
-            .options(selectinload(Family.students))
-        )
-        return {family.tag_number: family for family in families}
-
-    def load_accounts(self, emails: Iterable[str]) -> None:
-        """Load this school's staff and the accounts with these emails (memberships too)."""
-        members = select(Membership.user_id).where(Membership.school_id == self.school_id)
-        query = select(User).options(selectinload(User.memberships))
-        found = list(db.session.scalars(query.where(User.id.in_(members))))
-        wanted = sorted(set(emails) - {user.email.lower() for user in found})
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            found += db.session.scalars(query.where(func.lower(User.email).in_(chunk)))
-        self.accounts = {user.email.lower(): user for user in found}
-
-    def user_sourced_ids(self, sourced_ids: set[str]) -> dict[str, int]:
-        """sourced id -> id of the account holding it, for the given ids."""
-        if not sourced_ids:
-            return {}
-        rows = db.session.execute(
-            select(User.sourced_id, User.id).where(User.sourced_id.in_(sorted(sourced_ids)))
-        )
-        return {row.sourced_id: row.id for row in rows}
 
 
 def plan_import(
@@ -158,9 +58,9 @@ def plan_import(
     if bundle.ignored:
         plan.warnings.append("Ignored (not part of a roster): " + ", ".join(bundle.ignored))
     if bundle.is_oneroster:
-        roster = _OneRosterReader(bundle, plan, today, org_sourced_id).read()
+        roster = OneRosterReader(bundle, plan, today, org_sourced_id).read()
     else:
-        roster = _parse_csv_bundle(bundle, plan)
+        roster = parse_csv_bundle(bundle, plan)
     _Planner(plan, roster, attach_accounts).run()
     return plan
 
@@ -175,7 +75,7 @@ class _Planner:
         #: Emails of existing accounts of elsewhere that the import only invites.
         self.invited: set[str] = set()
         self.school = plan.school
-        self.existing = _Existing(plan.school.id)
+        self.existing = Existing(plan.school.id)
         plan.existing = self.existing
         #: Student number -> existing student id, or None for a student to create.
         self.student_refs: dict[str, int | None] = {}

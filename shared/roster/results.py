@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from shared.models import School
 
 if TYPE_CHECKING:
-    from shared.roster.planning import _Existing
+    from shared.roster.existing import Existing
 
 #: The passline CSV files, by kind; a file is named after its kind ("students.csv").
 CSV_KINDS = ("staff", "rooms", "students", "classes", "enrollments", "bell_schedule", "families")
@@ -105,7 +105,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     #: The OneRoster org sourcedId to store in School.sourced_id when applied.
     school_sourced_id: str | None = None
-    existing: _Existing | None = field(default=None, repr=False)
+    existing: Existing | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -1,8 +1,8 @@
 """CSV rows, the records parsed from them, and the value checks both formats share.
 
-`_read_table` reads one CSV file of a bundle into `_Row`s (checking the header, skipping
-blank rows); `_Cells` reads and checks the values of one row, turning every problem into a
-`RowError`; `_collect` keys the parsed records and reports a key seen twice. Both formats
+`read_table` reads one CSV file of a bundle into `Row`s (checking the header, skipping
+blank rows); `Cells` reads and checks the values of one row, turning every problem into a
+`RowError`; `collect_rows` keys the parsed records and reports a key seen twice. Both formats
 parse into the same records (`StaffRecord` ... `FamilyRecord`), gathered in a `Roster`,
 which planning compares with the school's data.
 """
@@ -34,7 +34,7 @@ Where = tuple[str, int]
 
 
 @dataclass
-class _Row:
+class Row:
     file: str
     line: int
     values: dict[str, str]
@@ -43,9 +43,9 @@ class _Row:
         return self.values.get(column.lower(), "")
 
 
-def _read_table(
+def read_table(
     bundle: Bundle, name: str, required: tuple[str, ...], errors: list[RowError]
-) -> list[_Row] | None:
+) -> list[Row] | None:
     """The data rows of one CSV file, or None when the file itself is unusable."""
     try:
         text = bundle.files[name].decode("utf-8-sig")
@@ -70,7 +70,7 @@ def _read_table(
                 )
                 continue
             cells = {c: v.strip() for c, v in zip(header, values, strict=False) if c}
-            rows.append(_Row(name, number, cells))
+            rows.append(Row(name, number, cells))
     except csv.Error as exc:
         errors.append(RowError(name, reader.line_num, None, f"not valid CSV: {exc}"))
         return None
@@ -95,14 +95,14 @@ def _header_problem(
     return problem
 
 
-def _limit(column: Any) -> int:
+def column_limit(column: Any) -> int:
     return column.type.length
 
 
-class _Cells:
+class Cells:
     """The cells of one row, read and checked; every problem becomes a RowError."""
 
-    def __init__(self, row: _Row, errors: list[RowError]) -> None:
+    def __init__(self, row: Row, errors: list[RowError]) -> None:
         self.row = row
         self.errors = errors
         self.ok = True
@@ -134,27 +134,27 @@ class _Cells:
         if not email:
             self.fail(column, "an email address is required")
             return None
-        if len(email) > _limit(User.email) or not EMAIL_RE.match(email):
+        if len(email) > column_limit(User.email) or not EMAIL_RE.match(email):
             self.fail(column, f"{value!r} is not a valid email address")
             return None
         return email
 
 
-def _split(value: str, pattern: str = r"[;,]") -> list[str]:
+def split_cell(value: str, pattern: str = r"[;,]") -> list[str]:
     return [part.strip() for part in re.split(pattern, value) if part.strip()]
 
 
-def _collect(
-    rows: list[_Row],
+def collect_rows(
+    rows: list[Row],
     errors: list[RowError],
-    parse: Callable[[_Cells], list[tuple[Any, Any]]],
+    parse: Callable[[Cells], list[tuple[Any, Any]]],
     key_column: str,
 ) -> dict[Any, Any]:
     """Parse every row into keyed records; a key seen twice is an error on the later row."""
     records: dict[Any, Any] = {}
     seen: dict[Any, int] = {}
     for row in rows:
-        cells = _Cells(row, errors)
+        cells = Cells(row, errors)
         parsed = parse(cells)
         if not cells.ok:
             continue
@@ -257,7 +257,7 @@ class Roster:
 # --------------------------------------------------------------------------- value checks
 
 
-def _csv_grade(value: str) -> str | None:
+def csv_grade(value: str) -> str | None:
     """'K', 'PK' or '1'..'12' from common spellings ('KG', '07'); None if not a grade."""
     grade = value.strip().upper()
     if grade in ("KG", "0", "00"):
@@ -272,14 +272,14 @@ _ONEROSTER_NO_GRADE = {"13", "PS", "UG", "OTHER"}
 _ONEROSTER_PRE_K = {"IT", "PR", "PK", "TK"}
 
 
-def _oneroster_grade(value: str) -> tuple[bool, str | None]:
+def oneroster_grade(value: str) -> tuple[bool, str | None]:
     """(known, grade) for a OneRoster grade code such as '07', 'KG' or 'PK'."""
     code = value.strip().upper()
     if not code or code in _ONEROSTER_NO_GRADE:
         return True, None
     if code in _ONEROSTER_PRE_K:
         return True, "PK"
-    grade = _csv_grade(code)
+    grade = csv_grade(code)
     return grade is not None, grade
 
 
@@ -297,7 +297,7 @@ def _weekday(token: str) -> int:
 def parse_days(value: str) -> list[int]:
     """Weekday numbers (0 = Monday) from 'Mon-Fri', 'Mon,Wed', 'Tue Thu' or '0-4'."""
     days: set[int] = set()
-    for part in _split(re.sub(r"\s*-\s*", "-", value), r"[,;\s]+"):
+    for part in split_cell(re.sub(r"\s*-\s*", "-", value), r"[,;\s]+"):
         first, dash, last = part.partition("-")
         start = _weekday(first)
         end = _weekday(last) if dash else start
@@ -309,12 +309,12 @@ def parse_days(value: str) -> list[int]:
     return sorted(days)
 
 
-def _parse_clock(value: str) -> time:
+def parse_cell_clock(value: str) -> time:
     match = _CLOCK_RE.match(value.strip())
     if match is None:
         raise ValueError(f"{value!r} is not a time like 08:15 (24-hour HH:MM)")
     return time(int(match.group(1)), int(match.group(2)))
 
 
-def _parse_date(value: str) -> date:
+def parse_cell_date(value: str) -> date:
     return date.fromisoformat(value.strip()[:10])

@@ -1,4 +1,5 @@
-"""The core (`shared/`) does not know the blueprints; they contribute through one registry.
+"""The layers: the core (`shared/`) does not know the blueprints (they contribute through one
+registry), only public names cross module lines, and the roster modules form no cycle.
 
 Every import in every core module is read with `ast` (function-level imports too, and
 `importlib.import_module("...")` with a literal name); the application factory's
@@ -114,3 +115,56 @@ def test_a_second_app_has_its_own_registry_without_doubles(app):
     assert contributions(other) is not contributions(app)
     assert len(contributions(other).nav) == len(contributions(app).nav) == 7
     assert len(contributions(other).device_screens) == 6
+
+
+def _project_modules():
+    for package in ("shared", *sorted(BLUEPRINTS)):
+        yield from sorted((ROOT / package).rglob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_only_public_names_cross_module_lines():
+    project = {"shared", *BLUEPRINTS}
+    private = []
+    for path in _project_modules():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in project:
+                private.extend(
+                    f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_")
+                )
+    assert private == []
+
+
+def test_the_roster_modules_import_each_other_without_a_cycle():
+    modules = {
+        _module_name(path): path
+        for path in (ROOT / "shared" / "roster").glob("*.py")
+        if path.name != "__init__.py"
+    }
+    imports = {
+        name: {
+            module
+            for module, _function, _line in _imports(ast.parse(path.read_text(encoding="utf-8")))
+            if module in modules
+        }
+        for name, path in modules.items()
+    }
+    assert len(modules) >= 7
+    done: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        assert name not in trail, "import cycle: " + " -> ".join((*trail, name))
+        if name not in done:
+            for imported in sorted(imports[name]):
+                visit(imported, (*trail, name))
+            done.add(name)
+
+    for name in sorted(modules):
+        visit(name, ())
