@@ -24,11 +24,11 @@ from sqlalchemy.exc import IntegrityError
 from carline.day_plans import check_route, day_plans, plans_of
 from carline.models import MAX_LANES, MAX_SPOTS_PER_LANE, CalledStudent, Dismissal
 from carline.recording import record
-from carline.settings import school_today
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Device, School, Student, User
-from shared.timeutil import local, utcnow
+from shared.schedule import school_today
+from shared.timeutil import utcnow
 
 NOT_STARTED = "Dismissal has not started yet today. The office starts it."
 #: Call statuses after which the student has left the school.
@@ -95,7 +95,7 @@ def lock_open(school: School, dismissal_id: int | None = None) -> Dismissal:
     ends; it must be open."""
     query = select(Dismissal).where(Dismissal.school_id == school.id)
     if dismissal_id is None:
-        query = query.where(Dismissal.day == local(utcnow(), school.timezone).date())
+        query = query.where(Dismissal.day == school_today(school))
     else:
         query = query.where(Dismissal.id == dismissal_id)
     # PostgreSQL: one curb entry per dismissal at a time.

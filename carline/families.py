@@ -16,38 +16,23 @@ from sqlalchemy.orm import selectinload
 
 from carline.models import Tag
 from carline.recording import TOPIC, check_school, record
-from carline.settings import whole_number
 from shared import audit, live
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Family, School, Student, User, family_students
-from shared.students import search_text
+from shared.students import like_contains, matches_words, search_text
 from shared.timeutil import utcnow
 
 MAX_TAG_NUMBER = 999_999
 PICKUP_ADULTS_LENGTH = 2000
+#: Most families (and students to add) a search shows.
 SEARCH_LIMIT = 50
 
 
-def get_family(school: School, family_id: int | None) -> Family:
-    """A family of this school (404 otherwise)."""
-    family = db.session.get(Family, family_id) if family_id else None
-    if family is None or family.school_id != school.id:
-        raise NotFound("No such family.")
-    return family
-
-
-def get_student(school: School, student_id: int | None) -> Student:
-    """A student of this school (404 otherwise)."""
-    student = db.session.get(Student, student_id) if student_id else None
-    if student is None or student.school_id != school.id:
-        raise NotFound("No such student.")
-    return student
-
-
-def parse_tag_number(value: str | int | None) -> int:
-    """A tag number typed in a form."""
-    return whole_number(value, 1, MAX_TAG_NUMBER, "Tag number", "tag_number")
+def _tag_number(tag_number: int, field: str = "tag_number") -> int:
+    if not 1 <= tag_number <= MAX_TAG_NUMBER:
+        raise InvalidInput(f"Tag number: a whole number from 1 to {MAX_TAG_NUMBER}.", field=field)
+    return tag_number
 
 
 def _free_tag_number(school: School, tag_number: int, family: Family | None) -> None:
@@ -77,10 +62,10 @@ def next_tag_number(school: School) -> int:
 
 
 def create_family(
-    school: School, user: User, *, tag_number: str | int | None, pickup_adults: str = ""
+    school: School, user: User, *, tag_number: int, pickup_adults: str = ""
 ) -> Family:
     """Add a family (or carpool) with a tag number unique in the school."""
-    number = parse_tag_number(tag_number)
+    number = _tag_number(tag_number)
     adults = _adults(pickup_adults)
     _free_tag_number(school, number, None)
     family = Family(school_id=school.id, tag_number=number, pickup_adults=adults, active=True)
@@ -101,12 +86,12 @@ def update_family(
     user: User,
     family: Family,
     *,
-    tag_number: str | int | None,
+    tag_number: int,
     pickup_adults: str,
 ) -> Family:
     """Change a family's tag number or its authorized pickup adults."""
-    family = get_family(school, family.id)
-    number = parse_tag_number(tag_number)
+    check_school(school, family.school_id, "family")
+    number = _tag_number(tag_number)
     adults = _adults(pickup_adults)
     _free_tag_number(school, number, family)
     before = family.tag_number
@@ -126,7 +111,7 @@ def update_family(
 
 def set_family_active(school: School, user: User, family: Family, active: bool) -> Family:
     """Deactivate a family (its tag stops working at the curb) or bring it back."""
-    family = get_family(school, family.id)
+    check_school(school, family.school_id, "family")
     if family.active == active:
         return family
     family.active = active
@@ -159,7 +144,8 @@ def _family_students_changed(
 
 def add_family_student(school: School, user: User, family: Family, student: Student) -> None:
     """Put a student of this school on the family's tag (a student may be on several)."""
-    family, student = get_family(school, family.id), get_student(school, student.id)
+    check_school(school, family.school_id, "family")
+    check_school(school, student.school_id, "student")
     if not student.active:
         raise InvalidInput("This student has left the roster.", field="student_id")
     if student in family.students:
@@ -170,7 +156,8 @@ def add_family_student(school: School, user: User, family: Family, student: Stud
 
 def remove_family_student(school: School, user: User, family: Family, student: Student) -> None:
     """Take a student off the family's tag."""
-    family, student = get_family(school, family.id), get_student(school, student.id)
+    check_school(school, family.school_id, "family")
+    check_school(school, student.school_id, "student")
     if student not in family.students:
         raise NotFound("This student is not on this tag.")
     family.students.remove(student)
@@ -257,29 +244,16 @@ def list_families(
     return rows[:per_page], len(rows) > per_page
 
 
-def _name_filter(pattern: str):
-    return or_(
-        func.lower(Student.first_name).like(pattern, escape="\\"),
-        func.lower(Student.last_name).like(pattern, escape="\\"),
-        func.lower(func.coalesce(Student.preferred_name, "")).like(pattern, escape="\\"),
-    )
-
-
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def search_families(school: School, text: str) -> list[FamilyRow]:
     """Families whose tag number, student or pickup adult matches the text."""
     text = search_text(text)
     if not text:
         return []
-    pattern = _like(text)
+    pattern = like_contains(text.lower())
     by_student = (
         select(family_students.c.family_id)
         .join(Student, Student.id == family_students.c.student_id)
-        .where(Student.school_id == school.id, _name_filter(pattern))
+        .where(Student.school_id == school.id, matches_words(text))
     )
     matches = or_(
         Family.id.in_(by_student),
@@ -294,25 +268,6 @@ def search_families(school: School, text: str) -> list[FamilyRow]:
         .limit(SEARCH_LIMIT)
     )
     return _family_rows(query)
-
-
-def search_students(school: School, text: str, *, limit: int = SEARCH_LIMIT) -> list[Student]:
-    """Active students of this school by name or student number."""
-    text = search_text(text)
-    if not text:
-        return []
-    return list(
-        db.session.scalars(
-            select(Student)
-            .where(
-                Student.school_id == school.id,
-                Student.active.is_(True),
-                or_(_name_filter(_like(text)), Student.student_number == text),
-            )
-            .order_by(Student.last_name, Student.first_name, Student.id)
-            .limit(limit)
-        )
-    )
 
 
 def families_of(student: Student) -> list[Family]:
@@ -352,11 +307,11 @@ def families_without_tag(school: School, family_ids: list[int] | None = None) ->
     return db.session.scalar(query)
 
 
-def family_by_tag(school: School, tag_number: str | int | None) -> Family | None:
-    """The family of a typed tag number (None when the field is empty)."""
-    if tag_number is None or not str(tag_number).strip():
+def family_by_tag(school: School, tag_number: int | None) -> Family | None:
+    """The family of this school with the tag number (None for no number)."""
+    if tag_number is None:
         return None
-    number = whole_number(tag_number, 1, MAX_TAG_NUMBER, "Tag number", "family_tag")
+    number = _tag_number(tag_number, "family_tag")
     family = db.session.scalar(
         select(Family).where(Family.school_id == school.id, Family.tag_number == number)
     )

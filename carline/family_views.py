@@ -10,11 +10,10 @@ from flask import Response, flash, g, redirect, render_template, request, url_fo
 
 from carline import bp
 from carline.families import (
+    SEARCH_LIMIT,
     add_family_student,
     create_family,
     families_without_tag,
-    get_family,
-    get_student,
     issue_missing_tags,
     issue_tag,
     list_families,
@@ -22,16 +21,17 @@ from carline.families import (
     next_tag_number,
     remove_family_student,
     search_families,
-    search_students,
     set_family_active,
     tags_to_print,
     update_family,
 )
 from carline.tag_pdf import TAGS_PER_PAGE, qr_svg, tags_pdf
-from shared.access import access
+from shared.access import access, school_record
 from shared.errors import DomainError, InvalidInput
 from shared.extensions import db
-from shared.models import Family
+from shared.forms import parse_int, parse_int_list
+from shared.models import Family, Student
+from shared.students import search_students
 
 OFFICE = ("admin", "office")
 
@@ -44,11 +44,18 @@ def _user():
     return g.principal.user
 
 
-def _int_list(values: list[str]) -> list[int]:
-    try:
-        return [int(v) for v in values if v.strip()]
-    except ValueError:
-        raise InvalidInput("The selection is malformed.") from None
+def _family(family_id: object) -> Family:
+    """A family of the caller's school (404 for any other id)."""
+    return school_record(Family, family_id, _school().id, "No such family.")
+
+
+def _student(student_id: object) -> Student:
+    """A student of the caller's school (404 for any other id)."""
+    return school_record(Student, student_id, _school().id, "No such student.")
+
+
+def _tag_number() -> int:
+    return parse_int(request.form.get("tag_number"), field="tag_number", label="Tag number")
 
 
 @bp.route("/families", methods=["GET", "POST"])
@@ -82,7 +89,7 @@ def family_new():
     family = create_family(
         _school(),
         _user(),
-        tag_number=request.form.get("tag_number"),
+        tag_number=_tag_number(),
         pickup_adults=request.form.get("pickup_adults", ""),
     )
     flash(f"Family with tag {family.tag_number} created. Add its students.", "success")
@@ -104,7 +111,7 @@ def _render_family(family: Family, *, found=None, search: str = "", error: str |
 @access(*OFFICE)
 def family(family_id: int):
     """A family: its students, authorized adults, tag number and hang tag."""
-    return _render_family(get_family(_school(), family_id))
+    return _render_family(_family(family_id))
 
 
 @bp.route("/families/<int:family_id>/find-students", methods=["POST"])
@@ -112,9 +119,9 @@ def family(family_id: int):
 def family_find_students(family_id: int):
     """Search students of this school to add to the family (names stay in the POST body)."""
     school = _school()
-    found_family = get_family(school, family_id)
+    found_family = _family(family_id)
     search = request.form.get("q", "").strip()[:100]
-    found = search_students(school, search)
+    found = search_students(school, search, limit=SEARCH_LIMIT)
     return _render_family(found_family, found=found, search=search)
 
 
@@ -123,18 +130,18 @@ def family_find_students(family_id: int):
 def family_edit(family_id: int):
     """Change the family's tag number or authorized pickup adults."""
     school = _school()
-    found_family = get_family(school, family_id)
+    found_family = _family(family_id)
     try:
         update_family(
             school,
             _user(),
             found_family,
-            tag_number=request.form.get("tag_number"),
+            tag_number=_tag_number(),
             pickup_adults=request.form.get("pickup_adults", ""),
         )
     except DomainError as error:
         db.session.rollback()
-        found_family = get_family(school, family_id)
+        found_family = _family(family_id)
         return _render_family(found_family, error=error.message), error.status_code
     flash("Family saved.", "success")
     return redirect(url_for("carline.family", family_id=family_id))
@@ -148,7 +155,7 @@ def family_active(family_id: int):
     active = request.form.get("active")
     if active not in ("0", "1"):
         raise InvalidInput("Choose to deactivate or reactivate.")
-    found_family = set_family_active(school, _user(), get_family(school, family_id), active == "1")
+    found_family = set_family_active(school, _user(), _family(family_id), active == "1")
     state = "active again" if found_family.active else "deactivated: its tag no longer works"
     flash(f"Family with tag {found_family.tag_number} is {state}.", "success")
     return redirect(url_for("carline.family", family_id=family_id))
@@ -159,8 +166,8 @@ def family_active(family_id: int):
 def family_student_add(family_id: int):
     """Put a student on the family's tag."""
     school = _school()
-    found_family = get_family(school, family_id)
-    student = get_student(school, request.form.get("student_id", type=int))
+    found_family = _family(family_id)
+    student = _student(request.form.get("student_id"))
     add_family_student(school, _user(), found_family, student)
     flash("Student added to this tag.", "success")
     return redirect(url_for("carline.family", family_id=family_id))
@@ -171,8 +178,8 @@ def family_student_add(family_id: int):
 def family_student_remove(family_id: int, student_id: int):
     """Take a student off the family's tag."""
     school = _school()
-    student = get_student(school, student_id)
-    remove_family_student(school, _user(), get_family(school, family_id), student)
+    student = _student(student_id)
+    remove_family_student(school, _user(), _family(family_id), student)
     flash("Student removed from this tag.", "success")
     return redirect(url_for("carline.family", family_id=family_id))
 
@@ -182,7 +189,7 @@ def family_student_remove(family_id: int, student_id: int):
 def family_tag(family_id: int):
     """Issue (or reprint) the family's hang tag; the previous one stops working."""
     school = _school()
-    found_family = get_family(school, family_id)
+    found_family = _family(family_id)
     if not found_family.active:
         raise InvalidInput("Reactivate the family before printing its tag.")
     issue_tag(school, found_family, user=_user())
@@ -195,7 +202,7 @@ def family_tag(family_id: int):
 
 def _selection() -> list[int] | None:
     """The families chosen for printing (None: all of the school's)."""
-    ids = _int_list(request.values.getlist("family"))
+    ids = parse_int_list(request.values.getlist("family"), field="family", label="Families")
     return ids or None
 
 

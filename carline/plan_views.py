@@ -11,7 +11,7 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from carline import bp
 from carline.day_plans import MODE_LABELS, SCHOOL_DAYS, dismissal_mode
-from carline.families import families_of, family_by_tag, get_student, search_students
+from carline.families import SEARCH_LIMIT, families_of, family_by_tag
 from carline.models import DISMISSAL_MODES
 from carline.plan_lists import (
     day_overview,
@@ -28,11 +28,14 @@ from carline.plans import (
     set_weekday_defaults,
     take_back_change,
 )
-from carline.settings import carline_settings, parse_clock, parse_day, school_now, school_today
-from shared.access import access
+from carline.settings import carline_settings
+from shared.access import access, school_record
 from shared.errors import DomainError, InvalidInput
 from shared.extensions import db
-from shared.models import WEEKDAYS, Family
+from shared.forms import parse_clock, parse_date, parse_day, parse_int, parse_int_list
+from shared.models import WEEKDAYS, Family, Student
+from shared.schedule import school_now, school_today
+from shared.students import search_students
 
 OFFICE = ("admin", "office")
 
@@ -45,11 +48,9 @@ def _user():
     return g.principal.user
 
 
-def _int_list(values: list[str]) -> list[int]:
-    try:
-        return [int(v) for v in values if v.strip()]
-    except ValueError:
-        raise InvalidInput("The selection is malformed.") from None
+def _student(student_id: object) -> Student:
+    """A student of the caller's school (404 for any other id)."""
+    return school_record(Student, student_id, _school().id, "No such student.")
 
 
 @bp.route("/plans", methods=["GET", "POST"])
@@ -57,7 +58,7 @@ def _int_list(values: list[str]) -> list[int]:
 def plans():
     """Find a student (POST search) to see and change their dismissal plan."""
     search = request.form.get("q", "").strip()[:100] if request.method == "POST" else ""
-    found = search_students(_school(), search) if search else None
+    found = search_students(_school(), search, limit=SEARCH_LIMIT) if search else None
     return render_template("carline/plans/search.html", search=search, found=found)
 
 
@@ -94,7 +95,7 @@ def _after_cutoff(school) -> bool:
 
 
 def _plan_student(student_id: int):
-    student = get_student(_school(), student_id)
+    student = _student(student_id)
     may_view_plan(_school(), _user(), g.principal.roles, student)
     return student
 
@@ -108,7 +109,7 @@ def student_plan(student_id: int):
 
 def _plan_form_failed(student_id: int, error: DomainError):
     db.session.rollback()
-    student = get_student(_school(), student_id)
+    student = _student(student_id)
     return _render_plan(student, error=error.message, form=request.form), error.status_code
 
 
@@ -116,13 +117,13 @@ def _plan_form_failed(student_id: int, error: DomainError):
 @access(*OFFICE)
 def plan_default(student_id: int):
     """Set the student's default mode on the chosen weekdays (all at once or one)."""
-    student = get_student(_school(), student_id)
+    student = _student(student_id)
     try:
         set_weekday_defaults(
             _school(),
             _user(),
             student,
-            _int_list(request.form.getlist("weekday")),
+            parse_int_list(request.form.getlist("weekday"), field="weekday", low=0, high=6),
             request.form.get("mode", ""),
             request.form.get("bus_route"),
         )
@@ -137,9 +138,9 @@ def plan_default(student_id: int):
 def plan_change(student_id: int):
     """Record a daily change (until the cutoff; after it only with an office override)."""
     school = _school()
-    student = get_student(school, student_id)
+    student = _student(student_id)
     try:
-        day = parse_day(request.form.get("day"), default=school_today(school))
+        day = parse_day(request.form.get("day"), today=school_today(school))
         record_change(
             school,
             _user(),
@@ -147,8 +148,18 @@ def plan_change(student_id: int):
             day,
             mode=request.form.get("mode", ""),
             bus_route=request.form.get("bus_route"),
-            family=family_by_tag(school, request.form.get("family_tag")),
-            early_pickup=parse_clock(request.form.get("early_pickup"), field_name="early_pickup"),
+            family=family_by_tag(
+                school,
+                parse_int(
+                    request.form.get("family_tag"),
+                    field="family_tag",
+                    label="Tag number",
+                    blank_ok=True,
+                ),
+            ),
+            early_pickup=parse_clock(
+                request.form.get("early_pickup"), field="early_pickup", label="Early pickup"
+            ),
             note=request.form.get("note", ""),
             override=request.form.get("override") == "1",
             reason=request.form.get("reason"),
@@ -164,9 +175,9 @@ def plan_change(student_id: int):
 def plan_change_clear(student_id: int):
     """Take back a daily change (the same cutoff rule as making one)."""
     school = _school()
-    student = get_student(school, student_id)
+    student = _student(student_id)
     try:
-        day = parse_day(request.form.get("day"))
+        day = parse_date(request.form.get("day"), field="day", required=True)
         take_back_change(
             school,
             _user(),
@@ -186,7 +197,7 @@ def plan_change_clear(student_id: int):
 def plan_absence(student_id: int):
     """Mark the student absent today (never called), or take the absence back."""
     school = _school()
-    student = get_student(school, student_id)
+    student = _student(student_id)
     today = school_today(school)
     action = request.form.get("action")
     if action == "mark":
@@ -210,7 +221,7 @@ def today_plans():
     school = _school()
     today = school_today(school)
     search = request.form.get("q", "").strip()[:100] if request.method == "POST" else ""
-    found = search_students(school, search) if search else None
+    found = search_students(school, search, limit=SEARCH_LIMIT) if search else None
     overview = day_overview(school, today)
     return render_template(
         "carline/plans/today.html",

@@ -20,11 +20,12 @@ from sqlalchemy import delete, select
 from carline.day_plans import check_mode_and_route
 from carline.models import Absence, DailyChange, DismissalDefault
 from carline.recording import check_school, record
-from carline.settings import carline_settings, school_now, school_today
+from carline.settings import carline_settings
 from shared import audit
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Family, School, Student, User
+from shared.schedule import school_now, school_today
 from shared.timeutil import utcnow
 
 NOTE_LENGTH = 500

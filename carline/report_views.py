@@ -6,9 +6,9 @@ from flask import g, render_template, request
 
 from carline import bp, reports
 from carline.dismissal import late_pickups
-from carline.settings import school_today
 from shared.access import access
 from shared.csvfile import csv_download
+from shared.schedule import school_today
 
 OFFICE = ("admin", "office")
 

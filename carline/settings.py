@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import time
 
 from carline.models import MAX_LANES, MAX_SPOTS_PER_LANE
 from carline.recording import TOPIC
 from shared import audit, live
 from shared.errors import InvalidInput
 from shared.extensions import db
+from shared.forms import parse_clock
 from shared.models import School, User
-from shared.timeutil import utcnow
 
 DEFAULT_LANES = 2
 DEFAULT_SPOTS_PER_LANE = 5
@@ -64,28 +63,22 @@ def carline_settings(school: School) -> CarlineSettings:
         spots_per_lane=spots
         if isinstance(spots, int) and 1 <= spots <= MAX_SPOTS_PER_LANE
         else DEFAULT_SPOTS_PER_LANE,
-        cutoff=parse_clock(cutoff) if isinstance(cutoff, str) and _CLOCK.match(cutoff) else None,
+        cutoff=_stored_clock(cutoff),
         walker_doors={str(d): [str(x) for x in g] for d, g in doors.items() if isinstance(g, list)},
     )
 
 
-def parse_clock(value: str | None, *, field_name: str = "cutoff") -> time | None:
-    """A 24-hour "HH:MM" wall-clock time; None for an empty value."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    match = _CLOCK.match(value)
-    if match is None:
-        raise InvalidInput("Enter a time as HH:MM, for example 14:30.", field=field_name)
-    return time(int(match.group(1)), int(match.group(2)))
-
-
-def whole_number(value: str | int | None, low: int, high: int, label: str, name: str) -> int:
-    """A whole number typed in a form, from `low` to `high` (`name` is the field)."""
-    text = str(value if value is not None else "").strip()
-    if not text.isdigit() or not low <= int(text) <= high:
+def _in_range(value: int, low: int, high: int, label: str, name: str) -> int:
+    if not low <= value <= high:
         raise InvalidInput(f"{label}: a whole number from {low} to {high}.", field=name)
-    return int(text)
+    return value
+
+
+def _stored_clock(value: object) -> time | None:
+    """The stored cutoff ("HH:MM") as a time; None when missing or unreadable."""
+    if not isinstance(value, str) or _CLOCK.match(value) is None:
+        return None
+    return parse_clock(value, field="cutoff")
 
 
 def parse_doors(text: str) -> dict[str, list[str]]:
@@ -120,19 +113,21 @@ def save_settings(
     school: School,
     user: User,
     *,
-    lanes: str | int | None,
-    spots_per_lane: str | int | None,
-    cutoff: str | None,
-    walker_doors: str,
+    lanes: int,
+    spots_per_lane: int,
+    cutoff: time | None,
+    walker_doors: dict[str, list[str]],
 ) -> CarlineSettings:
-    """Validate and store the school's car line settings (all or nothing)."""
+    """Check and store the school's car line settings (all or nothing)."""
+    if len(walker_doors) > MAX_DOORS:
+        raise InvalidInput(f"Walker doors: at most {MAX_DOORS}.", field="walker_doors")
     new = CarlineSettings(
-        lanes=whole_number(lanes, 1, MAX_LANES, "Lanes", "lanes"),
-        spots_per_lane=whole_number(
+        lanes=_in_range(lanes, 1, MAX_LANES, "Lanes", "lanes"),
+        spots_per_lane=_in_range(
             spots_per_lane, 1, MAX_SPOTS_PER_LANE, "Loading spots per lane", "spots_per_lane"
         ),
-        cutoff=parse_clock(cutoff),
-        walker_doors=parse_doors(walker_doors),
+        cutoff=cutoff,
+        walker_doors={door: list(grades) for door, grades in walker_doors.items()},
     )
     before = carline_settings(school).as_json()
     # A new dict: the JSON column only notices an assignment, not an in-place change.
@@ -147,27 +142,3 @@ def save_settings(
     )
     live.bump(school.id, TOPIC)
     return new
-
-
-# School time
-
-
-def school_now(school: School, now: datetime | None = None) -> datetime:
-    """The current (or given) time on the school's wall clock."""
-    return (now or utcnow()).astimezone(ZoneInfo(school.timezone))
-
-
-def school_today(school: School, now: datetime | None = None) -> date:
-    """The school's local date."""
-    return school_now(school, now).date()
-
-
-def parse_day(value: str | None, *, default: date | None = None) -> date:
-    """A date typed in a form as YYYY-MM-DD."""
-    value = (value or "").strip()
-    if not value and default is not None:
-        return default
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput("Enter a date as YYYY-MM-DD.", field="day") from None

@@ -12,11 +12,13 @@ from sqlalchemy import func, select
 
 from carline import bp
 from carline.plan_lists import day_overview
-from carline.settings import carline_settings, save_settings, school_today
+from carline.settings import carline_settings, parse_doors, save_settings
 from shared.access import access
 from shared.errors import DomainError
 from shared.extensions import db
+from shared.forms import parse_clock, parse_int
 from shared.models import Family, family_students
+from shared.schedule import school_today
 
 OFFICE = ("admin", "office")
 STAFF = ("admin", "office", "teacher", "staff")
@@ -83,10 +85,14 @@ def settings():
         save_settings(
             school,
             _user(),
-            lanes=request.form.get("lanes"),
-            spots_per_lane=request.form.get("spots_per_lane"),
-            cutoff=request.form.get("cutoff"),
-            walker_doors=request.form.get("walker_doors", ""),
+            lanes=parse_int(request.form.get("lanes"), field="lanes", label="Lanes"),
+            spots_per_lane=parse_int(
+                request.form.get("spots_per_lane"),
+                field="spots_per_lane",
+                label="Loading spots per lane",
+            ),
+            cutoff=parse_clock(request.form.get("cutoff"), field="cutoff", label="Cutoff"),
+            walker_doors=parse_doors(request.form.get("walker_doors", "")),
         )
     except DomainError as error:
         return _form_failed(error, render)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from carline import bp, progress
@@ -31,13 +31,13 @@ from carline.models import CalledStudent, Dismissal, QueueEntry
 from carline.plan_lists import room_plan_notes
 from carline.recording import TOPIC
 from carline.rooms import room_student_ids
-from carline.settings import carline_settings, school_today
+from carline.settings import carline_settings
 from shared import live
-from shared.access import access
+from shared.access import ROOM_WATCH_ROLES, access, watched_room
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Room
-from shared.schedule import class_in_session, taught_room_ids
+from shared.schedule import class_in_session, school_today, taught_room_ids
 from shared.timeutil import utcnow
 
 OFFICE = ("admin", "office")
@@ -284,7 +284,7 @@ def _tv_viewer() -> None:
     """Office and admin, or a display paired to show dismissal."""
     device = g.principal.device
     if device is not None and device.purpose != "dismissal":
-        abort(403)
+        raise Forbidden("This display is not set up to show dismissal.")
 
 
 def _render_tv_calls(dismissal: Dismissal | None, version: int) -> str:
@@ -331,26 +331,9 @@ def tv_calls():
 def _viewable_rooms() -> list[Room]:
     """Rooms the signed-in staff member may watch: any for the office, taught ones for teachers."""
     query = select(Room).where(Room.school_id == _school().id, Room.active.is_(True))
-    if not g.principal.has_role(*OFFICE):
+    if not g.principal.has_role(*ROOM_WATCH_ROLES):
         query = query.where(Room.id.in_(taught_room_ids(g.principal.user.id)))
     return list(db.session.scalars(query.order_by(Room.name)))
-
-
-def _room_for(room_id: int | None) -> Room:
-    """A room of this school the caller may watch (a classroom display: only its own)."""
-    device = g.principal.device
-    if device is not None:
-        if room_id != device.room_id or device.room is None:
-            abort(403)
-        return device.room
-    room = db.session.get(Room, room_id) if room_id is not None else None
-    if room is None or room.school_id != _school().id:
-        abort(404)
-    if not g.principal.has_role(*OFFICE) and room.id not in set(
-        db.session.scalars(taught_room_ids(g.principal.user.id))
-    ):
-        abort(403)
-    return room
 
 
 def _default_room() -> Room | None:
@@ -410,7 +393,7 @@ def _render_classroom_changes(room: Room, version: int | None = None) -> str:
 def classroom():
     """A room's dismissal calls (teacher's tablet or the room's display), with Sent buttons."""
     chosen = request.args.get("room_id", type=int)
-    room = _room_for(chosen) if chosen is not None else _default_room()
+    room = watched_room(chosen) if chosen is not None else _default_room()
     rooms = _viewable_rooms() if g.principal.user is not None else []
     if room is None:
         return render_template("carline/run/classroom.html", room=None, rooms=rooms)
@@ -427,7 +410,7 @@ def classroom():
 @access("admin", "office", "teacher", "device:classroom-display")
 def classroom_calls(room_id: int):
     """Live region: this room's called students (204 while unchanged)."""
-    room = _room_for(room_id)
+    room = watched_room(room_id)
     return live.poll(room.school_id, TOPIC, lambda version: _render_classroom_calls(room, version))
 
 
@@ -435,7 +418,7 @@ def classroom_calls(room_id: int):
 @access("admin", "office", "teacher", "device:classroom-display")
 def classroom_changes(room_id: int):
     """Live region: today's plan changes and absences of this room's students."""
-    room = _room_for(room_id)
+    room = watched_room(room_id)
     return live.poll(
         room.school_id, TOPIC, lambda version: _render_classroom_changes(room, version)
     )
@@ -445,7 +428,7 @@ def classroom_changes(room_id: int):
 @access("admin", "office", "teacher", "device:classroom-display")
 def call_sent(call_id: int):
     """The teacher sent a called student out of the room."""
-    room = _room_for(request.form.get("room_id", type=int))
+    room = watched_room(request.form.get("room_id"))
     dismissal = _open_dismissal()
     call = db.session.get(CalledStudent, call_id)
     if call is None or call.dismissal_id != dismissal.id:

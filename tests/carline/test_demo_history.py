@@ -22,9 +22,9 @@ from carline.models import (
     Tag,
 )
 from carline.plan_lists import day_overview
-from carline.settings import school_today
 from shared.demo import SCHOOL_CODE
 from shared.models import Family, School, Student
+from shared.schedule import school_today
 
 
 @pytest.fixture

@@ -18,9 +18,10 @@ from carline.families import (
     update_family,
 )
 from carline.models import Tag
-from carline.settings import carline_settings, school_today
+from carline.settings import carline_settings
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import AuditEvent, Family, School
+from shared.schedule import school_today
 from tests.conftest import audit_actions
 from tests.hallpass.test_views import pair
 
@@ -128,9 +129,9 @@ def test_office_creates_a_family_and_duplicate_tag_numbers_are_refused(
 def test_tag_number_change_must_stay_unique(db, school, office_user, make_family):
     first, second = make_family(school, 1), make_family(school, 2)
     with pytest.raises(Conflict):
-        update_family(school, office_user, second, tag_number="1", pickup_adults="")
+        update_family(school, office_user, second, tag_number=1, pickup_adults="")
     db.session.rollback()
-    update_family(school, office_user, second, tag_number="7", pickup_adults="Dad")
+    update_family(school, office_user, second, tag_number=7, pickup_adults="Dad")
     db.session.commit()
     assert (first.tag_number, second.tag_number, second.pickup_adults) == (1, 7, "Dad")
     event = db.session.scalar(

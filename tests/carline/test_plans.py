@@ -1,6 +1,7 @@
 """Car line office: dismissal plans, daily changes and the cutoff, absences, teacher view."""
 
 from datetime import UTC, datetime, timedelta
+from datetime import time as clock
 
 import pytest
 from sqlalchemy import func, select
@@ -10,9 +11,11 @@ from carline.families import family_by_tag
 from carline.models import Absence, DailyChange, DismissalDefault
 from carline.plan_lists import weekday_defaults
 from carline.plans import mark_absent, record_change, set_weekday_defaults, take_back_change
-from carline.settings import parse_clock, save_settings, school_today
+from carline.settings import save_settings
 from shared.errors import Forbidden, InvalidInput
+from shared.forms import parse_clock, parse_int
 from shared.models import AuditEvent, Enrollment, Family, SchoolClass, Student
+from shared.schedule import school_today
 from tests.conftest import audit_actions
 
 #: A Monday; the school (America/Chicago) is at 13:00 and 15:00 local time.
@@ -38,8 +41,8 @@ def with_cutoff(db, school, make_user):
         make_user(school, "admin"),
         lanes=2,
         spots_per_lane=5,
-        cutoff="14:00",
-        walker_doors="",
+        cutoff=clock(14),
+        walker_doors={},
     )
     db.session.commit()
     return school
@@ -154,8 +157,8 @@ def test_change_with_a_named_family_and_early_pickup(db, school, office_user, ki
     db.session.add(smiths)
     db.session.commit()
     change = record_change(
-        school, office_user, kid, DAY, mode="car", family=family_by_tag(school, "31"),
-        early_pickup=parse_clock("13:30", field_name="early_pickup"), note="Dentist", now=AT_1PM,
+        school, office_user, kid, DAY, mode="car", family=family_by_tag(school, 31),
+        early_pickup=parse_clock("13:30", field="early_pickup"), note="Dentist", now=AT_1PM,
     )  # fmt: skip
     db.session.commit()
     assert change.family_id == smiths.id and change.early_pickup.strftime("%H:%M") == "13:30"
@@ -163,9 +166,9 @@ def test_change_with_a_named_family_and_early_pickup(db, school, office_user, ki
     assert (plan.mode, plan.family_id, plan.note) == ("car", smiths.id, "Dentist")
     # The form's tag number and time are read before the change is recorded.
     for bad in (
-        lambda: family_by_tag(school, "999"),
-        lambda: family_by_tag(school, "x"),
-        lambda: parse_clock("1:30pm", field_name="early_pickup"),
+        lambda: family_by_tag(school, 999),
+        lambda: parse_int("x", field="family_tag"),
+        lambda: parse_clock("1:30pm", field="early_pickup"),
     ):
         with pytest.raises(InvalidInput):
             bad()
@@ -175,7 +178,7 @@ def test_change_with_a_named_family_and_early_pickup(db, school, office_user, ki
 def test_change_view_after_cutoff_refused_then_overridden(
     db, client, login, school, office_user, kid
 ):
-    save_settings(school, office_user, lanes=2, spots_per_lane=5, cutoff="00:00", walker_doors="")
+    save_settings(school, office_user, lanes=2, spots_per_lane=5, cutoff=clock(0), walker_doors={})
     db.session.commit()
     login(office_user)
     url = f"/carline/plans/students/{kid.id}/change"

@@ -13,9 +13,9 @@ from carline.models import CalledStudent
 from carline.plans import set_weekday_defaults
 from carline.progress import call_rows, walker_groups
 from carline.rooms import room_student_ids
-from carline.settings import school_today
 from shared.errors import InvalidInput
 from shared.models import BellPeriod, Enrollment, Family, School, SchoolClass, Student
+from shared.schedule import school_today
 
 MONDAY = date(2026, 11, 23)
 #: 2:45 PM in Chicago on that Monday (the school fixture's time zone).

@@ -12,8 +12,8 @@ from carline.dismissal import call_bus, start_dismissal
 from carline.families import issue_tag
 from carline.models import CalledStudent, CurbRequest, Dismissal, QueueEntry
 from carline.plans import mark_absent, record_change, set_weekday_defaults
-from carline.settings import school_today
 from shared.models import Enrollment, SchoolClass
+from shared.schedule import school_today
 from tests.conftest import StatementCounter, audit_actions, statements
 from tests.hallpass.test_views import pair
 
@@ -522,3 +522,29 @@ def test_a_curb_entry_keeps_to_its_statement_budget(app, db, school, admin, curb
         )
     assert response.status_code == 200 and "Ben Last" in text(response)
     assert len(statements(counter)) <= 14, counter.statements
+
+
+def test_full_names_find_students_on_every_car_line_search(
+    db, client, login, school, office_user, make_family, make_student
+):
+    """The plans, today and family searches use the one student search of the core."""
+    bianca = make_student(school, "Bianca", "Singh")
+    others = make_family(
+        school, 46, make_student(school, "Bianca", "Jones"), make_student(school, "Ravi", "Singh")
+    )
+    family = make_family(school, 44, bianca)
+    empty = make_family(school, 45)
+    db.session.commit()
+    login(office_user)
+    searches = ("/carline/plans", "/carline/today", f"/carline/families/{empty.id}/find-students")
+    for text in ("Bianca Singh", "Singh, Bianca", "singh bia"):
+        for url in searches:
+            page = client.post(url, data={"q": text}).get_data(as_text=True)
+            found = (
+                f'/carline/plans/students/{bianca.id}"' in page or f'value="{bianca.id}"' in page
+            )
+            assert found, (url, text)
+            assert "Jones" not in page and "Ravi" not in page, (url, text)
+        page = client.post("/carline/families", data={"q": text}).get_data(as_text=True)
+        assert f'/carline/families/{family.id}"' in page, text
+        assert f'/carline/families/{others.id}"' not in page, text
