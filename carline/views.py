@@ -36,6 +36,7 @@ from shared import live
 from shared.access import ROOM_WATCH_ROLES, access, watched_room
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
+from shared.forms import parse_int
 from shared.models import Room
 from shared.schedule import class_in_session, school_today, taught_room_ids
 from shared.timeutil import utcnow
@@ -122,10 +123,10 @@ def control_status():
 @access(*OFFICE)
 def control_start():
     """Start today's dismissal with its lanes and loading spots per lane."""
-    lanes = request.form.get("lanes", type=int)
-    spots = request.form.get("spots_per_lane", type=int)
-    if lanes is None or spots is None:
-        raise InvalidInput("Enter the number of lanes and of loading spots per lane.")
+    lanes = parse_int(request.form.get("lanes"), field="lanes", label="Lanes")
+    spots = parse_int(
+        request.form.get("spots_per_lane"), field="spots_per_lane", label="Loading spots per lane"
+    )
     school = _school()
     dismissal = start_dismissal(school, g.principal.user, lanes, spots, school_today(school))
     flash(f"Dismissal started: {dismissal.spot_count} loading spots.", "success")
