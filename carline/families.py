@@ -259,7 +259,7 @@ def search_families(school: School, text: str) -> list[FamilyRow]:
         Family.id.in_(by_student),
         func.lower(Family.pickup_adults).like(pattern, escape="\\"),
     )
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # not '¹': int() refuses what isdigit() allows
         matches = or_(matches, Family.tag_number == int(text[:9]))
     query = (
         select(Family)
