@@ -49,13 +49,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def configure(app: Flask, overrides: dict[str, Any]) -> None:
     from shared.config import from_environment
     from shared.database import normalise_database_url
+    from shared.dbguard import engine_options
 
     app.config.update(from_environment(app.instance_path))
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    options = engine_options(app.config["SQLALCHEMY_DATABASE_URI"], app.config)
+    options.update(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # tied to the session instead
     app.config["WTF_CSRF_HEADERS"] = ["X-CSRFToken"]
     logging.basicConfig(level=app.config["LOG_LEVEL"])
@@ -64,6 +67,7 @@ def configure(app: Flask, overrides: dict[str, Any]) -> None:
 
 def register_extensions(app: Flask) -> None:
     from shared.database import configure_sqlite
+    from shared.dbguard import guard_engine
     from shared.sessions import RememberingCookieSessionInterface
 
     app.session_interface = RememberingCookieSessionInterface()
@@ -74,7 +78,8 @@ def register_extensions(app: Flask) -> None:
     htmx.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
-            configure_sqlite(db.engine)
+            configure_sqlite(db.engine, int(app.config["DATABASE_LOCK_TIMEOUT"] * 1000))
+        guard_engine(db.engine, app.config)
 
     from shared import auth  # noqa: F401  (registers the flask-login user loader)
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 #: None means "not decided by a request": treated as a write (CLI, tests, jobs).
 _write_intent: ContextVar[bool | None] = ContextVar("passline_write_intent", default=None)
 
+#: The longest SQLite waits for the write lock, whatever DATABASE_LOCK_TIMEOUT says.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -79,14 +80,19 @@ def write_now(session: Session, statement) -> None:
             connection.execute(statement)
 
 
-def configure_sqlite(engine: Engine) -> None:
-    """Install the pragmas and explicit BEGIN handling on a SQLite engine."""
+def configure_sqlite(engine: Engine, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
+    """Install the pragmas and explicit BEGIN handling on a SQLite engine.
+
+    A writer waits at most `busy_timeout_ms` for the write lock another process holds,
+    then fails with "database is locked" (answered 503, see shared/errorpages.py).
+    """
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        busy = min(busy_timeout_ms, SQLITE_BUSY_TIMEOUT_MS)
+        cursor.execute(f"PRAGMA busy_timeout = {busy}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")

@@ -1,12 +1,14 @@
-"""Error handling: clear 4xx pages for failed rules and bad requests, a calm 500 page."""
+"""Error handling: clear 4xx pages for failed rules and bad requests, a calm 500 page,
+and a 503 that renders without the database when it cannot be reached."""
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from shared.dbguard import is_outage
 from shared.errors import DomainError
-from shared.extensions import db
+from shared.extensions import db, login_manager
 
 MESSAGES = {
     400: "The request was not understood.",
@@ -18,13 +20,51 @@ MESSAGES = {
     429: "Too many attempts. Please wait a little and try again.",
     500: "Something went wrong on our side. Nothing was saved.",
 }
+#: Shown in a live region or the curb's answer while the database cannot be reached.
+OUTAGE_MESSAGE = "No connection to the school's server, trying again."
+OUTAGE_PAGE_MESSAGE = (
+    "The school's server cannot reach its database right now. "
+    "Nothing new was saved; please try again in a moment."
+)
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:
+        # The connection is gone: forget the session, its connection is invalidated.
+        db.session.close()
 
 
 def render_error(status: int, message: str | None = None):
-    db.session.rollback()
+    _rollback()
     message = message or MESSAGES.get(status, "The request could not be completed.")
     template = "errors/partial.html" if request.htmx else "errors/page.html"
     return render_template(template, status=status, message=message), status
+
+
+def render_outage():
+    """503 with Retry-After, rendered from nothing the database holds.
+
+    The caller's principal (their school, name and roles) came from the database and
+    may need it again to be shown, so the page is rendered as for an anonymous visitor.
+    """
+    _rollback()
+    g.principal = None
+    # flask-login puts `current_user` in every template's context, loading it from the
+    # database unless this request already has it: it is nobody here.
+    g._login_user = login_manager.anonymous_user()
+    retry = current_app.config["DATABASE_RETRY_AFTER"]
+    if request.htmx:
+        html = render_template("errors/partial.html", message=OUTAGE_MESSAGE, outage=True)
+    else:
+        html = render_template(
+            "errors/page.html",
+            status=503,
+            message=OUTAGE_PAGE_MESSAGE,
+            refresh=retry if request.method == "GET" else None,
+        )
+    return html, 503, {"Retry-After": str(retry), "Cache-Control": "no-store"}
 
 
 def register(app: Flask) -> None:
@@ -46,6 +86,12 @@ def register(app: Flask) -> None:
         # A number (an id in the path, a field) beyond what the database can hold.
         return render_error(400, "A number in the request is out of range.")
 
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(error: SQLAlchemyError):
+        if is_outage(error):
+            return render_outage()
+        raise error  # a bug, not an outage: the 500 page below
+
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         if error.code is None or error.code < 400:
@@ -53,5 +99,7 @@ def register(app: Flask) -> None:
         return render_error(error.code)
 
     @app.errorhandler(InternalServerError)
-    def _server_error(_error):
+    def _server_error(error: InternalServerError):
+        if error.original_exception is not None and is_outage(error.original_exception):
+            return render_outage()
         return render_error(500)

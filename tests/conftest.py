@@ -62,6 +62,11 @@ def app(tmp_path_factory):
             "SQLALCHEMY_DATABASE_URI": database_url(tmp_path_factory),
             "WTF_CSRF_ENABLED": False,
             "SERVER_NAME": "passline.test",
+            # The concurrency tests race many threads on a machine shared with other
+            # work: they check invariants, not waits, so they get generous lock and
+            # statement timeouts; tests/shared/test_outages.py checks the defaults.
+            "DATABASE_LOCK_TIMEOUT": 30.0,
+            "DATABASE_STATEMENT_TIMEOUT": 30.0,
         }
     )
     application.test_client_class = IsolatedClient

@@ -81,6 +81,10 @@ def running_gunicorn(
         "WEB_CONCURRENCY": str(workers),
         "PASSLINE_THREADS": str(threads),
         "PASSLINE_HOUSEKEEPING": "off",
+        # Generous waits, as in conftest's app (races on a busy machine check invariants);
+        # an empty value gives the app's default (tests/shared/test_outages.py).
+        "DATABASE_LOCK_TIMEOUT": "30",
+        "DATABASE_STATEMENT_TIMEOUT": "30",
         **extra_env,
     }
     with open(log_path, "wb") as log:

@@ -214,6 +214,8 @@
           scheduleRetry("signed out: sign in again, the entry is kept");
         } else if (expired) {
           scheduleRetry("this page is out of date: reload it, the entry is kept");
+        } else if (answer.status === 503) {
+          scheduleRetry("no connection to the school's server, trying again");
         } else if (answer.status >= 500 || RETRY.indexOf(answer.status) !== -1) {
           scheduleRetry("the server answered " + answer.status);
         } else {

@@ -14,4 +14,13 @@
       window.htmx.trigger(el, "live:refresh");
     });
   });
+  // A 503 ("No connection to the school's server, trying again") stays shown until a
+  // request succeeds again.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail && event.detail.xhr;
+    if (!xhr || xhr.status >= 400) return;
+    document.querySelectorAll("#live-errors [data-outage]").forEach(function (el) {
+      el.remove();
+    });
+  });
 })();
