@@ -19,12 +19,16 @@ from shared.extensions import db
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Job", "jobs_of", "run_jobs", "start_thread"]
+__all__ = ["Job", "health", "jobs_of", "run_jobs", "start_thread"]
 
 
 def jobs_of(app: Flask) -> list[Job]:
     """The jobs the app's blueprints contributed (`contribute(bp, jobs=[...])`)."""
     return contributions(app).jobs
+
+
+#: job name -> whether its last run in this process succeeded (for /healthz)
+_last_ok: dict[str, bool] = {}
 
 
 def run_jobs(app: Flask, jobs: list[Job] | None = None) -> dict[str, int]:
@@ -35,12 +39,22 @@ def run_jobs(app: Flask, jobs: list[Job] | None = None) -> dict[str, int]:
             try:
                 done[job.name] = job.run()
                 db.session.commit()
+                _last_ok[job.name] = True
             except Exception:
+                _last_ok[job.name] = False
                 db.session.rollback()
                 log.exception("housekeeping job %s failed", job.name)
             finally:
                 db.session.remove()
     return done
+
+
+def health() -> str:
+    """For /healthz: "off" before any job ran in this process, "degraded" while the last
+    run of some job failed, else "ok"."""
+    if not _last_ok:
+        return "off"
+    return "ok" if all(_last_ok.values()) else "degraded"
 
 
 def start_thread(
