@@ -168,8 +168,9 @@ WATCHDOG = _Watchdog()
 
 def engine_options(url: str, config: dict) -> dict:
     """SQLAlchemy engine options that bound every wait (see the module docstring)."""
-    options: dict = {"pool_timeout": config["DATABASE_POOL_TIMEOUT"]}
+    options: dict = {}
     if url.startswith("postgresql"):
+        options["pool_timeout"] = config["DATABASE_POOL_TIMEOUT"]
         statement_ms = int(config["DATABASE_STATEMENT_TIMEOUT"] * 1000)
         lock_ms = int(config["DATABASE_LOCK_TIMEOUT"] * 1000)
         options["connect_args"] = {
