@@ -1,30 +1,43 @@
 """Production serving: /healthz, security headers, redacted access logs, housekeeping, gunicorn."""
 
 import threading
+import time
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
+from shared import create_app
 from shared.headers import CONTENT_SECURITY_POLICY
 from shared.housekeeping import Job, run_jobs, start_thread
 from shared.logredact import redact_query, redact_uri
-from tests.gunicorn_server import http_get, running_gunicorn
+from tests.gunicorn_server import free_port, http_get, running_gunicorn
 
 
 def test_healthz_answers_ok_without_signing_in(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert response.get_json() == {
+        "status": "ok",
+        "database": "ok",
+        "redis": "off",  # no REDIS_URL in the tests
+        "housekeeping": "off",  # TESTING: no background thread
+    }
 
 
-def test_healthz_answers_503_when_the_database_fails(client, db, monkeypatch):
-    def broken(*args, **kwargs):
-        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
-
-    monkeypatch.setattr(db.session, "execute", broken)
-    response = client.get("/healthz")
+def test_healthz_answers_503_when_the_database_fails(app):
+    """A PostgreSQL address where nothing listens: a real refused connection, quickly."""
+    unreachable = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": f"postgresql://postgres@127.0.0.1:{free_port()}/none",
+        }
+    )
+    started = time.monotonic()
+    response = unreachable.test_client().get("/healthz")
+    assert time.monotonic() - started < 3
     assert response.status_code == 503
     assert response.get_json()["database"] == "unreachable"
+    assert response.headers["Retry-After"]
 
 
 def test_every_response_has_a_strict_content_security_policy(client):
