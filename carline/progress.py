@@ -75,7 +75,7 @@ def status(dismissal: Dismissal) -> Status:
 
 
 def _route_order(route: str) -> tuple[int, int, str]:
-    return (0, int(route), "") if route.isdigit() else (1, 0, route)
+    return (0, int(route), "") if route.isascii() and route.isdigit() else (1, 0, route)
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def _grade_order(grade: str) -> tuple[int, str]:
     order = {"PK": -2, "TK": -1, "K": 0}
     if grade.upper() in order:
         return order[grade.upper()], ""
-    return (int(grade), "") if grade.isdigit() else (100, grade)
+    return (int(grade), "") if grade.isascii() and grade.isdigit() else (100, grade)
 
 
 # The curb

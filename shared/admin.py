@@ -237,7 +237,7 @@ def students():
 
 
 def _grade_order(grade: str) -> tuple[int, str]:
-    return (int(grade), grade) if grade.isdigit() else (-1, grade)
+    return (int(grade), grade) if grade.isascii() and grade.isdigit() else (-1, grade)
 
 
 @bp.route("/schedule")

@@ -55,7 +55,7 @@ def set_policy(school: School, form: dict[str, str]) -> dict[str, int]:
     new = {}
     for period in periods():
         raw = (form.get(period.key) or "").strip()
-        if not raw.isdigit() or not MIN_DAYS <= int(raw) <= MAX_DAYS:
+        if not (raw.isascii() and raw.isdigit()) or not MIN_DAYS <= int(raw) <= MAX_DAYS:
             raise InvalidInput(
                 f"{period.label}: a number of days from {MIN_DAYS} to {MAX_DAYS}.", field=period.key
             )

@@ -86,7 +86,7 @@ def load_session_user(session_id: str) -> User | None:
     """flask-login's user loader: the user, if this browser's session is open and fresh."""
     user_id, _, nonce = session_id.partition(":")
     token = session.get(SESSION_TOKEN_KEY)
-    if not user_id.isdigit() or not token:
+    if not (user_id.isascii() and user_id.isdigit()) or not token:
         return None
     school_id = session.get("school_id")
     columns = [User, UserSession]

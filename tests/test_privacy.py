@@ -49,6 +49,9 @@ def test_admin_sets_retention_with_validation_and_audit(client, db, school, make
     assert "Audit log: a number of days from 30" in bad.get_data(as_text=True)
     db.session.refresh(school)
     assert school.settings["retention"]["audit_days"] == 400
+    # A superscript digit is a digit to str.isdigit() but not to int(): a 400, not a 500.
+    superscript = client.post("/admin/privacy", data={**form, "audit_days": "4\u00b2"})
+    assert superscript.status_code == 400
 
 
 def test_only_admins_set_retention(client, school, make_user, login):

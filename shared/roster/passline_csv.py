@@ -130,7 +130,7 @@ def _parse_bell_row(cells: Cells) -> list[tuple[Any, Any]]:
 
 def _parse_family_row(cells: Cells) -> list[tuple[Any, Any]]:
     raw_tag = cells.get("tag_number")
-    tag = int(raw_tag) if raw_tag.isdigit() else 0
+    tag = int(raw_tag) if raw_tag.isascii() and raw_tag.isdigit() else 0
     if not 0 < tag <= _MAX_TAG:
         cells.fail("tag_number", f"{raw_tag!r} is not a positive whole number")
     numbers = list(dict.fromkeys(split_cell(cells.get("student_numbers"))))

@@ -262,7 +262,7 @@ def csv_grade(value: str) -> str | None:
     grade = value.strip().upper()
     if grade in ("KG", "0", "00"):
         return "K"
-    if grade.isdigit():
+    if grade.isascii() and grade.isdigit():
         grade = str(int(grade))
     return grade if grade in _GRADES else None
 
@@ -285,7 +285,7 @@ def oneroster_grade(value: str) -> tuple[bool, str | None]:
 
 def _weekday(token: str) -> int:
     token = token.strip().lower()
-    if token.isdigit() and int(token) <= 6:
+    if token.isascii() and token.isdigit() and int(token) <= 6:
         return int(token)
     if len(token) >= 3:
         for number, name in enumerate(_FULL_DAY_NAMES):
