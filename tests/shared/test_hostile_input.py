@@ -24,7 +24,7 @@ from shared.extensions import db as _db
 from shared.models import Device, User, UserSession
 from tests.conftest import PASSWORD
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [
     *ROOT.glob("shared/**/*.py"),
     *ROOT.glob("hallpass/**/*.py"),
