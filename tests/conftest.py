@@ -8,21 +8,16 @@ after each test.
 
 import contextvars
 import os
-import re
 
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
 
 from shared import create_app, live, poll_shortcut
 from shared.database import _write_intent
 from shared.extensions import db as _db
 from shared.models import Family, Membership, Room, School, Student, User
-from shared.passwords import hash_password
-
-PASSWORD = "correct horse battery"
-_PASSWORD_HASH = hash_password(PASSWORD)
+from tests.helpers import PASSWORD, PASSWORD_HASH
 
 
 def database_url(tmp_path_factory) -> str:
@@ -148,7 +143,7 @@ def make_user(db):
         user = User(
             email=email or f"user{n}@example.org",
             name=name or f"User {n}",
-            password_hash=_PASSWORD_HASH,
+            password_hash=PASSWORD_HASH,
             active=active,
             is_district_admin=district,
         )
@@ -237,42 +232,3 @@ def csrf_app(app):
     app.config["WTF_CSRF_ENABLED"] = True
     yield app
     app.config["WTF_CSRF_ENABLED"] = False
-
-
-def csrf_token_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
-
-
-def audit_actions(db, **where) -> list[str]:
-    from shared.models import AuditEvent
-
-    query = select(AuditEvent.action).order_by(AuditEvent.id)
-    for key, value in where.items():
-        query = query.where(getattr(AuditEvent, key) == value)
-    return list(db.session.scalars(query))
-
-
-class StatementCounter:
-    """Counts the SQL statements the app runs while it is active."""
-
-    def __init__(self, engine):
-        self.engine, self.statements = engine, []
-
-    def _count(self, conn, cursor, statement, parameters, context, executemany):
-        self.statements.append(statement)
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._count)
-
-
-def statements(counter: StatementCounter) -> list[str]:
-    """The statements that did work: without transaction control (BEGIN, SAVEPOINT...),
-    which differs between SQLite and PostgreSQL."""
-    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-    return [s for s in counter.statements if not s.lstrip().upper().startswith(control)]

@@ -28,7 +28,7 @@ from shared.database import write_intent
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db as database
 from shared.models import AuditEvent, Device, School
-from tests.conftest import audit_actions
+from tests.helpers import audit_actions
 
 MONDAY = date(2026, 11, 23)
 TUESDAY = date(2026, 11, 24)

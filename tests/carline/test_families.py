@@ -22,8 +22,8 @@ from carline.settings import carline_settings
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import AuditEvent, Family, School
 from shared.schedule import school_today
-from tests.conftest import audit_actions
 from tests.hallpass.test_views import pair
+from tests.helpers import audit_actions
 
 
 @pytest.fixture

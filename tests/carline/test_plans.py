@@ -16,7 +16,7 @@ from shared.errors import Forbidden, InvalidInput
 from shared.forms import parse_clock, parse_int
 from shared.models import AuditEvent, Enrollment, Family, SchoolClass, Student
 from shared.schedule import school_today
-from tests.conftest import audit_actions
+from tests.helpers import audit_actions
 
 #: A Monday; the school (America/Chicago) is at 13:00 and 15:00 local time.
 DAY = datetime(2026, 11, 23).date()

@@ -14,8 +14,8 @@ from carline.models import CalledStudent, CurbRequest, Dismissal, QueueEntry
 from carline.plans import mark_absent, record_change, set_weekday_defaults
 from shared.models import Enrollment, SchoolClass
 from shared.schedule import school_today
-from tests.conftest import StatementCounter, audit_actions, statements
 from tests.hallpass.test_views import pair
+from tests.helpers import StatementCounter, audit_actions, statements
 
 
 @pytest.fixture

@@ -34,8 +34,8 @@ from shared.database import write_intent
 from shared.errors import DomainError
 from shared.models import Room, School, Student, User
 from shared.timeutil import utcnow
-from tests.conftest import PASSWORD
 from tests.gunicorn_server import Browser, running_gunicorn
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),

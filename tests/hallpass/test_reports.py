@@ -16,7 +16,7 @@ from hallpass.reports.lines import Window, parse_window, who_was_out
 from hallpass.reports.scope import NO_PERIOD, ReportFilter, Scope, parse_filter, visible_student
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.models import AuditEvent, BellPeriod, Enrollment, Room, SchoolClass, Student
-from tests.conftest import audit_actions
+from tests.helpers import audit_actions
 
 CHICAGO = ZoneInfo("America/Chicago")
 TUESDAY = date(2026, 11, 17)

@@ -21,7 +21,7 @@ from shared import live
 from shared.database import write_intent
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.models import BellPeriod, Room, Student
-from tests.conftest import audit_actions
+from tests.helpers import audit_actions
 
 #: A Tuesday, 10:00 in Chicago.
 NOON_ISH = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from hallpass.rules import Actor, RuleBlocked
 from shared.errors import InvalidInput, NotFound
 from shared.models import AuditEvent, BellPeriod, Room, Student
 from shared.schedule import period_names
-from tests.conftest import audit_actions
+from tests.helpers import audit_actions
 
 NOW = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
 

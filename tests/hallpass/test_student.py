@@ -14,8 +14,8 @@ from hallpass.passes import start_pass
 from hallpass.policy import policy_for
 from hallpass.rules import Actor
 from shared.models import BellPeriod, Enrollment, Room, SchoolClass, Student
-from tests.conftest import audit_actions
 from tests.hallpass.test_views import pair
+from tests.helpers import audit_actions
 
 PHONE = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile", "Viewport-Width": "390"}
 

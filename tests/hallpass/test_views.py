@@ -10,7 +10,7 @@ from sqlalchemy import select
 from hallpass.destinations import create_default_destinations
 from hallpass.models import Destination, HallPass
 from shared.models import BellPeriod, Enrollment, Room, SchoolClass, Student
-from tests.conftest import StatementCounter, statements
+from tests.helpers import StatementCounter, statements
 
 
 @pytest.fixture
@@ -234,7 +234,7 @@ def test_emergency_sweep_stops_passes_and_accounts_for_everyone(
 ):
     from hallpass.passes import start_pass
     from hallpass.rules import Actor
-    from tests.conftest import audit_actions
+    from tests.helpers import audit_actions
 
     restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
     kid0, kid1, kid2 = classroom["students"]

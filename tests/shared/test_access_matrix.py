@@ -225,7 +225,7 @@ def world(app, db, school, make_school, make_user, make_room):
     db.session.commit()
 
     callers = {"anonymous": app.test_client()}
-    from tests.conftest import PASSWORD
+    from tests.helpers import PASSWORD
 
     for role in STAFF_ROLES:
         user = teacher if role == "teacher" else make_user(school, role)

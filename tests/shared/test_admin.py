@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from shared.models import AuditEvent, Membership, StaffInvitation, User
 from shared.passwords import verify_password
-from tests.conftest import PASSWORD, audit_actions
+from tests.helpers import PASSWORD, audit_actions
 
 
 def test_admin_adds_a_teacher_who_can_sign_in_with_the_temporary_password(

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from shared.models import AuditEvent, User
 from shared.passwords import hash_password, needs_rehash, verify_password
-from tests.conftest import PASSWORD, audit_actions
+from tests.helpers import PASSWORD, audit_actions
 
 
 def test_password_hash_is_argon2id_at_owasp_parameters():
@@ -164,7 +164,7 @@ def test_switch_school_only_to_own_schools(client, make_school, make_user, login
 
 
 def test_csrf_is_required_on_login_and_accepted_from_the_form(csrf_app, school, make_user):
-    from tests.conftest import csrf_token_from
+    from tests.helpers import csrf_token_from
 
     user = make_user(school, "teacher")
     client = csrf_app.test_client()
@@ -179,7 +179,7 @@ def test_csrf_is_required_on_login_and_accepted_from_the_form(csrf_app, school, 
 
 
 def test_htmx_requests_send_csrf_in_a_header(csrf_app, school, make_user):
-    from tests.conftest import csrf_token_from
+    from tests.helpers import csrf_token_from
 
     user = make_user(school, "teacher")
     client = csrf_app.test_client()

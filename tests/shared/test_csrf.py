@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from shared.access import DEVICE_COOKIE, PUBLIC, is_static_file, secret_digest
 from shared.extensions import db as _db
 from shared.models import Device
-from tests.conftest import PASSWORD, csrf_token_from
+from tests.helpers import PASSWORD, csrf_token_from
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 DEVICE_KINDS = (

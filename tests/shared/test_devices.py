@@ -11,7 +11,7 @@ from shared import pairing
 from shared.access import DEVICE_COOKIE
 from shared.models import Device, PairingCode, SchoolClass
 from shared.timeutil import utcnow
-from tests.conftest import audit_actions
+from tests.helpers import audit_actions
 
 
 def create_code(client, **form) -> str:

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from carline.models import Dismissal, QueueEntry
 from hallpass.models import Destination, HallPass, HallpassPolicy
 from shared.models import Family, Room, Student
-from tests.conftest import PASSWORD
 from tests.gunicorn_server import Browser, running_gunicorn
+from tests.helpers import PASSWORD
 
 CARS = 60
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from shared.access import DEVICE_COOKIE, PUBLIC, is_static_file, secret_digest
 from shared.extensions import db as _db
 from shared.models import Device, User, UserSession
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [

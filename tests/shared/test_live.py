@@ -21,7 +21,7 @@ from shared.database import (
 )
 from shared.models import Device, LiveVersion
 from shared.timeutil import utcnow
-from tests.conftest import StatementCounter, statements
+from tests.helpers import StatementCounter, statements
 
 shortcut_only = pytest.mark.shortcut_only
 

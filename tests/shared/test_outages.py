@@ -37,8 +37,8 @@ from carline.models import QueueEntry
 from shared import create_app
 from shared.extensions import db as _db
 from shared.models import Family, Membership, School, Student, User
-from tests.conftest import _PASSWORD_HASH, PASSWORD
 from tests.gunicorn_server import Browser, running_gunicorn
+from tests.helpers import PASSWORD, PASSWORD_HASH
 from tests.pg_cluster import needs_initdb, own_postgres
 
 pytestmark = pytest.mark.slow
@@ -69,7 +69,7 @@ def seed(url: str, instance) -> str:
         school = School(name="Outage School", code="OUT", timezone="America/Chicago", settings={})
         _db.session.add(school)
         _db.session.flush()
-        user = User(email="office@example.org", name="Office", password_hash=_PASSWORD_HASH)
+        user = User(email="office@example.org", name="Office", password_hash=PASSWORD_HASH)
         _db.session.add(user)
         _db.session.flush()
         _db.session.add_all(

@@ -10,7 +10,7 @@ from shared import inventory
 from shared.extensions import db as _db
 from shared.models import AuditEvent, Student, UserSession
 from shared.timeutil import utcnow
-from tests.conftest import audit_actions
+from tests.helpers import audit_actions
 
 
 def count(model, *where) -> int:

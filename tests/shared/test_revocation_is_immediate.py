@@ -20,8 +20,8 @@ from shared import live
 from shared.access import DEVICE_COOKIE, secret_digest
 from shared.models import Device
 from shared.timeutil import utcnow
-from tests.conftest import PASSWORD
 from tests.gunicorn_server import Browser, running_gunicorn
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ from shared.models import (
     Student,
     User,
 )
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 TODAY = date(2026, 11, 24)
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from shared import roster
 from shared.models import AuditEvent, School, SchoolClass, Student, User
-from tests.conftest import csrf_token_from
+from tests.helpers import csrf_token_from
 
 STUDENTS = "student_number,first_name,last_name,grade\n1001,Ava,Nguyen,6\n1002,Liam,Johnson,7\n"
 

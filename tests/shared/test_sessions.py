@@ -6,8 +6,8 @@ from sqlalchemy import select, update
 
 from shared.models import LoginThrottle, UserSession
 from shared.timeutil import utcnow
-from tests.conftest import PASSWORD
 from tests.gunicorn_server import Browser, running_gunicorn
+from tests.helpers import PASSWORD
 from tests.redis_server import needs_redis_server, own_redis
 
 SESSION_COOKIE = "passline_session"

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from shared import throttle
 from shared.models import AuditEvent, LoginThrottle
-from tests.conftest import PASSWORD
 from tests.gunicorn_server import Browser, running_gunicorn
+from tests.helpers import PASSWORD
 from tests.redis_server import needs_redis_server, own_redis
 
 ATTEMPTS = 30

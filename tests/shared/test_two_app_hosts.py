@@ -38,8 +38,8 @@ from sqlalchemy.engine import make_url
 
 from carline.models import Dismissal, QueueEntry
 from shared.models import Family, Student
-from tests.conftest import PASSWORD
 from tests.gunicorn_server import ROOT, UnixBrowser
+from tests.helpers import PASSWORD
 
 CARS = 60
 SCREENS = 8
