@@ -32,7 +32,7 @@ import time
 import weakref
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import OperationalError as SAOperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -173,10 +173,16 @@ def engine_options(url: str, config: dict) -> dict:
         options["pool_timeout"] = config["DATABASE_POOL_TIMEOUT"]
         statement_ms = int(config["DATABASE_STATEMENT_TIMEOUT"] * 1000)
         lock_ms = int(config["DATABASE_LOCK_TIMEOUT"] * 1000)
+        timeouts = f"-c statement_timeout={statement_ms} -c lock_timeout={lock_ms}"
+        # connect_args replace the URL's own `options` (a district's search_path, say):
+        # keep those in front, so both apply.
+        from_url = make_url(url).query.get("options")
+        if isinstance(from_url, tuple):
+            from_url = " ".join(from_url)
         options["connect_args"] = {
             # libpq counts whole seconds and treats less than 2 as 2.
             "connect_timeout": max(2, round(config["DATABASE_CONNECT_TIMEOUT"])),
-            "options": f"-c statement_timeout={statement_ms} -c lock_timeout={lock_ms}",
+            "options": f"{from_url} {timeouts}" if from_url else timeouts,
         }
     return options
 

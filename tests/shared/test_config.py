@@ -66,3 +66,17 @@ def test_the_poll_shortcut_is_on_unless_turned_off(tmp_path, monkeypatch):
     assert from_environment(str(tmp_path))["LIVE_POLL_SHORTCUT"] is True
     monkeypatch.setenv("LIVE_POLL_SHORTCUT", "off")
     assert from_environment(str(tmp_path))["LIVE_POLL_SHORTCUT"] is False
+
+
+def test_database_url_options_are_kept_beside_the_timeouts():
+    from shared.dbguard import engine_options
+
+    config = {
+        "DATABASE_POOL_TIMEOUT": 3,
+        "DATABASE_STATEMENT_TIMEOUT": 5,
+        "DATABASE_LOCK_TIMEOUT": 5,
+        "DATABASE_CONNECT_TIMEOUT": 2,
+    }
+    url = "postgresql+psycopg://u@db/passline?options=-csearch_path%3Dschool"
+    options = engine_options(url, config)["connect_args"]["options"]
+    assert options == "-csearch_path=school -c statement_timeout=5000 -c lock_timeout=5000"
