@@ -20,8 +20,9 @@ from datetime import time
 from sqlalchemy import and_, false, or_, select, update
 
 from carline.day_plans import DayPlan, plan_of, with_plans
-from carline.dismissal import GONE, lock_open
+from carline.dismissal import lock_open
 from carline.models import (
+    GONE_STATUSES,
     MAX_REQUEST_KEY_LENGTH,
     CalledStudent,
     CurbRequest,
@@ -266,10 +267,14 @@ def _warning(plan: DayPlan, call: CalledStudent | None, family: Family) -> str:
 def _called_elsewhere(call: CalledStudent) -> str:
     if call.mode == "car":
         tag = call.queue_entry.family.tag_number
-        gone = "Already loaded" if call.status in GONE else "Already called"
+        gone = "Already loaded" if call.status in GONE_STATUSES else "Already called"
         return f"{gone} with tag {tag}."
     way = f"bus {call.bus_route}" if call.mode == "bus" else "walkers"
-    return f"Already released with {way}." if call.status in GONE else f"Already called with {way}."
+    return (
+        f"Already released with {way}."
+        if call.status in GONE_STATUSES
+        else f"Already called with {way}."
+    )
 
 
 def _clock(value: time) -> str:
@@ -323,7 +328,7 @@ def mark_loaded(
         .execution_options(populate_existing=True)
     )
     for call in calls:
-        if call.status not in GONE:
+        if call.status not in GONE_STATUSES:
             call.status, call.left_at = "loaded", now
     db.session.flush()  # the spot is free before the next car takes it
     moved = _fill_spots(dismissal)

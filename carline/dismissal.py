@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from carline.day_plans import check_route, day_plans, plans_of
-from carline.models import MAX_LANES, MAX_SPOTS_PER_LANE, CalledStudent, Dismissal
+from carline.models import GONE_STATUSES, MAX_LANES, MAX_SPOTS_PER_LANE, CalledStudent, Dismissal
 from carline.recording import record
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
@@ -31,8 +31,6 @@ from shared.schedule import school_today
 from shared.timeutil import utcnow
 
 NOT_STARTED = "Dismissal has not started yet today. The office starts it."
-#: Call statuses after which the student has left the school.
-GONE = ("loaded", "released")
 
 
 @dataclass(frozen=True)
@@ -142,7 +140,7 @@ def late_pickups(dismissal: Dismissal) -> list[LatePickup]:
     for sid, plan in plans.items():
         call = calls.get(sid)
         if call is not None:
-            if call.status not in GONE:
+            if call.status not in GONE_STATUSES:
                 late_ids[sid] = ("called", call)
         elif plan.mode == "unplanned":
             late_ids[sid] = ("no_plan", None)

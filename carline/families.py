@@ -15,8 +15,9 @@ from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from carline.models import Tag
-from carline.recording import TOPIC, check_school, record
+from carline.recording import TOPIC, record
 from shared import audit, live
+from shared.access import of_school
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Family, School, Student, User, family_students
@@ -90,7 +91,7 @@ def update_family(
     pickup_adults: str,
 ) -> Family:
     """Change a family's tag number or its authorized pickup adults."""
-    check_school(school, family.school_id, "family")
+    of_school(family, school.id, "No such family.")
     number = _tag_number(tag_number)
     adults = _adults(pickup_adults)
     _free_tag_number(school, number, family)
@@ -111,7 +112,7 @@ def update_family(
 
 def set_family_active(school: School, user: User, family: Family, active: bool) -> Family:
     """Deactivate a family (its tag stops working at the curb) or bring it back."""
-    check_school(school, family.school_id, "family")
+    of_school(family, school.id, "No such family.")
     if family.active == active:
         return family
     family.active = active
@@ -144,8 +145,8 @@ def _family_students_changed(
 
 def add_family_student(school: School, user: User, family: Family, student: Student) -> None:
     """Put a student of this school on the family's tag (a student may be on several)."""
-    check_school(school, family.school_id, "family")
-    check_school(school, student.school_id, "student")
+    of_school(family, school.id, "No such family.")
+    of_school(student, school.id, "No such student.")
     if not student.active:
         raise InvalidInput("This student has left the roster.", field="student_id")
     if student in family.students:
@@ -156,8 +157,8 @@ def add_family_student(school: School, user: User, family: Family, student: Stud
 
 def remove_family_student(school: School, user: User, family: Family, student: Student) -> None:
     """Take a student off the family's tag."""
-    check_school(school, family.school_id, "family")
-    check_school(school, student.school_id, "student")
+    of_school(family, school.id, "No such family.")
+    of_school(student, school.id, "No such student.")
     if student not in family.students:
         raise NotFound("This student is not on this tag.")
     family.students.remove(student)
@@ -173,7 +174,7 @@ def live_tag(family: Family) -> Tag | None:
 
 def issue_tag(school: School, family: Family, *, user: User | None = None) -> Tag:
     """Print a new hang tag for the family; its previous tag stops working."""
-    check_school(school, family.school_id, "family")
+    of_school(family, school.id, "No such family.")
     db.session.scalar(
         select(Family.id).where(Family.id == family.id).with_for_update(key_share=True)
     )

@@ -25,12 +25,13 @@ from carline.families import (
     tags_to_print,
     update_family,
 )
-from carline.tag_pdf import TAGS_PER_PAGE, qr_svg, tags_pdf
+from carline.tag_pdf import TAGS_PER_PAGE, tags_pdf
 from shared.access import access, school_record
 from shared.errors import DomainError, InvalidInput
 from shared.extensions import db
 from shared.forms import parse_int, parse_int_list
 from shared.models import Family, Student
+from shared.qr import qr_svg
 from shared.students import search_students
 
 OFFICE = ("admin", "office")

@@ -77,6 +77,8 @@ class CallStatus(StrEnum):
 #: The statuses a call may have for each kind of mode (a CHECK constraint holds them).
 CAR_CALL_STATUSES = (CallStatus.CALLED, CallStatus.SENT, CallStatus.LOADED)
 OTHER_CALL_STATUSES = (CallStatus.CALLED, CallStatus.RELEASED)
+#: Call statuses after which the student has left the school.
+GONE_STATUSES = (CallStatus.LOADED, CallStatus.RELEASED)
 
 MAX_LANES = 10
 MAX_SPOTS_PER_LANE = 50

@@ -30,7 +30,7 @@ from carline.plans import (
 )
 from carline.settings import carline_settings
 from shared.access import access, school_record
-from shared.errors import DomainError, InvalidInput
+from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
 from shared.forms import parse_clock, parse_date, parse_day, parse_int, parse_int_list
 from shared.models import WEEKDAYS, Family, Student
@@ -62,13 +62,16 @@ def plans():
     return render_template("carline/plans/search.html", search=search, found=found)
 
 
-def _render_plan(student, *, error: str | None = None, form=None):
+PLAN_TEMPLATE = "carline/plans/student.html"
+
+
+def _plan_context(student) -> dict:
+    """What the student's plan page shows, read from the database."""
     school = _school()
     today = school_today(school)
     can_edit = g.principal.has_role(*OFFICE)
     plan = dismissal_mode(student, today)
-    return render_template(
-        "carline/plans/student.html",
+    return dict(
         student=student,
         today=today,
         plan=plan,
@@ -84,8 +87,6 @@ def _render_plan(student, *, error: str | None = None, form=None):
         mode_labels=MODE_LABELS,
         weekdays=WEEKDAYS,
         school_days=SCHOOL_DAYS,
-        error=error,
-        form=form,
     )
 
 
@@ -104,13 +105,16 @@ def _plan_student(student_id: int):
 @access("admin", "office", "teacher")
 def student_plan(student_id: int):
     """A student's dismissal plan: weekday defaults, today, changes, absence."""
-    return _render_plan(_plan_student(student_id))
+    return render_template(
+        PLAN_TEMPLATE, error=None, form=None, **_plan_context(_plan_student(student_id))
+    )
 
 
 def _plan_form_failed(student_id: int, error: DomainError):
-    db.session.rollback()
-    student = _student(student_id)
-    return _render_plan(student, error=error.message, form=request.form), error.status_code
+    """The plan page again with the refusal's message and what was typed."""
+    return rerender(
+        PLAN_TEMPLATE, error, form=request.form, reload=lambda: _plan_context(_student(student_id))
+    )
 
 
 @bp.route("/plans/students/<int:student_id>/default", methods=["POST"])

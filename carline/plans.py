@@ -19,9 +19,10 @@ from sqlalchemy import delete, select
 
 from carline.day_plans import check_mode_and_route
 from carline.models import Absence, DailyChange, DismissalDefault
-from carline.recording import check_school, record
+from carline.recording import record
 from carline.settings import carline_settings
 from shared import audit
+from shared.access import of_school
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Family, School, Student, User
@@ -41,7 +42,7 @@ def set_weekday_defaults(
     bus_route: str | None = None,
 ) -> list[DismissalDefault]:
     """Set how the student goes home on each of these weekdays (0 = Monday) at once."""
-    check_school(school, student.school_id, "student")
+    of_school(student, school.id, "No such student.")
     if not weekdays or any(w not in range(7) for w in weekdays):
         raise InvalidInput("Choose at least one weekday.", field="weekday")
     route = check_mode_and_route(mode, bus_route)
@@ -89,14 +90,14 @@ def record_change(
     now: datetime | None = None,
 ) -> DailyChange:
     """Record (or replace) how the student goes home on one day, honouring the cutoff."""
-    check_school(school, student.school_id, "student")
+    of_school(student, school.id, "No such student.")
     note = (note or "").strip()
     if len(note) > NOTE_LENGTH:
         raise InvalidInput(f"Note: at most {NOTE_LENGTH} characters.", field="note")
     overridden = _check_cutoff(school, day, now, override, reason)
     route = check_mode_and_route(mode, bus_route)
     if family is not None:
-        check_school(school, family.school_id, "family")
+        of_school(family, school.id, "No such family.")
         if mode != "car":
             raise InvalidInput("Only a car rider goes home with a family.", field="family")
         if not family.active:
@@ -141,7 +142,7 @@ def take_back_change(
 ) -> None:
     """Drop the student's change for the day (the weekday default applies again),
     honouring the cutoff like a new change."""
-    check_school(school, student.school_id, "student")
+    of_school(student, school.id, "No such student.")
     overridden = _check_cutoff(school, day, now, override, reason)
     removed = db.session.execute(
         delete(DailyChange).where(DailyChange.student_id == student.id, DailyChange.day == day)
@@ -162,7 +163,7 @@ def mark_absent(
     now: datetime | None = None,
 ) -> Absence:
     """Mark the student absent for a day (today or later): they will not be called."""
-    check_school(school, student.school_id, "student")
+    of_school(student, school.id, "No such student.")
     if day < school_today(school, now):
         raise InvalidInput("Absences are marked for today or a later day.", field="day")
     absence = db.session.scalar(
@@ -179,7 +180,7 @@ def mark_absent(
 
 def clear_absence(school: School, user: User | None, student: Student, day: date) -> None:
     """Take back an absence marked by mistake."""
-    check_school(school, student.school_id, "student")
+    of_school(student, school.id, "No such student.")
     removed = db.session.execute(
         delete(Absence).where(Absence.student_id == student.id, Absence.day == day)
     ).rowcount

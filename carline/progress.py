@@ -16,8 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from carline.day_plans import day_plans
-from carline.dismissal import GONE
-from carline.models import CalledStudent, Dismissal, QueueEntry
+from carline.models import GONE_STATUSES, CalledStudent, Dismissal, QueueEntry
 from carline.settings import carline_settings
 from shared.extensions import db
 from shared.models import Family, School, Student
@@ -240,7 +239,7 @@ def call_rows(
         .order_by(CalledStudent.called_at, CalledStudent.id)
     )
     if not include_gone:
-        query = query.where(CalledStudent.status.not_in(GONE))
+        query = query.where(CalledStudent.status.not_in(GONE_STATUSES))
     if student_ids is not None:
         if not student_ids:
             return []

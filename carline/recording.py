@@ -2,8 +2,8 @@
 
 Every car line module that writes calls `record` once per write, so the audit action
 names (`carline.<action>`), the actor (a staff member, or a paired device named in the
-log) and the live topic the screens poll are decided in one place. `check_school` is
-the services' own guard against a record of another school reaching them.
+log) and the live topic the screens poll are decided in one place.
+(A record of another school is refused by `shared.access.of_school`.)
 """
 
 from __future__ import annotations
@@ -11,17 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from shared import audit, live
-from shared.errors import NotFound
 from shared.models import Device, School, User
 
 #: The live topic of every car line screen (curb, TV, classrooms, office).
 TOPIC = "dismissal"
-
-
-def check_school(school: School, school_id: int, what: str) -> None:
-    """Refuse (404) a record of another school: `what` names it in the message."""
-    if school_id != school.id:
-        raise NotFound(f"No such {what}.")
 
 
 def record(

@@ -19,18 +19,20 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 from sqlalchemy import case, func, select
 
-from carline.dismissal import GONE
-from carline.models import CALL_MODES, CalledStudent, Dismissal, QueueEntry
+from carline.models import CALL_MODES, GONE_STATUSES, CalledStudent, Dismissal, QueueEntry
+from shared.access import school_record
 from shared.charts import Frame, close, nice_scale, svg_open, value_axis, x_label
 from shared.csvfile import csv_text, safe_cell
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput
 from shared.extensions import db
+from shared.forms import parse_date, parse_day
 from shared.models import Family, School, Student
 
 #: Longest date range of the history table and its CSV.
@@ -121,7 +123,7 @@ def _stats_for(dismissals: list[Dismissal]) -> list[DismissalStats]:
             CalledStudent.mode,
             func.count(CalledStudent.id),
             func.min(CalledStudent.called_at),
-            func.sum(case((CalledStudent.status.in_(GONE), 0), else_=1)),
+            func.sum(case((CalledStudent.status.in_(GONE_STATUSES), 0), else_=1)),
         )
         .where(CalledStudent.dismissal_id.in_(ids))
         .group_by(CalledStudent.dismissal_id, CalledStudent.mode)
@@ -155,10 +157,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def get_dismissal(school: School, dismissal_id: int) -> Dismissal:
     """A dismissal of this school (404 otherwise)."""
-    dismissal = db.session.get(Dismissal, dismissal_id)
-    if dismissal is None or dismissal.school_id != school.id:
-        raise NotFound("No such dismissal.")
-    return dismissal
+    return school_record(Dismissal, dismissal_id, school.id, "No such dismissal.")
 
 
 def dismissal_stats(school: School, dismissal: Dismissal) -> DismissalStats:
@@ -168,15 +167,12 @@ def dismissal_stats(school: School, dismissal: Dismissal) -> DismissalStats:
 
 def parse_range(start: str | None, end: str | None, today: date) -> tuple[date, date]:
     """The history's date range from the form (default: the last 30 days)."""
-    try:
-        last = date.fromisoformat(end) if end else today
-        first = date.fromisoformat(start) if start else date.fromordinal(last.toordinal() - 29)
-    except ValueError:
-        raise InvalidInput("Enter dates as YYYY-MM-DD.") from None
+    last = parse_day(end, today=today, field="to", label="To")
+    first = parse_date(start, field="from", label="From", default=last - timedelta(days=29))
     if first > last:
-        raise InvalidInput("The start date is after the end date.")
+        raise InvalidInput("The start date is after the end date.", field="from")
     if (last - first).days > MAX_HISTORY_DAYS:
-        raise InvalidInput(f"Choose at most {MAX_HISTORY_DAYS} days.")
+        raise InvalidInput(f"Choose at most {MAX_HISTORY_DAYS} days.", field="from")
     return first, last
 
 
@@ -193,11 +189,8 @@ def history(school: School, first: date, last: date) -> list[DismissalStats]:
 # CSV
 
 
-def csv_cell(value) -> str:
-    """A spreadsheet-safe cell: floats with two decimals, the rest as `safe_cell`."""
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return safe_cell(value)
+#: Timing cells: two decimals for seconds and minutes, formulas guarded.
+csv_cell = partial(safe_cell, decimals=2)
 
 
 def _local(dt: datetime | None, tz: ZoneInfo, fmt: str = "%H:%M:%S") -> str:

@@ -5,8 +5,6 @@ Thin views: they parse the form, check who is asking and call `carline.settings`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
@@ -14,7 +12,7 @@ from carline import bp
 from carline.plan_lists import day_overview
 from carline.settings import carline_settings, parse_doors, save_settings
 from shared.access import access
-from shared.errors import DomainError
+from shared.errors import DomainError, rerender
 from shared.extensions import db
 from shared.forms import parse_clock, parse_int
 from shared.models import Family, family_students
@@ -30,12 +28,6 @@ def _school():
 
 def _user():
     return g.principal.user
-
-
-def _form_failed(error: DomainError, render: Callable[[str], str]):
-    """Show the form again with the rule's message; nothing of the request is kept."""
-    db.session.rollback()
-    return render(error.message), error.status_code
 
 
 @bp.route("/")
@@ -71,16 +63,9 @@ def settings():
     """The school's car line settings: lanes, loading spots, cutoff, walker doors."""
     school = _school()
 
-    def render(error: str | None = None) -> str:
-        return render_template(
-            "carline/office/settings.html",
-            current=carline_settings(school),
-            form=request.form if request.method == "POST" else None,
-            error=error,
-        )
-
+    template = "carline/office/settings.html"
     if request.method == "GET":
-        return render()
+        return render_template(template, current=carline_settings(school), form=None, error=None)
     try:
         save_settings(
             school,
@@ -95,6 +80,8 @@ def settings():
             walker_doors=parse_doors(request.form.get("walker_doors", "")),
         )
     except DomainError as error:
-        return _form_failed(error, render)
+        return rerender(
+            template, error, form=request.form, reload=lambda: {"current": carline_settings(school)}
+        )
     flash("Car line settings saved.", "success")
     return redirect(url_for("carline.settings"))

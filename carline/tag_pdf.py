@@ -12,10 +12,10 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 
-from shared.qr import dark_runs, qr_matrix, qr_svg
+from shared.qr import dark_runs, qr_matrix
 
 #: Re-exported for the print page until its views import them from `shared.qr`.
-__all__ = ["TAGS_PER_PAGE", "qr_matrix", "qr_svg", "tags_pdf"]
+__all__ = ["TAGS_PER_PAGE", "tags_pdf"]
 
 PAGE_WIDTH, PAGE_HEIGHT = 612, 792  # US letter, in points
 MARGIN = 36

@@ -21,8 +21,10 @@ from hallpass.models import (
     PassRequest,
 )
 from shared import audit
+from shared.access import school_record
 from shared.errors import InvalidInput, NotFound
 from shared.extensions import db
+from shared.forms import parse_bool, parse_int
 from shared.models import Room, School
 from shared.timeutil import utcnow
 
@@ -119,10 +121,9 @@ def destination_rooms(school: School) -> list[Room]:
 
 def get_destination(school: School, destination_id: int) -> Destination:
     """A destination of this school (404 otherwise), active or not."""
-    destination = db.session.get(Destination, destination_id)
-    if destination is None or destination.school_id != school.id:
-        raise NotFound("No such destination at this school.")
-    return destination
+    return school_record(
+        Destination, destination_id, school.id, "No such destination at this school."
+    )
 
 
 def _destination_values(school: School, form: dict, current: Destination | None) -> dict:
@@ -139,13 +140,14 @@ def _destination_values(school: School, form: dict, current: Destination | None)
     )
     if taken:
         raise InvalidInput(f"There is already a destination called {name}.", field="name")
-    room_id = settings.parse_int(
+    room_id = parse_int(
         form.get("room_id"), field="room_id", label="Room", low=1, high=2**31 - 1, blank_ok=True
     )
     if room_id is not None:
-        room = db.session.get(Room, room_id)
-        if room is None or room.school_id != school.id:
-            raise InvalidInput("Room: choose a room of this school.", field="room_id")
+        try:
+            school_record(Room, room_id, school.id)
+        except NotFound:
+            raise InvalidInput("Room: choose a room of this school.", field="room_id") from None
     approval = (form.get("approval") or "").strip()
     if approval not in ("self", "approval"):
         raise InvalidInput(
@@ -155,14 +157,14 @@ def _destination_values(school: School, form: dict, current: Destination | None)
     return {
         "name": name,
         "room_id": room_id,
-        "time_limit_minutes": settings.parse_int(
+        "time_limit_minutes": parse_int(
             form.get("time_limit_minutes"),
             field="time_limit_minutes",
             label="Time limit",
             low=1,
             high=MAX_TIME_LIMIT,
         ),
-        "capacity": settings.parse_int(
+        "capacity": parse_int(
             form.get("capacity"),
             field="capacity",
             label="Capacity",
@@ -171,9 +173,9 @@ def _destination_values(school: School, form: dict, current: Destination | None)
             blank_ok=True,
         ),
         "self_start": approval == "self",
-        "counts_toward_limit": settings.parse_bool(form.get("counts_toward_limit")),
-        "is_nurse": settings.parse_bool(form.get("is_nurse")),
-        "active": settings.parse_bool(form.get("active")),
+        "counts_toward_limit": parse_bool(form.get("counts_toward_limit")),
+        "is_nurse": parse_bool(form.get("is_nurse")),
+        "active": parse_bool(form.get("active")),
     }
 
 

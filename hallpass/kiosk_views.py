@@ -21,8 +21,9 @@ from sqlalchemy import select
 
 from hallpass import bp, destinations, pass_requests, passes, room_qr, rules, tokens, wait_line
 from hallpass.models import Destination, HallPass
-from hallpass.rules import Actor, RuleBlocked
+from hallpass.rules import RuleBlocked
 from shared.access import access
+from shared.audit import current_actor
 from shared.errors import DomainError, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Room
@@ -87,7 +88,7 @@ def kiosk_scan():
     school, device = g.principal.school, g.principal.device
     room = device_room()
     value = (request.form.get("number") or "").strip()
-    actor = Actor(device=device)
+    actor = current_actor()
     try:
         found = _PASS_URL.search(value)
         if found:
@@ -132,7 +133,7 @@ def kiosk_go():
     token = request.form.get("student", "")
     mode = request.form.get("mode", "go")
     destination_id = request.form.get("destination_id", type=int)
-    actor = Actor(device=device)
+    actor = current_actor()
     destination = None
     try:
         student = tokens.student_from_kiosk_token(school, device, token)
@@ -168,7 +169,7 @@ def kiosk_cancel():
         if open_request is None:
             raise NotFound("You have no open request.")
         pass_requests.cancel_request(
-            school, Actor(device=device), request_id=open_request.id, student_id=student.id
+            school, current_actor(), request_id=open_request.id, student_id=student.id
         )
     except DomainError as error:
         return _kiosk_error(error)

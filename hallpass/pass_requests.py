@@ -19,15 +19,17 @@ from hallpass.models import (
     PassRequest,
 )
 from shared import audit
+from shared.audit import Actor
 from shared.errors import Conflict, Forbidden
 from shared.extensions import db
 from shared.models import School
+from shared.schedule import school_day_bounds
 from shared.timeutil import utcnow
 
 
 def ask_for_pass(
     school: School,
-    actor: rules.Actor,
+    actor: Actor,
     *,
     student_id: int,
     destination_id: int,
@@ -59,6 +61,7 @@ def ask_for_pass(
     audit.record(
         "hallpass.request",
         school_id=school.id,
+        actor=actor,
         target=pass_request,
         detail={"destination_id": destination.id, "source": source},
     )
@@ -68,7 +71,7 @@ def ask_for_pass(
 
 def student_go(
     school: School,
-    actor: rules.Actor,
+    actor: Actor,
     *,
     student_id: int,
     destination_id: int,
@@ -105,20 +108,20 @@ def student_go(
 
 
 def deny_request(
-    school: School, actor: rules.Actor, *, request_id: int, now: datetime | None = None
+    school: School, actor: Actor, *, request_id: int, now: datetime | None = None
 ) -> PassRequest:
     """The teacher says no (to a request, a place in the line or a held place)."""
     now = now or utcnow()
     pass_request = wait_line.load_request(school, request_id)
     if wait_line.close_request(school, pass_request, "denied", now=now, user=actor.user) is None:
         raise Conflict("This request has already been answered.")
-    audit.record("hallpass.request_deny", school_id=school.id, target=pass_request)
+    audit.record("hallpass.request_deny", school_id=school.id, actor=actor, target=pass_request)
     return pass_request
 
 
 def cancel_request(
     school: School,
-    actor: rules.Actor,
+    actor: Actor,
     *,
     request_id: int,
     student_id: int,
@@ -131,13 +134,13 @@ def cancel_request(
         raise Forbidden("That is not your request.")
     if wait_line.close_request(school, pass_request, "cancelled", now=now) is None:
         raise Conflict("This request has already been answered.")
-    audit.record("hallpass.request_cancel", school_id=school.id, target=pass_request)
+    audit.record("hallpass.request_cancel", school_id=school.id, actor=actor, target=pass_request)
     return pass_request
 
 
 def approve_request(
     school: School,
-    actor: rules.Actor,
+    actor: Actor,
     *,
     request_id: int,
     override_reason: str | None = None,
@@ -178,6 +181,7 @@ def approve_request(
     audit.record(
         "hallpass.request_approve",
         school_id=school.id,
+        actor=actor,
         target=pass_request,
         detail={"pass_id": hall_pass.id, "from_wait_line": place_held},
     )
@@ -257,7 +261,7 @@ def room_requests(school: School, room_id: int, now: datetime | None = None) -> 
             .order_by(PassRequest.position)
         ).all()
         ranks.update({request_id: n for n, request_id in enumerate(line, start=1)})
-    day_start, day_end = rules.school_day_bounds(school, now)
+    day_start, day_end = school_day_bounds(school, now)
     ended = db.session.scalars(
         select(HallPass)
         .where(
@@ -277,9 +281,7 @@ def room_requests(school: School, room_id: int, now: datetime | None = None) -> 
     )
 
 
-def student_chose(
-    school: School, actor: rules.Actor, mode: str, args: dict
-) -> HallPass | PassRequest:
+def student_chose(school: School, actor: Actor, mode: str, args: dict) -> HallPass | PassRequest:
     """The student's choice: go (a pass, or a request), ask the teacher, or join the line."""
     if mode == "go":
         return student_go(school, actor, **args)

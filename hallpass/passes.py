@@ -7,7 +7,7 @@ and the office marks each student out as accounted for.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +20,9 @@ from hallpass.models import (
 )
 from hallpass.policy import policy_for
 from shared import audit, live
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.access import of_school, school_record
+from shared.audit import Actor
+from shared.errors import Conflict, InvalidInput
 from shared.extensions import db
 from shared.models import Room, School
 from shared.timeutil import local, utcnow
@@ -28,7 +30,7 @@ from shared.timeutil import local, utcnow
 
 def start_pass(
     school: School,
-    actor: rules.Actor,
+    actor: Actor,
     *,
     student_id: int,
     destination_id: int,
@@ -52,9 +54,7 @@ def start_pass(
     target = rules.pass_target(school, destination_id)
     destination = target.destination
     if from_room_id is not None:
-        room = db.session.get(Room, from_room_id)
-        if room is None or room.school_id != school.id:
-            raise NotFound("No such room at this school.")
+        school_record(Room, from_room_id, school.id, "No such room at this school.")
     policy = target.policy or policy_for(school)
     rules.check_no_sweep(policy)  # checked again under the lock by the building claim
     if urgent and not destination.is_nurse:
@@ -105,6 +105,7 @@ def start_pass(
     audit.record(
         "hallpass.start",
         school_id=school.id,
+        actor=actor,
         target=hall_pass,
         detail={
             "destination_id": destination.id,
@@ -115,18 +116,16 @@ def start_pass(
     )
     live.bump(school.id, rules.HALLWAY_TOPIC, rules.room_topic(from_room_id))
     if going.has_open_request:
-        _close_open_requests(school, student.id, now)
+        _close_open_requests(school, actor, student.id, now)
     return hall_pass
 
 
 def end_pass(
-    school: School, actor: rules.Actor, *, pass_id: int, ended_by: str, now: datetime | None = None
+    school: School, actor: Actor, *, pass_id: int, ended_by: str, now: datetime | None = None
 ) -> HallPass:
     """End an active pass and give back its places; ending twice is refused."""
     now = now or utcnow()
-    hall_pass = db.session.get(HallPass, pass_id)
-    if hall_pass is None or hall_pass.school_id != school.id:
-        raise NotFound("No such pass at this school.")
+    hall_pass = school_record(HallPass, pass_id, school.id, "No such pass at this school.")
     rules.lock_school(school)  # before the pass's row: the lock order (see `rules`)
     ended = db.session.scalars(  # the ended pass comes back with the UPDATE (no re-read)
         update(HallPass)
@@ -139,7 +138,11 @@ def end_pass(
         raise Conflict("This pass has already ended.")
     after_end(school, hall_pass, now)
     audit.record(
-        "hallpass.end", school_id=school.id, target=hall_pass, detail={"ended_by": ended_by}
+        "hallpass.end",
+        school_id=school.id,
+        actor=actor,
+        target=hall_pass,
+        detail={"ended_by": ended_by},
     )
     return hall_pass
 
@@ -154,7 +157,7 @@ def after_end(school: School, hall_pass: HallPass, now: datetime) -> None:
 
 def is_overdue(hall_pass: HallPass, now: datetime) -> bool:
     """Out longer than the pass's time limit."""
-    return now - hall_pass.started_at > timedelta(minutes=hall_pass.time_limit_minutes)
+    return now > hall_pass.due_at
 
 
 def students_out(school: School) -> int:
@@ -166,7 +169,7 @@ def students_out(school: School) -> int:
     )
 
 
-def start_sweep(school: School, actor: rules.Actor, *, now: datetime | None = None) -> int:
+def start_sweep(school: School, actor: Actor, *, now: datetime | None = None) -> int:
     """Emergency: stop new passes school-wide; returns how many students are out."""
     now = now or utcnow()
     policy_for(school)
@@ -179,13 +182,15 @@ def start_sweep(school: School, actor: rules.Actor, *, now: datetime | None = No
     if started.rowcount != 1:
         raise Conflict("A sweep is already in progress.")
     out = students_out(school)
-    audit.record("hallpass.sweep_start", school_id=school.id, detail={"students_out": out})
+    audit.record(
+        "hallpass.sweep_start", school_id=school.id, actor=actor, detail={"students_out": out}
+    )
     live.bump(school.id, rules.HALLWAY_TOPIC)
     return out
 
 
 def account_for(
-    school: School, actor: rules.Actor, *, pass_id: int, now: datetime | None = None
+    school: School, actor: Actor, *, pass_id: int, now: datetime | None = None
 ) -> HallPass:
     """During a sweep: a student out of class has been found; their pass ends."""
     now = now or utcnow()
@@ -193,11 +198,11 @@ def account_for(
         raise Conflict("There is no sweep in progress.")
     hall_pass = end_pass(school, actor, pass_id=pass_id, ended_by="sweep", now=now)
     hall_pass.accounted_at = now
-    audit.record("hallpass.accounted_for", school_id=school.id, target=hall_pass)
+    audit.record("hallpass.accounted_for", school_id=school.id, actor=actor, target=hall_pass)
     return hall_pass
 
 
-def end_sweep(school: School, actor: rules.Actor) -> int:
+def end_sweep(school: School, actor: Actor) -> int:
     """Back to normal; returns how many students were still not accounted for."""
     ended = db.session.execute(
         update(HallpassPolicy)
@@ -208,12 +213,17 @@ def end_sweep(school: School, actor: rules.Actor) -> int:
     if ended.rowcount != 1:
         raise Conflict("There is no sweep in progress.")
     still_out = students_out(school)
-    audit.record("hallpass.sweep_end", school_id=school.id, detail={"not_accounted_for": still_out})
+    audit.record(
+        "hallpass.sweep_end",
+        school_id=school.id,
+        actor=actor,
+        detail={"not_accounted_for": still_out},
+    )
     live.bump(school.id, rules.HALLWAY_TOPIC)
     return still_out
 
 
-def _close_open_requests(school: School, student_id: int, now: datetime) -> None:
+def _close_open_requests(school: School, actor: Actor, student_id: int, now: datetime) -> None:
     """A student who just went out has no request left open (a held place goes on)."""
     for pass_request in db.session.scalars(
         select(PassRequest).where(
@@ -224,6 +234,7 @@ def _close_open_requests(school: School, student_id: int, now: datetime) -> None
             audit.record(
                 "hallpass.request_cancel",
                 school_id=school.id,
+                actor=actor,
                 target=pass_request,
                 detail={"why": "a pass started"},
             )
@@ -234,7 +245,7 @@ def _close_open_requests(school: School, student_id: int, now: datetime) -> None
 
 def check_in(
     school: School,
-    actor: rules.Actor,
+    actor: Actor,
     *,
     token: str,
     room_id: int | None,
@@ -242,9 +253,9 @@ def check_in(
 ) -> HallPass:
     """The destination's kiosk scanned a pass QR: record when the student arrived."""
     now = now or utcnow()
-    hall_pass = tokens.pass_by_token(token)
-    if hall_pass is None or hall_pass.school_id != school.id:
-        raise NotFound("That is not a pass of this school.")
+    hall_pass = of_school(
+        tokens.pass_by_token(token), school.id, "That is not a pass of this school."
+    )
     if hall_pass.status != "active":
         raise Conflict("This pass has already ended.")
     if room_id is None or hall_pass.destination.room_id != room_id:
@@ -260,6 +271,7 @@ def check_in(
         audit.record(
             "hallpass.arrive",
             school_id=school.id,
+            actor=actor,
             target=hall_pass,
             detail={"destination_id": hall_pass.destination_id},
         )

@@ -18,15 +18,14 @@ What a student can do on their phone, and why it cannot be turned against other 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import current_app, g, make_response, render_template, request, url_for
 
 from hallpass import bp, destinations, pass_requests, passes, room_qr, rules, tokens, wait_line
 from hallpass.models import HallPass, PassRequest
-from hallpass.rules import Actor, RuleBlocked
+from hallpass.rules import RuleBlocked
 from shared import live
 from shared.access import public
+from shared.audit import Actor
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Room, School
@@ -200,7 +199,7 @@ def _visit_context(school: School, visit, hall_pass, pass_request) -> dict:
         "ends_at": (
             _school_time(
                 school,
-                hall_pass.started_at + timedelta(minutes=hall_pass.time_limit_minutes),
+                hall_pass.due_at,
             )
             if hall_pass
             else None
@@ -264,7 +263,7 @@ def verify_pass(token: str):
         and principal.roles
     )
     now = utcnow()
-    ends = hall_pass.started_at + timedelta(minutes=hall_pass.time_limit_minutes)
+    ends = hall_pass.due_at
     return _phone_page(
         "hallpass/pass.html",
         hall_pass=hall_pass,

@@ -18,6 +18,7 @@ from shared import audit
 from shared.database import upsert_insert
 from shared.errors import InvalidInput
 from shared.extensions import db
+from shared.forms import parse_int
 from shared.models import School
 
 #: New policies end passes after this many minutes.
@@ -85,7 +86,7 @@ def update_policy(school: School, form: dict, periods: list[str]) -> HallpassPol
             "No-pass periods: choose periods of the bell schedule.", field="no_pass_periods"
         )
     values = {
-        "daily_limit": settings.parse_int(
+        "daily_limit": parse_int(
             form.get("daily_limit"),
             field="daily_limit",
             label="Passes per day",
@@ -93,14 +94,14 @@ def update_policy(school: School, form: dict, periods: list[str]) -> HallpassPol
             high=MAX_DAILY_LIMIT,
             blank_ok=True,
         ),
-        "cooldown_minutes": settings.parse_int(
+        "cooldown_minutes": parse_int(
             form.get("cooldown_minutes") or "0",
             field="cooldown_minutes",
             label="Time between passes",
             low=0,
             high=MAX_COOLDOWN,
         ),
-        "building_cap": settings.parse_int(
+        "building_cap": parse_int(
             form.get("building_cap"),
             field="building_cap",
             label="Building-wide limit",
@@ -108,14 +109,14 @@ def update_policy(school: School, form: dict, periods: list[str]) -> HallpassPol
             high=MAX_BUILDING_CAP,
             blank_ok=True,
         ),
-        "no_pass_first_minutes": settings.parse_int(
+        "no_pass_first_minutes": parse_int(
             form.get("no_pass_first_minutes") or "0",
             field="no_pass_first_minutes",
             label="No passes in the first minutes",
             low=0,
             high=MAX_WINDOW_MINUTES,
         ),
-        "no_pass_last_minutes": settings.parse_int(
+        "no_pass_last_minutes": parse_int(
             form.get("no_pass_last_minutes") or "0",
             field="no_pass_last_minutes",
             label="No passes in the last minutes",
@@ -123,7 +124,7 @@ def update_policy(school: School, form: dict, periods: list[str]) -> HallpassPol
             high=MAX_WINDOW_MINUTES,
         ),
         "no_pass_periods": [p for p in periods if p in chosen],
-        "max_pass_minutes": settings.parse_int(
+        "max_pass_minutes": parse_int(
             form.get("max_pass_minutes"),
             field="max_pass_minutes",
             label="End passes automatically after",

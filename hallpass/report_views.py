@@ -17,7 +17,9 @@ from shared import audit
 from shared.access import access
 from shared.csvfile import csv_download
 from shared.errors import InvalidInput
+from shared.forms import parse_id
 from shared.models import Student
+from shared.schedule import school_today
 from shared.timeutil import utcnow
 
 VIEWERS = ("admin", "office", "teacher")
@@ -30,7 +32,7 @@ def _scope() -> report_scope.Scope:
 def _filter(scope: report_scope.Scope, **forced) -> report_scope.ReportFilter:
     args = request.args.to_dict()
     args.update(forced)
-    return report_scope.parse_filter(scope, args, report_scope.school_today(scope.school))
+    return report_scope.parse_filter(scope, args, school_today(scope.school))
 
 
 def _audit_history(student: Student, view: str, fmt: str, **detail) -> None:
@@ -106,7 +108,7 @@ def report_student_search():
         "hallpass/reports/students.html",
         scope=scope,
         query=query,
-        found=report_scope.search_students(scope, query),
+        found=report_scope.find_visible_students(scope, query),
         flt=_filter(scope),
     )
 
@@ -159,8 +161,8 @@ def student_history_csv(student_id: int):
 
 def _incident(scope: report_scope.Scope):
     """The lookup window, the student (if any) and the passes out during it."""
-    window = lines.parse_window(scope.school, request.args, report_scope.school_today(scope.school))
-    student_id = report_scope.parse_id(request.args.get("student"), "Student")
+    window = lines.parse_window(scope.school, request.args, school_today(scope.school))
+    student_id = parse_id(request.args.get("student"), field="student")
     student = report_scope.visible_student(scope, student_id) if student_id else None
     if window is None:
         return None, student, []
@@ -187,7 +189,7 @@ def incident():
         window=window,
         student=student,
         found=found,
-        today=report_scope.school_today(scope.school),
+        today=school_today(scope.school),
     )
     if window is not None:
         _audit_incident(student, window, "html")

@@ -13,8 +13,8 @@ from flask import render_template, request, url_for
 from itsdangerous import BadSignature
 
 from hallpass import tokens
+from shared.access import school_record
 from shared.errors import NotFound
-from shared.extensions import db
 from shared.models import Room
 from shared.qr import qr_svg
 from shared.timeutil import utcnow
@@ -47,8 +47,8 @@ def room_from_qr_token(token: str, now: datetime | None = None) -> Room:
         raise tokens.TokenExpired(
             "This room code has expired. Scan the code on the classroom screen."
         )
-    room = db.session.get(Room, room_id)
-    if room is None or room.school_id != school_id or not room.active:
+    room = school_record(Room, room_id, school_id, "This room no longer exists.")
+    if not room.active:
         raise NotFound("This room no longer exists.")
     return room
 

@@ -33,7 +33,7 @@ out (and is counted) or sees the sweep under the lock and is refused
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, func, or_, select, update
@@ -48,10 +48,11 @@ from hallpass.models import (
     keep_apart_members,
 )
 from hallpass.policy import policy_for
+from shared.access import of_school, school_record
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
-from shared.models import Device, Room, School, Student, User
-from shared.schedule import current_period
+from shared.models import Room, School, Student
+from shared.schedule import current_period, school_day_bounds
 
 HALLWAY_TOPIC = "hallway"
 SWEEP_MESSAGE = "An emergency sweep is in progress: no passes until it is over."
@@ -66,24 +67,8 @@ class RuleBlocked(Conflict):
         self.overridable = overridable
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who starts or ends a pass: a staff member, a paired device, or the system."""
-
-    user: User | None = None
-    device: Device | None = None
-
-
 def room_topic(room_id: int | None) -> str:
     return f"room:{room_id}"
-
-
-def school_day_bounds(school: School, now: datetime) -> tuple[datetime, datetime]:
-    """Start and end (UTC-aware) of the school's local calendar day containing `now`."""
-    tz = ZoneInfo(school.timezone)
-    day = now.astimezone(tz).date()
-    start = datetime.combine(day, time(), tzinfo=tz)
-    return start, start + timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -114,15 +99,14 @@ def going_out(school: School, student_id: int) -> GoingOut:
 
 
 def load_student(school: School, student_id: int) -> Student:
-    student = db.session.get(Student, student_id)
+    student = school_record(Student, student_id, school.id, "No such student at this school.")
     check_student(school, student)
     return student
 
 
 def check_student(school: School, student: Student | None) -> None:
     """A student of this school, still on the roster."""
-    if student is None or student.school_id != school.id:
-        raise NotFound("No such student at this school.")
+    of_school(student, school.id, "No such student at this school.")
     if not student.active:
         raise InvalidInput("This student is no longer on the roster.")
 
@@ -134,7 +118,8 @@ def load_destination(school: School, destination_id: int) -> Destination:
 
 
 def check_destination(school: School, destination: Destination | None) -> None:
-    if destination is None or destination.school_id != school.id or not destination.active:
+    of_school(destination, school.id, "No such destination at this school.")
+    if not destination.active:
         raise NotFound("No such destination at this school.")
 
 
@@ -390,10 +375,7 @@ def student_message(blocked: RuleBlocked) -> str:
 def load_room(school: School, room_id: int | None) -> Room | None:
     if room_id is None:
         return None
-    room = db.session.get(Room, room_id)
-    if room is None or room.school_id != school.id:
-        raise NotFound("No such room at this school.")
-    return room
+    return school_record(Room, room_id, school.id, "No such room at this school.")
 
 
 def check_no_sweep(policy: HallpassPolicy) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 
-from hallpass import bp, destinations, settings, student_rules
+from hallpass import bp, destinations, student_rules
 from hallpass.policy import read_policy, update_policy
 from shared.access import access
-from shared.errors import DomainError, InvalidInput
+from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
 from shared.models import Student
-from shared.schedule import period_names
+from shared.schedule import period_names, school_today
+from shared.students import search_students
 
 VIEWERS = ("admin", "office")
 
@@ -25,14 +26,6 @@ def _form() -> dict:
     data = {key: request.form.get(key, "") for key in request.form}
     data["no_pass_periods"] = request.form.getlist("no_pass_periods")
     return data
-
-
-def _refused(template: str, error: DomainError, **context):
-    """Re-render a settings form after a refused change (nothing written)."""
-    db.session.rollback()
-    return render_template(
-        template, error=error.message, error_field=error.field, **context
-    ), error.status_code
 
 
 def _can_edit() -> bool:
@@ -74,7 +67,7 @@ def destination_new():
     try:
         destination = destinations.create_destination(g.principal.school, _form())
     except DomainError as error:
-        return _refused(template, error, **_destination_form(form=request.form))
+        return rerender(template, error, reload=lambda: _destination_form(form=request.form))
     flash(f"{destination.name} added.", "success")
     return redirect(url_for("hallpass.settings_index"))
 
@@ -99,14 +92,10 @@ def destination_save(destination_id: int):
     try:
         destinations.update_destination(school, destination.id, _form())
     except DomainError as error:
-        db.session.rollback()
-        destination = destinations.get_destination(school, destination_id)
-        return _refused(
+        return rerender(
             "hallpass/settings/destination_form.html",
             error,
-            **_destination_form(
-                destination, form=request.form, in_use=destinations.destination_in_use(destination)
-            ),
+            reload=lambda: _saved_destination_form(school, destination_id, request.form),
         )
     flash(f"{destination.name} saved.", "success")
     return redirect(url_for("hallpass.settings_index"))
@@ -122,6 +111,13 @@ def destination_delete(destination_id: int):
 
 
 # -------------------------------------------------------------------------- rules
+
+
+def _saved_destination_form(school, destination_id: int, form) -> dict:
+    """The destination form as saved, with what was typed (after a refused change)."""
+    destination = destinations.get_destination(school, destination_id)
+    in_use = destinations.destination_in_use(destination)
+    return _destination_form(destination, form=form, in_use=in_use)
 
 
 def _rules_context(form=None) -> dict:
@@ -150,7 +146,9 @@ def rules_save():
         update_policy(school, _form(), period_names(school))
     except DomainError as error:
         db.session.rollback()
-        return _refused("hallpass/settings/rules.html", error, **_rules_context(request.form))
+        return rerender(
+            "hallpass/settings/rules.html", error, reload=lambda: _rules_context(request.form)
+        )
     flash("Pass rules saved.", "success")
     return redirect(url_for("hallpass.rules"))
 
@@ -184,7 +182,7 @@ def limits_post():
     template = "hallpass/settings/limits.html"
     if action == "search":
         query = request.form.get("q", "").strip()[:100]
-        found = student_rules.search_students(school, query)
+        found = search_students(school, query)
         return render_template(template, **_limits_context(query=query, found=found))
     try:
         if action == "set":
@@ -199,7 +197,7 @@ def limits_post():
         else:
             raise InvalidInput("Unknown action.")
     except DomainError as error:
-        return _refused(template, error, **_limits_context(form=request.form))
+        return rerender(template, error, reload=lambda: _limits_context(form=request.form))
     return redirect(url_for("hallpass.limits"))
 
 
@@ -210,7 +208,7 @@ def _groups_context(**extra) -> dict:
     school = g.principal.school
     return dict(
         groups=student_rules.keep_apart_groups(school),
-        today=settings.school_today(school),
+        today=school_today(school),
         can_edit=_can_edit(),
         **extra,
     )
@@ -235,7 +233,7 @@ def keep_apart_post():
         chosen_ids = student_rules.parse_student_ids(request.form.getlist("student_ids"))
         if action == "search":
             chosen = _valid_students(school)
-            found = [s for s in student_rules.search_students(school, query) if s not in chosen]
+            found = [s for s in search_students(school, query) if s not in chosen]
             return render_template(
                 template,
                 **_groups_context(query=query, found=found, chosen=chosen, form=request.form),
@@ -247,14 +245,15 @@ def keep_apart_post():
             g.principal.user,
             _form(),
             chosen_ids,
-            today=settings.school_today(school),
+            today=school_today(school),
         )
     except DomainError as error:
-        db.session.rollback()
-        return _refused(
+        return rerender(
             template,
             error,
-            **_groups_context(query=query, chosen=_valid_students(school), form=request.form),
+            reload=lambda: _groups_context(
+                query=query, chosen=_valid_students(school), form=request.form
+            ),
         )
     flash("Keep-apart group saved.", "success")
     return redirect(url_for("hallpass.keep_apart"))
@@ -279,7 +278,7 @@ def keep_apart_change(group_id: int):
     school = g.principal.school
     action = request.form.get("action", "")
     if action == "end":
-        student_rules.end_keep_apart_group(school, group_id, today=settings.school_today(school))
+        student_rules.end_keep_apart_group(school, group_id, today=school_today(school))
         flash("The group has ended.", "success")
     elif action == "delete":
         student_rules.delete_keep_apart_group(school, group_id)

@@ -12,45 +12,26 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from hallpass import settings
 from hallpass.models import (
     KeepApartGroup,
     StudentPassLimit,
 )
 from hallpass.policy import MAX_DAILY_LIMIT
 from shared import audit
+from shared.access import school_record
 from shared.errors import InvalidInput, NotFound
 from shared.extensions import db
+from shared.forms import parse_date, parse_int
 from shared.models import School, Student, User
-from shared.students import matches_words, search_text
 
 MAX_NOTE = 1000
-SEARCH_LIMIT = 25
 #: How many students one keep-apart group may hold.
 MAX_GROUP_SIZE = 12
 
 
-def search_students(school: School, query: str, *, limit: int = SEARCH_LIMIT) -> list[Student]:
-    """Active students whose name contains the text, or whose student number is it."""
-    text = search_text(query)
-    if not text:
-        return []
-    return list(
-        db.session.scalars(
-            select(Student)
-            .where(Student.school_id == school.id, Student.active.is_(True), matches_words(text))
-            .order_by(Student.last_name, Student.first_name, Student.id)
-            .limit(limit)
-        )
-    )
-
-
 def school_student(school: School, student_id: int | None) -> Student:
     """A student of this school (404 otherwise)."""
-    student = db.session.get(Student, student_id) if student_id else None
-    if student is None or student.school_id != school.id:
-        raise NotFound("No such student at this school.")
-    return student
+    return school_record(Student, student_id, school.id, "No such student at this school.")
 
 
 def parse_student_ids(raw: list[str]) -> list[int]:
@@ -86,7 +67,7 @@ def student_limits(school: School) -> list[LimitRow]:
 
 def set_student_limit(school: School, form: dict) -> StudentPassLimit:
     """Make a student exempt from the daily limit or give them their own limit, with a note."""
-    student_id = settings.parse_int(
+    student_id = parse_int(
         form.get("student_id"), field="student_id", label="Student", low=1, high=2**31 - 1
     )
     student = school_student(school, student_id)
@@ -94,7 +75,7 @@ def set_student_limit(school: School, form: dict) -> StudentPassLimit:
     if kind == "exempt":
         daily_limit = None
     elif kind == "limit":
-        daily_limit = settings.parse_int(
+        daily_limit = parse_int(
             form.get("daily_limit"),
             field="daily_limit",
             label="Passes per day",
@@ -158,10 +139,7 @@ def keep_apart_groups(school: School) -> list[KeepApartGroup]:
 
 def get_group(school: School, group_id: int) -> KeepApartGroup:
     """A keep-apart group of this school (404 otherwise)."""
-    group = db.session.get(KeepApartGroup, group_id)
-    if group is None or group.school_id != school.id:
-        raise NotFound("No such keep-apart group.")
-    return group
+    return school_record(KeepApartGroup, group_id, school.id, "No such keep-apart group.")
 
 
 def group_is_current(group: KeepApartGroup, today: date) -> bool:
@@ -189,7 +167,7 @@ def create_keep_apart_group(
         raise InvalidInput("Note: say why (staff see it when a pass is refused).", field="note")
     if len(note) > MAX_NOTE:
         raise InvalidInput(f"Note: at most {MAX_NOTE} characters.", field="note")
-    ends_on = settings.parse_date(form.get("ends_on"), field="ends_on", label="End date")
+    ends_on = parse_date(form.get("ends_on"), field="ends_on", label="End date")
     if ends_on is not None and ends_on < today:
         raise InvalidInput("End date: choose today or a later day.", field="ends_on")
     group = KeepApartGroup(

@@ -2,10 +2,8 @@
 students' requests and wait lines to decide on, printable pass slips, hallway and sweep.
 """
 
-from datetime import timedelta
-
-from flask import abort, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import select, true
+from flask import flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from hallpass import bp, destinations, pass_requests, rules, tokens, wait_line
@@ -13,14 +11,15 @@ from hallpass.models import HallPass, PassRequest
 from hallpass.passes import account_for, end_pass, end_sweep, is_overdue, start_pass, start_sweep
 from hallpass.policy import read_policy
 from hallpass.room_qr import render_room_qr, room_qr_region
-from hallpass.rules import Actor, RuleBlocked
+from hallpass.rules import RuleBlocked
 from shared import live
-from shared.access import access
-from shared.errors import InvalidInput
+from shared.access import access, school_record, watched_room
+from shared.audit import current_actor
+from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import Enrollment, Room, SchoolClass, Student
 from shared.qr import qr_svg
-from shared.schedule import class_in_session, current_period, taught_room_ids, teacher_classes
+from shared.schedule import class_in_session, current_period, teacher_classes
 from shared.timeutil import utcnow
 
 STAFF = ("admin", "office", "teacher", "staff")
@@ -35,23 +34,6 @@ def _class_students(section: SchoolClass) -> list[Student]:
             .order_by(Student.first_name, Student.last_name)
         )
     )
-
-
-def _room_for(room_id: int) -> Room:
-    """A room of this school the caller may watch: teachers only rooms they teach in."""
-    may_watch = (
-        true()
-        if g.principal.has_role("admin", "office")
-        else Room.id.in_(taught_room_ids(g.principal.user.id))
-    )
-    found = db.session.execute(  # the room and the teacher check in one query
-        select(Room, may_watch.label("may_watch")).where(Room.id == room_id)
-    ).first()
-    if found is None or found.Room.school_id != g.principal.school_id:
-        abort(404)
-    if not found.may_watch:
-        abort(403)
-    return found.Room
 
 
 def _render_room_passes(room: Room, version: int | None = None, *, oob: bool = False) -> str:
@@ -110,7 +92,7 @@ def index():
 @access("admin", "office", "teacher")
 def room_passes(room_id: int):
     """Live region: the active passes of one room (204 while unchanged)."""
-    room = _room_for(room_id)
+    room = watched_room(room_id)
     return live.poll(
         room.school_id,
         rules.room_topic(room.id),
@@ -122,7 +104,7 @@ def room_passes(room_id: int):
 @access("admin", "office", "teacher")
 def room_requests(room_id: int):
     """Live region: the room's requests, wait line places and held places (204 unchanged)."""
-    room = _room_for(room_id)
+    room = watched_room(room_id)
     return live.poll(
         room.school_id,
         rules.room_topic(room.id),
@@ -134,17 +116,15 @@ def room_requests(room_id: int):
 @access("admin", "office", "teacher")
 def room_qr(room_id: int):
     """Live region: the room's rotating QR code for students' phones."""
-    return room_qr_region(_room_for(room_id), "hallpass.room_qr", room_id=room_id)
+    return room_qr_region(watched_room(room_id), "hallpass.room_qr", room_id=room_id)
 
 
 def _room_request(request_id: int) -> tuple[PassRequest, Room]:
     """A request of this school from a room the caller may decide for."""
-    pass_request = db.session.get(PassRequest, request_id)
-    if pass_request is None or pass_request.school_id != g.principal.school_id:
-        abort(404)
+    pass_request = school_record(PassRequest, request_id, g.principal.school_id)
     if pass_request.from_room_id is None:
-        abort(404)
-    return pass_request, _room_for(pass_request.from_room_id)
+        raise NotFound("There is nothing here.")
+    return pass_request, watched_room(pass_request.from_room_id)
 
 
 def _requests_answer(room: Room):
@@ -155,7 +135,7 @@ def _requests_answer(room: Room):
 def _decide_request(request_id: int, decide) -> str:
     """Run a teacher's decision (`pass_requests.deny_request`, ...) on a request of their room."""
     pass_request, room = _room_request(request_id)
-    decide(g.principal.school, Actor(user=g.principal.user), request_id=pass_request.id)
+    decide(g.principal.school, current_actor(), request_id=pass_request.id)
     return _requests_answer(room)
 
 
@@ -167,7 +147,7 @@ def approve_request(request_id: int):
     try:
         pass_requests.approve_request(
             g.principal.school,
-            Actor(user=g.principal.user),
+            current_actor(),
             request_id=pass_request.id,
             override_reason=request.form.get("override_reason"),
         )
@@ -198,14 +178,14 @@ def queue_request(request_id: int):
 @access("admin", "office", "teacher")
 def join_wait_line():
     """The teacher puts a student in a full destination's wait line."""
-    room = _room_for(request.form.get("room_id", type=int) or 0)
+    room = watched_room(request.form.get("room_id"))
     student_id = request.form.get("student_id", type=int)
     destination_id = request.form.get("destination_id", type=int)
     if student_id is None or destination_id is None:
         raise InvalidInput("Tap a student, then a destination.")
     wait_line.join_wait_line(
         g.principal.school,
-        Actor(user=g.principal.user),
+        current_actor(),
         student_id=student_id,
         destination_id=destination_id,
         from_room_id=room.id,
@@ -218,18 +198,16 @@ def join_wait_line():
 @access("admin", "office", "teacher")
 def slip(pass_id: int):
     """A printable paper pass: QR code, destination and times, and the student's name."""
-    hall_pass = db.session.get(HallPass, pass_id)
-    if hall_pass is None or hall_pass.school_id != g.principal.school_id:
-        abort(404)
+    hall_pass = school_record(HallPass, pass_id, g.principal.school_id)
     if hall_pass.from_room_id is not None:
-        _room_for(hall_pass.from_room_id)
+        watched_room(hall_pass.from_room_id)
     elif not g.principal.has_role("admin", "office"):
-        abort(403)
+        raise Forbidden("You do not have access to this page.")
     return render_template(
         "hallpass/slip.html",
         hall_pass=hall_pass,
         qr=qr_svg(tokens.pass_url(hall_pass)),
-        ends_at=hall_pass.started_at + timedelta(minutes=hall_pass.time_limit_minutes),
+        ends_at=hall_pass.due_at,
     )
 
 
@@ -237,7 +215,7 @@ def slip(pass_id: int):
 @access("admin", "office", "teacher")
 def start():
     """Start a pass: student and destination tapped on the tablet."""
-    room = _room_for(request.form.get("room_id", type=int) or 0)
+    room = watched_room(request.form.get("room_id"))
     student_id = request.form.get("student_id", type=int)
     destination_id = request.form.get("destination_id", type=int)
     if student_id is None or destination_id is None:
@@ -245,7 +223,7 @@ def start():
     try:
         start_pass(
             g.principal.school,
-            Actor(user=g.principal.user),
+            current_actor(),
             student_id=student_id,
             destination_id=destination_id,
             from_room_id=room.id,
@@ -269,11 +247,9 @@ def start():
 @access("admin", "office", "teacher")
 def end(pass_id: int):
     """End a pass: the student is back."""
-    hall_pass = db.session.get(HallPass, pass_id)
-    if hall_pass is None or hall_pass.school_id != g.principal.school_id:
-        abort(404)
-    room = _room_for(hall_pass.from_room_id) if hall_pass.from_room_id else None
-    end_pass(g.principal.school, Actor(user=g.principal.user), pass_id=pass_id, ended_by="staff")
+    hall_pass = school_record(HallPass, pass_id, g.principal.school_id)
+    room = watched_room(hall_pass.from_room_id) if hall_pass.from_room_id else None
+    end_pass(g.principal.school, current_actor(), pass_id=pass_id, ended_by="staff")
     return _render_room_passes(room) if room else ("", 204)
 
 
@@ -281,7 +257,7 @@ def _hallway_viewer() -> None:
     """Office, admin and hall staff, or a display paired to show the hallway."""
     device = g.principal.device
     if device is not None and device.purpose != "hallway":
-        abort(403)
+        raise Forbidden("This screen is paired for another purpose.")
 
 
 def _render_hallway(version: int):
@@ -332,7 +308,7 @@ def hallway_list():
 def sweep():
     """Emergency sweep: stop all passes, account for every student out, then restore."""
     school = g.principal.school
-    actor = Actor(user=g.principal.user)
+    actor = current_actor()
     if request.method == "POST":
         action = request.form.get("action")
         if action == "start":

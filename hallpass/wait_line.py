@@ -26,7 +26,9 @@ from hallpass.models import (
     PassRequest,
 )
 from shared import audit, live
-from shared.errors import Conflict, InvalidInput, NotFound
+from shared.access import school_record
+from shared.audit import Actor
+from shared.errors import Conflict, InvalidInput
 from shared.extensions import db
 from shared.models import School, Student, User
 from shared.timeutil import utcnow
@@ -38,10 +40,7 @@ REQUEST_OPEN_MINUTES = 30
 
 
 def load_request(school: School, request_id: int) -> PassRequest:
-    pass_request = db.session.get(PassRequest, request_id)
-    if pass_request is None or pass_request.school_id != school.id:
-        raise NotFound("No such request at this school.")
-    return pass_request
+    return school_record(PassRequest, request_id, school.id, "No such request at this school.")
 
 
 def bump_request_rooms(school: School, *room_ids: int | None) -> None:
@@ -89,7 +88,7 @@ def next_position(destination: Destination) -> int:
 
 def join_wait_line(
     school: School,
-    actor: rules.Actor,
+    actor: Actor,
     *,
     student_id: int,
     destination_id: int,
@@ -124,6 +123,7 @@ def join_wait_line(
     audit.record(
         "hallpass.wait_line_join",
         school_id=school.id,
+        actor=actor,
         target=pass_request,
         detail={"destination_id": destination.id, "position": pass_request.position},
     )
@@ -133,7 +133,7 @@ def join_wait_line(
 
 
 def queue_request(
-    school: School, actor: rules.Actor, *, request_id: int, now: datetime | None = None
+    school: School, actor: Actor, *, request_id: int, now: datetime | None = None
 ) -> PassRequest:
     """The teacher puts a pending request whose place is full into the wait line."""
     now = now or utcnow()
@@ -154,6 +154,7 @@ def queue_request(
     audit.record(
         "hallpass.wait_line_join",
         school_id=school.id,
+        actor=actor,
         target=pass_request,
         detail={"destination_id": destination.id, "position": pass_request.position},
     )

@@ -11,7 +11,8 @@ enforces it for every endpoint, and a view without a declaration is refused.
     @public                                     # anyone, signed in or not
 
 It also holds the two record rules every blueprint shares: `school_record` loads a row of
-the caller's school (404 for a missing id, a malformed one, or another school's), and
+the caller's school (404 for a missing id, a malformed one, or another school's; `of_school`
+checks a row found another way), and
 `may_watch_room` / `watched_room` say which rooms a caller may watch (a room's passes,
 requests and dismissal calls).
 """
@@ -264,7 +265,15 @@ def school_record(model: type[_M], record_id: object, school_id: int, message: s
     if not hasattr(model, "school_id"):
         raise TypeError(f"{model.__name__} has no school_id: load it through its parent")
     key = _record_id(record_id)
-    row = db.session.get(model, key) if key is not None else None
+    return of_school(db.session.get(model, key) if key is not None else None, school_id, message)
+
+
+def of_school(row: _M | None, school_id: int, message: str = "") -> _M:
+    """`row` if it is there and belongs to school `school_id`; else `NotFound` (as above).
+
+    For a row found some other way than by its id (a token, a join): the same rule and
+    the same 404 as `school_record`.
+    """
     if row is None or row.school_id != school_id:
         raise NotFound(message or "There is nothing here.")
     return row

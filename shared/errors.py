@@ -6,6 +6,8 @@ the error and returns `rerender(...)`: one way to "roll back and re-render the f
 with the message".
 """
 
+from collections.abc import Callable
+
 from flask import render_template
 
 from shared.extensions import db
@@ -38,19 +40,29 @@ class Conflict(DomainError):
     status_code = 409
 
 
-def rerender(template: str, error: DomainError | str, *, status: int | None = None, **context):
+def rerender(
+    template: str,
+    error: DomainError | str,
+    *,
+    status: int | None = None,
+    reload: Callable[[], dict] | None = None,
+    **context,
+):
     """Roll back and show a form again with the refusal's message: the view's answer.
 
     Nothing the request wrote is kept. The template gets `error` (the message) and
     `error_field` (the form field it is about, if any) besides `context`; the status is
     the error's (400 for a plain message) unless `status` is given. Use it in a view's
-    `except DomainError as error:` branch; load again, after it, anything the page shows
-    that the rollback expired.
+    `except DomainError as error:` branch. What the page shows from the database goes in
+    `reload`, a function called after the rollback, so the page never shows a write
+    that was refused (keyword arguments are evaluated before it: keep them to the form).
     """
     db.session.rollback()
     if isinstance(error, DomainError):
         message, field, code = error.message, error.field, error.status_code
     else:
         message, field, code = error, None, InvalidInput.status_code
+    if reload is not None:
+        context = {**reload(), **context}
     html = render_template(template, error=message, error_field=field, **context)
     return html, status or code

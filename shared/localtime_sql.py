@@ -10,18 +10,13 @@ report over stored times uses it.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, Integer, Time, case, cast, extract, func, literal
 
 from shared.extensions import db
 from shared.timeutil import UTCDateTime
-
-
-def day_start(tz: ZoneInfo, day: date) -> datetime:
-    """The UTC instant of local midnight starting `day`."""
-    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
 
 
 def _offset_minutes(tz: ZoneInfo, instant: datetime) -> int:

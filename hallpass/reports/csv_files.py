@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from hallpass.reports.figures import (
@@ -27,14 +28,8 @@ from shared.errors import NotFound
 from shared.models import School
 from shared.timeutil import utcnow
 
-
-def csv_cell(value) -> str:
-    """A spreadsheet-safe cell: yes/no, floats with one decimal, the rest as `safe_cell`."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    return safe_cell(value)
+#: Report cells: yes/no for flags, one decimal for minutes, formulas guarded.
+csv_cell = partial(safe_cell, decimals=1, yes_no=True)
 
 
 def figures_csv(first_header: str, rows: list[Row]) -> str:

@@ -20,14 +20,14 @@ from hallpass.reports.scope import (
     ReportFilter,
     Scope,
     matching_passes,
-    parse_day,
     taught_students,
     visible_student,
 )
 from shared.errors import InvalidInput
 from shared.extensions import db
-from shared.localtime_sql import day_start
+from shared.forms import parse_clock, parse_day
 from shared.models import Room, School, Student, User
+from shared.schedule import school_day_bounds
 from shared.timeutil import utcnow
 
 #: Passes listed on a report page (the CSV has all of them).
@@ -158,18 +158,15 @@ def parse_window(school: School, args, today: date) -> Window | None:
     day_text, from_text, to_text = ((args.get(key) or "").strip() for key in ("day", "from", "to"))
     if not (day_text or from_text or to_text):
         return None
-    day = parse_day(day_text, "Day") or today
-    try:
-        start_t = time.fromisoformat(from_text) if from_text else time(0, 0)
-        end_t = time.fromisoformat(to_text) if to_text else None
-    except ValueError:
-        raise InvalidInput("Enter times like 10:05.", field="from") from None
+    day = parse_day(day_text, today=today, field="day", label="Day")
+    start_t = parse_clock(from_text, field="from", label="From") or time(0, 0)
+    end_t = parse_clock(to_text, field="to", label="To")
     tz = ZoneInfo(school.timezone)
     start = datetime.combine(day, start_t, tzinfo=tz).astimezone(UTC)
     end = (
         datetime.combine(day, end_t, tzinfo=tz).astimezone(UTC)
         if end_t is not None
-        else day_start(tz, day + timedelta(days=1))
+        else school_day_bounds(school, day)[1]
     )
     if end <= start:
         raise InvalidInput("The end of the window must be after its start.", field="to")

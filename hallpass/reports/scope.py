@@ -18,14 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, literal, select
 
 from hallpass.models import Destination, HallPass
-from shared.errors import Forbidden, InvalidInput, NotFound
+from shared.access import school_record
+from shared.errors import Forbidden, InvalidInput
 from shared.extensions import db
-from shared.localtime_sql import LocalClock, day_start, seconds_between
+from shared.forms import parse_date, parse_day, parse_id
+from shared.localtime_sql import LocalClock, seconds_between
 from shared.models import (
     BellPeriod,
     Enrollment,
@@ -36,9 +37,9 @@ from shared.models import (
     User,
     class_teachers,
 )
-from shared.schedule import period_names
-from shared.students import matches_words, search_text
-from shared.timeutil import UTCDateTime, utcnow
+from shared.schedule import period_names, school_day_bounds
+from shared.students import search_students as shared_search
+from shared.timeutil import UTCDateTime
 
 #: Longest date range of a report.
 MAX_RANGE_DAYS = 366
@@ -88,9 +89,7 @@ def taught_students(scope: Scope):
 
 def visible_student(scope: Scope, student_id: int | None) -> Student:
     """A student the viewer may see: 404 for another school, 403 for another teacher's."""
-    student = db.session.get(Student, student_id) if student_id else None
-    if student is None or student.school_id != scope.school.id:
-        raise NotFound("No such student at this school.")
+    student = school_record(Student, student_id, scope.school.id, "No such student at this school.")
     if not scope.whole_school and not db.session.scalar(
         select(taught_students(scope).where(Enrollment.student_id == student.id).exists())
     ):
@@ -98,21 +97,10 @@ def visible_student(scope: Scope, student_id: int | None) -> Student:
     return student
 
 
-def search_students(scope: Scope, query: str, *, limit: int = 25) -> list[Student]:
-    """Students the viewer may see whose name contains the text (or whose number is it)."""
-    text = search_text(query)
-    if not text:
-        return []
-    found = select(Student).where(Student.school_id == scope.school.id, matches_words(text))
-    if not scope.whole_school:
-        found = found.where(Student.id.in_(taught_students(scope)))
-    return list(
-        db.session.scalars(
-            found.order_by(
-                Student.active.desc(), Student.last_name, Student.first_name, Student.id
-            ).limit(limit)
-        )
-    )
+def find_visible_students(scope: Scope, query: str) -> list[Student]:
+    """Students the viewer may see (any on the roster once) found by the typed text."""
+    among = None if scope.whole_school else taught_students(scope)
+    return shared_search(scope.school, query, among=among, include_inactive=True)
 
 
 @dataclass
@@ -140,48 +128,24 @@ class ReportFilter:
         return {k: v for k, v in args.items() if v not in (None, "")}
 
 
-def school_today(school: School, now: datetime | None = None) -> date:
-    return (now or utcnow()).astimezone(ZoneInfo(school.timezone)).date()
-
-
-def parse_day(raw: str | None, label: str) -> date | None:
-    """An optional date from a query argument (a bad one is refused, naming the field)."""
-    text = (raw or "").strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput(f"{label}: enter a date like 2026-05-29.", field=label.lower()) from None
-
-
-def parse_id(raw: str | None, label: str) -> int | None:
-    """An optional id from a query argument (a bad one is refused, naming the field)."""
-    text = (raw or "").strip()
-    if not text:
-        return None
-    if not (text.isascii() and text.isdigit()) or len(text) > 12:
-        raise InvalidInput(f"{label}: choose one from the list.", field=label.lower())
-    return int(text)
-
-
 def parse_filter(scope: Scope, args, today: date) -> ReportFilter:
     """The report filter from query arguments, checked (InvalidInput / NotFound)."""
-    last = parse_day(args.get("to"), "To") or today
-    first = parse_day(args.get("from"), "From") or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    last = parse_day(args.get("to"), today=today, field="to", label="To")
+    default_first = last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    first = parse_date(args.get("from"), field="from", label="From", default=default_first)
     if first > last:
         raise InvalidInput("The start date is after the end date.", field="from")
     if (last - first).days >= MAX_RANGE_DAYS:
         raise InvalidInput(f"Choose at most {MAX_RANGE_DAYS} days.", field="from")
-    student_id = parse_id(args.get("student"), "Student")
+    student_id = parse_id(args.get("student"), field="student")
     if student_id is not None:
         visible_student(scope, student_id)
-    destination_id = parse_id(args.get("destination"), "Destination")
+    destination_id = parse_id(args.get("destination"), field="destination")
     if destination_id is not None:
-        destination = db.session.get(Destination, destination_id)
-        if destination is None or destination.school_id != scope.school.id:
-            raise NotFound("No such destination at this school.")
-    issuer_id = parse_id(args.get("teacher"), "Teacher")
+        school_record(
+            Destination, destination_id, scope.school.id, "No such destination at this school."
+        )
+    issuer_id = parse_id(args.get("teacher"), field="teacher")
     period = (args.get("period") or "").strip() or None
     if period is not None and period not in period_names(scope.school):
         raise InvalidInput("Period: choose one of the bell schedule.", field="period")
@@ -228,8 +192,8 @@ def matching_passes(
     The local-time columns are computed once per pass in a materialized CTE; the
     period is then looked up from those columns (the bell schedule's index).
     """
-    tz = ZoneInfo(scope.school.timezone)
-    start, end = day_start(tz, flt.first), day_start(tz, flt.last + timedelta(days=1))
+    start = school_day_bounds(scope.school, flt.first)[0]
+    end = school_day_bounds(scope.school, flt.last)[1]
     clock = clock or LocalClock(scope.school.timezone, start, end)
     seconds = duration_seconds(now)
     query = select(

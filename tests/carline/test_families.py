@@ -331,7 +331,7 @@ def test_issue_missing_tags_then_print_page_has_qr_codes_and_no_student_names(
 
 
 def test_print_page_qr_encodes_exactly_the_token(db, school, office_user, make_family):
-    from carline.tag_pdf import qr_matrix, qr_svg
+    from shared.qr import qr_matrix, qr_svg
 
     family = make_family(school, 9)
     tag = issue_tag(school, family, user=office_user)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from hallpass import pass_requests, wait_line
 from hallpass.models import Destination, HallPass, HallpassPolicy, PassRequest
 from hallpass.passes import end_pass, start_pass
-from hallpass.rules import Actor
+from shared.audit import Actor
 from shared.database import write_intent
 from shared.errors import DomainError
 from tests.hallpass import test_services as base

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hallpass import pass_requests, passes, wait_line
 from hallpass.models import Destination, HallPass, HallpassPolicy, PassRequest
-from hallpass.rules import Actor
+from shared.audit import Actor
 from shared.database import write_intent
 from shared.errors import DomainError
 from shared.models import Room, School, Student, User

@@ -16,8 +16,9 @@ from hallpass.models import (
 )
 from hallpass.passes import end_pass, start_pass
 from hallpass.policy import policy_for
-from hallpass.rules import Actor, RuleBlocked
+from hallpass.rules import RuleBlocked
 from shared import live
+from shared.audit import Actor
 from shared.database import write_intent
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.models import BellPeriod, Room, Student

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from hallpass import destinations, passes, settings, student_rules
+from hallpass import destinations, passes, student_rules
 from hallpass.models import (
     Destination,
     HallPass,
@@ -15,10 +15,11 @@ from hallpass.models import (
     StudentPassLimit,
 )
 from hallpass.policy import policy_for, update_policy
-from hallpass.rules import Actor, RuleBlocked
+from hallpass.rules import RuleBlocked
+from shared.audit import Actor
 from shared.errors import InvalidInput, NotFound
 from shared.models import AuditEvent, BellPeriod, Room, Student
-from shared.schedule import period_names
+from shared.schedule import period_names, school_today
 from tests.helpers import audit_actions
 
 NOW = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Chicago
@@ -518,7 +519,7 @@ def test_bad_keep_apart_groups_are_refused(db, client, login, setup, make_school
 def test_ending_and_deleting_a_group(db, client, login, setup):
     school, teacher = setup["school"], setup["teacher"]
     a, b = setup["students"][0], setup["students"][1]
-    today = settings.school_today(school)
+    today = school_today(school)
     group = student_rules.create_keep_apart_group(
         school, setup["admin"], {"note": "n"}, [a.id, b.id], today=today
     )

@@ -12,7 +12,7 @@ from hallpass import pass_requests, room_qr
 from hallpass.models import Destination, HallPass, PassRequest
 from hallpass.passes import start_pass
 from hallpass.policy import policy_for
-from hallpass.rules import Actor
+from shared.audit import Actor
 from shared.models import BellPeriod, Enrollment, Room, SchoolClass, Student
 from tests.hallpass.test_views import pair
 from tests.helpers import audit_actions

@@ -178,7 +178,7 @@ def test_hallway_overview_lists_everyone_out_overdue_first(
     from datetime import timedelta
 
     from hallpass.passes import start_pass
-    from hallpass.rules import Actor
+    from shared.audit import Actor
     from shared.timeutil import utcnow
 
     restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
@@ -233,7 +233,7 @@ def test_emergency_sweep_stops_passes_and_accounts_for_everyone(
     db, client, login, school, make_user, classroom
 ):
     from hallpass.passes import start_pass
-    from hallpass.rules import Actor
+    from shared.audit import Actor
     from tests.helpers import audit_actions
 
     restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import literal, select
 
-from shared.localtime_sql import LocalClock, as_date, day_start, offset_changes, seconds_between
+from shared.localtime_sql import LocalClock, as_date, offset_changes, seconds_between
 from shared.timeutil import UTCDateTime
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -18,7 +18,6 @@ def test_offset_changes_find_the_daylight_saving_minutes():
         (datetime(2026, 3, 8, 8, 0, tzinfo=UTC), -300),
         (datetime(2026, 11, 1, 7, 0, tzinfo=UTC), -360),
     ]
-    assert day_start(CHICAGO, date(2026, 3, 8)) == datetime(2026, 3, 8, 6, 0, tzinfo=UTC)
 
 
 def test_local_clock_reads_local_day_hour_weekday_either_side_of_a_change(db):

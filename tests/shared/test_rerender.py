@@ -21,3 +21,18 @@ def test_rerender_with_a_plain_message_or_another_status(app):
         assert rerender("devices/pair.html", "Try again.")[1] == 400
         html, status = rerender("devices/pair.html", InvalidInput("No."), status=422)
         assert status == 422 and "No." in html
+
+
+def test_what_the_page_reloads_is_read_after_the_rollback(app, school):
+    """`reload` runs after the rollback: the page never shows the refused write."""
+    seen = []
+
+    def rooms_named_half_written() -> dict:
+        seen.append(db.session.scalar(select(Room.id).where(Room.name == "Half written")))
+        return {}
+
+    with app.test_request_context("/devices/pair", method="POST"):
+        db.session.add(Room(school_id=school.id, name="Half written", kind="classroom"))
+        db.session.flush()
+        rerender("devices/pair.html", "No.", reload=rooms_named_half_written)
+    assert seen == [None]
