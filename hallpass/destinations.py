@@ -10,6 +10,7 @@ requests for it expire, giving back any place held for them.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import case, exists, func, or_, select
@@ -24,7 +25,6 @@ from shared import audit
 from shared.access import school_record
 from shared.errors import InvalidInput, NotFound
 from shared.extensions import db
-from shared.forms import parse_bool, parse_int
 from shared.models import Room, School
 from shared.timeutil import utcnow
 
@@ -126,9 +126,23 @@ def get_destination(school: School, destination_id: int) -> Destination:
     )
 
 
-def _destination_values(school: School, form: dict, current: Destination | None) -> dict:
-    """The checked values of a destination form (raises InvalidInput naming the field)."""
-    name = " ".join((form.get("name") or "").split())
+@dataclass(frozen=True)
+class DestinationValues:
+    """A destination's settings, typed (`settings_forms.destination_values` reads the form)."""
+
+    name: str
+    room_id: int | None
+    time_limit_minutes: int
+    capacity: int | None
+    self_start: bool
+    counts_toward_limit: bool
+    is_nurse: bool
+    active: bool
+
+
+def _checked(school: School, values: DestinationValues, current: Destination | None) -> dict:
+    """The values to save, checked against the school (raises InvalidInput naming the field)."""
+    name = " ".join(values.name.split())
     if not name or len(name) > 100:
         raise InvalidInput("Name: enter 1 to 100 characters.", field="name")
     taken = db.session.scalar(
@@ -140,48 +154,17 @@ def _destination_values(school: School, form: dict, current: Destination | None)
     )
     if taken:
         raise InvalidInput(f"There is already a destination called {name}.", field="name")
-    room_id = parse_int(
-        form.get("room_id"), field="room_id", label="Room", low=1, high=2**31 - 1, blank_ok=True
-    )
-    if room_id is not None:
+    if values.room_id is not None:
         try:
-            school_record(Room, room_id, school.id)
+            school_record(Room, values.room_id, school.id)
         except NotFound:
             raise InvalidInput("Room: choose a room of this school.", field="room_id") from None
-    approval = (form.get("approval") or "").strip()
-    if approval not in ("self", "approval"):
-        raise InvalidInput(
-            "Choose whether students may start a pass themselves or need approval.",
-            field="approval",
-        )
-    return {
-        "name": name,
-        "room_id": room_id,
-        "time_limit_minutes": parse_int(
-            form.get("time_limit_minutes"),
-            field="time_limit_minutes",
-            label="Time limit",
-            low=1,
-            high=MAX_TIME_LIMIT,
-        ),
-        "capacity": parse_int(
-            form.get("capacity"),
-            field="capacity",
-            label="Capacity",
-            low=1,
-            high=MAX_CAPACITY,
-            blank_ok=True,
-        ),
-        "self_start": approval == "self",
-        "counts_toward_limit": parse_bool(form.get("counts_toward_limit")),
-        "is_nurse": parse_bool(form.get("is_nurse")),
-        "active": parse_bool(form.get("active")),
-    }
+    return {**asdict(values), "name": name}
 
 
-def create_destination(school: School, form: dict) -> Destination:
-    """Add a destination from the settings form."""
-    values = _destination_values(school, form, None)
+def create_destination(school: School, values: DestinationValues) -> Destination:
+    """Add a destination."""
+    values = _checked(school, values, None)
     destination = Destination(school_id=school.id, **values)
     db.session.add(destination)
     db.session.flush()
@@ -192,12 +175,12 @@ def create_destination(school: School, form: dict) -> Destination:
 
 
 def update_destination(
-    school: School, destination_id: int, form: dict, *, now: datetime | None = None
+    school: School, destination_id: int, values: DestinationValues, *, now: datetime | None = None
 ) -> Destination:
     """Change a destination's settings; never its live counters (see the module docstring)."""
     now = now or utcnow()
     destination = get_destination(school, destination_id)
-    values = _destination_values(school, form, destination)
+    values = _checked(school, values, destination)
     before = settings.snapshot(destination, DESTINATION_FIELDS)
     rules.lock_school(school)  # before the destination's row: the lock order (see `rules`)
     for key, value in values.items():

@@ -12,13 +12,14 @@ function sets.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 from hallpass import settings
 from hallpass.models import HallpassPolicy
 from shared import audit
 from shared.database import upsert_insert
 from shared.errors import InvalidInput
 from shared.extensions import db
-from shared.forms import parse_int
 from shared.models import School
 
 #: New policies end passes after this many minutes.
@@ -75,64 +76,30 @@ def policy_for(school: School) -> HallpassPolicy:
     return policy
 
 
-def update_policy(school: School, form: dict, periods: list[str]) -> HallpassPolicy:
-    """Save the school's pass rules; the building's live count is never touched."""
-    chosen = form.get("no_pass_periods") or []
-    if isinstance(chosen, str):
-        chosen = [chosen]
-    unknown = [p for p in chosen if p not in periods]
-    if unknown:
+@dataclass(frozen=True)
+class PolicyValues:
+    """The school's pass rules, typed (`settings_forms.policy_values` reads the form)."""
+
+    daily_limit: int | None
+    cooldown_minutes: int
+    building_cap: int | None
+    no_pass_first_minutes: int
+    no_pass_last_minutes: int
+    no_pass_periods: list[str]
+    max_pass_minutes: int | None
+
+
+def update_policy(school: School, rules: PolicyValues, periods: list[str]) -> HallpassPolicy:
+    """Save the school's pass rules; the building's live count is never touched.
+
+    `periods` are the bell schedule's period names: no-pass periods must be among them.
+    """
+    if any(p not in periods for p in rules.no_pass_periods):
         raise InvalidInput(
             "No-pass periods: choose periods of the bell schedule.", field="no_pass_periods"
         )
-    values = {
-        "daily_limit": parse_int(
-            form.get("daily_limit"),
-            field="daily_limit",
-            label="Passes per day",
-            low=1,
-            high=MAX_DAILY_LIMIT,
-            blank_ok=True,
-        ),
-        "cooldown_minutes": parse_int(
-            form.get("cooldown_minutes") or "0",
-            field="cooldown_minutes",
-            label="Time between passes",
-            low=0,
-            high=MAX_COOLDOWN,
-        ),
-        "building_cap": parse_int(
-            form.get("building_cap"),
-            field="building_cap",
-            label="Building-wide limit",
-            low=1,
-            high=MAX_BUILDING_CAP,
-            blank_ok=True,
-        ),
-        "no_pass_first_minutes": parse_int(
-            form.get("no_pass_first_minutes") or "0",
-            field="no_pass_first_minutes",
-            label="No passes in the first minutes",
-            low=0,
-            high=MAX_WINDOW_MINUTES,
-        ),
-        "no_pass_last_minutes": parse_int(
-            form.get("no_pass_last_minutes") or "0",
-            field="no_pass_last_minutes",
-            label="No passes in the last minutes",
-            low=0,
-            high=MAX_WINDOW_MINUTES,
-        ),
-        "no_pass_periods": [p for p in periods if p in chosen],
-        "max_pass_minutes": parse_int(
-            form.get("max_pass_minutes"),
-            field="max_pass_minutes",
-            label="End passes automatically after",
-            low=1,
-            high=MAX_PASS_MINUTES,
-            blank_ok=True,
-        ),
-    }
+    values = asdict(rules)
+    values["no_pass_periods"] = [p for p in periods if p in rules.no_pass_periods]
     policy = policy_for(school)
     before = settings.snapshot(policy, POLICY_FIELDS)
     before["no_pass_periods"] = list(before["no_pass_periods"] or [])

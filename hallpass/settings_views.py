@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 
-from hallpass import bp, destinations, student_rules
+from hallpass import bp, destinations, settings_forms, student_rules
 from hallpass.policy import read_policy, update_policy
 from shared.access import access
 from shared.errors import DomainError, InvalidInput, rerender
@@ -19,13 +19,6 @@ from shared.schedule import period_names, school_today
 from shared.students import search_students
 
 VIEWERS = ("admin", "office")
-
-
-def _form() -> dict:
-    """The posted form as a plain dict (lists kept for multi-valued fields)."""
-    data = {key: request.form.get(key, "") for key in request.form}
-    data["no_pass_periods"] = request.form.getlist("no_pass_periods")
-    return data
 
 
 def _can_edit() -> bool:
@@ -65,7 +58,9 @@ def destination_new():
     if request.method == "GET":
         return render_template(template, **_destination_form())
     try:
-        destination = destinations.create_destination(g.principal.school, _form())
+        destination = destinations.create_destination(
+            g.principal.school, settings_forms.destination_values(request.form)
+        )
     except DomainError as error:
         return rerender(template, error, reload=lambda: _destination_form(form=request.form))
     flash(f"{destination.name} added.", "success")
@@ -90,7 +85,9 @@ def destination_save(destination_id: int):
     school = g.principal.school
     destination = destinations.get_destination(school, destination_id)
     try:
-        destinations.update_destination(school, destination.id, _form())
+        destinations.update_destination(
+            school, destination.id, settings_forms.destination_values(request.form)
+        )
     except DomainError as error:
         return rerender(
             "hallpass/settings/destination_form.html",
@@ -143,9 +140,8 @@ def rules_save():
     """Save the school's pass rules."""
     school = g.principal.school
     try:
-        update_policy(school, _form(), period_names(school))
+        update_policy(school, settings_forms.policy_values(request.form), period_names(school))
     except DomainError as error:
-        db.session.rollback()
         return rerender(
             "hallpass/settings/rules.html", error, reload=lambda: _rules_context(request.form)
         )
@@ -186,7 +182,9 @@ def limits_post():
         return render_template(template, **_limits_context(query=query, found=found))
     try:
         if action == "set":
-            limit = student_rules.set_student_limit(school, _form())
+            limit = student_rules.set_student_limit(
+                school, **settings_forms.student_limit_values(request.form)
+            )
             student = student_rules.school_student(school, limit.student_id)
             flash(f"Daily limit of {student.display_name} saved.", "success")
         elif action == "remove":
@@ -243,8 +241,8 @@ def keep_apart_post():
         student_rules.create_keep_apart_group(
             school,
             g.principal.user,
-            _form(),
             chosen_ids,
+            **settings_forms.keep_apart_values(request.form),
             today=school_today(school),
         )
     except DomainError as error:

@@ -16,12 +16,10 @@ from hallpass.models import (
     KeepApartGroup,
     StudentPassLimit,
 )
-from hallpass.policy import MAX_DAILY_LIMIT
 from shared import audit
 from shared.access import school_record
 from shared.errors import InvalidInput, NotFound
 from shared.extensions import db
-from shared.forms import parse_date, parse_int
 from shared.models import School, Student, User
 
 MAX_NOTE = 1000
@@ -65,26 +63,13 @@ def student_limits(school: School) -> list[LimitRow]:
     return [LimitRow(student, limit) for student, limit in rows]
 
 
-def set_student_limit(school: School, form: dict) -> StudentPassLimit:
-    """Make a student exempt from the daily limit or give them their own limit, with a note."""
-    student_id = parse_int(
-        form.get("student_id"), field="student_id", label="Student", low=1, high=2**31 - 1
-    )
+def set_student_limit(
+    school: School, student_id: int, *, daily_limit: int | None, note: str
+) -> StudentPassLimit:
+    """Make a student exempt from the daily limit (`daily_limit` None) or give them their
+    own limit, with a note."""
     student = school_student(school, student_id)
-    kind = (form.get("kind") or "").strip()
-    if kind == "exempt":
-        daily_limit = None
-    elif kind == "limit":
-        daily_limit = parse_int(
-            form.get("daily_limit"),
-            field="daily_limit",
-            label="Passes per day",
-            low=0,
-            high=MAX_DAILY_LIMIT,
-        )
-    else:
-        raise InvalidInput("Choose exempt or a different daily limit.", field="kind")
-    note = (form.get("note") or "").strip()
+    note = note.strip()
     if len(note) > MAX_NOTE:
         raise InvalidInput(f"Note: at most {MAX_NOTE} characters.", field="note")
     existing = db.session.get(StudentPassLimit, student.id)
@@ -148,7 +133,13 @@ def group_is_current(group: KeepApartGroup, today: date) -> bool:
 
 
 def create_keep_apart_group(
-    school: School, user: User | None, form: dict, student_ids: list[int], *, today: date
+    school: School,
+    user: User | None,
+    student_ids: list[int],
+    *,
+    note: str,
+    ends_on: date | None,
+    today: date,
 ) -> KeepApartGroup:
     """A group of two or more students who may not be out at once, with a staff note."""
     if len(student_ids) < 2:
@@ -162,12 +153,11 @@ def create_keep_apart_group(
     )
     if len(students) != len(student_ids) or not all(s.active for s in students):
         raise InvalidInput("Choose active students of this school.", field="student_ids")
-    note = (form.get("note") or "").strip()
+    note = note.strip()
     if not note:
         raise InvalidInput("Note: say why (staff see it when a pass is refused).", field="note")
     if len(note) > MAX_NOTE:
         raise InvalidInput(f"Note: at most {MAX_NOTE} characters.", field="note")
-    ends_on = parse_date(form.get("ends_on"), field="ends_on", label="End date")
     if ends_on is not None and ends_on < today:
         raise InvalidInput("End date: choose today or a later day.", field="ends_on")
     group = KeepApartGroup(

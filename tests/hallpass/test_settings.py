@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
 
 from hallpass import destinations, passes, student_rules
 from hallpass.models import (
@@ -16,6 +17,7 @@ from hallpass.models import (
 )
 from hallpass.policy import policy_for, update_policy
 from hallpass.rules import RuleBlocked
+from hallpass.settings_forms import destination_values, policy_values
 from shared.audit import Actor
 from shared.errors import InvalidInput, NotFound
 from shared.models import AuditEvent, BellPeriod, Room, Student
@@ -166,7 +168,9 @@ def test_bad_destination_input_is_refused_and_writes_nothing(
     db, client, login, setup, fields, field, message
 ):
     with pytest.raises(InvalidInput) as refused:
-        destinations.create_destination(setup["school"], destination_form(**fields))
+        destinations.create_destination(
+            setup["school"], destination_values(MultiDict(destination_form(**fields)))
+        )
     assert refused.value.field == field
     db.session.rollback()
     login(setup["admin"])
@@ -184,7 +188,8 @@ def test_a_room_of_another_school_is_refused(db, setup, make_school):
     db.session.commit()
     with pytest.raises(InvalidInput):
         destinations.create_destination(
-            setup["school"], destination_form(room_id=str(foreign_room.id))
+            setup["school"],
+            destination_values(MultiDict(destination_form(room_id=str(foreign_room.id)))),
         )
 
 
@@ -254,7 +259,10 @@ def test_deactivating_with_students_out_is_safe(db, setup):
     db.session.commit()
 
     destinations.update_destination(
-        school, restroom.id, destination_form(name="Restroom A", active=""), now=NOW
+        school,
+        restroom.id,
+        destination_values(MultiDict(destination_form(name="Restroom A", active=""))),
+        now=NOW,
     )
     db.session.commit()
     db.session.refresh(restroom)
@@ -364,7 +372,7 @@ def test_admin_saves_the_rules_and_the_change_is_audited(db, client, login, setu
 def test_bad_rules_are_refused_whole(db, client, login, setup, fields, field):
     school = setup["school"]
     with pytest.raises(InvalidInput) as refused:
-        update_policy(school, rules_form(**fields), period_names(school))
+        update_policy(school, policy_values(MultiDict(rules_form(**fields))), period_names(school))
     assert refused.value.field == field
     db.session.rollback()
     login(setup["admin"])
@@ -377,7 +385,8 @@ def test_bad_rules_are_refused_whole(db, client, login, setup, fields, field):
 
 def test_saved_rules_take_effect(db, setup):
     school, student = setup["school"], setup["students"][0]
-    update_policy(school, rules_form(daily_limit="1", cooldown_minutes="0"), ["1", "2"])
+    rules = policy_values(MultiDict(rules_form(daily_limit="1", cooldown_minutes="0")))
+    update_policy(school, rules, ["1", "2"])
     db.session.commit()
     start = NOW - timedelta(hours=1)  # 09:00, period 2 is a no-pass period
     with pytest.raises(RuleBlocked, match="period 2"):
@@ -521,7 +530,7 @@ def test_ending_and_deleting_a_group(db, client, login, setup):
     a, b = setup["students"][0], setup["students"][1]
     today = school_today(school)
     group = student_rules.create_keep_apart_group(
-        school, setup["admin"], {"note": "n"}, [a.id, b.id], today=today
+        school, setup["admin"], [a.id, b.id], note="n", ends_on=None, today=today
     )
     db.session.commit()
     group_id = group.id
