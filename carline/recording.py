@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import audit, live
+from shared.audit import Actor
 from shared.models import Device, School, User
 
 #: The live topic of every car line screen (curb, TV, classrooms, office).
@@ -26,14 +27,17 @@ def record(
     device: Device | None,
     **detail: Any,
 ) -> None:
-    """Audit a car line write and announce it to the dismissal screens."""
-    label = f"device: {device.label}" if device is not None and user is None else None
+    """Audit a car line write and announce it to the dismissal screens.
+
+    The audit actor is the staff member and/or device the service was given (neither:
+    the request's, or the system outside one), labelled as `shared.audit.Actor` says.
+    """
+    told = user is not None or device is not None
     audit.record(
         f"carline.{action}",
         school_id=school.id,
         target=target,
         detail=detail,
-        actor_user=user,
-        actor_label=label,
+        actor=Actor(user=user, device=device) if told else None,
     )
     live.bump(school.id, TOPIC)
