@@ -7,9 +7,9 @@ are handed out in arrival order, lowest spot first. These writes take the dismis
 lock (`carline.dismissal.lock_open`), so "is this car already queued?" followed by an
 insert is safe on both databases.
 
-Plain functions taking the school, the actor (a staff `user` and/or a paired `device`)
-and what they act on; they flush and never commit, audit every write and bump the
-dismissal screens (`carline.recording`).
+Plain functions taking the school, the actor (`shared.audit.Actor`: a staff member
+and/or a paired device) and what they act on; they flush and never commit, audit every
+write and bump the dismissal screens (`carline.recording`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from carline.models import (
     Tag,
 )
 from carline.recording import record
+from shared.audit import Actor
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
-from shared.models import Device, Family, School, Student, User, family_students
+from shared.models import Family, School, Student, family_students
 from shared.timeutil import utcnow
 
 
@@ -78,8 +79,7 @@ def curb_entry(
     tag_number: int | None = None,
     token: str | None = None,
     idempotency_key: str | None = None,
-    device: Device | None = None,
-    user: User | None = None,
+    actor: Actor,
 ) -> CurbResult:
     """Queue the car of a typed tag number or a scanned tag token; idempotent.
 
@@ -96,7 +96,7 @@ def curb_entry(
         return CurbResult(dismissal, entry, family.tag_number, not retried.repeat, students)
     created = entry is None
     if entry is None:
-        entry = _queue(dismissal, family, device=device, user=user)
+        entry = _queue(dismissal, family, actor=actor)
     else:
         entry.repeat_count = QueueEntry.repeat_count + 1
     if key is not None:
@@ -113,8 +113,7 @@ def curb_entry(
         "curb_entry" if created else "curb_repeat",
         school,
         entry,
-        user=user,
-        device=device,
+        actor=actor,
         tag_number=family.tag_number,
         position=entry.position,
         spot=entry.spot,
@@ -162,9 +161,7 @@ def _earlier(
     return (rows[0].QueueEntry if rows else None), None
 
 
-def _queue(
-    dismissal: Dismissal, family: Family, *, device: Device | None, user: User | None
-) -> QueueEntry:
+def _queue(dismissal: Dismissal, family: Family, actor: Actor) -> QueueEntry:
     """A new queue entry at the next position (the counter rises atomically)."""
     position = db.session.execute(
         update(Dismissal)
@@ -178,8 +175,8 @@ def _queue(
         position=position,
         status="queued",
         repeat_count=0,
-        entered_by_user_id=user.id if user else None,
-        entered_by_device_id=device.id if device else None,
+        entered_by_user_id=actor.user.id if actor.user else None,
+        entered_by_device_id=actor.device.id if actor.device else None,
     )
     db.session.add(entry)
     db.session.flush()
@@ -312,8 +309,7 @@ def mark_loaded(
     school: School,
     entry: QueueEntry,
     *,
-    device: Device | None = None,
-    user: User | None = None,
+    actor: Actor,
 ) -> QueueEntry:
     """The car is loaded and leaves: its spot goes to the next queued car."""
     dismissal = lock_open(school, entry.dismissal_id)
@@ -337,8 +333,7 @@ def mark_loaded(
         "loaded",
         school,
         entry,
-        user=user,
-        device=device,
+        actor=actor,
         tag_number=entry.family.tag_number,
         spot=entry.spot,
         moved_up=[e.id for e in moved],

@@ -1,7 +1,8 @@
 """A day's dismissal: starting and ending it, the classroom's "sent", buses and walkers.
 
-Plain functions taking the school, the actor (a staff `user` and/or a paired `device`)
-and the objects they act on. They flush and never commit: the request commits once.
+Plain functions taking the school, the actor (`shared.audit.Actor`: a staff member
+and/or a paired device) and the objects they act on. They flush and never commit: the
+request commits once.
 Every write is audited and bumps the school's "dismissal" live version
 (`carline.recording`); a broken rule raises a `shared.errors.DomainError`.
 
@@ -24,9 +25,10 @@ from sqlalchemy.exc import IntegrityError
 from carline.day_plans import check_route, day_plans, plans_of
 from carline.models import GONE_STATUSES, MAX_LANES, MAX_SPOTS_PER_LANE, CalledStudent, Dismissal
 from carline.recording import record
+from shared.audit import Actor
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
-from shared.models import Device, School, Student, User
+from shared.models import School, Student
 from shared.schedule import school_today
 from shared.timeutil import utcnow
 
@@ -53,7 +55,7 @@ def todays_dismissal(school: School) -> Dismissal | None:
 
 
 def start_dismissal(
-    school: School, user: User | None, lanes: int, spots_per_lane: int, today: date
+    school: School, actor: Actor, lanes: int, spots_per_lane: int, today: date
 ) -> Dismissal:
     """Start the school's car line for the day, with its lanes and loading spots."""
     if lanes not in range(1, MAX_LANES + 1):
@@ -68,7 +70,7 @@ def start_dismissal(
         lanes=lanes,
         spots_per_lane=spots_per_lane,
         last_position=0,
-        started_by_id=user.id if user else None,
+        started_by_id=actor.user.id if actor.user else None,
     )
     try:
         with db.session.begin_nested():
@@ -79,8 +81,7 @@ def start_dismissal(
         "dismissal_start",
         school,
         dismissal,
-        user=user,
-        device=None,
+        actor=actor,
         day=today.isoformat(),
         lanes=lanes,
         spots_per_lane=spots_per_lane,
@@ -108,9 +109,7 @@ def lock_open(school: School, dismissal_id: int | None = None) -> Dismissal:
     return dismissal
 
 
-def end_dismissal(
-    school: School, dismissal: Dismissal, *, user: User | None = None
-) -> list[LatePickup]:
+def end_dismissal(school: School, dismissal: Dismissal, *, actor: Actor) -> list[LatePickup]:
     """Close the day's dismissal; the students still at school (late pickups)."""
     dismissal = lock_open(school, dismissal.id)
     dismissal.ended_at = utcnow()
@@ -120,8 +119,7 @@ def end_dismissal(
         "dismissal_end",
         school,
         dismissal,
-        user=user,
-        device=None,
+        actor=actor,
         late_pickups=[p.student.id for p in late],
     )
     return late
@@ -158,8 +156,7 @@ def mark_sent(
     school: School,
     call: CalledStudent,
     *,
-    device: Device | None = None,
-    user: User | None = None,
+    actor: Actor,
 ) -> CalledStudent:
     """The teacher sent the student out: to the car (sent) or to the bus or door (released)."""
     lock_open(school, call.dismissal_id)
@@ -177,8 +174,7 @@ def mark_sent(
         "sent",
         school,
         call,
-        user=user,
-        device=device,
+        actor=actor,
         student_id=call.student_id,
         status=call.status,
     )
@@ -190,8 +186,7 @@ def call_bus(
     dismissal: Dismissal,
     route: str,
     *,
-    device: Device | None = None,
-    user: User | None = None,
+    actor: Actor,
 ) -> list[CalledStudent]:
     """The bus arrived: call its riders today who are not called yet."""
     route = check_route(route)
@@ -209,8 +204,7 @@ def call_bus(
             "bus_call",
             school,
             dismissal,
-            user=user,
-            device=device,
+            actor=actor,
             route=route,
             called=[c.student_id for c in calls],
         )
@@ -224,8 +218,7 @@ def release_walkers(
     *,
     grades: Iterable[str] | None = None,
     door: str | None = None,
-    device: Device | None = None,
-    user: User | None = None,
+    actor: Actor,
 ) -> list[CalledStudent]:
     """Call today's walkers (of one grade, some grades, or all) who are not called yet.
 
@@ -254,8 +247,7 @@ def release_walkers(
             "walkers_release",
             school,
             dismissal,
-            user=user,
-            device=device,
+            actor=actor,
             grade=grade,
             grades=chosen,
             door=door,

@@ -18,9 +18,10 @@ from carline.models import Tag
 from carline.recording import TOPIC, record
 from shared import audit, live
 from shared.access import of_school
+from shared.audit import Actor
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
-from shared.models import Family, School, Student, User, family_students
+from shared.models import Family, School, Student, family_students
 from shared.students import like_contains, matches_words, search_text
 from shared.timeutil import utcnow
 
@@ -63,7 +64,7 @@ def next_tag_number(school: School) -> int:
 
 
 def create_family(
-    school: School, user: User, *, tag_number: int, pickup_adults: str = ""
+    school: School, actor: Actor, *, tag_number: int, pickup_adults: str = ""
 ) -> Family:
     """Add a family (or carpool) with a tag number unique in the school."""
     number = _tag_number(tag_number)
@@ -77,14 +78,14 @@ def create_family(
         school_id=school.id,
         target=family,
         detail={"tag_number": number},
-        actor_user=user,
+        actor=actor,
     )
     return family
 
 
 def update_family(
     school: School,
-    user: User,
+    actor: Actor,
     family: Family,
     *,
     tag_number: int,
@@ -104,13 +105,13 @@ def update_family(
         school_id=school.id,
         target=family,
         detail={"tag_number": [before, number], "pickup_adults_changed": adults_changed},
-        actor_user=user,
+        actor=actor,
     )
     live.bump(school.id, TOPIC)
     return family
 
 
-def set_family_active(school: School, user: User, family: Family, active: bool) -> Family:
+def set_family_active(school: School, actor: Actor, family: Family, active: bool) -> Family:
     """Deactivate a family (its tag stops working at the curb) or bring it back."""
     of_school(family, school.id, "No such family.")
     if family.active == active:
@@ -122,14 +123,14 @@ def set_family_active(school: School, user: User, family: Family, active: bool) 
         school_id=school.id,
         target=family,
         detail={"tag_number": family.tag_number},
-        actor_user=user,
+        actor=actor,
     )
     live.bump(school.id, TOPIC)
     return family
 
 
 def _family_students_changed(
-    school: School, user: User, action: str, family: Family, student: Student
+    school: School, actor: Actor, action: str, family: Family, student: Student
 ) -> None:
     """Flush a change of who is on the family's tag, audit it and bump the car line."""
     db.session.flush()
@@ -138,12 +139,12 @@ def _family_students_changed(
         school_id=school.id,
         target=family,
         detail={"student_id": student.id, "tag_number": family.tag_number},
-        actor_user=user,
+        actor=actor,
     )
     live.bump(school.id, TOPIC)
 
 
-def add_family_student(school: School, user: User, family: Family, student: Student) -> None:
+def add_family_student(school: School, actor: Actor, family: Family, student: Student) -> None:
     """Put a student of this school on the family's tag (a student may be on several)."""
     of_school(family, school.id, "No such family.")
     of_school(student, school.id, "No such student.")
@@ -152,17 +153,17 @@ def add_family_student(school: School, user: User, family: Family, student: Stud
     if student in family.students:
         raise Conflict("This student is already on this tag.", field="student_id")
     family.students.append(student)
-    _family_students_changed(school, user, "carline.family_student_add", family, student)
+    _family_students_changed(school, actor, "carline.family_student_add", family, student)
 
 
-def remove_family_student(school: School, user: User, family: Family, student: Student) -> None:
+def remove_family_student(school: School, actor: Actor, family: Family, student: Student) -> None:
     """Take a student off the family's tag."""
     of_school(family, school.id, "No such family.")
     of_school(student, school.id, "No such student.")
     if student not in family.students:
         raise NotFound("This student is not on this tag.")
     family.students.remove(student)
-    _family_students_changed(school, user, "carline.family_student_remove", family, student)
+    _family_students_changed(school, actor, "carline.family_student_remove", family, student)
 
 
 def live_tag(family: Family) -> Tag | None:
@@ -172,7 +173,7 @@ def live_tag(family: Family) -> Tag | None:
     )
 
 
-def issue_tag(school: School, family: Family, *, user: User | None = None) -> Tag:
+def issue_tag(school: School, family: Family, *, actor: Actor) -> Tag:
     """Print a new hang tag for the family; its previous tag stops working."""
     of_school(family, school.id, "No such family.")
     db.session.scalar(
@@ -192,15 +193,14 @@ def issue_tag(school: School, family: Family, *, user: User | None = None) -> Ta
         "tag_issue",
         school,
         tag,
-        user=user,
-        device=None,
+        actor=actor,
         tag_number=family.tag_number,
         revoked=revoked,
     )
     return tag
 
 
-def issue_missing_tags(school: School, user: User, family_ids: list[int] | None = None) -> int:
+def issue_missing_tags(school: School, actor: Actor, family_ids: list[int] | None = None) -> int:
     """Issue a tag to each active family (of `family_ids`, or all) that has no live tag."""
     query = select(Family).where(
         Family.school_id == school.id,
@@ -211,7 +211,7 @@ def issue_missing_tags(school: School, user: User, family_ids: list[int] | None 
         query = query.where(Family.id.in_(family_ids))
     families = db.session.scalars(query.order_by(Family.tag_number)).all()
     for family in families:
-        issue_tag(school, family, user=user)
+        issue_tag(school, family, actor=actor)
     return len(families)
 
 

@@ -27,6 +27,7 @@ from carline.families import (
 )
 from carline.tag_pdf import TAGS_PER_PAGE, tags_pdf
 from shared.access import access, school_record
+from shared.audit import current_actor
 from shared.errors import DomainError, InvalidInput
 from shared.extensions import db
 from shared.forms import parse_int, parse_int_list
@@ -39,10 +40,6 @@ OFFICE = ("admin", "office")
 
 def _school():
     return g.principal.school
-
-
-def _user():
-    return g.principal.user
 
 
 def _family(family_id: object) -> Family:
@@ -89,7 +86,7 @@ def family_new():
     """Create a family with a tag number unique in the school."""
     family = create_family(
         _school(),
-        _user(),
+        current_actor(),
         tag_number=_tag_number(),
         pickup_adults=request.form.get("pickup_adults", ""),
     )
@@ -135,7 +132,7 @@ def family_edit(family_id: int):
     try:
         update_family(
             school,
-            _user(),
+            current_actor(),
             found_family,
             tag_number=_tag_number(),
             pickup_adults=request.form.get("pickup_adults", ""),
@@ -156,7 +153,7 @@ def family_active(family_id: int):
     active = request.form.get("active")
     if active not in ("0", "1"):
         raise InvalidInput("Choose to deactivate or reactivate.")
-    found_family = set_family_active(school, _user(), _family(family_id), active == "1")
+    found_family = set_family_active(school, current_actor(), _family(family_id), active == "1")
     state = "active again" if found_family.active else "deactivated: its tag no longer works"
     flash(f"Family with tag {found_family.tag_number} is {state}.", "success")
     return redirect(url_for("carline.family", family_id=family_id))
@@ -169,7 +166,7 @@ def family_student_add(family_id: int):
     school = _school()
     found_family = _family(family_id)
     student = _student(request.form.get("student_id"))
-    add_family_student(school, _user(), found_family, student)
+    add_family_student(school, current_actor(), found_family, student)
     flash("Student added to this tag.", "success")
     return redirect(url_for("carline.family", family_id=family_id))
 
@@ -180,7 +177,7 @@ def family_student_remove(family_id: int, student_id: int):
     """Take a student off the family's tag."""
     school = _school()
     student = _student(student_id)
-    remove_family_student(school, _user(), _family(family_id), student)
+    remove_family_student(school, current_actor(), _family(family_id), student)
     flash("Student removed from this tag.", "success")
     return redirect(url_for("carline.family", family_id=family_id))
 
@@ -193,7 +190,7 @@ def family_tag(family_id: int):
     found_family = _family(family_id)
     if not found_family.active:
         raise InvalidInput("Reactivate the family before printing its tag.")
-    issue_tag(school, found_family, user=_user())
+    issue_tag(school, found_family, actor=current_actor())
     flash("New hang tag issued: the old one no longer works. Print it now.", "success")
     return redirect(url_for("carline.tags_print", family=family_id))
 
@@ -248,6 +245,6 @@ def tags_pdf_download():
 def tags_issue():
     """Issue tags to the chosen (or all) active families that have none yet."""
     selection = _selection()
-    issued = issue_missing_tags(_school(), _user(), selection)
+    issued = issue_missing_tags(_school(), current_actor(), selection)
     flash(f"{issued} hang tag(s) issued.", "success")
     return redirect(url_for("carline.tags_print", family=selection or None))

@@ -30,6 +30,7 @@ from carline.plans import (
 )
 from carline.settings import carline_settings
 from shared.access import access, school_record
+from shared.audit import current_actor
 from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
 from shared.forms import parse_clock, parse_date, parse_day, parse_int, parse_int_list
@@ -125,7 +126,7 @@ def plan_default(student_id: int):
     try:
         set_weekday_defaults(
             _school(),
-            _user(),
+            current_actor(),
             student,
             parse_int_list(request.form.getlist("weekday"), field="weekday", low=0, high=6),
             request.form.get("mode", ""),
@@ -147,7 +148,7 @@ def plan_change(student_id: int):
         day = parse_day(request.form.get("day"), today=school_today(school))
         record_change(
             school,
-            _user(),
+            current_actor(),
             student,
             day,
             mode=request.form.get("mode", ""),
@@ -184,7 +185,7 @@ def plan_change_clear(student_id: int):
         day = parse_date(request.form.get("day"), field="day", required=True)
         take_back_change(
             school,
-            _user(),
+            current_actor(),
             student,
             day,
             override=request.form.get("override") == "1",
@@ -205,10 +206,10 @@ def plan_absence(student_id: int):
     today = school_today(school)
     action = request.form.get("action")
     if action == "mark":
-        mark_absent(school, _user(), student, today)
+        mark_absent(school, current_actor(), student, today)
         flash("Marked absent today: the student will not be called.", "success")
     elif action == "clear":
-        clear_absence(school, _user(), student, today)
+        clear_absence(school, current_actor(), student, today)
         flash("The absence is taken back.", "success")
     else:
         raise InvalidInput("Choose to mark or clear the absence.")

@@ -6,7 +6,7 @@ explicit office override with a reason, audited on its own. Changes for a past d
 refused; absences are marked for today or a later day and have no cutoff. How the
 plans are read back (which rule wins on a day) is `carline.day_plans`.
 
-Plain functions taking the school, the acting user and the student: they flush and
+Plain functions taking the school, the actor (`shared.audit.Actor`) and the student: they flush and
 never commit, audit every write, bump the dismissal screens and raise
 `shared.errors.DomainError` on a broken rule.
 """
@@ -23,9 +23,10 @@ from carline.recording import record
 from carline.settings import carline_settings
 from shared import audit
 from shared.access import of_school
+from shared.audit import Actor
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
-from shared.models import Family, School, Student, User
+from shared.models import Family, School, Student
 from shared.schedule import school_now, school_today
 from shared.timeutil import utcnow
 
@@ -35,7 +36,7 @@ REASON_LENGTH = 300
 
 def set_weekday_defaults(
     school: School,
-    user: User | None,
+    actor: Actor,
     student: Student,
     weekdays: list[int],
     mode: str,
@@ -64,8 +65,7 @@ def set_weekday_defaults(
             "plan_default",
             school,
             student,
-            user=user,
-            device=None,
+            actor=actor,
             weekday=weekday,
             mode=mode,
             bus_route=route,
@@ -76,7 +76,7 @@ def set_weekday_defaults(
 
 def record_change(
     school: School,
-    user: User | None,
+    actor: Actor,
     student: Student,
     day: date,
     *,
@@ -111,14 +111,13 @@ def record_change(
     change.mode, change.bus_route = mode, route
     change.family_id = family.id if family is not None else None
     change.early_pickup, change.note = early_pickup, note
-    change.created_by_id, change.created_at = (user.id if user else None), utcnow()
+    change.created_by_id, change.created_at = (actor.user.id if actor.user else None), utcnow()
     db.session.flush()
     record(
         "plan_change",
         school,
         student,
-        user=user,
-        device=None,
+        actor=actor,
         day=day.isoformat(),
         mode=mode,
         bus_route=route,
@@ -126,13 +125,13 @@ def record_change(
         early_pickup=early_pickup.isoformat() if early_pickup else None,
     )
     if overridden:
-        _audit_override(school, user, student, day, overridden, "set")
+        _audit_override(school, actor, student, day, overridden, "set")
     return change
 
 
 def take_back_change(
     school: School,
-    user: User | None,
+    actor: Actor,
     student: Student,
     day: date,
     *,
@@ -149,14 +148,14 @@ def take_back_change(
     ).rowcount
     if not removed:
         raise NotFound("There is no change for this student on that day.")
-    record("plan_change_clear", school, student, user=user, device=None, day=day.isoformat())
+    record("plan_change_clear", school, student, actor=actor, day=day.isoformat())
     if overridden:
-        _audit_override(school, user, student, day, overridden, "clear")
+        _audit_override(school, actor, student, day, overridden, "clear")
 
 
 def mark_absent(
     school: School,
-    user: User | None,
+    actor: Actor,
     student: Student,
     day: date,
     *,
@@ -171,14 +170,16 @@ def mark_absent(
     )
     if absence is not None:
         return absence
-    absence = Absence(student_id=student.id, day=day, created_by_id=user.id if user else None)
+    absence = Absence(
+        student_id=student.id, day=day, created_by_id=actor.user.id if actor.user else None
+    )
     db.session.add(absence)
     db.session.flush()
-    record("absence", school, student, user=user, device=None, day=day.isoformat())
+    record("absence", school, student, actor=actor, day=day.isoformat())
     return absence
 
 
-def clear_absence(school: School, user: User | None, student: Student, day: date) -> None:
+def clear_absence(school: School, actor: Actor, student: Student, day: date) -> None:
     """Take back an absence marked by mistake."""
     of_school(student, school.id, "No such student.")
     removed = db.session.execute(
@@ -186,7 +187,7 @@ def clear_absence(school: School, user: User | None, student: Student, day: date
     ).rowcount
     if not removed:
         raise NotFound("This student is not marked absent on that day.")
-    record("absence_clear", school, student, user=user, device=None, day=day.isoformat())
+    record("absence_clear", school, student, actor=actor, day=day.isoformat())
 
 
 def _check_cutoff(
@@ -219,12 +220,12 @@ def _check_cutoff(
 
 
 def _audit_override(
-    school: School, user: User | None, student: Student, day: date, reason: str, what: str
+    school: School, actor: Actor, student: Student, day: date, reason: str, what: str
 ) -> None:
     audit.record(
         "carline.cutoff_override",
         school_id=school.id,
         target=student,
         detail={"day": day.isoformat(), "reason": reason, "change": what},
-        actor_user=user,
+        actor=actor,
     )

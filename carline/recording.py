@@ -12,7 +12,7 @@ from typing import Any
 
 from shared import audit, live
 from shared.audit import Actor
-from shared.models import Device, School, User
+from shared.models import School
 
 #: The live topic of every car line screen (curb, TV, classrooms, office).
 TOPIC = "dismissal"
@@ -23,21 +23,18 @@ def record(
     school: School,
     target: Any,
     *,
-    user: User | None,
-    device: Device | None,
+    actor: Actor,
     **detail: Any,
 ) -> None:
     """Audit a car line write and announce it to the dismissal screens.
 
-    The audit actor is the staff member and/or device the service was given (neither:
-    the request's, or the system outside one), labelled as `shared.audit.Actor` says.
+    The audit actor is the one the service was given (`shared.audit.Actor`).
     """
-    told = user is not None or device is not None
     audit.record(
         f"carline.{action}",
         school_id=school.id,
         target=target,
         detail=detail,
-        actor=Actor(user=user, device=device) if told else None,
+        actor=actor,
     )
     live.bump(school.id, TOPIC)

@@ -15,10 +15,11 @@ from datetime import time
 from carline.models import MAX_LANES, MAX_SPOTS_PER_LANE
 from carline.recording import TOPIC
 from shared import audit, live
+from shared.audit import Actor
 from shared.errors import InvalidInput
 from shared.extensions import db
 from shared.forms import parse_clock
-from shared.models import School, User
+from shared.models import School
 
 DEFAULT_LANES = 2
 DEFAULT_SPOTS_PER_LANE = 5
@@ -111,7 +112,7 @@ def parse_doors(text: str) -> dict[str, list[str]]:
 
 def save_settings(
     school: School,
-    user: User,
+    actor: Actor,
     *,
     lanes: int,
     spots_per_lane: int,
@@ -138,7 +139,7 @@ def save_settings(
         school_id=school.id,
         target=school,
         detail={"before": before, "after": new.as_json()},
-        actor_user=user,
+        actor=actor,
     )
     live.bump(school.id, TOPIC)
     return new

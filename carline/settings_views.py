@@ -12,6 +12,7 @@ from carline import bp
 from carline.plan_lists import day_overview
 from carline.settings import carline_settings, parse_doors, save_settings
 from shared.access import access
+from shared.audit import current_actor
 from shared.errors import DomainError, rerender
 from shared.extensions import db
 from shared.forms import parse_clock, parse_int
@@ -24,10 +25,6 @@ STAFF = ("admin", "office", "teacher", "staff")
 
 def _school():
     return g.principal.school
-
-
-def _user():
-    return g.principal.user
 
 
 @bp.route("/")
@@ -69,7 +66,7 @@ def settings():
     try:
         save_settings(
             school,
-            _user(),
+            current_actor(),
             lanes=parse_int(request.form.get("lanes"), field="lanes", label="Lanes"),
             spots_per_lane=parse_int(
                 request.form.get("spots_per_lane"),

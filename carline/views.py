@@ -34,6 +34,7 @@ from carline.rooms import room_student_ids
 from carline.settings import carline_settings
 from shared import live
 from shared.access import ROOM_WATCH_ROLES, access, watched_room
+from shared.audit import current_actor
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.forms import parse_int
@@ -52,11 +53,6 @@ _DIGITS = re.compile(r"[0-9]+")
 
 def _school():
     return g.principal.school
-
-
-def _actor() -> dict:
-    """The request's staff member and/or paired device, as the services take them."""
-    return {"user": g.principal.user, "device": g.principal.device}
 
 
 def _open_dismissal() -> Dismissal:
@@ -128,7 +124,7 @@ def control_start():
         request.form.get("spots_per_lane"), field="spots_per_lane", label="Loading spots per lane"
     )
     school = _school()
-    dismissal = start_dismissal(school, g.principal.user, lanes, spots, school_today(school))
+    dismissal = start_dismissal(school, current_actor(), lanes, spots, school_today(school))
     flash(f"Dismissal started: {dismissal.spot_count} loading spots.", "success")
     return redirect(url_for("carline.control"))
 
@@ -137,7 +133,9 @@ def control_start():
 @access(*OFFICE)
 def control_bus():
     """A bus arrived: call its riders."""
-    calls = call_bus(_school(), _open_dismissal(), request.form.get("route", ""), **_actor())
+    calls = call_bus(
+        _school(), _open_dismissal(), request.form.get("route", ""), actor=current_actor()
+    )
     route = calls[0].bus_route if calls else request.form.get("route", "").strip().upper()
     if calls:
         flash(f"Bus {route} called: {len(calls)} students.", "success")
@@ -153,19 +151,21 @@ def control_walkers():
     school, dismissal = _school(), _open_dismissal()
     scope = request.form.get("scope", "all")
     if scope == "all":
-        calls, what = release_walkers(school, dismissal, **_actor()), "All walkers"
+        calls, what = release_walkers(school, dismissal, actor=current_actor()), "All walkers"
     elif scope == "grade":
         grade = request.form.get("grade", "").strip()
         if not grade or len(grade) > 8:
             raise InvalidInput("Choose a grade.", field="grade")
-        calls = release_walkers(school, dismissal, grade, **_actor())
+        calls = release_walkers(school, dismissal, grade, actor=current_actor())
         what = f"Grade {grade} walkers"
     elif scope == "door":
         door = request.form.get("door", "")
         doors = carline_settings(school).walker_doors
         if door not in doors:
             raise InvalidInput("Choose one of the school's walker doors.", field="door")
-        calls = release_walkers(school, dismissal, grades=doors[door], door=door, **_actor())
+        calls = release_walkers(
+            school, dismissal, grades=doors[door], door=door, actor=current_actor()
+        )
         what = f"Walkers at {door}"
     else:
         raise InvalidInput("Choose all walkers, a grade or a door.", field="scope")
@@ -180,7 +180,7 @@ def control_walkers():
 @access(*OFFICE)
 def control_end():
     """End today's dismissal; the page then lists the late pickups."""
-    late = end_dismissal(_school(), _open_dismissal(), user=g.principal.user)
+    late = end_dismissal(_school(), _open_dismissal(), actor=current_actor())
     flash(
         f"Dismissal ended. {len(late)} students are still at school."
         if late
@@ -241,7 +241,7 @@ def curb_enter():
     """A car at the curb: its tag number or scanned token; idempotent by the client's key."""
     how = _parse_entry(request.form.get("entry"))
     key = request.form.get("key") or None
-    result = curb_entry(_school(), idempotency_key=key, **how, **_actor())
+    result = curb_entry(_school(), idempotency_key=key, **how, actor=current_actor())
     answer = render_template(
         "carline/run/partials/curb_answer.html",
         result=result,
@@ -272,7 +272,7 @@ def curb_loaded(entry_id: int):
     entry = db.session.get(QueueEntry, entry_id)
     if entry is None or entry.dismissal_id != dismissal.id:
         raise NotFound("That car is not in today's line.")
-    mark_loaded(_school(), entry, **_actor())
+    mark_loaded(_school(), entry, actor=current_actor())
     if _is_htmx():
         return _render_curb_list(dismissal)
     return redirect(url_for("carline.curb"))
@@ -436,7 +436,7 @@ def call_sent(call_id: int):
         raise NotFound("That student is not called today.")
     if call.student_id not in _room_students(room, dismissal):
         raise Forbidden("This student is not dismissed from this room.")
-    mark_sent(_school(), call, **_actor())
+    mark_sent(_school(), call, actor=current_actor())
     if _is_htmx():
         return _render_classroom_calls(room)
     return redirect(url_for("carline.classroom", room_id=room.id))

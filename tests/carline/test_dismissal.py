@@ -24,6 +24,7 @@ from carline.plans import (
     take_back_change,
 )
 from shared import live
+from shared.audit import SYSTEM, Actor
 from shared.database import write_intent
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db as database
@@ -43,13 +44,13 @@ def office(school, make_user):
 
 @pytest.fixture
 def dismissal(db, school, office):
-    started = start_dismissal(school, office, 1, 2, MONDAY)
+    started = start_dismissal(school, Actor(user=office), 1, 2, MONDAY)
     db.session.commit()
     return started
 
 
-def enter(db, school, dismissal, **how) -> CurbResult:
-    result = curb_entry(school, dismissal, **how)
+def enter(db, school, dismissal, actor=SYSTEM, **how) -> CurbResult:
+    result = curb_entry(school, dismissal, actor=actor, **how)
     db.session.commit()
     return result
 
@@ -71,41 +72,41 @@ def test_unknown_inactive_and_malformed_tags_are_refused(
     make_family(school, 7, active=False)
     make_family(make_school(), 8)
     with pytest.raises(NotFound, match="Tag 99 is not a tag"):
-        curb_entry(school, dismissal, tag_number=99)
+        curb_entry(school, dismissal, tag_number=99, actor=SYSTEM)
     with pytest.raises(NotFound, match="Tag 8 is not a tag"):  # another school's tag
-        curb_entry(school, dismissal, tag_number=8)
+        curb_entry(school, dismissal, tag_number=8, actor=SYSTEM)
     with pytest.raises(InvalidInput, match="no longer in use"):
-        curb_entry(school, dismissal, tag_number=7)
+        curb_entry(school, dismissal, tag_number=7, actor=SYSTEM)
     with pytest.raises(NotFound, match="not a hang tag"):
-        curb_entry(school, dismissal, token="nonsense")
+        curb_entry(school, dismissal, token="nonsense", actor=SYSTEM)
     with pytest.raises(InvalidInput, match="start at 1"):
-        curb_entry(school, dismissal, tag_number=0)
+        curb_entry(school, dismissal, tag_number=0, actor=SYSTEM)
     with pytest.raises(InvalidInput, match="tag number or scan"):
-        curb_entry(school, dismissal)
+        curb_entry(school, dismissal, actor=SYSTEM)
     with pytest.raises(InvalidInput, match="request id"):
-        curb_entry(school, dismissal, tag_number=7, idempotency_key="x" * 65)
+        curb_entry(school, dismissal, tag_number=7, idempotency_key="x" * 65, actor=SYSTEM)
     db.session.rollback()
     assert db.session.scalar(select(func.count(QueueEntry.id))) == 0
 
 
 def test_reprinting_a_tag_revokes_the_old_token(db, school, office, dismissal, make_family):
     family = make_family(school, 12)
-    old = issue_tag(school, family, user=office)
-    new = issue_tag(school, family, user=office)
+    old = issue_tag(school, family, actor=Actor(user=office))
+    new = issue_tag(school, family, actor=Actor(user=office))
     db.session.commit()
     assert old.revoked_at is not None and new.revoked_at is None
     assert len(new.token) >= 32 and new.token != old.token  # 192 random bits
     with pytest.raises(InvalidInput, match=r"replaced by a newer one\. Type the number 12\."):
-        curb_entry(school, dismissal, token=old.token)
+        curb_entry(school, dismissal, token=old.token, actor=SYSTEM)
     assert enter(db, school, dismissal, token=f" {new.token}\n").tag_number == 12
     live_tags = select(func.count(Tag.id)).where(Tag.revoked_at.is_(None))
     assert db.session.scalar(live_tags) == 1
 
 
 def test_a_token_of_another_school_is_unknown(db, school, dismissal, make_school, make_family):
-    tag = issue_tag(other := make_school(), make_family(other, 12))
+    tag = issue_tag(other := make_school(), make_family(other, 12), actor=SYSTEM)
     with pytest.raises(NotFound):
-        curb_entry(school, dismissal, token=tag.token)
+        curb_entry(school, dismissal, token=tag.token, actor=SYSTEM)
 
 
 # Curb entry
@@ -148,7 +149,7 @@ def test_a_retried_request_gets_the_first_answer(db, school, dismissal, make_fam
     assert not repeat.created and not repeat_retry.created
     assert repeat_retry.entry.repeat_count == 1  # the retry of a repeat is not counted again
     with pytest.raises(Conflict, match="another tag"):
-        curb_entry(school, dismissal, tag_number=13, idempotency_key="k1")
+        curb_entry(school, dismissal, tag_number=13, idempotency_key="k1", actor=SYSTEM)
     db.session.rollback()
     assert db.session.scalar(select(func.count(QueueEntry.id))) == 1
     assert db.session.scalar(select(func.count(CurbRequest.id))) == 2
@@ -163,12 +164,22 @@ def test_students_not_riding_with_this_car_are_named_with_a_warning(
     )
     make_family(school, 12, ann, ben, cal, dee, eve, fay)
     grandma = make_family(school, 31)
-    mark_absent(school, office, ben, MONDAY, now=ON_MONDAY)
-    record_change(school, office, cal, MONDAY, mode="bus", bus_route=" 7a ", now=ON_MONDAY)
-    set_weekday_defaults(school, office, dee, [MONDAY.weekday()], "walker")
-    record_change(school, office, eve, MONDAY, mode="car", family=grandma, now=ON_MONDAY)
+    mark_absent(school, Actor(user=office), ben, MONDAY, now=ON_MONDAY)
     record_change(
-        school, office, fay, MONDAY, mode="car", early_pickup=clock(13, 30), now=ON_MONDAY
+        school, Actor(user=office), cal, MONDAY, mode="bus", bus_route=" 7a ", now=ON_MONDAY
+    )
+    set_weekday_defaults(school, Actor(user=office), dee, [MONDAY.weekday()], "walker")
+    record_change(
+        school, Actor(user=office), eve, MONDAY, mode="car", family=grandma, now=ON_MONDAY
+    )
+    record_change(
+        school,
+        Actor(user=office),
+        fay,
+        MONDAY,
+        mode="car",
+        early_pickup=clock(13, 30),
+        now=ON_MONDAY,
     )
     db.session.commit()
     result = enter(db, school, dismissal, tag_number=12)
@@ -197,7 +208,7 @@ def test_students_already_gone_are_named(db, school, dismissal, make_family, mak
     kid = make_student(school, "Sam")
     make_family(school, 12, kid)
     make_family(school, 13, kid)
-    mark_loaded(school, enter(db, school, dismissal, tag_number=12).entry)
+    mark_loaded(school, enter(db, school, dismissal, tag_number=12).entry, actor=SYSTEM)
     db.session.commit()
     assert warnings(enter(db, school, dismissal, tag_number=13)) == {
         "Sam": "Already loaded with tag 12."
@@ -214,22 +225,22 @@ def test_cars_fill_spots_in_arrival_order_and_move_up(
         make_family(school, tag, make_student(school))
     results = [enter(db, school, dismissal, tag_number=tag) for tag in (3, 1, 4, 2)]
     assert [(r.position, r.spot) for r in results] == [(1, "A1"), (2, "A2"), (3, None), (4, None)]
-    mark_loaded(school, results[0].entry)  # spot 1 frees; position 3 moves in
+    mark_loaded(school, results[0].entry, actor=SYSTEM)  # spot 1 frees; position 3 moves in
     db.session.commit()
     spots = dict(db.session.execute(select(QueueEntry.position, QueueEntry.spot)).all())
     assert spots == {1: 1, 2: 2, 3: 1, 4: None}
     statuses = dict(db.session.execute(select(QueueEntry.position, QueueEntry.status)).all())
     assert statuses == {1: "loaded", 2: "at_spot", 3: "at_spot", 4: "queued"}
-    mark_loaded(school, results[3].entry)  # a car loaded from the queue
-    mark_loaded(school, results[1].entry)
+    mark_loaded(school, results[3].entry, actor=SYSTEM)  # a car loaded from the queue
+    mark_loaded(school, results[1].entry, actor=SYSTEM)
     db.session.commit()
     assert db.session.get(QueueEntry, results[3].entry.id).status == "loaded"
     assert db.session.get(QueueEntry, results[2].entry.id).spot == 1
-    assert mark_loaded(school, results[1].entry).status == "loaded"  # no-op again
+    assert mark_loaded(school, results[1].entry, actor=SYSTEM).status == "loaded"  # no-op again
 
 
 def test_spot_labels_run_across_lanes_front_to_back(db, school, make_user):
-    started = start_dismissal(school, None, 3, 4, TUESDAY)
+    started = start_dismissal(school, SYSTEM, 3, 4, TUESDAY)
     assert [started.spot_label(n) for n in (1, 2, 3, 4, 12)] == ["A1", "B1", "C1", "A2", "C4"]
     assert started.spot_label(None) is None
 
@@ -238,9 +249,9 @@ def test_loading_a_car_loads_its_students(db, school, dismissal, make_family, ma
     make_family(school, 12, make_student(school, "Ann"), make_student(school, "Ben"))
     result = enter(db, school, dismissal, tag_number=12)
     ann = result.entry.calls[0]
-    assert mark_sent(school, ann).status == "sent"
-    assert mark_sent(school, ann).status == "sent"  # a second tap changes nothing
-    mark_loaded(school, result.entry)
+    assert mark_sent(school, ann, actor=SYSTEM).status == "sent"
+    assert mark_sent(school, ann, actor=SYSTEM).status == "sent"  # a second tap changes nothing
+    mark_loaded(school, result.entry, actor=SYSTEM)
     db.session.commit()
     calls = db.session.scalars(select(CalledStudent).order_by(CalledStudent.id)).all()
     assert [(c.status, c.sent_at is not None, c.left_at is not None) for c in calls] == [
@@ -258,46 +269,48 @@ def test_dismissal_mode_resolution_order(db, school, office, make_family, make_s
     assert dismissal_mode(kid, MONDAY).mode == "car"
     assert dismissal_mode(kid, MONDAY).source == "family"
     assert dismissal_mode(loner, MONDAY).mode == "unplanned"
-    set_weekday_defaults(school, office, kid, [MONDAY.weekday()], "bus", "12")
+    set_weekday_defaults(school, Actor(user=office), kid, [MONDAY.weekday()], "bus", "12")
     assert dismissal_mode(kid, MONDAY).bus_route == "12"
     assert dismissal_mode(kid, TUESDAY).mode == "car"
-    set_weekday_defaults(school, office, kid, [MONDAY.weekday()], "aftercare")
+    set_weekday_defaults(school, Actor(user=office), kid, [MONDAY.weekday()], "aftercare")
     assert dismissal_mode(kid, MONDAY).mode == "aftercare"
-    record_change(school, office, kid, MONDAY, mode="walker", note=" dentist ", now=ON_MONDAY)
+    record_change(
+        school, Actor(user=office), kid, MONDAY, mode="walker", note=" dentist ", now=ON_MONDAY
+    )
     plan = dismissal_mode(kid, MONDAY)
     assert (plan.mode, plan.source, plan.note) == ("walker", "change", "dentist")
-    mark_absent(school, office, kid, MONDAY, now=ON_MONDAY)
-    mark_absent(school, office, kid, MONDAY, now=ON_MONDAY)
+    mark_absent(school, Actor(user=office), kid, MONDAY, now=ON_MONDAY)
+    mark_absent(school, Actor(user=office), kid, MONDAY, now=ON_MONDAY)
     assert dismissal_mode(kid, MONDAY).mode == "absent"
-    clear_absence(school, office, kid, MONDAY)
-    take_back_change(school, office, kid, MONDAY, now=ON_MONDAY)
+    clear_absence(school, Actor(user=office), kid, MONDAY)
+    take_back_change(school, Actor(user=office), kid, MONDAY, now=ON_MONDAY)
     assert dismissal_mode(kid, MONDAY).mode == "aftercare"
     with pytest.raises(NotFound):
-        clear_absence(school, office, kid, MONDAY)
+        clear_absence(school, Actor(user=office), kid, MONDAY)
     with pytest.raises(NotFound):
-        take_back_change(school, office, kid, MONDAY, now=ON_MONDAY)
+        take_back_change(school, Actor(user=office), kid, MONDAY, now=ON_MONDAY)
 
 
 def test_plans_are_checked(db, school, make_school, make_family, make_student):
     kid = make_student(school)
     with pytest.raises(InvalidInput, match="bus route"):
-        set_weekday_defaults(school, None, kid, [0], "bus")
+        set_weekday_defaults(school, SYSTEM, kid, [0], "bus")
     with pytest.raises(InvalidInput, match="Choose car"):
-        set_weekday_defaults(school, None, kid, [0], "teleport")
+        set_weekday_defaults(school, SYSTEM, kid, [0], "teleport")
     with pytest.raises(InvalidInput, match="weekday"):
-        set_weekday_defaults(school, None, kid, [7], "car")
+        set_weekday_defaults(school, SYSTEM, kid, [7], "car")
     with pytest.raises(InvalidInput, match="Only a car rider"):
         record_change(
-            school, None, kid, MONDAY, mode="walker", family=make_family(school, 1), now=ON_MONDAY
+            school, SYSTEM, kid, MONDAY, mode="walker", family=make_family(school, 1), now=ON_MONDAY
         )
     other = make_school()
     with pytest.raises(NotFound):
         record_change(
-            school, None, kid, MONDAY, mode="car", family=make_family(other, 1), now=ON_MONDAY
+            school, SYSTEM, kid, MONDAY, mode="car", family=make_family(other, 1), now=ON_MONDAY
         )
     with pytest.raises(NotFound):
-        mark_absent(other, None, kid, MONDAY, now=ON_MONDAY)
-    assert set_weekday_defaults(school, None, kid, [0], "walker", "9")[0].bus_route is None
+        mark_absent(other, SYSTEM, kid, MONDAY, now=ON_MONDAY)
+    assert set_weekday_defaults(school, SYSTEM, kid, [0], "walker", "9")[0].bus_route is None
 
 
 # Buses and walkers
@@ -306,19 +319,19 @@ def test_plans_are_checked(db, school, make_school, make_family, make_student):
 def test_bus_call_calls_todays_riders_once(db, school, office, dismissal, make_student):
     ann, ben, cal, dee = (make_student(school, name) for name in ("Ann", "Ben", "Cal", "Dee"))
     for kid in (ann, ben, cal):
-        set_weekday_defaults(school, office, kid, [MONDAY.weekday()], "bus", "7")
-    set_weekday_defaults(school, office, dee, [MONDAY.weekday()], "bus", "9")
-    mark_absent(school, office, ben, MONDAY, now=ON_MONDAY)
-    record_change(school, office, cal, MONDAY, mode="walker", now=ON_MONDAY)
-    record_change(school, office, dee, MONDAY, mode="bus", bus_route="7", now=ON_MONDAY)
-    calls = call_bus(school, dismissal, " 7 ")
+        set_weekday_defaults(school, Actor(user=office), kid, [MONDAY.weekday()], "bus", "7")
+    set_weekday_defaults(school, Actor(user=office), dee, [MONDAY.weekday()], "bus", "9")
+    mark_absent(school, Actor(user=office), ben, MONDAY, now=ON_MONDAY)
+    record_change(school, Actor(user=office), cal, MONDAY, mode="walker", now=ON_MONDAY)
+    record_change(school, Actor(user=office), dee, MONDAY, mode="bus", bus_route="7", now=ON_MONDAY)
+    calls = call_bus(school, dismissal, " 7 ", actor=SYSTEM)
     db.session.commit()
     assert sorted(c.student.first_name for c in calls) == ["Ann", "Dee"]
     assert {(c.mode, c.bus_route, c.queue_entry_id) for c in calls} == {("bus", "7", None)}
-    assert call_bus(school, dismissal, "7") == []
+    assert call_bus(school, dismissal, "7", actor=SYSTEM) == []
     with pytest.raises(InvalidInput, match="No student rides bus 99"):
-        call_bus(school, dismissal, "99")
-    sent = mark_sent(school, calls[0], user=office)
+        call_bus(school, dismissal, "99", actor=SYSTEM)
+    sent = mark_sent(school, calls[0], actor=Actor(user=office))
     assert (sent.status, sent.left_at is not None) == ("released", True)
 
 
@@ -326,12 +339,14 @@ def test_walkers_are_released_by_grade_or_all(db, school, office, dismissal, mak
     walkers = [make_student(school, f"W{grade}", grade=grade) for grade in ("K", "1", "2")]
     rider = make_student(school, "Bus", grade="K")
     for kid in walkers:
-        set_weekday_defaults(school, office, kid, [MONDAY.weekday()], "walker")
-    set_weekday_defaults(school, office, rider, [MONDAY.weekday()], "bus", "3")
-    assert [c.student.first_name for c in release_walkers(school, dismissal, "K")] == ["WK"]
-    rest = release_walkers(school, dismissal, user=office)
+        set_weekday_defaults(school, Actor(user=office), kid, [MONDAY.weekday()], "walker")
+    set_weekday_defaults(school, Actor(user=office), rider, [MONDAY.weekday()], "bus", "3")
+    assert [
+        c.student.first_name for c in release_walkers(school, dismissal, "K", actor=SYSTEM)
+    ] == ["WK"]
+    rest = release_walkers(school, dismissal, actor=Actor(user=office))
     assert sorted(c.student.first_name for c in rest) == ["W1", "W2"]
-    assert release_walkers(school, dismissal) == []
+    assert release_walkers(school, dismissal, actor=SYSTEM) == []
     assert {c.status for c in db.session.scalars(select(CalledStudent))} == {"called"}
 
 
@@ -340,13 +355,13 @@ def test_walkers_are_released_by_grade_or_all(db, school, office, dismissal, mak
 
 def test_one_dismissal_per_school_and_day(db, school, office, dismissal):
     with pytest.raises(Conflict, match="already started"):
-        start_dismissal(school, office, 1, 2, MONDAY)
+        start_dismissal(school, Actor(user=office), 1, 2, MONDAY)
     db.session.rollback()
     with pytest.raises(InvalidInput, match="Lanes"):
-        start_dismissal(school, office, 0, 2, TUESDAY)
+        start_dismissal(school, Actor(user=office), 0, 2, TUESDAY)
     with pytest.raises(InvalidInput, match="spots per lane"):
-        start_dismissal(school, office, 1, 51, TUESDAY)
-    assert start_dismissal(school, office, 2, 5, TUESDAY).last_position == 0
+        start_dismissal(school, Actor(user=office), 1, 51, TUESDAY)
+    assert start_dismissal(school, Actor(user=office), 2, 5, TUESDAY).last_position == 0
     db.session.commit()
     assert db.session.scalar(select(func.count(Dismissal.id))) == 2
 
@@ -363,12 +378,14 @@ def test_end_of_day_lists_late_pickups_and_closes(
     make_family(school, 1, loaded)
     make_family(school, 2, waiting)
     make_family(school, 3, never, absent)
-    mark_absent(school, office, absent, MONDAY, now=ON_MONDAY)
-    record_change(school, office, early, MONDAY, mode="car", early_pickup=clock(13), now=ON_MONDAY)
-    set_weekday_defaults(school, office, aftercare, [MONDAY.weekday()], "aftercare")
-    mark_loaded(school, enter(db, school, dismissal, tag_number=1).entry)
+    mark_absent(school, Actor(user=office), absent, MONDAY, now=ON_MONDAY)
+    record_change(
+        school, Actor(user=office), early, MONDAY, mode="car", early_pickup=clock(13), now=ON_MONDAY
+    )
+    set_weekday_defaults(school, Actor(user=office), aftercare, [MONDAY.weekday()], "aftercare")
+    mark_loaded(school, enter(db, school, dismissal, tag_number=1).entry, actor=SYSTEM)
     enter(db, school, dismissal, tag_number=2)
-    late = end_dismissal(school, dismissal, user=office)
+    late = end_dismissal(school, dismissal, actor=Actor(user=office))
     db.session.commit()
     assert [(p.student.first_name, p.reason) for p in late] == [  # by last name
         ("Waiting", "called"),
@@ -378,9 +395,9 @@ def test_end_of_day_lists_late_pickups_and_closes(
     assert late[0].call.status == "called"
     assert dismissal.ended_at is not None
     with pytest.raises(Conflict, match="has ended"):
-        curb_entry(school, dismissal, tag_number=3)
+        curb_entry(school, dismissal, tag_number=3, actor=SYSTEM)
     with pytest.raises(Conflict, match="has ended"):
-        end_dismissal(school, dismissal)
+        end_dismissal(school, dismissal, actor=SYSTEM)
     ended = db.session.scalar(
         select(AuditEvent).where(AuditEvent.action == "carline.dismissal_end")
     )
@@ -390,11 +407,11 @@ def test_end_of_day_lists_late_pickups_and_closes(
 def test_another_schools_dismissal_is_not_found(db, school, dismissal, make_school):
     other = make_school()
     with pytest.raises(NotFound):
-        curb_entry(other, dismissal, tag_number=1)
+        curb_entry(other, dismissal, tag_number=1, actor=SYSTEM)
     with pytest.raises(NotFound):
-        call_bus(other, dismissal, "7")
+        call_bus(other, dismissal, "7", actor=SYSTEM)
     with pytest.raises(NotFound):
-        end_dismissal(other, dismissal)
+        end_dismissal(other, dismissal, actor=SYSTEM)
 
 
 def test_every_write_is_audited_and_announced(
@@ -404,21 +421,25 @@ def test_every_write_is_audited_and_announced(
     family = make_family(school, 12, kid)
     before = live.current(school.id, "dismissal")
     writes = [
-        lambda: issue_tag(school, family, user=office),
-        lambda: set_weekday_defaults(school, office, walker, [0], "walker"),
-        lambda: set_weekday_defaults(school, office, rider, [0], "bus", "4"),
-        lambda: record_change(school, office, kid, MONDAY, mode="car", now=ON_MONDAY),
-        lambda: take_back_change(school, office, kid, MONDAY, now=ON_MONDAY),
-        lambda: mark_absent(school, office, kid, TUESDAY, now=ON_MONDAY),
-        lambda: clear_absence(school, office, kid, TUESDAY),
-        lambda: start_dismissal(school, office, 1, 1, MONDAY),
-        lambda: curb_entry(school, today(), tag_number=12, user=office),
-        lambda: curb_entry(school, today(), tag_number=12, user=office),
-        lambda: mark_sent(school, db.session.scalar(select(CalledStudent)), user=office),
-        lambda: mark_loaded(school, db.session.scalar(select(QueueEntry)), user=office),
-        lambda: call_bus(school, today(), "4", user=office),
-        lambda: release_walkers(school, today(), user=office),
-        lambda: end_dismissal(school, today(), user=office),
+        lambda: issue_tag(school, family, actor=Actor(user=office)),
+        lambda: set_weekday_defaults(school, Actor(user=office), walker, [0], "walker"),
+        lambda: set_weekday_defaults(school, Actor(user=office), rider, [0], "bus", "4"),
+        lambda: record_change(school, Actor(user=office), kid, MONDAY, mode="car", now=ON_MONDAY),
+        lambda: take_back_change(school, Actor(user=office), kid, MONDAY, now=ON_MONDAY),
+        lambda: mark_absent(school, Actor(user=office), kid, TUESDAY, now=ON_MONDAY),
+        lambda: clear_absence(school, Actor(user=office), kid, TUESDAY),
+        lambda: start_dismissal(school, Actor(user=office), 1, 1, MONDAY),
+        lambda: curb_entry(school, today(), tag_number=12, actor=Actor(user=office)),
+        lambda: curb_entry(school, today(), tag_number=12, actor=Actor(user=office)),
+        lambda: mark_sent(
+            school, db.session.scalar(select(CalledStudent)), actor=Actor(user=office)
+        ),
+        lambda: mark_loaded(
+            school, db.session.scalar(select(QueueEntry)), actor=Actor(user=office)
+        ),
+        lambda: call_bus(school, today(), "4", actor=Actor(user=office)),
+        lambda: release_walkers(school, today(), actor=Actor(user=office)),
+        lambda: end_dismissal(school, today(), actor=Actor(user=office)),
     ]
 
     def today() -> Dismissal:
@@ -453,7 +474,7 @@ def test_a_device_is_named_as_the_actor(db, school, dismissal, make_family, make
     phone = Device(school_id=school.id, kind="scanner", label="Curb 1", secret_hash="x" * 64)
     db.session.add(phone)
     make_family(school, 12, make_student(school))
-    result = enter(db, school, dismissal, tag_number=12, device=phone)
+    result = enter(db, school, dismissal, tag_number=12, actor=Actor(device=phone))
     assert result.entry.entered_by_device_id == phone.id
     assert db.session.scalar(select(AuditEvent.actor_label).order_by(AuditEvent.id.desc())) == (
         "device: Curb 1"
@@ -482,7 +503,7 @@ def curb(app, school_id, dismissal_id, **how) -> tuple[int, bool, int]:
     def work():
         school = database.session.get(School, school_id)
         dismissal = database.session.get(Dismissal, dismissal_id)
-        result = curb_entry(school, dismissal, **how)
+        result = curb_entry(school, dismissal, actor=SYSTEM, **how)
         return result.entry.family_id, result.created, result.position
 
     return in_own_transaction(app, work)
@@ -496,7 +517,7 @@ def test_concurrent_curb_entries_and_loading_keep_the_queue_exact(
     kids = [make_student(school) for _ in range(families)]
     for n in range(families):  # odd tags share the previous tag's student (split households)
         make_family(school, n + 1, kids[n], *([kids[n - 1]] if n % 2 else []))
-    started = start_dismissal(school, None, 2, 4, MONDAY)
+    started = start_dismissal(school, SYSTEM, 2, 4, MONDAY)
     db.session.commit()
     school_id, dismissal_id = school.id, started.id
     done = threading.Event()
@@ -528,7 +549,7 @@ def test_concurrent_curb_entries_and_loading_keep_the_queue_exact(
                 )
                 if entry is None:
                     return "idle"
-                mark_loaded(database.session.get(School, school_id), entry)
+                mark_loaded(database.session.get(School, school_id), entry, actor=SYSTEM)
                 return "loaded"
 
             outcome = in_own_transaction(app, load_first_at_spot)
@@ -576,7 +597,7 @@ def test_devices_racing_on_the_same_cars_queue_each_once(
     """8 devices enter the same 10 tags at the same moment: 10 entries, positions 1..10."""
     for tag in range(1, ENTRIES_EACH + 1):
         make_family(school, tag, make_student(school))
-    started = start_dismissal(school, None, 1, 3, MONDAY)
+    started = start_dismissal(school, SYSTEM, 1, 3, MONDAY)
     db.session.commit()
     school_id, dismissal_id = school.id, started.id
     barrier = threading.Barrier(THREADS)

@@ -19,6 +19,7 @@ from carline.families import (
 )
 from carline.models import Tag
 from carline.settings import carline_settings
+from shared.audit import SYSTEM, Actor
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import AuditEvent, Family, School
 from shared.schedule import school_today
@@ -129,9 +130,9 @@ def test_office_creates_a_family_and_duplicate_tag_numbers_are_refused(
 def test_tag_number_change_must_stay_unique(db, school, office_user, make_family):
     first, second = make_family(school, 1), make_family(school, 2)
     with pytest.raises(Conflict):
-        update_family(school, office_user, second, tag_number=1, pickup_adults="")
+        update_family(school, Actor(user=office_user), second, tag_number=1, pickup_adults="")
     db.session.rollback()
-    update_family(school, office_user, second, tag_number=7, pickup_adults="Dad")
+    update_family(school, Actor(user=office_user), second, tag_number=7, pickup_adults="Dad")
     db.session.commit()
     assert (first.tag_number, second.tag_number, second.pickup_adults) == (1, 7, "Dad")
     event = db.session.scalar(
@@ -228,7 +229,7 @@ def test_a_student_of_another_school_cannot_be_added(
     family = make_family(school, 1)
     stranger = make_student(make_school())
     with pytest.raises(NotFound):
-        add_family_student(school, office_user, family, stranger)
+        add_family_student(school, Actor(user=office_user), family, stranger)
 
 
 def test_other_schools_family_is_404(db, client, login, make_school, office_user, make_family):
@@ -240,7 +241,7 @@ def test_other_schools_family_is_404(db, client, login, make_school, office_user
         client.post(f"/carline/families/{theirs.id}/edit", data={"tag_number": "45"}).status_code
         == 404
     )
-    issue_tag(theirs_school := db.session.get(School, theirs.school_id), theirs)
+    issue_tag(theirs_school := db.session.get(School, theirs.school_id), theirs, actor=SYSTEM)
     db.session.commit()
     assert theirs_school.id != office_user.memberships[0].school_id
     printed = client.get(f"/carline/tags/print?family={theirs.id}")
@@ -290,12 +291,12 @@ def test_reprint_revokes_the_old_token_and_the_curb_refuses_it(
     db.session.expire_all()
     tags = db.session.scalars(select(Tag).where(Tag.family_id == family.id).order_by(Tag.id)).all()
     assert len(tags) == 2 and tags[0].revoked_at is not None and tags[1].revoked_at is None
-    dismissal = start_dismissal(school, office_user, 1, 2, school_today(school))
+    dismissal = start_dismissal(school, Actor(user=office_user), 1, 2, school_today(school))
     db.session.commit()
     with pytest.raises(InvalidInput, match="replaced"):
-        curb_entry(school, dismissal, token=old.token)
+        curb_entry(school, dismissal, token=old.token, actor=SYSTEM)
     db.session.rollback()
-    result = curb_entry(school, dismissal, token=tags[1].token)
+    result = curb_entry(school, dismissal, token=tags[1].token, actor=SYSTEM)
     assert result.created and result.tag_number == 77
     events = db.session.scalars(
         select(AuditEvent).where(AuditEvent.action == "carline.tag_issue")
@@ -334,7 +335,7 @@ def test_print_page_qr_encodes_exactly_the_token(db, school, office_user, make_f
     from shared.qr import qr_matrix, qr_svg
 
     family = make_family(school, 9)
-    tag = issue_tag(school, family, user=office_user)
+    tag = issue_tag(school, family, actor=Actor(user=office_user))
     db.session.commit()
     assert tags_to_print(school) == [(9, tag.token)]
     svg = str(qr_svg(tag.token))
@@ -357,7 +358,7 @@ def test_pdf_download_has_tags_and_no_student_names(
 ):
     for n in range(6):
         make_family(school, 200 + n, make_student(school, f"Secretname{n}", "Hiddenlast"))
-    issue_missing_tags(school, office_user)
+    issue_missing_tags(school, Actor(user=office_user))
     db.session.commit()
     login(office_user)
     response = client.get("/carline/tags.pdf")

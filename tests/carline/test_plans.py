@@ -12,6 +12,7 @@ from carline.models import Absence, DailyChange, DismissalDefault
 from carline.plan_lists import weekday_defaults
 from carline.plans import mark_absent, record_change, set_weekday_defaults, take_back_change
 from carline.settings import save_settings
+from shared.audit import Actor
 from shared.errors import Forbidden, InvalidInput
 from shared.forms import parse_clock, parse_int
 from shared.models import AuditEvent, Enrollment, Family, SchoolClass, Student
@@ -38,7 +39,7 @@ def kid(db, school):
 def with_cutoff(db, school, make_user):
     save_settings(
         school,
-        make_user(school, "admin"),
+        Actor(user=make_user(school, "admin")),
         lanes=2,
         spots_per_lane=5,
         cutoff=clock(14),
@@ -49,8 +50,8 @@ def with_cutoff(db, school, make_user):
 
 
 def test_weekday_defaults_all_at_once_or_one_day(db, school, office_user, kid):
-    set_weekday_defaults(school, office_user, kid, [0, 1, 2, 3, 4], "bus", " 12a ")
-    set_weekday_defaults(school, office_user, kid, [2], "aftercare")
+    set_weekday_defaults(school, Actor(user=office_user), kid, [0, 1, 2, 3, 4], "bus", " 12a ")
+    set_weekday_defaults(school, Actor(user=office_user), kid, [2], "aftercare")
     db.session.commit()
     defaults = weekday_defaults(kid)
     assert {d: (x.mode, x.bus_route) for d, x in defaults.items()} == {
@@ -69,7 +70,7 @@ def test_weekday_defaults_all_at_once_or_one_day(db, school, office_user, kid):
 )
 def test_bad_defaults_write_nothing(db, school, office_user, kid, weekdays, mode, route):
     with pytest.raises(InvalidInput):
-        set_weekday_defaults(school, office_user, kid, weekdays, mode, route)
+        set_weekday_defaults(school, Actor(user=office_user), kid, weekdays, mode, route)
     db.session.rollback()
     assert db.session.scalar(select(func.count(DismissalDefault.id))) == 0
 
@@ -89,7 +90,7 @@ def test_default_view_and_validation(db, client, login, school, office_user, kid
 
 def test_change_before_the_cutoff_needs_no_override(db, with_cutoff, office_user, kid):
     change = record_change(
-        with_cutoff, office_user, kid, DAY, mode="bus", bus_route="7", now=AT_1PM
+        with_cutoff, Actor(user=office_user), kid, DAY, mode="bus", bus_route="7", now=AT_1PM
     )
     db.session.commit()
     assert (change.mode, change.bus_route) == ("bus", "7")
@@ -100,17 +101,24 @@ def test_after_the_cutoff_a_change_needs_the_override_and_a_reason(
     db, with_cutoff, office_user, kid
 ):
     with pytest.raises(Forbidden, match="cutoff"):
-        record_change(with_cutoff, office_user, kid, DAY, mode="walker", now=AT_3PM)
+        record_change(with_cutoff, Actor(user=office_user), kid, DAY, mode="walker", now=AT_3PM)
     db.session.rollback()
     with pytest.raises(InvalidInput, match="reason"):
         record_change(
-            with_cutoff, office_user, kid, DAY, mode="walker", override=True, reason=" ", now=AT_3PM
+            with_cutoff,
+            Actor(user=office_user),
+            kid,
+            DAY,
+            mode="walker",
+            override=True,
+            reason=" ",
+            now=AT_3PM,
         )
     db.session.rollback()
     assert db.session.scalar(select(func.count(DailyChange.id))) == 0
     record_change(
         with_cutoff,
-        office_user,
+        Actor(user=office_user),
         kid,
         DAY,
         mode="walker",
@@ -125,21 +133,34 @@ def test_after_the_cutoff_a_change_needs_the_override_and_a_reason(
     assert event.detail == {"day": "2026-11-23", "reason": "Mom called at 2:50", "change": "set"}
     assert event.actor_user_id == office_user.id
     # Tomorrow is not affected by today's cutoff; yesterday is closed.
-    record_change(with_cutoff, office_user, kid, DAY + timedelta(days=1), mode="car", now=AT_3PM)
+    record_change(
+        with_cutoff, Actor(user=office_user), kid, DAY + timedelta(days=1), mode="car", now=AT_3PM
+    )
     with pytest.raises(InvalidInput, match="over"):
         record_change(
-            with_cutoff, office_user, kid, DAY - timedelta(days=1), mode="car", now=AT_1PM
+            with_cutoff,
+            Actor(user=office_user),
+            kid,
+            DAY - timedelta(days=1),
+            mode="car",
+            now=AT_1PM,
         )
 
 
 def test_taking_back_a_change_follows_the_cutoff_too(db, with_cutoff, office_user, kid):
-    record_change(with_cutoff, office_user, kid, DAY, mode="walker", now=AT_1PM)
+    record_change(with_cutoff, Actor(user=office_user), kid, DAY, mode="walker", now=AT_1PM)
     db.session.commit()
     with pytest.raises(Forbidden):
-        take_back_change(with_cutoff, office_user, kid, DAY, now=AT_3PM)
+        take_back_change(with_cutoff, Actor(user=office_user), kid, DAY, now=AT_3PM)
     db.session.rollback()
     take_back_change(
-        with_cutoff, office_user, kid, DAY, override=True, reason="Plans changed", now=AT_3PM
+        with_cutoff,
+        Actor(user=office_user),
+        kid,
+        DAY,
+        override=True,
+        reason="Plans changed",
+        now=AT_3PM,
     )
     db.session.commit()
     assert db.session.scalar(select(func.count(DailyChange.id))) == 0
@@ -147,7 +168,7 @@ def test_taking_back_a_change_follows_the_cutoff_too(db, with_cutoff, office_use
 
 
 def test_no_cutoff_means_changes_all_day(db, school, office_user, kid):
-    record_change(school, office_user, kid, DAY, mode="walker", now=AT_3PM)
+    record_change(school, Actor(user=office_user), kid, DAY, mode="walker", now=AT_3PM)
     db.session.commit()
     assert db.session.scalar(select(func.count(DailyChange.id))) == 1
 
@@ -157,7 +178,7 @@ def test_change_with_a_named_family_and_early_pickup(db, school, office_user, ki
     db.session.add(smiths)
     db.session.commit()
     change = record_change(
-        school, office_user, kid, DAY, mode="car", family=family_by_tag(school, 31),
+        school, Actor(user=office_user), kid, DAY, mode="car", family=family_by_tag(school, 31),
         early_pickup=parse_clock("13:30", field="early_pickup"), note="Dentist", now=AT_1PM,
     )  # fmt: skip
     db.session.commit()
@@ -178,7 +199,9 @@ def test_change_with_a_named_family_and_early_pickup(db, school, office_user, ki
 def test_change_view_after_cutoff_refused_then_overridden(
     db, client, login, school, office_user, kid
 ):
-    save_settings(school, office_user, lanes=2, spots_per_lane=5, cutoff=clock(0), walker_doors={})
+    save_settings(
+        school, Actor(user=office_user), lanes=2, spots_per_lane=5, cutoff=clock(0), walker_doors={}
+    )
     db.session.commit()
     login(office_user)
     url = f"/carline/plans/students/{kid.id}/change"
@@ -216,7 +239,7 @@ def test_absence_today_is_marked_and_cleared(db, client, login, school, office_u
     assert client.post(url, data={"action": "clear"}).status_code == 404
     assert audit_actions(db)[-2:] == ["carline.absence", "carline.absence_clear"]
     with pytest.raises(InvalidInput):
-        mark_absent(school, office_user, kid, today - timedelta(days=1))
+        mark_absent(school, Actor(user=office_user), kid, today - timedelta(days=1))
 
 
 def test_student_search_is_a_post_and_names_stay_out_of_urls(
@@ -252,8 +275,10 @@ def test_teacher_sees_todays_changes_of_their_students_read_only(
     db.session.add(other)
     db.session.commit()
     today = school_today(school)
-    record_change(school, office_user, kid, today, mode="bus", bus_route="9", note="Aunt")
-    mark_absent(school, office_user, other, today)
+    record_change(
+        school, Actor(user=office_user), kid, today, mode="bus", bus_route="9", note="Aunt"
+    )
+    mark_absent(school, Actor(user=office_user), other, today)
     db.session.commit()
     login(teacher_with_class)
     page = client.get("/carline/my-students").get_data(as_text=True)
@@ -292,6 +317,6 @@ def test_today_lists_students_without_a_plan(db, client, login, school, office_u
     login(office_user)
     page = client.get("/carline/today").get_data(as_text=True)
     assert "No dismissal plan today (1)" in page and "Plan, Wanda" in page
-    set_weekday_defaults(school, office_user, kid, list(range(7)), "walker")
+    set_weekday_defaults(school, Actor(user=office_user), kid, list(range(7)), "walker")
     db.session.commit()
     assert "No dismissal plan today" not in client.get("/carline/today").get_data(as_text=True)

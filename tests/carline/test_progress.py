@@ -13,6 +13,7 @@ from carline.models import CalledStudent
 from carline.plans import set_weekday_defaults
 from carline.progress import call_rows, walker_groups
 from carline.rooms import room_student_ids
+from shared.audit import SYSTEM, Actor
 from shared.errors import InvalidInput
 from shared.models import BellPeriod, Enrollment, Family, School, SchoolClass, Student
 from shared.schedule import school_today
@@ -97,15 +98,17 @@ def test_a_school_without_a_bell_schedule_uses_homerooms(db, school, make_room, 
 def test_walkers_by_door_release_the_doors_grades(db, school, make_user, kids):
     office = make_user(school, "office")
     for kid in kids.values():
-        set_weekday_defaults(school, office, kid, [MONDAY.weekday()], "walker")
-    dismissal = start_dismissal(school, office, 1, 2, MONDAY)
+        set_weekday_defaults(school, Actor(user=office), kid, [MONDAY.weekday()], "walker")
+    dismissal = start_dismissal(school, Actor(user=office), 1, 2, MONDAY)
     with pytest.raises(InvalidInput, match="no grades"):
-        release_walkers(school, dismissal, grades=[" "], door="Side door")
+        release_walkers(school, dismissal, grades=[" "], door="Side door", actor=SYSTEM)
     with pytest.raises(InvalidInput, match="not both"):
-        release_walkers(school, dismissal, "K", grades=["1"])
-    calls = release_walkers(school, dismissal, grades=["K", "1"], door="North door", user=office)
+        release_walkers(school, dismissal, "K", grades=["1"], actor=SYSTEM)
+    calls = release_walkers(
+        school, dismissal, grades=["K", "1"], door="North door", actor=Actor(user=office)
+    )
     assert sorted(c.student.first_name for c in calls) == ["Ann", "Ben", "Dan"]
-    assert release_walkers(school, dismissal, grades=["K"], door="North door") == []
+    assert release_walkers(school, dismissal, grades=["K"], door="North door", actor=SYSTEM) == []
     by_grade, doors = walker_groups(school, dismissal)
     assert [(g.label, g.walkers, g.waiting) for g in by_grade] == [
         ("Grade K", 2, 0),
@@ -123,9 +126,9 @@ def test_call_rows_are_oldest_first_with_spots_and_waiting_places(db, school, ma
         db.session.add(family)
         families.append(family)
     db.session.commit()
-    dismissal = start_dismissal(school, office, 1, 1, MONDAY)
+    dismissal = start_dismissal(school, Actor(user=office), 1, 1, MONDAY)
     for tag in (3, 1, 2):
-        curb_entry(school, dismissal, tag_number=tag)
+        curb_entry(school, dismissal, tag_number=tag, actor=SYSTEM)
     rows = call_rows(dismissal)
     assert [(r.student.first_name, r.tag_number, r.spot, r.waiting) for r in rows] == [
         ("Cat", 3, "A1", None),
@@ -135,7 +138,7 @@ def test_call_rows_are_oldest_first_with_spots_and_waiting_places(db, school, ma
     cat_entry = db.session.scalar(
         select(CalledStudent).where(CalledStudent.student_id == kids["Cat"].id)
     ).queue_entry
-    mark_loaded(school, cat_entry)
+    mark_loaded(school, cat_entry, actor=SYSTEM)
     rows = call_rows(dismissal)
     assert [(r.student.first_name, r.spot, r.waiting) for r in rows] == [
         ("Ann", "A1", None),
@@ -150,7 +153,7 @@ def test_call_rows_are_oldest_first_with_spots_and_waiting_places(db, school, ma
 
 def test_todays_dismissal_is_the_schools_own(db, school, make_school, make_user):
     other: School = make_school()
-    start_dismissal(other, None, 1, 1, school_today(other))
+    start_dismissal(other, SYSTEM, 1, 1, school_today(other))
     db.session.commit()
     assert todays_dismissal(school) is None
     assert todays_dismissal(other).school_id == other.id

@@ -12,6 +12,7 @@ from carline.dismissal import call_bus, start_dismissal
 from carline.families import issue_tag
 from carline.models import CalledStudent, CurbRequest, Dismissal, QueueEntry
 from carline.plans import mark_absent, record_change, set_weekday_defaults
+from shared.audit import SYSTEM, Actor
 from shared.models import Enrollment, SchoolClass
 from shared.schedule import school_today
 from tests.hallpass.test_views import pair
@@ -24,7 +25,7 @@ def admin(school, make_user):
 
 
 def start(db, school, office_user, lanes=1, spots=2) -> Dismissal:
-    dismissal = start_dismissal(school, office_user, lanes, spots, school_today(school))
+    dismissal = start_dismissal(school, Actor(user=office_user), lanes, spots, school_today(school))
     db.session.commit()
     return dismissal
 
@@ -92,9 +93,9 @@ def test_bus_call_and_walkers_by_grade_and_door(
     riders = [make_student(school, f"Rider{n}") for n in range(2)]
     walkers = {g: make_student(school, f"Walk{g}", grade=g) for g in ("K", "1", "2")}
     for kid in riders:
-        set_weekday_defaults(school, None, kid, [today(school)], "bus", "7")
+        set_weekday_defaults(school, SYSTEM, kid, [today(school)], "bus", "7")
     for kid in walkers.values():
-        set_weekday_defaults(school, None, kid, [today(school)], "walker")
+        set_weekday_defaults(school, SYSTEM, kid, [today(school)], "walker")
     db.session.commit()
     start(db, school, office_user)
     login(office_user)
@@ -150,7 +151,7 @@ def curb_setup(db, school, office_user, make_family, make_student):
         12: make_family(school, 12, ann, ben),
         13: make_family(school, 13, cat),
     }
-    tag = issue_tag(school, families[13], user=office_user)
+    tag = issue_tag(school, families[13], actor=Actor(user=office_user))
     db.session.commit()
     return {"dismissal": start(db, school, office_user), "token": tag.token, **families}
 
@@ -201,7 +202,7 @@ def test_curb_refuses_unknown_revoked_and_malformed_entries(
     db, client, login, school, office_user, make_user, curb_setup
 ):
     old = curb_setup["token"]
-    issue_tag(school, curb_setup[13], user=office_user)
+    issue_tag(school, curb_setup[13], actor=Actor(user=office_user))
     db.session.commit()
     login(make_user(school, "staff"))
     cases = [
@@ -237,8 +238,10 @@ def test_absent_and_other_plans_are_warnings_with_names(
     db, client, login, school, office_user, make_user, curb_setup
 ):
     ann, ben = curb_setup[12].students
-    mark_absent(school, office_user, ann, school_today(school))
-    record_change(school, office_user, ben, school_today(school), mode="bus", bus_route="4")
+    mark_absent(school, Actor(user=office_user), ann, school_today(school))
+    record_change(
+        school, Actor(user=office_user), ben, school_today(school), mode="bus", bus_route="4"
+    )
     db.session.commit()
     login(make_user(school, "staff"))
     answer = text(client.post("/carline/curb/entries", data={"entry": "12"}, headers=HX))
@@ -289,7 +292,7 @@ def test_curb_is_refused_to_the_wrong_principals(
     assert anonymous.post("/carline/curb/entries", data={"entry": "12"}).status_code == 401
     # staff of another school: the tag and the car are not theirs
     other = make_school()
-    start_dismissal(other, None, 1, 1, school_today(other))
+    start_dismissal(other, SYSTEM, 1, 1, school_today(other))
     db.session.commit()
     login(make_user(other, "staff"))
     response = client.post("/carline/curb/entries", data={"entry": "12"}, headers=HX)
@@ -309,7 +312,7 @@ def test_tv_lists_calls_oldest_first_and_polls_204(
     app, db, school, admin, office_user, make_user, make_student, curb_setup
 ):
     rider = make_student(school, "Rider")
-    set_weekday_defaults(school, None, rider, [today(school)], "bus", "9")
+    set_weekday_defaults(school, SYSTEM, rider, [today(school)], "bus", "9")
     db.session.commit()
     tv = pair(app, db, school, admin, "display", room_id=None, purpose="dismissal")
     assert "/carline/tv" in text(tv.get("/device"))
@@ -317,10 +320,12 @@ def test_tv_lists_calls_oldest_first_and_polls_204(
     assert page.status_code == 200 and 'id="tv-calls"' in text(page)
     version = version_of(text(page))
     assert tv.get(f"/carline/tv/calls?v={version}").status_code == 204
-    curb_entry(school, curb_setup["dismissal"], tag_number=13)
+    curb_entry(school, curb_setup["dismissal"], tag_number=13, actor=SYSTEM)
     db.session.commit()
-    curb_entry(school, db.session.get(Dismissal, curb_setup["dismissal"].id), tag_number=12)
-    call_bus(school, db.session.get(Dismissal, curb_setup["dismissal"].id), "9")
+    curb_entry(
+        school, db.session.get(Dismissal, curb_setup["dismissal"].id), tag_number=12, actor=SYSTEM
+    )
+    call_bus(school, db.session.get(Dismissal, curb_setup["dismissal"].id), "9", actor=SYSTEM)
     db.session.commit()
     fresh = tv.get(f"/carline/tv/calls?v={version}")
     body = text(fresh)
@@ -379,7 +384,7 @@ def test_teacher_sees_the_rooms_calls_and_marks_sent(
     url = f"/carline/classroom/{classroom['room'].id}/calls"
     version = version_of(text(client.get(url + "?v=-1")))
     assert client.get(f"{url}?v={version}").status_code == 204
-    curb_entry(school, dismissal, tag_number=21)
+    curb_entry(school, dismissal, tag_number=21, actor=SYSTEM)
     db.session.commit()
     fresh = client.get(f"{url}?v={version}", headers=HX)
     body = text(fresh)
@@ -419,7 +424,7 @@ def test_classroom_display_sees_only_its_room(app, db, school, admin, office_use
         app, db, school, admin, "classroom-display", room_id=classroom["room"].id, purpose=None
     )
     assert "/carline/classroom" in text(display.get("/device"))
-    curb_entry(school, dismissal, tag_number=22)
+    curb_entry(school, dismissal, tag_number=22, actor=SYSTEM)
     db.session.commit()
     page = text(display.get("/carline/classroom"))
     assert "Room 114" in page and "Ben Last" in page
@@ -443,8 +448,8 @@ def test_classroom_display_sees_only_its_room(app, db, school, admin, office_use
 def test_classroom_lists_todays_plan_changes(db, client, login, school, office_user, classroom):
     ann, ben = classroom["kids"]
     day = school_today(school)
-    record_change(school, office_user, ann, day, mode="bus", bus_route="12")
-    mark_absent(school, office_user, ben, day)
+    record_change(school, Actor(user=office_user), ann, day, mode="bus", bus_route="12")
+    mark_absent(school, Actor(user=office_user), ben, day)
     db.session.commit()
     login(classroom["teacher"])
     url = f"/carline/classroom/{classroom['room'].id}/changes"

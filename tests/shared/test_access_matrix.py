@@ -20,6 +20,7 @@ from carline.families import issue_tag
 from carline.models import CalledStudent, Dismissal, QueueEntry
 from hallpass.models import Destination, HallPass, KeepApartGroup, PassRequest
 from shared.access import DEVICE_COOKIE, is_static_file, secret_digest
+from shared.audit import SYSTEM
 from shared.models import (
     Device,
     Enrollment,
@@ -219,9 +220,9 @@ def world(app, db, school, make_school, make_user, make_room):
     )
     db.session.add_all([hall_pass, request, group, spare])
     db.session.flush()
-    issue_tag(school, family)
-    dismissal = start_dismissal(school, None, 1, 2, date.today())
-    curb_entry(school, dismissal, tag_number=12)
+    issue_tag(school, family, actor=SYSTEM)
+    dismissal = start_dismissal(school, SYSTEM, 1, 2, date.today())
+    curb_entry(school, dismissal, tag_number=12, actor=SYSTEM)
     db.session.commit()
 
     callers = {"anonymous": app.test_client()}
