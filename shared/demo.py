@@ -9,7 +9,8 @@ below and a fixed random seed, so every load is the same. The blueprints add the
 (shared/contributions.py); each loader draws from a random generator of its own, seeded
 from SEED and its name, so its data does not depend on which other blueprints load. It
 refuses to touch a database that holds real data, and pages of the demo school carry a
-banner.
+banner. Most of its length is those name lists and the school's bell times: data, kept
+beside the code that draws from it.
 """
 
 import random
