@@ -126,6 +126,7 @@ def wrap_wsgi(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from carline import bp as carline_bp
     from hallpass import bp as hallpass_bp
+    from shared.account_views import bp as account_bp
     from shared.admin import bp as admin_bp
     from shared.auth import bp as auth_bp
     from shared.devices import bp as devices_bp
@@ -136,6 +137,7 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (
         home_bp,
         auth_bp,
+        account_bp,
         devices_bp,
         admin_bp,
         roster_bp,

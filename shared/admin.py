@@ -3,7 +3,7 @@
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from shared import audit, staff
+from shared import account_links, audit, mail, staff
 from shared.access import access
 from shared.errors import DomainError, rerender
 from shared.extensions import db
@@ -80,12 +80,44 @@ def school_settings():
 @access("admin")
 def staff_list():
     """Staff of this school with their roles, and the invitations not yet answered."""
+    people = staff.school_staff(g.principal.school_id)
+    mails = {
+        user_id: mail.status_of(sent)
+        for user_id, sent in mail.latest_by_user(g.principal.school_id).items()
+    }
     return render_template(
         "admin/staff.html",
-        people=staff.school_staff(g.principal.school_id),
+        people=people,
         invitations=staff.school_invitations(g.principal.school_id),
         roles=ROLES,
+        mails=mails,
+        failed_mails=sum(1 for status in mails.values() if status.state == "failed"),
+        to_invite=len(account_links.without_sign_in(g.principal)),
+        mail_configured=mail.configured(),
     )
+
+
+@bp.route("/staff/invite-all", methods=["POST"])
+@access("admin")
+def staff_invite_all():
+    """Invite every active staff member without a password or a working invitation."""
+    invited = account_links.invite_all(g.principal)
+    if not mail.configured():
+        return render_template("admin/staff_links.html", invited=invited)
+    flash(f"{len(invited)} invitation(s) queued; their status shows below.", "success")
+    return redirect(url_for("admin.staff_list"))
+
+
+@bp.route("/staff/<int:user_id>/invite", methods=["POST"])
+@access("admin")
+def staff_invite(user_id: int):
+    """Send one staff member a link to set their password (or show it, without SMTP)."""
+    person = staff.school_member(g.principal.school_id, user_id)
+    invited = account_links.invite(g.principal, person)
+    if invited.handover_url is not None:
+        return render_template("admin/staff_links.html", invited=[invited])
+    flash(f"An invitation to {person.email} is queued; its status shows below.", "success")
+    return redirect(url_for("admin.staff_list"))
 
 
 @bp.route("/staff/new", methods=["GET", "POST"])

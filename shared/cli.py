@@ -91,7 +91,7 @@ def housekeeping_command():
 @with_appcontext
 def purge_command(dry_run):
     """Delete records older than each school's retention periods (run it daily from cron)."""
-    from shared.retention import purge_school, purge_sessions
+    from shared.retention import purge_account_mail, purge_school, purge_sessions
 
     for school in db.session.scalars(select(School).order_by(School.id)).all():
         counts = purge_school(school)
@@ -102,8 +102,10 @@ def purge_command(dry_run):
         summary = ", ".join(f"{name} {count}" for name, count in counts.items())
         click.echo(f"{school.code}: {'would delete' if dry_run else 'deleted'} {summary}")
     sessions = purge_sessions()
+    links = purge_account_mail()
     if dry_run:
         db.session.rollback()
     else:
         db.session.commit()
     click.echo(f"sign-in sessions: {'would delete' if dry_run else 'deleted'} {sessions}")
+    click.echo(f"sent mail and used links: {'would delete' if dry_run else 'deleted'} {links}")

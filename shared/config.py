@@ -51,6 +51,37 @@ def load_secret_key(instance_path: str) -> str:
     return key
 
 
+#: How a connection to the SMTP server is secured: STARTTLS after connecting (port 587),
+#: TLS from the start (port 465), or not at all (a relay on the same host or network).
+SMTP_SECURITY_CHOICES = ("starttls", "tls", "none")
+
+
+def smtp_from_environment() -> dict:
+    """The SMTP settings (README, Configuration). Mail is off while SMTP_HOST is empty.
+
+    With SMTP_HOST set, MAIL_FROM and PUBLIC_URL are required: PUBLIC_URL is the address
+    the links in the mail point at. It is never taken from the request, whose Host header
+    the sender of a "forgot password" request chooses (a reset link to their own server).
+    """
+    host = os.environ.get("SMTP_HOST", "").strip()
+    security = os.environ.get("SMTP_SECURITY", "starttls").strip().lower()
+    if security not in SMTP_SECURITY_CHOICES:
+        raise RuntimeError(f"SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY_CHOICES)}")
+    settings = {
+        "SMTP_HOST": host,
+        "SMTP_PORT": env_int("SMTP_PORT", 465 if security == "tls" else 587),
+        "SMTP_SECURITY": security,
+        "SMTP_USER": os.environ.get("SMTP_USER", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_TIMEOUT_SECONDS": env_float("SMTP_TIMEOUT_SECONDS", 10.0),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "").strip(),
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "").strip().rstrip("/"),
+    }
+    if host and not (settings["MAIL_FROM"] and settings["PUBLIC_URL"]):
+        raise RuntimeError("With SMTP_HOST set, set MAIL_FROM and PUBLIC_URL too (see README)")
+    return settings
+
+
 def from_environment(instance_path: str) -> dict:
     """Settings read from the environment, with safe defaults for a single school."""
     default_db = f"sqlite:///{Path(instance_path) / 'passline.sqlite3'}"
@@ -82,4 +113,7 @@ def from_environment(instance_path: str) -> dict:
         "PROXY_COUNT": env_int("PROXY_COUNT", 0),
         "LIVE_POLL_SHORTCUT": env_bool("LIVE_POLL_SHORTCUT", True),
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 20) * 1024 * 1024,
+        "RESET_REQUESTS_PER_ACCOUNT": env_int("RESET_REQUESTS_PER_ACCOUNT", 3),
+        "RESET_REQUESTS_PER_ADDRESS": env_int("RESET_REQUESTS_PER_ADDRESS", 20),
+        **smtp_from_environment(),
     }

@@ -1,4 +1,5 @@
-"""Housekeeping: small jobs that must run even when nobody clicks (ending overrun passes).
+"""Housekeeping: small jobs that must run even when nobody clicks (ending overrun passes,
+sending the mail outbox).
 
 Each gunicorn worker runs them in a daemon thread (gunicorn.conf.py, `post_worker_init`),
 so they run while the app serves; `flask housekeeping` runs them once, for cron. Every job
@@ -22,9 +23,19 @@ log = logging.getLogger(__name__)
 __all__ = ["Job", "health", "jobs_of", "run_jobs", "start_thread"]
 
 
+def _deliver_mail() -> int:
+    from shared.mail import deliver_due
+
+    return deliver_due()
+
+
+#: The core's own jobs: the mail outbox (retries, and mail of a process that died).
+CORE_JOBS = [Job("mail.deliver", _deliver_mail, 60)]
+
+
 def jobs_of(app: Flask) -> list[Job]:
-    """The jobs the app's blueprints contributed (`contribute(bp, jobs=[...])`)."""
-    return contributions(app).jobs
+    """The core's jobs and those the app's blueprints contributed (`contribute(bp, jobs=[...])`)."""
+    return [*CORE_JOBS, *contributions(app).jobs]
 
 
 #: job name -> whether its last run in this process succeeded (for /healthz)

@@ -60,6 +60,28 @@ CORE_INVENTORY: dict[str, Entry] = {
         "Removed 30 days after the session ended or expired (flask purge).",
         notes={"token_hash": "SHA-256 of the random session token; the token is not stored."},
     ),
+    "account_links": Entry(
+        "Invitation and password reset links",
+        "Single-use links that let a staff member set a password (invitation or reset).",
+        "Nobody in the app; district IT in the database.",
+        "Work once; invitations expire after 7 days, resets after 1 hour; removed 30 days "
+        "after that (flask purge).",
+        notes={
+            "token_hash": "SHA-256 of the link's token; the token itself is not stored.",
+            "nonce": "Random value the link is made from, kept only until its mail is sent.",
+        },
+    ),
+    "mail_outbox": Entry(
+        "Outgoing mail",
+        "Invitation and password reset mails, kept until sent so none is lost.",
+        "Admins of the school see whether each was sent.",
+        "Removed 30 days after it was sent or given up (flask purge).",
+        notes={
+            "to_address": "The staff member's email address.",
+            "body": "The message, without its link: the link is added only when it is sent.",
+            "last_error": "Why sending failed (the kind of error and its SMTP code).",
+        },
+    ),
     "login_throttles": Entry(
         "Failed sign-in counters",
         "To slow down password guessing, per account and per client address.",
@@ -153,8 +175,9 @@ CORE_INVENTORY: dict[str, Entry] = {
 
 NOTHING_LEAVES = (
     "passline runs on the district's own server. It sends nothing to anyone: no analytics, "
-    "no trackers, no fonts or scripts from elsewhere, no e-mail, no vendor. Every page loads "
-    "only from this server."
+    "no trackers, no fonts or scripts from elsewhere, no vendor. Every page loads only from "
+    "this server. The only mail it sends is an invitation or password reset link to a staff "
+    "member, through the district's own mail server, when one is configured."
 )
 
 

@@ -529,3 +529,72 @@ class LoginThrottle(db.Model):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     failures: Mapped[int] = mapped_column(Integer)
+
+
+class LinkPurpose(StrEnum):
+    """What a single-use account link is for (shared/account_links.py)."""
+
+    INVITE = "invite"
+    RESET = "reset"
+
+
+class AccountLink(db.Model):
+    """A single-use link to set a password: an invitation or a password reset.
+
+    Only the SHA-256 of the link's token is stored. The token is an HMAC (keyed by the
+    app's SECRET_KEY) of `nonce`, so the mail outbox can put the link into the message
+    when it sends it without the token ever being written down; the nonce is cleared
+    once the mail is sent or the link was shown to an admin, after which nothing here
+    can rebuild the link.
+    """
+
+    __tablename__ = "account_links"
+    __table_args__ = (CheckConstraint(sql_in("purpose", LinkPurpose), name="purpose"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(8))
+    #: SHA-256 of the token in the link; the token itself is not stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Random input of the token's HMAC, kept only until the mail with the link is sent.
+    nonce: Mapped[str | None] = mapped_column(String(64))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Set once, atomically, when the link is used (or replaced by a newer one).
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class OutboxMail(db.Model):
+    """A mail waiting to be sent (or sent, or given up on), written in the transaction
+    that asked for it, so nothing acknowledged to the user is lost (shared/mail.py)."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (
+        Index("ix_mail_outbox_due", "sent_at", "failed_at", "next_attempt_at"),
+        Index("ix_mail_outbox_school_id_created_at", "school_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The school whose admins see how the mail went (the recipient's first school).
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    #: The account link whose URL the sender puts where the body says {link}.
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("account_links.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: When a sender may take it next (pushed ahead while one is sending it: a lease).
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Set when the sender gave up (too many attempts, or its link expired).
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Why the last attempt failed: the error's kind and SMTP code, never the address.
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+    user: Mapped[User | None] = relationship()

@@ -18,7 +18,7 @@ from shared import audit
 from shared.contributions import Cutoff, RetentionPeriod, RetentionRule, contributions
 from shared.errors import InvalidInput
 from shared.extensions import db
-from shared.models import AuditEvent, School, Student, UserSession
+from shared.models import AccountLink, AuditEvent, OutboxMail, School, Student, UserSession
 from shared.timeutil import local, utcnow
 
 AUDIT_PERIOD = RetentionPeriod("audit_days", "Audit log", 3 * 365)
@@ -112,3 +112,18 @@ def purge_sessions(now: datetime | None = None) -> int:
         (UserSession.ended_at < cutoff) | (UserSession.created_at < cutoff)
     )
     return db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
+
+
+def purge_account_mail(now: datetime | None = None) -> int:
+    """Delete mails sent or given up, and links used or expired, SESSION_DAYS ago or more."""
+    cutoff = (now or utcnow()) - timedelta(days=SESSION_DAYS)
+    statements = (
+        delete(OutboxMail).where((OutboxMail.sent_at < cutoff) | (OutboxMail.failed_at < cutoff)),
+        delete(AccountLink).where(
+            (AccountLink.used_at < cutoff) | (AccountLink.expires_at < cutoff)
+        ),
+    )
+    return sum(
+        db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
+        for statement in statements
+    )

@@ -79,7 +79,7 @@ def school_member(school_id: int, user_id: int) -> User:
     return user
 
 
-def _check_account_control(principal: Principal, person: User) -> None:
+def check_account_control(principal: Principal, person: User) -> None:
     """Only a district admin may change an account that reaches beyond this school."""
     if principal.user.is_district_admin:
         return
@@ -274,7 +274,7 @@ def set_active(principal: Principal, person: User, active: bool) -> None:
     """Deactivate (ending every session at once) or reactivate an account."""
     if person.id == principal.user.id:
         raise InvalidInput("You cannot deactivate your own account.")
-    _check_account_control(principal, person)
+    check_account_control(principal, person)
     if person.active == active:
         return
     person.active = active
@@ -285,7 +285,7 @@ def set_active(principal: Principal, person: User, active: bool) -> None:
 
 def reset_password(principal: Principal, person: User) -> str:
     """Give the person a new temporary password; their sessions end."""
-    _check_account_control(principal, person)
+    check_account_control(principal, person)
     temporary = temporary_password()
     person.password_hash = hash_password(temporary)
     end_user_sessions(person, "reset")

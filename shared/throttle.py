@@ -13,6 +13,10 @@ password is checked (a conditional upsert in the database, a Lua script in Redis
 a refused attempt takes none. A successful sign-in clears the account's count and
 gives its place in the address's count back, so only failures use them up, as before.
 
+Password reset requests (shared/account_links.py) are counted the same way, under keys
+of their own: every request counts, up to `RESET_REQUESTS_PER_ACCOUNT` for one address
+typed and `RESET_REQUESTS_PER_ADDRESS` from one client address in the window.
+
 Redis is an optimisation, never a dependency: when it does not answer within
 `REDIS_TIMEOUT_SECONDS`, the attempt is counted in the database instead, Redis is left
 alone for `REDIS_RETRY_SECONDS`, and then tried again. Counts made during an outage
@@ -284,3 +288,21 @@ def redis_available() -> bool | None:
     """
     chosen = limiter()
     return chosen.available() if isinstance(chosen, RedisLimiter) else None
+
+
+def reset_limits(email: str, address: str | None) -> list[Limit]:
+    """The limits a password reset request counts against: the address typed (whether an
+    account has it or not), then the client address."""
+    config = current_app.config
+    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    limits = [Limit(f"reset-account:{account}", config["RESET_REQUESTS_PER_ACCOUNT"])]
+    if address:
+        client = hashlib.sha256(address.encode()).hexdigest()
+        limits.append(Limit(f"reset-address:{client}", config["RESET_REQUESTS_PER_ADDRESS"]))
+    return limits
+
+
+def count_reset_request(email: str, address: str | None) -> Attempt:
+    """Count a password reset request (every one counts, within LOGIN_THROTTLE_MINUTES);
+    `retry_after` is set when it is refused."""
+    return limiter().count(reset_limits(email, address), utcnow())

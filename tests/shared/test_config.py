@@ -80,3 +80,24 @@ def test_database_url_options_are_kept_beside_the_timeouts():
     url = "postgresql+psycopg://u@db/passline?options=-csearch_path%3Dschool"
     options = engine_options(url, config)["connect_args"]["options"]
     assert options == "-csearch_path=school -c statement_timeout=5000 -c lock_timeout=5000"
+
+
+def test_smtp_settings_come_from_the_environment(monkeypatch):
+    from shared.config import smtp_from_environment
+
+    for name in ("SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY", "MAIL_FROM", "PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert smtp_from_environment()["SMTP_HOST"] == ""  # no mail: hand-over links
+    monkeypatch.setenv("SMTP_HOST", "relay.district.org")
+    with pytest.raises(RuntimeError, match="MAIL_FROM and PUBLIC_URL"):
+        smtp_from_environment()
+    monkeypatch.setenv("MAIL_FROM", "passline@district.org")
+    monkeypatch.setenv("PUBLIC_URL", "https://passline.district.org/")
+    monkeypatch.setenv("SMTP_SECURITY", "TLS")
+    settings = smtp_from_environment()
+    assert settings["SMTP_PORT"] == 465 and settings["SMTP_SECURITY"] == "tls"
+    assert settings["PUBLIC_URL"] == "https://passline.district.org"
+    assert settings["SMTP_TIMEOUT_SECONDS"] == 10.0
+    monkeypatch.setenv("SMTP_SECURITY", "ssl3")
+    with pytest.raises(RuntimeError, match="SMTP_SECURITY must be one of"):
+        smtp_from_environment()

@@ -1,0 +1,86 @@
+"""A real SMTP server of the test's own (aiosmtpd) on 127.0.0.1 and a free port.
+
+It keeps every message it accepts, parsed, and can be stopped and started again on the
+same port, so a test sees the app's mail go out, fail while the server is down, and go
+out once it is back. With `user`/`password` it requires SMTP AUTH (PLAIN or LOGIN) and
+refuses a mail sent without it.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.gunicorn_server import free_port
+
+
+class _Keeper:
+    """aiosmtpd handler: keeps each message; refuses mail before AUTH when it is required."""
+
+    def __init__(self, server: OwnSMTP):
+        self.server = server
+
+    async def handle_MAIL(self, smtp_server, session, envelope, address, mail_options):
+        if self.server.user and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_DATA(self, smtp_server, session, envelope):
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        with self.server.lock:
+            self.server.messages.append(message)
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class OwnSMTP:
+    port: int = field(default_factory=free_port)
+    user: str | None = None
+    password: str | None = None
+    messages: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    controller: Controller | None = None
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == self.user
+            and auth_data.password.decode() == self.password
+        )
+        # handled=False: aiosmtpd answers the failure (535) itself.
+        return AuthResult(success=ok, handled=False)
+
+    def start(self) -> None:
+        """Start (or start again) on the same port; returns once it accepts connections."""
+        assert self.controller is None
+        options = {}
+        if self.user:
+            # AUTH over a plain connection: only ever on 127.0.0.1, in the tests.
+            options = {"authenticator": self._authenticate, "auth_require_tls": False}
+        self.controller = Controller(
+            _Keeper(self), hostname="127.0.0.1", port=self.port, ready_timeout=10, **options
+        )
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[EmailMessage]:
+        """The messages once at least `count` have arrived (fails after `timeout` s)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise AssertionError(f"{count} message(s) expected, {len(self.messages)} arrived")
