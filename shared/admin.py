@@ -3,11 +3,11 @@
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from shared import account_links, audit, mail, staff
+from shared import account_links, audit, mail, staff, totp
 from shared.access import access
 from shared.errors import DomainError, rerender
 from shared.extensions import db
-from shared.forms import parse_date
+from shared.forms import parse_bool, parse_date
 from shared.models import (
     ROLES,
     WEEKDAYS,
@@ -74,6 +74,17 @@ def school_settings():
     )
     flash("School settings saved.", "success")
     return redirect(url_for("admin.school_settings"))
+
+
+@bp.route("/district", methods=["GET", "POST"])
+@access("admin")
+def district_settings():
+    """Settings of the whole district (district admins change them): two-factor for admins."""
+    if request.method == "POST":
+        totp.set_admins_must_use_it(audit.current_actor(), parse_bool(request.form.get("totp")))
+        flash("District settings saved.", "success")
+        return redirect(url_for("admin.district_settings"))
+    return render_template("admin/district.html", require_totp=totp.admins_must_use_it())
 
 
 @bp.route("/staff")
@@ -165,6 +176,7 @@ def staff_edit(user_id: int):
             person=person,
             roles=ROLES,
             held=staff.roles_at(person, g.principal.school_id),
+            two_factor_on=totp.enabled(person),
         )
     action = request.form.get("action")
     if action == "roles":

@@ -7,7 +7,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from flask_login import login_user, logout_user
 from sqlalchemy import select
 
-from shared import audit, staff
+from shared import audit, staff, totp
 from shared.access import access, public
 from shared.errors import DomainError, Forbidden
 from shared.extensions import db, login_manager
@@ -26,7 +26,7 @@ def load_user(session_id: str) -> User | None:
     return load_session_user(session_id)
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only same-site relative paths: never an open redirect."""
     if not target:
         return url_for("home.index")
@@ -91,6 +91,11 @@ def login():
         ), 401
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    if totp.needs_second_step(user):  # a code (or enrolment) first: shared/two_factor_views.py
+        from shared.two_factor_views import begin
+
+        sign_in_succeeded(attempt)
+        return begin(user, request.form.get("next"))
     user.last_login_at = utcnow()
     session.clear()  # a fresh session: nothing from before sign-in carries over
     sign_in_succeeded(attempt)
@@ -100,7 +105,7 @@ def login():
     audit.record("auth.login", school_id=session["school_id"], target=user, actor_user=user)
     if staff.my_invitations(user):
         flash("A school invited you to join it: see Invitations on your account page.", "info")
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next")))
 
 
 @bp.route("/logout", methods=["POST"])

@@ -37,6 +37,10 @@ CORE_INVENTORY: dict[str, Entry] = {
         notes={
             "password_hash": "argon2id hash; the password itself is never stored.",
             "session_nonce": "Random value that ends every session when it changes.",
+            "totp_secret": "Two-factor sign-in: the secret shared with the person's authenticator "
+            "app, needed to check their codes; removed when two-factor is turned off or reset.",
+            "totp_enabled_at": "When two-factor sign-in was turned on.",
+            "totp_last_step": "The time step of the last code accepted, so no code works twice.",
         },
     ),
     "memberships": Entry(
@@ -81,6 +85,19 @@ CORE_INVENTORY: dict[str, Entry] = {
             "body": "The message, without its link: the link is added only when it is sent.",
             "last_error": "Why sending failed (the kind of error and its SMTP code).",
         },
+    ),
+    "recovery_codes": Entry(
+        "Two-factor recovery codes",
+        "One-time codes that sign a person in without their authenticator app.",
+        "Nobody in the app; district IT in the database.",
+        "Until used, replaced or two-factor is turned off or reset.",
+        notes={"code_hash": "SHA-256 of the code; the code itself is shown once, not stored."},
+    ),
+    "district_settings": Entry(
+        "District settings",
+        "Rules for the whole district, such as two-factor sign-in for admins.",
+        "District admins change them; school admins see them.",
+        UNTIL_REMOVED,
     ),
     "login_throttles": Entry(
         "Failed sign-in counters",

@@ -162,6 +162,12 @@ class User(UserMixin, db.Model):
     sourced_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Base32 secret of the authenticator app (RFC 6238), set at enrolment (shared/totp.py).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    #: When the first code was confirmed: from then on a password sign-in asks for a code.
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The last time step whose code was accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -598,3 +604,27 @@ class OutboxMail(db.Model):
     last_error: Mapped[str | None] = mapped_column(String(200))
 
     user: Mapped[User | None] = relationship()
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that stands in for the authenticator app; only its hash is stored."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: SHA-256 of the code (80 random bits, so a plain hash is enough).
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Set once, atomically, when the code is used.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DistrictSetting(db.Model):
+    """A setting of the whole district (not of one school), changed by a district admin."""
+
+    __tablename__ = "district_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -17,6 +17,9 @@ Password reset requests (shared/account_links.py) are counted the same way, unde
 of their own: every request counts, up to `RESET_REQUESTS_PER_ACCOUNT` for one address
 typed and `RESET_REQUESTS_PER_ADDRESS` from one client address in the window.
 
+Two-factor codes (shared/totp.py) count like passwords, per account under a key of
+their own and in the address's count.
+
 Redis is an optimisation, never a dependency: when it does not answer within
 `REDIS_TIMEOUT_SECONDS`, the attempt is counted in the database instead, Redis is left
 alone for `REDIS_RETRY_SECONDS`, and then tried again. Counts made during an outage
@@ -306,3 +309,15 @@ def count_reset_request(email: str, address: str | None) -> Attempt:
     """Count a password reset request (every one counts, within LOGIN_THROTTLE_MINUTES);
     `retry_after` is set when it is refused."""
     return limiter().count(reset_limits(email, address), utcnow())
+
+
+def begin_second_factor(user_id: int, address: str | None) -> Attempt:
+    """Count a two-factor code attempt before it is checked (commit right after), like a
+    password: `LOGIN_FAILURES_PER_ACCOUNT` wrong codes for one account (and the address's
+    limit) in the window, then 429. A right code clears it (`sign_in_succeeded`)."""
+    config = current_app.config
+    limits = [Limit(f"totp:{user_id}", config["LOGIN_FAILURES_PER_ACCOUNT"])]
+    if address:
+        client = hashlib.sha256(address.encode()).hexdigest()
+        limits.append(Limit(f"address:{client}", config["LOGIN_FAILURES_PER_ADDRESS"]))
+    return limiter().count(limits, utcnow())

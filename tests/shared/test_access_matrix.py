@@ -53,6 +53,12 @@ MATRIX: dict[str, frozenset[str]] = {
     "auth.answer_invitation": STAFF,
     "account.forgot_password": EVERYONE,
     "account.set_password": EVERYONE,
+    "two_factor.code": EVERYONE,
+    "two_factor.enrol": EVERYONE,
+    "two_factor.account": STAFF,
+    "two_factor.setup": STAFF,
+    "two_factor.turn_off": STAFF,
+    "two_factor.reset": ADMIN,
     "devices.pair": EVERYONE,
     "devices.device_home": ANY_DEVICE,
     "devices.unpair": ANY_DEVICE,
@@ -69,6 +75,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "admin.staff_invitation": ADMIN,
     "admin.staff_invite": ADMIN,
     "admin.staff_invite_all": ADMIN,
+    "admin.district_settings": ADMIN,
     "admin.students": ADMIN,
     "roster.index": ADMIN,
     "roster.upload": ADMIN,
@@ -295,8 +302,9 @@ def world(app, db, school, make_school, make_user, make_room):
 
 
 #: Routes that may answer 403 to a caller they admit, for a reason of their own
-#: (switching to a school where you have no role).
-DOMAIN_403 = {"auth.switch_school"}
+#: (switching to a school where you have no role; district settings and two-factor
+#: resets, which only a district admin may change).
+DOMAIN_403 = {"auth.switch_school", "admin.district_settings", "two_factor.reset"}
 
 
 def refused(method: str, response) -> bool:

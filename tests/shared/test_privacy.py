@@ -33,6 +33,19 @@ def test_inventory_page_lists_every_table_and_field(client, school, make_user, l
             assert f"<code>{column.name}</code>" in html
 
 
+def test_inventory_page_says_what_is_kept_for_sign_in(client, school, make_user, login):
+    login(make_user(school, "teacher"))
+    html = client.get("/privacy/inventory").get_data(as_text=True)
+    for said in (
+        "the secret shared with the person",  # users.totp_secret
+        "SHA-256 of the link&#39;s token",  # account_links.token_hash
+        "SHA-256 of the code",  # recovery_codes.code_hash
+        "Invitation and password reset mails, kept until sent",  # mail_outbox
+        "The only mail it sends is an invitation or password reset link",
+    ):
+        assert said in html, said
+
+
 def test_admin_sets_retention_with_validation_and_audit(client, db, school, make_user, login):
     login(make_user(school, "admin"))
     form = {"pass_history_days": "200", "dismissal_history_days": "90", "audit_days": "400"}
