@@ -74,6 +74,9 @@ def smtp_from_environment() -> dict:
         "SMTP_USER": os.environ.get("SMTP_USER", ""),
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
         "SMTP_TIMEOUT_SECONDS": env_float("SMTP_TIMEOUT_SECONDS", 10.0),
+        #: A CA bundle to check the mail server's certificate with (the district's own CA);
+        #: empty: the system's CAs.
+        "SMTP_CA_FILE": os.environ.get("SMTP_CA_FILE", "").strip(),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "").strip(),
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "").strip().rstrip("/"),
     }

@@ -143,7 +143,7 @@ def send_message(app: Flask, message: EmailMessage) -> None:
     """Send one message over SMTP as configured; every socket operation is bounded."""
     config = app.config
     host, port, timeout = config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_TIMEOUT_SECONDS"]
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=config.get("SMTP_CA_FILE") or None)
     if config["SMTP_SECURITY"] == "tls":
         client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
     else:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -48,6 +52,10 @@ class OwnSMTP:
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     controller: Controller | None = None
+    #: (certificate, key) files: STARTTLS is offered and required before MAIL, or with
+    #: `implicit_tls` the connection is TLS from the start.
+    tls: tuple[str, str] | None = None
+    implicit_tls: bool = False
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
         ok = (
@@ -61,10 +69,17 @@ class OwnSMTP:
     def start(self) -> None:
         """Start (or start again) on the same port; returns once it accepts connections."""
         assert self.controller is None
-        options = {}
+        options: dict = {}
         if self.user:
             # AUTH over a plain connection: only ever on 127.0.0.1, in the tests.
             options = {"authenticator": self._authenticate, "auth_require_tls": False}
+        if self.tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.tls)
+            if self.implicit_tls:
+                options["ssl_context"] = context
+            else:
+                options.update(tls_context=context, require_starttls=True)
         self.controller = Controller(
             _Keeper(self), hostname="127.0.0.1", port=self.port, ready_timeout=10, **options
         )
@@ -84,3 +99,22 @@ class OwnSMTP:
                     return list(self.messages)
             time.sleep(0.05)
         raise AssertionError(f"{count} message(s) expected, {len(self.messages)} arrived")
+
+
+OPENSSL = shutil.which("openssl")
+
+
+def self_signed_certificate(folder: Path) -> tuple[str, str]:
+    """A certificate for localhost and 127.0.0.1, valid a day: (certificate, key) files,
+    the certificate being its own CA (give it to the app as SMTP_CA_FILE)."""
+    cert, key = folder / "smtp-cert.pem", folder / "smtp-key.pem"
+    subprocess.run(  # noqa: S603 - fixed arguments
+        [
+            OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)

@@ -23,7 +23,7 @@ from shared.models import AccountLink, AuditEvent, LinkPurpose, Membership, Outb
 from shared.passwords import verify_password
 from shared.timeutil import utcnow
 from tests.helpers import PASSWORD, audit_actions
-from tests.smtp_server import OwnSMTP
+from tests.smtp_server import OPENSSL, OwnSMTP, self_signed_certificate
 
 PUBLIC_URL = "https://passline.example.org"
 NEW_PASSWORD = "a brand new password"
@@ -434,3 +434,29 @@ def test_two_requests_using_one_link_at_once_set_one_password(app, db, school, m
         thread.join()
     assert sorted(codes) == [302, 410, 410, 410]
     assert audit_actions(db).count("auth.password_set") == 1
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="no openssl to make a test certificate")
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_mail_goes_over_starttls_or_tls_with_the_certificate_checked(
+    app, client, db, school, make_user, tmp_path, security
+):
+    cert, key = self_signed_certificate(tmp_path)
+    server = OwnSMTP(tls=(cert, key), implicit_tls=security == "tls")
+    server.start()
+    user = make_user(school, "teacher")
+    # Without the district's CA the certificate is refused: nothing is sent in clear.
+    saved = _configure(app, server, SMTP_HOST="localhost", SMTP_SECURITY=security)
+    try:
+        client.post("/login/forgot", data={"email": user.email})
+        assert "SSLCertVerificationError" in _first_attempt(db).last_error
+        assert server.messages == []
+        app.config["SMTP_CA_FILE"] = cert
+        _due_now(db)
+        assert mail.deliver_due(app) == 1
+        assert server.wait_for(1)[0]["To"] == user.email
+    finally:
+        mail.sender(app).stop()
+        app.config.update(saved)
+        app.config["SMTP_CA_FILE"] = ""
+        server.stop()
