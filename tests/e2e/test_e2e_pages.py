@@ -30,6 +30,8 @@ PAGES = {
             "/hallpass/settings/keep-apart",
             "/carline/settings",
             "/privacy/inventory",
+            "/admin/district",
+            "/account/two-factor",
         ],
     ),
     "office": (
@@ -45,7 +47,10 @@ PAGES = {
             "/account/password",
         ],
     ),
-    "teacher": ("tablet", ["/dashboard", "/carline/my-students", "/hallpass/reports"]),
+    "teacher": (
+        "tablet",
+        ["/dashboard", "/carline/my-students", "/hallpass/reports", "/account/two-factor/setup"],
+    ),
     "staff": ("phone", ["/dashboard", "/carline/curb", "/hallpass/hallway"]),
 }
 
