@@ -304,6 +304,28 @@ def open_link(token: str) -> AccountLink:
     return link
 
 
+def record_refusal(token: str) -> None:
+    """Audit a refused use of a link (unknown, used, replaced, expired, or its account
+    deactivated), in the request's transaction; never the token."""
+    link = db.session.scalar(
+        select(AccountLink).where(AccountLink.token_hash == _digest(token[:100]))
+    )
+    if link is None:
+        audit.record("auth.link_refused", detail={"reason": "unknown"}, actor_label="anonymous")
+        return
+    reason = "used or replaced" if link.used_at is not None else "expired"
+    if link.used_at is None and link.expires_at > utcnow():
+        reason = "account deactivated"
+    school = _first_school(link.user)
+    audit.record(
+        "auth.link_refused",
+        school_id=school.id if school is not None else None,
+        target=link.user,
+        detail={"reason": reason, "purpose": link.purpose},
+        actor_label="anonymous",
+    )
+
+
 def set_password(token: str, new_password: str, confirm: str) -> User:
     """Use the link once: set the password, end every session and every other link."""
     link = open_link(token)

@@ -11,6 +11,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from shared import account_links
 from shared.access import public
 from shared.errors import DomainError, rerender
+from shared.extensions import db
 
 bp = Blueprint("account", __name__)
 
@@ -44,7 +45,10 @@ def set_password(token: str):
     try:
         link = account_links.open_link(token)
     except DomainError as error:
-        return _no_referrer(rerender("account/link_gone.html", error))
+        answer = rerender("account/link_gone.html", error)
+        if request.method == "POST":  # an attempt to use it: audited (a look is not)
+            account_links.record_refusal(token)
+        return _no_referrer(answer)
     if request.method == "GET":
         return _no_referrer(render_template("account/set_password.html", link=link))
     try:
@@ -52,9 +56,14 @@ def set_password(token: str):
             token, request.form.get("new_password", ""), request.form.get("confirm_password", "")
         )
     except DomainError as error:
-        link = account_links.open_link(token) if error.status_code == 400 else None
-        template = "account/set_password.html" if link is not None else "account/link_gone.html"
-        return _no_referrer(rerender(template, error, link=link))
+        if error.status_code != 400:  # used by another request in the meantime
+            answer = rerender("account/link_gone.html", error)
+            account_links.record_refusal(token)
+            return _no_referrer(answer)
+        db.session.rollback()
+        return _no_referrer(
+            rerender("account/set_password.html", error, link=account_links.open_link(token))
+        )
     flash("Your password is set. Sign in with it now.", "success")
     return redirect(url_for("auth.login"))
 

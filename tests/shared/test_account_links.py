@@ -134,6 +134,10 @@ def test_an_invited_teacher_sets_a_password_from_the_email(
     assert again.status_code == 410 and b"already used or has expired" in again.data
     assert "staff.invite_link" in audit_actions(db)
     assert "auth.password_set" in audit_actions(db)
+    refused = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "auth.link_refused"))
+    assert refused.target_id == teacher.id and refused.school_id == school.id
+    assert refused.detail == {"reason": "used or replaced", "purpose": "invite"}
+    assert token not in str(refused.detail)
 
 
 def test_forgot_password_resets_by_email_and_ends_other_sessions(
@@ -223,6 +227,8 @@ def test_an_expired_link_is_refused_and_changes_nothing(
     db.session.rollback()
     assert verify_password(db.session.get(User, user.id).password_hash, PASSWORD)
     assert "auth.password_set" not in audit_actions(db)
+    refused = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "auth.link_refused"))
+    assert refused.detail == {"reason": "expired", "purpose": "reset"}
 
 
 def test_link_lifetimes_are_a_week_for_invitations_and_an_hour_for_resets():
@@ -253,6 +259,8 @@ def test_bad_input_on_the_link_page_is_a_clear_400_and_keeps_the_link(
     assert differ.status_code == 400 and b"not the same" in differ.data
     assert client.get(path).status_code == 200  # still unused
     assert client.get("/account/link/not-a-token-at-all-0123456789").status_code == 404
+    assert client.post("/account/link/not-a-token-at-all-0123456789").status_code == 404
+    assert audit_actions(db).count("auth.link_refused") == 1  # the attempt, not the look
     bad = client.post("/login/forgot", data={"email": "not an address"})
     assert bad.status_code == 400 and b"valid email" in bad.data
 
@@ -436,6 +444,7 @@ def test_two_requests_using_one_link_at_once_set_one_password(app, db, school, m
         thread.join()
     assert sorted(codes) == [302, 410, 410, 410]
     assert audit_actions(db).count("auth.password_set") == 1
+    assert audit_actions(db).count("auth.link_refused") == 3
 
 
 @pytest.mark.skipif(OPENSSL is None, reason="no openssl to make a test certificate")
