@@ -50,22 +50,40 @@ class CurbStudent:
 
 @dataclass(frozen=True)
 class CurbResult:
-    """The answer to a curb entry: the car's queue entry, spot and students."""
+    """The answer to a curb entry: the car's queue entry, spot and students.
+
+    `entry` is None for a car with nobody to call (all absent, gone or going another
+    way): it is warned and takes no loading spot.
+    """
 
     dismissal: Dismissal
-    entry: QueueEntry
-    tag_number: int
-    #: True when this request queued the car; False for a repeat of a queued car.
+    entry: QueueEntry | None
+    family: Family
+    #: True when this request queued the car; False for a repeat (or nobody to call).
     created: bool
     students: list[CurbStudent]
 
     @property
-    def position(self) -> int:
-        return self.entry.position
+    def tag_number(self) -> int:
+        return self.family.tag_number
+
+    @property
+    def position(self) -> int | None:
+        return self.entry.position if self.entry is not None else None
 
     @property
     def spot(self) -> str | None:
-        return self.dismissal.spot_label(self.entry.spot)
+        return self.dismissal.spot_label(self.entry.spot) if self.entry is not None else None
+
+    @property
+    def nobody(self) -> bool:
+        """No student of this car is called by it: no spot, only the warnings."""
+        return all(s.call is None for s in self.students)
+
+    @property
+    def adults(self) -> list[str]:
+        """The family's authorized pickup adults, one a line, for the curb staff to check."""
+        return [line for line in (self.family.pickup_adults or "").splitlines() if line.strip()]
 
     @property
     def warnings(self) -> list[CurbStudent]:
@@ -93,9 +111,12 @@ def curb_entry(
     entry, retried = _earlier(dismissal, family, key)
     if retried is not None:
         students = _curb_students(dismissal, entry, family, call_new=False)
-        return CurbResult(dismissal, entry, family.tag_number, not retried.repeat, students)
-    created = entry is None
+        return CurbResult(dismissal, entry, family, not retried.repeat, students)
+    created, riders = entry is None, None
     if entry is None:
+        riders = _riders(dismissal, family)
+        if not any(call is None and _rides_with(plan, family) for _, plan, call in riders):
+            return _nobody_to_call(school, dismissal, family, riders, actor=actor)
         entry = _queue(dismissal, family, actor=actor)
     else:
         entry.repeat_count = QueueEntry.repeat_count + 1
@@ -105,7 +126,9 @@ def curb_entry(
                 dismissal_id=dismissal.id, key=key, queue_entry_id=entry.id, repeat=not created
             )
         )
-    students = _curb_students(dismissal, entry, family, call_new=created)
+    students = _curb_students(
+        dismissal, entry, family, call_new=created, riders=riders if created else None
+    )
     if created:
         _fill_spots(dismissal)
     db.session.flush()
@@ -120,7 +143,34 @@ def curb_entry(
         called=[s.student.id for s in students if s.warning is None],
         warned=[s.student.id for s in students if s.warning is not None],
     )
-    return CurbResult(dismissal, entry, family.tag_number, created, students)
+    return CurbResult(dismissal, entry, family, created, students)
+
+
+def _nobody_to_call(
+    school: School,
+    dismissal: Dismissal,
+    family: Family,
+    riders: list[tuple[Student, DayPlan, CalledStudent | None]],
+    *,
+    actor: Actor,
+) -> CurbResult:
+    """A car none of whose students it may take today: warned, not queued, no spot.
+
+    Nothing is written but the audit entry, so a retry (or the car coming back after the
+    office changed a plan) is simply looked at again.
+    """
+    students = [
+        CurbStudent(student, None, _warning(plan, call, family)) for student, plan, call in riders
+    ]
+    record(
+        "curb_nobody",
+        school,
+        family,
+        actor=actor,
+        tag_number=family.tag_number,
+        warned=[s.student.id for s in students],
+    )
+    return CurbResult(dismissal, None, family, False, students)
 
 
 def _request_key(idempotency_key: str | None) -> str | None:
@@ -215,14 +265,19 @@ def _riders(
 
 
 def _curb_students(
-    dismissal: Dismissal, entry: QueueEntry, family: Family, *, call_new: bool
+    dismissal: Dismissal,
+    entry: QueueEntry,
+    family: Family,
+    *,
+    call_new: bool,
+    riders: list[tuple[Student, DayPlan, CalledStudent | None]] | None = None,
 ) -> list[CurbStudent]:
     """The car's students: those it picks up, and why the others are not called.
 
     With `call_new`, students riding with this car today who are not called yet are called.
     """
     result = []
-    for student, plan, existing in _riders(dismissal, family):
+    for student, plan, existing in riders if riders is not None else _riders(dismissal, family):
         if existing is None and call_new and _rides_with(plan, family):
             existing = CalledStudent(
                 dismissal_id=dismissal.id,

@@ -15,9 +15,10 @@ this student already called?" followed by an insert is safe.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +34,10 @@ from shared.schedule import school_today
 from shared.timeutil import utcnow
 
 NOT_STARTED = "Dismissal has not started yet today. The office starts it."
+#: How long after a bus call, a walker release or a "send all" the office or teacher may undo it.
+UNDO_WINDOW = timedelta(minutes=1)
+#: The reasons a student is a late pickup (`LatePickup.reason`), in the order they are counted.
+LATE_REASONS = ("called", "not_called", "no_plan")
 
 
 @dataclass(frozen=True)
@@ -110,23 +115,56 @@ def lock_open(school: School, dismissal_id: int | None = None) -> Dismissal:
 
 
 def end_dismissal(school: School, dismissal: Dismissal, *, actor: Actor) -> list[LatePickup]:
-    """Close the day's dismissal; the students still at school (late pickups)."""
+    """Close the day's dismissal; the students still at school (late pickups).
+
+    The audit entry holds the counts; who they are stays readable from the day's records
+    (`late_pickups`, the office's list and the dismissal's CSV).
+    """
     dismissal = lock_open(school, dismissal.id)
     dismissal.ended_at = utcnow()
     late = late_pickups(dismissal)
     db.session.flush()
+    by_reason = Counter(p.reason for p in late)
     record(
         "dismissal_end",
         school,
         dismissal,
         actor=actor,
-        late_pickups=[p.student.id for p in late],
+        late_pickups=len(late),
+        **{f"late_{reason}": by_reason[reason] for reason in LATE_REASONS},
     )
     return late
 
 
+def reopen_dismissal(school: School, dismissal: Dismissal, *, actor: Actor) -> Dismissal:
+    """Reopen today's ended dismissal: the curb takes entries again (never another day's)."""
+    dismissal = db.session.scalar(
+        select(Dismissal)
+        .where(Dismissal.school_id == school.id, Dismissal.id == dismissal.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if dismissal is None:
+        raise NotFound("No such dismissal.")
+    if dismissal.ended_at is None:
+        raise Conflict("This dismissal is still running.")
+    if dismissal.day != school_today(school):
+        raise Conflict("Only today's dismissal can be reopened.")
+    ended_at, dismissal.ended_at = dismissal.ended_at, None
+    db.session.flush()
+    record("dismissal_reopen", school, dismissal, actor=actor, ended_at=ended_at.isoformat())
+    return dismissal
+
+
 def late_pickups(dismissal: Dismissal) -> list[LatePickup]:
-    """Students present today who have not been loaded or released, by name."""
+    """Students present today who have not been loaded or released, by name.
+
+    The one definition of a late pickup: the office's end-of-day list and the reports'
+    "not picked up" (`carline.reports`) both count it. A late pickup is a student of the
+    school, not absent, who is neither loaded nor released in this dismissal and is not
+    signed out early or sent to after-care: called and not gone ("called"), never called
+    though riding a car, a bus or walking ("not_called"), or without a plan ("no_plan").
+    """
     plans = day_plans(dismissal.school_id, dismissal.day)
     calls = {
         c.student_id: c

@@ -8,7 +8,8 @@ the per-car waits (curb entry to loaded) come back as pairs and their median and
 - 90th percentile: nearest rank, the ceil(0.9 * n)-th shortest wait;
 - cars per minute: loaded cars divided by the minutes from the first call to the
   last car loaded;
-- not picked up: students called who were neither loaded nor released.
+- not picked up: the late pickups of the day, as `carline.dismissal.late_pickups`
+  defines them (the same number as the office's end-of-day list).
 
 `history_csv` and `dismissal_csv` write spreadsheets safely (no formula injection);
 `timeline_svg` draws calls and loads over time as inline SVG, server-side.
@@ -24,9 +25,10 @@ from functools import partial
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
-from carline.models import CALL_MODES, GONE_STATUSES, CalledStudent, Dismissal, QueueEntry
+from carline.dismissal import late_pickups
+from carline.models import CALL_MODES, CalledStudent, Dismissal, QueueEntry
 from shared.access import school_record
 from shared.charts import Frame, close, nice_scale, svg_open, value_axis, x_label
 from shared.csvfile import csv_text, safe_cell
@@ -123,15 +125,13 @@ def _stats_for(dismissals: list[Dismissal]) -> list[DismissalStats]:
             CalledStudent.mode,
             func.count(CalledStudent.id),
             func.min(CalledStudent.called_at),
-            func.sum(case((CalledStudent.status.in_(GONE_STATUSES), 0), else_=1)),
         )
         .where(CalledStudent.dismissal_id.in_(ids))
         .group_by(CalledStudent.dismissal_id, CalledStudent.mode)
     )
-    for dismissal_id, mode, count, first, not_gone in calls:
+    for dismissal_id, mode, count, first in calls:
         s = stats[dismissal_id]
         s.called_by_mode[mode] = count
-        s.not_picked_up += int(not_gone or 0)
         first = _aware(first)
         if first is not None and (s.first_call_at is None or first < s.first_call_at):
             s.first_call_at = first
@@ -145,6 +145,8 @@ def _stats_for(dismissals: list[Dismissal]) -> list[DismissalStats]:
     for s in stats.values():
         for mode in CALL_MODES:
             s.called_by_mode.setdefault(mode, 0)
+        # One definition of a late pickup, the end-of-day list's (one query per day).
+        s.not_picked_up = len(late_pickups(s.dismissal))
     return [stats[d.id] for d in dismissals]
 
 

@@ -24,6 +24,7 @@ from carline.dismissal import (
     late_pickups,
     mark_sent,
     release_walkers,
+    reopen_dismissal,
     start_dismissal,
     todays_dismissal,
 )
@@ -190,6 +191,19 @@ def control_end():
     return redirect(url_for("carline.control"))
 
 
+@bp.route("/dismissal/reopen", methods=["POST"])
+@access(*OFFICE)
+def control_reopen():
+    """Reopen today's ended dismissal (the same day only): the curb takes entries again."""
+    school = _school()
+    dismissal = todays_dismissal(school)
+    if dismissal is None:
+        raise Conflict(NOT_STARTED)
+    reopen_dismissal(school, dismissal, actor=current_actor())
+    flash("Dismissal reopened: the curb takes entries again.", "success")
+    return redirect(url_for("carline.control"))
+
+
 # The curb
 
 
@@ -245,7 +259,7 @@ def curb_enter():
     answer = render_template(
         "carline/run/partials/curb_answer.html",
         result=result,
-        waiting=progress.queue_rank(result.entry),
+        waiting=progress.queue_rank(result.entry) if result.entry is not None else None,
     )
     if _is_htmx():
         return answer

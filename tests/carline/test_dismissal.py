@@ -1,5 +1,7 @@
 """Car line services: tags, plans, curb entry, spots, calls, end of day; and under concurrency."""
 
+import csv
+import io
 import random
 import threading
 import time
@@ -11,9 +13,18 @@ from datetime import time as clock
 import pytest
 from sqlalchemy import func, select
 
+from carline import reports
 from carline.curb import CurbResult, curb_entry, mark_loaded
 from carline.day_plans import dismissal_mode
-from carline.dismissal import call_bus, end_dismissal, mark_sent, release_walkers, start_dismissal
+from carline.dismissal import (
+    call_bus,
+    end_dismissal,
+    late_pickups,
+    mark_sent,
+    release_walkers,
+    reopen_dismissal,
+    start_dismissal,
+)
 from carline.families import issue_tag
 from carline.models import CalledStudent, CurbRequest, Dismissal, QueueEntry, Tag
 from carline.plans import (
@@ -29,6 +40,7 @@ from shared.database import write_intent
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db as database
 from shared.models import AuditEvent, Device, School
+from shared.schedule import school_today
 from tests.helpers import audit_actions
 
 MONDAY = date(2026, 11, 23)
@@ -401,7 +413,40 @@ def test_end_of_day_lists_late_pickups_and_closes(
     ended = db.session.scalar(
         select(AuditEvent).where(AuditEvent.action == "carline.dismissal_end")
     )
-    assert sorted(ended.detail["late_pickups"]) == sorted([never.id, unplanned.id, waiting.id])
+    # The audit entry summarises (counts); who they are stays in the day's records.
+    assert ended.detail == {
+        "late_pickups": 3,
+        "late_called": 1,
+        "late_not_called": 1,
+        "late_no_plan": 1,
+    }
+    assert [p.student.id for p in late_pickups(dismissal)] == [waiting.id, never.id, unplanned.id]
+
+
+def test_reports_count_the_late_pickups_of_the_end_of_day_list(
+    db, school, office, dismissal, make_family, make_student
+):
+    """One definition of a late pickup: the report's "not picked up" is the office's list."""
+    waiting, never, absent, unplanned = (
+        make_student(school, name) for name in ("Waiting", "Never", "Absent", "Unplanned")
+    )
+    gone, walker = make_student(school, "Gone"), make_student(school, "Walker")
+    make_family(school, 1, gone)
+    make_family(school, 2, waiting)
+    make_family(school, 3, never, absent)
+    mark_absent(school, Actor(user=office), absent, MONDAY, now=ON_MONDAY)
+    set_weekday_defaults(school, Actor(user=office), walker, [MONDAY.weekday()], "walker")
+    mark_loaded(school, enter(db, school, dismissal, tag_number=1).entry, actor=SYSTEM)
+    enter(db, school, dismissal, tag_number=2)
+    (walk,) = release_walkers(school, dismissal, actor=SYSTEM)
+    mark_sent(school, walk, actor=SYSTEM)
+    late = end_dismissal(school, dismissal, actor=Actor(user=office))
+    db.session.commit()
+    (row,) = reports.history(school, MONDAY, MONDAY)
+    assert [p.student.id for p in late] == [waiting.id, never.id, unplanned.id]
+    assert row.not_picked_up == 3 == reports.dismissal_stats(school, dismissal).not_picked_up
+    csv_late = next(csv.DictReader(io.StringIO(reports.history_csv(school, [row]))))
+    assert csv_late["not picked up"] == "3"
 
 
 def test_another_schools_dismissal_is_not_found(db, school, dismissal, make_school):
@@ -515,8 +560,9 @@ def test_concurrent_curb_entries_and_loading_keep_the_queue_exact(
     """8 devices x 10 families, each request retried once, 3 re-scanning devices, 2 loaders."""
     families = THREADS * ENTRIES_EACH
     kids = [make_student(school) for _ in range(families)]
-    for n in range(families):  # odd tags share the previous tag's student (split households)
-        make_family(school, n + 1, kids[n], *([kids[n - 1]] if n % 2 else []))
+    shared = [make_student(school) for _ in range(families // 2)]
+    for n in range(families):  # each tag has its own student and one of a split household
+        make_family(school, n + 1, kids[n], shared[n // 2])
     started = start_dismissal(school, SYSTEM, 2, 4, MONDAY)
     db.session.commit()
     school_id, dismissal_id = school.id, started.id
@@ -581,7 +627,7 @@ def test_concurrent_curb_entries_and_loading_keep_the_queue_exact(
     spot_times = [e.at_spot_at for e in entries]
     assert None not in spot_times and spot_times == sorted(spot_times)  # spots in arrival order
     calls = db.session.scalars(select(CalledStudent)).all()
-    assert len(calls) == families and {c.status for c in calls} == {"loaded"}
+    assert len(calls) == families + len(shared) and {c.status for c in calls} == {"loaded"}
     assert db.session.scalar(select(func.count(CurbRequest.id))) == families
     actions = Counter(audit_actions(db, school_id=school_id))
     assert actions["carline.curb_entry"] == families
@@ -629,3 +675,70 @@ def test_devices_racing_on_the_same_cars_queue_each_once(
     assert [e.repeat_count for e in entries] == [THREADS - 1] * ENTRIES_EACH
     held = [e.spot for e in entries if e.status == "at_spot"]
     assert held == [1, 2, 3]
+
+
+# Issue 17: nobody to call, reopening, authorized adults
+
+
+def test_a_car_with_nobody_to_call_is_warned_and_takes_no_spot(
+    db, school, office, dismissal, make_family, make_student
+):
+    absent, gone = make_student(school, "Absent"), make_student(school, "Gone")
+    rider = make_student(school, "Rider")
+    make_family(school, 1, absent)
+    make_family(school, 2, gone)
+    make_family(school, 3, gone, rider)
+    make_family(school, 4, rider)
+    mark_absent(school, Actor(user=office), absent, MONDAY, now=ON_MONDAY)
+    mark_loaded(school, enter(db, school, dismissal, tag_number=2).entry, actor=SYSTEM)
+    nobody = enter(db, school, dismissal, tag_number=1)
+    assert nobody.entry is None and nobody.nobody and nobody.spot is None
+    assert warnings(nobody) == {"Absent": "Absent today."}
+    also_gone = enter(db, school, dismissal, tag_number=3)  # Rider is called by it: a spot
+    assert also_gone.spot == "A1" and called(also_gone) == ["Rider"]
+    second = enter(db, school, dismissal, tag_number=4)  # Rider already called by tag 3
+    assert second.entry is None and warnings(second) == {"Rider": "Already called with tag 3."}
+    entries = db.session.scalars(select(QueueEntry.family_id).order_by(QueueEntry.position))
+    assert len(list(entries)) == 2  # tag 2 (loaded) and tag 3; tags 1 and 4 never queued
+    assert "carline.curb_nobody" in audit_actions(db, school_id=school.id)
+
+
+def test_the_office_reopens_todays_ended_dismissal(db, school, office, make_family, make_student):
+    make_family(school, 5, make_student(school, "Late"))
+    today = school_today(school)
+    running = start_dismissal(school, Actor(user=office), 1, 2, today)
+    with pytest.raises(Conflict, match="still running"):
+        reopen_dismissal(school, running, actor=Actor(user=office))
+    end_dismissal(school, running, actor=Actor(user=office))
+    db.session.commit()
+    with pytest.raises(Conflict, match="has ended"):
+        curb_entry(school, running, tag_number=5, actor=SYSTEM)
+    reopen_dismissal(school, running, actor=Actor(user=office))
+    db.session.commit()
+    assert running.ended_at is None
+    assert enter(db, school, running, tag_number=5).spot == "A1"
+    assert audit_actions(db, school_id=school.id)[-3:] == [
+        "carline.dismissal_end",
+        "carline.dismissal_reopen",
+        "carline.curb_entry",
+    ]
+
+
+def test_another_days_dismissal_is_not_reopened(db, school, office, dismissal, make_school):
+    end_dismissal(school, dismissal, actor=Actor(user=office))  # MONDAY is not today
+    with pytest.raises(Conflict, match="Only today's"):
+        reopen_dismissal(school, dismissal, actor=Actor(user=office))
+    with pytest.raises(NotFound):
+        reopen_dismissal(make_school(), dismissal, actor=SYSTEM)
+
+
+def test_the_curb_answer_names_the_authorized_adults(
+    db, school, dismissal, make_family, make_student
+):
+    family = make_family(school, 8, make_student(school))
+    family.pickup_adults = "Maria Lopez (mother)\nJames Lopez (grandfather)"
+    db.session.commit()
+    assert enter(db, school, dismissal, tag_number=8).adults == [
+        "Maria Lopez (mother)",
+        "James Lopez (grandfather)",
+    ]

@@ -139,6 +139,14 @@ def test_end_lists_late_pickups_and_closes_the_curb(
     assert refused.status_code == 409 and "has ended" in text(refused)
     assert client.post("/carline/dismissal/end").status_code == 409
     assert "carline.dismissal_end" in audit_actions(db)
+    # Reopened the same day, the curb takes entries again.
+    assert "Reopen dismissal" in page
+    assert staff.post("/carline/dismissal/reopen").status_code == 403  # office only
+    assert client.post("/carline/dismissal/reopen").status_code == 302
+    again = staff.post("/carline/curb/entries", data={"entry": "6"}, headers=HX)
+    assert again.status_code == 200 and "Spot A2" in text(again)
+    assert audit_actions(db)[-2:] == ["carline.dismissal_reopen", "carline.curb_entry"]
+    assert client.post("/carline/dismissal/reopen").status_code == 409  # it is running
 
 
 # The curb
@@ -247,8 +255,22 @@ def test_absent_and_other_plans_are_warnings_with_names(
     answer = text(client.post("/carline/curb/entries", data={"entry": "12"}, headers=HX))
     assert "Ann Last" in answer and "Absent today." in answer
     assert "Ben Last" in answer and "Rides bus 4 today." in answer
-    assert "Nobody to call for this car today." in answer
+    assert "Nobody to call for this car today." in answer and "No spot" in answer
+    assert "Spot A1" not in answer
     assert db.session.scalar(select(func.count(CalledStudent.id))) == 0
+    assert db.session.scalar(select(func.count(QueueEntry.id))) == 0  # it takes no spot
+    curb_list = text(client.get("/carline/curb/list"))
+    assert "Tag 12" not in curb_list
+
+
+def test_the_curb_answer_shows_who_may_pick_up(db, client, login, school, make_user, curb_setup):
+    curb_setup[12].pickup_adults = "Maria Lopez\nJames Lopez"
+    db.session.commit()
+    login(make_user(school, "staff"))
+    answer = text(client.post("/carline/curb/entries", data={"entry": "12"}, headers=HX))
+    assert "May pick up:" in answer and "Maria Lopez · James Lopez" in answer
+    bare = text(client.post("/carline/curb/entries", data={"entry": "13"}, headers=HX))
+    assert "No authorized adult on file" in bare
 
 
 def test_loaded_moves_the_next_car_into_the_spot(
