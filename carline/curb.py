@@ -16,14 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
+from typing import Any
 
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import and_, exists, false, or_, select, update
 
 from carline.day_plans import DayPlan, plan_of, with_plans
 from carline.dismissal import lock_open
 from carline.models import (
     GONE_STATUSES,
     MAX_REQUEST_KEY_LENGTH,
+    BlockedTagNumber,
     CalledStudent,
     CurbRequest,
     DailyChange,
@@ -406,11 +408,18 @@ def _family_for_tag(school: School, tag_number: int | None, token: str | None) -
         raise InvalidInput("Tag numbers are whole numbers.", field="tag_number")
     if tag_number < 1:
         raise InvalidInput("Tag numbers start at 1.", field="tag_number")
-    family = db.session.scalar(
-        select(Family).where(Family.school_id == school.id, Family.tag_number == tag_number)
-    )
-    if family is None:
+    # One statement: the family holding the number, and whether the number is blocked.
+    row = db.session.execute(
+        select(Family, _is_blocked(school, Family.tag_number)).where(
+            Family.school_id == school.id, Family.tag_number == tag_number
+        )
+    ).first()
+    if row is None:
+        _refuse_blocked(school, tag_number)  # a blocked number nobody holds any more
         raise NotFound(f"Tag {tag_number} is not a tag of this school.")
+    family, blocked = row
+    if blocked:
+        raise InvalidInput(_blocked_message(tag_number))
     if not family.active:
         raise InvalidInput(f"Tag {tag_number} is no longer in use.")
     return family
@@ -418,17 +427,50 @@ def _family_for_tag(school: School, tag_number: int | None, token: str | None) -
 
 def _family_for_token(school: School, token: str) -> Family:
     row = db.session.execute(
-        select(Tag, Family)
+        select(Tag, Family, _is_blocked(school, Family.tag_number))
         .join(Family, Family.id == Tag.family_id)
         .where(Tag.token == token, Family.school_id == school.id)
     ).first()
     if row is None:
         raise NotFound("This QR code is not a hang tag of this school.")
-    tag, family = row
+    tag, family, blocked = row
+    if tag.lost:
+        raise InvalidInput(LOST_TAG)
     if tag.revoked_at is not None:
         raise InvalidInput(
             f"This hang tag was replaced by a newer one. Type the number {family.tag_number}."
         )
+    if blocked:
+        raise InvalidInput(_blocked_message(family.tag_number))
     if not family.active:
         raise InvalidInput(f"Tag {family.tag_number} is no longer in use.")
     return family
+
+
+#: The curb's answer to a lost hang tag (its QR code or its blocked number).
+LOST_TAG = (
+    "This hang tag was reported lost and is blocked: call no one. "
+    "Send the driver to the office with ID."
+)
+
+
+def _is_blocked(school: School, tag_number: Any) -> Any:
+    """Whether the office blocked this tag number (a column expression, for one statement)."""
+    return (
+        exists()
+        .where(BlockedTagNumber.school_id == school.id, BlockedTagNumber.tag_number == tag_number)
+        .label("blocked")
+    )
+
+
+def _blocked_message(tag_number: int) -> str:
+    return (
+        f"Tag {tag_number} is blocked (reported lost): call no one. "
+        "Send the driver to the office with ID."
+    )
+
+
+def _refuse_blocked(school: School, tag_number: int) -> None:
+    """A blocked number (a lost tag) calls nobody, even when no family holds it."""
+    if db.session.scalar(select(_is_blocked(school, tag_number))):
+        raise InvalidInput(_blocked_message(tag_number))

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Select, exists, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from carline.models import Tag
+from carline.models import BlockedTagNumber, Tag
 from carline.recording import TOPIC, record
 from shared import audit, live
 from shared.access import of_school
@@ -37,7 +38,24 @@ def _tag_number(tag_number: int, field: str = "tag_number") -> int:
     return tag_number
 
 
+#: Longest reason the office may give for blocking a tag number.
+BLOCK_REASON_LENGTH = 200
+
+
+def blocked_number(school: School, tag_number: int) -> BlockedTagNumber | None:
+    """The block on this tag number of the school, if the office blocked it."""
+    return db.session.scalar(
+        select(BlockedTagNumber).where(
+            BlockedTagNumber.school_id == school.id, BlockedTagNumber.tag_number == tag_number
+        )
+    )
+
+
 def _free_tag_number(school: School, tag_number: int, family: Family | None) -> None:
+    if blocked_number(school, tag_number) is not None:
+        raise Conflict(
+            f"Tag {tag_number} is blocked (a lost tag): choose another number.", field="tag_number"
+        )
     taken = db.session.scalar(
         select(Family.id).where(Family.school_id == school.id, Family.tag_number == tag_number)
     )
@@ -56,11 +74,14 @@ def _adults(text: str | None) -> str:
 
 
 def next_tag_number(school: School) -> int:
-    """The tag number after the highest in use (a suggestion for a new family)."""
+    """The tag number after the highest in use or blocked (a suggestion for a new family)."""
     highest = db.session.scalar(
         select(func.max(Family.tag_number)).where(Family.school_id == school.id)
     )
-    return (highest or 0) + 1
+    highest_blocked = db.session.scalar(
+        select(func.max(BlockedTagNumber.tag_number)).where(BlockedTagNumber.school_id == school.id)
+    )
+    return max(highest or 0, highest_blocked or 0) + 1
 
 
 def create_family(
@@ -198,6 +219,94 @@ def issue_tag(school: School, family: Family, *, actor: Actor) -> Tag:
         revoked=revoked,
     )
     return tag
+
+
+def replace_lost_tag(school: School, family: Family, *, actor: Actor) -> Tag:
+    """A lost tag: its number is blocked, the family gets a new number and a new tag.
+
+    Whoever finds the lost tag can neither scan it (its QR is refused as lost) nor type
+    its number (blocked) to call the family's children. One transaction, audited.
+    """
+    of_school(family, school.id, "No such family.")
+    if not family.active:
+        raise InvalidInput("Reactivate the family before printing its tag.")
+    db.session.scalar(select(Family.id).where(Family.id == family.id).with_for_update())
+    old_number = family.tag_number
+    db.session.execute(
+        update(Tag)
+        .where(Tag.family_id == family.id, Tag.revoked_at.is_(None))
+        .values(lost=True)
+        .execution_options(synchronize_session="fetch")
+    )
+    _block(school, actor, old_number, "Lost tag")
+    family.tag_number = next_tag_number(school)
+    db.session.flush()
+    tag = issue_tag(school, family, actor=actor)
+    record(
+        "tag_lost",
+        school,
+        family,
+        actor=actor,
+        old_tag_number=old_number,
+        tag_number=family.tag_number,
+    )
+    return tag
+
+
+def _block(school: School, actor: Actor, tag_number: int, reason: str) -> BlockedTagNumber:
+    if blocked_number(school, tag_number) is not None:
+        raise Conflict(f"Tag {tag_number} is already blocked.", field="tag_number")
+    block = BlockedTagNumber(
+        school_id=school.id,
+        tag_number=tag_number,
+        reason=reason,
+        blocked_by_id=actor.user.id if actor.user else None,
+    )
+    db.session.add(block)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict(f"Tag {tag_number} is already blocked.", field="tag_number") from None
+    return block
+
+
+def block_tag_number(
+    school: School, actor: Actor, tag_number: int, reason: str = ""
+) -> BlockedTagNumber:
+    """Block a tag number: the curb refuses it (typed or scanned), and it is never reissued.
+
+    A family still holding the number is no longer called by it: give it a new number
+    (`replace_lost_tag`).
+    """
+    number = _tag_number(tag_number)
+    reason = " ".join((reason or "").split())
+    if len(reason) > BLOCK_REASON_LENGTH:
+        raise InvalidInput(f"Reason: at most {BLOCK_REASON_LENGTH} characters.", field="reason")
+    block = _block(school, actor, number, reason)
+    record("tag_number_block", school, block, actor=actor, tag_number=number, reason=reason)
+    return block
+
+
+def unblock_tag_number(school: School, actor: Actor, tag_number: int) -> None:
+    """Lift the block on a tag number (found again, or blocked by mistake)."""
+    block = blocked_number(school, _tag_number(tag_number))
+    if block is None:
+        raise NotFound(f"Tag {tag_number} is not blocked.")
+    record("tag_number_unblock", school, block, actor=actor, tag_number=block.tag_number)
+    db.session.delete(block)
+    db.session.flush()
+
+
+def blocked_numbers(school: School) -> list[BlockedTagNumber]:
+    """The school's blocked tag numbers, in number order."""
+    return list(
+        db.session.scalars(
+            select(BlockedTagNumber)
+            .where(BlockedTagNumber.school_id == school.id)
+            .order_by(BlockedTagNumber.tag_number)
+        )
+    )
 
 
 def issue_missing_tags(school: School, actor: Actor, family_ids: list[int] | None = None) -> int:

@@ -10,8 +10,11 @@ from flask import Response, flash, g, redirect, render_template, request, url_fo
 
 from carline import bp
 from carline.families import (
+    BLOCK_REASON_LENGTH,
     SEARCH_LIMIT,
     add_family_student,
+    block_tag_number,
+    blocked_numbers,
     create_family,
     families_without_tag,
     issue_missing_tags,
@@ -20,15 +23,17 @@ from carline.families import (
     live_tag,
     next_tag_number,
     remove_family_student,
+    replace_lost_tag,
     search_families,
     set_family_active,
     tags_to_print,
+    unblock_tag_number,
     update_family,
 )
 from carline.tag_pdf import TAGS_PER_PAGE, tags_pdf
 from shared.access import access, school_record
 from shared.audit import current_actor
-from shared.errors import DomainError, InvalidInput
+from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
 from shared.forms import parse_int, parse_int_list
 from shared.models import Family, Student
@@ -193,6 +198,63 @@ def family_tag(family_id: int):
     issue_tag(school, found_family, actor=current_actor())
     flash("New hang tag issued: the old one no longer works. Print it now.", "success")
     return redirect(url_for("carline.tags_print", family=family_id))
+
+
+@bp.route("/families/<int:family_id>/tag/lost", methods=["POST"])
+@access(*OFFICE)
+def family_tag_lost(family_id: int):
+    """A lost tag: block its number, give the family a new number and print its new tag."""
+    found_family = _family(family_id)
+    old = found_family.tag_number
+    replace_lost_tag(_school(), found_family, actor=current_actor())
+    flash(
+        f"Tag {old} is blocked: neither its QR code nor its number calls anyone. "
+        f"The family's new number is {found_family.tag_number}. Print the new tag now.",
+        "success",
+    )
+    return redirect(url_for("carline.tags_print", family=family_id))
+
+
+# Blocked tag numbers
+
+
+def _blocked_context() -> dict:
+    return {"blocked": blocked_numbers(_school()), "reason_length": BLOCK_REASON_LENGTH}
+
+
+@bp.route("/tags/blocked", methods=["GET", "POST"])
+@access(*OFFICE)
+def tags_blocked():
+    """Blocked tag numbers (lost tags): the curb refuses them. POST blocks one more."""
+    if request.method == "GET":
+        return render_template("carline/tags/blocked.html", **_blocked_context())
+    number, reason = request.form.get("tag_number"), request.form.get("reason", "")
+    try:
+        block = block_tag_number(
+            _school(),
+            current_actor(),
+            parse_int(number, field="tag_number", label="Tag number"),
+            reason,
+        )
+    except DomainError as error:
+        return rerender(
+            "carline/tags/blocked.html",
+            error,
+            reload=_blocked_context,
+            tag_number=number,
+            reason=reason,
+        )
+    flash(f"Tag {block.tag_number} is blocked: the curb refuses it.", "success")
+    return redirect(url_for("carline.tags_blocked"))
+
+
+@bp.route("/tags/blocked/<int:tag_number>/unblock", methods=["POST"])
+@access(*OFFICE)
+def tags_unblock(tag_number: int):
+    """Lift a block (the tag was found, or blocked by mistake)."""
+    unblock_tag_number(_school(), current_actor(), tag_number)
+    flash(f"Tag {tag_number} works again.", "success")
+    return redirect(url_for("carline.tags_blocked"))
 
 
 # Hang tags

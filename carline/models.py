@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -121,8 +122,28 @@ class Tag(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: Set when the tag was reprinted or withdrawn; a revoked token is refused at the curb.
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The tag was reported lost: its QR code is refused as lost, not as merely reprinted.
+    lost: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     family: Mapped[Family] = relationship()
+
+
+class BlockedTagNumber(db.Model):
+    """A tag number the office blocked (a lost tag, say): refused at the curb, never reissued."""
+
+    __tablename__ = "blocked_tag_numbers"
+    __table_args__ = (
+        UniqueConstraint("school_id", "tag_number"),
+        CheckConstraint("tag_number >= 1", name="tag_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    tag_number: Mapped[int] = mapped_column(Integer)
+    #: Why (shown at the curb is only that it is blocked): "Lost tag", or the office's words.
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    blocked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class DismissalDefault(db.Model):

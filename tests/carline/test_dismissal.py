@@ -25,7 +25,15 @@ from carline.dismissal import (
     reopen_dismissal,
     start_dismissal,
 )
-from carline.families import issue_tag
+from carline.families import (
+    block_tag_number,
+    blocked_numbers,
+    create_family,
+    issue_tag,
+    next_tag_number,
+    replace_lost_tag,
+    unblock_tag_number,
+)
 from carline.models import CalledStudent, CurbRequest, Dismissal, QueueEntry, Tag
 from carline.plans import (
     clear_absence,
@@ -742,3 +750,60 @@ def test_the_curb_answer_names_the_authorized_adults(
         "Maria Lopez (mother)",
         "James Lopez (grandfather)",
     ]
+
+
+def test_a_lost_tag_gets_a_new_number_and_its_old_number_and_qr_call_nobody(
+    db, school, office, dismissal, make_family, make_student
+):
+    family = make_family(school, 103, make_student(school, "Kid"))
+    make_family(school, 104, make_student(school))
+    lost = issue_tag(school, family, actor=Actor(user=office))
+    db.session.commit()
+    new = replace_lost_tag(school, family, actor=Actor(user=office))
+    db.session.commit()
+    assert family.tag_number == 105 and new.family_id == family.id and new.revoked_at is None
+    assert lost.revoked_at is not None and lost.lost
+    with pytest.raises(InvalidInput, match="reported lost and is blocked"):
+        curb_entry(school, dismissal, token=lost.token, actor=SYSTEM)
+    with pytest.raises(InvalidInput, match=r"Tag 103 is blocked \(reported lost\): call no one"):
+        curb_entry(school, dismissal, tag_number=103, actor=SYSTEM)
+    assert enter(db, school, dismissal, token=new.token).tag_number == 105
+    assert db.session.scalar(select(func.count(QueueEntry.id))) == 1
+    with pytest.raises(Conflict, match="Tag 103 is blocked"):
+        create_family(school, Actor(user=office), tag_number=103)
+    assert next_tag_number(school) == 106
+    assert audit_actions(db, school_id=school.id)[-3:] == [
+        "carline.tag_issue",
+        "carline.tag_lost",
+        "carline.curb_entry",
+    ]
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "carline.tag_lost"))
+    assert event.detail == {"old_tag_number": 103, "tag_number": 105}
+
+
+def test_the_office_blocks_and_unblocks_a_number(
+    db, school, office, dismissal, make_family, make_student, make_school
+):
+    family = make_family(school, 7, make_student(school))
+    tag = issue_tag(school, family, actor=Actor(user=office))
+    block_tag_number(school, Actor(user=office), 7, "  Found  in the parking lot ")
+    db.session.commit()
+    with pytest.raises(InvalidInput, match="Tag 7 is blocked"):
+        curb_entry(school, dismissal, tag_number=7, actor=SYSTEM)
+    with pytest.raises(InvalidInput, match="Tag 7 is blocked"):  # its QR code too
+        curb_entry(school, dismissal, token=tag.token, actor=SYSTEM)
+    with pytest.raises(InvalidInput, match="Tag 9 is blocked"):  # a number nobody holds
+        block_tag_number(school, Actor(user=office), 9)
+        curb_entry(school, dismissal, tag_number=9, actor=SYSTEM)
+    with pytest.raises(Conflict, match="already blocked"):
+        block_tag_number(school, Actor(user=office), 7)
+    db.session.rollback()
+    assert [b.reason for b in blocked_numbers(school)] == ["Found in the parking lot"]
+    assert blocked_numbers(make_school()) == []
+    unblock_tag_number(school, Actor(user=office), 7)
+    db.session.commit()
+    assert enter(db, school, dismissal, tag_number=7).spot == "A1"
+    with pytest.raises(NotFound, match="not blocked"):
+        unblock_tag_number(school, Actor(user=office), 7)
+    actions = audit_actions(db, school_id=school.id)
+    assert "carline.tag_number_block" in actions and "carline.tag_number_unblock" in actions

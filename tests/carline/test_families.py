@@ -307,6 +307,50 @@ def test_reprint_revokes_the_old_token_and_the_curb_refuses_it(
     )
 
 
+def test_a_lost_tag_from_the_family_page_blocks_its_number_at_the_curb(
+    db, client, login, school, office_user, make_user, make_family, make_student
+):
+    family = make_family(school, 103, make_student(school))
+    login(office_user)
+    client.post(f"/carline/families/{family.id}/tag")
+    page = client.get(f"/carline/families/{family.id}").get_data(as_text=True)
+    assert "Lost tag: new number" in page and "Reprint, same number" in page
+    response = client.post(f"/carline/families/{family.id}/tag/lost")
+    assert response.status_code == 302 and f"family={family.id}" in response.headers["Location"]
+    db.session.expire_all()
+    assert family.tag_number == 104
+    start_dismissal(school, Actor(user=office_user), 1, 2, school_today(school))
+    db.session.commit()
+    curb = client.application.test_client()
+    login(make_user(school, "staff"), on=curb)
+    refused = curb.post("/carline/curb/entries", data={"entry": "103"}, headers={"HX-Request": "1"})
+    assert refused.status_code == 400
+    assert "Tag 103 is blocked (reported lost): call no one." in refused.get_data(as_text=True)
+    listed = client.get("/carline/tags/blocked").get_data(as_text=True)
+    assert "<strong>103</strong>" in listed and "Lost tag" in listed
+
+
+def test_the_office_blocks_a_number_and_a_bad_number_rerenders_the_form(
+    db, client, login, school, office_user, make_user
+):
+    login(office_user)
+    bad = client.post("/carline/tags/blocked", data={"tag_number": "abc", "reason": "x"})
+    assert bad.status_code == 400 and 'aria-invalid="true"' in bad.get_data(as_text=True)
+    ok = client.post("/carline/tags/blocked", data={"tag_number": "55", "reason": "Stolen"})
+    assert ok.status_code == 302
+    again = client.post("/carline/tags/blocked", data={"tag_number": "55"})
+    assert again.status_code == 409 and "already blocked" in again.get_data(as_text=True)
+    assert "Stolen" in client.get("/carline/tags/blocked").get_data(as_text=True)
+    assert client.post("/carline/tags/blocked/55/unblock").status_code == 302
+    assert client.post("/carline/tags/blocked/55/unblock").status_code == 404
+    assert [a for a in audit_actions(db, school_id=school.id) if a.startswith("carline.")] == [
+        "carline.tag_number_block",
+        "carline.tag_number_unblock",
+    ]
+    login(make_user(school, "teacher"))
+    assert client.get("/carline/tags/blocked").status_code == 403
+
+
 def test_issue_missing_tags_then_print_page_has_qr_codes_and_no_student_names(
     db, client, login, school, office_user, make_family, make_student
 ):
