@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -306,6 +306,7 @@ def _call_all(
             )
         )
     )
+    now = utcnow()  # one time for the whole group: it is undone as one (`undo_calls`)
     calls = [
         CalledStudent(
             dismissal_id=dismissal.id,
@@ -313,9 +314,70 @@ def _call_all(
             mode=mode,
             bus_route=bus_route,
             status="called",
+            called_at=now,
         )
         for sid in sorted(set(student_ids) - already)
     ]
     db.session.add_all(calls)
     db.session.flush()
     return calls
+
+
+@dataclass(frozen=True)
+class Undone:
+    """What `undo_calls` took back, and the students it kept (already out of the room)."""
+
+    undone: int
+    kept: int
+
+
+def undo_calls(
+    school: School,
+    dismissal: Dismissal,
+    call_ids: list[int],
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+) -> Undone:
+    """Take back a bus call or a walker release within `UNDO_WINDOW` of it.
+
+    Its students not yet sent out are uncalled (the TV and the classrooms drop them);
+    those a teacher already released stay released. Car calls are never undone here: a
+    car leaves the line by being loaded.
+    """
+    dismissal = lock_open(school, dismissal.id)
+    now = now or utcnow()
+    calls = list(
+        db.session.scalars(
+            select(CalledStudent)
+            .where(
+                CalledStudent.dismissal_id == dismissal.id,
+                CalledStudent.id.in_(call_ids),
+                CalledStudent.mode != "car",
+            )
+            .execution_options(populate_existing=True)
+        )
+    )
+    if not calls:
+        raise NotFound("There is nothing to undo: those students were not called.")
+    if any(c.called_at < now - UNDO_WINDOW for c in calls):
+        raise Conflict(
+            "Too late to undo: it was more than a minute ago. Ask the teachers to keep "
+            "the students in class instead."
+        )
+    undo = [c for c in calls if c.status == "called"]
+    for call in undo:
+        db.session.delete(call)
+    db.session.flush()
+    first = calls[0]
+    record(
+        "calls_undo",
+        school,
+        dismissal,
+        actor=actor,
+        mode=first.mode,
+        route=first.bus_route,
+        undone=len(undo),
+        kept=len(calls) - len(undo),
+    )
+    return Undone(len(undo), len(calls) - len(undo))

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from carline.day_plans import day_plans
+from carline.dismissal import UNDO_WINDOW
 from carline.models import GONE_STATUSES, CalledStudent, Dismissal, QueueEntry
 from carline.settings import carline_settings
 from shared.extensions import db
 from shared.models import Family, School, Student
+from shared.timeutil import utcnow
 
 #: How many waiting cars the curb list shows after the cars at the spots.
 QUEUED_SHOWN = 12
@@ -153,6 +156,42 @@ def _grade_order(grade: str) -> tuple[int, str]:
     if grade.upper() in order:
         return order[grade.upper()], ""
     return (int(grade), "") if grade.isascii() and grade.isdigit() else (100, grade)
+
+
+@dataclass(frozen=True)
+class CalledGroup:
+    """A bus call or a walker release of the last minute, which the office may still undo."""
+
+    label: str
+    call_ids: list[int]
+    called_at: datetime
+
+
+def undoable_groups(dismissal: Dismissal, now: datetime | None = None) -> list[CalledGroup]:
+    """The bus calls and walker releases of the last `UNDO_WINDOW`, newest first.
+
+    A group is the calls written together (one time for all of them, `_call_all`).
+    """
+    since = (now or utcnow()) - UNDO_WINDOW
+    rows = db.session.execute(
+        select(
+            CalledStudent.id, CalledStudent.mode, CalledStudent.bus_route, CalledStudent.called_at
+        )
+        .where(
+            CalledStudent.dismissal_id == dismissal.id,
+            CalledStudent.mode != "car",
+            CalledStudent.status == "called",
+            CalledStudent.called_at >= since,
+        )
+        .order_by(CalledStudent.called_at.desc(), CalledStudent.id)
+    ).all()
+    groups: dict[tuple, list[int]] = {}
+    for call_id, mode, route, called_at in rows:
+        groups.setdefault((mode, route, called_at), []).append(call_id)
+    return [
+        CalledGroup(f"Bus {route}" if mode == "bus" else "Walkers", ids, called_at)
+        for (mode, route, called_at), ids in groups.items()
+    ]
 
 
 # The curb

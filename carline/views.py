@@ -27,6 +27,7 @@ from carline.dismissal import (
     reopen_dismissal,
     start_dismissal,
     todays_dismissal,
+    undo_calls,
 )
 from carline.models import CalledStudent, Dismissal, QueueEntry
 from carline.plan_lists import room_plan_notes
@@ -38,7 +39,7 @@ from shared.access import ROOM_WATCH_ROLES, access, watched_room
 from shared.audit import current_actor
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
-from shared.forms import parse_int
+from shared.forms import parse_int, parse_int_list
 from shared.models import Room
 from shared.schedule import class_in_session, school_today, taught_room_ids
 from shared.timeutil import utcnow
@@ -98,6 +99,7 @@ def control():
             walker_grades=grades,
             walker_doors=doors,
             status_region=_render_status(dismissal),
+            undoable=progress.undoable_groups(dismissal),
         )
     elif dismissal is not None:
         context["late"] = late_pickups(dismissal)
@@ -139,7 +141,9 @@ def control_bus():
     )
     route = calls[0].bus_route if calls else request.form.get("route", "").strip().upper()
     if calls:
-        flash(f"Bus {route} called: {len(calls)} students.", "success")
+        flash(
+            f"Bus {route} called: {_students(len(calls))}. Undo below within a minute.", "success"
+        )
     else:
         flash(f"Every rider of bus {route} was already called.", "info")
     return redirect(url_for("carline.control"))
@@ -171,9 +175,28 @@ def control_walkers():
     else:
         raise InvalidInput("Choose all walkers, a grade or a door.", field="scope")
     if calls:
-        flash(f"{what} released: {len(calls)} students.", "success")
+        flash(f"{what} released: {_students(len(calls))}. Undo below within a minute.", "success")
     else:
         flash(f"{what}: nobody left to release.", "info")
+    return redirect(url_for("carline.control"))
+
+
+def _students(count: int) -> str:
+    return f"{count} student" if count == 1 else f"{count} students"
+
+
+@bp.route("/dismissal/undo", methods=["POST"])
+@access(*OFFICE)
+def control_undo():
+    """Take back a bus call or walker release of the last minute (students not sent out yet)."""
+    ids = parse_int_list(request.form.getlist("call_id"), field="call_id", label="Calls")
+    if not ids:
+        raise InvalidInput("Choose a call to undo.", field="call_id")
+    done = undo_calls(_school(), _open_dismissal(), ids, actor=current_actor())
+    message = f"Undone: {_students(done.undone)} no longer called."
+    if done.kept:
+        message += f" {_students(done.kept)} already left the room and stay released."
+    flash(message, "success" if not done.kept else "warning")
     return redirect(url_for("carline.control"))
 
 

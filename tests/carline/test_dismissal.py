@@ -7,16 +7,17 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 
 import pytest
 from sqlalchemy import func, select
 
-from carline import reports
+from carline import progress, reports
 from carline.curb import CurbResult, curb_entry, mark_loaded
 from carline.day_plans import dismissal_mode
 from carline.dismissal import (
+    UNDO_WINDOW,
     call_bus,
     end_dismissal,
     late_pickups,
@@ -24,6 +25,7 @@ from carline.dismissal import (
     release_walkers,
     reopen_dismissal,
     start_dismissal,
+    undo_calls,
 )
 from carline.families import (
     block_tag_number,
@@ -807,3 +809,33 @@ def test_the_office_blocks_and_unblocks_a_number(
         unblock_tag_number(school, Actor(user=office), 7)
     actions = audit_actions(db, school_id=school.id)
     assert "carline.tag_number_block" in actions and "carline.tag_number_unblock" in actions
+
+
+def test_a_bus_call_is_undone_within_a_minute_and_keeps_who_already_left(
+    db, school, office, dismissal, make_student
+):
+    riders = [make_student(school, f"Rider{n}") for n in range(3)]
+    for kid in riders:
+        set_weekday_defaults(school, Actor(user=office), kid, [MONDAY.weekday()], "bus", "7")
+    calls = call_bus(school, dismissal, "7", actor=SYSTEM)
+    db.session.commit()
+    assert len({c.called_at for c in calls}) == 1  # one group, called together
+    (group,) = progress.undoable_groups(dismissal)
+    assert group.label == "Bus 7" and sorted(group.call_ids) == sorted(c.id for c in calls)
+    mark_sent(school, calls[0], actor=SYSTEM)  # already out of the room: stays released
+    ids = [c.id for c in calls]
+    late = calls[0].called_at + UNDO_WINDOW + timedelta(seconds=1)
+    with pytest.raises(Conflict, match="Too late to undo"):
+        undo_calls(school, dismissal, ids, actor=Actor(user=office), now=late)
+    done = undo_calls(school, dismissal, ids, actor=Actor(user=office))
+    db.session.commit()
+    assert (done.undone, done.kept) == (2, 1)
+    left = db.session.scalars(select(CalledStudent.student_id)).all()
+    assert left == [calls[0].student_id]
+    assert progress.undoable_groups(dismissal) == []
+    with pytest.raises(NotFound, match="nothing to undo"):
+        undo_calls(school, dismissal, ids[1:], actor=SYSTEM)
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "carline.calls_undo"))
+    assert event.detail == {"mode": "bus", "route": "7", "undone": 2, "kept": 1}
+    # The undone riders are called again when the bus is called again.
+    assert len(call_bus(school, dismissal, "7", actor=SYSTEM)) == 2

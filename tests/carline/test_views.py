@@ -119,6 +119,32 @@ def test_bus_call_and_walkers_by_grade_and_door(
     assert actions.count("carline.bus_call") == 1 and actions.count("carline.walkers_release") == 2
 
 
+def test_bus_and_walker_buttons_confirm_and_the_office_undoes_within_a_minute(
+    db, client, login, school, office_user, make_student
+):
+    kid = make_student(school, "Rider")
+    set_weekday_defaults(school, SYSTEM, kid, [today(school)], "bus", "7")
+    set_weekday_defaults(school, SYSTEM, make_student(school, "Walker"), [today(school)], "walker")
+    db.session.commit()
+    start(db, school, office_user)
+    login(office_user)
+    page = text(client.get("/carline/dismissal"))
+    assert 'data-confirm="Call bus 7? Its 1 riders not called yet are called."' in page
+    assert 'data-confirm="Release all walkers?"' in page and "Just called" not in page
+    client.post("/carline/dismissal/bus", data={"route": "7"})
+    page = text(client.get("/carline/dismissal"))
+    assert "Bus 7 called: 1 student. Undo below within a minute." in page
+    assert "Just called" in page and "Bus 7: 1 student at" in page
+    ids = re.findall(r'name="call_id" value="(\d+)"', page)
+    assert client.post("/carline/dismissal/undo", data={"call_id": ids}).status_code == 302
+    page = text(client.get("/carline/dismissal"))
+    assert "Undone: 1 student no longer called." in page and "0/1 called" in page
+    assert db.session.scalar(select(func.count(CalledStudent.id))) == 0
+    assert client.post("/carline/dismissal/undo", data={"call_id": "x"}).status_code == 400
+    assert client.post("/carline/dismissal/undo", data={"call_id": ids}).status_code == 404
+    assert audit_actions(db)[-1] == "carline.calls_undo"
+
+
 def test_end_lists_late_pickups_and_closes_the_curb(
     db, client, login, school, office_user, make_user, make_family, make_student
 ):
