@@ -381,3 +381,85 @@ def undo_calls(
         kept=len(calls) - len(undo),
     )
     return Undone(len(undo), len(calls) - len(undo))
+
+
+def send_all(
+    school: School, dismissal: Dismissal, call_ids: list[int], *, actor: Actor
+) -> list[CalledStudent]:
+    """The teacher sent a whole called group out (one bus's riders, the walkers): released.
+
+    The view chooses the calls (the room's waiting calls of the group); car riders are
+    sent one by one, with their spot. One time for all, so `undo_send_all` finds them.
+    """
+    dismissal = lock_open(school, dismissal.id)
+    calls = list(
+        db.session.scalars(
+            select(CalledStudent)
+            .where(
+                CalledStudent.dismissal_id == dismissal.id,
+                CalledStudent.id.in_(call_ids),
+                CalledStudent.mode != "car",
+                CalledStudent.status == "called",
+            )
+            .order_by(CalledStudent.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+    if not calls:
+        return []
+    now = utcnow()
+    for call in calls:
+        call.status, call.sent_at, call.left_at = "released", now, now
+    db.session.flush()
+    record(
+        "sent_all",
+        school,
+        dismissal,
+        actor=actor,
+        mode=calls[0].mode,
+        route=calls[0].bus_route,
+        sent=len(calls),
+    )
+    return calls
+
+
+def undo_send_all(
+    school: School,
+    dismissal: Dismissal,
+    call_ids: list[int],
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+) -> int:
+    """Take back a "send all" (or a bus rider's or walker's "Sent") within `UNDO_WINDOW`."""
+    dismissal = lock_open(school, dismissal.id)
+    now = now or utcnow()
+    calls = list(
+        db.session.scalars(
+            select(CalledStudent)
+            .where(
+                CalledStudent.dismissal_id == dismissal.id,
+                CalledStudent.id.in_(call_ids),
+                CalledStudent.mode != "car",
+                CalledStudent.status == "released",
+            )
+            .execution_options(populate_existing=True)
+        )
+    )
+    if not calls:
+        raise NotFound("There is nothing to undo: those students were not sent.")
+    if any(c.sent_at is None or c.sent_at < now - UNDO_WINDOW for c in calls):
+        raise Conflict("Too late to undo: it was more than a minute ago.")
+    for call in calls:
+        call.status, call.sent_at, call.left_at = "called", None, None
+    db.session.flush()
+    record(
+        "sent_undo",
+        school,
+        dismissal,
+        actor=actor,
+        mode=calls[0].mode,
+        route=calls[0].bus_route,
+        undone=len(calls),
+    )
+    return len(calls)

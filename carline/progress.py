@@ -308,3 +308,45 @@ def call_rows(
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class RoomGroup:
+    """A room's called students of one bus, or its walkers: sent out together."""
+
+    label: str
+    mode: str
+    route: str | None
+    rows: list[CallRow]
+
+    @property
+    def call_ids(self) -> list[int]:
+        return [r.call.id for r in self.rows]
+
+
+def _group_label(mode: str, route: str | None) -> str:
+    return f"Bus {route}" if mode == "bus" else "Walkers"
+
+
+def waiting_groups(rows: list[CallRow]) -> list[RoomGroup]:
+    """The room's waiting bus riders by bus, and its waiting walkers (oldest call first)."""
+    groups: dict[tuple[str, str | None], list[CallRow]] = {}
+    for row in rows:
+        if row.call.mode != "car" and row.call.status == "called":
+            groups.setdefault((row.call.mode, row.call.bus_route), []).append(row)
+    return [RoomGroup(_group_label(m, r), m, r, g) for (m, r), g in groups.items()]
+
+
+def just_sent_groups(rows: list[CallRow], now: datetime | None = None) -> list[RoomGroup]:
+    """The room's bus riders and walkers sent out in the last minute, by the time sent."""
+    since = (now or utcnow()) - UNDO_WINDOW
+    groups: dict[tuple, list[CallRow]] = {}
+    for row in rows:
+        call = row.call
+        just = call.sent_at is not None and call.sent_at >= since
+        if call.mode != "car" and call.status == "released" and just:
+            groups.setdefault((call.sent_at, call.mode, call.bus_route), []).append(row)
+    return [
+        RoomGroup(_group_label(m, r), m, r, g)
+        for (_, m, r), g in sorted(groups.items(), key=lambda item: item[0][0], reverse=True)
+    ]

@@ -25,9 +25,11 @@ from carline.dismissal import (
     mark_sent,
     release_walkers,
     reopen_dismissal,
+    send_all,
     start_dismissal,
     todays_dismissal,
     undo_calls,
+    undo_send_all,
 )
 from carline.models import CalledStudent, Dismissal, QueueEntry
 from carline.plan_lists import room_plan_notes
@@ -396,19 +398,22 @@ def _render_classroom_calls(room: Room, version: int | None = None) -> str:
     if version is None:
         version = live.current(_school().id, TOPIC)
     dismissal = todays_dismissal(_school())
-    rows = (
-        progress.call_rows(dismissal, _room_students(room, dismissal), include_gone=True)
-        if dismissal is not None
-        else []
-    )
+    rows = _room_rows(room, dismissal) if dismissal is not None else []
     return render_template(
         "carline/run/partials/classroom_calls.html",
         room=room,
         dismissal=dismissal,
         waiting=[r for r in rows if r.call.status == "called"],
         sent=[r for r in rows if r.call.status != "called"],
+        groups=[g for g in progress.waiting_groups(rows) if len(g.rows) > 1],
+        just_sent=progress.just_sent_groups(rows),
         version=version,
     )
+
+
+def _room_rows(room: Room, dismissal: Dismissal) -> list[progress.CallRow]:
+    """Today's calls of the students sent out from this room (gone ones too)."""
+    return progress.call_rows(dismissal, _room_students(room, dismissal), include_gone=True)
 
 
 def _render_classroom_changes(room: Room, version: int | None = None) -> str:
@@ -474,6 +479,46 @@ def call_sent(call_id: int):
     if call.student_id not in _room_students(room, dismissal):
         raise Forbidden("This student is not dismissed from this room.")
     mark_sent(_school(), call, actor=current_actor())
+    if _is_htmx():
+        return _render_classroom_calls(room)
+    return redirect(url_for("carline.classroom", room_id=room.id))
+
+
+@bp.route("/classroom/<int:room_id>/send-all", methods=["POST"])
+@access("admin", "office", "teacher", "device:classroom-display")
+def classroom_send_all(room_id: int):
+    """Send out all of the room's called riders of one bus, or all its called walkers."""
+    room = watched_room(room_id)
+    dismissal = _open_dismissal()
+    mode, route = request.form.get("mode"), request.form.get("route") or None
+    if mode not in ("bus", "walker"):
+        raise InvalidInput("Choose a bus or the walkers.", field="mode")
+    group = next(
+        (
+            g
+            for g in progress.waiting_groups(_room_rows(room, dismissal))
+            if g.mode == mode and (mode == "walker" or g.route == route)
+        ),
+        None,
+    )
+    if group is not None:
+        send_all(_school(), dismissal, group.call_ids, actor=current_actor())
+    if _is_htmx():
+        return _render_classroom_calls(room)
+    return redirect(url_for("carline.classroom", room_id=room.id))
+
+
+@bp.route("/classroom/<int:room_id>/send-all/undo", methods=["POST"])
+@access("admin", "office", "teacher", "device:classroom-display")
+def classroom_send_all_undo(room_id: int):
+    """Take back a "send all" of this room within a minute (the students are called again)."""
+    room = watched_room(room_id)
+    dismissal = _open_dismissal()
+    ids = set(parse_int_list(request.form.getlist("call_id"), field="call_id", label="Calls"))
+    mine = {r.call.id for r in _room_rows(room, dismissal)}
+    if not ids or not ids <= mine:
+        raise Forbidden("These students are not dismissed from this room.")
+    undo_send_all(_school(), dismissal, sorted(ids), actor=current_actor())
     if _is_htmx():
         return _render_classroom_calls(room)
     return redirect(url_for("carline.classroom", room_id=room.id))

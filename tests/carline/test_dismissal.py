@@ -24,8 +24,10 @@ from carline.dismissal import (
     mark_sent,
     release_walkers,
     reopen_dismissal,
+    send_all,
     start_dismissal,
     undo_calls,
+    undo_send_all,
 )
 from carline.families import (
     block_tag_number,
@@ -839,3 +841,23 @@ def test_a_bus_call_is_undone_within_a_minute_and_keeps_who_already_left(
     assert event.detail == {"mode": "bus", "route": "7", "undone": 2, "kept": 1}
     # The undone riders are called again when the bus is called again.
     assert len(call_bus(school, dismissal, "7", actor=SYSTEM)) == 2
+
+
+def test_send_all_releases_a_group_once_and_is_undone_only_within_a_minute(
+    db, school, office, dismissal, make_student
+):
+    walkers = [make_student(school, f"Walker{n}") for n in range(3)]
+    for kid in walkers:
+        set_weekday_defaults(school, Actor(user=office), kid, [MONDAY.weekday()], "walker")
+    calls = release_walkers(school, dismissal, actor=SYSTEM)
+    ids = [c.id for c in calls]
+    sent = send_all(school, dismissal, ids, actor=SYSTEM)
+    assert [c.status for c in sent] == ["released"] * 3 and len({c.sent_at for c in sent}) == 1
+    assert send_all(school, dismissal, ids, actor=SYSTEM) == []  # released once
+    late = sent[0].sent_at + UNDO_WINDOW + timedelta(seconds=1)
+    with pytest.raises(Conflict, match="Too late"):
+        undo_send_all(school, dismissal, ids, actor=SYSTEM, now=late)
+    assert undo_send_all(school, dismissal, ids, actor=SYSTEM) == 3
+    db.session.commit()
+    assert {c.status for c in calls} == {"called"} and {c.left_at for c in calls} == {None}
+    assert late_pickups(dismissal)  # called again: not gone

@@ -466,6 +466,42 @@ def test_teacher_sees_the_rooms_calls_and_marks_sent(
     )
 
 
+def test_send_all_releases_a_called_bus_of_the_room_and_undoes_it(
+    db, client, login, school, office_user, classroom
+):
+    for kid in classroom["kids"]:
+        set_weekday_defaults(school, SYSTEM, kid, [today(school)], "bus", "7")
+    db.session.commit()
+    dismissal = start(db, school, office_user)
+    call_bus(school, dismissal, "7", actor=SYSTEM)
+    db.session.commit()
+    login(classroom["teacher"])
+    room_id = classroom["room"].id
+    page = text(client.get(f"/carline/classroom?room_id={room_id}"))
+    assert "Send all 2: Bus 7" in page
+    sent = client.post(
+        f"/carline/classroom/{room_id}/send-all", data={"mode": "bus", "route": "7"}, headers=HX
+    )
+    body = text(sent)
+    assert sent.status_code == 200 and "Called now: 0" in body and "Bus 7: 2 sent." in body
+    assert set(db.session.scalars(select(CalledStudent.status))) == {"released"}
+    ids = re.findall(r'name="call_id" value="(\d+)"', body)
+    other = classroom["other_room"].id
+    assert (
+        client.post(f"/carline/classroom/{other}/send-all/undo", data={"call_id": ids}).status_code
+        == 403
+    )
+    undone = client.post(
+        f"/carline/classroom/{room_id}/send-all/undo", data={"call_id": ids}, headers=HX
+    )
+    assert undone.status_code == 200 and "Called now: 2" in text(undone)
+    db.session.expire_all()
+    assert set(db.session.scalars(select(CalledStudent.status))) == {"called"}
+    bad = client.post(f"/carline/classroom/{room_id}/send-all", data={"mode": "car"})
+    assert bad.status_code == 400
+    assert audit_actions(db)[-2:] == ["carline.sent_all", "carline.sent_undo"]
+
+
 def test_classroom_display_sees_only_its_room(app, db, school, admin, office_user, classroom):
     dismissal = start(db, school, office_user)
     display = pair(
