@@ -67,7 +67,17 @@ INVENTORY: dict[str, InventoryEntry] = {
         "The QR token printed on a family's hang tag.",
         "Office and admins.",
         "Until reprinted (the old token is revoked) or the family is removed.",
-        notes={"token": "Random; the printed tag shows only the number and the school."},
+        notes={
+            "token": "Random; the printed tag shows only the number and the school.",
+            "lost": "The tag was reported lost: its QR code is refused at the curb as lost.",
+        },
+    ),
+    "blocked_tag_numbers": InventoryEntry(
+        "Blocked tag numbers",
+        "Numbers of lost or stolen hang tags: the curb refuses them and they are never reissued.",
+        "Office and admins.",
+        UNTIL_REMOVED,
+        notes={"reason": 'The office\'s words, e.g. "Lost tag".'},
     ),
     "dismissal_defaults": InventoryEntry(
         "Dismissal plans",

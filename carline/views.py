@@ -515,8 +515,10 @@ def classroom_send_all_undo(room_id: int):
     room = watched_room(room_id)
     dismissal = _open_dismissal()
     ids = set(parse_int_list(request.form.getlist("call_id"), field="call_id", label="Calls"))
+    if not ids:
+        raise InvalidInput("Choose the students to call again.", field="call_id")
     mine = {r.call.id for r in _room_rows(room, dismissal)}
-    if not ids or not ids <= mine:
+    if not ids <= mine:
         raise Forbidden("These students are not dismissed from this room.")
     undo_send_all(_school(), dismissal, sorted(ids), actor=current_actor())
     if _is_htmx():
