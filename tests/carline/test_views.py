@@ -356,7 +356,7 @@ def test_curb_is_refused_to_the_wrong_principals(
 # The dismissal TV
 
 
-def test_tv_lists_calls_oldest_first_and_polls_204(
+def test_tv_lists_cars_newest_first_beside_buses_and_polls_204(
     app, db, school, admin, office_user, make_user, make_student, curb_setup
 ):
     rider = make_student(school, "Rider")
@@ -378,8 +378,10 @@ def test_tv_lists_calls_oldest_first_and_polls_204(
     fresh = tv.get(f"/carline/tv/calls?v={version}")
     body = text(fresh)
     assert fresh.status_code == 200 and "<html" not in body
-    order = [body.index(name) for name in ("Cat Last", "Ann Last", "Ben Last", "Rider Last")]
-    assert order == sorted(order)
+    cars, others = body.split('class="tv-others"')
+    order = [cars.index(name) for name in ("Ben L.", "Ann L.", "Cat L.")]  # newest first
+    assert order == sorted(order) and "Rider" not in body  # a bus is one group, by route
+    assert "Bus 9" in others and "1 called" in others
     assert "Bus 9" in body and ">13<" in body and ">A1<" in body and ">12<" in body
     assert tv.get(f"/carline/tv/calls?v={version_of(body)}").status_code == 204
     assert app.test_client().get("/carline/tv").status_code == 302  # anonymous: sign in

@@ -69,6 +69,12 @@ class Site:
     server: Server
     facts: dict
     students_taken: set[int] = field(default_factory=set)
+    #: The environment of the server's database, for a test that prepares more data.
+    env: dict[str, str] = field(default_factory=dict)
+
+    def run(self, module: str) -> str:
+        """Run `python -m module` on the server's database; its stdout."""
+        return _run(["-m", module], self.env)
 
     def student(self) -> dict:
         """A student of the teacher's period 1 class no other test has used yet."""
@@ -108,7 +114,7 @@ def site(tmp_path_factory) -> Iterator[Site]:
     _run(["-m", "flask", "demo"], env)
     facts = json.loads(_run(["-m", "tests.e2e.school"], env))
     with running_gunicorn(database_url, instance, workers=2, threads=8) as server:
-        yield Site(url=server.url, server=server, facts=facts)
+        yield Site(url=server.url, server=server, facts=facts, env=env)
 
 
 @pytest.fixture(scope="session")
