@@ -133,6 +133,7 @@ def register_blueprints(app: Flask) -> None:
     from shared.home import bp as home_bp
     from shared.privacy import bp as privacy_bp
     from shared.roster_views import bp as roster_bp
+    from shared.sso_views import bp as sso_bp
     from shared.two_factor_views import bp as two_factor_bp
 
     for blueprint in (
@@ -140,6 +141,7 @@ def register_blueprints(app: Flask) -> None:
         auth_bp,
         account_bp,
         two_factor_bp,
+        sso_bp,
         devices_bp,
         admin_bp,
         roster_bp,

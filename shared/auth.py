@@ -5,17 +5,22 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
-from sqlalchemy import select
 
-from shared import audit, staff, totp
+from shared import audit, sso, staff, totp
 from shared.access import access, public
 from shared.errors import DomainError, Forbidden
 from shared.extensions import db, login_manager
-from shared.models import Membership, User
+from shared.models import User
 from shared.passwords import hash_password, needs_rehash, password_problem, verify_password
-from shared.sessions import end_current_session, end_user_sessions, load_session_user, start_session
+from shared.sessions import (
+    end_current_session,
+    end_user_sessions,
+    first_school_id,
+    load_session_user,
+    sign_in,
+    start_session,
+)
 from shared.throttle import begin_sign_in, sign_in_succeeded
-from shared.timeutil import utcnow
 
 bp = Blueprint("auth", __name__)
 
@@ -34,12 +39,6 @@ def safe_next(target: str | None) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("home.index")
     return target
-
-
-def _first_school_id(user: User) -> int | None:
-    return db.session.scalar(
-        select(Membership.school_id).where(Membership.user_id == user.id).order_by(Membership.id)
-    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -75,7 +74,7 @@ def login():
         reason = "unknown account" if user is None else ("inactive" if ok else "bad password")
         audit.record(
             "auth.login_failed",
-            school_id=_first_school_id(user) if user else None,
+            school_id=first_school_id(user) if user else None,
             target=user,
             detail={"email": email, "reason": reason},
             actor_label=email or "anonymous",
@@ -89,6 +88,9 @@ def login():
         return render_template(
             "auth/login.html", error=message, email=email, next=request.form.get("next", "")
         ), 401
+    closed_by = sso.password_refused_by(user)
+    if closed_by is not None:
+        return _password_closed(user, email, closed_by)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     if totp.needs_second_step(user):  # a code (or enrolment) first: shared/two_factor_views.py
@@ -96,16 +98,28 @@ def login():
 
         sign_in_succeeded(attempt)
         return begin(user, request.form.get("next"))
-    user.last_login_at = utcnow()
-    session.clear()  # a fresh session: nothing from before sign-in carries over
     sign_in_succeeded(attempt)
-    login_user(user)
-    start_session(user)
-    session["school_id"] = _first_school_id(user)
-    audit.record("auth.login", school_id=session["school_id"], target=user, actor_user=user)
+    school_id = sign_in(user)
+    audit.record("auth.login", school_id=school_id, target=user, actor_user=user)
     if staff.my_invitations(user):
         flash("A school invited you to join it: see Invitations on your account page.", "info")
     return redirect(safe_next(request.form.get("next")))
+
+
+def _password_closed(user: User, email: str, closed_by: sso.Provider):
+    """The right password, but the district signs this domain in with its provider only."""
+    audit.record(
+        "auth.login_failed",
+        school_id=first_school_id(user),
+        target=user,
+        detail={"email": email, "reason": f"password sign-in closed ({closed_by.key})"},
+        actor_label=email,
+    )
+    db.session.commit()
+    message = f"Your district signs you in with {closed_by.label}: use the button above."
+    return render_template(
+        "auth/login.html", error=message, email=email, next=request.form.get("next", "")
+    ), 403
 
 
 @bp.route("/logout", methods=["POST"])

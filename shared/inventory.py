@@ -106,6 +106,28 @@ CORE_INVENTORY: dict[str, Entry] = {
         "Replaced after each throttle window (15 minutes by default).",
         notes={"key": "A hash of the email address or client address, never the address."},
     ),
+    "sso_providers": Entry(
+        "Sign-in providers",
+        "The district's single sign-on providers (Google, Microsoft, ClassLink, OpenID) "
+        "and which email domains may use them.",
+        "District admins.",
+        "Until a district admin removes the provider.",
+        notes={
+            "client_secret_sealed": "The client secret, encrypted with a key derived from "
+            "the server's SECRET_KEY; never shown and never in the audit log.",
+        },
+    ),
+    "sso_identities": Entry(
+        "Single sign-on links",
+        "Which provider account (its subject id) signs in to which staff account, so an "
+        "email address given to someone else at the provider cannot take over the account.",
+        "Nobody in the app; district IT in the database.",
+        "Until the account or the provider is removed.",
+        notes={
+            "subject": "The provider's id of the person (the ID token's sub); no token, "
+            "password or profile from the provider is kept.",
+        },
+    ),
     "rooms": Entry(
         "Rooms",
         "Classrooms and destinations (restrooms, nurse, office...).",

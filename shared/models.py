@@ -628,3 +628,75 @@ class DistrictSetting(db.Model):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# ------------------------------------------------------------------ single sign-on
+
+
+class SsoProviderKind(StrEnum):
+    """Which kind of OpenID provider: each kind has its own issuer and domain claim."""
+
+    GOOGLE = "google"
+    MICROSOFT = "microsoft"
+    CLASSLINK = "classlink"
+    OIDC = "oidc"
+
+
+SSO_PROVIDER_KINDS = tuple(SsoProviderKind)
+
+
+class SsoProvider(db.Model):
+    """An OpenID provider staff may sign in with, set up by a district admin (shared/sso.py).
+
+    Providers from the environment (`SSO_PROVIDERS`) are not stored here; both kinds
+    have a `key` that names them in the callback URL and in `sso_identities`.
+    """
+
+    __tablename__ = "sso_providers"
+    __table_args__ = (CheckConstraint(sql_in("kind", SsoProviderKind), name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Short name in the redirect URI registered at the provider (/sso/<key>/callback).
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The sign-in button reads "Sign in with <label>".
+    label: Mapped[str] = mapped_column(String(100))
+    #: The issuer URL; its discovery document is <issuer>/.well-known/openid-configuration.
+    issuer: Mapped[str] = mapped_column(String(500))
+    #: Microsoft Entra only: the directory (tenant) id the `tid` claim must carry.
+    tenant_id: Mapped[str | None] = mapped_column(String(36))
+    client_id: Mapped[str] = mapped_column(String(255))
+    #: The client secret encrypted with a key derived from SECRET_KEY; never shown.
+    client_secret_sealed: Mapped[str] = mapped_column(Text)
+    #: Email domains that may sign in with this provider, e.g. ["district.org"].
+    domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Domains whose unknown staff get an account without a role at first sign-in.
+    self_registration_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: False: staff of `domains` may no longer sign in with a password (district
+    #: admins still may: the break-glass way in).
+    password_sign_in: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SsoIdentity(db.Model):
+    """Who a staff account is at a provider (its `sub`), linked at the first SSO sign-in.
+
+    A later sign-in must bring the same subject: an address the provider gave to
+    someone else (a new `sub` for the same email) is refused until an admin unlinks it.
+    """
+
+    __tablename__ = "sso_identities"
+    __table_args__ = (
+        UniqueConstraint("provider_key", "subject"),
+        UniqueConstraint("provider_key", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: The provider's key (`sso_providers.key`, or one from the environment).
+    provider_key: Mapped[str] = mapped_column(String(40))
+    #: The provider's stable id of the person (the ID token's `sub`).
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

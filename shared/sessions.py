@@ -44,6 +44,30 @@ def start_session(user: User) -> None:
     session[SESSION_TOKEN_KEY] = token
 
 
+def first_school_id(user: User) -> int | None:
+    """The school a user acts at right after signing in: their first membership's."""
+    return db.session.scalar(
+        select(Membership.school_id).where(Membership.user_id == user.id).order_by(Membership.id)
+    )
+
+
+def sign_in(user: User) -> int | None:
+    """Sign `user` in in this browser, however they proved who they are (password, SSO).
+
+    The browser's session starts afresh (nothing from before sign-in carries over, so a
+    session id planted before sign-in is useless), with a new server-side session and
+    the user's first school; returns that school's id.
+    """
+    from flask_login import login_user
+
+    user.last_login_at = utcnow()
+    session.clear()
+    login_user(user)
+    start_session(user)
+    session["school_id"] = first_school_id(user)
+    return session["school_id"]
+
+
 def _schools_of(user: User) -> list[int]:
     """The schools where `user` may act (every school for a district admin)."""
     if user.is_district_admin:

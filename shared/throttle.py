@@ -144,6 +144,10 @@ class DatabaseLimiter:
         for limit in others:
             self._give_back(limit)
 
+    def give_back(self, limits: list[Limit]) -> None:
+        for limit in limits:
+            self._give_back(limit)
+
 
 # Checks every limit, then counts in every one, in one atomic step: all or nothing.
 # KEYS: the counters; ARGV[1]: the window in seconds; ARGV[2...]: each key's limit.
@@ -178,6 +182,15 @@ return 0
 """
 
 
+# An attempt that did not fail: every counter KEYS[...] gets its place back.
+_GIVE_BACK = """
+for i = 1, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+return 0
+"""
+
+
 class RedisUnavailable(Exception):
     """Redis did not answer (or is left alone after it recently did not)."""
 
@@ -206,6 +219,7 @@ class RedisLimiter:
         self._lock = threading.Lock()
         self._reserve = self.redis.register_script(_RESERVE)
         self._succeeded = self.redis.register_script(_SUCCEEDED)
+        self._give_back_script = self.redis.register_script(_GIVE_BACK)
 
     def _call(self, action):
         if time.monotonic() < self._down_until:
@@ -251,6 +265,11 @@ class RedisLimiter:
         with contextlib.suppress(RedisUnavailable):
             self._call(lambda: self._succeeded(keys=keys))
 
+    def give_back(self, limits: list[Limit]) -> None:
+        keys = [self.PREFIX + limit.key for limit in limits]
+        with contextlib.suppress(RedisUnavailable):
+            self._call(lambda: self._give_back_script(keys=keys))
+
 
 def limiter() -> DatabaseLimiter | RedisLimiter:
     """Redis when configured, else the database (one limiter per app)."""
@@ -281,6 +300,24 @@ def begin_sign_in(email: str, address: str | None) -> Attempt:
 def sign_in_succeeded(attempt: Attempt) -> None:
     """The password was right: clear the account's count, give the address its place back."""
     attempt.limiter.succeeded(list(attempt.limits))
+
+
+def begin_sso_callback(address: str | None) -> Attempt:
+    """Count a single sign-on callback against its client address, before its code is
+    exchanged (commit right after): a flood of forged callbacks is refused with 429.
+
+    The limit is the address limit of password sign-ins; a callback that signs someone
+    in gives its place back (`attempt_did_not_fail`), so a school behind one address is
+    never held up by its own teachers.
+    """
+    client = hashlib.sha256((address or "unknown").encode()).hexdigest()
+    limit = Limit(f"sso:{client}", current_app.config["LOGIN_FAILURES_PER_ADDRESS"])
+    return limiter().count([limit], utcnow())
+
+
+def attempt_did_not_fail(attempt: Attempt) -> None:
+    """Give the attempt's place back in every limit it was counted in."""
+    attempt.limiter.give_back(list(attempt.limits))
 
 
 def redis_available() -> bool | None:
