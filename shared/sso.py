@@ -75,7 +75,7 @@ KIND_LABELS = {
     "google": "Google Workspace",
     "microsoft": "Microsoft Entra ID",
     "classlink": "ClassLink",
-    "oidc": "Other OpenID provider (issuer URL)",
+    "oidc": "Other OpenID provider (by its issuer)",
 }
 #: What the sign-in button says after "Sign in with", by default.
 DEFAULT_LABELS = {

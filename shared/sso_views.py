@@ -50,17 +50,22 @@ def _refused(error: DomainError, key: str, label: str):
     return page, error.status_code, headers
 
 
-@bp.route("/sso/<key>/start", methods=["POST"])
+@bp.route("/sso/<key>/start")
 @public
 def start(key: str):
-    """Send the browser to the provider's sign-in page."""
+    """Send the browser to the provider's sign-in page.
+
+    A link, not a form: the page's CSP (`form-action 'self'`) would block a form whose
+    answer redirects to the provider. Starting a sign-in changes nothing but this
+    browser's own session.
+    """
     chosen = sso.provider(key)
     db.session.commit()  # nothing held open while the provider answers
     try:
         response = sso.redirect_to_provider(chosen, _callback_url(chosen.key))
     except DomainError as error:
         return _refused(error, chosen.key, chosen.label)
-    session[NEXT_KEY] = request.form.get("next", "")[:500]
+    session[NEXT_KEY] = request.args.get("next", "")[:500]
     return response
 
 

@@ -154,6 +154,8 @@ class Watch:
     """What the pages of one test did that they must not: other origins, errors, CSP."""
 
     origin: str
+    #: Other origins a test means to visit (the OpenID provider's sign-in page).
+    allowed: set[str] = field(default_factory=set)
     foreign: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -163,7 +165,7 @@ class Watch:
         if scheme in ("data", "blob"):
             return
         parts = urlsplit(url)
-        if f"{parts.scheme}://{parts.netloc}" != self.origin:
+        if f"{parts.scheme}://{parts.netloc}" not in {self.origin, *self.allowed}:
             self.foreign.append(f"{request.method} {url}")
 
     def console(self, message) -> None:
@@ -193,6 +195,7 @@ def open_page(browser, site, request, tmp_path):
     """`open_page("tablet"|"phone"|"tv"|"desktop")`: a page in a browser context of its own.
 
     Each context is a separate browser (its own cookies), like a second device.
+    `open_page.allow_origin(url)` lets the test's pages visit one more origin.
     """
     from tests.e2e.helpers import AXE_FILE, AXE_PATH, SIZES
 
@@ -222,6 +225,7 @@ def open_page(browser, site, request, tmp_path):
         contexts.append(context)
         return context.new_page()
 
+    make.allow_origin = watch.allowed.add
     yield make
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:

@@ -38,7 +38,7 @@ def sign_in(page: Page, role: str) -> Page:
     page.goto("/login")
     page.get_by_label("Email").fill(ACCOUNTS[role])
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).not_to_have_url(re.compile(r"/login"))
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     return page

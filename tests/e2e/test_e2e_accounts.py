@@ -41,7 +41,7 @@ def test_wrong_password_is_refused(open_page):
     page.goto("/login")
     page.get_by_label("Email").fill("staff@example.org")
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("alert")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/login"))
 

@@ -103,7 +103,7 @@ def add_provider(db, school, district_admin, oidc):
 
 
 def start(client, key: str, next_path: str = ""):
-    response = client.post(f"/sso/{key}/start", data={"next": next_path})
+    response = client.get(f"/sso/{key}/start", query_string={"next": next_path})
     assert response.status_code == 302, response.get_data(as_text=True)[:800]
     return response.headers["Location"]
 
@@ -337,14 +337,15 @@ def test_provider_down_is_a_clear_message_within_seconds(app, client, db, add_pr
             except TimeoutError:
                 continue
 
-    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    acceptor = threading.Thread(target=accept_and_say_nothing, daemon=True)
+    acceptor.start()
     app.config["SSO_HTTP_TIMEOUT"] = 1.0
     try:
         add_provider("down", issuer=f"http://127.0.0.1:{closed_port}")
         add_provider("silent", issuer=f"http://127.0.0.1:{silent.getsockname()[1]}")
         for key in ("down", "silent"):
             began = time.monotonic()
-            response = client.post(f"/sso/{key}/start")
+            response = client.get(f"/sso/{key}/start")
             took = time.monotonic() - began
             assert response.status_code == 502
             assert "is not answering right now" in response.get_data(as_text=True)
@@ -353,6 +354,7 @@ def test_provider_down_is_a_clear_message_within_seconds(app, client, db, add_pr
     finally:
         app.config["SSO_HTTP_TIMEOUT"] = 5.0
         stop.set()
+        acceptor.join(5)  # before the socket closes under its accept()
         silent.close()
         for connection in held:
             connection.close()
@@ -418,7 +420,7 @@ def test_callbacks_are_throttled_per_address(app, client, db, add_provider):
 
 
 def test_unknown_provider_is_404(client):
-    assert client.post("/sso/nobody/start").status_code == 404
+    assert client.get("/sso/nobody/start").status_code == 404
     assert client.get("/sso/nobody/callback?code=x&state=y").status_code == 404
 
 
