@@ -216,7 +216,11 @@ NOTHING_LEAVES = (
     "passline runs on the district's own server. It sends nothing to anyone: no analytics, "
     "no trackers, no fonts or scripts from elsewhere, no vendor. Every page loads only from "
     "this server. The only mail it sends is an invitation or password reset link to a staff "
-    "member, through the district's own mail server, when one is configured."
+    "member, through the district's own mail server, when one is configured. With single "
+    "sign-on set up, the server asks the district's own provider (Google Workspace, "
+    "Microsoft Entra ID, ClassLink...) who is signing in; it sends the provider nothing "
+    "about students, and keeps only the provider's id of the person (see Single sign-on "
+    "links)."
 )
 
 

@@ -479,6 +479,31 @@ def waiting_accounts() -> list[User]:
     )
 
 
+def links_of(user: User) -> list[SsoIdentity]:
+    """The provider subjects linked to this account."""
+    return list(
+        db.session.scalars(
+            select(SsoIdentity)
+            .where(SsoIdentity.user_id == user.id)
+            .order_by(SsoIdentity.provider_key)
+        )
+    )
+
+
+def unlink(principal: Principal, user: User, key: str) -> None:
+    """Forget which provider account signs in to `user` (district admins; audited): the
+    next SSO sign-in with this email links its subject again. For an address the
+    provider gave to a new person, or a person's new account at the provider."""
+    require_district_admin(principal)
+    identity = db.session.scalar(
+        select(SsoIdentity).where(SsoIdentity.user_id == user.id, SsoIdentity.provider_key == key)
+    )
+    if identity is None:
+        raise NotFound("This account has no link to that provider.")
+    audit.record("sso.unlink", target=user, detail={"provider": key})
+    db.session.delete(identity)
+
+
 def password_refused_by(user: User) -> Provider | None:
     """The provider that closes password sign-in to this account's domain, if any.
 
@@ -709,7 +734,7 @@ def admit(chosen: Provider, claims: Mapping[str, Any]) -> Admitted:
     )
     if linked is not None and (user is None or linked.user_id != user.id):
         raise SignInRefused(
-            "This provider account belongs to another passline account. Ask your school's admin.",
+            "This provider account belongs to another passline account. Ask a district admin.",
             "subject linked to another account",
             email=email,
         )
@@ -742,7 +767,7 @@ def admit(chosen: Provider, claims: Mapping[str, Any]) -> Admitted:
         if other is not None:
             raise SignInRefused(
                 f"Your {chosen.label} account is not the one this passline account was "
-                "first used with. Ask your school's admin.",
+                "first used with. A district admin can remove the old link on your staff page.",
                 "another subject is linked to this account",
                 email=email,
             )

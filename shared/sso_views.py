@@ -7,14 +7,14 @@ slow must never hold SQLite's write lock or a PostgreSQL transaction open.
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
-from shared import audit, sso
+from shared import audit, sso, staff
 from shared.access import access, public
 from shared.auth import safe_next
 from shared.database import write_intent
 from shared.errors import DomainError, rerender
 from shared.extensions import db
 from shared.models import SSO_PROVIDER_KINDS
-from shared.sessions import sign_in
+from shared.sessions import first_school_id, sign_in
 from shared.throttle import attempt_did_not_fail, begin_sso_callback
 
 bp = Blueprint("sso", __name__)
@@ -28,9 +28,10 @@ def _callback_url(key: str) -> str:
 
 
 @bp.app_context_processor
-def _sign_in_buttons():
-    """The sign-in page's provider buttons (read only when the page shows them)."""
-    return {"sso_buttons": sso.providers}
+def _templates():
+    """The sign-in page's provider buttons and a staff member's links (read only when a
+    page shows them)."""
+    return {"sso_buttons": sso.providers, "sso_links": sso.links_of}
 
 
 def _refused(error: DomainError, key: str, label: str):
@@ -39,8 +40,12 @@ def _refused(error: DomainError, key: str, label: str):
     reason = getattr(error, "reason", "provider unavailable")
     email = getattr(error, "email", "")
     with write_intent():
+        # In the audit log of the person's school, when passline knows them.
+        person = staff.find_user_by_email(email) if email else None
         audit.record(
             "sso.refused",
+            school_id=first_school_id(person) if person else None,
+            target=person,
             detail={"provider": key, "reason": reason, "email": email},
             actor_label=email or "anonymous",
         )
@@ -181,3 +186,13 @@ def edit_provider(key: str):
             callback_url=_callback_url(key),
         )
     return redirect(url_for("sso.providers"))
+
+
+@bp.route("/admin/staff/<int:user_id>/sso/<key>", methods=["POST"])
+@access("admin")
+def unlink(user_id: int, key: str):
+    """Forget a staff member's provider account (district admins, from the staff page)."""
+    person = staff.school_member(g.principal.school_id, user_id)
+    sso.unlink(g.principal, person, key)
+    flash(f"{person.name}'s next sign-in with this provider links their account again.", "success")
+    return redirect(url_for("admin.staff_edit", user_id=person.id))

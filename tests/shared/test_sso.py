@@ -9,6 +9,7 @@ expired one, a forged signature, a wrong nonce, none at all.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import socket
@@ -18,11 +19,12 @@ import time
 import pytest
 from sqlalchemy import select
 
-from shared import sso
+from shared import sso, throttle
 from shared.access import Principal
 from shared.models import AuditEvent, Membership, SsoIdentity, SsoProvider, User
 from tests.helpers import PASSWORD, audit_actions
 from tests.oidc_provider import needs_node, path_of, running_provider, sign_in_at_provider
+from tests.redis_server import REDIS_SERVER, own_redis
 
 pytestmark = needs_node
 
@@ -197,6 +199,8 @@ def test_deactivated_staff_are_refused(client, db, school, make_user, add_provid
     assert response.status_code == 403
     assert "deactivated" in response.get_data(as_text=True)
     assert refusals(db)[-1]["reason"] == "deactivated"
+    # The refusal is in the audit log of the person's school.
+    assert audit_actions(db, school_id=school.id, action="sso.refused") == ["sso.refused"]
 
 
 def test_another_subject_for_a_linked_account_is_refused(
@@ -210,6 +214,25 @@ def test_another_subject_for_a_linked_account_is_refused(
     response, _ = sso_sign_in(other, "district", "personal")
     assert response.status_code == 403
     assert refusals(db)[-1]["reason"] == "another subject is linked to this account"
+
+
+def test_a_district_admin_removes_a_link(
+    app, client, db, school, make_user, add_provider, district_admin, login
+):
+    teacher = make_user(school, "teacher", email="teacher@district.test")
+    add_provider()
+    assert sso_sign_in(app.test_client(), "district", "teacher")[0].status_code == 302
+    school_admin = app.test_client()
+    login(make_user(school, "admin"), on=school_admin)
+    assert school_admin.post(f"/admin/staff/{teacher.id}/sso/district").status_code == 403
+    login(district_admin)
+    assert "Remove the link" in client.get(f"/admin/staff/{teacher.id}").get_data(as_text=True)
+    assert client.post(f"/admin/staff/{teacher.id}/sso/district").status_code == 302
+    assert client.post(f"/admin/staff/{teacher.id}/sso/district").status_code == 404
+    assert "sso.unlink" in audit_actions(db, target_id=teacher.id)
+    # The person's new provider account now signs in, and is the linked one.
+    assert sso_sign_in(app.test_client(), "district", "personal")[0].status_code == 302
+    assert db.session.scalar(select(SsoIdentity.subject)) == "personal"
 
 
 def test_google_hosted_domain_is_checked(client, db, school, make_user, add_provider):
@@ -417,6 +440,31 @@ def test_callbacks_are_throttled_per_address(app, client, db, add_provider):
         app.config["LOGIN_FAILURES_PER_ADDRESS"] = 50
     assert statuses == [400, 400, 400, 429]
     assert refusals(db)[-1]["reason"] == "throttled"
+
+
+@pytest.mark.parametrize("limiter", ["database", "redis"])
+def test_successful_callbacks_give_their_place_back(
+    app, db, school, make_user, add_provider, monkeypatch, tmp_path, limiter
+):
+    """A school behind one address is not held up by its own teachers signing in."""
+    if limiter == "redis" and REDIS_SERVER is None:
+        pytest.skip("no redis-server installed")
+    make_user(school, "teacher", email="teacher@district.test")
+    add_provider()
+    monkeypatch.setitem(app.config, "LOGIN_FAILURES_PER_ADDRESS", 2)
+    with contextlib.ExitStack() as stack:
+        if limiter == "redis":
+            server = stack.enter_context(own_redis(tmp_path))
+            monkeypatch.setitem(app.config, "REDIS_URL", server.url)
+        app.extensions.pop("passline_limiter", None)
+        stack.callback(app.extensions.pop, "passline_limiter", None)
+        for _ in range(3):
+            assert sso_sign_in(app.test_client(), "district", "teacher")[0].status_code == 302
+        client = app.test_client()
+        statuses = [client.get("/sso/district/callback?code=x&state=y").status_code for _ in "abc"]
+        assert statuses == [400, 400, 429]
+        kind = type(throttle.limiter()).__name__
+        assert kind == ("RedisLimiter" if limiter == "redis" else "DatabaseLimiter")
 
 
 def test_unknown_provider_is_404(client):
