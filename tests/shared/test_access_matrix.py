@@ -59,6 +59,12 @@ MATRIX: dict[str, frozenset[str]] = {
     "two_factor.setup": STAFF,
     "two_factor.turn_off": STAFF,
     "two_factor.reset": ADMIN,
+    "sso.start": EVERYONE,
+    "sso.callback": EVERYONE,
+    # Admin pages for district admins only: a school's admin gets 403 (DOMAIN_403).
+    "sso.providers": ADMIN,
+    "sso.edit_provider": ADMIN,
+    "sso.unlink": ADMIN,
     "devices.pair": EVERYONE,
     "devices.device_home": ANY_DEVICE,
     "devices.unpair": ANY_DEVICE,
@@ -305,14 +311,22 @@ def world(app, db, school, make_school, make_user, make_room):
         "tag_number": 4321,
         "fmt": "json",
         "name": "csv",
+        "key": "district",
     }
     return callers, ids
 
 
 #: Routes that may answer 403 to a caller they admit, for a reason of their own
-#: (switching to a school where you have no role; district settings and two-factor
-#: resets, which only a district admin may change).
-DOMAIN_403 = {"auth.switch_school", "admin.district_settings", "two_factor.reset"}
+#: (switching to a school where you have no role; district settings, two-factor resets
+#: and sign-in providers, which only a district admin may change).
+DOMAIN_403 = {
+    "auth.switch_school",
+    "admin.district_settings",
+    "two_factor.reset",
+    "sso.providers",
+    "sso.edit_provider",
+    "sso.unlink",
+}
 
 
 def refused(method: str, response) -> bool:
