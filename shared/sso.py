@@ -50,9 +50,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, request
 from joserfc.errors import JoseError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
-from shared import audit
+from shared import audit, staff
 from shared.access import Principal
 from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
@@ -177,14 +177,14 @@ def _from_row(row: SsoProvider) -> Provider:
     )
 
 
+#: Where the app keeps the providers read from its environment when it was made.
+ENVIRONMENT_KEY = "passline.sso_environment"
+
+
 def environment_providers() -> dict[str, Provider]:
-    """The providers `SSO_PROVIDERS` names, read once per app (see the README)."""
-    app = current_app._get_current_object()
-    found = app.extensions.get("passline.sso_environment")
-    if found is None:
-        found = parse_environment(app.config.get("SSO_ENVIRONMENT", {}))
-        app.extensions["passline.sso_environment"] = found
-    return found
+    """The providers `SSO_PROVIDERS` names, read once when the app was made (see the
+    README and shared/sso_views.py)."""
+    return current_app.extensions.get(ENVIRONMENT_KEY, {})
 
 
 def parse_environment(environ: Mapping[str, str]) -> dict[str, Provider]:
@@ -726,7 +726,7 @@ def admit(chosen: Provider, claims: Mapping[str, Any]) -> Admitted:
             "tenant (tid) not allowed",
             email=email,
         )
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+    user = staff.find_user_by_email(email)
     linked = db.session.scalar(
         select(SsoIdentity).where(
             SsoIdentity.provider_key == chosen.key, SsoIdentity.subject == subject

@@ -23,6 +23,14 @@ bp = Blueprint("sso", __name__)
 NEXT_KEY = "sso_next"
 
 
+@bp.record_once
+def _read_environment(state) -> None:
+    """Providers from SSO_PROVIDERS are read when the app is made: a mistake in them stops
+    the app at start, naming the variable (shared/sso.py, parse_environment)."""
+    app = state.app
+    app.extensions[sso.ENVIRONMENT_KEY] = sso.parse_environment(app.config["SSO_ENVIRONMENT"])
+
+
 def _callback_url(key: str) -> str:
     return url_for("sso.callback", key=key, _external=True)
 

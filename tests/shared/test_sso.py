@@ -406,6 +406,14 @@ def test_provider_down_at_the_token_exchange(app, client, school, make_user, add
         sso.forget_client("district")
 
 
+def test_a_secret_sealed_under_another_secret_key_says_so(app, client, add_provider, monkeypatch):
+    add_provider()
+    monkeypatch.setitem(app.config, "SECRET_KEY", "a-new-secret-key")
+    response = client.get("/sso/district/start")
+    assert response.status_code == 502
+    assert "client secret cannot be read" in response.get_data(as_text=True)
+
+
 def test_password_sign_in_can_be_closed_for_the_providers_domains(
     client, db, school, make_user, add_provider, district_admin
 ):
@@ -595,10 +603,24 @@ def test_providers_from_the_environment(app, oidc):
         sso.parse_environment({**environ, "SSO_GOOGLE_DOMAINS": ""})
 
 
+def test_a_mistake_in_the_environment_stops_the_app_at_start(monkeypatch, tmp_path):
+    from shared import create_app
+
+    monkeypatch.setenv("SSO_PROVIDERS", "entra")
+    monkeypatch.setenv("SSO_ENTRA_KIND", "microsoft")
+    monkeypatch.setenv("SSO_ENTRA_CLIENT_ID", "id")
+    monkeypatch.setenv("SSO_ENTRA_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("SSO_ENTRA_DOMAINS", "district.org")
+    monkeypatch.setenv("SSO_ENTRA_TENANT_ID", "contoso.onmicrosoft.com")
+    database = f"sqlite:///{tmp_path / 'start.sqlite3'}"
+    with pytest.raises(RuntimeError, match="SSO_ENTRA_TENANT_ID"):
+        create_app({"SQLALCHEMY_DATABASE_URI": database, "SECRET_KEY": "x"})
+
+
 def test_a_provider_from_the_environment_signs_in(app, db, school, make_user, oidc):
     make_user(school, "teacher", email="teacher@district.test")
     env_key = "district"
-    app.extensions["passline.sso_environment"] = sso.parse_environment(
+    app.extensions[sso.ENVIRONMENT_KEY] = sso.parse_environment(
         {
             "SSO_PROVIDERS": env_key,
             "SSO_DISTRICT_KIND": "oidc",
@@ -613,4 +635,4 @@ def test_a_provider_from_the_environment_signs_in(app, db, school, make_user, oi
         assert "Sign in with" in client.get("/login").get_data(as_text=True)
         assert sso_sign_in(client, env_key, "teacher")[0].status_code == 302
     finally:
-        app.extensions["passline.sso_environment"] = {}
+        app.extensions[sso.ENVIRONMENT_KEY] = {}
