@@ -51,9 +51,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, request
 from joserfc.errors import JoseError
 from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from shared import audit, staff
 from shared.access import Principal
+from shared.dbguard import is_outage
 from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.models import (
@@ -233,6 +235,35 @@ def providers() -> list[Provider]:
     stored = db.session.scalars(select(SsoProvider).order_by(SsoProvider.label, SsoProvider.id))
     from_env = environment_providers()
     return [*from_env.values(), *(_from_row(row) for row in stored if row.key not in from_env)]
+
+
+@dataclass(frozen=True)
+class Button:
+    """A provider's button on the sign-in page."""
+
+    key: str
+    label: str
+
+
+def sign_in_buttons() -> list[Button]:
+    """The sign-in page's buttons, one per provider.
+
+    The sign-in page renders while the database is down (shared/errorpages.py, the
+    outage tests): the buttons are then the ones this process read last.
+    """
+    kept = current_app.extensions.setdefault("passline.sso_buttons", [])
+    try:
+        buttons = [Button(p.key, p.label) for p in providers()]
+    except SQLAlchemyError as error:
+        if not is_outage(error):
+            raise
+        try:
+            db.session.rollback()
+        except SQLAlchemyError:
+            db.session.close()  # the connection is gone with the database
+        return list(kept) or [Button(p.key, p.label) for p in environment_providers().values()]
+    kept[:] = buttons
+    return buttons
 
 
 def provider(key: str) -> Provider:

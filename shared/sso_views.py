@@ -39,7 +39,7 @@ def _callback_url(key: str) -> str:
 def _templates():
     """The sign-in page's provider buttons and a staff member's links (read only when a
     page shows them)."""
-    return {"sso_buttons": sso.providers, "sso_links": sso.links_of}
+    return {"sso_buttons": sso.sign_in_buttons, "sso_links": sso.links_of}
 
 
 def _refused(error: DomainError, key: str, label: str):
