@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
 
-from shared import audit, sso, staff, totp
+from shared import audit, sso_providers, staff, totp
 from shared.access import access, public
 from shared.errors import DomainError, Forbidden
 from shared.extensions import db, login_manager
@@ -88,7 +88,7 @@ def login():
         return render_template(
             "auth/login.html", error=message, email=email, next=request.form.get("next", "")
         ), 401
-    closed_by = sso.password_refused_by(user)
+    closed_by = sso_providers.password_refused_by(user)
     if closed_by is not None:
         return _password_closed(user, email, closed_by)
     if needs_rehash(user.password_hash):
@@ -106,7 +106,7 @@ def login():
     return redirect(safe_next(request.form.get("next")))
 
 
-def _password_closed(user: User, email: str, closed_by: sso.Provider):
+def _password_closed(user: User, email: str, closed_by: sso_providers.Provider):
     """The right password, but the district signs this domain in with its provider only."""
     audit.record(
         "auth.login_failed",

@@ -120,7 +120,7 @@ def from_environment(instance_path: str) -> dict:
         "RESET_REQUESTS_PER_ADDRESS": env_int("RESET_REQUESTS_PER_ADDRESS", 20),
         **smtp_from_environment(),
         # Single sign-on: the longest wait for a provider's answer, and the providers
-        # set in the environment (SSO_PROVIDERS and SSO_<KEY>_..., read by shared/sso.py).
+        # set in the environment (SSO_PROVIDERS and SSO_<KEY>_..., read by shared/sso_providers.py).
         "SSO_HTTP_TIMEOUT": env_float("SSO_HTTP_TIMEOUT", 5.0),
         "SSO_ENVIRONMENT": {k: v for k, v in os.environ.items() if k.startswith("SSO_")},
     }

@@ -646,7 +646,8 @@ SSO_PROVIDER_KINDS = tuple(SsoProviderKind)
 
 
 class SsoProvider(db.Model):
-    """An OpenID provider staff may sign in with, set up by a district admin (shared/sso.py).
+    """An OpenID provider staff may sign in with, set up by a district admin
+    (shared/sso_providers.py).
 
     Providers from the environment (`SSO_PROVIDERS`) are not stored here; both kinds
     have a `key` that names them in the callback URL and in `sso_identities`.

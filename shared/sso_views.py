@@ -1,5 +1,6 @@
 """Single sign-on views: the provider buttons' start and callback, and the district admin's
-page of providers. The rules live in shared/sso.py; these views parse, call and answer.
+page of providers. The rules live in shared/sso.py (the sign-in) and shared/sso_providers.py
+(the providers); these views parse, call and answer.
 
 Network calls to a provider happen outside any database transaction: a provider that is
 slow must never hold SQLite's write lock or a PostgreSQL transaction open.
@@ -7,7 +8,7 @@ slow must never hold SQLite's write lock or a PostgreSQL transaction open.
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
-from shared import audit, sso, staff
+from shared import audit, sso, sso_providers, staff
 from shared.access import access, public
 from shared.auth import safe_next
 from shared.database import write_intent
@@ -26,9 +27,9 @@ NEXT_KEY = "sso_next"
 @bp.record_once
 def _read_environment(state) -> None:
     """Providers from SSO_PROVIDERS are read when the app is made: a mistake in them stops
-    the app at start, naming the variable (shared/sso.py, parse_environment)."""
-    app = state.app
-    app.extensions[sso.ENVIRONMENT_KEY] = sso.parse_environment(app.config["SSO_ENVIRONMENT"])
+    the app at start, naming the variable (shared/sso_providers.py, parse_environment)."""
+    found = sso_providers.parse_environment(state.app.config["SSO_ENVIRONMENT"])
+    state.app.extensions[sso_providers.ENVIRONMENT_KEY] = found
 
 
 def _callback_url(key: str) -> str:
@@ -39,7 +40,7 @@ def _callback_url(key: str) -> str:
 def _templates():
     """The sign-in page's provider buttons and a staff member's links (read only when a
     page shows them)."""
-    return {"sso_buttons": sso.sign_in_buttons, "sso_links": sso.links_of}
+    return {"sso_buttons": sso_providers.sign_in_buttons, "sso_links": sso.links_of}
 
 
 def _refused(error: DomainError, key: str, label: str):
@@ -72,7 +73,7 @@ def start(key: str):
     answer redirects to the provider. Starting a sign-in changes nothing but this
     browser's own session.
     """
-    chosen = sso.provider(key)
+    chosen = sso_providers.provider(key)
     db.session.commit()  # nothing held open while the provider answers
     try:
         response = sso.redirect_to_provider(chosen, _callback_url(chosen.key))
@@ -86,7 +87,7 @@ def start(key: str):
 @public
 def callback(key: str):
     """The provider's answer: check it, sign the staff member in (or say why not)."""
-    chosen = sso.provider(key)
+    chosen = sso_providers.provider(key)
     with write_intent():
         attempt = begin_sso_callback(request.remote_addr)
         db.session.commit()  # counted in every process before the code is exchanged
@@ -128,10 +129,10 @@ def callback(key: str):
 def _page(template: str = "sso/providers.html", **context):
     return render_template(
         template,
-        providers=sso.providers(),
-        waiting=sso.waiting_accounts(),
+        providers=sso_providers.providers(),
+        waiting=sso_providers.waiting_accounts(),
         kinds=SSO_PROVIDER_KINDS,
-        kind_labels=sso.KIND_LABELS,
+        kind_labels=sso_providers.KIND_LABELS,
         callback_url=_callback_url,
         **context,
     )
@@ -141,19 +142,19 @@ def _page(template: str = "sso/providers.html", **context):
 @access("admin")
 def providers():
     """The district's sign-in providers; a district admin adds one here."""
-    sso.require_district_admin(g.principal)
+    sso_providers.require_district_admin(g.principal)
     if request.method == "GET":
         return _page(form={"password_sign_in": "on"})
     try:
-        added = sso.add_provider(g.principal, request.form)
+        added = sso_providers.add_provider(g.principal, request.form)
     except DomainError as error:
         return rerender(
             "sso/providers.html",
             error,
-            providers=sso.providers(),
-            waiting=sso.waiting_accounts(),
+            providers=sso_providers.providers(),
+            waiting=sso_providers.waiting_accounts(),
             kinds=SSO_PROVIDER_KINDS,
-            kind_labels=sso.KIND_LABELS,
+            kind_labels=sso_providers.KIND_LABELS,
             callback_url=_callback_url,
             form=request.form,
         )
@@ -168,21 +169,21 @@ def providers():
 @access("admin")
 def edit_provider(key: str):
     """Change or remove a stored provider (district admins)."""
-    sso.require_district_admin(g.principal)
+    sso_providers.require_district_admin(g.principal)
     if request.method == "GET":
         return render_template(
             "sso/provider_edit.html",
-            form=sso.stored_settings(key),
+            form=sso_providers.stored_settings(key),
             kinds=SSO_PROVIDER_KINDS,
-            kind_labels=sso.KIND_LABELS,
+            kind_labels=sso_providers.KIND_LABELS,
             callback_url=_callback_url(key),
         )
     try:
         if request.form.get("action") == "delete":
-            sso.delete_provider(g.principal, key)
+            sso_providers.delete_provider(g.principal, key)
             flash("The provider is removed; its buttons are gone from the sign-in page.", "success")
         else:
-            sso.update_provider(g.principal, key, request.form)
+            sso_providers.update_provider(g.principal, key, request.form)
             flash("Provider saved.", "success")
     except DomainError as error:
         return rerender(
@@ -190,7 +191,7 @@ def edit_provider(key: str):
             error,
             form={**request.form, "key": key},
             kinds=SSO_PROVIDER_KINDS,
-            kind_labels=sso.KIND_LABELS,
+            kind_labels=sso_providers.KIND_LABELS,
             callback_url=_callback_url(key),
         )
     return redirect(url_for("sso.providers"))

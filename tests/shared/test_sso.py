@@ -19,7 +19,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from shared import sso, throttle
+from shared import sso, sso_providers, throttle
 from shared.access import Principal
 from shared.models import AuditEvent, Membership, SsoIdentity, SsoProvider, User
 from tests.helpers import PASSWORD, audit_actions
@@ -97,7 +97,7 @@ def add_provider(db, school, district_admin, oidc):
             "password_sign_in": "on",
             **values,
         }
-        row = sso.add_provider(Principal(school=school, user=district_admin), settings)
+        row = sso_providers.add_provider(Principal(school=school, user=district_admin), settings)
         db.session.commit()
         return row
 
@@ -261,7 +261,7 @@ def test_self_registration_makes_an_account_without_a_role(client, db, add_provi
     assert response.status_code == 302
     user = db.session.scalar(select(User).where(User.email == "newbie@join.test"))
     assert user.password_hash is None and user.memberships == []
-    assert sso.waiting_accounts() == [user]
+    assert sso_providers.waiting_accounts() == [user]
     assert "sso.registered" in audit_actions(db, target_id=user.id)
     assert client.get("/hallpass/").status_code == 403  # no role: nothing opens
     # Another domain of the same provider is not open to self-registration.
@@ -509,7 +509,7 @@ def test_district_admin_adds_changes_and_removes_a_provider(
     assert client.post("/admin/sign-in/district", data=changed).status_code == 302
     stored = db.session.scalar(select(SsoProvider))
     assert (stored.label, stored.password_sign_in) == ("District", False)
-    assert sso.unseal(stored.client_secret_sealed) == CLIENT_SECRET
+    assert sso_providers.unseal(stored.client_secret_sealed) == CLIENT_SECRET
     assert CLIENT_SECRET not in stored.client_secret_sealed
     update = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "sso.provider_update"))
     assert update.detail["changed"]["label"] == {"before": "District SSO", "after": "District"}
@@ -590,7 +590,7 @@ def test_providers_from_the_environment(app, oidc):
         "SSO_DISTRICT_SSO_DOMAINS": "district.test",
         "SSO_DISTRICT_SSO_SELF_REGISTRATION": "district.test",
     }
-    found = sso.parse_environment(environ)
+    found = sso_providers.parse_environment(environ)
     google, district = found["google"], found["district-sso"]
     assert (google.issuer, google.label, google.password_sign_in) == (
         "https://accounts.google.com",
@@ -600,7 +600,7 @@ def test_providers_from_the_environment(app, oidc):
     assert district.self_registration_domains == ("district.test",)
     assert CLIENT_SECRET not in repr(district)
     with pytest.raises(RuntimeError, match="SSO_GOOGLE_DOMAINS"):
-        sso.parse_environment({**environ, "SSO_GOOGLE_DOMAINS": ""})
+        sso_providers.parse_environment({**environ, "SSO_GOOGLE_DOMAINS": ""})
 
 
 def test_a_mistake_in_the_environment_stops_the_app_at_start(monkeypatch, tmp_path):
@@ -620,7 +620,7 @@ def test_a_mistake_in_the_environment_stops_the_app_at_start(monkeypatch, tmp_pa
 def test_a_provider_from_the_environment_signs_in(app, db, school, make_user, oidc):
     make_user(school, "teacher", email="teacher@district.test")
     env_key = "district"
-    app.extensions[sso.ENVIRONMENT_KEY] = sso.parse_environment(
+    app.extensions[sso_providers.ENVIRONMENT_KEY] = sso_providers.parse_environment(
         {
             "SSO_PROVIDERS": env_key,
             "SSO_DISTRICT_KIND": "oidc",
@@ -635,4 +635,4 @@ def test_a_provider_from_the_environment_signs_in(app, db, school, make_user, oi
         assert "Sign in with" in client.get("/login").get_data(as_text=True)
         assert sso_sign_in(client, env_key, "teacher")[0].status_code == 302
     finally:
-        app.extensions[sso.ENVIRONMENT_KEY] = {}
+        app.extensions[sso_providers.ENVIRONMENT_KEY] = {}
