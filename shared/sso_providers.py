@@ -32,6 +32,7 @@ from shared.access import Principal
 from shared.dbguard import is_outage
 from shared.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
+from shared.forms import parse_bool
 from shared.models import (
     SSO_PROVIDER_KINDS,
     Membership,
@@ -320,13 +321,7 @@ def clean_settings(values: Mapping[str, Any], *, secret_required: bool) -> dict[
             "Self-registration: only domains listed under Email domains.",
             field="self_registration_domains",
         )
-    password = values.get("password_sign_in")
-    password_sign_in = isinstance(password, str) and password.strip().lower() in {
-        "1",
-        "on",
-        "yes",
-        "true",
-    }
+    password_sign_in = parse_bool(values.get("password_sign_in"))
     return {
         "key": key,
         "kind": kind,
