@@ -10,17 +10,14 @@ flask-login user and no server-side session, so nothing else admits it. It lasts
 import time
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
-from flask_login import login_user
-from sqlalchemy import select
 
 from shared import audit, staff, totp
 from shared.access import access, public
 from shared.errors import DomainError, rerender
 from shared.extensions import db
-from shared.models import Membership, User
-from shared.sessions import start_session
+from shared.models import User
+from shared.sessions import sign_in
 from shared.throttle import begin_second_factor, sign_in_succeeded
-from shared.timeutil import utcnow
 
 bp = Blueprint("two_factor", __name__)
 
@@ -66,16 +63,10 @@ def _finish(user: User, how: str) -> str:
     from shared.auth import safe_next  # the sign-in's own rule for `next`
 
     target = safe_next(session.get(PENDING, {}).get("next"))
-    user.last_login_at = utcnow()
-    session.clear()
-    login_user(user)
-    start_session(user)
-    session["school_id"] = db.session.scalar(
-        select(Membership.school_id).where(Membership.user_id == user.id).order_by(Membership.id)
-    )
+    school_id = sign_in(user)
     audit.record(
         "auth.login",
-        school_id=session["school_id"],
+        school_id=school_id,
         target=user,
         actor_user=user,
         detail={"second_factor": how},
