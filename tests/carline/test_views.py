@@ -295,6 +295,7 @@ def test_the_curb_answer_shows_who_may_pick_up(db, client, login, school, make_u
     login(make_user(school, "staff"))
     answer = text(client.post("/carline/curb/entries", data={"entry": "12"}, headers=HX))
     assert "May pick up:" in answer and "Maria Lopez · James Lopez" in answer
+    assert re.search(r'hx-post="/carline/curb/cars/\d+/loaded"[^>]*>Loaded<', answer)  # its spot
     bare = text(client.post("/carline/curb/entries", data={"entry": "13"}, headers=HX))
     assert "No authorized adult on file" in bare
 

@@ -78,6 +78,12 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     expect(answer).to_contain_text(f"Tag {typed['number']}")
     expect(answer).to_contain_text(typed["student"]["name"])
     expect(answer.locator(".curb-answer-spot")).to_contain_text("Spot")
+    # On the phone the answer, its spot and its "Loaded" fit on the screen without scrolling.
+    loaded = answer.get_by_role("button", name="Loaded")
+    expect(loaded).to_be_visible()
+    box = loaded.bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= curb.viewport_size["height"], box
+    assert curb.evaluate("scrollY") == 0
 
     # The TV and the classroom show the call by themselves.
     student = typed["student"]["name"]
@@ -104,6 +110,11 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     # The next car's hang tag is held up to the curb phone's camera.
     curb.get_by_role("button", name="Scan with camera").click()
     expect(curb.locator("video.scanner-video")).to_be_visible()
+    # The camera view comes first, above the number field and the keypad.
+    video_box = curb.locator("video.scanner-video").bounding_box()
+    keypad_box = curb.get_by_role("group", name="Keypad").bounding_box()
+    entry_box = curb.get_by_label("Tag number or scanned tag").bounding_box()
+    assert video_box["y"] + video_box["height"] <= min(keypad_box["y"], entry_box["y"]) + 1
     # Decoding frames of a fake camera is slow on a busy 2-core CI machine: allow for it.
     expect(answer).to_contain_text(f"Tag {scanned['number']}", timeout=45_000)
     expect(answer).to_contain_text(scanned["student"]["name"])

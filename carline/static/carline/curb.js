@@ -134,6 +134,9 @@
       box.appendChild(late);
     }
     answers.insertBefore(box, answers.firstChild);
+    if (window.htmx) {
+      window.htmx.process(box); // the answer's own "Loaded" button
+    }
     var boxes = answers.querySelectorAll(".curb-answer-box");
     for (var i = 0; i < boxes.length; i++) {
       boxes[i].classList.toggle("curb-answer-old", i > 0);
