@@ -105,6 +105,8 @@ def base_env(database_url: str, workdir: Path) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "PASSLINE_INSTANCE_PATH": str(workdir),
         "SECRET_KEY": "bench-secret-key-not-for-production",
+        # The measured set-up: a listening socket per worker (docs/performance.md).
+        "PASSLINE_REUSE_PORT": "on",
     }
 
 

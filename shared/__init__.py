@@ -28,12 +28,20 @@ class PasslineFlask(Flask):
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the passline app; `config` overrides what the environment says."""
+    """Build the passline app; `config` overrides what the environment says.
+
+    In production mode it refuses to start (`ConfigurationError`, with what to set) when
+    the secret key or the SQLite file would live in a folder nobody chose
+    (shared/config.py, `require_persistent_instance`).
+    """
+    from shared.config import require_persistent_instance
+
     app = PasslineFlask(
         __name__.split(".")[0],
         instance_path=os.environ.get("PASSLINE_INSTANCE_PATH") or None,
         instance_relative_config=True,
     )
+    require_persistent_instance(app.instance_path, config)
     os.makedirs(app.instance_path, exist_ok=True)
     configure(app, config or {})
     register_extensions(app)
@@ -47,7 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def configure(app: Flask, overrides: dict[str, Any]) -> None:
-    from shared.config import from_environment
+    from shared.config import env_bool, from_environment
     from shared.database import normalise_database_url
     from shared.dbguard import engine_options
 
@@ -61,8 +69,13 @@ def configure(app: Flask, overrides: dict[str, Any]) -> None:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     app.config["WTF_CSRF_TIME_LIMIT"] = None  # tied to the session instead
     app.config["WTF_CSRF_HEADERS"] = ["X-CSRFToken"]
+    if "HOUSEKEEPING" not in overrides:  # a test app runs none unless it asks
+        app.config["HOUSEKEEPING"] = env_bool("PASSLINE_HOUSEKEEPING", True) and not app.testing
     logging.basicConfig(level=app.config["LOG_LEVEL"])
     app.logger.setLevel(app.config["LOG_LEVEL"])
+    from shared.housekeeping import warn_if_off
+
+    warn_if_off(app)
 
 
 def register_extensions(app: Flask) -> None:
@@ -72,7 +85,7 @@ def register_extensions(app: Flask) -> None:
 
     app.session_interface = RememberingCookieSessionInterface()
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"))
+    migrate.init_app(app, db, directory=migrations_directory())
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -84,14 +97,27 @@ def register_extensions(app: Flask) -> None:
     from shared import auth  # noqa: F401  (registers the flask-login user loader)
 
 
+def migrations_directory() -> str:
+    """The Alembic migrations: inside the package when installed from a wheel
+    (`shared/migrations`, built from the repo's top-level migrations/ by pyproject.toml's
+    package-dir), else the checkout's top-level migrations/ (an editable install)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    packaged = os.path.join(here, "migrations")
+    if os.path.isfile(os.path.join(packaged, "env.py")):
+        return packaged
+    return os.path.join(os.path.dirname(here), "migrations")
+
+
 def register_request_hooks(app: Flask) -> None:
     from shared.access import DEVICE_COOKIE, enforce_access, load_principal
     from shared.database import clear_request_write_intent, set_request_write_intent
     from shared.headers import add_security_headers
+    from shared.housekeeping import ensure_running
     from shared.pairing import touch_device
 
     @app.before_request
     def _start_request():
+        ensure_running(app)  # whatever serves the app (shared/housekeeping.py)
         set_request_write_intent(request.method)
         load_principal()
         if g.principal is not None and g.principal.device is not None:
@@ -135,6 +161,7 @@ def register_blueprints(app: Flask) -> None:
     from shared.roster_views import bp as roster_bp
     from shared.sso_views import bp as sso_bp
     from shared.two_factor_views import bp as two_factor_bp
+    from shared.school_views import bp as schools_bp
 
     for blueprint in (
         home_bp,
@@ -146,6 +173,7 @@ def register_blueprints(app: Flask) -> None:
         admin_bp,
         roster_bp,
         privacy_bp,
+        schools_bp,
         hallpass_bp,
         carline_bp,
     ):

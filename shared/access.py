@@ -2,12 +2,16 @@
 
 Each request is made by a *principal*: a signed-in staff member acting at one school
 with the roles they hold there, or a paired device bound to one school (and maybe one
-room). Views declare who may call them with `@access(...)`; one `before_request` hook
+room). An archived school (shared/schools.py) is nobody's: it is not among a user's
+schools, and its devices are refused until it is restored.
+
+Views declare who may call them with `@access(...)`; one `before_request` hook
 enforces it for every endpoint, and a view without a declaration is refused.
 
     @access("admin", "office")                  # roles at the current school
     @access("teacher", "device:kiosk")          # a role or a paired device kind
     @access("user")                             # any signed-in staff member
+    @access("district")                         # a district admin (with or without a school)
     @public                                     # anyone, signed in or not
 
 It also holds the two record rules every blueprint shares: `school_record` loads a row of
@@ -45,11 +49,12 @@ from shared.models import (
 from shared.schedule import taught_room_ids
 
 ANY_USER = "user"
+DISTRICT = "district"
 PUBLIC = "public"
 DEVICE_PREFIX = "device:"
 #: Cookie holding a paired device's secret; it outlives staff sessions on that browser.
 DEVICE_COOKIE = "passline_device"
-VALID_RULES = {ANY_USER, *ROLES, *(DEVICE_PREFIX + kind for kind in DEVICE_KINDS)}
+VALID_RULES = {ANY_USER, DISTRICT, *ROLES, *(DEVICE_PREFIX + kind for kind in DEVICE_KINDS)}
 #: The live-update topic that every narrowing of access at a school bumps
 #: (`live.access_changed`): a revoked device, an ended session, a changed role.
 ACCESS_TOPIC = "access"
@@ -78,6 +83,8 @@ class Principal:
             return DEVICE_PREFIX + self.device.kind in rules
         if self.user is None:
             return False
+        if DISTRICT in rules and self.user.is_district_admin:
+            return True
         return ANY_USER in rules or bool(self.roles & rules)
 
 
@@ -151,14 +158,20 @@ def _load_device() -> tuple[Device, School] | None:
     if row is None or row.Device.is_revoked:
         g.forget_device = True  # the cookie is deleted on the way out
         return None
+    if row.School.archived_at is not None:
+        return None  # refused while archived; it works again if the school is restored
     note_access_version(row.School.id, row.access_version)
     return row.Device, row.School
 
 
 def _user_principal(user: User) -> Principal:
     """The user at their current school, with their schools and roles (one query)."""
-    query = select(School, Membership.role).outerjoin(
-        Membership, (Membership.school_id == School.id) & (Membership.user_id == user.id)
+    query = (
+        select(School, Membership.role)
+        .outerjoin(
+            Membership, (Membership.school_id == School.id) & (Membership.user_id == user.id)
+        )
+        .where(School.archived_at.is_(None))  # an archived school is nobody's to act at
     )
     if not user.is_district_admin:
         query = query.where(Membership.user_id == user.id)
@@ -220,7 +233,8 @@ def enforce_access():
         abort(401)
     if not rules or not principal.satisfies(rules):
         abort(403)
-    if principal.user is not None and principal.school is None and ANY_USER not in rules:
+    # Views for a school need one; a district admin's district pages do not.
+    if principal.user is not None and principal.school is None and not {ANY_USER, DISTRICT} & rules:
         abort(403)
     return None
 

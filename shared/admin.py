@@ -3,7 +3,7 @@
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from shared import account_links, audit, mail, staff, totp
+from shared import account_links, audit, mail, schools, staff, totp
 from shared.access import access
 from shared.errors import DomainError, rerender
 from shared.extensions import db
@@ -21,7 +21,6 @@ from shared.models import (
 )
 from shared.schedule import school_day_bounds
 from shared.students import search_students
-from shared.timeutil import is_valid_timezone
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -52,26 +51,20 @@ def index():
 @bp.route("/school", methods=["GET", "POST"])
 @access("admin")
 def school_settings():
-    """Edit the school's name and time zone."""
+    """Edit the school's name and time zone (its code is the district admin's to change)."""
     school = g.principal.school
+    timezones = schools.timezone_choices()
     if request.method == "GET":
-        return render_template("admin/school.html", school=school)
-    name = request.form.get("name", "").strip()
-    tz = request.form.get("timezone", "").strip()
-    error = None
-    if not name or len(name) > 200:
-        error = "The school name must have 1 to 200 characters."
-    elif not is_valid_timezone(tz):
-        error = "Use a time zone name such as America/Chicago."
-    if error:
-        return render_template("admin/school.html", school=school, error=error), 400
-    before = {"name": school.name, "timezone": school.timezone}
-    school.name, school.timezone = name, tz
-    audit.record(
-        "school.update",
-        target=school,
-        detail={"before": before, "after": {"name": name, "timezone": tz}},
-    )
+        return render_template("admin/school.html", school=school, timezones=timezones)
+    try:
+        schools.update_school(
+            school,
+            actor=audit.current_actor(),
+            name=request.form.get("name", ""),
+            timezone=request.form.get("timezone", ""),
+        )
+    except DomainError as error:
+        return rerender("admin/school.html", error, school=school, timezones=timezones)
     flash("School settings saved.", "success")
     return redirect(url_for("admin.school_settings"))
 
@@ -168,7 +161,8 @@ def staff_invitation(invitation_id: int):
 @bp.route("/staff/<int:user_id>", methods=["GET", "POST"])
 @access("admin")
 def staff_edit(user_id: int):
-    """Change a staff member's roles here, or deactivate / reactivate the account."""
+    """Change a staff member's roles here, deactivate / reactivate the account, reset its
+    password, or unlock it after too many failed sign-ins."""
     person = staff.school_member(g.principal.school_id, user_id)
     if request.method == "GET":
         return render_template(
@@ -177,6 +171,7 @@ def staff_edit(user_id: int):
             roles=ROLES,
             held=staff.roles_at(person, g.principal.school_id),
             two_factor_on=totp.enabled(person),
+            locked_for=staff.locked_for(person),
         )
     action = request.form.get("action")
     if action == "roles":
@@ -188,6 +183,9 @@ def staff_edit(user_id: int):
     elif action == "activate":
         staff.set_active(g.principal, person, True)
         flash(f"{person.name} can sign in again.", "success")
+    elif action == "unlock":
+        staff.unlock_member(g.principal, person)
+        flash(f"{person.name} can try to sign in again now.", "success")
     elif action == "reset_password":
         temporary = staff.reset_password(g.principal, person)
         return render_template("admin/staff_password.html", person=person, password=temporary)

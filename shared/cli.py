@@ -1,25 +1,42 @@
-"""District IT commands: `flask create-admin`, `demo`, `roster import`, `housekeeping`, `purge`."""
+"""District IT commands: `create-admin`, `school ...`, `user unlock`, `demo`, `roster import`,
+`housekeeping`, `purge`; and `passline`, the installed command that runs them all.
+
+`passline` (a console script, pyproject.toml) is Flask's command group bound to the app
+factory, so an installed passline needs no `--app` and no source folder: `passline db
+upgrade`, `passline demo`, `passline create-admin ...`, and `passline serve`, which runs
+gunicorn with the settings shipped in the package (shared/gunicorn_conf.py).
+"""
 
 import click
 from flask import Flask
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from shared import schools
+from shared.audit import SYSTEM
 from shared.demo import demo_command
+from shared.errors import DomainError, NotFound
 from shared.extensions import db
 from shared.models import School
 from shared.passwords import password_problem
 from shared.roster_views import roster_cli
-from shared.staff import create_admin
-from shared.timeutil import is_valid_timezone
+from shared.staff import create_admin, find_user_by_email, unlock
 
 
 def register(app: Flask) -> None:
     app.cli.add_command(create_admin_command)
+    app.cli.add_command(school_cli)
+    app.cli.add_command(user_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(roster_cli)
     app.cli.add_command(housekeeping_command)
     app.cli.add_command(purge_command)
+
+
+def _refusal(error: DomainError) -> click.ClickException:
+    """A service's refusal as the command's error (exit code 1, the message as it is)."""
+    db.session.rollback()
+    return click.ClickException(error.message)
 
 
 @click.command("create-admin")
@@ -34,44 +51,181 @@ def register(app: Flask) -> None:
     help="Time zone of a newly created school.",
 )
 @click.option("--district", is_flag=True, help="Make the account a district admin (all schools).")
+@click.option(
+    "--reset-password",
+    is_flag=True,
+    help="The account exists: give it this password (its sessions end) and the admin role.",
+)
 @click.password_option(
     envvar="PASSLINE_ADMIN_PASSWORD",
     help="Password (prompted if not given; or set PASSLINE_ADMIN_PASSWORD).",
 )
-def create_admin_command(email, name, school_code, school_name, timezone, district, password):
+@with_appcontext
+def create_admin_command(
+    email, name, school_code, school_name, timezone, district, reset_password, password
+):
     """Create an admin account (and, on a new install, the first school)."""
     problem = password_problem(password)
     if problem:
         raise click.BadParameter(problem, param_hint="password")
     if not school_code and not district:
         raise click.UsageError("Give --school CODE, or --district for a district admin.")
-    school = None
-    if school_code:
-        school = db.session.scalar(select(School).where(School.code == school_code))
-        if school is None:
-            if not school_name:
-                raise click.UsageError(
-                    f"No school with code {school_code!r}; add --school-name to create it."
-                )
-            if not is_valid_timezone(timezone):
-                raise click.BadParameter(f"unknown time zone {timezone!r}", param_hint="timezone")
-            school = School(name=school_name, code=school_code, timezone=timezone, settings={})
-            db.session.add(school)
-            db.session.flush()
     try:
+        school = None
+        if school_code:
+            try:
+                school = schools.active_school_by_code(school_code)
+            except NotFound:
+                if not school_name:
+                    raise click.UsageError(
+                        f"No school with code {school_code!r}; add --school-name to create it "
+                        "(or create it first with `flask school create`)."
+                    ) from None
+                school = schools.create_school(
+                    actor=SYSTEM, name=school_name, code=school_code, timezone=timezone
+                )
         user = create_admin(
             email=email,
             name=name,
             password=password,
             school_id=school.id if school else None,
             district=district,
+            reset_password=reset_password,
         )
-    except Exception:
-        db.session.rollback()
-        raise
+    except DomainError as error:
+        raise _refusal(error) from error
     db.session.commit()
     where = f"at {school.name}" if school else "for the district"
     click.echo(f"Admin {user.email} is ready {where}.")
+
+
+@click.group("school")
+def school_cli():
+    """The district's schools: list, create, rename, archive, restore."""
+
+
+@school_cli.command("list")
+@with_appcontext
+def school_list_command():
+    """Every school: code, time zone, status and name."""
+    rows = schools.all_schools()
+    if not rows:
+        click.echo("No school yet: `flask school create --code LMS --name ... --timezone ...`.")
+    for school in rows:
+        status = "archived" if school.is_archived else "active"
+        click.echo(f"{school.code}\t{school.timezone}\t{status}\t{school.name}")
+
+
+def _timezone_option(required: bool):
+    return click.option(
+        "--timezone",
+        required=required,
+        help="IANA time zone, e.g. America/Chicago (`flask school timezones` lists them).",
+    )
+
+
+@school_cli.command("create")
+@click.option("--code", required=True, help="Short code, e.g. LMS (letters, digits, - or _).")
+@click.option("--name", required=True, help="The school's name.")
+@_timezone_option(required=True)
+@with_appcontext
+def school_create_command(code, name, timezone):
+    """Add a school."""
+    try:
+        school = schools.create_school(actor=SYSTEM, name=name, code=code, timezone=timezone)
+    except DomainError as error:
+        raise _refusal(error) from error
+    db.session.commit()
+    click.echo(f"School {school.code} ({school.name}, {school.timezone}) is created.")
+
+
+@school_cli.command("update")
+@click.argument("code")
+@click.option("--name", help="New name.")
+@click.option("--new-code", help="New short code.")
+@_timezone_option(required=False)
+@with_appcontext
+def school_update_command(code, name, new_code, timezone):
+    """Rename a school, or change its code or time zone."""
+    try:
+        school = _school_by_code(code)
+        schools.update_school(
+            school,
+            actor=SYSTEM,
+            name=name if name is not None else school.name,
+            code=new_code if new_code is not None else school.code,
+            timezone=timezone if timezone is not None else school.timezone,
+        )
+    except DomainError as error:
+        raise _refusal(error) from error
+    db.session.commit()
+    click.echo(f"School {school.code} ({school.name}, {school.timezone}) is saved.")
+
+
+@school_cli.command("archive")
+@click.argument("code")
+@with_appcontext
+def school_archive_command(code):
+    """Archive a school: hidden everywhere, nobody works there; its records are kept."""
+    _set_archived(code, True)
+
+
+@school_cli.command("restore")
+@click.argument("code")
+@with_appcontext
+def school_restore_command(code):
+    """Restore an archived school."""
+    _set_archived(code, False)
+
+
+@school_cli.command("timezones")
+def school_timezones_command():
+    """The time zones a school may have."""
+    for _area, zones in schools.timezone_choices():
+        for zone in zones:
+            click.echo(zone)
+
+
+def _school_by_code(code: str) -> School:
+    """Any school, archived or not, by its code (for the commands that change it)."""
+    school = db.session.scalar(
+        select(School).where(func.upper(School.code) == code.strip().upper())
+    )
+    if school is None:
+        raise NotFound(f"No school with code {code!r} (`flask school list` shows them).")
+    return school
+
+
+def _set_archived(code: str, archived: bool) -> None:
+    try:
+        school = _school_by_code(code)
+        changed = schools.set_archived(school, archived, actor=SYSTEM)
+    except DomainError as error:
+        raise _refusal(error) from error
+    db.session.commit()
+    state = "archived" if archived else "active"
+    click.echo(f"School {school.code} is {state}{'' if changed else ' already'}.")
+
+
+@click.group("user")
+def user_cli():
+    """Staff accounts: unlock after failed sign-ins."""
+
+
+@user_cli.command("unlock")
+@click.argument("email")
+@with_appcontext
+def user_unlock_command(email):
+    """Let an account locked by failed sign-ins sign in again now (audited)."""
+    user = find_user_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No account with the email {email}.")
+    try:
+        was_locked = unlock(user, actor=SYSTEM)
+    except DomainError as error:
+        raise _refusal(error) from error
+    db.session.commit()
+    click.echo(f"{user.email} is unlocked." if was_locked else f"{user.email} was not locked.")
 
 
 @click.command("housekeeping")
@@ -109,3 +263,56 @@ def purge_command(dry_run):
         db.session.commit()
     click.echo(f"sign-in sessions: {'would delete' if dry_run else 'deleted'} {sessions}")
     click.echo(f"sent mail and used links: {'would delete' if dry_run else 'deleted'} {links}")
+
+
+# ------------------------------------------------------------------ the `passline` command
+
+
+@click.command("serve", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
+def serve_command(gunicorn_args):
+    """Serve passline with gunicorn and its packaged settings (shared/gunicorn_conf.py).
+
+    Settings come from the environment (PASSLINE_BIND, WEB_CONCURRENCY, ...); any other
+    arguments go to gunicorn as they are. The app is built once first, so a wrong setting
+    is told here, before gunicorn starts any worker.
+    """
+    import os
+    import sys
+
+    from shared import create_app
+
+    create_app()  # fails now, with its message, rather than in every worker
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:shared.gunicorn_conf"]
+    os.execv(sys.executable, [*command, *gunicorn_args, "shared:create_app()"])  # noqa: S606
+
+
+def _passline_app():
+    from shared import create_app
+
+    return create_app()
+
+
+def main() -> None:
+    """`passline ...`: the Flask commands of the app (no --app needed) and `serve`."""
+    import os
+    import sys
+
+    from flask.cli import FlaskGroup
+
+    from shared.config import ConfigurationError, require_persistent_instance
+
+    # Said before any command runs: Flask would show a traceback, or "No such command".
+    instance = Flask("shared", instance_path=os.environ.get("PASSLINE_INSTANCE_PATH") or None)
+    try:
+        require_persistent_instance(instance.instance_path)
+    except ConfigurationError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
+    group = FlaskGroup(
+        name="passline",
+        create_app=_passline_app,
+        help="passline: hall passes and car line dismissal (commands for district IT).",
+    )
+    group.add_command(serve_command)
+    group.main(prog_name="passline")

@@ -1,7 +1,15 @@
-"""Configuration from environment variables (each one is documented in the README)."""
+"""Configuration from environment variables (each one is documented in the README).
+
+Production mode (`PASSLINE_ENV`, see `is_production`) asks for a lasting place for the
+secret key and the SQLite file: installed from a wheel, Flask's default instance folder is
+`<venv>/var/shared-instance`, which a rebuilt virtual environment loses, and with it the
+key that signs every session (everyone signed out, paired devices unpaired) or the
+database itself. `require_persistent_instance` refuses to start there instead.
+"""
 
 import os
 import secrets
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +41,55 @@ def env_float(name: str, default: float) -> float:
         return float(value)
     except ValueError as exc:
         raise RuntimeError(f"{name} must be a number, not {value!r}") from exc
+
+
+class ConfigurationError(RuntimeError):
+    """The environment cannot run passline as it stands; the message says what to set."""
+
+
+#: The folder that holds the packages (`shared`, `hallpass`, `carline`): a source
+#: checkout has pyproject.toml there, an installed package has site-packages.
+CODE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def is_production() -> bool:
+    """`PASSLINE_ENV` (`production` or `development`) when set; else production exactly
+    when passline runs from an installed package rather than from a source checkout."""
+    value = os.environ.get("PASSLINE_ENV", "").strip().lower()
+    if value in ("production", "development"):
+        return value == "production"
+    if value:
+        raise ConfigurationError(f"PASSLINE_ENV must be production or development, not {value!r}")
+    return not (CODE_ROOT / "pyproject.toml").is_file()
+
+
+def require_persistent_instance(instance_path: str, overrides: dict | None = None) -> None:
+    """In production, refuse an instance folder nobody chose when something lives in it.
+
+    The instance folder holds the generated secret key and the default SQLite file. It is
+    chosen with PASSLINE_INSTANCE_PATH; without it, production needs both SECRET_KEY and
+    DATABASE_URL, so nothing that must last is kept in the default folder (inside the
+    virtual environment when installed from a wheel).
+    """
+    overrides = overrides or {}
+    if os.environ.get("PASSLINE_INSTANCE_PATH") or overrides.get("TESTING") or not is_production():
+        return
+    has_key = bool(os.environ.get("SECRET_KEY") or overrides.get("SECRET_KEY"))
+    has_database = bool(os.environ.get("DATABASE_URL") or overrides.get("SQLALCHEMY_DATABASE_URI"))
+    if has_key and has_database:
+        return
+    missing = " and ".join(
+        name
+        for name, present in (("SECRET_KEY", has_key), ("DATABASE_URL", has_database))
+        if not present
+    )
+    inside = " (inside the virtual environment)" if instance_path.startswith(sys.prefix) else ""
+    raise ConfigurationError(
+        "passline runs in production mode without PASSLINE_INSTANCE_PATH, so its secret key "
+        f"and SQLite database would be kept in {instance_path}{inside} and lost when it is "
+        "rebuilt. Set PASSLINE_INSTANCE_PATH to a lasting folder (e.g. /var/lib/passline), "
+        f"or set {missing}. For a trial, PASSLINE_ENV=development allows the default folder."
+    )
 
 
 def load_secret_key(instance_path: str) -> str:
@@ -123,4 +180,5 @@ def from_environment(instance_path: str) -> dict:
         # set in the environment (SSO_PROVIDERS and SSO_<KEY>_..., read by shared/sso_providers.py).
         "SSO_HTTP_TIMEOUT": env_float("SSO_HTTP_TIMEOUT", 5.0),
         "SSO_ENVIRONMENT": {k: v for k, v in os.environ.items() if k.startswith("SSO_")},
+        "SOURCE_URL": os.environ.get("PASSLINE_SOURCE_URL", "").strip(),
     }

@@ -40,6 +40,12 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class Unavailable(DomainError):
+    """A service the rule needs (Redis) does not answer now; trying again later may work."""
+
+    status_code = 503
+
+
 def rerender(
     template: str,
     error: DomainError | str,

@@ -1,10 +1,20 @@
-"""The start page (where each kind of signed-in user or paired device begins) and /healthz."""
+"""The start page (where each kind of signed-in user or paired device begins), /healthz,
+and /source (the code this server runs, shared/source.py)."""
 
-from flask import Blueprint, current_app, g, jsonify, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    url_for,
+)
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared import housekeeping
+from shared import housekeeping, source
 from shared.access import access, public
 from shared.extensions import db
 from shared.throttle import redis_available
@@ -61,7 +71,7 @@ def healthz():
         "status": "ok" if database_ok else "error",
         "database": "ok" if database_ok else "unreachable",
         "redis": "off" if redis is None else ("ok" if redis else "degraded"),
-        "housekeeping": housekeeping.health(),
+        "housekeeping": housekeeping.health(current_app),
     }
     if database_ok and "degraded" in (answer["redis"], answer["housekeeping"]):
         answer["status"] = "degraded"
@@ -70,4 +80,15 @@ def healthz():
     if not database_ok:
         response.status_code = 503
         response.headers["Retry-After"] = str(current_app.config["DATABASE_RETRY_AFTER"])
+    return response
+
+
+@bp.route("/source")
+@public
+def source_code():
+    """The source of this passline as a zip, as the AGPL asks (shared/source.py)."""
+    response = Response(source.source_zip(), mimetype="application/zip")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="passline-{source.version()}-source.zip"'
+    )
     return response

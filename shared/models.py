@@ -137,6 +137,13 @@ class School(db.Model):
     #: Loaded by `flask demo`: pages show a "demo data" banner.
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Set when a district admin archived the school: it leaves every list and screen
+    #: (shared/schools.py); NULL for a school in use.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     def __repr__(self) -> str:
         return f"<School {self.code}>"

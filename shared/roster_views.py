@@ -22,7 +22,6 @@ from flask import (
     send_file,
     url_for,
 )
-from sqlalchemy import select
 
 from shared import roster
 from shared.access import access
@@ -188,14 +187,21 @@ def import_command(path: Path, school_code: str | None, org_sourced_id: str | No
 
 
 def _cli_school(code: str | None) -> School:
+    """The school `--school CODE` names (archived ones refused), or the only one."""
+    from shared.errors import DomainError
+    from shared.schools import active_school_by_code, all_schools
+
     if code:
-        school = db.session.scalar(select(School).where(School.code == code))
-        if school is None:
-            raise click.UsageError(f"No school with code {code!r}.")
-        return school
-    schools = db.session.scalars(select(School).limit(2)).all()
+        try:
+            return active_school_by_code(code)
+        except DomainError as error:
+            raise click.UsageError(error.message) from error
+    schools = all_schools(include_archived=False)
     if len(schools) != 1:
-        raise click.UsageError("Give --school CODE: the database does not hold exactly one school.")
+        raise click.UsageError(
+            "Give --school CODE: the database does not hold exactly one school "
+            "(`flask school list` shows them, `flask school create` adds one)."
+        )
     return schools[0]
 
 

@@ -8,6 +8,11 @@ Adding an address that already has an account (at another school, or none) tells
 school admin nothing about it, not even its name, and gives it no role here: it records
 an invitation, which becomes roles here only when the person accepts it after signing
 in, or when a district admin confirms it. A district admin adds such accounts directly.
+
+The command line's `create-admin` never changes an existing account's password unless it
+is told to (`--reset-password`), and then ends that account's sessions, as any reset does.
+An account locked by failed sign-ins (shared/throttle.py) is unlocked by an admin here or
+by `flask user unlock`; both are audited.
 """
 
 import re
@@ -16,9 +21,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from shared import audit, live
+from shared import audit, live, throttle
 from shared.access import Principal
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.audit import Actor
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from shared.extensions import db
 from shared.models import ROLES, Membership, School, StaffInvitation, User
 from shared.passwords import hash_password
@@ -294,18 +300,38 @@ def reset_password(principal: Principal, person: User) -> str:
 
 
 def create_admin(
-    *, email: str, name: str, password: str, school_id: int | None, district: bool
+    *,
+    email: str,
+    name: str,
+    password: str,
+    school_id: int | None,
+    district: bool,
+    reset_password: bool = False,
 ) -> User:
-    """Create (or promote) an admin account from the command line."""
+    """Create an admin account from the command line, or promote an existing one.
+
+    An existing account is refused (`Conflict`) unless `reset_password`: its password is
+    then replaced and every session it has ends, so a mistyped email never silently takes
+    over someone's account and a copied cookie stops working.
+    """
     email = validate_email(email)
     user = find_user_by_email(email)
-    if user is None:
+    if user is not None and not reset_password:
+        raise Conflict(
+            f"An account with the email {email} exists already. Add --reset-password to give "
+            "it this password (its sessions end) and the admin role.",
+            field="email",
+        )
+    new_account = user is None
+    if new_account:
         user = User(email=email, name=name.strip() or email)
         db.session.add(user)
     user.password_hash = hash_password(password)
     user.active = True
     user.is_district_admin = user.is_district_admin or district
     db.session.flush()
+    if not new_account:
+        end_user_sessions(user, "reset")
     if school_id is not None and "admin" not in roles_at(user, school_id):
         db.session.add(Membership(user_id=user.id, school_id=school_id, role="admin"))
     db.session.flush()
@@ -313,6 +339,46 @@ def create_admin(
         "staff.create_admin",
         school_id=school_id,
         target=user,
-        detail={"email": email, "district": user.is_district_admin},
+        detail={
+            "email": email,
+            "district": user.is_district_admin,
+            "new_account": new_account,
+            "password_reset": not new_account,
+        },
+        actor=audit.SYSTEM,
     )
     return user
+
+
+def locked_for(person: User) -> int | None:
+    """Seconds the account is still locked after too many failed sign-ins, or None."""
+    return throttle.account_locked_for(person.email)
+
+
+def unlock(person: User, *, actor: Actor, school_id: int | None = None) -> bool:
+    """Let a throttled account sign in again now; whether it had failures counted.
+
+    Audited whether or not it was locked (someone asked). `Unavailable` when Redis holds
+    the counts and does not answer: the lock would stay while the answer said it was gone.
+    """
+    try:
+        cleared = throttle.unlock_account(person.email)
+    except throttle.RedisUnavailable as error:
+        raise Unavailable(
+            "The sign-in limiter (Redis) does not answer; try again in a minute."
+        ) from error
+    audit.record(
+        "staff.unlock",
+        school_id=school_id,
+        target=person,
+        detail={"email": person.email, "was_locked": cleared},
+        actor=actor,
+    )
+    return cleared
+
+
+def unlock_member(principal: Principal, person: User) -> bool:
+    """An admin unlocks a staff member of their school (an account that reaches beyond
+    it only by a district admin, as for a password reset)."""
+    _check_account_control(principal, person)
+    return unlock(person, actor=audit.current_actor(), school_id=principal.school_id)

@@ -148,6 +148,19 @@ class DatabaseLimiter:
         for limit in limits:
             self._give_back(limit)
 
+    def locked_for(self, limit: Limit, now: datetime) -> int | None:
+        """Seconds until this limit takes attempts again; None when it takes them now."""
+        row = db.session.scalar(select(LoginThrottle).where(LoginThrottle.key == limit.key))
+        if row is None or row.failures < limit.max_failures:
+            return None
+        left = math.ceil((row.window_started_at + _window() - now).total_seconds())
+        return left if left > 0 else None
+
+    def clear(self, limit: Limit) -> bool:
+        """Forget the limit's count; whether there was one."""
+        deleted = db.session.execute(delete(LoginThrottle).where(LoginThrottle.key == limit.key))
+        return deleted.rowcount > 0
+
 
 # Checks every limit, then counts in every one, in one atomic step: all or nothing.
 # KEYS: the counters; ARGV[1]: the window in seconds; ARGV[2...]: each key's limit.
@@ -270,6 +283,28 @@ class RedisLimiter:
         with contextlib.suppress(RedisUnavailable):
             self._call(lambda: self._give_back_script(keys=keys))
 
+    def locked_for(self, limit: Limit, now: datetime) -> int | None:
+        """As the database limiter's; the database's count too (made while Redis was away)."""
+        from_database = self.fallback.locked_for(limit, now)
+        key = self.PREFIX + limit.key
+        try:
+            count, ttl = self._call(lambda: self.redis.pipeline().get(key).ttl(key).execute())
+        except RedisUnavailable:
+            return from_database
+        full = count is not None and int(count) >= limit.max_failures
+        in_redis = ttl if full and ttl > 0 else None
+        return max(filter(None, (from_database, in_redis)), default=None)
+
+    def clear(self, limit: Limit) -> bool:
+        """Forget the limit's count in Redis and in the database; whether there was one.
+
+        Raises RedisUnavailable when Redis does not answer: an unlock must not say it
+        worked while Redis still holds the lock.
+        """
+        in_database = self.fallback.clear(limit)
+        in_redis = self._call(lambda: self.redis.delete(self.PREFIX + limit.key))
+        return in_database or bool(in_redis)
+
 
 def limiter() -> DatabaseLimiter | RedisLimiter:
     """Redis when configured, else the database (one limiter per app)."""
@@ -318,6 +353,22 @@ def begin_sso_callback(address: str | None) -> Attempt:
 def attempt_did_not_fail(attempt: Attempt) -> None:
     """Give the attempt's place back in every limit it was counted in."""
     attempt.limiter.give_back(list(attempt.limits))
+
+
+def account_locked_for(email: str) -> int | None:
+    """Seconds until the account's sign-in is taken again after too many failures, or None.
+
+    Only the account's own limit: a school's shared address is not the account's lock.
+    """
+    account = login_limits(email, None)[0]
+    return limiter().locked_for(account, utcnow())
+
+
+def unlock_account(email: str) -> bool:
+    """Let the account sign in again at once (an admin checked who is asking); whether it
+    had failures counted. The per-address limit is left alone."""
+    account = login_limits(email, None)[0]
+    return limiter().clear(account)
 
 
 def redis_available() -> bool | None:

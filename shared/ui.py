@@ -1,9 +1,10 @@
 """Template helpers for the UI shell: navigation by role, local times, labels."""
 
-from flask import Flask, g, url_for
+from flask import Flask, current_app, g, url_for
 
 from shared.contributions import NavItem, contributions
 from shared.models import DEVICE_KIND_LABELS, ROLE_LABELS
+from shared.source import version
 from shared.timeutil import local
 
 #: The core's own entries, after those the blueprints contribute.
@@ -30,6 +31,11 @@ def format_local(dt, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return "" if value is None else value.strftime(fmt)
 
 
+def source_url() -> str:
+    """Where the footer's "Source" link goes: PASSLINE_SOURCE_URL, else /source."""
+    return current_app.config.get("SOURCE_URL") or url_for("home.source_code")
+
+
 def register(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = format_local
 
@@ -43,4 +49,6 @@ def register(app: Flask) -> None:
             "role_labels": ROLE_LABELS,
             "device_kind_labels": DEVICE_KIND_LABELS,
             "is_demo": bool(school and school.is_demo),
+            "source_url": source_url,
+            "passline_version": version(),
         }

@@ -44,6 +44,7 @@ MATRIX: dict[str, frozenset[str]] = {
     # The shell, sign-in, devices, admin
     "home.index": EVERYONE,
     "home.healthz": EVERYONE,
+    "home.source_code": EVERYONE,
     "home.dashboard": STAFF,
     "auth.login": EVERYONE,
     "auth.logout": STAFF,
@@ -94,6 +95,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "privacy.student_records": ADMIN,
     "privacy.export_student": ADMIN,
     "privacy.delete_student": ADMIN,
+    # The district's schools: district admins only (tests/shared/test_schools.py), none here
+    "schools.index": frozenset(),
+    "schools.edit": frozenset(),
     # Hall passes: the teacher's tablet and the office
     "hallpass.index": STAFF,
     "hallpass.start": TEACHERS,
@@ -295,6 +299,7 @@ def world(app, db, school, make_school, make_user, make_room):
     entry = db.session.query(QueueEntry).one()
     ids = {
         "user_id": teacher.id,
+        "school_id": school.id,
         "invitation_id": invitation.id,
         "room_id": room.id,
         "student_id": students[0].id,

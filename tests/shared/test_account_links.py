@@ -268,8 +268,9 @@ def test_bad_input_on_the_link_page_is_a_clear_400_and_keeps_the_link(
 def test_smtp_down_loses_nothing_and_the_mail_goes_out_once_it_is_back(
     app, client, db, school, make_user, login, mail_on, caplog, monkeypatch
 ):
-    # The housekeeping runs below are this test's own: /healthz's record of them is too.
-    monkeypatch.setattr("shared.housekeeping._last_ok", {})
+    # The housekeeping runs below are this test's own: /healthz's record of them is too
+    # (kept per app, in app.extensions).
+    monkeypatch.delitem(app.extensions, "passline_housekeeping", raising=False)
     admin = make_user(school, "admin")
     teacher = _no_password(db, school, make_user)
     login(admin)

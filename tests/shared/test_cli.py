@@ -88,3 +88,34 @@ def test_district_admin_from_the_command_line(app, db):
     )
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(User.is_district_admin))
+
+
+def test_create_admin_on_an_existing_email_needs_reset_password_and_ends_its_sessions(
+    app, db, school, make_user, login
+):
+    """Before: the password was replaced silently and the account's sessions stayed open."""
+    from tests.helpers import PASSWORD, audit_actions
+
+    teacher = make_user(school, "teacher", email="karen@example.org")
+    browser = login(teacher, on=app.test_client())
+    assert browser.get("/dashboard").status_code == 200
+    runner = app.test_cli_runner()
+    args = ["create-admin", "--email", "Karen@Example.org", "--school", "LMS"]
+    refused = runner.invoke(args=[*args, "--password", "a new long password"])
+    assert refused.exit_code == 1 and "--reset-password" in refused.output
+    db.session.expire_all()
+    user = db.session.scalar(select(User).where(User.email == "karen@example.org"))
+    assert verify_password(user.password_hash, PASSWORD)
+    assert browser.get("/dashboard").status_code == 200
+    assert "staff.create_admin" not in audit_actions(db)
+
+    reset = runner.invoke(args=[*args, "--reset-password", "--password", "a new long password"])
+    assert reset.exit_code == 0, reset.output
+    db.session.expire_all()
+    user = db.session.scalar(select(User).where(User.email == "karen@example.org"))
+    assert verify_password(user.password_hash, "a new long password")
+    roles = set(db.session.scalars(select(Membership.role).where(Membership.user_id == user.id)))
+    assert roles == {"teacher", "admin"}
+    ended = browser.get("/dashboard")
+    assert ended.status_code == 302 and "/login" in ended.headers["Location"]
+    assert audit_actions(db)[-1] == "staff.create_admin"

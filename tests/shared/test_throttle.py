@@ -189,3 +189,76 @@ def test_every_sign_in_answers_through_gunicorn_while_redis_is_down(
     assert [status for status, _ in answers] == [401, 302] * 4, answers
     assert max(seconds for _, seconds in answers) < 2, answers
     assert "Traceback" not in log
+
+
+def _lock_out(client, user) -> None:
+    for _ in range(5):
+        assert sign_in(client, user.email, "wrong password")[0] == 401
+    assert sign_in(client, user.email, PASSWORD)[0] == 429
+
+
+def test_flask_user_unlock_lets_a_throttled_account_sign_in_again(
+    app, db, client, school, make_user
+):
+    """Before: no way to unlock but to wait out the window (or edit the database)."""
+    user = make_user(school, "teacher")
+    _lock_out(client, user)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["user", "unlock", user.email.upper()])
+    assert result.exit_code == 0 and "is unlocked" in result.output
+    assert sign_in(client, user.email, PASSWORD)[0] == 302
+    again = runner.invoke(args=["user", "unlock", user.email])
+    assert again.exit_code == 0 and "was not locked" in again.output
+    unknown = runner.invoke(args=["user", "unlock", "nobody@example.org"])
+    assert unknown.exit_code == 1 and "No account" in unknown.output
+    events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "staff.unlock").order_by(AuditEvent.id)
+    ).all()
+    assert [(e.actor_label, e.detail["was_locked"]) for e in events] == [
+        ("system", True),
+        ("system", False),
+    ]
+
+
+def test_an_admin_unlocks_a_throttled_staff_member(app, db, client, school, make_user, login):
+    teacher = make_user(school, "teacher")
+    _lock_out(app.test_client(), teacher)
+    admin = login(make_user(school, "admin"))
+    page = admin.get(f"/admin/staff/{teacher.id}").get_data(as_text=True)
+    assert "locked after failed sign-ins" in page and "Unlock sign-in" in page
+    assert admin.post(f"/admin/staff/{teacher.id}", data={"action": "unlock"}).status_code == 302
+    assert "Unlock sign-in" not in admin.get(f"/admin/staff/{teacher.id}").get_data(as_text=True)
+    assert sign_in(app.test_client(), teacher.email, PASSWORD)[0] == 302
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "staff.unlock"))
+    assert event.school_id == school.id and event.target_id == teacher.id
+    # An account that also works elsewhere is a district admin's to unlock.
+    from shared.models import Membership
+
+    shared_teacher = make_user(school, "teacher")
+    db.session.add(
+        Membership(user_id=shared_teacher.id, school_id=make_school_id(db), role="teacher")
+    )
+    db.session.commit()
+    refused = admin.post(f"/admin/staff/{shared_teacher.id}", data={"action": "unlock"})
+    assert refused.status_code == 403
+
+
+def make_school_id(db) -> int:
+    from shared.models import School
+
+    other = School(name="Other", code="OTH", timezone="America/Chicago", settings={})
+    db.session.add(other)
+    db.session.flush()
+    return other.id
+
+
+@needs_redis_server
+def test_unlock_clears_the_redis_count_too(app, db, client, school, make_user, redis_limiter):
+    user = make_user(school, "teacher")
+    _lock_out(client, user)
+    assert any(key.startswith("passline:login:account:") for key in redis_keys(redis_limiter))
+    assert throttle.account_locked_for(user.email) > 0
+    assert throttle.unlock_account(user.email) is True
+    assert throttle.account_locked_for(user.email) is None
+    assert not any(key.startswith("passline:login:account:") for key in redis_keys(redis_limiter))
+    assert sign_in(client, user.email, PASSWORD)[0] == 302

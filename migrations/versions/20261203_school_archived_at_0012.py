@@ -1,0 +1,26 @@
+"""schools can be archived
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-03 06:30:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0012'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('schools', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('schools', schema=None) as batch_op:
+        batch_op.drop_column('archived_at')

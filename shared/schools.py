@@ -1,0 +1,205 @@
+"""Schools of the district: add, rename, archive and restore them (district admins only).
+
+The one home for a school's own fields and their rules: the name, the short code the
+command line uses (`--school LMS`), and the time zone, which is picked from a list
+(`timezone_choices`), never typed, so every school's local times are right. The web
+pages (shared/school_views.py), `flask school ...` and a school admin's own settings page
+(name and time zone of their school) all go through here.
+
+Archiving a school, rather than deleting it, keeps its history for its retention periods
+(`flask purge` still applies them) and its audit log, while the school leaves every list
+and screen: nobody can switch to it or pick it in the school picker, its paired devices
+and staff are refused there (so no new pass or dismissal starts), and the command line
+refuses it as `--school`. Restoring it brings everything back as it was. Both bump the
+school's access version, so cached live-poll decisions are dropped at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from functools import cache
+
+from sqlalchemy import func, select
+
+from shared import audit, live
+from shared.audit import Actor
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.extensions import db
+from shared.models import School, User
+from shared.timeutil import is_valid_timezone, utcnow
+
+#: A short code: letters, digits, '-' or '_', starting with a letter or digit (stored upper case).
+CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+#: Time zone areas offered in the list (IANA's regions; not the legacy aliases such
+#: as "US/Eastern", "EST5EDT" or "Etc/GMT+5").
+TIMEZONE_AREAS = (
+    "America",
+    "Pacific",
+    "Europe",
+    "Africa",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Indian",
+    "Antarctica",
+    "Arctic",
+)
+
+
+@cache
+def timezone_choices() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The time zones offered, grouped by area for the form's <optgroup>s: ((area, zones)).
+
+    From `zoneinfo.available_timezones()` (the system's tz database), only the canonical
+    Area/Place names, sorted; America first, as passline's districts mostly are there.
+    """
+    from zoneinfo import available_timezones
+
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for name in available_timezones():
+        area, _, place = name.partition("/")
+        if area in TIMEZONE_AREAS and place:
+            grouped[area].append(name)
+    return tuple((area, tuple(sorted(grouped[area]))) for area in TIMEZONE_AREAS if area in grouped)
+
+
+@cache
+def _offered_timezones() -> frozenset[str]:
+    return frozenset(zone for _area, zones in timezone_choices() for zone in zones)
+
+
+def validate_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("The school name must have 1 to 200 characters.", field="name")
+    return name
+
+
+def validate_code(code: str) -> str:
+    code = (code or "").strip().upper()
+    if not CODE_RE.match(code):
+        raise InvalidInput(
+            "The short code has 1 to 32 letters, digits, '-' or '_' (e.g. LMS).", field="code"
+        )
+    return code
+
+
+def validate_timezone(timezone: str) -> str:
+    timezone = (timezone or "").strip()
+    if timezone not in _offered_timezones() or not is_valid_timezone(timezone):
+        raise InvalidInput("Choose the school's time zone from the list.", field="timezone")
+    return timezone
+
+
+def _require_district_admin(user: User | None) -> None:
+    if user is None or not user.is_district_admin:
+        raise Forbidden("Only a district admin may add, change or archive schools.")
+
+
+def _check_code_free(code: str, school: School | None = None) -> None:
+    other = db.session.scalar(select(School).where(func.upper(School.code) == code))
+    if other is not None and other is not school:
+        raise Conflict(f"Another school has the code {code} already.", field="code")
+
+
+def all_schools(include_archived: bool = True) -> list[School]:
+    """Every school of the district: active ones by name, then the archived ones."""
+    query = select(School)
+    if not include_archived:
+        query = query.where(School.archived_at.is_(None))
+    return list(
+        db.session.scalars(query.order_by(School.archived_at.is_not(None), School.name, School.id))
+    )
+
+
+def get_school(school_id: int) -> School:
+    """A school by id (archived or not), for a district admin's pages; else `NotFound`."""
+    school = db.session.get(School, school_id)
+    if school is None:
+        raise NotFound("No such school.")
+    return school
+
+
+def active_school_by_code(code: str) -> School:
+    """The school with this short code for the command line; archived ones are refused."""
+    school = db.session.scalar(
+        select(School).where(func.upper(School.code) == (code or "").strip().upper())
+    )
+    if school is None:
+        raise NotFound(f"No school with code {code!r}.")
+    if school.is_archived:
+        raise Conflict(f"The school {school.code} is archived; restore it first.")
+    return school
+
+
+def create_school(*, actor: Actor, name: str, code: str, timezone: str) -> School:
+    """Add a school (a district admin, or the command line as `SYSTEM`)."""
+    if actor is not audit.SYSTEM:
+        _require_district_admin(actor.user)
+    name, code, timezone = validate_name(name), validate_code(code), validate_timezone(timezone)
+    _check_code_free(code)
+    school = School(name=name, code=code, timezone=timezone, settings={})
+    db.session.add(school)
+    db.session.flush()
+    audit.record(
+        "school.create",
+        school_id=school.id,
+        target=school,
+        detail={"name": name, "code": code, "timezone": timezone},
+        actor=actor,
+    )
+    return school
+
+
+def update_school(
+    school: School,
+    *,
+    actor: Actor,
+    name: str,
+    timezone: str,
+    code: str | None = None,
+) -> None:
+    """Rename a school, change its time zone and (district admins only) its short code.
+
+    A school admin changes their own school's name and time zone (their view passes
+    no `code`); the short code is the district's, so only a district admin changes it.
+    """
+    if code is not None and actor is not audit.SYSTEM:
+        _require_district_admin(actor.user)
+    name, timezone = validate_name(name), validate_timezone(timezone)
+    code = validate_code(code) if code is not None else school.code
+    _check_code_free(code, school)
+    before = {"name": school.name, "code": school.code, "timezone": school.timezone}
+    after = {"name": name, "code": code, "timezone": timezone}
+    if before == after:
+        return
+    school.name, school.code, school.timezone = name, code, timezone
+    db.session.flush()
+    audit.record(
+        "school.update",
+        school_id=school.id,
+        target=school,
+        detail={"before": before, "after": after},
+        actor=actor,
+    )
+
+
+def set_archived(school: School, archived: bool, *, actor: Actor) -> bool:
+    """Archive a school (it leaves every list and screen) or restore it; whether it changed."""
+    if actor is not audit.SYSTEM:
+        _require_district_admin(actor.user)
+    if school.is_archived == archived:
+        return False
+    school.archived_at = utcnow() if archived else None
+    # Every cached decision about the school's callers is dropped at once (poll shortcut).
+    live.access_changed([school.id])
+    db.session.flush()
+    audit.record(
+        "school.archive" if archived else "school.restore",
+        school_id=school.id,
+        target=school,
+        detail={"code": school.code},
+        actor=actor,
+    )
+    return True
