@@ -112,6 +112,10 @@ def site(tmp_path_factory) -> Iterator[Site]:
     }
     _run(["-m", "flask", "db", "upgrade"], env)
     _run(["-m", "flask", "demo"], env)
+    _run(
+        ["-m", "flask", "create-admin", "--email", "district@example.org", "--district"],
+        {**env, "PASSLINE_ADMIN_PASSWORD": "passline-demo"},
+    )
     facts = json.loads(_run(["-m", "tests.e2e.school"], env))
     with running_gunicorn(database_url, instance, workers=2, threads=8) as server:
         yield Site(url=server.url, server=server, facts=facts, env=env)

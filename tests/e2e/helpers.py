@@ -30,6 +30,8 @@ ACCOUNTS = {
     "office": "office@example.org",
     "teacher": "teacher@example.org",
     "staff": "staff@example.org",
+    #: Made by the site fixture with `flask create-admin --district` (the demo has none).
+    "district": "district@example.org",
 }
 
 
