@@ -7,6 +7,8 @@ upgrade`, `passline demo`, `passline create-admin ...`, and `passline serve`, wh
 gunicorn with the settings shipped in the package (shared/gunicorn_conf.py).
 """
 
+from pathlib import Path
+
 import click
 from flask import Flask
 from flask.cli import with_appcontext
@@ -176,6 +178,33 @@ def school_archive_command(code):
 def school_restore_command(code):
     """Restore an archived school."""
     _set_archived(code, False)
+
+
+@school_cli.command("import-orgs")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@_timezone_option(required=True)
+@click.option("--dry-run", is_flag=True, help="Show what would be created; write nothing.")
+@with_appcontext
+def school_import_orgs_command(path, timezone, dry_run):
+    """Create the schools of a OneRoster export's orgs.csv (then import each one's roster
+    with `roster import PATH --school CODE`)."""
+    from shared.roster.files import read_path
+
+    try:
+        done = schools.schools_from_orgs(read_path(path), timezone=timezone, actor=SYSTEM)
+    except DomainError as error:
+        raise _refusal(error) from error
+    for action, school in done:
+        click.echo(
+            f"{'would be ' if dry_run and action != 'exists' else ''}{action}: "
+            f"{school.code}\t{school.name}"
+        )
+    if not done:
+        click.echo("orgs.csv lists no school.")
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
 
 
 @school_cli.command("timezones")

@@ -203,3 +203,70 @@ def set_archived(school: School, archived: bool, *, actor: Actor) -> bool:
         actor=actor,
     )
     return True
+
+
+# ------------------------------------------------------------------ schools from orgs.csv
+
+
+def schools_from_orgs(bundle, *, timezone: str, actor: Actor) -> list[tuple[str, School]]:
+    """Create the schools a OneRoster export's orgs.csv lists, when the admin asks for it.
+
+    Each org of type "school" (not marked tobedeleted) becomes a school with the org's
+    name, its `identifier` as the short code and its sourcedId (so `roster import` finds
+    its org), in `timezone` (orgs.csv has none). A school that has the org's sourcedId
+    already is left as it is; one with the same code and no sourcedId is linked to the org.
+    Any row that cannot be a school (no identifier, a code another org's school holds)
+    refuses the whole file, with every problem listed: nothing is half-created.
+    Returns (what was done: "created", "linked" or "exists", school) per school org.
+    """
+    from shared.roster.rows import read_table
+
+    timezone = validate_timezone(timezone)
+    if "orgs.csv" not in bundle.files:
+        raise InvalidInput("No orgs.csv in this export: it is not a OneRoster bundle.")
+    errors: list = []
+    rows = read_table(bundle, "orgs.csv", ("sourcedId", "name", "type", "identifier"), errors)
+    problems = [str(error) for error in errors]
+    planned: list[tuple[str, School | None, dict]] = []
+    for row in rows or []:
+        if row.get("type").lower() != "school" or row.get("status").lower() == "tobedeleted":
+            continue
+        where = f"orgs.csv row {row.line}"
+        sourced_id, name, code = row.get("sourcedId"), row.get("name"), row.get("identifier")
+        try:
+            fields = {"name": validate_name(name), "code": validate_code(code)}
+        except InvalidInput as error:
+            problems.append(f"{where} ({name or sourced_id}): {error.message}")
+            continue
+        by_org = db.session.scalar(select(School).where(School.sourced_id == sourced_id))
+        by_code = db.session.scalar(select(School).where(func.upper(School.code) == fields["code"]))
+        if by_org is not None:
+            planned.append(("exists", by_org, fields))
+        elif by_code is not None and by_code.sourced_id is None:
+            planned.append(("linked", by_code, {**fields, "sourced_id": sourced_id}))
+        elif by_code is not None:
+            problems.append(f"{where}: another school has the code {fields['code']} already.")
+        elif any(f["code"] == fields["code"] for _, _, f in planned):
+            problems.append(f"{where}: the code {fields['code']} is on another row too.")
+        else:
+            planned.append(("created", None, {**fields, "sourced_id": sourced_id}))
+    if problems:
+        raise InvalidInput("orgs.csv cannot make schools: " + "; ".join(problems))
+    done: list[tuple[str, School]] = []
+    for action, school, fields in planned:
+        if action == "created":
+            school = create_school(
+                actor=actor, name=fields["name"], code=fields["code"], timezone=timezone
+            )
+        if action != "exists":
+            school.sourced_id = fields["sourced_id"]
+            db.session.flush()
+            audit.record(
+                "school.link_org",
+                school_id=school.id,
+                target=school,
+                detail={"sourced_id": fields["sourced_id"]},
+                actor=actor,
+            )
+        done.append((action, school))
+    return done

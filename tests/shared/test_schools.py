@@ -198,3 +198,38 @@ def test_flask_school_commands(app, db, tmp_path):
     assert "active" in runner.invoke(args=["school", "list"]).output
     actions = audit_actions(db)
     assert actions == ["school.create", "school.update", "school.archive", "school.restore"]
+
+
+def test_school_import_orgs_creates_the_schools_of_a_oneroster_export(app, db, tmp_path):
+    """The OneRoster sample's school orgs become schools (linked by sourcedId), once."""
+    from shared.roster.files import SAMPLES_DIR
+
+    runner = app.test_cli_runner()
+    sample = SAMPLES_DIR / "oneroster"
+    args = ["school", "import-orgs", str(sample), "--timezone", "America/Chicago"]
+    dry = runner.invoke(args=[*args, "--dry-run"])
+    assert dry.exit_code == 0 and "would be created: LMS" in dry.output, dry.output
+    assert db.session.scalars(select(School)).all() == []
+    created = runner.invoke(args=args)
+    assert created.exit_code == 0 and "created: LMS\tLincoln Middle School" in created.output
+    school = _school(db, "LMS")
+    assert school.sourced_id == "0ced62c7-c05b-5e62-9e1d-98cdc106fd4d"
+    assert school.timezone == "America/Chicago"
+    assert "exists: LMS" in runner.invoke(args=args).output
+    # Its roster then imports without --org: the school knows its org.
+    imported = runner.invoke(args=["roster", "import", str(sample), "--school", "LMS"])
+    assert imported.exit_code == 0, imported.output
+    # An org without a usable identifier refuses the whole file.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "orgs.csv").write_text(
+        "sourcedId,name,type,identifier\na,Good School,school,GOOD\nb,No Code School,school,\n"
+    )
+    (broken / "users.csv").write_text("sourcedId,orgSourcedIds,role,givenName,familyName\n")
+    refused = runner.invoke(args=["school", "import-orgs", str(broken), "--timezone", "UTC"])
+    assert refused.exit_code == 1 and "from the list" in refused.output
+    refused = runner.invoke(
+        args=["school", "import-orgs", str(broken), "--timezone", "America/Denver"]
+    )
+    assert refused.exit_code == 1 and "row 3" in refused.output and "short code" in refused.output
+    assert _school(db, "GOOD") is None
