@@ -87,7 +87,7 @@ def healthz():
 @public
 def source_code():
     """The source of this passline as a zip, as the AGPL asks (shared/source.py)."""
-    response = Response(source.source_zip(), mimetype="application/zip")
+    response = Response(source.source_zip(current_app), mimetype="application/zip")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="passline-{source.version()}-source.zip"'
     )

@@ -11,14 +11,13 @@ district that changed passline offers its changes without doing anything.
 from __future__ import annotations
 
 import io
+import sys
 import zipfile
-from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-import carline
-import hallpass
-import shared
+from flask import Flask
+
 from shared.config import CODE_ROOT
 
 #: Files of a source checkout that go with the packages, when passline runs from one.
@@ -54,16 +53,28 @@ def _package_files(root: Path, prefix: str):
             yield path, f"{prefix}/{path.relative_to(root).as_posix()}"
 
 
-@cache
-def source_zip() -> bytes:
-    """A zip of the code this process runs (built once per process, a few hundred kB)."""
+def _package_roots(app: Flask) -> list[Path]:
+    """The folders of the top-level packages the app runs: the core and each blueprint's
+    (found from the registered blueprints: the core imports none of them)."""
+    names = {"shared", *(bp.import_name.split(".")[0] for bp in app.blueprints.values())}
+    return sorted(Path(sys.modules[name].__file__).resolve().parent for name in names)
+
+
+def source_zip(app: Flask) -> bytes:
+    """A zip of the code this process runs (built once per app, about 0.5 MB)."""
+    cached = app.extensions.get("passline_source_zip")
+    if cached is None:
+        cached = app.extensions["passline_source_zip"] = _build_zip(app)
+    return cached
+
+
+def _build_zip(app: Flask) -> bytes:
     from shared import migrations_directory
 
     buffer = io.BytesIO()
     top = f"passline-{version()}"
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for package in (shared, hallpass, carline):
-            root = Path(package.__file__).resolve().parent
+        for root in _package_roots(app):
             for path, name in _package_files(root, f"{top}/{root.name}"):
                 if name.startswith(f"{top}/shared/migrations/"):
                     continue  # added once, below, from wherever they are
