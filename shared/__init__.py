@@ -159,9 +159,9 @@ def register_blueprints(app: Flask) -> None:
     from shared.home import bp as home_bp
     from shared.privacy import bp as privacy_bp
     from shared.roster_views import bp as roster_bp
+    from shared.school_views import bp as schools_bp
     from shared.sso_views import bp as sso_bp
     from shared.two_factor_views import bp as two_factor_bp
-    from shared.school_views import bp as schools_bp
 
     for blueprint in (
         home_bp,

@@ -380,5 +380,5 @@ def unlock(person: User, *, actor: Actor, school_id: int | None = None) -> bool:
 def unlock_member(principal: Principal, person: User) -> bool:
     """An admin unlocks a staff member of their school (an account that reaches beyond
     it only by a district admin, as for a password reset)."""
-    _check_account_control(principal, person)
+    check_account_control(principal, person)
     return unlock(person, actor=audit.current_actor(), school_id=principal.school_id)
