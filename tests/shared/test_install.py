@@ -43,15 +43,30 @@ def test_the_package_list_names_every_package_and_maps_the_migrations():
 def test_the_wheel_carries_everything_the_app_needs(tmp_path):
     """Before: the wheel held no migration, so an installed passline could not set up a
     database ('Path doesn't exist: .../site-packages/shared/../migrations')."""
-    subprocess.run(  # noqa: S603 (our own interpreter and repo)
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path)],
+    # From a copy of the repo's files: a working copy's build/ folder keeps files of
+    # earlier builds, which would go into the wheel too.
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],  # noqa: S607
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.split(b"\0")
+    source = tmp_path / "src"
+    for name in filter(None, files):
+        path = ROOT / name.decode()
+        if path.is_file():
+            (source / name.decode()).parent.mkdir(parents=True, exist_ok=True)
+            (source / name.decode()).write_bytes(path.read_bytes())
+    subprocess.run(  # noqa: S603 (our own interpreter and files)
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(source), "-w", str(tmp_path)],
         check=True,
         capture_output=True,
     )
     (wheel,) = tmp_path.glob("passline-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     migrations = sorted(p.name for p in (ROOT / "migrations" / "versions").glob("*.py"))
-    assert migrations and {f"shared/migrations/versions/{m}" for m in migrations} <= names
+    packaged = {n.rsplit("/", 1)[1] for n in names if n.startswith("shared/migrations/versions/")}
+    assert migrations and packaged == set(migrations)  # each one, and nothing else
     assert {"shared/migrations/env.py", "shared/migrations/alembic.ini"} <= names
     assert {"shared/migrations/script.py.mako", "shared/gunicorn_conf.py"} <= names
     for top in ("shared", "hallpass", "carline"):
