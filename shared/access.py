@@ -27,9 +27,11 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user
+from htmx_flask import make_response as htmx_response
 from sqlalchemy import ColumnElement, Select, bindparam, false, select, true
 
 from shared.errors import Forbidden, InvalidInput, NotFound
@@ -217,6 +219,32 @@ def is_static_file(endpoint: str | None) -> bool:
     return endpoint is not None and (endpoint == "static" or endpoint.endswith(".static"))
 
 
+def _say_why_signed_out() -> None:
+    if g.get("session_timed_out"):
+        flash("You were signed out after a while without activity. Sign in again.", "info")
+
+
+def _sign_in_again_from_htmx():
+    """A tap or a poll on a page whose session ended (timed out, signed out elsewhere,
+    revoked): 401, and htmx takes the whole browser to sign-in, then back to that page.
+
+    Without this the page kept showing the teacher's name while every tap failed. A
+    browser that holds a device cookie (a kiosk or a TV whose pairing ended) goes to the
+    pairing page instead. The page to come back to is the one htmx says it is on
+    (`HX-Current-URL`); sign-in only follows a path of this site.
+    """
+    if request.cookies.get(DEVICE_COOKIE):
+        target = url_for("devices.pair")
+    else:
+        _say_why_signed_out()
+        page = urlsplit(request.htmx.current_url or "")
+        back = page.path + (f"?{page.query}" if page.query else "")
+        target = url_for("auth.login", next=back or None)
+    response = htmx_response("Please sign in again.", redirect=target)
+    response.status_code = 401
+    return response
+
+
 def enforce_access():
     """before_request: refuse the request unless the view's rules admit the caller."""
     if request.endpoint is None or is_static_file(request.endpoint):
@@ -226,9 +254,10 @@ def enforce_access():
         return None
     principal = current_principal()
     if principal is None:
-        if request.method == "GET" and not request.htmx:
-            if g.get("session_timed_out"):
-                flash("You were signed out after a while without activity. Sign in again.", "info")
+        if request.htmx:
+            return _sign_in_again_from_htmx()
+        if request.method == "GET":
+            _say_why_signed_out()
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         abort(401)
     if not rules or not principal.satisfies(rules):

@@ -112,3 +112,33 @@ def test_pages_load_nothing_from_another_origin(client, school, make_user, login
                 target = value[1:].split(value[0])[0]
                 assert not target.startswith(("http:", "https:", "//")), (path, target)
         assert "<script>" not in html and " onclick=" not in html, path
+
+
+def test_a_tap_after_the_session_ended_takes_the_browser_to_sign_in_and_back(
+    client, school, make_user, login
+):
+    """The tablet kept showing the teacher while every tap failed with 401: now htmx is
+    told to open sign-in, which returns to the page the tap came from."""
+    teacher = make_user(school, "teacher")
+    login(teacher)
+    client.post("/logout", data={})  # signed out (elsewhere, or timed out)
+    tap = client.post(
+        "/hallpass/passes",
+        data={"room_id": "1", "student_id": "1", "destination_id": "1"},
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/hallpass/?class_id=4"},
+    )
+    assert tap.status_code == 401
+    assert tap.headers["HX-Redirect"] == "/login?next=/hallpass/?class_id%3D4"
+    page = client.get(tap.headers["HX-Redirect"])
+    assert 'value="/hallpass/?class_id=4"' in page.get_data(as_text=True)
+    poll = client.get(
+        "/hallpass/hallway/list?v=1",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://evil.example/steal"},
+    )
+    assert poll.status_code == 401 and poll.headers["HX-Redirect"] == "/login?next=/steal"
+
+
+def test_a_screen_whose_pairing_ended_is_sent_to_pair_again(client):
+    client.set_cookie("passline_device", "a-revoked-secret", domain="passline.test")
+    poll = client.get("/carline/tv/calls?v=1", headers={"HX-Request": "true"})
+    assert poll.status_code == 401 and poll.headers["HX-Redirect"] == "/pair"
