@@ -94,7 +94,9 @@ def start_pass(
         with db.session.begin_nested():  # a refused claim undoes the claims before it
             enforce = not urgent
             if not place_held:
-                rules.claim_building_place(school, enforce=enforce, refuse_in_sweep=True)
+                # Staff may override the building cap with a reason; never a sweep.
+                cap = enforce and override_reason is None
+                rules.claim_building_place(school, enforce=cap, refuse_in_sweep=True)
                 rules.claim_destination_place(destination, enforce=enforce)
             groups = rules.keep_apart_groups_of(school, student, today)
             rules.claim_keep_apart_slots(groups, student, enforce=enforce)

@@ -1,9 +1,10 @@
 """The rules a hall pass obeys, and the places it claims: one home for both.
 
 Every path that starts a pass or moves a wait line asks these functions: the checks a
-teacher may override (no-pass windows, daily limit, cooldown), and the claims nobody
-overrides, made atomically by conditional UPDATEs (a place under the building cap, a
-place at the destination, the slot of every keep-apart group the student is in). A
+teacher may override (no-pass windows, daily limit, cooldown), and the claims, made
+atomically by conditional UPDATEs (a place under the building cap, which staff may
+override with a reason, a place at the destination and the slot of every keep-apart
+group the student is in, which nobody overrides). A
 claim that fails raises `RuleBlocked`, and the caller's rollback undoes the claims before
 it. The partial unique index on active passes is the last guard: a student can never
 hold two. An urgent nurse pass skips every rule but still counts, so the numbers stay true.
@@ -272,7 +273,7 @@ def claim_building_place(school: School, *, enforce: bool, refuse_in_sweep: bool
         raise RuleBlocked(
             "The building is at its limit of students out of class. Try again shortly.",
             rule="building_cap",
-            overridable=False,
+            overridable=True,
         )
 
 

@@ -85,6 +85,7 @@ def index():
         room_passes=room_passes,
         room_requests=_render_room_requests(room) if room else None,
         room_qr=render_room_qr(room, "hallpass.room_qr", room_id=room.id) if room else None,
+        sweeping=read_policy(school).sweep_started_at is not None,
     )
 
 
@@ -234,11 +235,7 @@ def start():
     except RuleBlocked as blocked:
         db.session.rollback()
         return render_template(
-            "hallpass/partials/blocked.html",
-            blocked=blocked,
-            room=room,
-            student_id=student_id,
-            destination_id=destination_id,
+            "hallpass/partials/blocked.html", blocked=blocked, destination_id=destination_id
         ), blocked.status_code
     return _render_room_passes(room)
 

@@ -178,7 +178,7 @@ def test_emergency_sweep(open_page, site):
 
         # No new pass starts anywhere while the sweep runs.
         issue_pass(teacher, other)
-        expect(teacher.locator("#live-errors")).to_contain_text(re.compile("sweep", re.I))
+        expect(teacher.locator("#pass-answer")).to_contain_text(re.compile("sweep", re.I))
         expect(pass_row(teacher, other)).to_have_count(0)
 
         row.get_by_role("button", name="Accounted for").click()
@@ -191,3 +191,33 @@ def test_emergency_sweep(open_page, site):
             end.click()
     expect(office.get_by_text("Sweep ended: passes work again.")).to_be_visible()
     expect(pass_row(teacher, student)).to_have_count(0)
+
+
+def test_a_refusal_shows_next_to_the_buttons_and_an_urgent_nurse_pass_goes(open_page, site):
+    """The teacher looks at the destination bar: the answer to a refused tap is there, in
+    view at 1024x768, takes the focus (read out as an alert) and stays until the next tap."""
+    page = teacher_tablet(open_page)
+    student, other = site.student(), site.student()
+    issue_pass(page, student)
+    expect(pass_row(page, student)).to_be_visible()
+    # A second pass for a student who is out (their name is in the pass list too).
+    page.locator(".student-tile", has_text=student["name"]).click()
+    page.get_by_role("button", name="Lockers", exact=True).click()
+    answer = page.locator("#pass-answer")
+    expect(answer).to_contain_text("already has an active pass")
+    box = answer.bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= 768
+    expect(answer).to_be_focused()
+    expect(answer).to_have_attribute("role", "alert")
+    expect(page.locator("#live-errors")).to_be_empty()
+    # The next tap clears it; an urgent nurse pass is one extra tap.
+    page.get_by_text(other["name"], exact=True).click()
+    expect(answer).to_be_empty()
+    page.get_by_label(re.compile("Urgent nurse pass")).check()
+    page.get_by_role("button", name="Nurse", exact=True).click()
+    expect(pass_row(page, other)).to_contain_text("Nurse")
+    expect(answer).to_be_empty()
+    check_accessibility(page, "teacher tablet with a refusal")
+    for done in (student, other):
+        pass_row(page, done).get_by_role("button", name="Back").click()
+        expect(pass_row(page, done)).to_have_count(0)

@@ -21,7 +21,7 @@ from shared import live
 from shared.audit import Actor
 from shared.database import write_intent
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
-from shared.models import BellPeriod, Room, Student
+from shared.models import AuditEvent, BellPeriod, Room, Student
 from tests.helpers import audit_actions
 
 #: A Tuesday, 10:00 in Chicago.
@@ -141,6 +141,23 @@ def test_building_cap(db, place):
     go(place, place["students"][1], "library")
     with pytest.raises(RuleBlocked, match="building"):
         go(place, place["students"][2], "library")
+
+
+def test_staff_may_override_the_building_cap_with_a_reason_but_not_a_sweep(db, place):
+    policy(db, place["school"], building_cap=1)
+    go(place, place["students"][0], "library")
+    with pytest.raises(RuleBlocked, match="building") as blocked:
+        go(place, place["students"][1], "library")
+    assert blocked.value.rule == "building_cap" and blocked.value.overridable
+    over = go(place, place["students"][1], "library", override_reason="counselor asked")
+    assert over.override_reason == "counselor asked"
+    db.session.expire_all()
+    assert db.session.get(HallpassPolicy, place["school"].id).out_now == 2  # it still counts
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "hallpass.start"))
+    assert [e.detail["override_reason"] for e in event] == [None, "counselor asked"]
+    policy(db, place["school"], sweep_started_at=NOON_ISH)
+    with pytest.raises(RuleBlocked, match="sweep"):
+        go(place, place["students"][2], "library", override_reason="counselor asked")
 
 
 def test_keep_apart_group(db, place, school):
@@ -676,7 +693,6 @@ def test_end_overrun_passes_at_period_end_and_max_duration(db, place, school):
     assert late.ended_by == "system"
     assert db.session.get(HallpassPolicy, school.id).out_now == 0
     assert end_overrun_passes(NOON_ISH + timedelta(hours=5)) == 0  # idempotent
-    from shared.models import AuditEvent
 
     labels = set(
         db.session.scalars(

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from hallpass.destinations import create_default_destinations
 from hallpass.models import Destination, HallPass
 from shared.models import BellPeriod, Enrollment, Room, SchoolClass, Student
+from shared.timeutil import utcnow
 from tests.helpers import StatementCounter, statements
 
 
@@ -332,3 +333,87 @@ def test_starting_and_ending_a_pass_keep_to_their_statement_budget(db, client, l
     assert response.status_code == 200
     assert len(statements(started)) <= 12, started.statements
     assert len(statements(ended)) <= 14, ended.statements
+
+
+def test_the_tablet_marks_a_nurse_pass_urgent_and_no_rule_but_a_sweep_stops_it(
+    db, client, login, classroom, school
+):
+    """The settings promise it; the tablet's urgent control (one tap) keeps the promise."""
+    from hallpass.policy import policy_for
+
+    login(classroom["teacher"])
+    page = client.get(f"/hallpass/?class_id={classroom['section'].id}").get_data(as_text=True)
+    control = re.search(r'<input type="checkbox" name="(\w+)" value="(\w+)"> Urgent nurse', page)
+    assert control, "the tablet has no urgent control"
+    nurse = db.session.scalar(select(Destination).where(Destination.name == "Nurse"))
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    policy = policy_for(school)
+    policy.building_cap, policy.no_pass_periods = 1, ["2"]
+    db.session.add_all(
+        BellPeriod(
+            school_id=school.id,
+            name="2",
+            weekday=day,
+            start_time=time(0, 0),
+            end_time=time(23, 59, 59),
+        )
+        for day in range(7)
+    )
+    db.session.commit()
+    kid0, kid1, kid2 = classroom["students"]
+    form = {"room_id": classroom["room"].id, "destination_id": nurse.id}
+    # Kid0 is out already (over the cap), and period 2 is a no-pass period all day here.
+    db.session.add(
+        HallPass(
+            school_id=school.id,
+            student_id=kid0.id,
+            destination_id=restroom.id,
+            status="active",
+            started_at=utcnow(),
+            time_limit_minutes=5,
+            source="teacher",
+        )
+    )
+    policy.out_now = 1
+    db.session.commit()
+    plain = client.post("/hallpass/passes", data={**form, "student_id": kid1.id})
+    assert plain.status_code == 409
+    urgent = client.post(
+        "/hallpass/passes", data={**form, "student_id": kid1.id, control[1]: control[2]}
+    )
+    assert urgent.status_code == 200
+    started = db.session.scalar(select(HallPass).where(HallPass.student_id == kid1.id))
+    assert started.urgent and started.status == "active"
+    policy.sweep_started_at = utcnow()
+    db.session.commit()
+    swept = client.post(
+        "/hallpass/passes", data={**form, "student_id": kid2.id, control[1]: control[2]}
+    )
+    assert swept.status_code == 409 and "sweep" in swept.get_data(as_text=True)
+    page = client.get(f"/hallpass/?class_id={classroom['section'].id}").get_data(as_text=True)
+    assert "Emergency sweep in progress" in page
+
+
+def test_a_building_cap_refusal_offers_the_override_inside_the_pass_form(
+    db, client, login, classroom, school
+):
+    from hallpass.policy import policy_for
+
+    policy_for(school).building_cap = 1
+    db.session.commit()
+    login(classroom["teacher"])
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    form = {"room_id": classroom["room"].id, "destination_id": restroom.id}
+    client.post("/hallpass/passes", data={**form, "student_id": classroom["students"][0].id})
+    refused = client.post(
+        "/hallpass/passes", data={**form, "student_id": classroom["students"][1].id}
+    )
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 409 and "building is at its limit" in body
+    # Shown inside the tablet's pass form: no form of its own, its button submits that one.
+    assert "<form" not in body and 'name="override_reason"' in body
+    over = client.post(
+        "/hallpass/passes",
+        data={**form, "student_id": classroom["students"][1].id, "override_reason": "nurse sent"},
+    )
+    assert over.status_code == 200

@@ -40,6 +40,42 @@
     resizeTimer = setTimeout(function () { scrollableTables(document); }, 200);
   });
 
+  // <form data-answer-in="#id">: a refusal of one of the form's requests (any error answer)
+  // is shown in that element, next to where the person tapped, instead of the page's
+  // #live-errors at the top; it takes the focus (and, as role="alert", is read out) and
+  // stays until the next tap or change in the form.
+  function requester(event) {  // the element whose request this is
+    var config = event.detail.requestConfig;
+    return (config && config.elt) || event.detail.elt || event.target;
+  }
+  function answerOf(elt) {
+    var form = elt && elt.closest ? elt.closest("[data-answer-in]") : null;
+    return form ? document.querySelector(form.getAttribute("data-answer-in")) : null;
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    // This event fires on the swap's target, not on the element that asked.
+    var detail = event.detail;
+    var answer = detail.isError ? answerOf(requester(event)) : null;
+    if (!answer) return;
+    detail.shouldSwap = true;
+    detail.target = answer;
+    detail.swapOverride = "innerHTML";
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var answer = answerOf(requester(event));
+    if (!answer) return;
+    if (event.detail.successful) {
+      answer.innerHTML = "";
+    } else if (answer.firstElementChild) {
+      var field = answer.querySelector("input, button");
+      (field || answer).focus();
+    }
+  });
+  document.addEventListener("change", function (event) {
+    var answer = answerOf(event.target);
+    if (answer && !answer.contains(event.target)) answer.innerHTML = "";
+  });
+
   // <select data-autosubmit>: submit its form when changed.
   document.addEventListener("change", function (event) {
     var el = event.target;
