@@ -1,4 +1,8 @@
-"""Device views: create a pairing code, pair this browser, list and revoke devices."""
+"""Device views: create a pairing code, pair this browser, list and revoke devices.
+
+A paired device's own page unpairs it only with a staff member's email and password:
+kiosks stand where students are.
+"""
 
 from flask import (
     Blueprint,
@@ -13,13 +17,14 @@ from flask import (
 )
 from sqlalchemy import select
 
-from shared import pairing
+from shared import audit, pairing
 from shared.access import DEVICE_COOKIE, access, public
 from shared.contributions import contributions
-from shared.errors import DomainError, rerender
+from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
 from shared.models import DEVICE_KIND_LABELS, DISPLAY_PURPOSES, Device
 from shared.qr import qr_svg
+from shared.throttle import begin_sign_in, sign_in_succeeded
 
 bp = Blueprint("devices", __name__)
 
@@ -59,20 +64,39 @@ def pair():
     return response
 
 
+def _device_page() -> dict:
+    device = g.principal.device
+    return {"device": device, "screens": device_screens(device.kind, device.purpose)}
+
+
 @bp.route("/device")
 @access("device:kiosk", "device:display", "device:classroom-display", "device:scanner")
 def device_home():
     """What this paired device is, and the screen it may show."""
-    device = g.principal.device
-    screens = device_screens(device.kind, device.purpose)
-    return render_template("devices/home.html", device=device, screens=screens)
+    return render_template("devices/home.html", **_device_page())
 
 
 @bp.route("/device/unpair", methods=["POST"])
 @access("device:kiosk", "device:display", "device:classroom-display", "device:scanner")
 def unpair():
-    """Forget this device's pairing (it can be paired again with a new code)."""
-    pairing.unpair_self(g.principal.device)
+    """Forget this device's pairing, a staff member of its school confirming with their
+    email and password (it can be paired again with a new code)."""
+    device = g.principal.device
+    email = request.form.get("email", "").strip().lower()[:254]
+    attempt = begin_sign_in(email, request.remote_addr)
+    db.session.commit()  # the attempt counts in every process before the password is checked
+    try:
+        if attempt.retry_after is not None:
+            minutes = max(1, round(attempt.retry_after / 60))
+            raise InvalidInput(f"Too many tries. Try again in {minutes} min.", field="email")
+        staff_member = pairing.staff_confirming(device, email, request.form.get("password", ""))
+    except InvalidInput as error:
+        db.session.rollback()
+        audit.record("device.unpair_refused", target=device, detail={"email": email})
+        db.session.commit()
+        return rerender("devices/home.html", error, reload=_device_page)
+    sign_in_succeeded(attempt)
+    pairing.unpair_self(device, staff_member)
     response = make_response(redirect(url_for("devices.pair")))
     response.delete_cookie(DEVICE_COOKIE)
     return response

@@ -23,10 +23,14 @@ from shared.models import (
     DISPLAY_PURPOSES,
     ROOM_DEVICE_KINDS,
     Device,
+    Membership,
     PairingCode,
     Room,
+    User,
 )
+from shared.passwords import verify_password
 from shared.schedule import taught_room_ids
+from shared.staff import find_user_by_email
 from shared.timeutil import utcnow
 
 #: No 0/O, 1/I/L: easy to read off a screen and type on a tablet.
@@ -168,11 +172,47 @@ def revoke_device(principal: Principal, device_id: int) -> Device:
     return device
 
 
-def unpair_self(device: Device) -> None:
-    """A device forgets its own pairing (someone pressed "unpair" on it)."""
+#: Who may unpair a device on the device itself: staff of its school.
+UNPAIR_ROLES = ("admin", "office", "teacher")
+UNPAIR_REFUSED = "That is not the email and password of a staff member of this school."
+
+
+def staff_confirming(device: Device, email: str, password: str) -> User:
+    """The staff member whose email and password were typed on the device, if they work
+    at its school (`InvalidInput` otherwise, the same answer whatever was wrong).
+
+    A kiosk stands in a classroom: without this any student could unpair it. The caller
+    counts the attempt with the sign-in limiter first (`throttle.begin_sign_in`), so the
+    form cannot be used to guess passwords.
+    """
+    user = find_user_by_email(email) if email else None
+    right = verify_password(user.password_hash if user else None, password)
+    works_here = user is not None and (
+        user.is_district_admin
+        or db.session.scalar(
+            select(Membership.id).where(
+                Membership.user_id == user.id,
+                Membership.school_id == device.school_id,
+                Membership.role.in_(UNPAIR_ROLES),
+            )
+        )
+        is not None
+    )
+    if not (right and user.active and works_here):
+        raise InvalidInput(UNPAIR_REFUSED, field="email")
+    return user
+
+
+def unpair_self(device: Device, staff_member: User) -> None:
+    """A device forgets its own pairing, a staff member of its school confirming it."""
     device.revoked_at = utcnow()
     live.access_changed([device.school_id])
-    audit.record("device.unpair", target=device, detail={"label": device.label})
+    audit.record(
+        "device.unpair",
+        target=device,
+        detail={"label": device.label},
+        actor=audit.Actor(user=staff_member, device=device),
+    )
 
 
 def touch_device(device: Device) -> None:

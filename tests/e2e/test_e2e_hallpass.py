@@ -11,7 +11,15 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import check_accessibility, pair, read_qr, screenshot, sign_in
+from tests.e2e.helpers import (
+    ACCOUNTS,
+    PASSWORD,
+    check_accessibility,
+    pair,
+    read_qr,
+    screenshot,
+    sign_in,
+)
 
 #: A destination students may go to without asking (demo: capacity and time limit set).
 GO_NOW = "Water fountain"
@@ -221,3 +229,25 @@ def test_a_refusal_shows_next_to_the_buttons_and_an_urgent_nurse_pass_goes(open_
     for done in (student, other):
         pass_row(page, done).get_by_role("button", name="Back").click()
         expect(pass_row(page, done)).to_have_count(0)
+
+
+def test_a_student_cannot_unpair_the_kiosk_but_a_teacher_can(open_page, site):
+    teacher = teacher_tablet(open_page)
+    kiosk = open_page("tablet")
+    pair(teacher, kiosk, "Hall pass kiosk (room)", "Unpair test kiosk", room=site.room)
+    kiosk.goto("/device")
+    # A student finds the staff section: without a staff sign-in nothing happens.
+    kiosk.get_by_text("Staff: unpair this device").click()
+    kiosk.get_by_label("Staff email").fill("student@example.org")
+    kiosk.get_by_label("Password").fill("guess")
+    kiosk.get_by_role("button", name="Unpair this device").click()
+    expect(kiosk.get_by_role("alert")).to_contain_text("not the email and password of a staff")
+    kiosk.goto("/device")
+    expect(kiosk.get_by_role("heading", name="Unpair test kiosk")).to_be_visible()
+    check_accessibility(kiosk, "paired device page")
+    # The teacher confirms with their own sign-in: the kiosk is unpaired.
+    kiosk.get_by_text("Staff: unpair this device").click()
+    kiosk.get_by_label("Staff email").fill(ACCOUNTS["teacher"])
+    kiosk.get_by_label("Password").fill(PASSWORD)
+    kiosk.get_by_role("button", name="Unpair this device").click()
+    expect(kiosk).to_have_url(re.compile(r"/pair$"))

@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from shared import pairing
 from shared.access import DEVICE_COOKIE
-from shared.models import Device, PairingCode, SchoolClass
+from shared.models import AuditEvent, Device, PairingCode, SchoolClass
 from shared.timeutil import utcnow
-from tests.helpers import audit_actions
+from tests.helpers import PASSWORD, audit_actions
 
 
 def create_code(client, **form) -> str:
@@ -127,13 +127,52 @@ def test_admin_cannot_revoke_another_schools_device(app, db, client, make_school
     assert db.session.get(Device, device.id).revoked_at is None
 
 
-def test_device_can_unpair_itself(app, db, admin_client):
+def test_device_can_unpair_itself_with_a_staff_members_sign_in(
+    app, db, admin_client, school, make_school, make_user
+):
+    """A student at the kiosk cannot unpair it: a staff member of the school confirms."""
     code = create_code(admin_client, kind="scanner", label="Curb phone 1")
-    phone = app.test_client()
-    phone.post("/pair", data={"code": code})
-    assert phone.post("/device/unpair").status_code == 302
-    assert phone.get("/device").status_code == 302
+    kiosk = app.test_client()
+    kiosk.post("/pair", data={"code": code})
+    page = kiosk.get("/device").get_data(as_text=True)
+    assert "Staff email" in page
+    stranger = make_user(make_school(), "admin")
+    teacher = make_user(school, "teacher")
+    db.session.commit()
+    for tried in (
+        {},  # a student taps "Unpair"
+        {"email": teacher.email, "password": "not-it"},
+        {"email": stranger.email, "password": PASSWORD},  # staff of another school
+    ):
+        refused = kiosk.post("/device/unpair", data=tried)
+        assert refused.status_code == 400
+        assert "not the email and password of a staff member" in refused.get_data(as_text=True)
+    assert not db.session.scalar(select(Device)).is_revoked
+    assert kiosk.get("/device").status_code == 200
+    assert audit_actions(db).count("device.unpair_refused") == 3
+    done = kiosk.post("/device/unpair", data={"email": teacher.email, "password": PASSWORD})
+    assert done.status_code == 302 and done.headers["Location"] == "/pair"
+    assert kiosk.get("/device").status_code == 302
+    db.session.expire_all()
     assert db.session.scalar(select(Device)).is_revoked
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "device.unpair"))
+    assert event.actor_user_id == teacher.id and event.actor_device_id is not None
+
+
+def test_unpair_tries_are_throttled_like_sign_ins(app, db, admin_client, school, make_user):
+    code = create_code(admin_client, kind="scanner", label="Curb phone 1")
+    kiosk = app.test_client()
+    kiosk.post("/pair", data={"code": code})
+    teacher = make_user(school, "teacher")
+    db.session.commit()
+    answers = [
+        kiosk.post("/device/unpair", data={"email": teacher.email, "password": f"guess{n}"})
+        for n in range(8)
+    ]
+    assert "Too many tries" in answers[-1].get_data(as_text=True)
+    right = kiosk.post("/device/unpair", data={"email": teacher.email, "password": PASSWORD})
+    assert right.status_code == 400  # even the right password waits out the limit
+    assert not db.session.scalar(select(Device)).is_revoked
 
 
 def test_teacher_pairs_only_rooms_they_teach_in(db, client, school, make_user, make_room, login):
@@ -196,13 +235,14 @@ def test_pairing_page_qr_keeps_the_code_out_of_the_url_path(admin_client):
 
 
 def test_a_device_writing_after_a_quiet_minute_is_not_blocked_by_its_last_seen_update(
-    app, db, admin_client
+    app, db, admin_client, school, make_user
 ):
     """The last-seen update must not wait for the write lock its own request holds."""
     code = create_code(admin_client, kind="scanner", label="Curb phone 1")
     phone = app.test_client()
     phone.post("/pair", data={"code": code})
     device = db.session.scalar(select(Device))
+    staff = {"email": make_user(school, "office").email, "password": PASSWORD}
     quiet_since = utcnow() - pairing.LAST_SEEN_EVERY - timedelta(seconds=5)
     device.last_seen_at = quiet_since
     db.session.commit()
@@ -213,7 +253,7 @@ def test_a_device_writing_after_a_quiet_minute_is_not_blocked_by_its_last_seen_u
         busy_timeout, database.SQLITE_BUSY_TIMEOUT_MS = database.SQLITE_BUSY_TIMEOUT_MS, 500
         db.engine.dispose()  # new connections pick up the short timeout
     try:
-        assert phone.post("/device/unpair").status_code == 302
+        assert phone.post("/device/unpair", data=staff).status_code == 302
     finally:
         if busy_timeout is not None:
             from shared import database
