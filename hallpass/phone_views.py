@@ -6,7 +6,9 @@ What a student can do on their phone, and why it cannot be turned against other 
 - Room QR: the classroom display shows a QR whose token is signed, bound to the room and
   to a one-minute step (the current and previous step are accepted), so a photo of it
   stops working within two minutes and only works for that room. The names offered are
-  the class in session in that room (first name + last initial). A phone holds one room
+  the class in session in that room (first name + last initial), and the student proves
+  it is them with the last digits of their student number (`student_check`, throttled
+  like a sign-in), so nobody can send a classmate out. A phone holds one room
   visit at a time in a signed, http-only cookie; while its pass or request is open it
   cannot start another, so one phone cannot send a string of classmates out. Only the
   browser that started a pass can end it with "I'm back", and only with a current room
@@ -20,13 +22,23 @@ from __future__ import annotations
 
 from flask import current_app, g, make_response, render_template, request, url_for
 
-from hallpass import bp, destinations, pass_requests, passes, room_qr, rules, tokens, wait_line
+from hallpass import (
+    bp,
+    destinations,
+    pass_requests,
+    passes,
+    room_qr,
+    rules,
+    student_check,
+    tokens,
+    wait_line,
+)
 from hallpass.models import HallPass, PassRequest
 from hallpass.rules import RuleBlocked
 from shared import live
 from shared.access import public
 from shared.audit import Actor
-from shared.errors import Forbidden, InvalidInput, NotFound
+from shared.errors import Forbidden, InvalidInput, NotFound, rerender
 from shared.extensions import db
 from shared.models import Room, School
 from shared.qr import qr_svg
@@ -107,12 +119,16 @@ def room_qr_page(token: str):
             "hallpass/room/visit.html",
             **_visit_context(school, visit, hall_pass, pass_request),
         )
-    return _phone_page(
-        "hallpass/room/pick.html",
+    return _phone_page("hallpass/room/pick.html", **_pick_context(school, room, token))
+
+
+def _pick_context(school: School, room: Room, token: str) -> dict:
+    return dict(
         room=room,
         token=token,
         students=tokens.class_in_room(school, room),
         destinations=destinations.active_destinations(school.id),
+        digits=student_check.DIGITS,
     )
 
 
@@ -134,6 +150,17 @@ def room_qr_go(token: str):
     student = students.get(student_id)
     if student is None:
         raise InvalidInput("Pick your name from the class in this room.")
+    typed = request.form.get(student_check.FIELD)
+    try:
+        student_check.confirm_student(student, typed, request.remote_addr)
+    except InvalidInput as error:
+        page = rerender(
+            "hallpass/room/pick.html",
+            error,
+            reload=lambda: _pick_context(school, room, token),
+            chosen_id=student_id,
+        )
+        return _no_store(page)
     actor = Actor()
     args = dict(
         student_id=student.id, destination_id=destination_id, from_room_id=room.id, source="room_qr"
@@ -151,6 +178,7 @@ def room_qr_go(token: str):
             message=rules.student_message(blocked),
             student_id=student_id,
             destination_id=destination_id,
+            student_check=typed,
         )
     if isinstance(result, HallPass):
         visit_ids = {"pass_id": result.id}

@@ -332,6 +332,23 @@ def begin_sign_in(email: str, address: str | None) -> Attempt:
     return limiter().count(login_limits(email, address), utcnow())
 
 
+#: Wrong student numbers typed on a phone for one student, and from one client address,
+#: within the window (the room QR's "it is me" step, `hallpass.student_check`).
+CHECK_FAILURES_PER_STUDENT = 5
+CHECK_FAILURES_PER_ADDRESS = 30
+
+
+def begin_student_check(student_id: int, address: str | None) -> Attempt:
+    """Count a student's "it is me" check before the typed number is compared, as a
+    sign-in is counted before its password is checked (commit right after)."""
+    student = hashlib.sha256(f"student:{student_id}".encode()).hexdigest()
+    limits = [Limit(f"student:{student}", CHECK_FAILURES_PER_STUDENT)]
+    if address:
+        client = hashlib.sha256(address.encode()).hexdigest()
+        limits.append(Limit(f"student-address:{client}", CHECK_FAILURES_PER_ADDRESS))
+    return limiter().count(limits, utcnow())
+
+
 def sign_in_succeeded(attempt: Attempt) -> None:
     """The password was right: clear the account's count, give the address its place back."""
     attempt.limiter.succeeded(list(attempt.limits))

@@ -119,6 +119,9 @@ def test_room_qr_request_approved_live_on_the_teacher_tablet(open_page, site):
     check_accessibility(phone, "room QR page")
     screenshot(phone, "room-qr-phone")
     phone.get_by_text(student["short"], exact=True).click()
+    phone.get_by_label(re.compile("last 4 digits of your student number")).fill(
+        student["number"][-4:]
+    )
     phone.get_by_role("button", name=f"{ASK} (ask)").click()
     status = phone.locator("#visit-status")
     expect(status).to_contain_text(ASK)

@@ -244,7 +244,11 @@ def test_room_qr_flow_on_a_phone(app, db, client, login, school, room):
     kid = room["students"][0]
     went = phone.post(
         f"/hallpass/r/{token}",
-        data={"student_id": kid.id, "destination_id": room["restroom"].id},
+        data={
+            "student_id": kid.id,
+            "destination_id": room["restroom"].id,
+            "student_check": kid.student_number[-4:],
+        },
         headers=PHONE,
     )
     assert went.status_code == 200 and "Pass to Restroom" in went.get_data(as_text=True)
@@ -272,7 +276,12 @@ def test_room_qr_request_is_decided_live_by_the_teacher(app, db, client, login, 
     token = room_token(room)
     kid = room["students"][1]
     asked = phone.post(
-        f"/hallpass/r/{token}", data={"student_id": kid.id, "destination_id": room["office"].id}
+        f"/hallpass/r/{token}",
+        data={
+            "student_id": kid.id,
+            "destination_id": room["office"].id,
+            "student_check": kid.student_number[-4:],
+        },
     )
     assert asked.status_code == 200 and "Wait for your teacher" in asked.get_data(as_text=True)
     status = phone.get("/hallpass/visit").get_data(as_text=True)
@@ -404,3 +413,38 @@ def test_end_overrun_command(app, db, school, room):
     assert hall_pass.ended_by == "system"
     bad = app.test_cli_runner().invoke(args=["hallpass", "end-overrun", "--school", "NOPE"])
     assert bad.exit_code != 0
+
+
+def test_a_student_proves_it_is_them_with_the_end_of_their_student_number(app, db, room):
+    """Without it anyone who scans could tap a classmate's name and send them out."""
+    token = room_token(room)
+    kid, classmate = room["students"][0], room["students"][1]
+    phone = app.test_client()
+    pick = phone.get(f"/hallpass/r/{token}").get_data(as_text=True)
+    assert "last 4 digits of your student number" in pick
+
+    def go(student, typed):
+        return phone.post(
+            f"/hallpass/r/{token}",
+            data={
+                "student_id": student.id,
+                "destination_id": room["restroom"].id,
+                "student_check": typed,
+            },
+        )
+
+    for student, typed in ((classmate, kid.student_number[-4:]), (kid, ""), (kid, "9999")):
+        refused = go(student, typed)
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 400 and "not the end of your student number" in page
+        assert 'aria-invalid="true"' in page and refused.headers["Cache-Control"] == "no-store"
+    assert db.session.scalar(select(HallPass)) is None
+    for n in range(4):  # with the try above: 5 wrong numbers for the classmate
+        go(classmate, f"000{n}")
+    throttled = go(classmate, classmate.student_number[-4:])  # 6th try: even the right one
+    assert throttled.status_code == 400 and "Too many wrong numbers" in throttled.get_data(
+        as_text=True
+    )
+    assert db.session.scalar(select(HallPass)) is None
+    went = go(kid, kid.student_number[-4:])
+    assert went.status_code == 200 and "Pass to Restroom" in went.get_data(as_text=True)
