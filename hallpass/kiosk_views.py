@@ -20,9 +20,10 @@ from flask import g, render_template, request
 from sqlalchemy import select
 
 from hallpass import bp, destinations, pass_requests, passes, room_qr, rules, tokens, wait_line
-from hallpass.models import Destination, HallPass
+from hallpass.models import Destination, HallPass, PassRequest
 from hallpass.rules import RuleBlocked
-from shared.access import access
+from shared import live
+from shared.access import access, school_record
 from shared.audit import current_actor
 from shared.errors import DomainError, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
@@ -31,6 +32,11 @@ from shared.qr import qr_svg
 
 #: Seconds a kiosk result stays on screen before the kiosk returns to its scan screen.
 KIOSK_RETURN_SECONDS = 8
+#: How long the kiosk waits with a student for the teacher's answer to their request
+#: before it goes back to the scan screen (the answer is then on the teacher's tablet).
+KIOSK_ANSWER_WAIT_SECONDS = 120
+#: How long the teacher's answer stays on the kiosk once it came.
+KIOSK_ANSWER_SHOWN_SECONDS = 15
 _PASS_URL = re.compile(r"/hallpass/p/([A-Za-z0-9_\-]{10,64})/?$")
 
 
@@ -106,11 +112,11 @@ def kiosk_scan():
         token = tokens.kiosk_student_token(device, student)
         open_request = pass_requests.open_request_for(school, student.id)
         if open_request is not None:
+            version = live.current(school.id, _room_topic())
             return _kiosk_result(
                 "request",
                 student=student,
-                pass_request=open_request,
-                rank=wait_line.line_rank(open_request),
+                request_status=_render_request_status(open_request, version),
                 student_token=token,
             )
     except DomainError as error:
@@ -154,7 +160,41 @@ def kiosk_go():
     if isinstance(result, HallPass):
         return _kiosk_result("started", student=student, **_started(result))
     return _kiosk_result(
-        "request", student=student, pass_request=result, rank=wait_line.line_rank(result)
+        "request",
+        student=student,
+        request_status=_render_request_status(result, live.current(school.id, _room_topic())),
+    )
+
+
+def _room_topic() -> str:
+    return rules.room_topic(device_room().id)
+
+
+def _render_request_status(pass_request: PassRequest, version: int) -> str:
+    """The kiosk's live region of a student's request: waiting, then the teacher's answer
+    (approved: the pass, as when it starts at once; denied: the message)."""
+    hall_pass = db.session.get(HallPass, pass_request.pass_id) if pass_request.pass_id else None
+    answered = pass_request.status not in rules.OPEN
+    return render_template(
+        "hallpass/kiosk/_request_region.html",
+        pass_request=pass_request,
+        rank=wait_line.line_rank(pass_request),
+        version=version,
+        return_after=KIOSK_ANSWER_SHOWN_SECONDS if answered else KIOSK_ANSWER_WAIT_SECONDS,
+        **(_started(hall_pass) if hall_pass is not None else {}),
+    )
+
+
+@bp.route("/kiosk/requests/<int:request_id>")
+@access("device:kiosk")
+def kiosk_request_status(request_id: int):
+    """Live region: a request made at this kiosk, until the teacher answers it."""
+    school = g.principal.school
+    pass_request = school_record(PassRequest, request_id, school.id)
+    if pass_request.from_room_id != device_room().id or pass_request.source != "kiosk":
+        raise NotFound("There is nothing here.")
+    return live.poll(
+        school.id, _room_topic(), lambda version: _render_request_status(pass_request, version)
     )
 
 

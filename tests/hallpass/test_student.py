@@ -210,6 +210,37 @@ def test_kiosk_request_for_approval_then_teacher_approves_live(
     assert client.post(f"/hallpass/requests/{request_id}/deny").status_code == 409
 
 
+def test_the_kiosk_shows_the_teachers_answer_to_a_request(db, client, login, school, room, kiosk):
+    """It used to go back to the scan screen after 8 s, before the teacher answered."""
+    page = kiosk.post("/hallpass/kiosk/scan", data={"number": "44102"}).get_data(as_text=True)
+    asked = kiosk.post(
+        "/hallpass/kiosk/go",
+        data={"student": student_token(page), "destination_id": room["office"].id},
+    ).get_data(as_text=True)
+    region_url = re.search(r'hx-get="(/hallpass/kiosk/requests/\d+)\?v=(\d+)"', asked)
+    assert region_url, "the kiosk does not wait for the answer"
+    assert 'data-return-after="120"' in asked and "Wait for your teacher" in asked
+    url, version = region_url.group(1), region_url.group(2)
+    assert kiosk.get(f"{url}?v={version}").status_code == 204  # no answer yet
+    login(room["teacher"])
+    request_id = db.session.scalar(select(PassRequest.id))
+    client.post(f"/hallpass/requests/{request_id}/approve", headers={"HX-Request": "true"})
+    answer = kiosk.get(f"{url}?v={version}").get_data(as_text=True)
+    assert "Your teacher said yes" in answer and "Pass to" in answer and "<svg" in answer
+    assert 'data-return-after="15"' in answer and "<html" not in answer
+    # Denied: the message. A request of another room or kiosk is not this kiosk's to show.
+    page = kiosk.post("/hallpass/kiosk/scan", data={"number": "44101"}).get_data(as_text=True)
+    kiosk.post(
+        "/hallpass/kiosk/go",
+        data={"student": student_token(page), "destination_id": room["office"].id},
+    )
+    second = db.session.scalar(select(PassRequest.id).where(PassRequest.id != request_id))
+    client.post(f"/hallpass/requests/{second}/deny", headers={"HX-Request": "true"})
+    denied = kiosk.get(f"/hallpass/kiosk/requests/{second}?v=0").get_data(as_text=True)
+    assert "Your teacher said no" in denied
+    assert kiosk.get("/hallpass/kiosk/requests/999999?v=0").status_code == 404
+
+
 def test_only_a_kiosk_opens_the_kiosk(app, db, client, login, school, room):
     display = pair(
         app, db, school, room["admin"], "classroom-display", room_id=room["room"].id, purpose=None
