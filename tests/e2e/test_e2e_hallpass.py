@@ -211,6 +211,9 @@ def test_a_refusal_shows_next_to_the_buttons_and_an_urgent_nurse_pass_goes(open_
     student, other = site.student(), site.student()
     issue_pass(page, student)
     expect(pass_row(page, student)).to_be_visible()
+    # The tile says the student is out, and where.
+    tile = page.locator(".student-tile", has_text=student["name"])
+    expect(tile).to_contain_text(f"Out: {GO_NOW}")
     # A second pass for a student who is out (their name is in the pass list too).
     page.locator(".student-tile", has_text=student["name"]).click()
     page.get_by_role("button", name="Lockers", exact=True).click()
@@ -232,6 +235,7 @@ def test_a_refusal_shows_next_to_the_buttons_and_an_urgent_nurse_pass_goes(open_
     for done in (student, other):
         pass_row(page, done).get_by_role("button", name="Back").click()
         expect(pass_row(page, done)).to_have_count(0)
+    expect(tile).not_to_contain_text("Out:")
 
 
 def test_a_student_cannot_unpair_the_kiosk_but_a_teacher_can(open_page, site):
