@@ -258,3 +258,29 @@ def test_a_student_cannot_unpair_the_kiosk_but_a_teacher_can(open_page, site):
     kiosk.get_by_label("Password").fill(PASSWORD)
     kiosk.get_by_role("button", name="Unpair this device").click()
     expect(kiosk).to_have_url(re.compile(r"/pair$"))
+
+
+def test_the_whole_class_and_every_destination_fit_the_tablet_without_scrolling(
+    open_page, site
+):
+    """Two taps means two taps with no scroll, for a class of 30 at 1024x768."""
+    page = teacher_tablet(open_page)
+    tiles = page.locator(".student-tile")
+    buttons = page.locator(".destination-row .destination")
+    assert tiles.count() >= 20 and buttons.count() >= 10
+    # The demo class plus the rest of a class of 30 (copies of its tiles, as the page
+    # would draw them), to measure the layout at that size.
+    page.evaluate(
+        """() => {
+          const grid = document.querySelector('.student-grid');
+          const tile = grid.querySelector('.student-tile');
+          while (grid.querySelectorAll('.student-tile').length < 30) {
+            grid.appendChild(tile.cloneNode(true));
+          }
+        }"""
+    )
+    assert page.evaluate("window.scrollY") == 0
+    for locator in (tiles.last, buttons.last):
+        box = locator.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 768, box
+    screenshot(page, "teacher-tablet-class-of-30")
