@@ -260,9 +260,7 @@ def test_a_student_cannot_unpair_the_kiosk_but_a_teacher_can(open_page, site):
     expect(kiosk).to_have_url(re.compile(r"/pair$"))
 
 
-def test_the_whole_class_and_every_destination_fit_the_tablet_without_scrolling(
-    open_page, site
-):
+def test_the_whole_class_and_every_destination_fit_the_tablet_without_scrolling(open_page, site):
     """Two taps means two taps with no scroll, for a class of 30 at 1024x768."""
     page = teacher_tablet(open_page)
     tiles = page.locator(".student-tile")
