@@ -118,6 +118,15 @@ def test_room_qr_request_approved_live_on_the_teacher_tablet(open_page, site):
     expect(phone.get_by_role("heading", name=f"Hall pass · Room {site.room}")).to_be_visible()
     check_accessibility(phone, "room QR page")
     screenshot(phone, "room-qr-phone")
+    # The destination panel leaves most of the screen to the class list (390x844).
+    panel = phone.locator(".destination-row").bounding_box()
+    assert panel is not None and panel["height"] <= 844 / 3 + 1, panel
+    shown = phone.evaluate(
+        """top => [...document.querySelectorAll('.student-tile')]
+            .filter(t => t.getBoundingClientRect().bottom <= top).length""",
+        panel["y"],
+    )
+    assert shown >= min(15, phone.locator(".student-tile").count()), shown
     phone.get_by_text(student["short"], exact=True).click()
     phone.get_by_label(re.compile("last 4 digits of your student number")).fill(
         student["number"][-4:]
