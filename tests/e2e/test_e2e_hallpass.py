@@ -103,7 +103,10 @@ def test_room_qr_request_approved_live_on_the_teacher_tablet(open_page, site):
     pair(teacher, display, "Classroom display (room)", "Room 101 display", room=site.room)
     display.get_by_role("link", name="Open the room's pass QR code").click()
     expect(display.get_by_role("heading", name="Need a hall pass? Scan this code.")).to_be_visible()
-    # Nobody scrolls a wall display: the code and its instructions fit on the screen.
+    # Nobody scrolls a wall display: the code and its instructions fit on the screen
+    # (measured once its stylesheets have loaded: on a busy machine the heading can show
+    # before them, with the QR code at its own, much larger size).
+    display.wait_for_load_state("load")
     assert display.evaluate("document.documentElement.scrollHeight") <= 1080
     check_accessibility(display, "classroom display QR")
     screenshot(display, "room-qr-display")
