@@ -119,6 +119,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "hallpass.kiosk_scan": frozenset({"kiosk"}),
     "hallpass.kiosk_go": frozenset({"kiosk"}),
     "hallpass.kiosk_cancel": frozenset({"kiosk"}),
+    "hallpass.kiosk_request_status": frozenset({"kiosk"}),
     "hallpass.classroom_display": frozenset({"classroom_display"}),
     "hallpass.classroom_display_qr": frozenset({"classroom_display"}),
     "hallpass.room_qr_page": EVERYONE,
