@@ -31,11 +31,11 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, has_request_context, url_for
 from sqlalchemy import select, update
 
-from shared import audit, mail, staff
+from shared import audit, mail, sso_providers, staff
 from shared.access import Principal
 from shared.errors import DomainError, InvalidInput, NotFound
 from shared.extensions import db
-from shared.models import AccountLink, LinkPurpose, Membership, School, User
+from shared.models import AccountLink, LinkPurpose, Membership, School, SsoIdentity, User
 from shared.passwords import hash_password, password_problem
 from shared.sessions import end_user_sessions
 from shared.throttle import count_reset_request
@@ -54,6 +54,10 @@ password with this link:
 {link}
 
 The link works once and expires in 7 days. If you did not expect this mail, ignore it.
+"""
+#: Added to an invitation when the district's provider can sign the person in.
+INVITE_SSO_LINE = """
+Or sign in with your district account: on the sign-in page, choose "{label}".
 """
 RESET_SUBJECT = "Reset your passline password"
 RESET_BODY = """Hello {name},
@@ -170,6 +174,10 @@ def _send_invitation(principal: Principal, person: User) -> Invited:
     school = principal.school
     if mail.configured():
         body = INVITE_BODY.format(name=person.name, school=school.name, link=mail.LINK_MARK)
+        body += "".join(
+            INVITE_SSO_LINE.format(label=chosen.label)
+            for chosen in sso_providers.providers_for_email(person.email)
+        )
         mail.enqueue(
             kind="invite",
             to=person,
@@ -216,13 +224,28 @@ def has_open_invitation(user_ids: list[int]) -> set[int]:
 
 
 def without_sign_in(principal: Principal) -> list[User]:
-    """Active staff of the school with no password and no working invitation yet, whose
-    account this admin controls (shared.staff.check_account_control)."""
+    """Active staff of the school with no way to sign in yet, whose account this admin
+    controls (shared.staff.check_account_control): no password, no working invitation,
+    no link to a sign-in provider, and not of a domain whose provider has closed
+    password sign-in (a password link would be of no use to them)."""
     people = [
         person
         for person, _roles in staff.school_staff(principal.school_id)
-        if person.active and person.password_hash is None
+        if person.active
+        and person.password_hash is None
+        and not any(
+            not chosen.password_sign_in
+            for chosen in sso_providers.providers_for_email(person.email)
+        )
     ]
+    linked = set(
+        db.session.scalars(
+            select(SsoIdentity.user_id).where(
+                SsoIdentity.user_id.in_([person.id for person in people])
+            )
+        )
+    )
+    people = [person for person in people if person.id not in linked]
     waiting = has_open_invitation([person.id for person in people])
     chosen = []
     for person in people:

@@ -217,6 +217,12 @@ def sign_in_buttons() -> list[Button]:
     return buttons
 
 
+def providers_for_email(email: str) -> list[Provider]:
+    """The providers that may sign in this address (its domain is one of theirs)."""
+    domain = email.rpartition("@")[2].lower()
+    return [chosen for chosen in providers() if chosen.allows(domain)]
+
+
 def provider(key: str) -> Provider:
     """The provider with this key, or NotFound (404)."""
     found = environment_providers().get(key)

@@ -472,3 +472,46 @@ def test_mail_goes_over_starttls_or_tls_with_the_certificate_checked(
         app.config.update(saved)
         app.config["SMTP_CA_FILE"] = ""
         server.stop()
+
+
+def test_invitations_know_the_districts_sign_in_provider(
+    client, db, school, make_user, login, mail_on
+):
+    """An invitation offers the district's provider; invite-all leaves out people who
+    already sign in through it, and people whose provider has closed password sign-in."""
+    from shared import sso_providers
+    from shared.models import SsoIdentity, SsoProvider
+
+    for key, label, domain, passwords in (
+        ("district", "Lincoln Unified", "district.test", True),
+        ("closed", "Closed District", "closed.test", False),
+    ):
+        db.session.add(
+            SsoProvider(
+                key=key,
+                kind="oidc",
+                label=label,
+                issuer=f"https://{domain}",
+                client_id="passline",
+                client_secret_sealed=sso_providers.seal("secret"),
+                domains=[domain],
+                self_registration_domains=[],
+                password_sign_in=passwords,
+            )
+        )
+    admin = make_user(school, "admin")
+    offered = _no_password(db, school, make_user, email="ana@district.test")
+    linked = _no_password(db, school, make_user, email="bo@district.test")
+    db.session.add(SsoIdentity(user_id=linked.id, provider_key="district", subject="bo-sub"))
+    _no_password(db, school, make_user, email="cy@closed.test")
+    plain = _no_password(db, school, make_user, email="di@example.org")
+    db.session.commit()
+    login(admin)
+    assert b"Invite everyone without a password (2)" in client.get("/admin/staff").data
+    assert client.post("/admin/staff/invite-all").status_code == 302
+    messages = {m["To"]: m.get_content() for m in mail_on.wait_for(2)}
+    assert sorted(messages) == sorted([offered.email, plain.email])
+    assert 'Or sign in with your district account: on the sign-in page, choose "Lincoln' in (
+        messages[offered.email]
+    )
+    assert "sign in with your district account" not in messages[plain.email]
