@@ -20,6 +20,19 @@ from playwright.sync_api import Page, expect
 from shared.demo import SCHOOL_TIMEZONE
 from tests.e2e.helpers import check_accessibility, pair, read_qr, screenshot, sign_in
 
+#: What the curb page's camera and outbox are doing, for the message of a failed scan.
+CAMERA_STATE = """() => {
+  const video = document.querySelector("video.scanner-video");
+  const tracks = video && video.srcObject ? video.srcObject.getVideoTracks() : [];
+  return {
+    video: video && {readyState: video.readyState, paused: video.paused, time: video.currentTime},
+    tracks: tracks.map((track) => track.readyState),
+    status: (document.querySelector(".scanner-status") || {}).textContent,
+    outbox: localStorage.getItem("passline.curb.outbox"),
+    banner: document.getElementById("curb-banner").textContent,
+  };
+}"""
+
 
 def keypad(curb: Page, number: int) -> None:
     """Tap the tag number on the curb keypad, then Enter."""
@@ -108,6 +121,8 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     expect(calls.locator(".classroom-sent li", has_text=student)).to_contain_text("picked up")
 
     # The next car's hang tag is held up to the curb phone's camera.
+    curb_console = []
+    curb.on("console", lambda message: curb_console.append(f"{message.type}: {message.text[:200]}"))
     curb.get_by_role("button", name="Scan with camera").click()
     expect(curb.locator("video.scanner-video")).to_be_visible()
     # The camera view comes first, above the number field and the keypad.
@@ -116,7 +131,12 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     entry_box = curb.get_by_label("Tag number or scanned tag").bounding_box()
     assert video_box["y"] + video_box["height"] <= min(keypad_box["y"], entry_box["y"]) + 1
     # Decoding frames of a fake camera is slow on a busy 2-core CI machine: allow for it.
-    expect(answer).to_contain_text(f"Tag {scanned['number']}", timeout=45_000)
+    try:
+        expect(answer).to_contain_text(f"Tag {scanned['number']}", timeout=45_000)
+    except AssertionError as error:
+        raise AssertionError(
+            f"{error}\ncamera: {curb.evaluate(CAMERA_STATE)}\nconsole: {curb_console[-20:]}"
+        ) from None
     expect(answer).to_contain_text(scanned["student"]["name"])
     curb.get_by_role("button", name="Stop camera").click()
     expect(curb.locator("video.scanner-video")).to_have_count(0)

@@ -11,6 +11,10 @@
 
   var REPEAT_MS = 3000;
   var RESTART_MS = 300;
+  // A camera that has ended, or whose video has not moved or whose frames have not reached
+  // the reader for this long, is opened again: a phone under load, or one whose camera was
+  // taken by another app, can fail to start or stall the video without telling anyone.
+  var STALL_MS = 5000;
 
   // What ZXing reports for a frame without a readable code: keep scanning.
   function isNoCodeYet(error) {
@@ -48,6 +52,13 @@
     this.status = null;
     this.lastText = null;
     this.lastAt = 0;
+    this.watchdog = null;
+    // When the camera was granted, and the last signs of life since: a frame reached the
+    // reader, the video moved.
+    this.grantedAt = Infinity;
+    this.lastFrameAt = 0;
+    this.lastMovedAt = 0;
+    this.lastVideoTime = -1;
   }
 
   Scanner.prototype.say = function (text) {
@@ -69,14 +80,55 @@
     self.video = document.createElement("video");
     self.video.className = "scanner-video";
     self.video.setAttribute("playsinline", "");
-    self.video.setAttribute("muted", "");
+    // The property, not the attribute: on an element made by script only `muted = true`
+    // mutes it, and a muted video may always play without a fresh tap.
+    self.video.muted = true;
     self.button.insertAdjacentElement("afterend", self.video);
-    self.reader = new window.ZXing.BrowserMultiFormatReader(formatHints(), 250);
     self.button.textContent = "Stop camera";
     self.button.setAttribute("aria-pressed", "true");
     self.say("Point the camera at the code.");
-    var reader = self.reader;
+    self.open();
+    self.watchdog = window.setInterval(function () {
+      self.checkStalled();
+    }, 1000);
+  };
+
+  Scanner.prototype.checkStalled = function () {
+    if (!this.reader || !this.video || this.grantedAt === Infinity) {
+      return; // not scanning, or still waiting for the camera (a permission prompt)
+    }
+    var now = Date.now();
+    if (this.video.currentTime !== this.lastVideoTime) {
+      this.lastVideoTime = this.video.currentTime;
+      this.lastMovedAt = now;
+    }
+    // Stalled when the camera has ended (taken by another app, unplugged), or the reader
+    // has had no frame, or the video has not moved.
+    var stream = this.video.srcObject;
+    var ended = stream && stream.getVideoTracks().every(function (track) {
+      return track.readyState === "ended";
+    });
+    var lastSign = Math.min(this.lastFrameAt, Math.max(this.lastMovedAt, this.grantedAt));
+    if (ended || now - lastSign > STALL_MS) {
+      this.open();
+    }
+  };
+
+  // Open the camera into the video and read every frame until stopped. The watchdog counts
+  // from the moment the camera is granted, so a permission prompt is never asked twice.
+  Scanner.prototype.open = function () {
+    var self = this;
+    if (self.reader) {
+      self.reader.reset();
+    }
+    var reader = new window.ZXing.BrowserMultiFormatReader(formatHints(), 250);
+    self.reader = reader;
+    self.grantedAt = Infinity;
     function onDecode(result, error) {
+      if (self.reader !== reader) {
+        return;
+      }
+      self.lastFrameAt = Date.now();
       if (result) {
         self.found(result.getText());
       } else if (error && !isNoCodeYet(error)) {
@@ -89,11 +141,23 @@
         }, RESTART_MS);
       }
     }
-    reader
-      .decodeFromConstraints({ video: { facingMode: "environment" } }, self.video, onDecode)
+    navigator.mediaDevices
+      .getUserMedia({ video: { facingMode: "environment" } })
+      .then(function (stream) {
+        if (self.reader !== reader) {
+          // Stopped or opened again while the camera was starting: let this one go.
+          stream.getTracks().forEach(function (track) { track.stop(); });
+          return;
+        }
+        self.grantedAt = Date.now();
+        self.lastFrameAt = self.grantedAt;
+        return reader.decodeFromStream(stream, self.video, onDecode);
+      })
       .catch(function () {
-        self.stop();
-        self.say("The camera could not be opened. Allow camera access, or type the number.");
+        if (self.reader === reader) {
+          self.stop();
+          self.say("The camera could not be opened. Allow camera access, or type the number.");
+        }
       });
   };
 
@@ -119,6 +183,8 @@
   };
 
   Scanner.prototype.stop = function () {
+    window.clearInterval(this.watchdog);
+    this.watchdog = null;
     if (this.reader) {
       this.reader.reset();
       this.reader = null;
