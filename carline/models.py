@@ -143,7 +143,9 @@ class BlockedTagNumber(db.Model):
     #: Why (shown at the curb is only that it is blocked): "Lost tag", or the office's words.
     reason: Mapped[str] = mapped_column(String(200), default="")
     blocked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    blocked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    blocked_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
 
 class DismissalDefault(db.Model):
@@ -186,11 +188,15 @@ class DailyChange(db.Model):
     mode: Mapped[str] = mapped_column(String(16))
     bus_route: Mapped[str | None] = mapped_column(String(ROUTE_LENGTH))
     #: For mode "car": only this family's car takes the student today (any of theirs if None).
-    family_id: Mapped[int | None] = mapped_column(ForeignKey("families.id", ondelete="CASCADE"))
+    family_id: Mapped[int | None] = mapped_column(
+        ForeignKey("families.id", ondelete="CASCADE"), index=True
+    )
     #: Local wall-clock time the student is signed out at the office; not in the car line.
     early_pickup: Mapped[time | None] = mapped_column(Time)
     note: Mapped[str] = mapped_column(Text, default="")
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     student: Mapped[Student] = relationship()
@@ -207,7 +213,9 @@ class Absence(db.Model):
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
     #: The school-local date.
     day: Mapped[date] = mapped_column(Date)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -235,7 +243,9 @@ class Dismissal(db.Model):
     #: Position counter: the last queue position handed out, raised atomically per car.
     last_position: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     @property
@@ -278,7 +288,9 @@ class QueueEntry(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     dismissal_id: Mapped[int] = mapped_column(ForeignKey("dismissals.id", ondelete="CASCADE"))
-    family_id: Mapped[int] = mapped_column(ForeignKey("families.id", ondelete="CASCADE"))
+    family_id: Mapped[int] = mapped_column(
+        ForeignKey("families.id", ondelete="CASCADE"), index=True
+    )
     #: Arrival order in the dismissal: 1..n, no gaps.
     position: Mapped[int] = mapped_column(Integer)
     #: Loading spot number (1..lanes * spots_per_lane) while at the curb; kept once loaded.
@@ -288,10 +300,10 @@ class QueueEntry(db.Model):
     at_spot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     loaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     entered_by_user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     entered_by_device_id: Mapped[int | None] = mapped_column(
-        ForeignKey("devices.id", ondelete="SET NULL")
+        ForeignKey("devices.id", ondelete="SET NULL"), index=True
     )
     #: How many more times the tag was entered after the first (noted, never queued twice).
     repeat_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -312,7 +324,9 @@ class CurbRequest(db.Model):
     dismissal_id: Mapped[int] = mapped_column(ForeignKey("dismissals.id", ondelete="CASCADE"))
     #: The client's random key for one entry attempt, the same on every retry of it.
     key: Mapped[str] = mapped_column(String(MAX_REQUEST_KEY_LENGTH))
-    queue_entry_id: Mapped[int] = mapped_column(ForeignKey("queue_entries.id", ondelete="CASCADE"))
+    queue_entry_id: Mapped[int] = mapped_column(
+        ForeignKey("queue_entries.id", ondelete="CASCADE"), index=True
+    )
     #: The request found the car already queued (it counted as a repeat).
     repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -345,7 +359,9 @@ class CalledStudent(db.Model):
     queue_entry_id: Mapped[int | None] = mapped_column(
         ForeignKey("queue_entries.id", ondelete="CASCADE"), index=True
     )
-    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), index=True
+    )
     mode: Mapped[str] = mapped_column(String(16))
     bus_route: Mapped[str | None] = mapped_column(String(ROUTE_LENGTH))
     status: Mapped[str] = mapped_column(String(16), default=CallStatus.CALLED.value)

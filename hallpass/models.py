@@ -112,7 +112,9 @@ class Destination(db.Model):
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     #: The room this destination is, if it is one (restroom, nurse, library...).
-    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="SET NULL"), index=True
+    )
     time_limit_minutes: Mapped[int] = mapped_column(Integer, default=10)
     #: Students out there at once; None = no limit.
     capacity: Mapped[int | None] = mapped_column(Integer)
@@ -184,6 +186,7 @@ keep_apart_members = Table(
     db.metadata,
     Column("group_id", ForeignKey("keep_apart_groups.id", ondelete="CASCADE"), primary_key=True),
     Column("student_id", ForeignKey("students.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_keep_apart_members_student_id", "student_id"),
 )
 
 
@@ -193,16 +196,18 @@ class KeepApartGroup(db.Model):
     __tablename__ = "keep_apart_groups"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
     #: For staff only; never shown to students.
     note: Mapped[str] = mapped_column(Text, default="")
     #: Last day the group applies; None = until removed.
     ends_on: Mapped[date | None] = mapped_column(Date)
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: The member who is out now; claimed and released by conditional UPDATEs.
     out_student_id: Mapped[int | None] = mapped_column(
-        ForeignKey("students.id", ondelete="SET NULL")
+        ForeignKey("students.id", ondelete="SET NULL"), index=True
     )
 
     members: Mapped[list[Student]] = relationship(secondary=keep_apart_members)
@@ -224,6 +229,8 @@ class HallPass(db.Model):
         Index("ix_hall_passes_student_id_started_at", "student_id", "started_at"),
         #: Reports pick a school's passes by date range.
         Index("ix_hall_passes_school_id_started_at", "school_id", "started_at"),
+        # The room's passes ended today (the tablet's requests region), and the foreign key.
+        Index("ix_hall_passes_from_room_id_ended_at", "from_room_id", "ended_at"),
         CheckConstraint(sql_in("status", PassStatus), name="status"),
         CheckConstraint(sql_in("source", PassSource), name="source"),
         CheckConstraint(sql_in("ended_by", EndedBy, null_ok=True), name="ended_by"),
@@ -232,13 +239,17 @@ class HallPass(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
-    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id", ondelete="CASCADE"))
+    destination_id: Mapped[int] = mapped_column(
+        ForeignKey("destinations.id", ondelete="CASCADE"), index=True
+    )
     #: The room the student left (and must come back to).
     from_room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(16))
-    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    issued_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     issued_by_device_id: Mapped[int | None] = mapped_column(
-        ForeignKey("devices.id", ondelete="SET NULL")
+        ForeignKey("devices.id", ondelete="SET NULL"), index=True
     )
     status: Mapped[str] = mapped_column(String(16), default=PassStatus.ACTIVE.value)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -293,7 +304,9 @@ class PassRequest(db.Model):
     )
     destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id", ondelete="CASCADE"))
     #: The room the student asks from: its teacher decides.
-    from_room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    from_room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="SET NULL"), index=True
+    )
     source: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING.value)
     #: Place in the destination's wait line (first come, first served); None if never queued.
@@ -301,14 +314,20 @@ class PassRequest(db.Model):
     #: For staff: why the request could not start at once (a rule's message).
     reason: Mapped[str | None] = mapped_column(Text)
     #: The paired kiosk the student asked at, if any.
-    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
+    device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: When a place was held for the student (status "ready"); it is given on after a while.
     ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    decided_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The pass that started from this request.
-    pass_id: Mapped[int | None] = mapped_column(ForeignKey("hall_passes.id", ondelete="SET NULL"))
+    pass_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hall_passes.id", ondelete="SET NULL"), index=True
+    )
 
     student: Mapped[Student] = relationship()
     destination: Mapped[Destination] = relationship()

@@ -277,18 +277,14 @@ def purge_command(dry_run):
     from shared.retention import purge_account_mail, purge_school, purge_sessions
 
     for school in db.session.scalars(select(School).order_by(School.id)).all():
-        counts = purge_school(school)
-        if dry_run:
-            db.session.rollback()
-        else:
+        counts = purge_school(school, dry_run=dry_run)
+        if not dry_run:
             db.session.commit()
         summary = ", ".join(f"{name} {count}" for name, count in counts.items())
         click.echo(f"{school.code}: {'would delete' if dry_run else 'deleted'} {summary}")
-    sessions = purge_sessions()
-    links = purge_account_mail()
-    if dry_run:
-        db.session.rollback()
-    else:
+    sessions = purge_sessions(dry_run=dry_run)
+    links = purge_account_mail(dry_run=dry_run)
+    if not dry_run:
         db.session.commit()
     click.echo(f"sign-in sessions: {'would delete' if dry_run else 'deleted'} {sessions}")
     click.echo(f"sent mail and used links: {'would delete' if dry_run else 'deleted'} {links}")

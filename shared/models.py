@@ -229,7 +229,7 @@ class StaffInvitation(db.Model):
     #: Roles offered at the school, e.g. ["teacher"].
     roles: Mapped[list[str]] = mapped_column(JSON)
     invited_by_user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -294,6 +294,7 @@ class_teachers = Table(
     db.metadata,
     Column("class_id", ForeignKey("classes.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_class_teachers_user_id", "user_id"),
 )
 
 
@@ -306,7 +307,9 @@ class SchoolClass(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
-    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="SET NULL"))
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="SET NULL"), index=True
+    )
     #: Name of the bell-schedule period the class meets in ("1", "2", "Homeroom"...).
     period: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -360,6 +363,7 @@ family_students = Table(
     db.metadata,
     Column("family_id", ForeignKey("families.id", ondelete="CASCADE"), primary_key=True),
     Column("student_id", ForeignKey("students.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_family_students_student_id", "student_id"),
 )
 
 
@@ -393,17 +397,21 @@ class Device(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
     #: The room a kiosk or classroom display belongs to.
-    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), index=True
+    )
     #: What a `display` shows: the dismissal screen or the hallway overview.
     purpose: Mapped[str | None] = mapped_column(String(16))
     label: Mapped[str] = mapped_column(String(100))
     #: SHA-256 of the device's session secret; the secret itself lives only in its cookie.
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     paired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    paired_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    paired_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -428,18 +436,24 @@ class PairingCode(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(24))
-    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), index=True
+    )
     purpose: Mapped[str | None] = mapped_column(String(16))
     label: Mapped[str] = mapped_column(String(100))
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Set once, atomically, when a device redeems the code.
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
+    device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="SET NULL"), index=True
+    )
 
     room: Mapped[Room | None] = relationship()
 
@@ -451,14 +465,18 @@ class AuditEvent(db.Model):
     __table_args__ = (
         Index("ix_audit_events_school_id_at", "school_id", "at"),
         Index("ix_audit_events_action", "action"),
+        # One student's (or pass's, car's) events: the records page and the export.
+        Index("ix_audit_events_target_type_target_id", "target_type", "target_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     actor_device_id: Mapped[int | None] = mapped_column(
-        ForeignKey("devices.id", ondelete="SET NULL")
+        ForeignKey("devices.id", ondelete="SET NULL"), index=True
     )
     #: Who acted, as it read at the time ("a.smith@…", "device: Kiosk 114", "system").
     actor_label: Mapped[str] = mapped_column(String(254))
@@ -571,7 +589,9 @@ class AccountLink(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     #: Random input of the token's HMAC, kept only until the mail with the link is sent.
     nonce: Mapped[str | None] = mapped_column(String(64))
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Set once, atomically, when the link is used (or replaced by a newer one).
@@ -593,9 +613,13 @@ class OutboxMail(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: The school whose admins see how the mail went (the recipient's first school).
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     #: The account link whose URL the sender puts where the body says {link}.
-    link_id: Mapped[int | None] = mapped_column(ForeignKey("account_links.id", ondelete="CASCADE"))
+    link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("account_links.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(16))
     to_address: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import Delete, delete, func, select
 
 from shared import audit
 from shared.contributions import Cutoff, RetentionPeriod, RetentionRule, contributions
@@ -81,8 +81,21 @@ def student_ids(school: School):
     return select(Student.id).where(Student.school_id == school.id)
 
 
-def purge_school(school: School, now: datetime | None = None) -> dict[str, int]:
-    """Delete this school's records older than its retention periods; returns the counts."""
+def _delete_or_count(statement: Delete, dry_run: bool) -> int:
+    """Run a purge's DELETE, or for a dry run count the rows it would delete (no writes)."""
+    if dry_run:
+        count = select(func.count()).select_from(statement.table).where(statement.whereclause)
+        return db.session.scalar(count)
+    return db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
+
+
+def purge_school(
+    school: School, now: datetime | None = None, *, dry_run: bool = False
+) -> dict[str, int]:
+    """Delete this school's records older than its retention periods; returns the counts.
+
+    A dry run counts the same rows and writes nothing (not even the audit event).
+    """
     now = now or utcnow()
     days = policy(school)
     today = local(now, school.timezone).date()
@@ -91,10 +104,9 @@ def purge_school(school: School, now: datetime | None = None) -> dict[str, int]:
         for key, n in days.items()
     }
     statements = {rule.name: rule.delete(school, cutoffs[rule.period]) for rule in _rules()}
-    counts = {
-        name: db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
-        for name, statement in statements.items()
-    }
+    counts = {name: _delete_or_count(statement, dry_run) for name, statement in statements.items()}
+    if dry_run:
+        return counts
     audit.record(
         PURGE_ACTION,
         school_id=school.id,
@@ -105,16 +117,16 @@ def purge_school(school: School, now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-def purge_sessions(now: datetime | None = None) -> int:
+def purge_sessions(now: datetime | None = None, *, dry_run: bool = False) -> int:
     """Delete sign-in sessions that ended (or began) more than SESSION_DAYS ago."""
     cutoff = (now or utcnow()) - timedelta(days=SESSION_DAYS)
     statement = delete(UserSession).where(
         (UserSession.ended_at < cutoff) | (UserSession.created_at < cutoff)
     )
-    return db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
+    return _delete_or_count(statement, dry_run)
 
 
-def purge_account_mail(now: datetime | None = None) -> int:
+def purge_account_mail(now: datetime | None = None, *, dry_run: bool = False) -> int:
     """Delete mails sent or given up, and links used or expired, SESSION_DAYS ago or more."""
     cutoff = (now or utcnow()) - timedelta(days=SESSION_DAYS)
     statements = (
@@ -123,7 +135,4 @@ def purge_account_mail(now: datetime | None = None) -> int:
             (AccountLink.used_at < cutoff) | (AccountLink.expires_at < cutoff)
         ),
     )
-    return sum(
-        db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
-        for statement in statements
-    )
+    return sum(_delete_or_count(statement, dry_run) for statement in statements)
