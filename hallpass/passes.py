@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from hallpass import rules, tokens, wait_line
 from hallpass.models import (
@@ -160,6 +161,37 @@ def after_end(school: School, hall_pass: HallPass, now: datetime) -> None:
 def is_overdue(hall_pass: HallPass, now: datetime) -> bool:
     """Out longer than the pass's time limit."""
     return now > hall_pass.due_at
+
+
+def out_of_class(
+    school_id: int,
+    *,
+    destination_id: int | None = None,
+    overdue_only: bool = False,
+    now: datetime | None = None,
+) -> list[tuple[HallPass, bool]]:
+    """Every active pass of the school with whether it is overdue, overdue first.
+
+    The student, the room and the destination come in the same statement: the hallway
+    screens poll this, and 70 students out must not mean 200 lazy loads.
+    """
+    now = now or utcnow()
+    query = (
+        select(HallPass)
+        .where(HallPass.school_id == school_id, HallPass.status == "active")
+        .options(
+            joinedload(HallPass.student),
+            joinedload(HallPass.from_room),
+            joinedload(HallPass.destination),
+        )
+    )
+    if destination_id:
+        query = query.where(HallPass.destination_id == destination_id)
+    passes = [(p, is_overdue(p, now)) for p in db.session.scalars(query)]
+    if overdue_only:
+        passes = [(p, overdue) for p, overdue in passes if overdue]
+    passes.sort(key=lambda item: (not item[1], item[0].started_at))
+    return passes
 
 
 def students_out(school: School) -> int:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import joinedload
 
 from hallpass import bp, destinations, pass_requests, rules, tokens, wait_line
 from hallpass.models import HallPass, PassRequest
-from hallpass.passes import account_for, end_pass, end_sweep, is_overdue, start_pass, start_sweep
+from hallpass.passes import account_for, end_pass, end_sweep, out_of_class, start_pass, start_sweep
 from hallpass.policy import read_policy
 from hallpass.room_qr import render_room_qr, room_qr_region
 from hallpass.rules import RuleBlocked
@@ -258,21 +258,14 @@ def _hallway_viewer() -> None:
 
 
 def _render_hallway(version: int):
-    now = utcnow()
     destination_id = request.args.get("destination", type=int)
     overdue_only = request.args.get("overdue") == "1"
-    query = select(HallPass).where(
-        HallPass.school_id == g.principal.school_id, HallPass.status == "active"
+    out = out_of_class(
+        g.principal.school_id, destination_id=destination_id, overdue_only=overdue_only
     )
-    if destination_id:
-        query = query.where(HallPass.destination_id == destination_id)
-    passes = [(p, is_overdue(p, now)) for p in db.session.scalars(query)]
-    if overdue_only:
-        passes = [(p, overdue) for p, overdue in passes if overdue]
-    passes.sort(key=lambda item: (not item[1], item[0].started_at))
     return render_template(
         "hallpass/partials/hallway.html",
-        passes=passes,
+        passes=out,
         version=version,
         destination_id=destination_id,
         overdue_only=overdue_only,

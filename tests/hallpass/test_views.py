@@ -216,6 +216,42 @@ def test_hallway_overview_lists_everyone_out_overdue_first(
     assert client.get(f"/hallpass/hallway/list?v={version}").status_code == 204
 
 
+def test_the_hallway_list_costs_the_same_statements_for_2_or_12_students_out(
+    db, client, login, school, make_user, classroom
+):
+    """The hallway screens poll the list: no lazy load per student, room or destination."""
+    from hallpass.passes import start_pass
+    from shared.audit import Actor
+
+    places = [Destination(school_id=school.id, name=f"Place {n}") for n in range(4)]
+    students = [
+        Student(school_id=school.id, student_number=f"9{n}", first_name=f"Out{n}", last_name="T")
+        for n in range(12)
+    ]
+    db.session.add_all([*places, *students])
+    db.session.commit()
+    actor = Actor(user=classroom["teacher"])
+    login(make_user(school, "office"))
+
+    def statements_with_out(group) -> int:
+        for n, student in enumerate(group):
+            start_pass(
+                school,
+                actor,
+                student_id=student.id,
+                destination_id=places[n % len(places)].id,
+                from_room_id=classroom["room"].id,
+                source="teacher",
+            )
+        db.session.commit()
+        with StatementCounter(db.engine) as counter:
+            page = client.get("/hallpass/hallway/list").get_data(as_text=True)
+        assert all(student.display_name in page for student in group)
+        return len(statements(counter))
+
+    assert statements_with_out(students[:2]) == statements_with_out(students[2:])
+
+
 def test_hallway_access(app, db, client, login, school, make_user, classroom):
     admin = make_user(school, "admin")
     login(classroom["teacher"])
