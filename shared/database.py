@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -129,3 +129,34 @@ def _ended(session: Session) -> None:
 def has_writes(session: Session) -> bool:
     """True if the session flushed or executed a change, or holds one not yet flushed."""
     return bool(session.info.get(_WROTE) or session.new or session.dirty or session.deleted)
+
+
+#: The tables a roster import fills: the planner's statistics for them are refreshed after.
+ROSTER_TABLES = (
+    "users",
+    "memberships",
+    "rooms",
+    "classes",
+    "class_teachers",
+    "students",
+    "enrollments",
+    "families",
+    "family_students",
+)
+
+
+def refresh_statistics(session: Session, tables: tuple[str, ...] | None = None) -> None:
+    """Let the query planner see what a bulk load just wrote (ANALYZE), then commit.
+
+    SQLite never gathers statistics by itself, and PostgreSQL's autovacuum may not have
+    run yet: without them one student's history read the school-wide index (427 ms
+    instead of 3 ms) and a freshly loaded teacher report took 4 s instead of 75 ms.
+    """
+    if tables is None:
+        session.execute(text("ANALYZE"))
+    elif session.get_bind().dialect.name == "sqlite":
+        for table in tables:  # SQLite's ANALYZE takes one name at a time
+            session.execute(text(f'ANALYZE "{table}"'))
+    else:
+        session.execute(text("ANALYZE " + ", ".join(f'"{table}"' for table in tables)))
+    session.commit()

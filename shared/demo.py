@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from shared import audit
 from shared.contributions import contributions
+from shared.database import refresh_statistics
 from shared.errors import Conflict
 from shared.extensions import db
 from shared.models import (
@@ -510,6 +511,7 @@ def demo_command() -> None:
         db.session.rollback()
         raise click.ClickException(f"{exc.message} Nothing was changed.") from exc
     db.session.commit()
+    refresh_statistics(db.session)
     click.echo(f"Loaded {SCHOOL_NAME} ({SCHOOL_CODE}):")
     click.echo(
         f"  {summary.students} students in grades {GRADES[0]}-{GRADES[-1]}, "

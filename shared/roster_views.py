@@ -25,6 +25,7 @@ from flask import (
 
 from shared import roster
 from shared.access import access
+from shared.database import ROSTER_TABLES, refresh_statistics
 from shared.errors import InvalidInput
 from shared.extensions import db
 from shared.models import School
@@ -183,6 +184,7 @@ def import_command(path: Path, school_code: str | None, org_sourced_id: str | No
         return
     roster.apply_import(plan, source="cli")
     db.session.commit()
+    refresh_statistics(db.session, ROSTER_TABLES)
     click.echo("Imported.")
 
 

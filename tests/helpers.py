@@ -6,7 +6,7 @@ modules import them from a module of their own and never from conftest.py.
 
 import re
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 
 from shared.passwords import hash_password
 
@@ -52,3 +52,16 @@ def statements(counter: StatementCounter) -> list[str]:
     which differs between SQLite and PostgreSQL."""
     control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
     return [s for s in counter.statements if not s.lstrip().upper().startswith(control)]
+
+
+def planner_row_count(db, table: str) -> float | None:
+    """The row count the query planner believes `table` has (None: no statistics)."""
+    if db.engine.dialect.name == "sqlite":
+        stat = db.session.execute(
+            text("SELECT stat FROM sqlite_stat1 WHERE tbl = :t LIMIT 1"), {"t": table}
+        ).scalar()
+        return float(stat.split()[0]) if stat else None
+    return db.session.execute(
+        text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}
+    ).scalar()
+

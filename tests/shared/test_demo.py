@@ -25,6 +25,7 @@ from shared.models import (
 )
 from shared.passwords import verify_password
 from shared.schedule import class_in_session, current_period
+from tests.helpers import planner_row_count
 
 #: A Monday during the school year, and every weekday of its week at 10:00 in Chicago.
 MONDAY = datetime(2025, 3, 3, tzinfo=ZoneInfo("America/Chicago"))
@@ -202,3 +203,12 @@ def test_demo_pages_show_the_demo_banner(demo, client):
 
     assert page.status_code == 200
     assert "Demo data" in page.get_data(as_text=True)
+
+
+def test_the_demo_leaves_the_query_planner_statistics_of_what_it_loaded(app, db):
+    """Without them SQLite and a fresh PostgreSQL pick slow plans for the first reports."""
+    assert run_demo(app).exit_code == 0
+    students = db.session.scalar(select(func.count()).select_from(Student))
+    passes = db.session.scalar(select(func.count()).select_from(HallPass))
+    assert planner_row_count(db, "students") == students
+    assert planner_row_count(db, "hall_passes") == passes
