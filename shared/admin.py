@@ -5,13 +5,15 @@ from sqlalchemy import func, select
 
 from shared import account_links, audit, mail, schools, staff, totp
 from shared.access import access
+from shared.audit_log import Filters as AuditFilters
+from shared.audit_log import actions as audit_actions
+from shared.audit_log import page as audit_page
 from shared.errors import DomainError, rerender
 from shared.extensions import db
-from shared.forms import parse_bool, parse_date
+from shared.forms import parse_bool
 from shared.models import (
     ROLES,
     WEEKDAYS,
-    AuditEvent,
     BellPeriod,
     Device,
     Family,
@@ -19,12 +21,10 @@ from shared.models import (
     SchoolClass,
     Student,
 )
-from shared.schedule import school_day_bounds
 from shared.students import search_students
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-AUDIT_PAGE_SIZE = 100
 
 
 def _count(model, *where) -> int:
@@ -197,41 +197,16 @@ def staff_edit(user_id: int):
 @bp.route("/audit")
 @access("admin")
 def audit_log():
-    """Browse and filter the audit log of this school."""
-    school = g.principal.school
-    query = select(AuditEvent).where(AuditEvent.school_id == school.id)
-    filters = {k: request.args.get(k, "").strip() for k in ("action", "actor", "since", "until")}
-    if filters["action"]:
-        query = query.where(AuditEvent.action.startswith(filters["action"], autoescape=True))
-    if filters["actor"]:
-        query = query.where(
-            func.lower(AuditEvent.actor_label).contains(filters["actor"].lower(), autoescape=True)
-        )
-    since = parse_date(filters["since"], field="since", label="Since")
-    until = parse_date(filters["until"], field="until", label="Until")
-    if since is not None:
-        query = query.where(AuditEvent.at >= school_day_bounds(school, since)[0])
-    if until is not None:  # the whole of the last day
-        query = query.where(AuditEvent.at < school_day_bounds(school, until)[1])
-    page = max(request.args.get("page", 1, type=int), 1)
-    events = db.session.scalars(
-        query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-        .limit(AUDIT_PAGE_SIZE + 1)
-        .offset((page - 1) * AUDIT_PAGE_SIZE)
-    ).all()
-    actions = db.session.scalars(
-        select(AuditEvent.action)
-        .where(AuditEvent.school_id == g.principal.school_id)
-        .distinct()
-        .order_by(AuditEvent.action)
-    ).all()
+    """Browse and filter the audit log of this school, newest first, a page at a time."""
+    filters = AuditFilters.from_args(request.args)
+    before = request.args.get("before", "").strip()
+    page = audit_page(g.principal.school, filters, before)
     return render_template(
         "admin/audit.html",
-        events=events[:AUDIT_PAGE_SIZE],
-        has_more=len(events) > AUDIT_PAGE_SIZE,
         page=page,
         filters=filters,
-        actions=actions,
+        paged=bool(before),
+        actions=audit_actions(g.principal.school_id),
     )
 
 

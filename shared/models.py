@@ -464,7 +464,8 @@ class AuditEvent(db.Model):
     __tablename__ = "audit_events"
     __table_args__ = (
         Index("ix_audit_events_school_id_at", "school_id", "at"),
-        Index("ix_audit_events_action", "action"),
+        # A school's events of some actions, newest first; and its list of actions.
+        Index("ix_audit_events_school_id_action_at", "school_id", "action", "at"),
         # One student's (or pass's, car's) events: the records page and the export.
         Index("ix_audit_events_target_type_target_id", "target_type", "target_id"),
     )

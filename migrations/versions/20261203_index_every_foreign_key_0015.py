@@ -1,4 +1,4 @@
-"""index every foreign key and audit events by target
+"""index every foreign key, and audit events by target and by school and action
 
 Revision ID: 0015
 Revises: 0014
@@ -28,6 +28,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_audit_events_actor_device_id'), ['actor_device_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_events_actor_user_id'), ['actor_user_id'], unique=False)
         batch_op.create_index('ix_audit_events_target_type_target_id', ['target_type', 'target_id'], unique=False)
+        batch_op.drop_index('ix_audit_events_action')
+        batch_op.create_index('ix_audit_events_school_id_action_at', ['school_id', 'action', 'at'], unique=False)
 
     with op.batch_alter_table('blocked_tag_numbers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_blocked_tag_numbers_blocked_by_id'), ['blocked_by_id'], unique=False)
@@ -177,6 +179,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_blocked_tag_numbers_blocked_by_id'))
 
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_events_school_id_action_at')
+        batch_op.create_index('ix_audit_events_action', ['action'], unique=False)
         batch_op.drop_index('ix_audit_events_target_type_target_id')
         batch_op.drop_index(batch_op.f('ix_audit_events_actor_user_id'))
         batch_op.drop_index(batch_op.f('ix_audit_events_actor_device_id'))
