@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable
+from itertools import chain
 
-from flask import Response
+from flask import Response, stream_with_context
 
 #: What a cell may not start with: a spreadsheet would run it as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -44,10 +45,19 @@ def csv_text(rows: Iterable[Iterable], cell: Callable[[object], str] = safe_cell
     return out.getvalue()
 
 
-def csv_download(filename: str, text: str) -> Response:
-    """A CSV download of `text`: UTF-8 with a byte order mark, never cached."""
+def csv_download(filename: str, text: str | Iterable[str]) -> Response:
+    """A CSV download of `text` (or of its chunks, streamed as they come): UTF-8 with a
+    byte order mark, never cached.
+
+    A stream keeps the request's context, and its database session, until the last chunk
+    is sent; whatever the view wrote is committed before the first.
+    """
+    if isinstance(text, str):
+        body = "\ufeff" + text
+    else:
+        body = stream_with_context(chain(["\ufeff"], text))
     return Response(
-        "\ufeff" + text,
+        body,
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',

@@ -34,10 +34,12 @@ class IsolatedClient(FlaskClient):
     session and flask-login's cached user would leak from one request to the next.
     Each request here runs in a fresh context, as it does under a real server. The
     test's own transaction is committed before and after, so the request sees what
-    the test set up and the test then sees what the request wrote.
+    the test set up and the test then sees what the request wrote. A streamed response
+    (a large CSV) is read to the end inside the request's context, as a server would.
     """
 
     def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
         if has_app_context():
             _db.session.commit()
         response = contextvars.Context().run(super().open, *args, **kwargs)

@@ -7,8 +7,10 @@ Every cell goes through the spreadsheet guard (`shared.csvfile`), so a name type
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import partial
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from hallpass.reports.figures import (
@@ -21,7 +23,7 @@ from hallpass.reports.figures import (
     by_teacher,
     totals,
 )
-from hallpass.reports.lines import Overlap, PassLine, pass_lines
+from hallpass.reports.lines import Overlap, PassLine, stream_pass_lines
 from hallpass.reports.scope import ReportFilter, Scope
 from shared.csvfile import csv_text, safe_cell
 from shared.errors import NotFound
@@ -41,57 +43,68 @@ def figures_csv(first_header: str, rows: list[Row]) -> str:
     return csv_text(table, csv_cell)
 
 
-def passes_csv(school: School, lines: list[PassLine]) -> str:
-    """Passes as CSV, one per line, times in the school's time zone."""
-    tz = ZoneInfo(school.timezone)
+#: The columns of a pass line in CSV.
+PASS_HEADER = [
+    "date",
+    "started",
+    "ended",
+    "minutes",
+    "time limit",
+    "overdue",
+    "student",
+    "grade",
+    "destination",
+    "from room",
+    "period",
+    "source",
+    "issued by",
+    "ended by",
+    "urgent",
+    "override reason",
+    "status",
+]
+#: Pass lines written per chunk of a streamed CSV.
+CHUNK_LINES = 500
 
+
+def _pass_row(p: PassLine, tz: ZoneInfo) -> list:
     def local(dt: datetime | None, fmt: str) -> str:
         return dt.astimezone(tz).strftime(fmt) if dt else ""
 
-    table: list[list] = [
-        [
-            "date",
-            "started",
-            "ended",
-            "minutes",
-            "time limit",
-            "overdue",
-            "student",
-            "grade",
-            "destination",
-            "from room",
-            "period",
-            "source",
-            "issued by",
-            "ended by",
-            "urgent",
-            "override reason",
-            "status",
-        ]
+    return [
+        local(p.started_at, "%Y-%m-%d"),
+        local(p.started_at, "%H:%M:%S"),
+        local(p.ended_at, "%H:%M:%S"),
+        round(p.minutes, 1),
+        p.time_limit_minutes,
+        p.overdue,
+        p.student,
+        p.grade,
+        p.destination,
+        p.from_room,
+        p.period,
+        p.source,
+        p.issued_by,
+        p.ended_by,
+        p.urgent,
+        p.override_reason,
+        p.status,
     ]
-    for p in lines:
-        table.append(
-            [
-                local(p.started_at, "%Y-%m-%d"),
-                local(p.started_at, "%H:%M:%S"),
-                local(p.ended_at, "%H:%M:%S"),
-                round(p.minutes, 1),
-                p.time_limit_minutes,
-                p.overdue,
-                p.student,
-                p.grade,
-                p.destination,
-                p.from_room,
-                p.period,
-                p.source,
-                p.issued_by,
-                p.ended_by,
-                p.urgent,
-                p.override_reason,
-                p.status,
-            ]
-        )
-    return csv_text(table, csv_cell)
+
+
+def passes_csv_chunks(school: School, lines: Iterable[PassLine]) -> Iterator[str]:
+    """Passes as CSV text, a chunk at a time: the header at once, then the lines as they
+    are read (times in the school's time zone)."""
+    tz = ZoneInfo(school.timezone)
+    yield csv_text([PASS_HEADER], csv_cell)
+    lines = iter(lines)
+    while chunk := list(islice(lines, CHUNK_LINES)):
+        yield csv_text((_pass_row(p, tz) for p in chunk), csv_cell)
+
+
+def passes_csv(school: School, lines: list[PassLine]) -> str:
+    """Passes as CSV, one per line, times in the school's time zone."""
+    return "".join(passes_csv_chunks(school, lines))
 
 
 #: The grouped tables a report can export: kind -> (first column header, builder).
@@ -104,11 +117,17 @@ TABLES = {
 }
 
 
-def report_csv(scope: Scope, flt: ReportFilter, kind: str, now: datetime | None = None) -> str:
-    """One report table (or every matching pass) as CSV."""
+def report_csv(
+    scope: Scope, flt: ReportFilter, kind: str, now: datetime | None = None
+) -> Iterator[str]:
+    """One report table, or every matching pass (streamed as it is read), as CSV chunks."""
     now = now or utcnow()
     if kind == "passes":
-        return passes_csv(scope.school, pass_lines(scope, flt, now))
+        return passes_csv_chunks(scope.school, stream_pass_lines(scope, flt, now))
+    return iter([_table_csv(scope, flt, kind, now)])
+
+
+def _table_csv(scope: Scope, flt: ReportFilter, kind: str, now: datetime) -> str:
     if kind == "students":
         return figures_csv("student", by_student(scope, flt, now, limit=None))
     if kind == "summary":

@@ -386,6 +386,24 @@ def read_csv(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text[1:])))
 
 
+def test_the_csv_of_every_pass_streams_its_header_before_reading_a_pass(db, history):
+    """A year of a big school is half a million passes: the header goes out at once, and
+    the lines follow as they are read, never all in memory; the text is the same."""
+    from hallpass.reports.csv_files import passes_csv, report_csv
+    from hallpass.reports.lines import pass_lines
+    from tests.helpers import StatementCounter, statements
+
+    scope = Scope(history["school"])
+    with StatementCounter(db.engine) as before_first:
+        chunks = report_csv(scope, flt(), "passes", NOW)
+        header = next(chunks)
+    assert header.startswith("date,started,ended,minutes")
+    assert [s for s in statements(before_first) if "hall_passes" in s] == []
+    streamed = header + "".join(chunks)
+    assert streamed == passes_csv(history["school"], pass_lines(scope, flt(), NOW))
+    assert len(streamed.splitlines()) == 6
+
+
 def test_csv_exports(client, login, make_user, history):
     login(make_user(history["school"], "office"))
     response = client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": "passes"})
