@@ -93,8 +93,8 @@ def _pass_row(p: PassLine, tz: ZoneInfo) -> list:
 
 
 def passes_csv_chunks(school: School, lines: Iterable[PassLine]) -> Iterator[str]:
-    """Passes as CSV text, a chunk at a time: the header at once, then the lines as they
-    are read (times in the school's time zone)."""
+    """Passes as CSV text, a chunk at a time, as the lines are read (times in the school's
+    time zone)."""
     tz = ZoneInfo(school.timezone)
     yield csv_text([PASS_HEADER], csv_cell)
     lines = iter(lines)
