@@ -1,5 +1,6 @@
 """What the car line adds to the core: menu entries, device screens, retention, data
-inventory and the demo history (shared/contributions.py).
+inventory, the demo history and who is away today for an emergency's roll
+(shared/contributions.py).
 
 The core never imports the car line; it reads these once `carline/__init__.py` has
 contributed them and the application factory has registered the blueprint.
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict
+from datetime import datetime
 
 from flask import Blueprint
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from carline.demo_history import load_carline_history
 from carline.models import Absence, DailyChange, Dismissal
@@ -25,9 +27,11 @@ from shared.contributions import (
     RetentionRule,
     contribute,
 )
+from shared.extensions import db
 from shared.inventory import UNTIL_REMOVED
-from shared.models import School
+from shared.models import School, Student
 from shared.retention import student_ids
+from shared.schedule import school_now
 
 DISMISSAL_KEPT = "Dismissal history retention period of the school (default 365 days)."
 PERIOD = "dismissal_history_days"
@@ -128,6 +132,30 @@ INVENTORY: dict[str, InventoryEntry] = {
 }
 
 
+def away_today(school: School, at: datetime) -> dict[int, str]:
+    """Students not expected at an emergency's assembly area at `at`: absent today, or
+    picked up early before then."""
+    wall = school_now(school, at)
+    day = wall.date()
+    mine = select(Student.id).where(Student.school_id == school.id)
+    away = {
+        student_id: "Absent today"
+        for student_id in db.session.scalars(
+            select(Absence.student_id).where(Absence.day == day, Absence.student_id.in_(mine))
+        )
+    }
+    for student_id, at in db.session.execute(
+        select(DailyChange.student_id, DailyChange.early_pickup).where(
+            DailyChange.day == day,
+            DailyChange.early_pickup.is_not(None),
+            DailyChange.early_pickup <= wall.time().replace(tzinfo=None),
+            DailyChange.student_id.in_(mine),
+        )
+    ):
+        away.setdefault(student_id, f"Early pickup at {at:%H:%M}")
+    return away
+
+
 def load_demo(school: School, rng: random.Random) -> dict[str, int]:
     """Weeks of past dismissals for the demo school, and today's plans."""
     return asdict(load_carline_history(school, rng))
@@ -148,4 +176,5 @@ def register(bp: Blueprint) -> None:
         ],
         inventory=INVENTORY,
         demo_loaders=[DemoLoader("carline", load_demo, "{dismissals} dismissals with {cars} cars")],
+        students_away=[away_today],
     )

@@ -1,5 +1,6 @@
 """What the hall pass adds to the core: menu entries, device screens, housekeeping jobs,
-retention, data inventory, the delete check and the demo history (shared/contributions.py).
+retention, data inventory, the delete check, the demo history and what an emergency event
+stops (every pass ends, none starts: shared/contributions.py).
 
 The core never imports the hall pass; it reads these once `hallpass/__init__.py` has
 contributed them and the application factory has registered the blueprint.
@@ -13,7 +14,7 @@ from dataclasses import asdict
 from flask import Blueprint
 from sqlalchemy import delete, select
 
-from hallpass import housekeeping
+from hallpass import housekeeping, passes
 from hallpass.demo_history import load_hallpass_history
 from hallpass.destinations import create_default_destinations
 from hallpass.models import HallPass, PassRequest
@@ -21,6 +22,7 @@ from shared.contributions import (
     Cutoff,
     DemoLoader,
     DeviceScreen,
+    EmergencyHook,
     InventoryEntry,
     Job,
     NavItem,
@@ -155,5 +157,8 @@ def register(bp: Blueprint) -> None:
         student_delete_checks=[out_on_a_pass],
         demo_loaders=[
             DemoLoader("hallpass", load_demo, "{passes} hall passes over {days} school days")
+        ],
+        emergency_hooks=[
+            EmergencyHook("hallpass", passes.start_for_emergency, passes.end_for_emergency)
         ],
     )

@@ -7,6 +7,7 @@ and the office marks each student out as accounted for.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -15,12 +16,13 @@ from sqlalchemy.orm import joinedload
 
 from hallpass import rules, tokens, wait_line
 from hallpass.models import (
+    EndedBy,
     HallPass,
     HallpassPolicy,
     PassRequest,
 )
 from hallpass.policy import policy_for
-from shared import audit, live
+from shared import audit, emergencies, live
 from shared.access import of_school, school_record
 from shared.audit import Actor
 from shared.errors import Conflict, InvalidInput
@@ -236,8 +238,13 @@ def account_for(
     return hall_pass
 
 
-def end_sweep(school: School, actor: Actor) -> int:
-    """Back to normal; returns how many students were still not accounted for."""
+def end_sweep(school: School, actor: Actor, *, for_emergency: bool = False) -> int:
+    """Back to normal; returns how many students were still not accounted for.
+
+    While an emergency event runs its sweep stays on: only the event's end ends it.
+    """
+    if not for_emergency and emergencies.running_event(school) is not None:
+        raise Conflict("An emergency event is running: passes stay stopped until it ends.")
     ended = db.session.execute(
         update(HallpassPolicy)
         .where(HallpassPolicy.school_id == school.id, HallpassPolicy.sweep_started_at.is_not(None))
@@ -255,6 +262,38 @@ def end_sweep(school: School, actor: Actor) -> int:
     )
     live.bump(school.id, rules.HALLWAY_TOPIC)
     return still_out
+
+
+def start_for_emergency(school: School, actor: Actor, now: datetime) -> list[int]:
+    """An emergency event started: no pass starts (the sweep) and every pass ends.
+
+    Returns the students who were out, for their teachers' roll lists. The sweep's own
+    path stops new passes (an already running sweep simply goes on), and each pass ends
+    as `end_pass` ends one, giving back its places.
+    """
+    with suppress(Conflict):  # a sweep already on: passes are stopped already
+        start_sweep(school, actor, now=now)
+    out = []
+    for hall_pass in _active(school):
+        end_pass(school, actor, pass_id=hall_pass.id, ended_by=EndedBy.SWEEP, now=now)
+        out.append(hall_pass.student_id)
+    return out
+
+
+def end_for_emergency(school: School, actor: Actor) -> None:
+    """The emergency event ended: passes work again (its sweep ends)."""
+    with suppress(Conflict):  # no sweep left on
+        end_sweep(school, actor, for_emergency=True)
+
+
+def _active(school: School) -> list[HallPass]:
+    return list(
+        db.session.scalars(
+            select(HallPass)
+            .where(HallPass.school_id == school.id, HallPass.status == "active")
+            .order_by(HallPass.id)
+        )
+    )
 
 
 def _close_open_requests(school: School, actor: Actor, student_id: int, now: datetime) -> None:

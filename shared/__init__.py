@@ -156,6 +156,7 @@ def register_blueprints(app: Flask) -> None:
     from shared.admin import bp as admin_bp
     from shared.auth import bp as auth_bp
     from shared.devices import bp as devices_bp
+    from shared.emergency_views import bp as emergency_bp
     from shared.home import bp as home_bp
     from shared.privacy import bp as privacy_bp
     from shared.roster_views import bp as roster_bp
@@ -174,6 +175,7 @@ def register_blueprints(app: Flask) -> None:
         roster_bp,
         privacy_bp,
         schools_bp,
+        emergency_bp,
         hallpass_bp,
         carline_bp,
     ):

@@ -2,8 +2,9 @@
 
 The core lists, runs and shows things it cannot know by name: the hall pass and car line
 entries of the menu, the screens a paired device opens, the housekeeping jobs, what the
-purge deletes, the data inventory, what refuses a student's deletion, and the demo
-school's history. A blueprint describes its parts once, with `contribute(bp, ...)`
+purge deletes, the data inventory, what refuses a student's deletion, the demo
+school's history, what an emergency event stops (hall passes) and who is away today.
+A blueprint describes its parts once, with `contribute(bp, ...)`
 (in its `contributions.py`); they join the app's registry when the application factory
 registers the blueprint (Flask's `record_once`), so two apps built in one process never
 share or double them, and a core module reads them with `contributions()` without
@@ -111,6 +112,25 @@ class DemoLoader:
 StudentDeleteCheck = Callable[["Student"], "str | None"]
 
 
+@dataclass(frozen=True)
+class EmergencyHook:
+    """What a blueprint does when an emergency event starts and ends at a school.
+
+    `start(school, actor, now)` runs in the event's transaction (flush only) and returns
+    the ids of the students it found out of class (the hall pass: out on a pass, whose
+    passes it ended); `end(school, actor)` undoes what it blocked.
+    """
+
+    name: str
+    start: Callable[..., list[int]]
+    end: Callable[..., None]
+
+
+#: Students not expected at the assembly area when an event starts: `away(school, at)`
+#: -> {student id: why} (the car line: absent today, picked up early before then).
+StudentsAway = Callable[["School", datetime], dict[int, str]]
+
+
 @dataclass
 class Contributions:
     """Everything contributed to one app, in the order the blueprints were registered."""
@@ -123,6 +143,8 @@ class Contributions:
     inventory: dict[str, InventoryEntry] = field(default_factory=dict)
     student_delete_checks: list[StudentDeleteCheck] = field(default_factory=list)
     demo_loaders: list[DemoLoader] = field(default_factory=list)
+    emergency_hooks: list[EmergencyHook] = field(default_factory=list)
+    students_away: list[StudentsAway] = field(default_factory=list)
 
     def add(self, other: Contributions) -> None:
         """Append another blueprint's parts; a table described twice is a mistake."""
@@ -137,6 +159,8 @@ class Contributions:
         self.inventory.update(other.inventory)
         self.student_delete_checks.extend(other.student_delete_checks)
         self.demo_loaders.extend(other.demo_loaders)
+        self.emergency_hooks.extend(other.emergency_hooks)
+        self.students_away.extend(other.students_away)
 
 
 def contribute(bp: Blueprint, **parts: Any) -> None:

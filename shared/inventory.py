@@ -18,6 +18,7 @@ from shared.extensions import db
 
 UNTIL_REMOVED = "Until removed by the school (or the roster import deactivates it)."
 AUDIT_KEPT = "Audit log retention period of the school (default 3 years)."
+EMERGENCY_KEPT = "Emergency records retention period of the school (default 3 years)."
 WHILE_NEEDED = "Only while in use; replaced or removed automatically."
 
 #: The core's own tables.
@@ -203,6 +204,29 @@ CORE_INVENTORY: dict[str, Entry] = {
             "detail": "What changed (ids and values); never passwords or tokens.",
             "client_address": "Network address of the request, for investigations.",
         },
+    ),
+    "emergency_events": Entry(
+        "Emergency events and drills",
+        "When an evacuation, shelter or early release (or a drill of one) started and "
+        "ended, who started it, and its counts.",
+        "Office and admins; every staff screen shows a running event.",
+        EMERGENCY_KEPT,
+        notes={"location": "Off-site assembly place, if any (free text)."},
+    ),
+    "emergency_roll_marks": Entry(
+        "Emergency roll",
+        "Where each student was during an event: present, missing, injured, with which "
+        "staff member, released; who marked it and when.",
+        "Staff of the school during the event; office and admins after it.",
+        EMERGENCY_KEPT,
+        student_data=True,
+        notes={"with_staff": "Free text: the staff member the student was with."},
+    ),
+    "emergency_receipts": Entry(
+        "Emergency write receipts",
+        "So a roll mark retried from a phone's outbox is counted once.",
+        "Nobody in the app.",
+        "With the event.",
     ),
     "live_versions": Entry(
         "Live screen versions",

@@ -1,7 +1,8 @@
 """Retention: how long each school keeps its history (hall passes, dismissals...) and audit log.
 
 The blueprints contribute their periods and what each deletes (`RetentionPeriod`,
-`RetentionRule` in shared/contributions.py); the audit log's period is the core's own.
+`RetentionRule` in shared/contributions.py); the audit log's period and the emergency
+events' (their roll goes with them) are the core's own.
 Each school sets its periods (in days) on the Privacy page; `flask purge` (safe to run
 from cron, daily) deletes what is older, school by school, in one transaction each, and
 records a `retention.purge` audit event with the counts. The page shows the policy and
@@ -16,12 +17,15 @@ from sqlalchemy import Delete, delete, func, select
 
 from shared import audit
 from shared.contributions import Cutoff, RetentionPeriod, RetentionRule, contributions
+from shared.emergency_models import EmergencyEvent
 from shared.errors import InvalidInput
 from shared.extensions import db
 from shared.models import AccountLink, AuditEvent, OutboxMail, School, Student, UserSession
 from shared.timeutil import local, utcnow
 
 AUDIT_PERIOD = RetentionPeriod("audit_days", "Audit log", 3 * 365)
+#: Emergency events and drills, with their roll (the core's, like the audit log).
+EMERGENCY_PERIOD = RetentionPeriod("emergency_days", "Emergency events and drills", 3 * 365)
 MIN_DAYS, MAX_DAYS = 30, 10 * 365
 #: Ended (or long expired) sign-in sessions are kept this long, for investigations.
 SESSION_DAYS = 30
@@ -30,7 +34,7 @@ PURGE_ACTION = "retention.purge"
 
 def periods() -> list[RetentionPeriod]:
     """The periods a school chooses: the blueprints' (in their order), then the audit log's."""
-    return [*contributions().retention_periods, AUDIT_PERIOD]
+    return [*contributions().retention_periods, EMERGENCY_PERIOD, AUDIT_PERIOD]
 
 
 def _rules() -> list[RetentionRule]:
@@ -41,7 +45,14 @@ def _rules() -> list[RetentionRule]:
             AuditEvent.school_id == school.id, AuditEvent.at < cutoff.at
         ),
     )
-    return [*contributions().retention_rules, audit_rule]
+    emergency_rule = RetentionRule(
+        "emergency_events",
+        EMERGENCY_PERIOD.key,
+        lambda school, cutoff: delete(EmergencyEvent).where(
+            EmergencyEvent.school_id == school.id, EmergencyEvent.ended_at < cutoff.at
+        ),
+    )
+    return [*contributions().retention_rules, emergency_rule, audit_rule]
 
 
 def policy(school: School) -> dict[str, int]:

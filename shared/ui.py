@@ -3,12 +3,14 @@
 from flask import Flask, current_app, g, url_for
 
 from shared.contributions import NavItem, contributions
+from shared.emergencies import running_banner
 from shared.models import DEVICE_KIND_LABELS, ROLE_LABELS
 from shared.source import version
 from shared.timeutil import local
 
 #: The core's own entries, after those the blueprints contribute.
 CORE_NAV = (
+    NavItem("Emergency", "emergency.index", ("admin", "office", "teacher", "staff")),
     NavItem("Pair a device", "devices.new_pairing_code", ("admin", "office", "teacher")),
     NavItem("Admin", "admin.index", ("admin",)),
 )
@@ -51,4 +53,5 @@ def register(app: Flask) -> None:
             "is_demo": bool(school and school.is_demo),
             "source_url": source_url,
             "passline_version": version(),
+            "running_emergency": running_banner,
         }

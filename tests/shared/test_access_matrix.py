@@ -21,6 +21,7 @@ from carline.models import CalledStudent, Dismissal, QueueEntry
 from hallpass.models import Destination, HallPass, KeepApartGroup, PassRequest
 from shared.access import DEVICE_COOKIE, is_static_file, secret_digest
 from shared.audit import SYSTEM
+from shared.emergencies import end_event, start_event
 from shared.models import (
     Device,
     Enrollment,
@@ -148,6 +149,17 @@ MATRIX: dict[str, frozenset[str]] = {
     "hallpass.student_history_csv": TEACHERS,
     "hallpass.incident": TEACHERS,
     "hallpass.incident_csv": TEACHERS,
+    # Emergencies: the event (office), roll (every staff member), the command view
+    "emergency.index": STAFF,
+    "emergency.start": OFFICE,
+    "emergency.end": OFFICE,
+    "emergency.event": OFFICE,
+    "emergency.roll": STAFF,
+    "emergency.roll_list": STAFF,
+    "emergency.mark": STAFF,
+    "emergency.find": STAFF,
+    "emergency.command": OFFICE | {"hallway_tv", "dismissal_tv"},
+    "emergency.command_board": OFFICE | {"hallway_tv", "dismissal_tv"},
     # Car line: running dismissal
     "carline.index": STAFF,
     "carline.control": OFFICE,
@@ -251,6 +263,10 @@ def world(app, db, school, make_school, make_user, make_room):
     db.session.flush()
     issue_tag(school, family, actor=SYSTEM)
     dismissal = start_dismissal(school, SYSTEM, 1, 2, date.today())
+    # A past drill (its report) and a running one (roll, marks, the command view).
+    past = start_event(school, SYSTEM, kind="shelter", drill=True)
+    end_event(school, SYSTEM, summary={})
+    start_event(school, SYSTEM, kind="evacuation", drill=True)
     curb_entry(school, dismissal, tag_number=12, actor=SYSTEM)
     db.session.commit()
 
@@ -312,6 +328,8 @@ def world(app, db, school, make_school, make_user, make_room):
         "device_id": spare.id,
         "dismissal_id": db.session.query(Dismissal.id).scalar(),
         "entry_id": entry.id,
+        "event_id": past.id,
+        "class_id": section.id,
         "call_id": db.session.query(CalledStudent.id).first()[0],
         "token": "not-a-real-token-0123456789",
         "tag_number": 4321,

@@ -48,12 +48,18 @@ def test_inventory_page_says_what_is_kept_for_sign_in(client, school, make_user,
 
 def test_admin_sets_retention_with_validation_and_audit(client, db, school, make_user, login):
     login(make_user(school, "admin"))
-    form = {"pass_history_days": "200", "dismissal_history_days": "90", "audit_days": "400"}
+    form = {
+        "pass_history_days": "200",
+        "dismissal_history_days": "90",
+        "emergency_days": "1000",
+        "audit_days": "400",
+    }
     assert client.post("/admin/privacy", data=form).status_code == 302
     db.session.refresh(school)
     assert school.settings["retention"] == {
         "pass_history_days": 200,
         "dismissal_history_days": 90,
+        "emergency_days": 1000,
         "audit_days": 400,
     }
     assert "retention.update" in audit_actions(db)
@@ -132,7 +138,7 @@ def test_purge_deletes_only_what_is_older_than_each_schools_periods(app, db, sch
     assert result.exit_code == 0, result.output
     expected = (
         "hall_passes 1, pass_requests 0, dismissals 1, dismissal_changes 0, absences 1, "
-        "audit_events 1"
+        "emergency_events 0, audit_events 1"
     )
     assert f"{school.code}: deleted {expected}" in result.output
     db.session.rollback()

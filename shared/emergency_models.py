@@ -1,0 +1,162 @@
+"""The records of an emergency event: the event itself, each student's roll mark, and the
+client keys that make every write of a phone with poor signal idempotent.
+
+An event belongs to one school; at most one runs at a time per school (a partial unique
+index on the running ones, so two offices starting at once get one event). A student has
+at most one roll mark per event (a unique constraint): a mark is changed in place by a
+conditional UPDATE that never touches a released student, and its history is the audit
+log. A drill is an event with `drill` set: every screen, record and report says so.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.extensions import db
+from shared.models import SchoolClass, Student, sql_in
+from shared.timeutil import UTCDateTime, utcnow
+
+
+class EventKind(StrEnum):
+    EVACUATION = "evacuation"
+    REVERSE_EVACUATION = "reverse_evacuation"
+    SHELTER = "shelter"
+    EARLY_RELEASE = "early_release"
+
+
+KIND_LABELS = {
+    EventKind.EVACUATION: "Evacuation",
+    EventKind.REVERSE_EVACUATION: "Reverse evacuation",
+    EventKind.SHELTER: "Shelter in place",
+    EventKind.EARLY_RELEASE: "Early release (weather)",
+}
+
+
+class MarkStatus(StrEnum):
+    PRESENT = "present"
+    MISSING = "missing"
+    INJURED = "injured"
+    WITH_STAFF = "with_staff"
+    #: Set by the release gate only; no roll mark changes it back.
+    RELEASED = "released"
+
+
+MARK_LABELS = {
+    MarkStatus.PRESENT: "Present",
+    MarkStatus.MISSING: "Missing",
+    MarkStatus.INJURED: "Injured",
+    MarkStatus.WITH_STAFF: "With another staff member",
+    MarkStatus.RELEASED: "Released",
+}
+
+LOCATION_LENGTH = 200
+WITH_STAFF_LENGTH = 200
+MAX_CLIENT_KEY_LENGTH = 64
+
+
+class EmergencyEvent(db.Model):
+    """One evacuation, reverse evacuation, shelter or early release at a school (or a drill)."""
+
+    __tablename__ = "emergency_events"
+    __table_args__ = (
+        Index(
+            "uq_emergency_events_one_running_per_school",
+            "school_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_emergency_events_school_id_started_at", "school_id", "started_at"),
+        CheckConstraint(sql_in("kind", EventKind), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    #: A practice: reported as a drill on every screen and in every record.
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The off-site assembly place, if the school went off site (free text).
+    location: Mapped[str | None] = mapped_column(String(LOCATION_LENGTH))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: Who started it, as the audit log names them (kept if the account goes).
+    started_by_label: Mapped[str] = mapped_column(String(254))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by_label: Mapped[str | None] = mapped_column(String(254))
+    #: The first moment every expected student had a mark other than "missing".
+    fully_accounted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Ids of the students who were out on a hall pass when it started (their passes ended).
+    out_on_pass: Mapped[list[int]] = mapped_column(JSON, default=list)
+    #: The counts when it ended (accounted, missing, injured, released, not marked).
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def title(self) -> str:
+        """ "Drill: Evacuation" or "Evacuation": how every screen names the event."""
+        return f"Drill: {self.kind_label}" if self.drill else self.kind_label
+
+
+class RollMark(db.Model):
+    """Where one student is during an event, as the last staff member to mark them said."""
+
+    __tablename__ = "emergency_roll_marks"
+    __table_args__ = (
+        UniqueConstraint("event_id", "student_id"),
+        CheckConstraint(sql_in("status", MarkStatus), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("emergency_events.id", ondelete="CASCADE"), index=True
+    )
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    #: The class group the student is with (their own, or the one that added them).
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id", ondelete="SET NULL"))
+    #: For "with another staff member": who (free text).
+    with_staff: Mapped[str | None] = mapped_column(String(WITH_STAFF_LENGTH))
+    marked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    marked_by_label: Mapped[str] = mapped_column(String(254))
+    #: When the staff member tapped (the phone's time, within the event): an older tap that
+    #: arrives late from an outbox never overrides a newer one.
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    student: Mapped[Student] = relationship()
+    school_class: Mapped[SchoolClass | None] = relationship()
+
+    @property
+    def label(self) -> str:
+        return MARK_LABELS.get(self.status, self.status)
+
+
+class EmergencyReceipt(db.Model):
+    """A write's client key: the same write sent again (a retry from an outbox) is done once."""
+
+    __tablename__ = "emergency_receipts"
+    __table_args__ = (UniqueConstraint("event_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("emergency_events.id", ondelete="CASCADE"))
+    #: The client's random key, the same on every retry of one write.
+    key: Mapped[str] = mapped_column(String(MAX_CLIENT_KEY_LENGTH))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,85 @@
+"""An emergency drill in the browser: the office starts it, a teacher takes roll on a phone
+whose network drops mid-roll (Playwright's offline mode), and the command view follows
+every mark live. The drill is ended whatever happens, so the other browser tests find
+hall passes working.
+"""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import check_accessibility, screenshot, sign_in
+
+
+def end_drill(office: Page) -> None:
+    office.goto("/emergency/")
+    end = office.get_by_role("button", name=re.compile(r"^End "))
+    if end.count():
+        office.once("dialog", lambda dialog: dialog.accept())
+        end.click()
+        expect(office.get_by_text("This was a drill.")).to_be_visible()
+
+
+def test_roll_on_a_phone_that_goes_offline_loses_nothing(open_page):
+    office = sign_in(open_page("desktop"), "office")
+    try:
+        office.goto("/emergency/")
+        office.get_by_label("Kind").select_option(label="Evacuation")
+        office.get_by_label("Off-site assembly place (optional)").fill("Riverside Park")
+        office.once("dialog", lambda dialog: dialog.accept())
+        office.get_by_role("button", name="Start", exact=True).click()
+        expect(office).to_have_url(re.compile(r"/emergency/command$"))
+        board = office.locator("#command-board")
+        expect(board.get_by_role("heading", name=re.compile("^Drill: Evacuation"))).to_be_visible()
+        expect(office.locator(".emergency-banner")).to_contain_text("DRILL · Evacuation")
+        check_accessibility(office, "command view")
+
+        phone = sign_in(open_page("phone"), "teacher")
+        expect(phone.locator(".emergency-banner")).to_contain_text("Riverside Park")
+        phone.get_by_role("link", name="Take roll").click()
+        expect(phone.get_by_role("heading", name=re.compile(r"^Roll · "))).to_be_visible()
+        rows = phone.locator("#roll-list .roll-row")
+        expect(rows.first).to_be_visible()
+        names = [rows.nth(n).get_attribute("data-name") for n in range(3)]
+        check_accessibility(phone, "roll on a phone")
+
+        def row(n: int):
+            return phone.locator(f'#roll-list .roll-row[data-name="{names[n]}"]')
+
+        row(0).get_by_role("button", name="Present", exact=True).click()
+        expect(row(0).locator(".roll-state")).to_have_text("Present")
+        expect(row(0).locator(".roll-pending")).to_be_hidden()
+
+        # The network goes in the middle of the roll: the marks wait on the phone.
+        phone.context.set_offline(True)
+        row(1).get_by_role("button", name="Missing", exact=True).click()
+        row(2).get_by_role("button", name="Injured", exact=True).click()
+        banner = phone.locator("#outbox-banner")
+        expect(banner).to_contain_text("Offline. 2 marks are kept on this phone")
+        expect(row(1).locator(".roll-pending")).to_be_visible()
+        expect(phone.locator("#outbox-list li")).to_have_count(2)
+        screenshot(phone, "emergency-roll-offline")
+        phone.wait_for_timeout(3000)  # a few polls fail meanwhile; nothing is lost
+        expect(board.locator(".board-missing")).to_contain_text("Nobody is marked missing")
+
+        phone.context.set_offline(False)
+        expect(banner).to_be_hidden()
+        expect(phone.locator("#outbox-box")).to_be_hidden()
+        # The command view shows the missing student first, without a reload.
+        expect(board.locator(".board-missing")).to_contain_text(names[1])
+        expect(board.locator(".board-missing h2")).to_have_text("Missing: 1")
+        screenshot(office, "emergency-command")
+
+        phone.reload()
+        expect(row(1).locator(".roll-state")).to_have_text("Missing")
+        expect(row(2).locator(".roll-state")).to_have_text("Injured")
+        expect(row(0).locator(".roll-state")).to_have_text("Present")
+
+        # The student turns up: marked present, the command view follows.
+        row(1).get_by_role("button", name="Present", exact=True).click()
+        expect(board.locator(".board-missing")).to_contain_text("Nobody is marked missing")
+    finally:
+        end_drill(office)
+    expect(office.locator(".emergency-banner")).to_have_count(0)
