@@ -1,6 +1,6 @@
 """What the car line adds to the core: menu entries, device screens, retention, data
-inventory, the demo history and who is away today for an emergency's roll
-(shared/contributions.py).
+inventory, the demo history, who is away today for an emergency's roll and who may
+take a student at the reunification gates (shared/contributions.py).
 
 The core never imports the car line; it reads these once `carline/__init__.py` has
 contributed them and the application factory has registered the blueprint.
@@ -15,6 +15,7 @@ from datetime import datetime
 from flask import Blueprint
 from sqlalchemy import delete, select
 
+from carline import pickup
 from carline.demo_history import load_carline_history
 from carline.models import Absence, DailyChange, Dismissal
 from shared.contributions import (
@@ -23,6 +24,7 @@ from shared.contributions import (
     DeviceScreen,
     InventoryEntry,
     NavItem,
+    ReleaseSource,
     RetentionPeriod,
     RetentionRule,
     contribute,
@@ -177,4 +179,5 @@ def register(bp: Blueprint) -> None:
         inventory=INVENTORY,
         demo_loaders=[DemoLoader("carline", load_demo, "{dismissals} dismissals with {cars} cars")],
         students_away=[away_today],
+        release_sources=[ReleaseSource("families", pickup.who_may_take, pickup.students_of_adult)],
     )

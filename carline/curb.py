@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, false, or_, select, update
 
+from carline import pickup
 from carline.day_plans import DayPlan, plan_of, with_plans
 from carline.dismissal import lock_open
 from carline.models import (
@@ -85,7 +86,7 @@ class CurbResult:
     @property
     def adults(self) -> list[str]:
         """The family's authorized pickup adults, one a line, for the curb staff to check."""
-        return [line for line in (self.family.pickup_adults or "").splitlines() if line.strip()]
+        return pickup.adult_lines(self.family)
 
     @property
     def warnings(self) -> list[CurbStudent]:

@@ -73,6 +73,15 @@ def _adults(text: str | None) -> str:
     return cleaned
 
 
+def _note(text: str) -> str:
+    cleaned = "\n".join(line.strip() for line in text.strip().splitlines())
+    if len(cleaned) > PICKUP_ADULTS_LENGTH:
+        raise InvalidInput(
+            f"Release note: at most {PICKUP_ADULTS_LENGTH} characters.", field="release_note"
+        )
+    return cleaned
+
+
 def next_tag_number(school: School) -> int:
     """The tag number after the highest in use or blocked (a suggestion for a new family)."""
     highest = db.session.scalar(
@@ -111,21 +120,29 @@ def update_family(
     *,
     tag_number: int,
     pickup_adults: str,
+    release_note: str | None = None,
 ) -> Family:
-    """Change a family's tag number or its authorized pickup adults."""
+    """Change a family's tag number, its authorized pickup adults or its release note
+    (None keeps the note)."""
     of_school(family, school.id, "No such family.")
     number = _tag_number(tag_number)
     adults = _adults(pickup_adults)
+    note = family.release_note if release_note is None else _note(release_note)
     _free_tag_number(school, number, family)
     before = family.tag_number
     adults_changed = adults != family.pickup_adults
-    family.tag_number, family.pickup_adults = number, adults
+    note_changed = note != (family.release_note or "")
+    family.tag_number, family.pickup_adults, family.release_note = number, adults, note
     db.session.flush()
     audit.record(
         "carline.family_update",
         school_id=school.id,
         target=family,
-        detail={"tag_number": [before, number], "pickup_adults_changed": adults_changed},
+        detail={
+            "tag_number": [before, number],
+            "pickup_adults_changed": adults_changed,
+            "release_note_changed": note_changed,
+        },
         actor=actor,
     )
     live.bump(school.id, TOPIC)

@@ -141,6 +141,7 @@ def family_edit(family_id: int):
             found_family,
             tag_number=_tag_number(),
             pickup_adults=request.form.get("pickup_adults", ""),
+            release_note=request.form.get("release_note"),
         )
     except DomainError as error:
         db.session.rollback()

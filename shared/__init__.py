@@ -152,6 +152,7 @@ def wrap_wsgi(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from carline import bp as carline_bp
     from hallpass import bp as hallpass_bp
+    from shared import reunification_views  # noqa: F401  (the gates' routes on emergency_bp)
     from shared.account_views import bp as account_bp
     from shared.admin import bp as admin_bp
     from shared.auth import bp as auth_bp

@@ -3,7 +3,8 @@
 The core lists, runs and shows things it cannot know by name: the hall pass and car line
 entries of the menu, the screens a paired device opens, the housekeeping jobs, what the
 purge deletes, the data inventory, what refuses a student's deletion, the demo
-school's history, what an emergency event stops (hall passes) and who is away today.
+school's history, what an emergency event stops (hall passes), who is away today and
+who may take a student home (the reunification gates).
 A blueprint describes its parts once, with `contribute(bp, ...)`
 (in its `contributions.py`); they join the app's registry when the application factory
 registers the blueprint (Flask's `record_once`), so two apps built in one process never
@@ -126,6 +127,33 @@ class EmergencyHook:
     end: Callable[..., None]
 
 
+@dataclass(frozen=True)
+class ReleaseAdult:
+    """An adult who may take a student: their name as listed, and where it is listed."""
+
+    name: str
+    source: str
+
+
+@dataclass
+class ReleaseList:
+    """Who may take a student, every custody or "do not release" note, and the siblings."""
+
+    adults: list[ReleaseAdult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sibling_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReleaseSource:
+    """Where the reunification gates learn who may take a student (the car line's
+    families): `who_may_take(student)` and `students_of_adult(school, text)` (ids)."""
+
+    name: str
+    who_may_take: Callable[[Student], ReleaseList]
+    students_of_adult: Callable[..., list[int]]
+
+
 #: Students not expected at the assembly area when an event starts: `away(school, at)`
 #: -> {student id: why} (the car line: absent today, picked up early before then).
 StudentsAway = Callable[["School", datetime], dict[int, str]]
@@ -145,6 +173,7 @@ class Contributions:
     demo_loaders: list[DemoLoader] = field(default_factory=list)
     emergency_hooks: list[EmergencyHook] = field(default_factory=list)
     students_away: list[StudentsAway] = field(default_factory=list)
+    release_sources: list[ReleaseSource] = field(default_factory=list)
 
     def add(self, other: Contributions) -> None:
         """Append another blueprint's parts; a table described twice is a mistake."""
@@ -161,6 +190,7 @@ class Contributions:
         self.demo_loaders.extend(other.demo_loaders)
         self.emergency_hooks.extend(other.emergency_hooks)
         self.students_away.extend(other.students_away)
+        self.release_sources.extend(other.release_sources)
 
 
 def contribute(bp: Blueprint, **parts: Any) -> None:

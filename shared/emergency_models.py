@@ -160,3 +160,84 @@ class EmergencyReceipt(db.Model):
     #: The client's random key, the same on every retry of one write.
     key: Mapped[str] = mapped_column(String(MAX_CLIENT_KEY_LENGTH))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RequestStatus(StrEnum):
+    #: At the request gate's queue: a runner brings the student to the release gate.
+    WAITING = "waiting"
+    RELEASED = "released"
+    #: The adult may not take the student (not listed, a note): recorded, never released.
+    REFUSED = "refused"
+
+
+ADULT_NAME_LENGTH = 200
+RELATIONSHIP_LENGTH = 100
+ID_CHECK_LENGTH = 100
+REASON_LENGTH = 500
+
+
+class ReunificationRequest(db.Model):
+    """An adult asked for a student at the request gate: who, what ID was checked, and
+    the answer (queued for a runner, refused, or released)."""
+
+    __tablename__ = "reunification_requests"
+    __table_args__ = (
+        Index(
+            "uq_reunification_requests_one_waiting_per_student",
+            "event_id",
+            "student_id",
+            unique=True,
+            sqlite_where=text("status = 'waiting'"),
+            postgresql_where=text("status = 'waiting'"),
+        ),
+        CheckConstraint(sql_in("status", RequestStatus), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("emergency_events.id", ondelete="CASCADE"), index=True
+    )
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), index=True
+    )
+    #: Siblings asked for together share the key (the first request's id as text).
+    group_key: Mapped[str] = mapped_column(String(40))
+    #: The adult's name as on the ID shown.
+    adult_name: Mapped[str] = mapped_column(String(ADULT_NAME_LENGTH))
+    relationship_to_student: Mapped[str] = mapped_column(String(RELATIONSHIP_LENGTH))
+    #: What was checked (the kind of document, or "known to staff"), never a copy of it.
+    id_check: Mapped[str] = mapped_column(String(ID_CHECK_LENGTH))
+    #: The entry of the "may take" list the adult matched (None: not on the list).
+    listed_as: Mapped[str | None] = mapped_column(String(ADULT_NAME_LENGTH))
+    #: An administrator's reason for releasing to an adult not on the list.
+    override_reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    override_by_label: Mapped[str | None] = mapped_column(String(254))
+    status: Mapped[str] = mapped_column(String(16))
+    #: Why the request was refused (the staff member's words).
+    refusal: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    requested_by_label: Mapped[str] = mapped_column(String(254))
+
+    student: Mapped[Student] = relationship()
+
+
+class EmergencyRelease(db.Model):
+    """A student handed to an adult at the release gate: at most once per event (the
+    unique constraint is what makes two gates releasing at once release once)."""
+
+    __tablename__ = "emergency_releases"
+    __table_args__ = (UniqueConstraint("event_id", "student_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("emergency_events.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), index=True
+    )
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("reunification_requests.id", ondelete="CASCADE")
+    )
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    released_by_label: Mapped[str] = mapped_column(String(254))
+
+    student: Mapped[Student] = relationship()
+    request: Mapped[ReunificationRequest] = relationship()

@@ -25,7 +25,8 @@ COMMAND = ("admin", "office", "device:display")
 FIND_LIMIT = 20
 
 
-def _running() -> EmergencyEvent:
+def running() -> EmergencyEvent:
+    """The running event of the caller's school, or a 409 saying there is none."""
     event = emergencies.running_event(g.principal.school)
     if event is None:
         raise Conflict("No emergency event is running.")
@@ -67,7 +68,7 @@ def start():
 def end():
     """End the running event with its summary; passes work again."""
     school = g.principal.school
-    event = _running()
+    event = running()
     ended = emergencies.end_event(
         school, current_actor(), summary=emergency_roll.summary_of(school, event)
     )
@@ -152,7 +153,7 @@ def mark():
     """One roll mark from a phone's outbox (idempotent by its client key): JSON."""
     school = g.principal.school
     form = request.form
-    event = _running()
+    event = running()
     if form.get("event") not in (None, "", str(event.id)):
         raise Conflict("This mark was made during an event that has ended: it was not saved.")
     marked = emergency_roll.mark_student(
@@ -180,7 +181,7 @@ def mark():
 def find():
     """Students to add to a group (by name or student number): a partial."""
     school = g.principal.school
-    event = _running()
+    event = running()
     section = school_record(SchoolClass, request.args.get("class_id"), school.id, "No class.")
     text = search_text(request.args.get("q", ""))
     found = search_students(school, text, limit=FIND_LIMIT) if len(text) >= 2 else []

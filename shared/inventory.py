@@ -171,7 +171,10 @@ CORE_INVENTORY: dict[str, Entry] = {
         "Office and admins; curb staff see the students of a car they entered.",
         UNTIL_REMOVED,
         student_data=True,
-        notes={"pickup_adults": "Free text: names of adults allowed to pick up."},
+        notes={
+            "pickup_adults": "Free text: names of adults allowed to pick up.",
+            "release_note": 'Custody or "do not release" note, shown at the curb and the gates.',
+        },
     ),
     "family_students": Entry(
         "Family members",
@@ -221,6 +224,22 @@ CORE_INVENTORY: dict[str, Entry] = {
         EMERGENCY_KEPT,
         student_data=True,
         notes={"with_staff": "Free text: the staff member the student was with."},
+    ),
+    "reunification_requests": Entry(
+        "Reunification requests",
+        "An adult asking for a student after an emergency: their name as on the ID, the "
+        "relationship, what ID was checked (never a copy), the answer and any override.",
+        "Staff of the school during the event; office and admins after it.",
+        EMERGENCY_KEPT,
+        student_data=True,
+        notes={"override_reason": "An administrator's reason to release to an unlisted adult."},
+    ),
+    "emergency_releases": Entry(
+        "Emergency releases",
+        "Which student was released, to whom (the request), by whom and when: once per event.",
+        "Staff of the school during the event; office and admins after it.",
+        EMERGENCY_KEPT,
+        student_data=True,
     ),
     "emergency_receipts": Entry(
         "Emergency write receipts",

@@ -382,6 +382,9 @@ class Family(db.Model):
     tag_number: Mapped[int] = mapped_column(Integer)
     #: Free text: the adults allowed to pick up, one per line.
     pickup_adults: Mapped[str] = mapped_column(Text, default="")
+    #: Custody or "do not release to ..." note, shown prominently at the curb and the
+    #: reunification gates.
+    release_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     students: Mapped[list[Student]] = relationship(secondary=family_students)

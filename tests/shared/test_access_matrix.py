@@ -158,6 +158,11 @@ MATRIX: dict[str, frozenset[str]] = {
     "emergency.roll_list": STAFF,
     "emergency.mark": STAFF,
     "emergency.find": STAFF,
+    "emergency.gate": STAFF,
+    "emergency.gate_request": STAFF,
+    "emergency.queue": STAFF,
+    "emergency.queue_list": STAFF,
+    "emergency.release": STAFF,
     "emergency.command": OFFICE | {"hallway_tv", "dismissal_tv"},
     "emergency.command_board": OFFICE | {"hallway_tv", "dismissal_tv"},
     # Car line: running dismissal
