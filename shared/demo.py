@@ -406,6 +406,11 @@ def _students_and_families(
         family.pickup_adults = "\n".join(adults[family.tag_number])
         students += children
         families.append(family)
+    # One custody note, so a reunification drill has a "do not release" to refuse.
+    first_family = families[0]
+    first_family.release_note = (
+        f"Do not release to Victor {first_family.students[0].last_name} (court order on file)."
+    )
     students += [
         student(grade, rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)) for grade in without_family
     ]

@@ -7,11 +7,14 @@ key and answers JSON; every other answer is a page or one live region's partial.
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 
-from shared import emergencies, emergency_roll, live
+from shared import audit, emergencies, emergency_report, emergency_roll, live
 from shared.access import access, school_record
 from shared.audit import current_actor
+from shared.csvfile import csv_download, csv_text, safe_cell
 from shared.emergency_models import KIND_LABELS, EmergencyEvent
 from shared.errors import Conflict
 from shared.models import SchoolClass
@@ -79,14 +82,26 @@ def end():
 @bp.route("/events/<int:event_id>")
 @access("admin", "office")
 def event(event_id: int):
-    """One event's summary: when, who, the counts it ended with."""
+    """One event's report (printable): timeline, time to full accounting, releases,
+    still missing and not released."""
     school = g.principal.school
     found = emergencies.load_event(school, event_id)
     return render_template(
-        "emergency/event.html",
-        event=found,
-        board=emergency_roll.board(school, found),
-        minutes=emergency_roll.minutes_to_full_accounting(found),
+        "emergency/event.html", event=found, report=emergency_report.report(school, found)
+    )
+
+
+@bp.route("/events/<int:event_id>/report.csv")
+@access("admin", "office")
+def event_csv(event_id: int):
+    """The event's report as CSV: one row per student (roll mark, release)."""
+    school = g.principal.school
+    found = emergencies.load_event(school, event_id)
+    audit.record("emergency.report_csv", school_id=school.id, target=found)
+    prefix = "drill" if found.drill else "emergency"
+    return csv_download(
+        f"{prefix}-{found.kind}-{found.started_at:%Y-%m-%d}.csv",
+        csv_text(emergency_report.csv_rows(school, found), partial(safe_cell, yes_no=True)),
     )
 
 

@@ -138,7 +138,11 @@ def test_tag_number_change_must_stay_unique(db, school, office_user, make_family
     event = db.session.scalar(
         select(AuditEvent).where(AuditEvent.action == "carline.family_update")
     )
-    assert event.detail == {"tag_number": [2, 7], "pickup_adults_changed": True}
+    assert event.detail == {
+        "tag_number": [2, 7],
+        "pickup_adults_changed": True,
+        "release_note_changed": False,
+    }
 
 
 def test_family_edit_view_shows_the_error_and_keeps_the_old_values(

@@ -154,6 +154,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "emergency.start": OFFICE,
     "emergency.end": OFFICE,
     "emergency.event": OFFICE,
+    "emergency.event_csv": OFFICE,
     "emergency.roll": STAFF,
     "emergency.roll_list": STAFF,
     "emergency.mark": STAFF,

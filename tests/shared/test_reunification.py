@@ -254,3 +254,38 @@ def test_the_gates_through_the_browser_forms(db, app, login, gates, make_user):
         f"/emergency/gate/{gates['cy'].id}", data={**unlisted, "override_reason": "Aunt, on ID"}
     )
     assert allowed.status_code == 200 and "asked for: a runner" in allowed.get_data(as_text=True)
+
+
+def test_the_event_report_page_and_csv(db, app, login, gates):
+    done = ask(gates, gates["ana"])
+    reunification.release(
+        gates["school"], gates["office"], gates["event"], request_id=done.queued[0].id
+    )
+    ask(gates, gates["cy"], listed_as="", adult_name="Jorge Lopez")
+    emergency_roll.mark_student(
+        gates["school"],
+        gates["office"],
+        gates["event"],
+        student_id=gates["ben"].id,
+        status="missing",
+        key="m",
+    )
+    db.session.commit()
+    school = gates["school"]
+    emergencies.end_event(
+        school, gates["office"], summary=emergency_roll.summary_of(school, gates["event"])
+    )
+    db.session.commit()
+    office = login(gates["office"].user)
+    page = office.get(f"/emergency/events/{gates['event'].id}").get_data(as_text=True)
+    assert "This was a drill." in page and "Timeline" in page
+    assert "Ana Lopez released to MARIA LOPEZ (Mother, Driver&#39;s licence)" in page
+    assert "Cy Lopez: Jorge Lopez refused" in page
+    assert "<strong>Ben Lopez</strong> (missing)" in page
+    answer = office.get(f"/emergency/events/{gates['event'].id}/report.csv")
+    assert answer.status_code == 200 and answer.mimetype == "text/csv"
+    lines = answer.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("Event,Drill,Student,")
+    ana = next(line for line in lines if "Ana Lopez" in line)
+    assert "Drill: Evacuation,yes,Ana Lopez" in ana and "MARIA LOPEZ,Mother" in ana
+    assert "emergency.report_csv" in [a for a in db.session.scalars(select(AuditEvent.action))]
