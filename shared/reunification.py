@@ -38,6 +38,7 @@ from shared.emergency_models import (
     ReunificationRequest,
     RollMark,
 )
+from shared.emergency_roll import claim_key
 from shared.errors import Conflict, Forbidden, InvalidInput
 from shared.extensions import db
 from shared.models import School, Student
@@ -252,17 +253,25 @@ def release(
     event: EmergencyEvent,
     *,
     request_id: object,
+    key: str | None = None,
     now: datetime | None = None,
 ) -> EmergencyRelease:
-    """Hand the student of a waiting request to its adult: once, whatever the gates do."""
+    """Hand the student of a waiting request to its adult: once, whatever the gates do.
+
+    `key` is the release form's client key: the same form sent again (a retry on a bad
+    connection) gets its own release back; any other second release is refused.
+    """
     now = now or utcnow()
     if event.ended_at is not None:
         raise Conflict("This event has ended.")
     request = db.session.get(ReunificationRequest, _id(request_id))
     if request is None or request.event_id != event.id:
         raise Conflict("No such request in this event.")
+    fresh = claim_key(event, key) if key else True
     earlier = release_of(event, request.student_id)
     if earlier is not None:
+        if not fresh and earlier.request_id == request.id:
+            return earlier  # this very form was already answered: the same release
         raise Conflict(_released_message(school, earlier))
     if request.status == RequestStatus.REFUSED:
         raise Conflict(f"This request was refused: {request.refusal}")

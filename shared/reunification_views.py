@@ -7,6 +7,8 @@ administrator may release to an adult who is not on the list (with a reason).
 
 from __future__ import annotations
 
+import secrets
+
 from flask import flash, g, redirect, render_template, request, url_for
 
 from shared import emergencies, live, reunification
@@ -88,6 +90,7 @@ def _render_queue(version: int) -> str:
         event=event,
         rows=reunification.queue(event) if event else [],
         version=version,
+        new_key=lambda: secrets.token_hex(16),
     )
 
 
@@ -112,7 +115,11 @@ def release():
     """The release gate: the adult takes the student (once; a second release is refused)."""
     school = g.principal.school
     done = reunification.release(
-        school, current_actor(), running(), request_id=request.form.get("request_id")
+        school,
+        current_actor(),
+        running(),
+        request_id=request.form.get("request_id"),
+        key=request.form.get("key") or None,
     )
     flash(
         f"{done.student.display_name} released to {done.request.adult_name} "

@@ -13,6 +13,7 @@ from shared.database import write_intent
 from shared.emergency_models import EmergencyRelease, ReunificationRequest, RollMark
 from shared.errors import Conflict, DomainError, Forbidden, InvalidInput
 from shared.models import AuditEvent, Family
+from tests.helpers import audit_actions
 
 TEN = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 
@@ -87,10 +88,17 @@ def test_a_listed_adult_asks_for_siblings_together_and_the_release_happens_once(
     queue = reunification.queue(gates["event"])
     assert [r.student_id for r, _ in queue] == [gates["ana"].id, gates["ben"].id]
     released = reunification.release(
-        gates["school"], gates["office"], gates["event"], request_id=done.queued[0].id
+        gates["school"], gates["office"], gates["event"], request_id=done.queued[0].id, key="g1"
     )
     db.session.commit()
     assert released.request.adult_name == "MARIA LOPEZ"
+    # The same form sent again (a retry) gets its release back, and nothing is done twice.
+    retried = reunification.release(
+        gates["school"], gates["office"], gates["event"], request_id=done.queued[0].id, key="g1"
+    )
+    db.session.commit()
+    assert retried.id == released.id
+    assert audit_actions(db).count("emergency.release") == 1
     with pytest.raises(Conflict, match=r"already released to MARIA LOPEZ by user\d+@"):
         reunification.release(
             gates["school"], gates["admin"], gates["event"], request_id=done.queued[0].id
