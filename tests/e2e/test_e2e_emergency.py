@@ -83,3 +83,58 @@ def test_roll_on_a_phone_that_goes_offline_loses_nothing(open_page):
     finally:
         end_drill(office)
     expect(office.locator(".emergency-banner")).to_have_count(0)
+
+
+def test_request_gate_override_and_a_release_made_offline(open_page, site):
+    admin = sign_in(open_page("desktop"), "admin")
+    student = site.student()
+    try:
+        admin.goto("/emergency/")
+        admin.get_by_label("Kind").select_option(label="Early release (weather)")
+        admin.once("dialog", lambda dialog: dialog.accept())
+        admin.get_by_role("button", name="Start", exact=True).click()
+        expect(admin).to_have_url(re.compile(r"/emergency/command$"))
+
+        # The request gate: an adult who is not on the list, let through by an administrator.
+        admin.goto("/emergency/gate")
+        admin.get_by_label("Student's name or number, or the adult's name").fill(student["name"])
+        admin.get_by_role("button", name="Find").click()
+        admin.get_by_role("link", name=student["name"]).first.click()
+        expect(admin.get_by_role("heading", name=f"May take {student['name']}")).to_be_visible()
+        check_accessibility(admin, "request gate")
+        admin.get_by_role("radio", name="Not on the list").check()
+        admin.get_by_label("Name as on the ID").fill("Dana Example")
+        admin.get_by_label("Relationship to the student").fill("Aunt")
+        admin.get_by_label("ID checked").select_option(label="Passport")
+        admin.get_by_label(re.compile("^Administrator's override")).fill("Aunt, mother phoned")
+        siblings = admin.locator("input[name=sibling_id]")
+        for n in range(siblings.count()):
+            siblings.nth(n).uncheck()
+        admin.get_by_role("button", name="Ask for the student").click()
+        expect(admin.get_by_text("asked for: a runner brings them")).to_be_visible()
+
+        # The release gate on a phone whose network is down.
+        phone = sign_in(open_page("phone"), "office")
+        phone.goto("/emergency/queue")
+        row = phone.locator("#reunify-queue .roll-row", has_text=student["name"])
+        expect(row).to_contain_text("override: Aunt, mother phoned")
+        check_accessibility(phone, "release gate")
+        phone.context.set_offline(True)
+        phone.once("dialog", lambda dialog: dialog.accept())
+        row.get_by_role("button", name="Released to Dana Example").click()
+        expect(phone.locator("#outbox-banner")).to_contain_text("Offline. 1 release is kept")
+        expect(row.locator(".roll-pending")).to_be_visible()
+        phone.context.set_offline(False)
+        expect(phone.locator("#gate-answers")).to_contain_text(
+            f"Released: {student['name']} to Dana Example."
+        )
+        expect(phone.locator("#outbox-banner")).to_be_hidden()
+        expect(row).to_have_count(0)  # the queue updated: nobody waits for this student
+
+        admin.goto(f"/emergency/gate/{student['id']}")
+        expect(admin.get_by_text(re.compile(r"^Released to Dana Example \(Aunt\)"))).to_be_visible()
+    finally:
+        end_drill(admin)
+    report = admin.locator("main")
+    expect(report).to_contain_text(f"{student['name']} released to Dana Example (Aunt, Passport)")
+    expect(report).to_contain_text("Aunt, mother phoned")

@@ -154,8 +154,9 @@
 
     return {
       items: function () { return items.slice(); },
-      push: function (url, fields, label) {
-        items.push({ key: newKey(), url: url, fields: fields, label: label, at: Date.now(), tries: 0 });
+      // `key`: the write's own client key when the page made one (a form's), else a new one.
+      push: function (url, fields, label, key) {
+        items.push({ key: key || newKey(), url: url, fields: fields, label: label, at: Date.now(), tries: 0 });
         save();
         if (failures === 0) {
           pump();
