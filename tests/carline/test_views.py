@@ -291,10 +291,12 @@ def test_absent_and_other_plans_are_warnings_with_names(
 
 def test_the_curb_answer_shows_who_may_pick_up(db, client, login, school, make_user, curb_setup):
     curb_setup[12].pickup_adults = "Maria Lopez\nJames Lopez"
+    curb_setup[12].release_note = "Do not release to Tom Lopez."
     db.session.commit()
     login(make_user(school, "staff"))
     answer = text(client.post("/carline/curb/entries", data={"entry": "12"}, headers=HX))
     assert "May pick up:" in answer and "Maria Lopez · James Lopez" in answer
+    assert "<strong>Note:</strong> Do not release to Tom Lopez." in answer
     assert re.search(r'hx-post="/carline/curb/cars/\d+/loaded"[^>]*>Loaded<', answer)  # its spot
     bare = text(client.post("/carline/curb/entries", data={"entry": "13"}, headers=HX))
     assert "No authorized adult on file" in bare
