@@ -92,7 +92,9 @@ class EmergencyEvent(db.Model):
     #: The off-site assembly place, if the school went off site (free text).
     location: Mapped[str | None] = mapped_column(String(LOCATION_LENGTH))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     #: Who started it, as the audit log names them (kept if the account goes).
     started_by_label: Mapped[str] = mapped_column(String(254))
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -132,10 +134,14 @@ class RollMark(db.Model):
     )
     status: Mapped[str] = mapped_column(String(16))
     #: The class group the student is with (their own, or the one that added them).
-    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id", ondelete="SET NULL"))
+    class_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classes.id", ondelete="SET NULL"), index=True
+    )
     #: For "with another staff member": who (free text).
     with_staff: Mapped[str | None] = mapped_column(String(WITH_STAFF_LENGTH))
-    marked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    marked_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
     marked_by_label: Mapped[str] = mapped_column(String(254))
     #: When the staff member tapped (the phone's time, within the event): an older tap that
     #: arrives late from an outbox never overrides a newer one.
@@ -234,7 +240,7 @@ class EmergencyRelease(db.Model):
         ForeignKey("students.id", ondelete="CASCADE"), index=True
     )
     request_id: Mapped[int] = mapped_column(
-        ForeignKey("reunification_requests.id", ondelete="CASCADE")
+        ForeignKey("reunification_requests.id", ondelete="CASCADE"), index=True
     )
     released_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     released_by_label: Mapped[str] = mapped_column(String(254))
