@@ -4,6 +4,9 @@ An upload is kept under the instance folder as `imports/<random token>.<csv|zip>
 (mode 0600, never under its own name) with a JSON sidecar naming its school, so a
 token of another school finds nothing. Preview and apply both read and check the file
 again: the data may have changed in between. The work itself is in `shared.roster`.
+A file that cannot be read shows the upload form again with the reason next to the
+field; an apply that would deactivate `CONFIRM_DEACTIVATIONS` students or more needs
+the admin to confirm that number (the preview asks, saying how many).
 """
 
 import io
@@ -26,7 +29,7 @@ from flask import (
 from shared import roster
 from shared.access import access
 from shared.database import ROSTER_TABLES, refresh_statistics
-from shared.errors import InvalidInput
+from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
 from shared.models import School
 
@@ -34,8 +37,10 @@ bp = Blueprint("roster", __name__, url_prefix="/admin/roster")
 
 #: Changes listed per kind and action on the preview page (the counts are always complete).
 PREVIEW_LIMIT = 200
-#: Row errors listed on the preview page.
+#: Row errors (and row warnings) listed on the preview page.
 ERROR_LIMIT = 500
+#: An apply that deactivates this many students or more asks to confirm the number.
+CONFIRM_DEACTIVATIONS = 10
 
 
 def _imports_folder() -> Path:
@@ -49,7 +54,13 @@ def _plan(bundle) -> roster.Plan:
     )
 
 
-def _render_preview(plan: roster.Plan, token: str, status: int = 200):
+def _confirm_count(plan: roster.Plan) -> int | None:
+    """How many deactivated students the admin must confirm, or None (too few to ask)."""
+    count = plan.students_deactivated()
+    return count if count >= CONFIRM_DEACTIVATIONS else None
+
+
+def _render_preview(plan: roster.Plan, token: str, status: int = 200, confirm_error=None):
     return render_template(
         "admin/roster_preview.html",
         plan=plan,
@@ -58,6 +69,8 @@ def _render_preview(plan: roster.Plan, token: str, status: int = 200):
         kind_actions=roster.KIND_ACTIONS,
         preview_limit=PREVIEW_LIMIT,
         error_limit=ERROR_LIMIT,
+        confirm_count=_confirm_count(plan),
+        confirm_error=confirm_error,
     ), status
 
 
@@ -73,15 +86,18 @@ def index():
 def upload():
     """Keep an uploaded roster file and go to its preview."""
     file = request.files.get("file")
-    if file is None or not file.filename:
-        raise InvalidInput("Choose a .csv or .zip file to upload.")
-    token = roster.store_upload(
-        _imports_folder(),
-        file.read(),
-        file.filename,
-        school_id=g.principal.school_id,
-        user_id=g.principal.user.id,
-    )
+    try:
+        if file is None or not file.filename:
+            raise InvalidInput("Choose a .csv or .zip file to upload.", field="file")
+        token = roster.store_upload(
+            _imports_folder(),
+            file.read(),
+            file.filename,
+            school_id=g.principal.school_id,
+            user_id=g.principal.user.id,
+        )
+    except DomainError as error:
+        return rerender("admin/roster.html", error, kinds=roster.CSV_KINDS)
     return redirect(url_for("roster.preview", token=token))
 
 
@@ -103,7 +119,18 @@ def apply(token: str):
     if not plan.ok:
         flash("The file has errors, so nothing was imported. Fix them and upload again.", "error")
         return _render_preview(plan, token, 400)
+    wanted = _confirm_count(plan)
+    if wanted is not None and request.form.get("confirm_deactivations") != str(wanted):
+        db.session.rollback()
+        return _render_preview(
+            plan,
+            token,
+            400,
+            confirm_error=f"Nothing was imported: confirm that {wanted} students are "
+            "deactivated, or fix the file.",
+        )
     roster.apply_import(plan, source="upload")
+    linked = plan.link_line(done=True)
 
     @after_this_request
     def _discard(response):
@@ -112,6 +139,8 @@ def apply(token: str):
         return response
 
     flash("Roster imported. " + "; ".join(plan.summary_lines()) + ".", "success")
+    if linked:
+        flash(linked, "info")
     return redirect(url_for("admin.index"))
 
 
@@ -169,6 +198,10 @@ def import_command(path: Path, school_code: str | None, org_sourced_id: str | No
         click.echo(f"  {line}")
     for warning in plan.warnings:
         click.echo(f"Warning: {warning}")
+    for warning in plan.row_warnings:
+        click.echo(f"Warning: {warning} (not imported)")
+    if dry_run and plan.link_line(done=False):
+        click.echo(plan.link_line(done=False))
     if dry_run and plan.ok:
         _echo_changes(plan)
     if not plan.ok:
@@ -186,6 +219,8 @@ def import_command(path: Path, school_code: str | None, org_sourced_id: str | No
     db.session.commit()
     refresh_statistics(db.session, ROSTER_TABLES)
     click.echo("Imported.")
+    if plan.link_line(done=True):
+        click.echo(plan.link_line(done=True))
 
 
 def _cli_school(code: str | None) -> School:

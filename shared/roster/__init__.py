@@ -25,7 +25,8 @@ The modules, in the order the data flows through them:
   (gathered in a `Roster`), and the value checks they share (grades, weekdays, times).
 - `passline_csv` and `oneroster`: the two input formats, each turned into a `Roster`.
 - `planning`: `plan_import`, comparing a `Roster` with the school's data.
-- `results`: the `Plan` it returns, with its changes and `RowError`s.
+- `describe`: how the preview words a change (names of students and classes).
+- `results`: the `Plan` it returns, with its changes, `RowError`s and row warnings.
 - `applying`: `apply_import`, writing a plan.
 
 This package exports what the rest of passline uses; everything else stays in its module.

@@ -57,6 +57,7 @@ def apply_import(plan: Plan, *, source: str) -> dict[str, dict[str, int]]:
             "source": source,
             "counts": counts,
             "warnings": len(plan.warnings),
+            "row_warnings": len(plan.row_warnings),
         },
     )
     return counts

@@ -4,6 +4,12 @@
 the one given, or the only school org), reads its students and staff from users.csv, its
 classes of the current term from classes.csv and academicSessions.csv, and the class
 members from enrollments.csv. Rows marked for deletion and disabled users are skipped.
+
+No row is left out without a word: a row with a problem the import can do without (a
+user with a role passline does not import, an enrollment in a class the files do not
+hold or of a user left out) is a row warning by file, row and column; rows left out by
+design (other schools' rows, rows marked for deletion, classes of other terms) are
+counted in one warning per file and reason, naming their first rows.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ from shared.roster.rows import (
 
 #: OneRoster staff roles and the passline role each one gets.
 ONEROSTER_STAFF_ROLES = {"teacher": "teacher", "administrator": "staff", "aide": "staff"}
+#: OneRoster v1.1 roles passline knows and does not import from users.csv.
+ONEROSTER_OTHER_ROLES = ("guardian", "parent", "relative", "proctor")
+#: Rows named in a warning that counts rows left out by design.
+LEFT_OUT_ROWS_NAMED = 10
 
 
 def _deleted(row: Row) -> bool:
@@ -49,8 +59,14 @@ class OneRosterReader:
         self.today = today
         self.wanted_org = org_sourced_id or plan.school.sourced_id
         self.roster = Roster()
-        #: users.csv sourcedId -> ("student", number) / ("staff", email) / ("skip", "").
+        #: users.csv sourcedId -> ("student", number) / ("staff", email) / ("skip", line).
         self.users: dict[str, tuple[str, str]] = {}
+        #: classes.csv sourcedIds of the school's classes left out (other terms, deleted).
+        self.left_out_classes: set[str] = set()
+        #: Every sourcedId in classes.csv.
+        self.all_classes: set[str] = set()
+        #: (file, reason) -> rows left out by design, for one counting warning each.
+        self.left_out: dict[tuple[str, str], list[int]] = {}
 
     def table(self, name: str, required: tuple[str, ...]) -> list[Row] | None:
         if name not in self.bundle.files:
@@ -67,7 +83,33 @@ class OneRosterReader:
         if class_rows is not None:
             self.read_classes(class_rows, org)
             self.read_enrollments()
+        elif "enrollments.csv" in self.bundle.files:
+            self.plan.warnings.append(
+                "enrollments.csv is left out: without classes.csv its classes are unknown."
+            )
+        self.count_left_out()
         return self.roster
+
+    def warn(self, row: Row, column: str | None, reason: str) -> None:
+        """A row that is not imported, for a reason the admin should see (by row)."""
+        self.plan.row_warnings.append(RowError(row.file, row.line, column, reason))
+
+    def leave_out(self, row: Row, reason: str) -> None:
+        """A row not imported by design (another school's, marked for deletion...)."""
+        self.left_out.setdefault((row.file, reason), []).append(row.line)
+
+    def count_left_out(self) -> None:
+        for (file, reason), lines in self.left_out.items():
+            named = ", ".join(str(line) for line in lines[:LEFT_OUT_ROWS_NAMED])
+            more = (
+                f" and {len(lines) - LEFT_OUT_ROWS_NAMED} more"
+                if len(lines) > LEFT_OUT_ROWS_NAMED
+                else ""
+            )
+            noun = "row" if len(lines) == 1 else "rows"
+            self.plan.warnings.append(
+                f"{file}: {len(lines)} {noun} left out, {reason} ({noun} {named}{more})."
+            )
 
     def check_manifest(self) -> None:
         rows = self.table("manifest.csv", ("propertyName", "value")) or []
@@ -87,11 +129,9 @@ class OneRosterReader:
         if chosen or len(schools) == 1:
             org = (chosen or schools)[0]
             if org.get("sourcedId") != self.plan.school.sourced_id:
+                # Said by the preview (Plan.link_line) and done by apply_import only.
                 self.plan.school_sourced_id = org.get("sourcedId")
-                self.plan.warnings.append(
-                    f"This school is linked to the OneRoster org {org.get('name')!r} "
-                    f"(sourcedId {self.plan.school_sourced_id})."
-                )
+                self.plan.school_org_name = org.get("name")
             return org.get("sourcedId")
         found = ", ".join(f"{r.get('name')} ({r.get('sourcedId')})" for r in schools) or "none"
         self.plan.errors.append(
@@ -126,14 +166,25 @@ class OneRosterReader:
                 )
                 continue
             sourced_rows[sourced_id] = row.line
-            self.users[sourced_id] = ("skip", "")
+            self.users[sourced_id] = ("skip", str(row.line))
             role = cells.get("role").lower()
-            if org not in split_cell(cells.get("orgSourcedIds")) or _deleted(cells.row):
-                continue
-            if role == "student":
+            if org not in split_cell(cells.get("orgSourcedIds")):
+                self.leave_out(row, "users of other orgs")
+            elif _deleted(cells.row):
+                self.leave_out(row, "users marked for deletion or disabled")
+            elif role == "student":
                 self.read_student(cells, sourced_id, students)
             elif role in ONEROSTER_STAFF_ROLES:
                 self.read_staff(cells, sourced_id, ONEROSTER_STAFF_ROLES[role], staff)
+            elif role in ONEROSTER_OTHER_ROLES:
+                self.leave_out(row, f"role {role} (passline imports students and staff)")
+            else:
+                self.warn(
+                    row,
+                    "role",
+                    f"unknown role {cells.get('role')!r}: this user is not imported "
+                    "(OneRoster roles: student, teacher, administrator, aide)",
+                )
         self.roster.staff = staff
         self.roster.students = students
 
@@ -201,16 +252,25 @@ class OneRosterReader:
     def read_classes(self, rows: list[Row], org: str) -> None:
         self.plan.present.append("classes")
         current = self.current_terms()
-        mine = [r for r in rows if r.get("schoolSourcedId") == org and not _deleted(r)]
+        self.all_classes = {r.get("sourcedId") for r in rows}
+        mine = []
+        for row in rows:
+            if row.get("schoolSourcedId") != org:
+                self.leave_out(row, "classes of other schools")
+            elif _deleted(row):
+                self.leave_out(row, "classes marked for deletion")
+            else:
+                mine.append(row)
         in_term = [
             r for r in mine if current and current & set(split_cell(r.get("termSourcedIds")))
         ]
         if in_term:
-            if len(in_term) < len(mine):
-                self.plan.warnings.append(
-                    f"Classes of terms that do not cover {self.today.isoformat()} were left out: "
-                    f"{len(mine) - len(in_term)}."
-                )
+            kept = {id(row) for row in in_term}
+            for row in mine:
+                if id(row) not in kept:
+                    self.leave_out(
+                        row, f"classes of terms that do not cover {self.today.isoformat()}"
+                    )
             mine = in_term
         else:
             why = (
@@ -234,6 +294,7 @@ class OneRosterReader:
             if cells.ok:
                 classes[key] = ClassRecord(key, name, room, period, [], cells.where)
         self.roster.classes = classes
+        self.left_out_classes = self.all_classes - set(classes)
 
     def read_enrollments(self) -> None:
         rows = self.table("enrollments.csv", ("classSourcedId", "userSourcedId", "role"))
@@ -244,8 +305,16 @@ class OneRosterReader:
         classes = self.roster.classes or {}
         for row in rows:
             cells = Cells(row, self.plan.errors)
-            school_class = classes.get(row.get("classSourcedId"))
-            if school_class is None or _deleted(cells.row) or self.ended(cells):
+            class_id = row.get("classSourcedId")
+            school_class = classes.get(class_id)
+            if _deleted(cells.row):
+                self.leave_out(row, "enrollments marked for deletion")
+                continue
+            if school_class is None:
+                self.class_left_out(row, class_id)
+                continue
+            if self.ended(cells):
+                self.leave_out(row, f"enrollments that ended before {self.today.isoformat()}")
                 continue
             user = self.users.get(row.get("userSourcedId"))
             if user is None:
@@ -253,13 +322,35 @@ class OneRosterReader:
                 continue
             kind, key = user
             role = row.get("role").lower()
-            if role == "student" and kind == "student":
+            if kind == "skip":
+                self.warn(
+                    row,
+                    "userSourcedId",
+                    f"the user of users.csv row {key} is not imported, so neither is this "
+                    f"enrollment in {school_class.name}",
+                )
+            elif role == "student" and kind == "student":
                 enrollments.setdefault((school_class.key, key), cells.where)
-            elif role == "teacher" and kind == "staff" and key not in school_class.teacher_emails:
-                school_class.teacher_emails.append(key)
+            elif role == "teacher" and kind == "staff":
+                if key not in school_class.teacher_emails:
+                    school_class.teacher_emails.append(key)
             elif role == "student" and kind == "staff":
                 cells.fail("role", "this user is staff, not a student")
+            else:
+                self.warn(
+                    row,
+                    "role",
+                    f"a {kind} enrolled as {row.get('role') or 'no role'!r}: only students "
+                    "(role student) and teachers (role teacher) of a class are imported",
+                )
         self.roster.enrollments = enrollments
+
+    def class_left_out(self, row: Row, class_id: str) -> None:
+        """An enrollment in a class that is not imported: by design, or an unknown class."""
+        if class_id in self.left_out_classes:
+            self.leave_out(row, "enrollments in classes left out")
+        else:
+            self.warn(row, "classSourcedId", f"unknown class {class_id!r}: not in classes.csv")
 
     def ended(self, cells: Cells) -> bool:
         if not cells.get("endDate"):

@@ -5,7 +5,8 @@ dicts; `_Planner` matches the imported records to those rows by key (sourced id,
 number, email, class id, tag number) and fills the plan with what would be created,
 changed, deactivated or removed, plus row errors and warnings. Nothing here writes.
 One cohesive thing (one matching pass per kind of record, in the order the import
-applies them), so it stays one module a little over the usual size.
+applies them), so it stays one module of about the usual size; how a change is worded
+for the preview is in describe.py.
 """
 
 from __future__ import annotations
@@ -20,17 +21,16 @@ from shared.models import (
     WEEKDAYS,
     Family,
     School,
-    SchoolClass,
     Student,
     User,
 )
+from shared.roster.describe import class_summary, class_updates, describe, student_label
 from shared.roster.existing import Existing
 from shared.roster.files import Bundle
 from shared.roster.oneroster import OneRosterReader
 from shared.roster.passline_csv import parse_csv_bundle
 from shared.roster.results import Change, KindChanges, Plan, RowError
 from shared.roster.rows import (
-    ClassRecord,
     FamilyRecord,
     RoomRecord,
     Roster,
@@ -136,7 +136,7 @@ class _Planner:
                 updates["active"] = True
             if updates:
                 self.changes("rooms").changed.append(
-                    Change(room.name, _describe(room, updates), target=room, updates=updates)
+                    Change(room.name, describe(room, updates), target=room, updates=updates)
                 )
 
     def wants_rooms(self) -> bool:
@@ -193,7 +193,7 @@ class _Planner:
                 self.changes("staff").changed.append(
                     Change(
                         f"{user.name} <{email}>",
-                        _describe(user, updates),
+                        describe(user, updates),
                         target=user,
                         updates=updates,
                     )
@@ -249,7 +249,7 @@ class _Planner:
             if student is None:
                 grade = f"grade {record.grade}" if record.grade else ""
                 self.changes("students").created.append(
-                    Change(_student_label(record), grade, record=record)
+                    Change(student_label(record), grade, record=record)
                 )
                 continue
             updates = {k: v for k, v in record.columns().items() if getattr(student, k) != v}
@@ -260,8 +260,8 @@ class _Planner:
             if updates:
                 self.changes("students").changed.append(
                     Change(
-                        _student_label(record),
-                        _describe(student, updates),
+                        student_label(record),
+                        describe(student, updates),
                         target=student,
                         updates=updates,
                     )
@@ -326,15 +326,15 @@ class _Planner:
             self.room_for_class(record.room)
             if school_class is None:
                 self.changes("classes").created.append(
-                    Change(f"{record.name} ({key})", _class_summary(record), record=record)
+                    Change(f"{record.name} ({key})", class_summary(record), record=record)
                 )
                 continue
-            updates = _class_updates(school_class, record)
+            updates = class_updates(school_class, record)
             if updates:
                 self.changes("classes").changed.append(
                     Change(
                         f"{record.name} ({key})",
-                        _describe(school_class, updates),
+                        describe(school_class, updates),
                         target=school_class,
                         updates=updates,
                     )
@@ -363,15 +363,36 @@ class _Planner:
             if (class_id, student_id) in self.existing.enrollments:
                 keep.add((class_id, student_id))
                 continue
-            self.changes("enrollments").created.append(
-                Change(f"{number} in {class_key}", record=(class_key, number))
-            )
+            label = f"{self.student_name(number)} in {self.class_name(class_key)}"
+            self.changes("enrollments").created.append(Change(label, record=(class_key, number)))
         classes = {c.id: c for c in self.existing.classes.values()}
         students = {s.id: s for s in self.existing.students}
         for pair, enrollment_id in self.existing.enrollments.items():
             if pair not in keep:
-                label = f"{students[pair[1]].student_number} in {classes[pair[0]].sourced_id}"
+                student, school_class = students[pair[1]], classes[pair[0]]
+                label = (
+                    f"{student.first_name} {student.last_name} ({student.student_number}) "
+                    f"in {school_class.name}"
+                )
                 self.changes("enrollments").removed.append(Change(label, target=enrollment_id))
+
+    def student_name(self, number: str) -> str:
+        """'Ava Nguyen (1001)': from the import, else the school's student."""
+        record = (self.roster.students or {}).get(number)
+        if record is not None:
+            return student_label(record)
+        student = self.existing.students_by_number.get(number)
+        if student is not None:
+            return f"{student.first_name} {student.last_name} ({number})"
+        return number
+
+    def class_name(self, key: str) -> str:
+        """The class's name (from the import, else the school's class), not its id."""
+        record = (self.roster.classes or {}).get(key)
+        if record is not None:
+            return record.name
+        school_class = self.existing.classes.get(key)
+        return school_class.name if school_class is not None else key
 
     # bell schedule --------------------------------------------------------
 
@@ -433,54 +454,3 @@ class _Planner:
         if not family.active:
             updates["active"] = True
         return updates
-
-
-def _student_label(record: StudentRecord) -> str:
-    return f"{record.first_name} {record.last_name} ({record.student_number})"
-
-
-def _class_summary(record: ClassRecord) -> str:
-    parts = []
-    if record.period:
-        parts.append(f"period {record.period}")
-    if record.room:
-        parts.append(f"room {record.room}")
-    if record.teacher_emails:
-        parts.append(", ".join(record.teacher_emails))
-    return "; ".join(parts)
-
-
-def _class_updates(school_class: SchoolClass, record: ClassRecord) -> dict[str, Any]:
-    updates: dict[str, Any] = {}
-    if school_class.name != record.name:
-        updates["name"] = record.name
-    if school_class.period != record.period:
-        updates["period"] = record.period
-    current_room = school_class.room.name if school_class.room else None
-    if (current_room or "").casefold() != (record.room or "").casefold():
-        updates["room"] = record.room
-    if {t.email.lower() for t in school_class.teachers} != set(record.teacher_emails):
-        updates["teachers"] = record.teacher_emails
-    if not school_class.active:
-        updates["active"] = True
-    return updates
-
-
-def _describe(row: Any, updates: dict[str, Any]) -> str:
-    """A short account of changes: 'grade 6 -> 7, reactivated'."""
-    parts = []
-    for key, value in updates.items():
-        if key == "active":
-            parts.append("reactivated")
-        elif key == "roles":
-            parts.append("adds role " + ", ".join(value))
-        elif key in ("teachers", "students"):
-            parts.append(f"{key}: {', '.join(value) or 'none'}")
-        elif key == "room":
-            old = row.room.name if row.room else "none"
-            parts.append(f"room {old} -> {value or 'none'}")
-        else:
-            parts.append(
-                f"{key.replace('_', ' ')} {getattr(row, key) or 'none'} -> {value or 'none'}"
-            )
-    return ", ".join(parts)

@@ -103,13 +103,35 @@ class Plan:
     present: list[str] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Rows the import leaves out without an error (an unknown role, an enrollment in a
+    #: class the files do not hold...): every row not imported is an error or one of these.
+    row_warnings: list[RowError] = field(default_factory=list)
     #: The OneRoster org sourcedId to store in School.sourced_id when applied.
     school_sourced_id: str | None = None
+    #: The name of that org, for the preview's "applying links..." line.
+    school_org_name: str | None = None
     existing: Existing | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def link_line(self, *, done: bool) -> str | None:
+        """What happens to the school's OneRoster link: None when the plan links nothing.
+
+        Only an import that is carried out links (`done=True`, after `apply_import`); a
+        preview or dry run says it would, and a plan with errors links nothing at all.
+        """
+        if self.school_sourced_id is None or not self.ok:
+            return None
+        org = f"the OneRoster org {self.school_org_name!r} (sourcedId {self.school_sourced_id})"
+        if done:
+            return f"{self.school.name} is now linked to {org}."
+        return f"Applying links {self.school.name} to {org}."
+
+    def students_deactivated(self) -> int:
+        """How many active students the import would deactivate."""
+        return len(self.kinds["students"].deactivated)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Counts per kind and action, for the kinds in the import or with changes."""

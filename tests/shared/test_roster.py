@@ -662,3 +662,89 @@ def test_password_of_existing_accounts_still_works_after_an_import(db, school, m
     run(db, school, staff=STAFF)
     response = client.post("/login", data={"email": user.email, "password": PASSWORD})
     assert response.status_code == 302
+
+
+# --------------------------------------------------------------------------- rows not imported
+
+
+def _student_line(users: list[str], number: str) -> int:
+    return next(i + 1 for i, line in enumerate(users) if f",{number}," in line)
+
+
+def test_oneroster_rows_not_imported_are_warnings_by_file_row_and_column(db, school):
+    """Issue 17: a user with an unknown role and an enrollment in an unknown class vanished."""
+    users = sample_users().splitlines()
+    ava_row, liam_row = _student_line(users, "260101"), _student_line(users, "260102")
+    users = [
+        line.replace(",student,", ",Pupil,", 1) if ",260101," in line else line for line in users
+    ]
+    enrollments = (roster.SAMPLES_DIR / "oneroster" / "enrollments.csv").read_text().splitlines()
+    liam = users[liam_row - 1].split(",")[0]
+    enrollments.append(f"e-unknown,,,no-such-class,x,{liam},student,false,,")
+    files = oneroster_files(
+        **{"users.csv": "\n".join(users) + "\n", "enrollments.csv": "\n".join(enrollments) + "\n"}
+    )
+    result = roster.plan_import(school, roster.read_upload(zip_bytes(files), "x.zip"), today=TODAY)
+    assert result.ok, result.errors
+    assert result.counts()["students"]["created"] == 24
+    warned = {(w.file, w.row, w.column): w.reason for w in result.row_warnings}
+    assert "unknown role 'Pupil'" in warned[("users.csv", ava_row, "role")]
+    assert (
+        "unknown class 'no-such-class'"
+        in warned[("enrollments.csv", len(enrollments), "classSourcedId")]
+    )
+    ava_enrollments = [k for k, reason in warned.items() if f"users.csv row {ava_row}" in reason]
+    assert len(ava_enrollments) == 2 and all(k[2] == "userSourcedId" for k in ava_enrollments)
+    assert result.counts()["enrollments"]["created"] == 48
+    # Rows left out by design are counted, with their rows: the parent, the summer class.
+    assert any("users.csv: 1 row left out, role parent" in w for w in result.warnings)
+    assert any(
+        w.startswith("classes.csv: 1 row left out, classes of terms") for w in result.warnings
+    )
+    assert any(
+        w.startswith("enrollments.csv: ") and "classes left out" in w for w in result.warnings
+    )
+
+
+def test_every_sample_row_is_imported_or_accounted_for(db, school):
+    """Rows read = rows imported + errors + row warnings + rows counted in a warning."""
+    result = roster.plan_import(
+        school, roster.read_path(roster.SAMPLES_DIR / "oneroster"), today=TODAY
+    )
+    assert result.ok and result.row_warnings == []
+    counted = {
+        w.split(":")[0]: int(w.split(": ")[1].split(" ")[0])
+        for w in result.warnings
+        if " left out, " in w
+    }
+    users = len(sample_users().splitlines()) - 1
+    assert users == 25 + 4 + counted["users.csv"]  # students, staff, the parent
+    classes = len((roster.SAMPLES_DIR / "oneroster" / "classes.csv").read_text().splitlines()) - 1
+    assert classes == 5 + counted["classes.csv"]
+
+
+def test_enrollments_in_the_preview_name_the_student_and_the_class(db, school):
+    created = plan(school, students=STUDENTS, classes=CLASSES, staff=STAFF, enrollments=ENROLLMENTS)
+    labels = [c.label for c in created.kinds["enrollments"].created]
+    assert "Ava Nguyen (1001) in Math 6" in labels and "Liam Johnson (1002) in English 7" in labels
+    run(db, school, students=STUDENTS, classes=CLASSES, staff=STAFF, enrollments=ENROLLMENTS)
+    removed = plan(school, enrollments="class_id,student_number\nM6,1001\n")
+    assert sorted(c.label for c in removed.kinds["enrollments"].removed) == [
+        "Ava Nguyen (1001) in English 7",
+        "Liam Johnson (1002) in English 7",
+    ]
+
+
+def test_the_org_link_is_said_only_when_it_happens(db, school, make_school):
+    bundle_ = roster.read_path(roster.SAMPLES_DIR / "oneroster")
+    dry = roster.plan_import(school, bundle_, today=TODAY)
+    assert not any("linked" in w for w in dry.warnings)
+    assert dry.link_line(done=False).startswith(f"Applying links {school.name} to the OneRoster")
+    db.session.rollback()
+    assert school.sourced_id is None  # a dry run links nothing
+
+    org = dry.school_sourced_id
+    make_school(name="Other School", code="OTH", sourced_id=org)
+    refused = roster.plan_import(school, bundle_, today=TODAY)
+    assert not refused.ok and refused.link_line(done=False) is None
+    assert not any("linked" in w for w in refused.warnings)

@@ -354,3 +354,87 @@ def test_a_school_admins_import_invites_another_schools_teacher_and_shows_nothin
     assert "Karen" not in html
     assert client.post(f"/admin/roster/apply/{token}").status_code == 400
     assert count(db, SchoolClass) == 0
+
+
+# --------------------------------------------------------------------------- first week (issue 17)
+
+
+def test_a_file_that_cannot_be_read_shows_the_upload_form_again_with_the_reason(
+    client, admin, imports
+):
+    response = upload(client, b"a,b\n", "roster.xlsx")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Back to the start" not in html
+    assert 'name="file"' in html and 'aria-invalid="true" aria-describedby="file-error"' in html
+    assert re.search(r'id="file-error">Upload a \.csv file or a \.zip file', html)
+    empty = client.post("/admin/roster/upload", data={}).get_data(as_text=True)
+    assert 'id="file-error">Choose a .csv or .zip file to upload.' in empty
+
+
+def _students_csv(count: int, start: int = 1000) -> str:
+    rows = "".join(f"{start + n},First{n},Last{n},6\n" for n in range(count))
+    return "student_number,first_name,last_name,grade\n" + rows
+
+
+def test_apply_that_deactivates_many_students_asks_to_confirm_how_many(client, db, admin, imports):
+    first = token_of(upload(client, _students_csv(30).encode(), "students.csv"))
+    applied = client.post(f"/admin/roster/apply/{first}")
+    assert applied.status_code == 302 and count(db, Student) == 30
+
+    token = token_of(upload(client, _students_csv(5).encode(), "students.csv"))
+    html = client.get(f"/admin/roster/preview/{token}").get_data(as_text=True)
+    assert 'name="confirm_deactivations" value="25" required' in html
+    assert "Yes, deactivate 25 students" in html
+    refused = client.post(f"/admin/roster/apply/{token}")
+    assert refused.status_code == 400
+    assert "confirm that 25 students are deactivated" in refused.get_data(as_text=True)
+    wrong = client.post(f"/admin/roster/apply/{token}", data={"confirm_deactivations": "3"})
+    assert wrong.status_code == 400
+    assert db.session.scalar(select(func.count()).where(Student.active.is_(True))) == 30
+    done = client.post(f"/admin/roster/apply/{token}", data={"confirm_deactivations": "25"})
+    assert done.status_code == 302
+    assert db.session.scalar(select(func.count()).where(Student.active.is_(True))) == 5
+
+
+def test_few_deactivations_need_no_confirmation(client, db, admin, imports):
+    first = token_of(upload(client, _students_csv(12).encode(), "students.csv"))
+    client.post(f"/admin/roster/apply/{first}")
+    token = token_of(upload(client, _students_csv(10).encode(), "students.csv"))
+    assert "confirm_deactivations" not in client.get(f"/admin/roster/preview/{token}").get_data(
+        as_text=True
+    )
+    assert client.post(f"/admin/roster/apply/{token}").status_code == 302
+
+
+def test_the_preview_says_the_org_will_be_linked_and_apply_says_it_was(
+    client, db, school, admin, imports
+):
+    token = token_of(upload(client, roster.sample_zip("oneroster"), "export.zip"))
+    html = client.get(f"/admin/roster/preview/{token}").get_data(as_text=True)
+    assert f"Applying links {school.name} to the OneRoster org" in html
+    assert "is now linked" not in html
+    assert db.session.scalar(select(School.sourced_id).where(School.id == school.id)) is None
+    client.post(f"/admin/roster/apply/{token}")
+    assert f"{school.name} is now linked to the OneRoster org" in client.get("/admin/").get_data(
+        as_text=True
+    )
+
+
+def test_the_preview_lists_rows_not_imported(client, admin, imports):
+    users = (roster.SAMPLES_DIR / "oneroster" / "users.csv").read_text()
+    users = users.replace(",student,", ",Pupil,", 1)
+    folder = roster.SAMPLES_DIR / "oneroster"
+    members = {p.name: p.read_bytes() for p in folder.glob("*.csv")}
+    members["users.csv"] = users.encode()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    token = token_of(upload(client, buffer.getvalue(), "export.zip"))
+    html = client.get(f"/admin/roster/preview/{token}").get_data(as_text=True)
+    assert "<th>Not imported because</th>" in html
+    assert re.search(
+        r"<td>users.csv</td><td>6</td><td>role</td><td>unknown role &#39;Pupil&#39;", html
+    )
+    assert "Apply</button>" in html
