@@ -65,48 +65,67 @@ def _tag_number() -> int:
 @access(*OFFICE)
 def families():
     """The school's families by tag number; POST searches by name, adult or number."""
-    school = _school()
     search = request.form.get("q", "").strip()[:100] if request.method == "POST" else ""
+    return render_template("carline/families/list.html", **_families_context(search))
+
+
+def _families_context(search: str = "") -> dict:
+    """What the families page shows: the list (or a search's answer) and the new-family form."""
+    school = _school()
     include_inactive = request.values.get("inactive") == "1"
     page = max(request.args.get("page", 1, type=int), 1)
     if search:
         rows, has_more = search_families(school, search), False
     else:
         rows, has_more = list_families(school, include_inactive=include_inactive, page=page)
-    return render_template(
-        "carline/families/list.html",
-        rows=rows,
-        search=search,
-        page=page,
-        has_more=has_more,
-        include_inactive=include_inactive,
-        next_tag=next_tag_number(school),
-        without_tag=families_without_tag(school),
-    )
+    return {
+        "rows": rows,
+        "search": search,
+        "page": page,
+        "has_more": has_more,
+        "include_inactive": include_inactive,
+        "next_tag": next_tag_number(school),
+        "without_tag": families_without_tag(school),
+    }
 
 
 @bp.route("/families/new", methods=["POST"])
 @access(*OFFICE)
 def family_new():
-    """Create a family with a tag number unique in the school."""
-    family = create_family(
-        _school(),
-        current_actor(),
-        tag_number=_tag_number(),
-        pickup_adults=request.form.get("pickup_adults", ""),
-    )
+    """Create a family with a tag number unique in the school (a refusal shows the form again)."""
+    form = {k: request.form.get(k, "") for k in ("tag_number", "pickup_adults")}
+    try:
+        family = create_family(
+            _school(),
+            current_actor(),
+            tag_number=_tag_number(),
+            pickup_adults=form["pickup_adults"],
+        )
+    except DomainError as error:
+        return rerender(
+            "carline/families/list.html", error, reload=_families_context, new_form=form
+        )
     flash(f"Family with tag {family.tag_number} created. Add its students.", "success")
     return redirect(url_for("carline.family", family_id=family.id))
 
 
-def _render_family(family: Family, *, found=None, search: str = "", error: str | None = None):
+def _render_family(
+    family: Family,
+    *,
+    found=None,
+    search: str = "",
+    error: DomainError | None = None,
+    form: dict | None = None,
+):
     return render_template(
         "carline/families/family.html",
         family=family,
         tag=live_tag(family),
         found=found,
         search=search,
-        error=error,
+        error=error.message if error else None,
+        error_field=error.field if error else None,
+        edit_form=form,
     )
 
 
@@ -134,19 +153,21 @@ def family_edit(family_id: int):
     """Change the family's tag number or authorized pickup adults."""
     school = _school()
     found_family = _family(family_id)
+    form = {k: request.form.get(k, "") for k in ("tag_number", "pickup_adults")}
+    form["release_note"] = request.form.get("release_note")  # None: the note stays
     try:
         update_family(
             school,
             current_actor(),
             found_family,
             tag_number=_tag_number(),
-            pickup_adults=request.form.get("pickup_adults", ""),
-            release_note=request.form.get("release_note"),
+            pickup_adults=form["pickup_adults"],
+            release_note=form["release_note"],
         )
     except DomainError as error:
         db.session.rollback()
         found_family = _family(family_id)
-        return _render_family(found_family, error=error.message), error.status_code
+        return _render_family(found_family, error=error, form=form), error.status_code
     flash("Family saved.", "success")
     return redirect(url_for("carline.family", family_id=family_id))
 

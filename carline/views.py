@@ -1,4 +1,4 @@
-"""Car line views for running dismissal: office control, curb, dismissal TV, classroom view.
+"""Car line views for running dismissal: the curb, the dismissal TV and the classroom view.
 
 Thin views: they parse the request, check who is asking and call the writes
 (`carline.dismissal`, `carline.curb`) or the read side (`carline.progress` for the
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from carline import bp, progress
@@ -19,29 +19,21 @@ from carline.curb import curb_entry, mark_loaded
 from carline.day_plans import MODE_LABELS
 from carline.dismissal import (
     NOT_STARTED,
-    call_bus,
-    end_dismissal,
-    late_pickups,
     mark_sent,
-    release_walkers,
-    reopen_dismissal,
     send_all,
-    start_dismissal,
     todays_dismissal,
-    undo_calls,
     undo_send_all,
 )
 from carline.models import CalledStudent, Dismissal, QueueEntry
 from carline.plan_lists import room_plan_notes
 from carline.recording import TOPIC
 from carline.rooms import room_student_ids
-from carline.settings import carline_settings
 from shared import live
 from shared.access import ROOM_WATCH_ROLES, access, watched_room
 from shared.audit import current_actor
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
-from shared.forms import parse_int, parse_int_list
+from shared.forms import parse_int_list
 from shared.models import Room
 from shared.schedule import class_in_session, school_today, taught_room_ids
 from shared.timeutil import utcnow
@@ -55,13 +47,14 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DIGITS = re.compile(r"[0-9]+")
 
 
-def _school():
+def caller_school():
+    """The school of whoever is asking (staff member or paired device)."""
     return g.principal.school
 
 
-def _open_dismissal() -> Dismissal:
+def open_dismissal() -> Dismissal:
     """Today's dismissal, which must be running."""
-    dismissal = todays_dismissal(_school())
+    dismissal = todays_dismissal(caller_school())
     if dismissal is None:
         raise Conflict(NOT_STARTED)
     if dismissal.ended_at is not None:
@@ -73,168 +66,12 @@ def _is_htmx() -> bool:
     return bool(request.htmx)
 
 
-# Office control
-
-
-def _render_status(dismissal: Dismissal | None, version: int | None = None) -> str:
-    if version is None:
-        version = live.current(_school().id, TOPIC)
-    return render_template(
-        "carline/run/partials/status.html",
-        dismissal=dismissal,
-        status=progress.status(dismissal) if dismissal is not None else None,
-        version=version,
-    )
-
-
-@bp.route("/dismissal")
-@access(*OFFICE)
-def control():
-    """The office's dismissal page: start, live numbers, buses, walkers, end, late pickups."""
-    school = _school()
-    dismissal = todays_dismissal(school)
-    context: dict = {"dismissal": dismissal, "settings": carline_settings(school)}
-    if dismissal is not None and dismissal.ended_at is None:
-        grades, doors = progress.walker_groups(school, dismissal)
-        context.update(
-            buses=progress.bus_routes(school, dismissal),
-            walker_grades=grades,
-            walker_doors=doors,
-            status_region=_render_status(dismissal),
-            undoable=progress.undoable_groups(dismissal),
-        )
-    elif dismissal is not None:
-        context["late"] = late_pickups(dismissal)
-    return render_template("carline/run/control.html", **context)
-
-
-@bp.route("/dismissal/status")
-@access(*OFFICE)
-def control_status():
-    """Live region: the dismissal's numbers (204 while unchanged)."""
-    school = _school()
-    return live.poll(
-        school.id,
-        TOPIC,
-        lambda version: _render_status(todays_dismissal(school), version),
-    )
-
-
-@bp.route("/dismissal/start", methods=["POST"])
-@access(*OFFICE)
-def control_start():
-    """Start today's dismissal with its lanes and loading spots per lane."""
-    lanes = parse_int(request.form.get("lanes"), field="lanes", label="Lanes")
-    spots = parse_int(
-        request.form.get("spots_per_lane"), field="spots_per_lane", label="Loading spots per lane"
-    )
-    school = _school()
-    dismissal = start_dismissal(school, current_actor(), lanes, spots, school_today(school))
-    flash(f"Dismissal started: {dismissal.spot_count} loading spots.", "success")
-    return redirect(url_for("carline.control"))
-
-
-@bp.route("/dismissal/bus", methods=["POST"])
-@access(*OFFICE)
-def control_bus():
-    """A bus arrived: call its riders."""
-    calls = call_bus(
-        _school(), _open_dismissal(), request.form.get("route", ""), actor=current_actor()
-    )
-    route = calls[0].bus_route if calls else request.form.get("route", "").strip().upper()
-    if calls:
-        flash(
-            f"Bus {route} called: {_students(len(calls))}. Undo below within a minute.", "success"
-        )
-    else:
-        flash(f"Every rider of bus {route} was already called.", "info")
-    return redirect(url_for("carline.control"))
-
-
-@bp.route("/dismissal/walkers", methods=["POST"])
-@access(*OFFICE)
-def control_walkers():
-    """Release walkers: all of them, one grade, or the grades of one door."""
-    school, dismissal = _school(), _open_dismissal()
-    scope = request.form.get("scope", "all")
-    if scope == "all":
-        calls, what = release_walkers(school, dismissal, actor=current_actor()), "All walkers"
-    elif scope == "grade":
-        grade = request.form.get("grade", "").strip()
-        if not grade or len(grade) > 8:
-            raise InvalidInput("Choose a grade.", field="grade")
-        calls = release_walkers(school, dismissal, grade, actor=current_actor())
-        what = f"Grade {grade} walkers"
-    elif scope == "door":
-        door = request.form.get("door", "")
-        doors = carline_settings(school).walker_doors
-        if door not in doors:
-            raise InvalidInput("Choose one of the school's walker doors.", field="door")
-        calls = release_walkers(
-            school, dismissal, grades=doors[door], door=door, actor=current_actor()
-        )
-        what = f"Walkers at {door}"
-    else:
-        raise InvalidInput("Choose all walkers, a grade or a door.", field="scope")
-    if calls:
-        flash(f"{what} released: {_students(len(calls))}. Undo below within a minute.", "success")
-    else:
-        flash(f"{what}: nobody left to release.", "info")
-    return redirect(url_for("carline.control"))
-
-
-def _students(count: int) -> str:
-    return f"{count} student" if count == 1 else f"{count} students"
-
-
-@bp.route("/dismissal/undo", methods=["POST"])
-@access(*OFFICE)
-def control_undo():
-    """Take back a bus call or walker release of the last minute (students not sent out yet)."""
-    ids = parse_int_list(request.form.getlist("call_id"), field="call_id", label="Calls")
-    if not ids:
-        raise InvalidInput("Choose a call to undo.", field="call_id")
-    done = undo_calls(_school(), _open_dismissal(), ids, actor=current_actor())
-    message = f"Undone: {_students(done.undone)} no longer called."
-    if done.kept:
-        message += f" {_students(done.kept)} already left the room and stay released."
-    flash(message, "success" if not done.kept else "warning")
-    return redirect(url_for("carline.control"))
-
-
-@bp.route("/dismissal/end", methods=["POST"])
-@access(*OFFICE)
-def control_end():
-    """End today's dismissal; the page then lists the late pickups."""
-    late = end_dismissal(_school(), _open_dismissal(), actor=current_actor())
-    flash(
-        f"Dismissal ended. {len(late)} students are still at school."
-        if late
-        else "Dismissal ended. Every student has gone home.",
-        "warning" if late else "success",
-    )
-    return redirect(url_for("carline.control"))
-
-
-@bp.route("/dismissal/reopen", methods=["POST"])
-@access(*OFFICE)
-def control_reopen():
-    """Reopen today's ended dismissal (the same day only): the curb takes entries again."""
-    school = _school()
-    dismissal = todays_dismissal(school)
-    if dismissal is None:
-        raise Conflict(NOT_STARTED)
-    reopen_dismissal(school, dismissal, actor=current_actor())
-    flash("Dismissal reopened: the curb takes entries again.", "success")
-    return redirect(url_for("carline.control"))
-
-
 # The curb
 
 
 def _render_curb_list(dismissal: Dismissal | None, version: int | None = None) -> str:
     if version is None:
-        version = live.current(_school().id, TOPIC)
+        version = live.current(caller_school().id, TOPIC)
     return render_template(
         "carline/run/partials/curb_list.html",
         dismissal=dismissal,
@@ -244,7 +81,7 @@ def _render_curb_list(dismissal: Dismissal | None, version: int | None = None) -
 
 
 def _curb_page(answer: str | None = None, status: int = 200):
-    dismissal = todays_dismissal(_school())
+    dismissal = todays_dismissal(caller_school())
     return render_template(
         "carline/run/curb.html",
         dismissal=dismissal,
@@ -280,7 +117,7 @@ def curb_enter():
     """A car at the curb: its tag number or scanned token; idempotent by the client's key."""
     how = _parse_entry(request.form.get("entry"))
     key = request.form.get("key") or None
-    result = curb_entry(_school(), idempotency_key=key, **how, actor=current_actor())
+    result = curb_entry(caller_school(), idempotency_key=key, **how, actor=current_actor())
     answer = render_template(
         "carline/run/partials/curb_answer.html",
         result=result,
@@ -295,7 +132,7 @@ def curb_enter():
 @access(*STAFF, "device:scanner")
 def curb_list():
     """Live region: cars at the loading spots and the next cars waiting (204 unchanged)."""
-    school = _school()
+    school = caller_school()
     return live.poll(
         school.id,
         TOPIC,
@@ -307,11 +144,11 @@ def curb_list():
 @access(*STAFF, "device:scanner")
 def curb_loaded(entry_id: int):
     """The car at a spot is loaded: it leaves and the next car moves up."""
-    dismissal = _open_dismissal()
+    dismissal = open_dismissal()
     entry = db.session.get(QueueEntry, entry_id)
     if entry is None or entry.dismissal_id != dismissal.id:
         raise NotFound("That car is not in today's line.")
-    mark_loaded(_school(), entry, actor=current_actor())
+    mark_loaded(caller_school(), entry, actor=current_actor())
     if _is_htmx():
         return _render_curb_list(dismissal)
     return redirect(url_for("carline.curb"))
@@ -343,7 +180,7 @@ def _render_tv_calls(dismissal: Dismissal | None, version: int) -> str:
 def tv():
     """The dismissal TV: every called student, oldest first, readable across the room."""
     _tv_viewer()
-    school = _school()
+    school = caller_school()
     version = live.current(school.id, TOPIC)
     return render_template(
         "carline/run/tv.html",
@@ -356,7 +193,7 @@ def tv():
 def tv_calls():
     """Live region of the dismissal TV (204 while unchanged)."""
     _tv_viewer()
-    school = _school()
+    school = caller_school()
     return live.poll(
         school.id,
         TOPIC,
@@ -370,7 +207,7 @@ def tv_calls():
 
 def _viewable_rooms() -> list[Room]:
     """Rooms the signed-in staff member may watch: any for the office, taught ones for teachers."""
-    query = select(Room).where(Room.school_id == _school().id, Room.active.is_(True))
+    query = select(Room).where(Room.school_id == caller_school().id, Room.active.is_(True))
     if not g.principal.has_role(*ROOM_WATCH_ROLES):
         query = query.where(Room.id.in_(taught_room_ids(g.principal.user.id)))
     return list(db.session.scalars(query.order_by(Room.name)))
@@ -382,7 +219,7 @@ def _default_room() -> Room | None:
     if device is not None:
         return device.room
     if g.principal.has_role("teacher"):
-        section = class_in_session(_school(), g.principal.user.id, utcnow())
+        section = class_in_session(caller_school(), g.principal.user.id, utcnow())
         if section is not None and section.room is not None:
             return section.room
     rooms = _viewable_rooms()
@@ -391,13 +228,13 @@ def _default_room() -> Room | None:
 
 def _room_students(room: Room, dismissal: Dismissal | None) -> set[int]:
     at = dismissal.started_at if dismissal is not None else None
-    return room_student_ids(_school(), room, at)
+    return room_student_ids(caller_school(), room, at)
 
 
 def _render_classroom_calls(room: Room, version: int | None = None) -> str:
     if version is None:
-        version = live.current(_school().id, TOPIC)
-    dismissal = todays_dismissal(_school())
+        version = live.current(caller_school().id, TOPIC)
+    dismissal = todays_dismissal(caller_school())
     rows = _room_rows(room, dismissal) if dismissal is not None else []
     return render_template(
         "carline/run/partials/classroom_calls.html",
@@ -418,8 +255,8 @@ def _room_rows(room: Room, dismissal: Dismissal) -> list[progress.CallRow]:
 
 def _render_classroom_changes(room: Room, version: int | None = None) -> str:
     if version is None:
-        version = live.current(_school().id, TOPIC)
-    school = _school()
+        version = live.current(caller_school().id, TOPIC)
+    school = caller_school()
     dismissal = todays_dismissal(school)
     notes = room_plan_notes(school, school_today(school), _room_students(room, dismissal))
     return render_template(
@@ -472,13 +309,13 @@ def classroom_changes(room_id: int):
 def call_sent(call_id: int):
     """The teacher sent a called student out of the room."""
     room = watched_room(request.form.get("room_id"))
-    dismissal = _open_dismissal()
+    dismissal = open_dismissal()
     call = db.session.get(CalledStudent, call_id)
     if call is None or call.dismissal_id != dismissal.id:
         raise NotFound("That student is not called today.")
     if call.student_id not in _room_students(room, dismissal):
         raise Forbidden("This student is not dismissed from this room.")
-    mark_sent(_school(), call, actor=current_actor())
+    mark_sent(caller_school(), call, actor=current_actor())
     if _is_htmx():
         return _render_classroom_calls(room)
     return redirect(url_for("carline.classroom", room_id=room.id))
@@ -489,7 +326,7 @@ def call_sent(call_id: int):
 def classroom_send_all(room_id: int):
     """Send out all of the room's called riders of one bus, or all its called walkers."""
     room = watched_room(room_id)
-    dismissal = _open_dismissal()
+    dismissal = open_dismissal()
     mode, route = request.form.get("mode"), request.form.get("route") or None
     if mode not in ("bus", "walker"):
         raise InvalidInput("Choose a bus or the walkers.", field="mode")
@@ -502,7 +339,7 @@ def classroom_send_all(room_id: int):
         None,
     )
     if group is not None:
-        send_all(_school(), dismissal, group.call_ids, actor=current_actor())
+        send_all(caller_school(), dismissal, group.call_ids, actor=current_actor())
     if _is_htmx():
         return _render_classroom_calls(room)
     return redirect(url_for("carline.classroom", room_id=room.id))
@@ -513,14 +350,14 @@ def classroom_send_all(room_id: int):
 def classroom_send_all_undo(room_id: int):
     """Take back a "send all" of this room within a minute (the students are called again)."""
     room = watched_room(room_id)
-    dismissal = _open_dismissal()
+    dismissal = open_dismissal()
     ids = set(parse_int_list(request.form.getlist("call_id"), field="call_id", label="Calls"))
     if not ids:
         raise InvalidInput("Choose the students to call again.", field="call_id")
     mine = {r.call.id for r in _room_rows(room, dismissal)}
     if not ids <= mine:
         raise Forbidden("These students are not dismissed from this room.")
-    undo_send_all(_school(), dismissal, sorted(ids), actor=current_actor())
+    undo_send_all(caller_school(), dismissal, sorted(ids), actor=current_actor())
     if _is_htmx():
         return _render_classroom_calls(room)
     return redirect(url_for("carline.classroom", room_id=room.id))
