@@ -76,6 +76,108 @@
     if (answer && !answer.contains(event.target)) answer.innerHTML = "";
   });
 
+  // <button data-busy="Importing…"> (a form's submit button): slow work. Once the form is
+  // really sent (no confirm said no), the button is disabled and says what is happening
+  // until the answer replaces the page. Restored if the page comes back from the cache.
+  function busy(button, text) {
+    if (!button.hasAttribute("data-idle")) button.setAttribute("data-idle", button.textContent);
+    button.textContent = text;
+    button.disabled = true;
+    button.classList.add("is-busy");
+    button.setAttribute("aria-busy", "true");
+    var status = busyStatus(button);
+    if (status) status.textContent = text;
+  }
+  function idle(button) {
+    if (!button.hasAttribute("data-idle")) return;
+    button.textContent = button.getAttribute("data-idle");
+    button.removeAttribute("data-idle");
+    button.disabled = false;
+    button.classList.remove("is-busy");
+    button.removeAttribute("aria-busy");
+  }
+  function busyStatus(button) {  // a polite live region next to the button, made once
+    var next = button.nextElementSibling;
+    if (next && next.classList.contains("busy-status")) return next;
+    var status = document.createElement("span");
+    status.className = "sr-only busy-status";
+    status.setAttribute("role", "status");
+    button.insertAdjacentElement("afterend", status);
+    return status;
+  }
+  document.addEventListener("submit", function (event) {
+    if (event.defaultPrevented) return;
+    var button = event.submitter;
+    if (!button || !button.hasAttribute("data-busy") || button.hasAttribute("data-download")) return;
+    // Disabled after the form data is taken, so the button's own value is still sent.
+    setTimeout(function () { busy(button, button.getAttribute("data-busy")); }, 0);
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("[data-idle]").forEach(idle);
+  });
+
+  // <a data-busy="Making the PDF…" data-download href="…"> (or such a submit button of a GET
+  // form): a file that takes a while to make. It is fetched here, with the link disabled and
+  // saying so until the file comes, then saved under the server's file name; a refusal is
+  // shown next to it. Without JavaScript the link is an ordinary download.
+  function downloadUrl(elt) {
+    if (elt.tagName === "A") return elt.href;
+    var form = elt.form;
+    var url = new URL(elt.getAttribute("formaction") || form.action, window.location.href);
+    new FormData(form).forEach(function (value, name) { url.searchParams.append(name, value); });
+    return url.toString();
+  }
+  function fileName(response) {
+    var header = response.headers.get("Content-Disposition") || "";
+    var match = /filename="?([^";]+)"?/.exec(header);
+    return match ? match[1] : "download";
+  }
+  document.addEventListener("click", function (event) {
+    var elt = event.target.closest && event.target.closest("[data-busy][data-download]");
+    if (!elt || elt.getAttribute("aria-disabled") === "true") {
+      if (elt) event.preventDefault();
+      return;
+    }
+    event.preventDefault();
+    var text = elt.getAttribute("data-busy");
+    var label = elt.textContent;
+    var status = busyStatus(elt);
+    status.className = "sr-only busy-status";
+    elt.setAttribute("aria-disabled", "true");
+    elt.setAttribute("aria-busy", "true");
+    elt.classList.add("is-busy");
+    elt.textContent = text;
+    status.textContent = text;
+    fetch(downloadUrl(elt), {credentials: "same-origin"}).then(function (response) {
+      if (!response.ok) {
+        return response.text().then(function (html) {
+          var page = new DOMParser().parseFromString(html, "text/html");
+          var lead = page.querySelector(".lead, .flash-error");
+          throw new Error(lead ? lead.textContent.trim() : "The file could not be made.");
+        });
+      }
+      return response.blob().then(function (blob) {
+        var link = document.createElement("a");
+        link.href = URL.createObjectURL(blob);
+        link.download = fileName(response);
+        document.body.appendChild(link);
+        link.click();
+        link.remove();
+        setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
+        status.textContent = "Downloaded.";
+      });
+    }).catch(function (error) {
+      status.textContent = error.message || "The file could not be made.";
+      status.classList.remove("sr-only");
+      status.classList.add("flash", "flash-error");
+    }).then(function () {
+      elt.textContent = label;
+      elt.removeAttribute("aria-disabled");
+      elt.removeAttribute("aria-busy");
+      elt.classList.remove("is-busy");
+    });
+  });
+
   // <select data-autosubmit>: submit its form when changed.
   document.addEventListener("change", function (event) {
     var el = event.target;
