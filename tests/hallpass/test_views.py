@@ -208,6 +208,7 @@ def test_hallway_overview_lists_everyone_out_overdue_first(
     page = client.get("/hallpass/hallway").get_data(as_text=True)
     assert page.index("Kid1 Test") < page.index("Kid0 Test")  # overdue first
     assert "overdue-row" in page and "Out now: 2" in page
+    assert page.count("⚠ overdue") == 1  # said in words, not only by the row's colour
     only_overdue = client.get("/hallpass/hallway/list?overdue=1").get_data(as_text=True)
     assert "Kid1 Test" in only_overdue and "Kid0 Test" not in only_overdue
     nurse_only = client.get(f"/hallpass/hallway/list?destination={nurse.id}").get_data(as_text=True)
