@@ -8,11 +8,14 @@ the message next to its field; the other forms are buttons the office cannot mis
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from flask import flash, redirect, render_template, request, url_for
 
 from carline import bp, progress
 from carline.dismissal import (
     NOT_STARTED,
+    UNDO_WINDOW,
     call_bus,
     end_dismissal,
     late_pickups,
@@ -32,6 +35,7 @@ from shared.audit import current_actor
 from shared.errors import Conflict, DomainError, InvalidInput, rerender
 from shared.forms import parse_int, parse_int_list
 from shared.schedule import school_today
+from shared.timeutil import utcnow
 
 
 def _render_status(dismissal: Dismissal | None, version: int | None = None) -> str:
@@ -63,7 +67,7 @@ def _control_context() -> dict:
             walker_grades=grades,
             walker_doors=doors,
             status_region=_render_status(dismissal),
-            undoable=progress.undoable_groups(dismissal),
+            just_called_region=_render_just_called(dismissal),
         )
     elif dismissal is not None:
         context["late"] = late_pickups(dismissal)
@@ -79,6 +83,35 @@ def control_status():
         school.id,
         TOPIC,
         lambda version: _render_status(todays_dismissal(school), version),
+    )
+
+
+def _render_just_called(dismissal: Dismissal | None, version: int | None = None) -> str:
+    if version is None:
+        version = live.current(caller_school().id, TOPIC)
+    groups = progress.undoable_groups(dismissal) if dismissal is not None else []
+    wait = None
+    if groups:
+        oldest = min(group.called_at for group in groups)
+        if oldest.tzinfo is None:  # SQLite gives back naive UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        wait = max(1, int((oldest + UNDO_WINDOW - utcnow()).total_seconds()) + 1)
+    return render_template(
+        "carline/run/partials/just_called.html", undoable=groups, wait=wait, version=version
+    )
+
+
+@bp.route("/dismissal/just-called")
+@access(*OFFICE)
+def control_just_called():
+    """Live region: the bus calls and walker releases that can still be undone (204 while
+    unchanged). Asked without a version, as the region does once its oldest Undo has run
+    out, it is rendered afresh."""
+    school = caller_school()
+    return live.poll(
+        school.id,
+        TOPIC,
+        lambda version: _render_just_called(todays_dismissal(school), version),
     )
 
 

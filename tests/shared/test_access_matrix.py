@@ -170,6 +170,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "carline.index": STAFF,
     "carline.control": OFFICE,
     "carline.control_status": OFFICE,
+    "carline.control_just_called": OFFICE,
     "carline.control_start": OFFICE,
     "carline.control_bus": OFFICE,
     "carline.control_walkers": OFFICE,
