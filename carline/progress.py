@@ -312,10 +312,11 @@ def call_rows(
 
 @dataclass(frozen=True)
 class RoomGroup:
-    """A room's called students of one bus, or its walkers: sent out together."""
+    """A room's called students of one bus, or its walkers of one door: sent out together."""
 
     label: str
     mode: str
+    #: The bus route; for walkers, their door (None: a grade no door lists).
     route: str | None
     rows: list[CallRow]
 
@@ -325,19 +326,38 @@ class RoomGroup:
 
 
 def _group_label(mode: str, route: str | None) -> str:
-    return f"Bus {route}" if mode == "bus" else "Walkers"
+    if mode == "bus":
+        return f"Bus {route}"
+    return f"Walkers, {route}" if route else "Walkers"
 
 
-def waiting_groups(rows: list[CallRow]) -> list[RoomGroup]:
-    """The room's waiting bus riders by bus, and its waiting walkers (oldest call first)."""
+def walker_door(grade: str | None, doors: dict[str, list[str]]) -> str | None:
+    """The door a walker of this grade leaves by (the school's walker doors), or None."""
+    return next((door for door, grades in doors.items() if grade in grades), None)
+
+
+def _group_key(row: CallRow, doors: dict[str, list[str]]) -> str | None:
+    if row.call.mode == "walker":
+        return walker_door(row.student.grade, doors)
+    return row.call.bus_route
+
+
+def waiting_groups(
+    rows: list[CallRow], doors: dict[str, list[str]] | None = None
+) -> list[RoomGroup]:
+    """The room's waiting bus riders by bus, and its waiting walkers by door (`doors`, the
+    school's walker doors), oldest call first."""
     groups: dict[tuple[str, str | None], list[CallRow]] = {}
     for row in rows:
         if row.call.mode != "car" and row.call.status == "called":
-            groups.setdefault((row.call.mode, row.call.bus_route), []).append(row)
+            key = (row.call.mode, _group_key(row, doors or {}))
+            groups.setdefault(key, []).append(row)
     return [RoomGroup(_group_label(m, r), m, r, g) for (m, r), g in groups.items()]
 
 
-def just_sent_groups(rows: list[CallRow], now: datetime | None = None) -> list[RoomGroup]:
+def just_sent_groups(
+    rows: list[CallRow], now: datetime | None = None, doors: dict[str, list[str]] | None = None
+) -> list[RoomGroup]:
     """The room's bus riders and walkers sent out in the last minute, by the time sent."""
     since = (now or utcnow()) - UNDO_WINDOW
     groups: dict[tuple, list[CallRow]] = {}
@@ -345,7 +365,8 @@ def just_sent_groups(rows: list[CallRow], now: datetime | None = None) -> list[R
         call = row.call
         just = call.sent_at is not None and call.sent_at >= since
         if call.mode != "car" and call.status == "released" and just:
-            groups.setdefault((call.sent_at, call.mode, call.bus_route), []).append(row)
+            key = (call.sent_at, call.mode, _group_key(row, doors or {}))
+            groups.setdefault(key, []).append(row)
     return [
         RoomGroup(_group_label(m, r), m, r, g)
         for (_, m, r), g in sorted(groups.items(), key=lambda item: item[0][0], reverse=True)

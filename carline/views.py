@@ -28,6 +28,7 @@ from carline.models import CalledStudent, Dismissal, QueueEntry
 from carline.plan_lists import room_plan_notes
 from carline.recording import TOPIC
 from carline.rooms import room_student_ids
+from carline.settings import carline_settings
 from shared import live
 from shared.access import ROOM_WATCH_ROLES, access, watched_room
 from shared.audit import current_actor
@@ -231,19 +232,27 @@ def _room_students(room: Room, dismissal: Dismissal | None) -> set[int]:
     return room_student_ids(caller_school(), room, at)
 
 
+def _walker_doors() -> dict[str, list[str]]:
+    """The school's walker doors and their grades: a room's walkers are grouped by door."""
+    return carline_settings(caller_school()).walker_doors
+
+
 def _render_classroom_calls(room: Room, version: int | None = None) -> str:
     if version is None:
         version = live.current(caller_school().id, TOPIC)
     dismissal = todays_dismissal(caller_school())
     rows = _room_rows(room, dismissal) if dismissal is not None else []
+    doors = _walker_doors()
     return render_template(
         "carline/run/partials/classroom_calls.html",
         room=room,
         dismissal=dismissal,
         waiting=[r for r in rows if r.call.status == "called"],
         sent=[r for r in rows if r.call.status != "called"],
-        groups=[g for g in progress.waiting_groups(rows) if len(g.rows) > 1],
-        just_sent=progress.just_sent_groups(rows),
+        groups=[g for g in progress.waiting_groups(rows, doors) if len(g.rows) > 1],
+        just_sent=progress.just_sent_groups(rows, doors=doors),
+        doors=doors,
+        walker_door=progress.walker_door,
         version=version,
     )
 
@@ -333,8 +342,8 @@ def classroom_send_all(room_id: int):
     group = next(
         (
             g
-            for g in progress.waiting_groups(_room_rows(room, dismissal))
-            if g.mode == mode and (mode == "walker" or g.route == route)
+            for g in progress.waiting_groups(_room_rows(room, dismissal), _walker_doors())
+            if g.mode == mode and g.route == route
         ),
         None,
     )
