@@ -23,10 +23,10 @@ from carline.dismissal import (
     reopen_dismissal,
     start_dismissal,
     todays_dismissal,
-    undo_calls,
 )
 from carline.models import Dismissal
 from carline.recording import TOPIC
+from carline.sending import undo_calls
 from carline.settings import carline_settings
 from carline.views import OFFICE, caller_school, open_dismissal
 from shared import live

@@ -10,7 +10,8 @@ Writers of one dismissal take turns on its row (`lock_open`): PostgreSQL locks i
 (`SELECT ... FOR NO KEY UPDATE`), and SQLite already holds the database write lock
 from `BEGIN IMMEDIATE` (see `shared.database`), so call these (and the curb's writes,
 `carline.curb`) in a writing request or inside `write_intent()`. Under that lock "is
-this student already called?" followed by an insert is safe.
+this student already called?" followed by an insert is safe. Taking back calls and
+sending a group at once ("send all", its undo) are in `carline.sending`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -117,14 +118,17 @@ def lock_open(school: School, dismissal_id: int | None = None) -> Dismissal:
 def end_dismissal(school: School, dismissal: Dismissal, *, actor: Actor) -> list[LatePickup]:
     """Close the day's dismissal; the students still at school (late pickups).
 
-    The audit entry holds the counts; who they are stays readable from the day's records
+    The audit entry holds the counts, and so does the dismissal (what the reports show of
+    the day, whatever changes later); who they are stays readable from the day's records
     (`late_pickups`, the office's list and the dismissal's CSV).
     """
     dismissal = lock_open(school, dismissal.id)
     dismissal.ended_at = utcnow()
     late = late_pickups(dismissal)
-    db.session.flush()
     by_reason = Counter(p.reason for p in late)
+    dismissal.late_pickups = len(late)
+    dismissal.late_by_reason = {reason: by_reason[reason] for reason in LATE_REASONS}
+    db.session.flush()
     record(
         "dismissal_end",
         school,
@@ -151,6 +155,7 @@ def reopen_dismissal(school: School, dismissal: Dismissal, *, actor: Actor) -> D
     if dismissal.day != school_today(school):
         raise Conflict("Only today's dismissal can be reopened.")
     ended_at, dismissal.ended_at = dismissal.ended_at, None
+    dismissal.late_pickups = dismissal.late_by_reason = None  # counted again at the next end
     db.session.flush()
     record("dismissal_reopen", school, dismissal, actor=actor, ended_at=ended_at.isoformat())
     return dismissal
@@ -321,145 +326,3 @@ def _call_all(
     db.session.add_all(calls)
     db.session.flush()
     return calls
-
-
-@dataclass(frozen=True)
-class Undone:
-    """What `undo_calls` took back, and the students it kept (already out of the room)."""
-
-    undone: int
-    kept: int
-
-
-def undo_calls(
-    school: School,
-    dismissal: Dismissal,
-    call_ids: list[int],
-    *,
-    actor: Actor,
-    now: datetime | None = None,
-) -> Undone:
-    """Take back a bus call or a walker release within `UNDO_WINDOW` of it.
-
-    Its students not yet sent out are uncalled (the TV and the classrooms drop them);
-    those a teacher already released stay released. Car calls are never undone here: a
-    car leaves the line by being loaded.
-    """
-    dismissal = lock_open(school, dismissal.id)
-    now = now or utcnow()
-    calls = list(
-        db.session.scalars(
-            select(CalledStudent)
-            .where(
-                CalledStudent.dismissal_id == dismissal.id,
-                CalledStudent.id.in_(call_ids),
-                CalledStudent.mode != "car",
-            )
-            .execution_options(populate_existing=True)
-        )
-    )
-    if not calls:
-        raise NotFound("There is nothing to undo: those students were not called.")
-    if any(c.called_at < now - UNDO_WINDOW for c in calls):
-        raise Conflict(
-            "Too late to undo: it was more than a minute ago. Ask the teachers to keep "
-            "the students in class instead."
-        )
-    undo = [c for c in calls if c.status == "called"]
-    for call in undo:
-        db.session.delete(call)
-    db.session.flush()
-    first = calls[0]
-    record(
-        "calls_undo",
-        school,
-        dismissal,
-        actor=actor,
-        mode=first.mode,
-        route=first.bus_route,
-        undone=len(undo),
-        kept=len(calls) - len(undo),
-    )
-    return Undone(len(undo), len(calls) - len(undo))
-
-
-def send_all(
-    school: School, dismissal: Dismissal, call_ids: list[int], *, actor: Actor
-) -> list[CalledStudent]:
-    """The teacher sent a whole called group out (one bus's riders, the walkers): released.
-
-    The view chooses the calls (the room's waiting calls of the group); car riders are
-    sent one by one, with their spot. One time for all, so `undo_send_all` finds them.
-    """
-    dismissal = lock_open(school, dismissal.id)
-    calls = list(
-        db.session.scalars(
-            select(CalledStudent)
-            .where(
-                CalledStudent.dismissal_id == dismissal.id,
-                CalledStudent.id.in_(call_ids),
-                CalledStudent.mode != "car",
-                CalledStudent.status == "called",
-            )
-            .order_by(CalledStudent.id)
-            .execution_options(populate_existing=True)
-        )
-    )
-    if not calls:
-        return []
-    now = utcnow()
-    for call in calls:
-        call.status, call.sent_at, call.left_at = "released", now, now
-    db.session.flush()
-    record(
-        "sent_all",
-        school,
-        dismissal,
-        actor=actor,
-        mode=calls[0].mode,
-        route=calls[0].bus_route,
-        sent=len(calls),
-    )
-    return calls
-
-
-def undo_send_all(
-    school: School,
-    dismissal: Dismissal,
-    call_ids: list[int],
-    *,
-    actor: Actor,
-    now: datetime | None = None,
-) -> int:
-    """Take back a "send all" (or a bus rider's or walker's "Sent") within `UNDO_WINDOW`."""
-    dismissal = lock_open(school, dismissal.id)
-    now = now or utcnow()
-    calls = list(
-        db.session.scalars(
-            select(CalledStudent)
-            .where(
-                CalledStudent.dismissal_id == dismissal.id,
-                CalledStudent.id.in_(call_ids),
-                CalledStudent.mode != "car",
-                CalledStudent.status == "released",
-            )
-            .execution_options(populate_existing=True)
-        )
-    )
-    if not calls:
-        raise NotFound("There is nothing to undo: those students were not sent.")
-    if any(c.sent_at is None or c.sent_at < now - UNDO_WINDOW for c in calls):
-        raise Conflict("Too late to undo: it was more than a minute ago.")
-    for call in calls:
-        call.status, call.sent_at, call.left_at = "called", None, None
-    db.session.flush()
-    record(
-        "sent_undo",
-        school,
-        dismissal,
-        actor=actor,
-        mode=calls[0].mode,
-        route=calls[0].bus_route,
-        undone=len(calls),
-    )
-    return len(calls)

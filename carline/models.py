@@ -14,6 +14,7 @@ from datetime import date, datetime, time
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Date,
@@ -247,6 +248,12 @@ class Dismissal(db.Model):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: How many students were still at school when it ended (`dismissal.late_pickups`,
+    #: counted then and kept: later roster or plan changes do not rewrite the day).
+    #: None while it runs, after a reopen, and for days ended before it was kept.
+    late_pickups: Mapped[int | None] = mapped_column(Integer)
+    #: The same, by reason ({"called": 2, "not_called": 5, "no_plan": 1}).
+    late_by_reason: Mapped[dict[str, int] | None] = mapped_column(JSON)
 
     @property
     def spot_count(self) -> int:

@@ -9,7 +9,8 @@ the per-car waits (curb entry to loaded) come back as pairs and their median and
 - cars per minute: loaded cars divided by the minutes from the first call to the
   last car loaded;
 - not picked up: the late pickups of the day, as `carline.dismissal.late_pickups`
-  defines them (the same number as the office's end-of-day list).
+  defines them (the same number as the office's end-of-day list, kept by the dismissal
+  when it ended).
 
 `history_csv` and `dismissal_csv` write spreadsheets safely (no formula injection);
 `timeline_svg` draws calls and loads over time as inline SVG, server-side.
@@ -145,8 +146,11 @@ def _stats_for(dismissals: list[Dismissal]) -> list[DismissalStats]:
     for s in stats.values():
         for mode in CALL_MODES:
             s.called_by_mode.setdefault(mode, 0)
-        # One definition of a late pickup, the end-of-day list's (one query per day).
-        s.not_picked_up = len(late_pickups(s.dismissal))
+        # One definition of a late pickup, the end-of-day list's: kept by the dismissal
+        # when it ended, counted now (one query per day) for a day still running or ended
+        # before the count was kept.
+        stored = s.dismissal.late_pickups if s.dismissal.ended_at is not None else None
+        s.not_picked_up = stored if stored is not None else len(late_pickups(s.dismissal))
     return [stats[d.id] for d in dismissals]
 
 

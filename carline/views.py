@@ -20,14 +20,13 @@ from carline.day_plans import MODE_LABELS
 from carline.dismissal import (
     NOT_STARTED,
     mark_sent,
-    send_all,
     todays_dismissal,
-    undo_send_all,
 )
 from carline.models import CalledStudent, Dismissal, QueueEntry
 from carline.plan_lists import room_plan_notes
 from carline.recording import TOPIC
 from carline.rooms import room_student_ids
+from carline.sending import send_all, undo_send_all
 from carline.settings import carline_settings
 from shared import live
 from shared.access import ROOM_WATCH_ROLES, access, watched_room

@@ -24,10 +24,7 @@ from carline.dismissal import (
     mark_sent,
     release_walkers,
     reopen_dismissal,
-    send_all,
     start_dismissal,
-    undo_calls,
-    undo_send_all,
 )
 from carline.families import (
     block_tag_number,
@@ -46,6 +43,7 @@ from carline.plans import (
     set_weekday_defaults,
     take_back_change,
 )
+from carline.sending import send_all, undo_calls, undo_send_all
 from shared import live
 from shared.audit import SYSTEM, Actor
 from shared.database import write_intent
