@@ -26,7 +26,6 @@ from shared.students import search_students
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-
 def _count(model, *where) -> int:
     return db.session.scalar(
         select(func.count(model.id)).where(model.school_id == g.principal.school_id, *where)
@@ -164,18 +163,24 @@ def staff_edit(user_id: int):
     """Change a staff member's roles here, deactivate / reactivate the account, reset its
     password, or unlock it after too many failed sign-ins."""
     person = staff.school_member(g.principal.school_id, user_id)
+
+    def page() -> dict:
+        return {
+            "person": person,
+            "roles": ROLES,
+            "held": staff.roles_at(person, g.principal.school_id),
+            "two_factor_on": totp.enabled(person),
+            "locked_for": staff.locked_for(person),
+        }
+
     if request.method == "GET":
-        return render_template(
-            "admin/staff_edit.html",
-            person=person,
-            roles=ROLES,
-            held=staff.roles_at(person, g.principal.school_id),
-            two_factor_on=totp.enabled(person),
-            locked_for=staff.locked_for(person),
-        )
+        return render_template("admin/staff_edit.html", **page())
     action = request.form.get("action")
     if action == "roles":
-        staff.set_roles(g.principal, person, request.form.getlist("roles"))
+        try:
+            staff.set_roles(g.principal, person, request.form.getlist("roles"))
+        except DomainError as error:  # the roles form again, the message under it
+            return rerender("admin/staff_edit.html", error, reload=page, roles_error=True)
         flash(f"Roles of {person.name} saved.", "success")
     elif action == "deactivate":
         staff.set_active(g.principal, person, False)
