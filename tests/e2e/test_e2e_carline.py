@@ -97,6 +97,15 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     box = loaded.bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= curb.viewport_size["height"], box
     assert curb.evaluate("scrollY") == 0
+    # So do the cars at the spots with their "Loaded", above the keypad, and the keypad.
+    spot_loaded = curb.locator("#curb-list .curb-car .curb-loaded")
+    expect(spot_loaded.first).to_be_visible()
+    height = curb.viewport_size["height"]
+    for n in range(spot_loaded.count()):
+        spot_box = spot_loaded.nth(n).bounding_box()
+        assert spot_box["y"] + spot_box["height"] <= height, (n, spot_box)
+    keys = curb.get_by_role("group", name="Keypad").bounding_box()
+    assert spot_box["y"] < keys["y"] and keys["y"] + keys["height"] <= height, keys
 
     # The TV and the classroom show the call by themselves.
     student = typed["student"]["name"]
