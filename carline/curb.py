@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import and_, exists, false, or_, select, update
 
-from carline import pickup
 from carline.day_plans import DayPlan, plan_of, with_plans
 from carline.dismissal import lock_open
 from carline.models import (
@@ -82,11 +81,6 @@ class CurbResult:
     def nobody(self) -> bool:
         """No student of this car is called by it: no spot, only the warnings."""
         return all(s.call is None for s in self.students)
-
-    @property
-    def adults(self) -> list[str]:
-        """The family's authorized pickup adults, one a line, for the curb staff to check."""
-        return pickup.adult_lines(self.family)
 
     @property
     def warnings(self) -> list[CurbStudent]:

@@ -30,13 +30,16 @@ from carline.families import (
     unblock_tag_number,
     update_family,
 )
+from carline.guardians import add_guardian, family_guardian, remove_guardian, update_guardian
 from carline.tag_pdf import TAGS_PER_PAGE, tags_pdf
 from shared.access import access, school_record
 from shared.audit import current_actor
 from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
 from shared.forms import parse_int, parse_int_list
-from shared.models import Family, Student
+from shared.guardians import GuardianFields, clean_fields, guardians_of
+from shared.models import GUARDIAN_LANGUAGE_LABELS, Family, Student
+from shared.pickup import pickup_list
 from shared.qr import qr_svg
 from shared.students import search_students
 
@@ -116,16 +119,21 @@ def _render_family(
     search: str = "",
     error: DomainError | None = None,
     form: dict | None = None,
+    guardian_form=None,
 ):
     return render_template(
         "carline/families/family.html",
         family=family,
         tag=live_tag(family),
+        guardians=guardians_of(family),
+        pickup=pickup_list(family),
+        languages=GUARDIAN_LANGUAGE_LABELS,
         found=found,
         search=search,
         error=error.message if error else None,
         error_field=error.field if error else None,
         edit_form=form,
+        form=guardian_form,
     )
 
 
@@ -235,6 +243,68 @@ def family_tag_lost(family_id: int):
         "success",
     )
     return redirect(url_for("carline.tags_print", family=family_id))
+
+
+# Guardians
+
+
+def _guardian_fields() -> GuardianFields:
+    form = request.form
+    return clean_fields(
+        name=form.get("name"),
+        email=form.get("email"),
+        mobile=form.get("mobile"),
+        language=form.get("language"),
+        relationship=form.get("relationship"),
+        may_pick_up=form.get("may_pick_up") == "1",
+        note=form.get("note"),
+    )
+
+
+def _guardian_failed(family_id: int, error: DomainError):
+    db.session.rollback()
+    return _render_family(_family(family_id), error=error, guardian_form=request.form), (
+        error.status_code
+    )
+
+
+@bp.route("/families/<int:family_id>/guardians", methods=["POST"])
+@access(*OFFICE)
+def family_guardian_add(family_id: int):
+    """Add a guardian to the family (who may pick up, how to reach them)."""
+    found_family = _family(family_id)
+    try:
+        guardian = add_guardian(_school(), current_actor(), found_family, _guardian_fields())
+    except DomainError as error:
+        return _guardian_failed(family_id, error)
+    flash(f"{guardian.name} added.", "success")
+    return redirect(url_for("carline.family", family_id=family_id))
+
+
+@bp.route("/families/<int:family_id>/guardians/<int:guardian_id>", methods=["POST"])
+@access(*OFFICE)
+def family_guardian_edit(family_id: int, guardian_id: int):
+    """Change a guardian's details."""
+    school = _school()
+    guardian = family_guardian(school, _family(family_id), guardian_id)
+    try:
+        update_guardian(school, current_actor(), guardian, _guardian_fields())
+    except DomainError as error:
+        return _guardian_failed(family_id, error)
+    flash(f"{guardian.name} saved.", "success")
+    return redirect(url_for("carline.family", family_id=family_id))
+
+
+@bp.route("/families/<int:family_id>/guardians/<int:guardian_id>/remove", methods=["POST"])
+@access(*OFFICE)
+def family_guardian_remove(family_id: int, guardian_id: int):
+    """Remove a guardian from the family."""
+    school = _school()
+    guardian = family_guardian(school, _family(family_id), guardian_id)
+    name = guardian.name
+    remove_guardian(school, current_actor(), guardian)
+    flash(f"{name} removed.", "success")
+    return redirect(url_for("carline.family", family_id=family_id))
 
 
 # Blocked tag numbers

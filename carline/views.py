@@ -35,6 +35,7 @@ from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.forms import parse_int_list
 from shared.models import Room
+from shared.pickup import pickup_list
 from shared.schedule import class_in_session, school_today, taught_room_ids
 from shared.timeutil import utcnow
 
@@ -121,6 +122,7 @@ def curb_enter():
     answer = render_template(
         "carline/run/partials/curb_answer.html",
         result=result,
+        pickup=pickup_list(result.family),
         waiting=progress.queue_rank(result.entry) if result.entry is not None else None,
     )
     if _is_htmx():

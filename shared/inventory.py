@@ -176,6 +176,22 @@ CORE_INVENTORY: dict[str, Entry] = {
             "release_note": 'Custody or "do not release" note, shown at the curb and the gates.',
         },
     ),
+    "guardians": Entry(
+        "Guardians",
+        "The adults of a family: who may pick the children up (or must not), how the office "
+        "reaches them, and where the family page's sign-in links are mailed.",
+        "Office and admins; curb staff see who may pick up a car they entered; the guardian "
+        "sees their own family's page.",
+        UNTIL_REMOVED,
+        student_data=True,
+        notes={
+            "email": "Where sign-in links and confirmations go, through the district's mail "
+            "server.",
+            "mobile": "For the office to call. Nothing is ever texted: no SMS provider gets "
+            "student data.",
+            "note": 'The office\'s words for staff, e.g. "Do not release to ...".',
+        },
+    ),
     "family_students": Entry(
         "Family members",
         "Which students belong to which family or carpool.",

@@ -38,6 +38,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -388,6 +389,64 @@ class Family(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
     students: Mapped[list[Student]] = relationship(secondary=family_students)
+
+
+class GuardianLanguage(StrEnum):
+    """The language a guardian reads: their family page and their mails."""
+
+    EN = "en"
+    ES = "es"
+
+
+GUARDIAN_LANGUAGES = tuple(GuardianLanguage)
+GUARDIAN_LANGUAGE_LABELS = {"en": "English", "es": "Español"}
+
+
+class Guardian(db.Model):
+    """An adult of a family: may pick the children up (or must not), and signs in to the
+    family page with a single-use link mailed to `email` (never a password).
+
+    `mobile` is stored for the office to call; nothing is ever texted to it.
+    """
+
+    __tablename__ = "guardians"
+    __table_args__ = (
+        Index(
+            "uq_guardians_family_id_email",
+            "family_id",
+            "email",
+            unique=True,
+            sqlite_where=text("email IS NOT NULL"),
+            postgresql_where=text("email IS NOT NULL"),
+        ),
+        Index("ix_guardians_email", "email"),
+        CheckConstraint(sql_in("language", GuardianLanguage), name="language"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    family_id: Mapped[int] = mapped_column(
+        ForeignKey("families.id", ondelete="CASCADE"), index=True
+    )
+    #: (Before the `relationship` column below, whose name hides SQLAlchemy's function.)
+    family: Mapped[Family] = relationship()
+    name: Mapped[str] = mapped_column(String(200))
+    #: Stored lower-case; where the sign-in links go. None: no mail (a family code instead).
+    email: Mapped[str | None] = mapped_column(String(254))
+    #: For the office to call; never texted (no SMS provider sees student data).
+    mobile: Mapped[str | None] = mapped_column(String(32))
+    #: "en" or "es": the family page's and the mails' language.
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    #: "Mother", "Grandfather", "Aunt"... as the office or the SIS says.
+    relationship: Mapped[str] = mapped_column(String(60), default="")
+    #: False: listed at the curb as someone the children must not be released to.
+    may_pick_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: For the office and the curb ("Do not release to ..." notes are shown prominently).
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Guardian {self.id}>"
 
 
 class Device(db.Model):

@@ -25,6 +25,7 @@ from shared.models import (
     User,
 )
 from shared.roster.existing import CHUNK
+from shared.roster.guardians import apply_guardians
 from shared.roster.results import KindChanges, Plan
 from shared.roster.rows import BellRecord, ClassRecord, FamilyRecord, StaffRecord
 from shared.staff import invite_account
@@ -44,6 +45,7 @@ def apply_import(plan: Plan, *, source: str) -> dict[str, dict[str, int]]:
     writer.enrollments()
     writer.bell_schedule()
     writer.families()
+    apply_guardians(plan)
     if plan.school_sourced_id is not None:
         plan.school.sourced_id = plan.school_sourced_id
     db.session.flush()

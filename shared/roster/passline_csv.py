@@ -12,6 +12,8 @@ from typing import Any
 
 from shared.models import ROLES, ROOM_KINDS, BellPeriod, Room, SchoolClass, Student, User
 from shared.roster.files import Bundle
+from shared.roster.guardians import REQUIRED as GUARDIAN_COLUMNS
+from shared.roster.guardians import parse_guardian_row
 from shared.roster.results import Plan
 from shared.roster.rows import (
     BellRecord,
@@ -156,6 +158,7 @@ _CSV_FILES: dict[str, tuple[tuple[str, ...], Callable[[Cells], list], str]] = {
     "enrollments": (("class_id", "student_number"), _parse_enrollment_row, "student_number"),
     "bell_schedule": (("period", "days", "start", "end"), _parse_bell_row, "days"),
     "families": (("tag_number", "student_numbers"), _parse_family_row, "tag_number"),
+    "guardians": (GUARDIAN_COLUMNS, parse_guardian_row, "name"),
 }
 
 

@@ -27,6 +27,7 @@ from shared.models import (
 from shared.roster.describe import class_summary, class_updates, describe, student_label
 from shared.roster.existing import Existing
 from shared.roster.files import Bundle
+from shared.roster.guardians import plan_guardians
 from shared.roster.oneroster import OneRosterReader
 from shared.roster.passline_csv import parse_csv_bundle
 from shared.roster.results import Change, KindChanges, Plan, RowError
@@ -103,6 +104,7 @@ class _Planner:
         self.plan_enrollments()
         self.plan_bell_schedule()
         self.plan_families()
+        plan_guardians(self.plan, self.roster, self.existing.families)
 
     def check_school_link(self) -> None:
         sourced_id = self.plan.school_sourced_id

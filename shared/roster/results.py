@@ -16,7 +16,16 @@ if TYPE_CHECKING:
     from shared.roster.existing import Existing
 
 #: The passline CSV files, by kind; a file is named after its kind ("students.csv").
-CSV_KINDS = ("staff", "rooms", "students", "classes", "enrollments", "bell_schedule", "families")
+CSV_KINDS = (
+    "staff",
+    "rooms",
+    "students",
+    "classes",
+    "enrollments",
+    "bell_schedule",
+    "families",
+    "guardians",
+)
 KIND_LABELS = {
     "staff": "Staff",
     "rooms": "Rooms",
@@ -25,6 +34,7 @@ KIND_LABELS = {
     "enrollments": "Enrollments",
     "bell_schedule": "Bell schedule",
     "families": "Families",
+    "guardians": "Guardians",
 }
 ACTIONS = ("created", "changed", "deactivated", "removed")
 #: The actions that can happen to each kind.
@@ -36,6 +46,7 @@ KIND_ACTIONS = {
     "enrollments": ("created", "removed"),
     "bell_schedule": ("created", "changed", "removed"),
     "families": ("created", "changed"),
+    "guardians": ("created", "changed"),
 }
 
 

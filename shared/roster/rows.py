@@ -252,6 +252,8 @@ class Roster:
     enrollments: dict[tuple[str, str], Where] | None = None
     bell_schedule: dict[tuple[str, int], BellRecord] | None = None
     families: dict[int, FamilyRecord] | None = None
+    #: ("tag N", email or name) -> shared.roster.guardians.GuardianRecord
+    guardians: dict[tuple[str, str], Any] | None = None
 
 
 # --------------------------------------------------------------------------- value checks

@@ -50,6 +50,7 @@ from shared.database import write_intent
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db as database
 from shared.models import AuditEvent, Device, School
+from shared.pickup import pickup_list
 from shared.schedule import school_today
 from tests.helpers import audit_actions
 
@@ -748,7 +749,8 @@ def test_the_curb_answer_names_the_authorized_adults(
     family = make_family(school, 8, make_student(school))
     family.pickup_adults = "Maria Lopez (mother)\nJames Lopez (grandfather)"
     db.session.commit()
-    assert enter(db, school, dismissal, tag_number=8).adults == [
+    family = enter(db, school, dismissal, tag_number=8).family
+    assert pickup_list(family).names == [
         "Maria Lopez (mother)",
         "James Lopez (grandfather)",
     ]

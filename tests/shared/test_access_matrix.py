@@ -26,6 +26,7 @@ from shared.models import (
     Device,
     Enrollment,
     Family,
+    Guardian,
     SchoolClass,
     StaffInvitation,
     Student,
@@ -203,6 +204,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "carline.family_find_students": OFFICE,
     "carline.family_student_add": OFFICE,
     "carline.family_student_remove": OFFICE,
+    "carline.family_guardian_add": OFFICE,
+    "carline.family_guardian_edit": OFFICE,
+    "carline.family_guardian_remove": OFFICE,
     "carline.tags_issue": OFFICE,
     "carline.tags_print": OFFICE,
     "carline.tags_pdf_download": OFFICE,
@@ -266,7 +270,8 @@ def world(app, db, school, make_school, make_user, make_room):
     spare = Device(
         school_id=school.id, kind="kiosk", room_id=room.id, label="spare", secret_hash="0" * 64
     )
-    db.session.add_all([hall_pass, request, group, spare])
+    guardian = Guardian(school_id=school.id, family_id=family.id, name="Gina K")
+    db.session.add_all([hall_pass, request, group, spare, guardian])
     db.session.flush()
     issue_tag(school, family, actor=SYSTEM)
     dismissal = start_dismissal(school, SYSTEM, 1, 2, date.today())
@@ -328,6 +333,7 @@ def world(app, db, school, make_school, make_user, make_room):
         "room_id": room.id,
         "student_id": students[0].id,
         "family_id": family.id,
+        "guardian_id": guardian.id,
         "pass_id": hall_pass.id,
         "request_id": request.id,
         "destination_id": destination.id,
