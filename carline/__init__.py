@@ -13,6 +13,7 @@ bp = Blueprint(
 from carline import (  # noqa: E402, F401  (routes register on import)
     contributions,
     control_views,
+    family_page_views,
     family_views,
     plan_views,
     report_views,

@@ -34,6 +34,7 @@ from carline.models import (
     Tag,
 )
 from carline.recording import record
+from shared.access import of_school
 from shared.audit import Actor
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
@@ -95,8 +96,10 @@ def curb_entry(
     token: str | None = None,
     idempotency_key: str | None = None,
     actor: Actor,
+    family: Family | None = None,
 ) -> CurbResult:
-    """Queue the car of a typed tag number or a scanned tag token; idempotent.
+    """Queue the car of a typed tag number, a scanned tag token, or (`family`: "I'm here"
+    on the family page, the actor a guardian of it) the family itself; idempotent.
 
     A car already queued is not queued again: the repeat is counted and the answer
     repeated. A retried request (same `idempotency_key`) gets the first answer and
@@ -104,7 +107,10 @@ def curb_entry(
     """
     key = _request_key(idempotency_key)
     dismissal = lock_open(school, dismissal.id if dismissal is not None else None)
-    family = _family_for_tag(school, tag_number, token)
+    if family is not None:
+        family = _announcing_family(school, family, actor)
+    else:
+        family = _family_for_tag(school, tag_number, token)
     entry, retried = _earlier(dismissal, family, key)
     if retried is not None:
         students = _curb_students(dismissal, entry, family, call_new=False)
@@ -115,6 +121,8 @@ def curb_entry(
         if not any(call is None and _rides_with(plan, family) for _, plan, call in riders):
             return _nobody_to_call(school, dismissal, family, riders, actor=actor)
         entry = _queue(dismissal, family, actor=actor)
+        if actor.guardian is not None:
+            entry.announced_by_guardian_id = actor.guardian.id
     else:
         entry.repeat_count = QueueEntry.repeat_count + 1
     if key is not None:
@@ -134,6 +142,7 @@ def curb_entry(
         school,
         entry,
         actor=actor,
+        announced=actor.guardian is not None,
         tag_number=family.tag_number,
         position=entry.position,
         spot=entry.spot,
@@ -391,6 +400,18 @@ def mark_loaded(
         moved_up=[e.id for e in moved],
     )
     return entry
+
+
+def _announcing_family(school: School, family: Family, actor: Actor) -> Family:
+    """The family announcing itself: only by one of its guardians, only while active and
+    while its tag number is not blocked (a lost tag's family has a new number)."""
+    if actor.guardian is None or actor.guardian.family_id != family.id:
+        raise InvalidInput("Only a guardian of this family can say it is here.")
+    of_school(family, school.id, "No such family.")
+    if not family.active:
+        raise InvalidInput(f"Tag {family.tag_number} is no longer in use.")
+    _refuse_blocked(school, family.tag_number)
+    return family
 
 
 def _family_for_tag(school: School, tag_number: int | None, token: str | None) -> Family:

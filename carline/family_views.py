@@ -36,6 +36,7 @@ from shared.access import access, school_record
 from shared.audit import current_actor
 from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
+from shared.family_sessions import end_session, family_session, open_sessions
 from shared.forms import parse_int, parse_int_list
 from shared.guardians import GuardianFields, clean_fields, guardians_of
 from shared.models import GUARDIAN_LANGUAGE_LABELS, Family, Student
@@ -126,6 +127,7 @@ def _render_family(
         family=family,
         tag=live_tag(family),
         guardians=guardians_of(family),
+        phones=open_sessions(family),
         pickup=pickup_list(family),
         languages=GUARDIAN_LANGUAGE_LABELS,
         found=found,
@@ -304,6 +306,16 @@ def family_guardian_remove(family_id: int, guardian_id: int):
     name = guardian.name
     remove_guardian(school, current_actor(), guardian)
     flash(f"{name} removed.", "success")
+    return redirect(url_for("carline.family", family_id=family_id))
+
+
+@bp.route("/families/<int:family_id>/phones/<int:session_id>/end", methods=["POST"])
+@access(*OFFICE)
+def family_phone_end(family_id: int, session_id: int):
+    """End a guardian's family session on one phone (it is refused from its next request)."""
+    found = family_session(_family(family_id), session_id)
+    end_session(found, "office", actor=current_actor())
+    flash(f"{found.guardian.name}'s phone is signed out.", "success")
     return redirect(url_for("carline.family", family_id=family_id))
 
 

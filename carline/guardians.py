@@ -17,6 +17,7 @@ from shared.access import of_school
 from shared.audit import Actor
 from shared.errors import Conflict, NotFound
 from shared.extensions import db
+from shared.family_sessions import end_guardian_sessions
 from shared.guardians import GuardianFields
 from shared.models import Family, Guardian, School
 
@@ -96,6 +97,14 @@ def update_guardian(
 def remove_guardian(school: School, actor: Actor, guardian: Guardian) -> None:
     """Remove a guardian: their family sessions end with them."""
     of_school(guardian, school.id, "No such guardian.")
-    record("guardian_remove", school, guardian, actor=actor, family_id=guardian.family_id)
+    ended = end_guardian_sessions(guardian, "removed")
+    record(
+        "guardian_remove",
+        school,
+        guardian,
+        actor=actor,
+        family_id=guardian.family_id,
+        sessions_ended=ended,
+    )
     db.session.delete(guardian)
     db.session.flush()

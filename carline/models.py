@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.extensions import db
-from shared.models import Family, Student, sql_in
+from shared.models import Family, Guardian, Student, sql_in
 from shared.timeutil import UTCDateTime, utcnow
 
 
@@ -198,10 +198,15 @@ class DailyChange(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    #: A guardian made the change on the family page (shown to the office with their name).
+    created_by_guardian_id: Mapped[int | None] = mapped_column(
+        ForeignKey("guardians.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     student: Mapped[Student] = relationship()
     family: Mapped[Family | None] = relationship()
+    created_by_guardian: Mapped[Guardian | None] = relationship()
 
 
 class Absence(db.Model):
@@ -217,7 +222,15 @@ class Absence(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    #: A guardian reported the absence on the family page.
+    created_by_guardian_id: Mapped[int | None] = mapped_column(
+        ForeignKey("guardians.id", ondelete="SET NULL"), index=True
+    )
+    #: The guardian's words to the office, if any.
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    created_by_guardian: Mapped[Guardian | None] = relationship()
 
 
 class Dismissal(db.Model):
@@ -314,6 +327,10 @@ class QueueEntry(db.Model):
     )
     #: How many more times the tag was entered after the first (noted, never queued twice).
     repeat_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: The family announced itself ("I'm here" on the family page) instead of a curb scan.
+    announced_by_guardian_id: Mapped[int | None] = mapped_column(
+        ForeignKey("guardians.id", ondelete="SET NULL"), index=True
+    )
 
     family: Mapped[Family] = relationship()
     calls: Mapped[list[CalledStudent]] = relationship(

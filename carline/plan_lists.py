@@ -9,7 +9,7 @@ on a day is decided by `carline.day_plans`; nothing here writes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
@@ -64,6 +64,8 @@ class DayOverview:
     absent: list[Student]
     #: Active students with no plan that day: never called, listed as late pickups.
     unplanned: list[Student]
+    #: The absences, by student id (who reported them, their note).
+    absences: dict[int, Absence] = field(default_factory=dict)
 
 
 def day_overview(school: School, day: date) -> DayOverview:
@@ -72,15 +74,21 @@ def day_overview(school: School, day: date) -> DayOverview:
         select(DailyChange)
         .join(Student, Student.id == DailyChange.student_id)
         .where(Student.school_id == school.id, DailyChange.day == day)
-        .options(selectinload(DailyChange.student), selectinload(DailyChange.family))
+        .options(
+            selectinload(DailyChange.student),
+            selectinload(DailyChange.family),
+            selectinload(DailyChange.created_by_guardian),
+        )
         .order_by(Student.last_name, Student.first_name, Student.id)
     ).all()
-    absent = db.session.scalars(
-        select(Student)
+    rows = db.session.execute(
+        select(Student, Absence)
         .join(Absence, Absence.student_id == Student.id)
         .where(Student.school_id == school.id, Absence.day == day)
+        .options(selectinload(Absence.created_by_guardian))
         .order_by(Student.last_name, Student.first_name, Student.id)
     ).all()
+    absent = [student for student, _ in rows]
     plans = day_plans(school.id, day)
     unplanned_ids = [sid for sid, plan in plans.items() if plan.mode == "unplanned"]
     unplanned = db.session.scalars(
@@ -88,7 +96,8 @@ def day_overview(school: School, day: date) -> DayOverview:
         .where(Student.id.in_(unplanned_ids))
         .order_by(Student.last_name, Student.first_name, Student.id)
     ).all()
-    return DayOverview(day, list(changes), list(absent), list(unplanned))
+    absences = {student.id: absence for student, absence in rows}
+    return DayOverview(day, list(changes), absent, list(unplanned), absences)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ from carline.plans import (
     set_weekday_defaults,
     take_back_change,
 )
+from carline.recording import TOPIC
 from carline.settings import carline_settings
+from shared import live
 from shared.access import access, school_record
 from shared.audit import current_actor
 from shared.errors import DomainError, InvalidInput, rerender
@@ -231,12 +233,31 @@ def today_plans():
     return render_template(
         "carline/plans/today.html",
         overview=overview,
+        version=live.current(school.id, TOPIC),
         absent_ids={s.id for s in overview.absent},
         search=search,
         found=found,
         settings=carline_settings(school),
         after_cutoff=_after_cutoff(school),
         mode_labels=MODE_LABELS,
+    )
+
+
+@bp.route("/today/lists")
+@access(*OFFICE)
+def today_lists():
+    """Live region: today's changes and absences, a guardian's with their name (204
+    while unchanged)."""
+    school = _school()
+    return live.poll(
+        school.id,
+        TOPIC,
+        lambda version: render_template(
+            "carline/plans/partials/today_lists.html",
+            overview=day_overview(school, school_today(school)),
+            version=version,
+            mode_labels=MODE_LABELS,
+        ),
     )
 
 

@@ -94,7 +94,7 @@ def record_change(
     note = (note or "").strip()
     if len(note) > NOTE_LENGTH:
         raise InvalidInput(f"Note: at most {NOTE_LENGTH} characters.", field="note")
-    overridden = _check_cutoff(school, day, now, override, reason)
+    overridden = _check_cutoff(school, day, now, override, reason, actor)
     route = check_mode_and_route(mode, bus_route)
     if family is not None:
         of_school(family, school.id, "No such family.")
@@ -112,6 +112,7 @@ def record_change(
     change.family_id = family.id if family is not None else None
     change.early_pickup, change.note = early_pickup, note
     change.created_by_id, change.created_at = (actor.user.id if actor.user else None), utcnow()
+    change.created_by_guardian_id = actor.guardian.id if actor.guardian else None
     db.session.flush()
     record(
         "plan_change",
@@ -142,7 +143,7 @@ def take_back_change(
     """Drop the student's change for the day (the weekday default applies again),
     honouring the cutoff like a new change."""
     of_school(student, school.id, "No such student.")
-    overridden = _check_cutoff(school, day, now, override, reason)
+    overridden = _check_cutoff(school, day, now, override, reason, actor)
     removed = db.session.execute(
         delete(DailyChange).where(DailyChange.student_id == student.id, DailyChange.day == day)
     ).rowcount
@@ -159,19 +160,27 @@ def mark_absent(
     student: Student,
     day: date,
     *,
+    note: str = "",
     now: datetime | None = None,
 ) -> Absence:
     """Mark the student absent for a day (today or later): they will not be called."""
     of_school(student, school.id, "No such student.")
     if day < school_today(school, now):
         raise InvalidInput("Absences are marked for today or a later day.", field="day")
+    note = (note or "").strip()
+    if len(note) > NOTE_LENGTH:
+        raise InvalidInput(f"Note: at most {NOTE_LENGTH} characters.", field="note")
     absence = db.session.scalar(
         select(Absence).where(Absence.student_id == student.id, Absence.day == day)
     )
     if absence is not None:
         return absence
     absence = Absence(
-        student_id=student.id, day=day, created_by_id=actor.user.id if actor.user else None
+        student_id=student.id,
+        day=day,
+        note=note,
+        created_by_id=actor.user.id if actor.user else None,
+        created_by_guardian_id=actor.guardian.id if actor.guardian else None,
     )
     db.session.add(absence)
     db.session.flush()
@@ -191,9 +200,15 @@ def clear_absence(school: School, actor: Actor, student: Student, day: date) -> 
 
 
 def _check_cutoff(
-    school: School, day: date, now: datetime | None, override: bool, reason: str | None
+    school: School,
+    day: date,
+    now: datetime | None,
+    override: bool,
+    reason: str | None,
+    actor: Actor,
 ) -> str | None:
-    """Refuse a change for a past day, or for today after the cutoff without an override.
+    """Refuse a change for a past day, or for today after the cutoff without an override
+    (a guardian has none: after the cutoff they call the office).
 
     Returns the override reason when the override was needed (to be audited).
     """
@@ -201,9 +216,17 @@ def _check_cutoff(
     today = local_now.date()
     if day < today:
         raise InvalidInput("That day is over: changes are for today or a later day.", field="day")
-    cutoff = carline_settings(school).cutoff
+    settings = carline_settings(school)
+    cutoff = settings.cutoff
     if day > today or cutoff is None or local_now.time() < cutoff:
         return None
+    if actor.guardian is not None:
+        phone = f" at {settings.office_phone}" if settings.office_phone else ""
+        raise Forbidden(
+            f"Changes for today closed at {cutoff.strftime('%H:%M')}: please call the "
+            f"office{phone}.",
+            field="day",
+        )
     reason = " ".join((reason or "").split())
     if not override:
         raise Forbidden(

@@ -255,6 +255,8 @@ class CallRow:
     spot: str | None
     #: A waiting car's place in the line (1 = next into a spot).
     waiting: int | None
+    #: The family said "I'm here" on its family page (no curb scan).
+    announced: bool = False
 
     @property
     def way(self) -> str:
@@ -305,6 +307,7 @@ def call_rows(
                 family.tag_number if family is not None else None,
                 dismissal.spot_label(entry.spot) if at_spot else None,
                 waiting,
+                entry is not None and entry.announced_by_guardian_id is not None,
             )
         )
     return result

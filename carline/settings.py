@@ -2,8 +2,11 @@
 
 Car line settings live in `school.settings["carline"]` as
 `{"lanes": int, "spots_per_lane": int, "cutoff": "HH:MM" | None,
-"walker_doors": {"Door": ["K", "1"]}}`; `carline_settings` reads them with defaults,
-so a school that never opened the settings page still runs a dismissal.
+"walker_doors": {"Door": ["K", "1"]}, "office_phone": str, "family_modes": ["car", ...]}`;
+`carline_settings` reads them with defaults, so a school that never opened the settings
+page still runs a dismissal. The cutoff holds for guardians too (without an override),
+`family_modes` are the ways home a guardian may choose on the family page, and the office
+phone is what the family page says to call after the cutoff.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import time
 
-from carline.models import MAX_LANES, MAX_SPOTS_PER_LANE
+from carline.models import DISMISSAL_MODES, MAX_LANES, MAX_SPOTS_PER_LANE
 from carline.recording import TOPIC
 from shared import audit, live
 from shared.audit import Actor
@@ -26,6 +29,7 @@ DEFAULT_SPOTS_PER_LANE = 5
 MAX_DOORS = 20
 DOOR_NAME_LENGTH = 60
 GRADE_LENGTH = 8
+PHONE_LENGTH = 40
 
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
@@ -38,6 +42,10 @@ class CarlineSettings:
     spots_per_lane: int = DEFAULT_SPOTS_PER_LANE
     cutoff: time | None = None
     walker_doors: dict[str, list[str]] = field(default_factory=dict)
+    #: What the family page says to call after the cutoff ("" for none).
+    office_phone: str = ""
+    #: The ways home a guardian may choose on the family page.
+    family_modes: tuple[str, ...] = DISMISSAL_MODES
 
     def as_json(self) -> dict:
         """The stored form (`school.settings["carline"]`)."""
@@ -46,6 +54,8 @@ class CarlineSettings:
             "spots_per_lane": self.spots_per_lane,
             "cutoff": self.cutoff.strftime("%H:%M") if self.cutoff else None,
             "walker_doors": {door: list(grades) for door, grades in self.walker_doors.items()},
+            "office_phone": self.office_phone,
+            "family_modes": list(self.family_modes),
         }
 
     def doors_text(self) -> str:
@@ -66,7 +76,15 @@ def carline_settings(school: School) -> CarlineSettings:
         else DEFAULT_SPOTS_PER_LANE,
         cutoff=_stored_clock(cutoff),
         walker_doors={str(d): [str(x) for x in g] for d, g in doors.items() if isinstance(g, list)},
+        office_phone=str(raw.get("office_phone") or "")[:PHONE_LENGTH],
+        family_modes=_stored_modes(raw.get("family_modes")),
     )
+
+
+def _stored_modes(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return DISMISSAL_MODES
+    return tuple(mode for mode in DISMISSAL_MODES if mode in value)
 
 
 def _in_range(value: int, low: int, high: int, label: str, name: str) -> int:
@@ -118,10 +136,26 @@ def save_settings(
     spots_per_lane: int,
     cutoff: time | None,
     walker_doors: dict[str, list[str]],
+    office_phone: str | None = None,
+    family_modes: list[str] | None = None,
 ) -> CarlineSettings:
-    """Check and store the school's car line settings (all or nothing)."""
+    """Check and store the school's car line settings (all or nothing); the office phone
+    and the family modes are kept as they are when not given."""
     if len(walker_doors) > MAX_DOORS:
         raise InvalidInput(f"Walker doors: at most {MAX_DOORS}.", field="walker_doors")
+    stored = carline_settings(school)
+    phone = stored.office_phone if office_phone is None else " ".join(office_phone.split())
+    if len(phone) > PHONE_LENGTH:
+        raise InvalidInput(
+            f"Office phone: at most {PHONE_LENGTH} characters.", field="office_phone"
+        )
+    modes = stored.family_modes
+    if family_modes is not None:
+        if set(family_modes) - set(DISMISSAL_MODES):
+            raise InvalidInput(
+                "Family page: choose among car, bus, walker and after-care.", field="family_modes"
+            )
+        modes = tuple(mode for mode in DISMISSAL_MODES if mode in family_modes)
     new = CarlineSettings(
         lanes=_in_range(lanes, 1, MAX_LANES, "Lanes", "lanes"),
         spots_per_lane=_in_range(
@@ -129,6 +163,8 @@ def save_settings(
         ),
         cutoff=cutoff,
         walker_doors={door: list(grades) for door, grades in walker_doors.items()},
+        office_phone=phone,
+        family_modes=modes,
     )
     before = carline_settings(school).as_json()
     # A new dict: the JSON column only notices an assignment, not an in-place change.

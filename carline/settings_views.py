@@ -75,6 +75,8 @@ def settings():
             ),
             cutoff=parse_clock(request.form.get("cutoff"), field="cutoff", label="Cutoff"),
             walker_doors=parse_doors(request.form.get("walker_doors", "")),
+            office_phone=request.form.get("office_phone", ""),
+            family_modes=request.form.getlist("family_modes"),
         )
     except DomainError as error:
         return rerender(

@@ -109,7 +109,7 @@ def migrations_directory() -> str:
 
 
 def register_request_hooks(app: Flask) -> None:
-    from shared.access import DEVICE_COOKIE, enforce_access, load_principal
+    from shared.access import DEVICE_COOKIE, FAMILY_COOKIE, enforce_access, load_principal
     from shared.database import clear_request_write_intent, set_request_write_intent
     from shared.headers import add_security_headers
     from shared.housekeeping import ensure_running
@@ -132,6 +132,8 @@ def register_request_hooks(app: Flask) -> None:
     def _headers(response):
         if g.get("forget_device"):
             response.delete_cookie(DEVICE_COOKIE)
+        if g.get("forget_family"):
+            response.delete_cookie(FAMILY_COOKIE)
         return add_security_headers(response)
 
 
@@ -158,6 +160,7 @@ def register_blueprints(app: Flask) -> None:
     from shared.auth import bp as auth_bp
     from shared.devices import bp as devices_bp
     from shared.emergency_views import bp as emergency_bp
+    from shared.family_sign_in import bp as family_sign_in_bp
     from shared.home import bp as home_bp
     from shared.privacy import bp as privacy_bp
     from shared.roster_views import bp as roster_bp
@@ -172,6 +175,7 @@ def register_blueprints(app: Flask) -> None:
         two_factor_bp,
         sso_bp,
         devices_bp,
+        family_sign_in_bp,
         admin_bp,
         roster_bp,
         privacy_bp,

@@ -12,7 +12,12 @@ enforces it for every endpoint, and a view without a declaration is refused.
     @access("teacher", "device:kiosk")          # a role or a paired device kind
     @access("user")                             # any signed-in staff member
     @access("district")                         # a district admin (with or without a school)
+    @access("guardian")                         # a guardian, on their family's page
     @public                                     # anyone, signed in or not
+
+A guardian (shared/family_sessions.py) is a caller of one family at one school: signed in
+on their phone with a link mailed to them, never with a password. Views for guardians
+load the family's records through `g.principal.guardian.family_id` only.
 
 It also holds the two record rules every blueprint shares: `school_record` loads a row of
 the caller's school (404 for a missing id, a malformed one, or another school's; `of_school`
@@ -26,14 +31,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user
 from htmx_flask import make_response as htmx_response
-from sqlalchemy import ColumnElement, Select, bindparam, false, select, true
+from sqlalchemy import ColumnElement, Select, bindparam, false, select, true, update
 
+from shared.database import write_now
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.forms import MAX_ID
@@ -41,6 +48,9 @@ from shared.models import (
     DEVICE_KINDS,
     ROLES,
     Device,
+    Family,
+    Guardian,
+    GuardianSession,
     LiveVersion,
     Membership,
     Room,
@@ -49,14 +59,24 @@ from shared.models import (
     User,
 )
 from shared.schedule import taught_room_ids
+from shared.timeutil import utcnow
 
 ANY_USER = "user"
 DISTRICT = "district"
+GUARDIAN = "guardian"
 PUBLIC = "public"
 DEVICE_PREFIX = "device:"
 #: Cookie holding a paired device's secret; it outlives staff sessions on that browser.
 DEVICE_COOKIE = "passline_device"
-VALID_RULES = {ANY_USER, DISTRICT, *ROLES, *(DEVICE_PREFIX + kind for kind in DEVICE_KINDS)}
+#: Cookie holding a guardian's family session token (shared/family_sessions.py).
+FAMILY_COOKIE = "passline_family"
+VALID_RULES = {
+    ANY_USER,
+    DISTRICT,
+    GUARDIAN,
+    *ROLES,
+    *(DEVICE_PREFIX + kind for kind in DEVICE_KINDS),
+}
 #: The live-update topic that every narrowing of access at a school bumps
 #: (`live.access_changed`): a revoked device, an ended session, a changed role.
 ACCESS_TOPIC = "access"
@@ -70,6 +90,10 @@ class Principal:
     user: User | None = None
     roles: frozenset[str] = frozenset()
     device: Device | None = None
+    #: A guardian signed in to their family's page (one family, one school).
+    guardian: Guardian | None = None
+    #: The guardian's open session (to end it on sign-out).
+    guardian_session: GuardianSession | None = None
     #: Schools the user may switch to (id, name), for the school picker.
     schools: list[tuple[int, str]] = field(default_factory=list)
 
@@ -83,6 +107,8 @@ class Principal:
     def satisfies(self, rules: frozenset[str]) -> bool:
         if self.device is not None:
             return DEVICE_PREFIX + self.device.kind in rules
+        if self.guardian is not None:
+            return GUARDIAN in rules
         if self.user is None:
             return False
         if DISTRICT in rules and self.user.is_district_admin:
@@ -166,6 +192,56 @@ def _load_device() -> tuple[Device, School] | None:
     return row.Device, row.School
 
 
+#: Built once: a guardian's phone polls its family page.
+_GUARDIAN_AND_SCHOOL = (
+    select(
+        GuardianSession,
+        Guardian,
+        School,
+        Family.active.label("family_active"),
+        access_version_column(GuardianSession.school_id).label("access_version"),
+    )
+    .join(Guardian, Guardian.id == GuardianSession.guardian_id)
+    .join(Family, Family.id == Guardian.family_id)
+    .join(School, School.id == GuardianSession.school_id)
+    .where(GuardianSession.token_hash == bindparam("token_hash"))
+)
+#: A guardian's last_seen_at is written at most this often.
+GUARDIAN_SEEN_EVERY = timedelta(hours=1)
+
+
+def _load_guardian() -> Principal | None:
+    """The guardian this phone is signed in as, from its family cookie (one query)."""
+    token = request.cookies.get(FAMILY_COOKIE)
+    if not token:
+        return None
+    row = db.session.execute(_GUARDIAN_AND_SCHOOL, {"token_hash": secret_digest(token)}).first()
+    if row is None or row.GuardianSession.ended_at is not None:
+        g.forget_family = True
+        return None
+    found = row.GuardianSession
+    now = utcnow()
+    days = current_app.config["FAMILY_SESSION_DAYS"]
+    if now - found.created_at > timedelta(days=days):
+        write_now(
+            db.session,
+            update(GuardianSession)
+            .where(GuardianSession.id == found.id, GuardianSession.ended_at.is_(None))
+            .values(ended_at=now, end_reason="expired"),
+        )
+        g.forget_family = True
+        return None
+    if row.School.archived_at is not None or not row.family_active:
+        return None
+    note_access_version(row.School.id, row.access_version)
+    if now - found.last_seen_at >= GUARDIAN_SEEN_EVERY:
+        write_now(
+            db.session,
+            update(GuardianSession).where(GuardianSession.id == found.id).values(last_seen_at=now),
+        )
+    return Principal(school=row.School, guardian=row.Guardian, guardian_session=found)
+
+
 def _user_principal(user: User) -> Principal:
     """The user at their current school, with their schools and roles (one query)."""
     query = (
@@ -205,7 +281,7 @@ def load_principal() -> None:
     elif current_user.is_authenticated:
         g.principal = _user_principal(current_user._get_current_object())
     else:
-        g.principal = None
+        g.principal = _load_guardian()
 
 
 def request_rules() -> frozenset[str]:
@@ -254,6 +330,16 @@ def enforce_access():
         return None
     principal = current_principal()
     if principal is None:
+        if rules == {GUARDIAN}:  # a family page: the guardian signs in with a mailed link
+            if request.htmx:
+                response = htmx_response(
+                    "Please sign in again.", redirect=url_for("family_sign_in.start")
+                )
+                response.status_code = 401
+                return response
+            if request.method == "GET":
+                return redirect(url_for("family_sign_in.start"))
+            abort(401)
         if request.htmx:
             return _sign_in_again_from_htmx()
         if request.method == "GET":

@@ -1,4 +1,5 @@
-"""Single-use links to set a password: invitations (7 days) and password resets (1 hour).
+"""Single-use links: invitations (7 days) and password resets (1 hour) to set a staff
+password, and a guardian's sign-in to the family page (15 minutes, shared/family_sign_in.py).
 
 An admin invites one staff member, or every active staff member of the school who has
 no password yet (the roster import creates accounts without one); anyone may ask for
@@ -35,15 +36,33 @@ from shared import audit, mail, sso_providers, staff
 from shared.access import Principal
 from shared.errors import DomainError, InvalidInput, NotFound
 from shared.extensions import db
-from shared.models import AccountLink, LinkPurpose, Membership, School, SsoIdentity, User
+from shared.models import (
+    AccountLink,
+    Guardian,
+    LinkPurpose,
+    Membership,
+    School,
+    SsoIdentity,
+    User,
+)
 from shared.passwords import hash_password, password_problem
 from shared.sessions import end_user_sessions
 from shared.throttle import count_reset_request
 from shared.timeutil import utcnow
 
-LIFETIME = {LinkPurpose.INVITE: timedelta(days=7), LinkPurpose.RESET: timedelta(hours=1)}
-#: The endpoint a link opens (shared/account_views.py).
+LIFETIME = {
+    LinkPurpose.INVITE: timedelta(days=7),
+    LinkPurpose.RESET: timedelta(hours=1),
+    LinkPurpose.FAMILY: timedelta(minutes=15),
+}
+#: The endpoint a link opens: setting a password (shared/account_views.py), or a
+#: guardian's sign-in to the family page (shared/family_sign_in.py).
 LINK_ENDPOINT = "account.set_password"
+ENDPOINTS = {
+    LinkPurpose.INVITE: LINK_ENDPOINT,
+    LinkPurpose.RESET: LINK_ENDPOINT,
+    LinkPurpose.FAMILY: "family_sign_in.link",
+}
 
 INVITE_SUBJECT = "Set your passline password"
 INVITE_BODY = """Hello {name},
@@ -94,15 +113,15 @@ def _is_open(link: AccountLink) -> bool:
     return link.used_at is None and link.expires_at > utcnow()
 
 
-def _external_url(app: Flask, token: str) -> str:
+def _external_url(app: Flask, token: str, endpoint: str = LINK_ENDPOINT) -> str:
     """The link at PUBLIC_URL (mail is sent outside any request); in a request without
     PUBLIC_URL, at the address the admin is using (a hand-over only)."""
     public = app.config.get("PUBLIC_URL")
     if not public and has_request_context():
-        return url_for(LINK_ENDPOINT, token=token, _external=True)
+        return url_for(endpoint, token=token, _external=True)
     parts = urlsplit(public)
     adapter = app.url_map.bind(parts.netloc, script_name=parts.path or "/", url_scheme=parts.scheme)
-    return adapter.build(LINK_ENDPOINT, {"token": token}, force_external=True)
+    return adapter.build(endpoint, {"token": token}, force_external=True)
 
 
 def link_url(app: Flask, link: AccountLink) -> str | None:
@@ -112,7 +131,7 @@ def link_url(app: Flask, link: AccountLink) -> str | None:
     token = _token(app, link.nonce)
     if _digest(token) != link.token_hash:  # SECRET_KEY changed since: it cannot work
         return None
-    return _external_url(app, token)
+    return _external_url(app, token, ENDPOINTS[LinkPurpose(link.purpose)])
 
 
 def mail_sent(link: AccountLink) -> None:
@@ -122,20 +141,28 @@ def mail_sent(link: AccountLink) -> None:
 
 def issue(user: User, purpose: LinkPurpose, created_by: User | None = None) -> AccountLink:
     """A new link for `user`; an open earlier link of the same kind stops working."""
+    return _issue(AccountLink.user_id == user.id, purpose, created_by, user_id=user.id)
+
+
+def issue_for_guardian(guardian: Guardian) -> AccountLink:
+    """A new family sign-in link for a guardian (15 minutes); their earlier one stops
+    working."""
+    return _issue(
+        AccountLink.guardian_id == guardian.id, LinkPurpose.FAMILY, None, guardian_id=guardian.id
+    )
+
+
+def _issue(owner, purpose: LinkPurpose, created_by: User | None, **owner_id: int) -> AccountLink:
     now = utcnow()
     db.session.execute(
         update(AccountLink)
-        .where(
-            AccountLink.user_id == user.id,
-            AccountLink.purpose == purpose,
-            AccountLink.used_at.is_(None),
-        )
+        .where(owner, AccountLink.purpose == purpose, AccountLink.used_at.is_(None))
         .values(used_at=now, nonce=None)
         .execution_options(synchronize_session=False)
     )
     nonce = secrets.token_urlsafe(32)
     link = AccountLink(
-        user_id=user.id,
+        **owner_id,
         purpose=purpose,
         nonce=nonce,
         token_hash=_digest(_token(current_app, nonce)),
@@ -146,6 +173,32 @@ def issue(user: User, purpose: LinkPurpose, created_by: User | None = None) -> A
     db.session.add(link)
     db.session.flush()
     return link
+
+
+def find_link(token: str) -> AccountLink | None:
+    """The link of this token (used or not), by its hash; None for no such link."""
+    return db.session.scalar(
+        select(AccountLink).where(AccountLink.token_hash == _digest(token[:100]))
+    )
+
+
+def is_open(link: AccountLink) -> bool:
+    """Not used, not replaced, not expired."""
+    return _is_open(link)
+
+
+def use_once(link: AccountLink) -> bool:
+    """Mark the link used, atomically; False when another request used it first (or it
+    expired in the meantime)."""
+    now = utcnow()
+    used = db.session.execute(
+        update(AccountLink)
+        .where(AccountLink.id == link.id, AccountLink.used_at.is_(None))
+        .where(AccountLink.expires_at > now)
+        .values(used_at=now, nonce=None)
+        .execution_options(synchronize_session=False)
+    )
+    return used.rowcount == 1
 
 
 def _first_school(user: User) -> School | None:
@@ -317,10 +370,8 @@ def request_reset(email: str, client_address: str | None) -> ResetAnswer:
 
 def open_link(token: str) -> AccountLink:
     """The link of this token if it still works; NotFound (404) or LinkGone (410)."""
-    link = db.session.scalar(
-        select(AccountLink).where(AccountLink.token_hash == _digest(token[:100]))
-    )
-    if link is None:
+    link = find_link(token)
+    if link is None or link.user is None:
         raise NotFound("This link is not valid. Check that it was copied whole.")
     if not _is_open(link) or not link.user.active:
         raise LinkGone("This link was already used or has expired. Ask for a new one.")
@@ -330,10 +381,8 @@ def open_link(token: str) -> AccountLink:
 def record_refusal(token: str) -> None:
     """Audit a refused use of a link (unknown, used, replaced, expired, or its account
     deactivated), in the request's transaction; never the token."""
-    link = db.session.scalar(
-        select(AccountLink).where(AccountLink.token_hash == _digest(token[:100]))
-    )
-    if link is None:
+    link = find_link(token)
+    if link is None or link.user is None:
         audit.record("auth.link_refused", detail={"reason": "unknown"}, actor_label="anonymous")
         return
     reason = "used or replaced" if link.used_at is not None else "expired"
@@ -357,16 +406,9 @@ def set_password(token: str, new_password: str, confirm: str) -> User:
     problem = password_problem(new_password)
     if problem:
         raise InvalidInput(problem, field="new_password")
-    now = utcnow()
-    used = db.session.execute(
-        update(AccountLink)
-        .where(AccountLink.id == link.id, AccountLink.used_at.is_(None))
-        .where(AccountLink.expires_at > now)
-        .values(used_at=now, nonce=None)
-        .execution_options(synchronize_session=False)
-    )
-    if used.rowcount != 1:  # another request used it in the meantime
+    if not use_once(link):  # another request used it in the meantime
         raise LinkGone("This link was already used or has expired. Ask for a new one.")
+    now = utcnow()
     db.session.execute(
         update(AccountLink)
         .where(AccountLink.user_id == link.user_id, AccountLink.used_at.is_(None))

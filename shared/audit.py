@@ -23,7 +23,7 @@ from typing import Any
 from flask import g, has_request_context, request
 
 from shared.extensions import db
-from shared.models import AuditEvent, Device, User
+from shared.models import AuditEvent, Device, Guardian, User
 
 #: Keys never written to the audit detail, whatever a caller passes.
 _SECRET_KEYS = {"password", "password_hash", "secret", "token", "code", "csrf_token"}
@@ -31,13 +31,16 @@ _SECRET_KEYS = {"password", "password_hash", "secret", "token", "code", "csrf_to
 
 @dataclass(frozen=True)
 class Actor:
-    """Who makes a change: a staff member, a paired device, both, nobody (anonymous), or
-    the system (`label="system"`, see `SYSTEM`)."""
+    """Who makes a change: a staff member, a paired device, both, a guardian, nobody
+    (anonymous), or the system (`label="system"`, see `SYSTEM`). A guardian is named in the
+    label and by `actor_guardian_id` in the event's detail."""
 
     user: User | None = None
     device: Device | None = None
     #: Overrides the label worked out from user and device ("system" for jobs).
     label: str | None = None
+    #: A guardian on their family's page (never with a user or a device).
+    guardian: Guardian | None = None
 
     @property
     def audit_label(self) -> str:
@@ -48,6 +51,8 @@ class Actor:
             return self.user.email
         if self.device is not None:
             return f"device: {self.device.label}"
+        if self.guardian is not None:
+            return f"guardian: {self.guardian.name}"
         return "anonymous"
 
 
@@ -60,7 +65,11 @@ def current_actor() -> Actor:
     if not has_request_context():
         return SYSTEM
     principal = g.get("principal")
-    return Actor(user=getattr(principal, "user", None), device=getattr(principal, "device", None))
+    return Actor(
+        user=getattr(principal, "user", None),
+        device=getattr(principal, "device", None),
+        guardian=getattr(principal, "guardian", None),
+    )
 
 
 def record(
@@ -90,6 +99,8 @@ def record(
         school_id = principal.school_id
     label = actor_label if actor_label is not None else actor.audit_label
     clean = {k: v for k, v in (detail or {}).items() if k not in _SECRET_KEYS}
+    if actor.guardian is not None:  # the audit row's actor columns are for staff and devices
+        clean["actor_guardian_id"] = actor.guardian.id
     event = AuditEvent(
         school_id=school_id,
         actor_user_id=actor.user.id if actor.user is not None else None,

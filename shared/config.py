@@ -175,6 +175,12 @@ def from_environment(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 20) * 1024 * 1024,
         "RESET_REQUESTS_PER_ACCOUNT": env_int("RESET_REQUESTS_PER_ACCOUNT", 3),
         "RESET_REQUESTS_PER_ADDRESS": env_int("RESET_REQUESTS_PER_ADDRESS", 20),
+        # Guardians' sign-in links (shared/family_sign_in.py): requests per address typed,
+        # per family and per client address in LOGIN_THROTTLE_MINUTES; session length.
+        "FAMILY_LINKS_PER_EMAIL": env_int("FAMILY_LINKS_PER_EMAIL", 3),
+        "FAMILY_LINKS_PER_FAMILY": env_int("FAMILY_LINKS_PER_FAMILY", 6),
+        "FAMILY_LINKS_PER_ADDRESS": env_int("FAMILY_LINKS_PER_ADDRESS", 30),
+        "FAMILY_SESSION_DAYS": env_int("FAMILY_SESSION_DAYS", 180),
         **smtp_from_environment(),
         # Single sign-on: the longest wait for a provider's answer, and the providers
         # set in the environment (SSO_PROVIDERS and SSO_<KEY>_..., read by shared/sso_providers.py).

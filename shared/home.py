@@ -25,12 +25,15 @@ bp = Blueprint("home", __name__)
 @bp.route("/")
 @public
 def index():
-    """Send devices to their screen, staff to their dashboard, others to sign in."""
+    """Send devices to their screen, guardians to their family page, staff to their
+    dashboard, others to sign in."""
     principal = g.principal
     if principal is None:
         return redirect(url_for("auth.login"))
     if principal.device is not None:
         return redirect(url_for("devices.device_home"))
+    if principal.guardian is not None:
+        return redirect(url_for("carline.family_home"))
     return redirect(url_for("home.dashboard"))
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from shared.database import write_intent
 from shared.extensions import db
-from shared.models import AccountLink, OutboxMail, User
+from shared.models import AccountLink, Guardian, OutboxMail, User
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -67,16 +67,19 @@ def configured(app: Flask | None = None) -> bool:
 def enqueue(
     *,
     kind: str,
-    to: User,
+    to: User | Guardian,
     subject: str,
     body: str,
     school_id: int | None,
     link: AccountLink | None = None,
 ) -> OutboxMail:
-    """Queue a mail in the current transaction; it is sent after the commit."""
+    """Queue a mail to a staff member or a guardian in the current transaction; it is
+    sent after the commit."""
+    guardian = isinstance(to, Guardian)
     mail = OutboxMail(
         kind=kind,
-        user_id=to.id,
+        user_id=None if guardian else to.id,
+        guardian_id=to.id if guardian else None,
         to_address=to.email,
         subject=subject,
         body=body,

@@ -424,7 +424,9 @@ class Guardian(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    school_id: Mapped[int] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), index=True
+    )
     family_id: Mapped[int] = mapped_column(
         ForeignKey("families.id", ondelete="CASCADE"), index=True
     )
@@ -447,6 +449,37 @@ class Guardian(db.Model):
 
     def __repr__(self) -> str:
         return f"<Guardian {self.id}>"
+
+
+class GuardianSession(db.Model):
+    """A guardian signed in on one phone: the family page, for months, until ended.
+
+    Started by a single-use link mailed to the guardian (shared/account_links.py); the
+    phone keeps a random token in a cookie of its own and only its SHA-256 is stored,
+    so a copy of this table cannot be replayed. The office (on the family screen) and
+    the guardian (on the family page) can end it at once.
+    """
+
+    __tablename__ = "guardian_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(
+        ForeignKey("schools.id", ondelete="CASCADE"), index=True
+    )
+    guardian_id: Mapped[int] = mapped_column(
+        ForeignKey("guardians.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: What the phone said it is ("iPhone, Safari"), for the office's list; no address.
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Last request (written at most once an hour).
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: signout, office, expired, removed
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+
+    guardian: Mapped[Guardian] = relationship()
 
 
 class Device(db.Model):
@@ -630,6 +663,8 @@ class LinkPurpose(StrEnum):
 
     INVITE = "invite"
     RESET = "reset"
+    #: A guardian's sign-in to the family page (15 minutes).
+    FAMILY = "family"
 
 
 class AccountLink(db.Model):
@@ -643,10 +678,24 @@ class AccountLink(db.Model):
     """
 
     __tablename__ = "account_links"
-    __table_args__ = (CheckConstraint(sql_in("purpose", LinkPurpose), name="purpose"),)
+    __table_args__ = (
+        CheckConstraint(sql_in("purpose", LinkPurpose), name="purpose"),
+        CheckConstraint(
+            "(purpose = 'family' AND guardian_id IS NOT NULL AND user_id IS NULL) "
+            "OR (purpose != 'family' AND user_id IS NOT NULL AND guardian_id IS NULL)",
+            name="one_owner",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: The staff account (invitations, resets); None for a guardian's sign-in link.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    #: The guardian a family sign-in link is for.
+    guardian_id: Mapped[int | None] = mapped_column(
+        ForeignKey("guardians.id", ondelete="CASCADE"), index=True
+    )
     purpose: Mapped[str] = mapped_column(String(8))
     #: SHA-256 of the token in the link; the token itself is not stored.
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -660,7 +709,8 @@ class AccountLink(db.Model):
     #: Set once, atomically, when the link is used (or replaced by a newer one).
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    guardian: Mapped[Guardian | None] = relationship()
 
 
 class OutboxMail(db.Model):
@@ -678,6 +728,10 @@ class OutboxMail(db.Model):
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    #: A mail to a guardian (a sign-in link, a confirmation), removed with the guardian.
+    guardian_id: Mapped[int | None] = mapped_column(
+        ForeignKey("guardians.id", ondelete="CASCADE"), index=True
     )
     #: The account link whose URL the sender puts where the body says {link}.
     link_id: Mapped[int | None] = mapped_column(

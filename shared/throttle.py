@@ -17,6 +17,9 @@ Password reset requests (shared/account_links.py) are counted the same way, unde
 of their own: every request counts, up to `RESET_REQUESTS_PER_ACCOUNT` for one address
 typed and `RESET_REQUESTS_PER_ADDRESS` from one client address in the window.
 
+Guardians' sign-in link requests (shared/family_sign_in.py) count like resets, per
+address typed and per client address, and the links mailed count per family too.
+
 Two-factor codes (shared/totp.py) count like passwords, per account under a key of
 their own and in the address's count.
 
@@ -426,3 +429,28 @@ def begin_second_factor(user_id: int, address: str | None) -> Attempt:
         client = hashlib.sha256(address.encode()).hexdigest()
         limits.append(Limit(f"address:{client}", config["LOGIN_FAILURES_PER_ADDRESS"]))
     return limiter().count(limits, utcnow())
+
+
+def family_link_limits(email: str, address: str | None) -> list[Limit]:
+    """The limits a guardian's sign-in link request counts against: the address typed
+    (whether a guardian has it or not), then the client address."""
+    config = current_app.config
+    typed = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    limits = [Limit(f"family-email:{typed}", config["FAMILY_LINKS_PER_EMAIL"])]
+    if address:
+        client = hashlib.sha256(address.encode()).hexdigest()
+        limits.append(Limit(f"family-address:{client}", config["FAMILY_LINKS_PER_ADDRESS"]))
+    return limits
+
+
+def count_family_link_request(email: str, address: str | None) -> Attempt:
+    """Count a request for a family sign-in link (every one counts, within
+    LOGIN_THROTTLE_MINUTES); `retry_after` is set when it is refused."""
+    return limiter().count(family_link_limits(email, address), utcnow())
+
+
+def count_family_link_sent(family_id: int) -> Attempt:
+    """Count a sign-in link mailed to a family's guardians: at most
+    FAMILY_LINKS_PER_FAMILY in the window, however many addresses ask."""
+    limit = Limit(f"family:{family_id}", current_app.config["FAMILY_LINKS_PER_FAMILY"])
+    return limiter().count([limit], utcnow())

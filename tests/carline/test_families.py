@@ -63,6 +63,8 @@ def test_admin_saves_settings_in_the_agreed_shape(db, client, login, school, adm
         "spots_per_lane": 4,
         "cutoff": "14:30",
         "walker_doors": {"East doors": ["K", "1", "2"], "West doors": ["3", "4"]},
+        "office_phone": "",
+        "family_modes": [],
     }
     assert "carline.settings" in audit_actions(db)
     page = client.get("/carline/settings").get_data(as_text=True)

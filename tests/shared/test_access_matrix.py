@@ -2,9 +2,11 @@
 
 MATRIX names, for every endpoint, the callers that may use it. The test calls every
 route (from the app's URL map) and method as every caller: anonymous; a teacher, a hall
-staff member, the office and an admin of the school; each kind of paired device; and
-an admin of another school. Path ids are real records of the school, so the other
-school's admin proves that no record is reached across schools (403 or 404, never
+staff member, the office and an admin of the school; each kind of paired device; an
+admin of another school; a guardian signed in to the family's page, and a guardian of
+another family of the same school. Path ids are real records of the school and the
+family, so the other school's admin proves that no record is reached across schools,
+and the other family's guardian that none is reached across families (403 or 404, never
 the record). A route missing from MATRIX fails the test, so a new route cannot ship
 without deciding who may call it.
 """
@@ -19,14 +21,16 @@ from carline.dismissal import start_dismissal
 from carline.families import issue_tag
 from carline.models import CalledStudent, Dismissal, QueueEntry
 from hallpass.models import Destination, HallPass, KeepApartGroup, PassRequest
-from shared.access import DEVICE_COOKIE, is_static_file, secret_digest
+from shared.access import DEVICE_COOKIE, FAMILY_COOKIE, is_static_file, secret_digest
 from shared.audit import SYSTEM
 from shared.emergencies import end_event, start_event
+from shared.family_sessions import start_session
 from shared.models import (
     Device,
     Enrollment,
     Family,
     Guardian,
+    GuardianSession,
     SchoolClass,
     StaffInvitation,
     Student,
@@ -35,7 +39,12 @@ from shared.timeutil import utcnow
 
 STAFF_ROLES = ("teacher", "staff", "office", "admin")
 DEVICES = ("kiosk", "hallway_tv", "dismissal_tv", "classroom_display", "curb_phone")
-EVERYONE = frozenset(("anonymous", *STAFF_ROLES, *DEVICES, "other_admin"))
+#: A guardian signed in to their family's page, and a guardian of another family.
+GUARDIANS = frozenset({"guardian", "other_guardian"})
+EVERYONE = frozenset(("anonymous", *STAFF_ROLES, *DEVICES, "other_admin", *GUARDIANS))
+#: Callers who may use a route but never on the records in its URL (another school's
+#: admin; another family's guardian).
+OUTSIDERS = ("other_admin", "other_guardian")
 ADMIN = frozenset({"admin", "other_admin"})
 OFFICE = ADMIN | {"office"}
 TEACHERS = OFFICE | {"teacher"}
@@ -207,6 +216,18 @@ MATRIX: dict[str, frozenset[str]] = {
     "carline.family_guardian_add": OFFICE,
     "carline.family_guardian_edit": OFFICE,
     "carline.family_guardian_remove": OFFICE,
+    "carline.family_phone_end": OFFICE,
+    # The family page: guardians only, each on their own family's records
+    "carline.family_home": GUARDIANS,
+    "carline.family_status": GUARDIANS,
+    "carline.family_change": GUARDIANS,
+    "carline.family_absence": GUARDIANS,
+    "carline.family_here": GUARDIANS,
+    "family_sign_in.start": EVERYONE,
+    "family_sign_in.link": EVERYONE,
+    "family_sign_in.sign_out": GUARDIANS,
+    "family_sign_in.phones": GUARDIANS,
+    "family_sign_in.end_phone": GUARDIANS,
     "carline.tags_issue": OFFICE,
     "carline.tags_print": OFFICE,
     "carline.tags_pdf_download": OFFICE,
@@ -217,6 +238,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "carline.plan_change_clear": OFFICE,
     "carline.plan_absence": OFFICE,
     "carline.today_plans": OFFICE,
+    "carline.today_lists": OFFICE,
     "carline.my_students": TEACHERS,
     "carline.reports_history": OFFICE,
     "carline.reports_history_csv": OFFICE,
@@ -225,7 +247,7 @@ MATRIX: dict[str, frozenset[str]] = {
 }
 
 #: Routes that end the caller's own session or pairing run last.
-LAST = ("devices.revoke", "auth.logout", "devices.unpair")
+LAST = ("devices.revoke", "auth.logout", "devices.unpair", "family_sign_in.sign_out")
 
 
 @pytest.fixture
@@ -325,6 +347,21 @@ def world(app, db, school, make_school, make_user, make_room):
         client.set_cookie(DEVICE_COOKIE, f"matrix-{name}", domain="passline.test")
         callers[name] = client
     db.session.commit()
+    # The guardian of the family (signed in on two phones: the second one is the record
+    # in the URLs), and a guardian of another family of the same school.
+    other_family = Family(school_id=school.id, tag_number=13)
+    db.session.add(other_family)
+    db.session.flush()
+    stranger = Guardian(school_id=school.id, family_id=other_family.id, name="Omar Z")
+    db.session.add(stranger)
+    db.session.flush()
+    for name, who in (("guardian", guardian), ("other_guardian", stranger)):
+        token = start_session(who, "matrix")
+        client = app.test_client()
+        client.set_cookie(FAMILY_COOKIE, token, domain="passline.test")
+        callers[name] = client
+    start_session(guardian, "second phone")
+    db.session.commit()
     entry = db.session.query(QueueEntry).one()
     ids = {
         "user_id": teacher.id,
@@ -334,6 +371,9 @@ def world(app, db, school, make_school, make_user, make_room):
         "student_id": students[0].id,
         "family_id": family.id,
         "guardian_id": guardian.id,
+        "session_id": db.session.query(GuardianSession.id)
+        .filter(GuardianSession.label == "second phone")
+        .scalar(),
         "pass_id": hall_pass.id,
         "request_id": request.id,
         "destination_id": destination.id,
@@ -400,10 +440,11 @@ def test_the_access_matrix(app, world):
                 response = callers[caller].open(url, method=method, data=data)
                 status = response.status_code
                 may = caller in allowed
-                if caller == "other_admin" and may and rule.arguments - {"token", "fmt", "name"}:
-                    # Another school's admin may use the route, never on this school's record.
+                if caller in OUTSIDERS and may and rule.arguments - {"token", "fmt", "name"}:
+                    # Another school's admin (another family's guardian) may use the
+                    # route, never on this school's (this family's) record.
                     if not 400 <= status < 500:
-                        problems.append(f"{method} {url}: other school's admin got {status}")
+                        problems.append(f"{method} {url}: {caller} got {status}")
                 elif may and refused(method, response):
                     if not (status == 403 and rule.endpoint in DOMAIN_403):
                         problems.append(f"{method} {url}: {caller} refused ({status})")
