@@ -192,6 +192,17 @@ CORE_INVENTORY: dict[str, Entry] = {
             "note": 'The office\'s words for staff, e.g. "Do not release to ...".',
         },
     ),
+    "guardian_sessions": Entry(
+        "Guardians' sign-ins",
+        "A guardian's phone signed in to the family page, so it opens without a new link.",
+        "Office and admins (the family's signed-in phones); the family's guardians.",
+        "Until signed out, ended by the office, or FAMILY_SESSION_DAYS (default 180) after "
+        "sign-in; removed with the guardian.",
+        notes={
+            "token_hash": "SHA-256 of the phone's cookie token; the token is not stored.",
+            "label": 'What the phone said it is ("iPhone, Safari"); no network address.',
+        },
+    ),
     "family_students": Entry(
         "Family members",
         "Which students belong to which family or carpool.",
@@ -275,7 +286,9 @@ NOTHING_LEAVES = (
     "passline runs on the district's own server. It sends nothing to anyone: no analytics, "
     "no trackers, no fonts or scripts from elsewhere, no vendor. Every page loads only from "
     "this server. The only mail it sends is an invitation or password reset link to a staff "
-    "member, through the district's own mail server, when one is configured. With single "
+    "member, and a sign-in link or a confirmation of a change to a guardian, through the "
+    "district's own mail server, when one is configured; nothing is ever texted (no SMS "
+    "provider sees a guardian's number or a student's name). With single "
     "sign-on set up, the server asks the district's own provider (Google Workspace, "
     "Microsoft Entra ID, ClassLink...) who is signing in; it sends the provider nothing "
     "about students, and keeps only the provider's id of the person (see Single sign-on "

@@ -247,7 +247,13 @@ MATRIX: dict[str, frozenset[str]] = {
 }
 
 #: Routes that end the caller's own session or pairing run last.
-LAST = ("devices.revoke", "auth.logout", "devices.unpair", "family_sign_in.sign_out")
+LAST = (
+    "devices.revoke",
+    "family_sign_in.sign_out",
+    "carline.family_guardian_remove",  # the guardian's sessions end with them
+    "auth.logout",
+    "devices.unpair",
+)
 
 
 @pytest.fixture
@@ -361,6 +367,7 @@ def world(app, db, school, make_school, make_user, make_room):
         client.set_cookie(FAMILY_COOKIE, token, domain="passline.test")
         callers[name] = client
     start_session(guardian, "second phone")
+    second_phone = db.session.query(GuardianSession.id).order_by(GuardianSession.id.desc()).first()
     db.session.commit()
     entry = db.session.query(QueueEntry).one()
     ids = {
@@ -371,9 +378,7 @@ def world(app, db, school, make_school, make_user, make_room):
         "student_id": students[0].id,
         "family_id": family.id,
         "guardian_id": guardian.id,
-        "session_id": db.session.query(GuardianSession.id)
-        .filter(GuardianSession.label == "second phone")
-        .scalar(),
+        "session_id": second_phone[0],
         "pass_id": hall_pass.id,
         "request_id": request.id,
         "destination_id": destination.id,
@@ -407,11 +412,13 @@ DOMAIN_403 = {
 
 
 def refused(method: str, response) -> bool:
-    """401/403, or for a page (GET) a redirect to the sign-in page."""
+    """401/403, or for a page (GET) a redirect to the sign-in page (a family page's:
+    the guardians' sign-in)."""
     if response.status_code in (401, 403):
         return True
     location = response.headers.get("Location", "")
-    return method == "GET" and response.status_code == 302 and "/login" in location
+    signing_in = "/login" in location or "/family/sign-in" in location
+    return method == "GET" and response.status_code == 302 and signing_in
 
 
 def test_every_route_has_an_entry_in_the_matrix(app):
