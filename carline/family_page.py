@@ -160,9 +160,16 @@ def _after_cutoff(school: School, settings: CarlineSettings, now: datetime | Non
 
 
 def family_today(
-    school: School, guardian: Guardian, *, actor: Actor, now: datetime | None = None
+    school: School,
+    guardian: Guardian,
+    *,
+    actor: Actor,
+    audited: bool = True,
+    now: datetime | None = None,
 ) -> FamilyToday:
-    """The family page's contents, read once; the read is audited (the children's plans)."""
+    """The family page's contents, read once. The read of the children's plans is audited;
+    the live region's polls (`audited=False`, which show only dismissal's progress to
+    the same guardian) write nothing."""
     day = school_now(school, now).date()
     family = family_of(guardian)
     students = children_of(guardian)
@@ -198,13 +205,14 @@ def family_today(
         else []
     )
     settings = carline_settings(school)
-    audit.record(
-        "carline.family_view",
-        school_id=school.id,
-        target=family,
-        detail={"students": ids, "day": day.isoformat()},
-        actor=actor,
-    )
+    if audited:
+        audit.record(
+            "carline.family_view",
+            school_id=school.id,
+            target=family,
+            detail={"students": ids, "day": day.isoformat()},
+            actor=actor,
+        )
     return FamilyToday(
         day=day,
         family=family,

@@ -37,10 +37,11 @@ def _school():
     return g.principal.school
 
 
-def _context(version: int | None = None, **extra) -> dict:
+def _context(version: int | None = None, *, audited: bool = True, **extra) -> dict:
     school = _school()
+    guardian = g.principal.guardian
     return {
-        "today": family_today(school, g.principal.guardian, actor=current_actor()),
+        "today": family_today(school, guardian, actor=current_actor(), audited=audited),
         "mode_labels": MODE_LABELS,
         "version": live.current(school.id, TOPIC) if version is None else version,
         "here_key": secrets.token_urlsafe(16),
@@ -67,7 +68,9 @@ def family_home():
 def family_status():
     """Live region: dismissal started or not, the "I'm here" button, the car's place."""
     return live.poll(
-        _school().id, TOPIC, lambda version: render_template(STATUS, **_context(version))
+        _school().id,
+        TOPIC,
+        lambda version: render_template(STATUS, **_context(version, audited=False)),
     )
 
 
