@@ -1,7 +1,7 @@
 """guardians of families: who may pick up, how to reach them
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03 11:10:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0015'
-down_revision = '0014'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
@@ -37,6 +37,7 @@ def upgrade():
     with op.batch_alter_table('guardians', schema=None) as batch_op:
         batch_op.create_index('ix_guardians_email', ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_guardians_family_id'), ['family_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_guardians_school_id'), ['school_id'], unique=False)
         batch_op.create_index('uq_guardians_family_id_email', ['family_id', 'email'], unique=True, sqlite_where=sa.text('email IS NOT NULL'), postgresql_where=sa.text('email IS NOT NULL'))
 
 
@@ -44,6 +45,7 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table('guardians', schema=None) as batch_op:
         batch_op.drop_index('uq_guardians_family_id_email', sqlite_where=sa.text('email IS NOT NULL'), postgresql_where=sa.text('email IS NOT NULL'))
+        batch_op.drop_index(batch_op.f('ix_guardians_school_id'))
         batch_op.drop_index(batch_op.f('ix_guardians_family_id'))
         batch_op.drop_index('ix_guardians_email')
 

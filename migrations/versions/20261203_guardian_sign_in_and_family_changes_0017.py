@@ -1,7 +1,7 @@
 """guardian sign-in links and sessions; who made a change, an absence, an announcement
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-03 11:40:00.000000
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0016'
-down_revision = '0015'
+revision = '0017'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
@@ -39,11 +39,13 @@ def upgrade():
     )
     with op.batch_alter_table('guardian_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_guardian_sessions_guardian_id'), ['guardian_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_guardian_sessions_school_id'), ['school_id'], unique=False)
 
     with op.batch_alter_table('absences', schema=None) as batch_op:
         batch_op.add_column(sa.Column('created_by_guardian_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('note', sa.Text(), server_default='', nullable=False))
         batch_op.create_foreign_key(batch_op.f('fk_absences_created_by_guardian_id_guardians'), 'guardians', ['created_by_guardian_id'], ['id'], ondelete='SET NULL')
+        batch_op.create_index(batch_op.f('ix_absences_created_by_guardian_id'), ['created_by_guardian_id'], unique=False)
 
     with op.batch_alter_table('account_links', schema=None) as batch_op:
         batch_op.add_column(sa.Column('guardian_id', sa.Integer(), nullable=True))
@@ -59,6 +61,7 @@ def upgrade():
     with op.batch_alter_table('dismissal_changes', schema=None) as batch_op:
         batch_op.add_column(sa.Column('created_by_guardian_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_dismissal_changes_created_by_guardian_id_guardians'), 'guardians', ['created_by_guardian_id'], ['id'], ondelete='SET NULL')
+        batch_op.create_index(batch_op.f('ix_dismissal_changes_created_by_guardian_id'), ['created_by_guardian_id'], unique=False)
 
     with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('guardian_id', sa.Integer(), nullable=True))
@@ -68,11 +71,13 @@ def upgrade():
     with op.batch_alter_table('queue_entries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('announced_by_guardian_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_queue_entries_announced_by_guardian_id_guardians'), 'guardians', ['announced_by_guardian_id'], ['id'], ondelete='SET NULL')
+        batch_op.create_index(batch_op.f('ix_queue_entries_announced_by_guardian_id'), ['announced_by_guardian_id'], unique=False)
 
 
 
 def downgrade():
     with op.batch_alter_table('queue_entries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_queue_entries_announced_by_guardian_id'))
         batch_op.drop_constraint(batch_op.f('fk_queue_entries_announced_by_guardian_id_guardians'), type_='foreignkey')
         batch_op.drop_column('announced_by_guardian_id')
 
@@ -82,6 +87,7 @@ def downgrade():
         batch_op.drop_column('guardian_id')
 
     with op.batch_alter_table('dismissal_changes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dismissal_changes_created_by_guardian_id'))
         batch_op.drop_constraint(batch_op.f('fk_dismissal_changes_created_by_guardian_id_guardians'), type_='foreignkey')
         batch_op.drop_column('created_by_guardian_id')
 
@@ -98,11 +104,13 @@ def downgrade():
         batch_op.drop_column('guardian_id')
 
     with op.batch_alter_table('absences', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_absences_created_by_guardian_id'))
         batch_op.drop_constraint(batch_op.f('fk_absences_created_by_guardian_id_guardians'), type_='foreignkey')
         batch_op.drop_column('note')
         batch_op.drop_column('created_by_guardian_id')
 
     with op.batch_alter_table('guardian_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_guardian_sessions_school_id'))
         batch_op.drop_index(batch_op.f('ix_guardian_sessions_guardian_id'))
 
     op.drop_table('guardian_sessions')
