@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import Delete, delete, func, select
 
 from shared import audit
@@ -20,7 +21,15 @@ from shared.contributions import Cutoff, RetentionPeriod, RetentionRule, contrib
 from shared.emergency_models import EmergencyEvent
 from shared.errors import InvalidInput
 from shared.extensions import db
-from shared.models import AccountLink, AuditEvent, OutboxMail, School, Student, UserSession
+from shared.models import (
+    AccountLink,
+    AuditEvent,
+    GuardianSession,
+    OutboxMail,
+    School,
+    Student,
+    UserSession,
+)
 from shared.timeutil import local, utcnow
 
 AUDIT_PERIOD = RetentionPeriod("audit_days", "Audit log", 3 * 365)
@@ -129,12 +138,23 @@ def purge_school(
 
 
 def purge_sessions(now: datetime | None = None, *, dry_run: bool = False) -> int:
-    """Delete sign-in sessions that ended (or began) more than SESSION_DAYS ago."""
+    """Delete sign-in sessions that ended (or began) more than SESSION_DAYS ago, and
+    guardians' family-page sessions that ended that long ago (open ones last months)."""
     cutoff = (now or utcnow()) - timedelta(days=SESSION_DAYS)
-    statement = delete(UserSession).where(
-        (UserSession.ended_at < cutoff) | (UserSession.created_at < cutoff)
+    statements = (
+        delete(UserSession).where(
+            (UserSession.ended_at < cutoff) | (UserSession.created_at < cutoff)
+        ),
+        delete(GuardianSession).where(
+            (GuardianSession.ended_at < cutoff)
+            | (GuardianSession.created_at < cutoff - timedelta(days=_family_session_days()))
+        ),
     )
-    return _delete_or_count(statement, dry_run)
+    return sum(_delete_or_count(statement, dry_run) for statement in statements)
+
+
+def _family_session_days() -> int:
+    return int(current_app.config.get("FAMILY_SESSION_DAYS", 180))
 
 
 def purge_account_mail(now: datetime | None = None, *, dry_run: bool = False) -> int:

@@ -3,7 +3,8 @@
 For records requests and data-sharing agreements. The records are found from the schema
 itself: every table with a column that refers to `students.id` (passes, requests, calls,
 plan changes, enrollments, family and keep-apart memberships...), the families the
-student belongs to, and the audit events about the student. A new table that refers to
+student belongs to with their guardians and the guardians' family-page sign-ins, and
+the audit events about the student. A new table that refers to
 students is included without any change here. Secrets (tokens, hashes) are left out.
 """
 
@@ -20,7 +21,15 @@ from shared.contributions import contributions
 from shared.csvfile import csv_text
 from shared.errors import Conflict
 from shared.extensions import db
-from shared.models import AuditEvent, Family, School, Student, family_students
+from shared.models import (
+    AuditEvent,
+    Family,
+    Guardian,
+    GuardianSession,
+    School,
+    Student,
+    family_students,
+)
 
 #: Columns never exported: they open doors (QR tokens, hashes), they do not describe anyone.
 SECRET_COLUMNS = {"token", "secret_hash", "token_hash", "code_hash", "password_hash"}
@@ -65,6 +74,15 @@ def collect(student: Student) -> dict[str, list[dict[str, Any]]]:
     families = _rows(Family.__table__, Family.id.in_(family_ids))
     if families:
         records["families"] = families
+        # The families' guardians and their sign-ins to the family page (no token hash).
+        guardian_ids = select(Guardian.id).where(Guardian.family_id.in_(family_ids))
+        for table, where in (
+            (Guardian.__table__, Guardian.id.in_(guardian_ids)),
+            (GuardianSession.__table__, GuardianSession.guardian_id.in_(guardian_ids)),
+        ):
+            rows = _rows(table, where)
+            if rows:
+                records[table.name] = rows
     about = AuditEvent.target_type == "Student"
     about &= AuditEvent.target_id == student.id
     class_names = {m.local_table.name: m.class_.__name__ for m in db.Model.registry.mappers}

@@ -387,3 +387,32 @@ def test_two_presses_at_once_make_one_queue_entry(app, db, school, home, office_
     assert sorted(map(str, results)) == expected, results
     db.session.rollback()
     assert db.session.scalar(select(func.count(QueueEntry.id))) == 1
+
+
+# ------------------------------------------------------------------ privacy
+
+
+def test_a_students_export_has_the_guardians_and_their_sessions_without_secrets(app, db, home):
+    from shared.student_records import collect
+
+    sign_in(app, db, home["guardian"])
+    records = collect(home["ana"])
+    assert {g["name"] for g in records["guardians"]} == {"Rosa Ruiz"}
+    (session,) = records["guardian_sessions"]
+    assert "token_hash" not in session and session["guardian_id"] == home["guardian"].id
+    assert "Oscar Other" not in str(records)
+
+
+def test_ended_guardian_sessions_are_purged_after_30_days(app, db, home):
+    from shared.retention import purge_sessions
+
+    sign_in(app, db, home["guardian"])
+    sign_in(app, db, home["guardian"])
+    old, recent = db.session.scalars(select(GuardianSession).order_by(GuardianSession.id))
+    old.ended_at = utcnow() - timedelta(days=31)
+    recent.created_at = utcnow() - timedelta(days=40)  # open, within FAMILY_SESSION_DAYS
+    db.session.commit()
+    assert purge_sessions(dry_run=True) == 1
+    assert purge_sessions() == 1
+    db.session.commit()
+    assert db.session.scalars(select(GuardianSession.id)).all() == [recent.id]
