@@ -31,6 +31,7 @@ from carline.families import (
     update_family,
 )
 from carline.guardians import add_guardian, family_guardian, remove_guardian, update_guardian
+from carline.pickup import pickup_list
 from carline.tag_pdf import TAGS_PER_PAGE, tags_pdf
 from shared.access import access, school_record
 from shared.audit import current_actor
@@ -40,7 +41,6 @@ from shared.family_sessions import end_session, family_session, open_sessions
 from shared.forms import parse_int, parse_int_list
 from shared.guardians import GuardianFields, clean_fields, guardians_of
 from shared.models import GUARDIAN_LANGUAGE_LABELS, Family, Student
-from shared.pickup import pickup_list
 from shared.qr import qr_svg
 from shared.students import search_students
 

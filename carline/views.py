@@ -23,6 +23,7 @@ from carline.dismissal import (
     todays_dismissal,
 )
 from carline.models import CalledStudent, Dismissal, QueueEntry
+from carline.pickup import pickup_list
 from carline.plan_lists import room_plan_notes
 from carline.recording import TOPIC
 from carline.rooms import room_student_ids
@@ -35,7 +36,6 @@ from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.forms import parse_int_list
 from shared.models import Room
-from shared.pickup import pickup_list
 from shared.schedule import class_in_session, school_today, taught_room_ids
 from shared.timeutil import utcnow
 

@@ -36,6 +36,7 @@ from carline.families import (
     unblock_tag_number,
 )
 from carline.models import CalledStudent, CurbRequest, Dismissal, QueueEntry, Tag
+from carline.pickup import pickup_list
 from carline.plans import (
     clear_absence,
     mark_absent,
@@ -50,7 +51,6 @@ from shared.database import write_intent
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db as database
 from shared.models import AuditEvent, Device, School
-from shared.pickup import pickup_list
 from shared.schedule import school_today
 from tests.helpers import audit_actions
 

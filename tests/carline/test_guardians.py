@@ -5,12 +5,12 @@ import pytest
 from sqlalchemy import func, select
 
 from carline.guardians import add_guardian, update_guardian
+from carline.pickup import pickup_list
 from shared import roster
 from shared.audit import SYSTEM
 from shared.errors import Conflict, InvalidInput
 from shared.guardians import clean_fields
 from shared.models import AuditEvent, Guardian
-from shared.pickup import pickup_list
 from tests.carline.test_views import HX, curb_setup, text  # noqa: F401  (fixture)
 from tests.shared.test_roster import TODAY, bundle
 
@@ -258,3 +258,24 @@ def test_the_sample_set_has_guardians(db, school):
     carlos = db.session.scalar(select(Guardian).where(Guardian.name == "Carlos Martinez"))
     assert carlos.may_pick_up is False and carlos.note.startswith("Do not release")
     assert count(db) == 5
+
+
+def test_the_reunification_gates_get_the_guardians_too(db, school, make_family, make_student):
+    from carline.pickup import students_of_adult, who_may_take
+
+    kid = make_student(school, "Lia", "Park")
+    family = make_family(school, 32, kid)
+    family.pickup_adults = "Grandpa Park"
+    add_guardian(school, SYSTEM, family, clean_fields(name="Mina Park", relationship="Mother"))
+    add_guardian(
+        school, SYSTEM, family, clean_fields(name="Joon Park", may_pick_up=False, note="Court")
+    )
+    db.session.commit()
+    listed = who_may_take(kid)
+    assert [(a.name, a.source) for a in listed.adults] == [
+        ("Grandpa Park", "Authorized adult, tag 32"),
+        ("Mina Park", "Guardian (Mother), tag 32"),
+    ]
+    assert listed.notes == ["Tag 32: do not release to Joon Park: Court"]
+    assert students_of_adult(school, "mina") == [kid.id]
+    assert students_of_adult(school, "joon") == []
