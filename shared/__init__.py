@@ -89,6 +89,9 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    from shared import i18n
+
+    i18n.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, int(app.config["DATABASE_LOCK_TIMEOUT"] * 1000))
@@ -162,6 +165,7 @@ def register_blueprints(app: Flask) -> None:
     from shared.emergency_views import bp as emergency_bp
     from shared.family_sign_in import bp as family_sign_in_bp
     from shared.home import bp as home_bp
+    from shared.i18n import bp as i18n_bp
     from shared.privacy import bp as privacy_bp
     from shared.roster_views import bp as roster_bp
     from shared.school_views import bp as schools_bp
@@ -170,6 +174,7 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in (
         home_bp,
+        i18n_bp,
         auth_bp,
         account_bp,
         two_factor_bp,
@@ -194,9 +199,10 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from shared.ui import register
+    from shared import formats, ui
 
-    register(app)
+    ui.register(app)
+    formats.register(app)
 
 
 def register_commands(app: Flask) -> None:

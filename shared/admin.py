@@ -50,7 +50,7 @@ def index():
 @bp.route("/school", methods=["GET", "POST"])
 @access("admin")
 def school_settings():
-    """Edit the school's name and time zone (its code is the district admin's to change)."""
+    """Edit the school's name, time zone and language (its code is the district admin's)."""
     school = g.principal.school
     timezones = schools.timezone_choices()
     if request.method == "GET":
@@ -61,6 +61,7 @@ def school_settings():
             actor=audit.current_actor(),
             name=request.form.get("name", ""),
             timezone=request.form.get("timezone", ""),
+            language=request.form.get("language", school.language),
         )
     except DomainError as error:
         return rerender("admin/school.html", error, school=school, timezones=timezones)

@@ -42,6 +42,7 @@ CORE_INVENTORY: dict[str, Entry] = {
             "app, needed to check their codes; removed when two-factor is turned off or reset.",
             "totp_enabled_at": "When two-factor sign-in was turned on.",
             "totp_last_step": "The time step of the last code accepted, so no code works twice.",
+            "language": "The language the staff member chose for their screens.",
         },
     ),
     "memberships": Entry(

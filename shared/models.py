@@ -131,6 +131,8 @@ class School(db.Model):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     #: IANA time zone, e.g. "America/Chicago"; every local time is shown in it.
     timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    #: The language of its staff and devices unless they choose their own (shared/i18n.py).
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     #: School-level settings (JSON object); modules read their own keys.
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: The school's id in the SIS / OneRoster `orgs.csv`.
@@ -176,6 +178,8 @@ class User(UserMixin, db.Model):
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The last time step whose code was accepted: a code is never accepted twice.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    #: The staff member's own language ("es"); None: the school's (shared/i18n.py).
+    language: Mapped[str | None] = mapped_column(String(16))
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -505,6 +509,8 @@ class Device(db.Model):
     )
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The screen's language ("es"); None: the school's (shared/i18n.py).
+    language: Mapped[str | None] = mapped_column(String(16))
 
     room: Mapped[Room | None] = relationship()
     paired_by: Mapped[User | None] = relationship()

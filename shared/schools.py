@@ -92,6 +92,15 @@ def validate_timezone(timezone: str) -> str:
     return timezone
 
 
+def validate_language(language: str) -> str:
+    from shared.i18n import valid_language
+
+    found = valid_language((language or "").strip())
+    if found is None:
+        raise InvalidInput("Choose the school's language from the list.", field="language")
+    return found
+
+
 def _require_district_admin(user: User | None) -> None:
     if user is None or not user.is_district_admin:
         raise Forbidden("Only a district admin may add, change or archive schools.")
@@ -159,8 +168,10 @@ def update_school(
     name: str,
     timezone: str,
     code: str | None = None,
+    language: str | None = None,
 ) -> None:
-    """Rename a school, change its time zone and (district admins only) its short code.
+    """Rename a school, change its time zone, its language (None: unchanged) and (district
+    admins only) its short code.
 
     A school admin changes their own school's name and time zone (their view passes
     no `code`); the short code is the district's, so only a district admin changes it.
@@ -169,12 +180,19 @@ def update_school(
         _require_district_admin(actor.user)
     name, timezone = validate_name(name), validate_timezone(timezone)
     code = validate_code(code) if code is not None else school.code
+    language = validate_language(language) if language is not None else school.language
     _check_code_free(code, school)
-    before = {"name": school.name, "code": school.code, "timezone": school.timezone}
-    after = {"name": name, "code": code, "timezone": timezone}
+    before = {
+        "name": school.name,
+        "code": school.code,
+        "timezone": school.timezone,
+        "language": school.language,
+    }
+    after = {"name": name, "code": code, "timezone": timezone, "language": language}
     if before == after:
         return
     school.name, school.code, school.timezone = name, code, timezone
+    school.language = language
     db.session.flush()
     audit.record(
         "school.update",

@@ -1,4 +1,4 @@
-"""Template helpers for the UI shell: navigation by role, local times, labels."""
+"""Template helpers for the UI shell: navigation by role, labels (times: shared/formats.py)."""
 
 from flask import Flask, current_app, g, url_for
 
@@ -6,7 +6,6 @@ from shared.contributions import NavItem, contributions
 from shared.emergencies import running_banner
 from shared.models import DEVICE_KIND_LABELS, ROLE_LABELS
 from shared.source import version
-from shared.timeutil import local
 
 #: The core's own entries, after those the blueprints contribute.
 CORE_NAV = (
@@ -25,22 +24,12 @@ def nav_items() -> list[tuple[str, str]]:
     return [(i.label, url_for(i.endpoint)) for i in items if principal.has_role(*i.roles)]
 
 
-def format_local(dt, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A UTC time as the current school's wall-clock time."""
-    principal = g.get("principal")
-    tz = principal.school.timezone if principal and principal.school else "UTC"
-    value = local(dt, tz)
-    return "" if value is None else value.strftime(fmt)
-
-
 def source_url() -> str:
     """Where the footer's "Source" link goes: PASSLINE_SOURCE_URL, else /source."""
     return current_app.config.get("SOURCE_URL") or url_for("home.source_code")
 
 
 def register(app: Flask) -> None:
-    app.jinja_env.filters["localtime"] = format_local
-
     @app.context_processor
     def _shell():
         principal = g.get("principal")

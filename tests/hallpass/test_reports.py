@@ -481,7 +481,7 @@ def test_incident_page_with_a_student(db, client, login, make_user, history):
         "/hallpass/reports/incident",
         query_string={"day": "2026-11-17", "from": "08:00", "to": "09:30", "student": a.id},
     ).get_data(as_text=True)
-    assert "Amy Doe out 08:10" in page and "Doe, Ben" in page and "Nurse" in page
+    assert "Amy Doe out 8:10 AM" in page and "Doe, Ben" in page and "Nurse" in page
     assert "Nobody else" in page  # Amy's second pass
     event = db.session.scalar(
         select(AuditEvent).where(AuditEvent.action == "hallpass.student_history_view")

@@ -57,6 +57,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "home.healthz": EVERYONE,
     "home.source_code": EVERYONE,
     "home.dashboard": STAFF,
+    "i18n.switch": EVERYONE,
     "auth.login": EVERYONE,
     "auth.logout": STAFF,
     "auth.change_password": STAFF,

@@ -69,6 +69,8 @@ def test_the_wheel_carries_everything_the_app_needs(tmp_path):
     assert migrations and packaged == set(migrations)  # each one, and nothing else
     assert {"shared/migrations/env.py", "shared/migrations/alembic.ini"} <= names
     assert {"shared/migrations/script.py.mako", "shared/gunicorn_conf.py"} <= names
+    # The compiled catalogs (shared/i18n.py finds the languages by them).
+    assert "shared/translations/es/LC_MESSAGES/messages.mo" in names
     for top in ("shared", "hallpass", "carline"):
         for path in (ROOT / top).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:

@@ -1,0 +1,217 @@
+"""No user-facing text in a template escapes translation, and the catalog knows every
+marked string.
+
+Each template's text nodes (and the attributes people read: title, placeholder, alt,
+aria-label) are taken with Jinja's own parts removed (`{{ }}`, `{% %}`, `{# #}`, and
+`{% trans %}` blocks, which are marked); any word left over is English nobody marked.
+NOT_YET_CONVERTED lists the templates still to do: it only shrinks (a template that
+passes must leave it), and a new template is checked from the start.
+"""
+
+import os
+import re
+from html.parser import HTMLParser
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from shared.i18n import TRANSLATIONS_DIR, languages
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+#: Words that are the same in every language: brand and standard names.
+ALLOWED = {"passline", "QR", "CSV", "PDF", "OneRoster", "SSO", "OpenID", "ID", "IEP", "504"}
+
+#: Templates whose text is not marked yet. Only ever remove names from this list.
+NOT_YET_CONVERTED = {
+    "carline/templates/carline/families/family.html",
+    "carline/templates/carline/families/list.html",
+    "carline/templates/carline/index.html",
+    "carline/templates/carline/office/_nav.html",
+    "carline/templates/carline/office/settings.html",
+    "carline/templates/carline/plans/_override.html",
+    "carline/templates/carline/plans/search.html",
+    "carline/templates/carline/plans/student.html",
+    "carline/templates/carline/plans/teacher.html",
+    "carline/templates/carline/plans/today.html",
+    "carline/templates/carline/reports/_format.html",
+    "carline/templates/carline/reports/dismissal.html",
+    "carline/templates/carline/reports/history.html",
+    "carline/templates/carline/run/classroom.html",
+    "carline/templates/carline/run/control.html",
+    "carline/templates/carline/run/curb.html",
+    "carline/templates/carline/run/partials/classroom_calls.html",
+    "carline/templates/carline/run/partials/classroom_changes.html",
+    "carline/templates/carline/run/partials/curb_answer.html",
+    "carline/templates/carline/run/partials/curb_list.html",
+    "carline/templates/carline/run/partials/status.html",
+    "carline/templates/carline/run/partials/tv_calls.html",
+    "carline/templates/carline/run/tv.html",
+    "carline/templates/carline/tags/blocked.html",
+    "carline/templates/carline/tags/print.html",
+    "hallpass/templates/hallpass/display.html",
+    "hallpass/templates/hallpass/hallway.html",
+    "hallpass/templates/hallpass/index.html",
+    "hallpass/templates/hallpass/kiosk/_request_region.html",
+    "hallpass/templates/hallpass/kiosk/_request_status.html",
+    "hallpass/templates/hallpass/kiosk/choose.html",
+    "hallpass/templates/hallpass/kiosk/result.html",
+    "hallpass/templates/hallpass/kiosk/scan.html",
+    "hallpass/templates/hallpass/partials/blocked.html",
+    "hallpass/templates/hallpass/partials/hallway.html",
+    "hallpass/templates/hallpass/partials/request_blocked.html",
+    "hallpass/templates/hallpass/partials/room_passes.html",
+    "hallpass/templates/hallpass/partials/room_qr.html",
+    "hallpass/templates/hallpass/partials/room_requests.html",
+    "hallpass/templates/hallpass/partials/sweep_list.html",
+    "hallpass/templates/hallpass/partials/visit_status.html",
+    "hallpass/templates/hallpass/pass.html",
+    "hallpass/templates/hallpass/reports/_filters.html",
+    "hallpass/templates/hallpass/reports/_macros.html",
+    "hallpass/templates/hallpass/reports/_nav.html",
+    "hallpass/templates/hallpass/reports/incident.html",
+    "hallpass/templates/hallpass/reports/index.html",
+    "hallpass/templates/hallpass/reports/student.html",
+    "hallpass/templates/hallpass/reports/students.html",
+    "hallpass/templates/hallpass/room/back.html",
+    "hallpass/templates/hallpass/room/blocked.html",
+    "hallpass/templates/hallpass/room/cancelled.html",
+    "hallpass/templates/hallpass/room/pick.html",
+    "hallpass/templates/hallpass/room/visit.html",
+    "hallpass/templates/hallpass/room/welcome.html",
+    "hallpass/templates/hallpass/settings/_nav.html",
+    "hallpass/templates/hallpass/settings/destination_form.html",
+    "hallpass/templates/hallpass/settings/destinations.html",
+    "hallpass/templates/hallpass/settings/keep_apart.html",
+    "hallpass/templates/hallpass/settings/limits.html",
+    "hallpass/templates/hallpass/settings/rules.html",
+    "hallpass/templates/hallpass/slip.html",
+    "hallpass/templates/hallpass/sweep.html",
+    "shared/templates/account/forgot.html",
+    "shared/templates/account/forgot_sent.html",
+    "shared/templates/account/link_gone.html",
+    "shared/templates/account/set_password.html",
+    "shared/templates/admin/_nav.html",
+    "shared/templates/admin/audit.html",
+    "shared/templates/admin/district.html",
+    "shared/templates/admin/index.html",
+    "shared/templates/admin/roster.html",
+    "shared/templates/admin/roster_preview.html",
+    "shared/templates/admin/schedule.html",
+    "shared/templates/admin/staff.html",
+    "shared/templates/admin/staff_edit.html",
+    "shared/templates/admin/staff_invited.html",
+    "shared/templates/admin/staff_links.html",
+    "shared/templates/admin/staff_new.html",
+    "shared/templates/admin/staff_password.html",
+    "shared/templates/admin/students.html",
+    "shared/templates/auth/invitations.html",
+    "shared/templates/auth/login.html",
+    "shared/templates/devices/code.html",
+    "shared/templates/devices/home.html",
+    "shared/templates/devices/list.html",
+    "shared/templates/devices/new.html",
+    "shared/templates/devices/pair.html",
+    "shared/templates/errors/page.html",
+    "shared/templates/privacy/delete_student.html",
+    "shared/templates/privacy/inventory.html",
+    "shared/templates/privacy/retention.html",
+    "shared/templates/privacy/student_records.html",
+    "shared/templates/schools/_timezone.html",
+    "shared/templates/schools/edit.html",
+    "shared/templates/schools/list.html",
+    "shared/templates/shared/dashboard.html",
+    "shared/templates/sso/_buttons.html",
+    "shared/templates/sso/_provider_fields.html",
+    "shared/templates/sso/_staff_links.html",
+    "shared/templates/sso/provider_edit.html",
+    "shared/templates/sso/providers.html",
+    "shared/templates/sso/refused.html",
+    "shared/templates/two_factor/account.html",
+    "shared/templates/two_factor/code.html",
+    "shared/templates/two_factor/enrol.html",
+    "shared/templates/two_factor/recovery_codes.html",
+}
+
+READ_ATTRIBUTES = {"title", "placeholder", "alt", "aria-label", "aria-description"}
+JINJA = re.compile(
+    r"\{%-?\s*trans\b.*?\{%-?\s*endtrans\s*-?%\}|\{#.*?#\}|\{\{.*?\}\}|\{%.*?%\}", re.DOTALL
+)
+WORD = re.compile(r"[^\W\d_][\w'\u2019-]*")
+
+
+def templates() -> list[str]:
+    found = []
+    for package in ("shared", "hallpass", "carline"):
+        for folder, _dirs, files in os.walk(os.path.join(ROOT, package, "templates")):
+            found += [
+                os.path.relpath(os.path.join(folder, name), ROOT)
+                for name in files
+                if name.endswith(".html")
+            ]
+    return sorted(found)
+
+
+class TextNodes(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.texts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+        self.texts += [value for name, value in attrs if name in READ_ATTRIBUTES and value]
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.texts.append(data)
+
+
+def unmarked_words(path: str) -> list[str]:
+    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+        source = JINJA.sub(" ", f.read())
+    parser = TextNodes()
+    parser.feed(source)
+    parser.close()
+    return [word for text in parser.texts for word in WORD.findall(text) if word not in ALLOWED]
+
+
+@pytest.mark.parametrize("path", [p for p in templates() if p not in NOT_YET_CONVERTED])
+def test_every_word_of_a_converted_template_is_marked(path):
+    assert unmarked_words(path) == [], f"{path}: mark these with _() or {{% trans %}}"
+
+
+def test_the_list_of_templates_to_convert_only_names_unconverted_ones():
+    existing = set(templates())
+    assert existing >= NOT_YET_CONVERTED, f"gone: {sorted(NOT_YET_CONVERTED - existing)}"
+    done = sorted(p for p in NOT_YET_CONVERTED if not unmarked_words(p))
+    assert not done, f"converted: remove from NOT_YET_CONVERTED: {done}"
+
+
+def marked_strings() -> set[str]:
+    with open(os.path.join(ROOT, "babel.cfg"), encoding="utf-8") as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    found = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        ROOT, method_map, options_map
+    ):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+@pytest.mark.parametrize("language", [code for code in languages() if code != "en"])
+def test_the_catalog_has_every_marked_string(language):
+    with open(f"{TRANSLATIONS_DIR}/{language}/LC_MESSAGES/messages.po", "rb") as po:
+        known = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(po) if m.id}
+    missing = sorted(marked_strings() - known)
+    assert not missing, (
+        f"not in the {language} catalog (docs/translations.md: extract, update, "
+        f"translate, compile): {missing}"
+    )
