@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import re
 
-from flask import g, render_template, request
+from flask import g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from hallpass import bp, destinations, pass_requests, passes, room_qr, rules, tokens, wait_line
@@ -27,6 +28,7 @@ from shared.access import access, school_record
 from shared.audit import current_actor
 from shared.errors import DomainError, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
+from shared.i18n import LANGUAGE_COOKIE, end_turn
 from shared.models import Room
 from shared.qr import qr_svg
 
@@ -44,7 +46,7 @@ def device_room() -> Room:
     """The room this kiosk or classroom display is bound to."""
     device = g.principal.device
     if device.room is None:
-        raise Forbidden("This device is not bound to a room. Pair it again for a room.")
+        raise Forbidden(_("This device is not bound to a room. Pair it again for a room."))
     return device.room
 
 
@@ -83,7 +85,12 @@ def _started(hall_pass: HallPass) -> dict:
 @bp.route("/kiosk")
 @access("device:kiosk")
 def kiosk():
-    """The kiosk's scan screen: a student number input that keeps the focus."""
+    """The kiosk's scan screen: a student number input that keeps the focus.
+
+    `?turn=over` (where a result screen goes back to) drops the language the last
+    student switched to, so the next one sees the kiosk's own."""
+    if request.args.get("turn") == "over" and request.cookies.get(LANGUAGE_COOKIE):
+        return end_turn(redirect(url_for("hallpass.kiosk")))
     return render_template("hallpass/kiosk/scan.html", room=device_room())
 
 
@@ -106,7 +113,7 @@ def kiosk_scan():
         )
         if active is not None:
             if active.from_room_id != room.id:
-                raise InvalidInput("You already have a pass from another room.")
+                raise InvalidInput(_("You already have a pass from another room."))
             passes.end_pass(school, actor, pass_id=active.id, ended_by="student")
             return _kiosk_result("back", student=student)
         token = tokens.kiosk_student_token(device, student)
@@ -144,7 +151,7 @@ def kiosk_go():
     try:
         student = tokens.student_from_kiosk_token(school, device, token)
         if destination_id is None or mode not in ("go", "ask", "line"):
-            raise InvalidInput("Tap where you are going.")
+            raise InvalidInput(_("Tap where you are going."))
         destination = db.session.get(Destination, destination_id)
         args = dict(
             student_id=student.id,
@@ -192,7 +199,7 @@ def kiosk_request_status(request_id: int):
     school = g.principal.school
     pass_request = school_record(PassRequest, request_id, school.id)
     if pass_request.from_room_id != device_room().id or pass_request.source != "kiosk":
-        raise NotFound("There is nothing here.")
+        raise NotFound(_("There is nothing here."))
     return live.poll(
         school.id, _room_topic(), lambda version: _render_request_status(pass_request, version)
     )
@@ -207,7 +214,7 @@ def kiosk_cancel():
         student = tokens.student_from_kiosk_token(school, device, request.form.get("student", ""))
         open_request = pass_requests.open_request_for(school, student.id)
         if open_request is None:
-            raise NotFound("You have no open request.")
+            raise NotFound(_("You have no open request."))
         pass_requests.cancel_request(
             school, current_actor(), request_id=open_request.id, student_id=student.id
         )

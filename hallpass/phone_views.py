@@ -21,6 +21,7 @@ What a student can do on their phone, and why it cannot be turned against other 
 from __future__ import annotations
 
 from flask import current_app, g, make_response, render_template, request, url_for
+from flask_babel import gettext as _
 
 from hallpass import (
     bp,
@@ -49,6 +50,7 @@ VISIT_COOKIE = "passline_room_visit"
 
 
 def _school_time(school: School, dt):
+    g.school_timezone = school.timezone  # the page's times (shared/formats.py)
     return local(dt, school.timezone)
 
 
@@ -140,16 +142,16 @@ def room_qr_go(token: str):
     school = db.session.get(School, room.school_id)
     hall_pass, pass_request = _visit_state(_visit())
     if hall_pass is not None or pass_request is not None:
-        raise InvalidInput("This device already has a pass or a request open.")
+        raise InvalidInput(_("This device already has a pass or a request open."))
     student_id = request.form.get("student_id", type=int)
     destination_id = request.form.get("destination_id", type=int)
     mode = request.form.get("mode", "go")
     if student_id is None or destination_id is None or mode not in ("go", "ask", "line"):
-        raise InvalidInput("Pick your name, then where you are going.")
+        raise InvalidInput(_("Pick your name, then where you are going."))
     students = {s.id: s for s in tokens.class_in_room(school, room)}
     student = students.get(student_id)
     if student is None:
-        raise InvalidInput("Pick your name from the class in this room.")
+        raise InvalidInput(_("Pick your name from the class in this room."))
     typed = request.form.get(student_check.FIELD)
     try:
         student_check.confirm_student(student, typed, request.remote_addr)
@@ -199,11 +201,11 @@ def room_qr_back(token: str):
     """ "I'm back": the phone that started the pass, with a current code of its room."""
     room = room_qr.room_from_qr_token(token)
     school = db.session.get(School, room.school_id)
-    hall_pass, _ = _visit_state(_visit())
+    hall_pass, _request = _visit_state(_visit())
     if hall_pass is None:
-        raise NotFound("This device has no pass open. Tell your teacher you are back.")
+        raise NotFound(_("This device has no pass open. Tell your teacher you are back."))
     if hall_pass.from_room_id != room.id:
-        raise Forbidden("Scan the code in the room you left from.")
+        raise Forbidden(_("Scan the code in the room you left from."))
     passes.end_pass(school, Actor(), pass_id=hall_pass.id, ended_by="student")
     response = _phone_page("hallpass/room/welcome.html", room=room)
     response.delete_cookie(VISIT_COOKIE, path=url_for("hallpass.index").rstrip("/") or "/")
@@ -211,6 +213,7 @@ def room_qr_back(token: str):
 
 
 def _visit_context(school: School, visit, hall_pass, pass_request) -> dict:
+    g.school_timezone = school.timezone  # the page's times (shared/formats.py)
     room_id = (
         hall_pass.from_room_id
         if hall_pass
@@ -242,10 +245,10 @@ def visit_status():
     """Live region of a phone's room visit: its request's answer, then its pass."""
     visit = _visit()
     if visit is None:
-        raise NotFound("Nothing open on this device. Scan the room code.")
+        raise NotFound(_("Nothing open on this device. Scan the room code."))
     school = db.session.get(School, visit["s"])
     if school is None:
-        raise NotFound("Nothing open on this device. Scan the room code.")
+        raise NotFound(_("Nothing open on this device. Scan the room code."))
 
     def render(_version: int):
         hall_pass, pass_request = _visit_records(visit)
@@ -260,9 +263,9 @@ def visit_status():
 def visit_cancel():
     """The phone takes back the request it made."""
     visit = _visit()
-    _, pass_request = _visit_state(visit)
+    _pass, pass_request = _visit_state(visit)
     if pass_request is None or pass_request.status not in rules.OPEN:
-        raise NotFound("This device has no open request.")
+        raise NotFound(_("This device has no open request."))
     school = db.session.get(School, pass_request.school_id)
     pass_requests.cancel_request(
         school, Actor(), request_id=pass_request.id, student_id=pass_request.student_id

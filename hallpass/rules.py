@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import and_, exists, func, or_, select, update
 
 from hallpass.models import (
@@ -56,7 +58,7 @@ from shared.models import Room, School, Student
 from shared.schedule import current_period, school_day_bounds
 
 HALLWAY_TOPIC = "hallway"
-SWEEP_MESSAGE = "An emergency sweep is in progress: no passes until it is over."
+SWEEP_MESSAGE = lazy_gettext("An emergency sweep is in progress: no passes until it is over.")
 
 
 class RuleBlocked(Conflict):
@@ -100,16 +102,16 @@ def going_out(school: School, student_id: int) -> GoingOut:
 
 
 def load_student(school: School, student_id: int) -> Student:
-    student = school_record(Student, student_id, school.id, "No such student at this school.")
+    student = school_record(Student, student_id, school.id, _("No such student at this school."))
     check_student(school, student)
     return student
 
 
 def check_student(school: School, student: Student | None) -> None:
     """A student of this school, still on the roster."""
-    of_school(student, school.id, "No such student at this school.")
+    of_school(student, school.id, _("No such student at this school."))
     if not student.active:
-        raise InvalidInput("This student is no longer on the roster.")
+        raise InvalidInput(_("This student is no longer on the roster."))
 
 
 def load_destination(school: School, destination_id: int) -> Destination:
@@ -119,9 +121,9 @@ def load_destination(school: School, destination_id: int) -> Destination:
 
 
 def check_destination(school: School, destination: Destination | None) -> None:
-    of_school(destination, school.id, "No such destination at this school.")
+    of_school(destination, school.id, _("No such destination at this school."))
     if not destination.active:
-        raise NotFound("No such destination at this school.")
+        raise NotFound(_("No such destination at this school."))
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ def claim_building_place(school: School, *, enforce: bool, refuse_in_sweep: bool
         ):
             raise RuleBlocked(SWEEP_MESSAGE, rule="sweep", overridable=False)
         raise RuleBlocked(
-            "The building is at its limit of students out of class. Try again shortly.",
+            _("The building is at its limit of students out of class. Try again shortly."),
             rule="building_cap",
             overridable=True,
         )
@@ -357,26 +359,33 @@ def release_keep_apart(student_id: int) -> None:
 
 #: What a student is told when a rule refuses their own pass (no names, no staff notes).
 STUDENT_MESSAGES = {
-    "sweep": "Passes are paused right now. Stay in class.",
-    "no_pass_period": "No passes during this period. Ask your teacher if it is urgent.",
-    "no_pass_window": "No passes right now (start or end of the period). Ask your teacher.",
-    "daily_limit": "You have used all your passes for today. Ask your teacher.",
-    "cooldown": "You came back a short while ago. Ask your teacher.",
-    "building_cap": "Too many students are out of class right now. Try again shortly.",
-    "capacity": "That place is full right now. You can join the wait line.",
-    "keep_apart": "You cannot go right now. Ask your teacher.",
+    "sweep": lazy_gettext("Passes are paused right now. Stay in class."),
+    "no_pass_period": lazy_gettext(
+        "No passes during this period. Ask your teacher if it is urgent."
+    ),
+    "no_pass_window": lazy_gettext(
+        "No passes right now (start or end of the period). Ask your teacher."
+    ),
+    "daily_limit": lazy_gettext("You have used all your passes for today. Ask your teacher."),
+    "cooldown": lazy_gettext("You came back a short while ago. Ask your teacher."),
+    "building_cap": lazy_gettext(
+        "Too many students are out of class right now. Try again shortly."
+    ),
+    "capacity": lazy_gettext("That place is full right now. You can join the wait line."),
+    "keep_apart": lazy_gettext("You cannot go right now. Ask your teacher."),
 }
 
 
 def student_message(blocked: RuleBlocked) -> str:
     """The refusal as a student may read it (rule messages can name the student)."""
-    return STUDENT_MESSAGES.get(blocked.rule, "You cannot go right now. Ask your teacher.")
+    found = STUDENT_MESSAGES.get(blocked.rule)
+    return str(found) if found else _("You cannot go right now. Ask your teacher.")
 
 
 def load_room(school: School, room_id: int | None) -> Room | None:
     if room_id is None:
         return None
-    return school_record(Room, room_id, school.id, "No such room at this school.")
+    return school_record(Room, room_id, school.id, _("No such room at this school."))
 
 
 def check_no_sweep(policy: HallpassPolicy) -> None:

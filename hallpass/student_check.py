@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import hmac
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+
 from shared.errors import InvalidInput
 from shared.extensions import db
+from shared.formats import format_duration
 from shared.models import Student
 from shared.throttle import begin_student_check, sign_in_succeeded
 
 #: How many of the last digits of the student number the phone asks for.
 DIGITS = 4
-WRONG = "That is not the end of your student number. Check your ID card."
+WRONG = lazy_gettext("That is not the end of your student number. Check your ID card.")
 FIELD = "student_check"
 
 
@@ -39,8 +43,10 @@ def confirm_student(student: Student, typed: str | None, address: str | None) ->
     if attempt.retry_after is not None:
         minutes = max(1, round(attempt.retry_after / 60))
         raise InvalidInput(
-            f"Too many wrong numbers for this name. Ask your teacher, or try again in "
-            f"{minutes} min.",
+            _(
+                "Too many wrong numbers for this name. Ask your teacher, or try again in %(wait)s.",
+                wait=format_duration(minutes),
+            ),
             field=FIELD,
         )
     expected = student.student_number.strip().lower()[-digits_asked(student) :]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app, url_for
+from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select
 
@@ -56,11 +57,11 @@ def student_from_kiosk_token(school: School, device: Device, token: str) -> Stud
             token, max_age=KIOSK_STUDENT_SECONDS
         )
     except SignatureExpired:
-        raise TokenExpired("That took too long. Scan your ID again.") from None
+        raise TokenExpired(_("That took too long. Scan your ID again.")) from None
     except (BadSignature, ValueError, TypeError):
-        raise InvalidInput("Scan your ID again.") from None
+        raise InvalidInput(_("Scan your ID again.")) from None
     if device_id != device.id:
-        raise InvalidInput("Scan your ID again.")
+        raise InvalidInput(_("Scan your ID again."))
     return rules.load_student(school, student_id)
 
 
@@ -111,12 +112,12 @@ def student_by_number(school: School, number: str) -> Student:
     """The active student of this school with this ID card number."""
     number = (number or "").strip()
     if not number or len(number) > 64:
-        raise InvalidInput("Scan or type your student ID number.")
+        raise InvalidInput(_("Scan or type your student ID number."))
     student = db.session.scalar(
         select(Student).where(Student.school_id == school.id, Student.student_number == number)
     )
     if student is None or not student.active:
-        raise NotFound("That ID number is not known here. Ask your teacher.")
+        raise NotFound(_("That ID number is not known here. Ask your teacher."))
     return student
 
 

@@ -30,6 +30,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, has_request_context, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from shared import audit, mail, sso_providers, staff
@@ -256,7 +257,7 @@ def invite(principal: Principal, person: User) -> Invited:
     """Send one staff member a link to set their password (audited)."""
     staff.check_account_control(principal, person)
     if not person.active:
-        raise InvalidInput("This account is deactivated; reactivate it before inviting.")
+        raise InvalidInput(_("This account is deactivated; reactivate it before inviting."))
     return _send_invitation(principal, person)
 
 
@@ -372,9 +373,9 @@ def open_link(token: str) -> AccountLink:
     """The link of this token if it still works; NotFound (404) or LinkGone (410)."""
     link = find_link(token)
     if link is None or link.user is None:
-        raise NotFound("This link is not valid. Check that it was copied whole.")
+        raise NotFound(_("This link is not valid. Check that it was copied whole."))
     if not _is_open(link) or not link.user.active:
-        raise LinkGone("This link was already used or has expired. Ask for a new one.")
+        raise LinkGone(_("This link was already used or has expired. Ask for a new one."))
     return link
 
 
@@ -402,12 +403,12 @@ def set_password(token: str, new_password: str, confirm: str) -> User:
     """Use the link once: set the password, end every session and every other link."""
     link = open_link(token)
     if new_password != confirm:
-        raise InvalidInput("The two passwords are not the same.", field="confirm_password")
+        raise InvalidInput(_("The two passwords are not the same."), field="confirm_password")
     problem = password_problem(new_password)
     if problem:
         raise InvalidInput(problem, field="new_password")
     if not use_once(link):  # another request used it in the meantime
-        raise LinkGone("This link was already used or has expired. Ask for a new one.")
+        raise LinkGone(_("This link was already used or has expired. Ask for a new one."))
     now = utcnow()
     db.session.execute(
         update(AccountLink)

@@ -7,6 +7,7 @@ Referer header.
 """
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from shared import account_links
 from shared.access import public
@@ -64,7 +65,7 @@ def set_password(token: str):
         return _no_referrer(
             rerender("account/set_password.html", error, link=account_links.open_link(token))
         )
-    flash("Your password is set. Sign in with it now.", "success")
+    flash(_("Your password is set. Sign in with it now."), "success")
     return redirect(url_for("auth.login"))
 
 

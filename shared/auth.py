@@ -4,6 +4,8 @@ and the invitations to other schools waiting for the signed-in person."""
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import login_user, logout_user
 
 from shared import audit, sso_providers, staff, totp
@@ -60,10 +62,13 @@ def login():
             "auth.login_throttled", detail={"email": email}, actor_label=email or "anonymous"
         )
         db.session.commit()
-        wait = f"{minutes} minute{'s' if minutes > 1 else ''}"
         response = render_template(
             "auth/login.html",
-            error=f"Too many failed sign-ins. Try again in {wait}.",
+            error=ngettext(
+                "Too many failed sign-ins. Try again in %(num)d minute.",
+                "Too many failed sign-ins. Try again in %(num)d minutes.",
+                minutes,
+            ),
             email=email,
             next=request.form.get("next", ""),
         )
@@ -81,9 +86,9 @@ def login():
         )
         db.session.commit()  # the attempt was counted as a failure before the check
         message = (
-            "This account is deactivated. Ask your school admin."
+            _("This account is deactivated. Ask your school admin.")
             if ok and user is not None and not user.active
-            else "Email or password is incorrect."
+            else _("Email or password is incorrect.")
         )
         return render_template(
             "auth/login.html", error=message, email=email, next=request.form.get("next", "")
@@ -102,7 +107,7 @@ def login():
     school_id = sign_in(user)
     audit.record("auth.login", school_id=school_id, target=user, actor_user=user)
     if staff.my_invitations(user):
-        flash("A school invited you to join it: see Invitations on your account page.", "info")
+        flash(_("A school invited you to join it: see Invitations on your account page."), "info")
     return redirect(safe_next(request.form.get("next")))
 
 
@@ -130,7 +135,7 @@ def logout():
     end_current_session(g.principal.user, "signout")
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -145,9 +150,9 @@ def change_password():
     new = request.form.get("new_password", "")
     error = None
     if not verify_password(user.password_hash, current):
-        error = "Your current password is not right."
+        error = _("Your current password is not right.")
     elif new != request.form.get("confirm_password", ""):
-        error = "The two new passwords are not the same."
+        error = _("The two new passwords are not the same.")
     else:
         error = password_problem(new)
     if error:
@@ -157,7 +162,7 @@ def change_password():
     audit.record("auth.password_change", target=user)
     login_user(user)  # this browser continues under the new nonce, in a new session
     start_session(user)
-    flash("Your password is changed. Other sessions were signed out.", "success")
+    flash(_("Your password is changed. Other sessions were signed out."), "success")
     return redirect(url_for("home.index"))
 
 
@@ -167,7 +172,7 @@ def switch_school():
     """Act at another of your schools."""
     wanted = request.form.get("school_id", type=int)
     if wanted not in {school_id for school_id, _ in g.principal.schools}:
-        raise Forbidden("You have no role at that school.")
+        raise Forbidden(_("You have no role at that school."))
     session["school_id"] = wanted
     return redirect(url_for("home.index"))
 
@@ -187,10 +192,10 @@ def answer_invitation(invitation_id: int):
     """Accept an invitation (you get its roles at that school) or decline it."""
     action = request.form.get("action")
     if action not in ("accept", "decline"):
-        raise DomainError("Choose accept or decline.")
+        raise DomainError(_("Choose accept or decline."))
     school = staff.answer_invitation(g.principal.user, invitation_id, action == "accept")
     if action == "accept":
         flash(f"You now work at {school.name} too.", "success")
     else:
-        flash("The invitation is declined.", "info")
+        flash(_("The invitation is declined."), "info")
     return redirect(url_for("auth.invitations"))

@@ -2,6 +2,8 @@
 and a 503 that renders without the database when it cannot be reached."""
 
 from flask import Flask, current_app, g, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -11,18 +13,18 @@ from shared.errors import DomainError
 from shared.extensions import db, login_manager
 
 MESSAGES = {
-    400: "The request was not understood.",
-    401: "Please sign in first.",
-    403: "You do not have access to this page.",
-    404: "There is nothing here.",
-    405: "That action is not allowed here.",
-    413: "That file is too large.",
-    429: "Too many attempts. Please wait a little and try again.",
-    500: "Something went wrong on our side. Nothing was saved.",
+    400: lazy_gettext("The request was not understood."),
+    401: lazy_gettext("Please sign in first."),
+    403: lazy_gettext("You do not have access to this page."),
+    404: lazy_gettext("There is nothing here."),
+    405: lazy_gettext("That action is not allowed here."),
+    413: lazy_gettext("That file is too large."),
+    429: lazy_gettext("Too many attempts. Please wait a little and try again."),
+    500: lazy_gettext("Something went wrong on our side. Nothing was saved."),
 }
 #: Shown in a live region or the curb's answer while the database cannot be reached.
-OUTAGE_MESSAGE = "No connection to the school's server, trying again."
-OUTAGE_PAGE_MESSAGE = (
+OUTAGE_MESSAGE = lazy_gettext("No connection to the school's server, trying again.")
+OUTAGE_PAGE_MESSAGE = lazy_gettext(
     "The school's server cannot reach its database right now. "
     "Nothing new was saved; please try again in a moment."
 )
@@ -38,7 +40,7 @@ def _rollback() -> None:
 
 def render_error(status: int, message: str | None = None):
     _rollback()
-    message = message or MESSAGES.get(status, "The request could not be completed.")
+    message = message or MESSAGES.get(status) or _("The request could not be completed.")
     template = "errors/partial.html" if request.htmx else "errors/page.html"
     return render_template(template, status=status, message=message), status
 
@@ -74,17 +76,17 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(_error):
-        return render_error(400, "This form has expired. Reload the page and try again.")
+        return render_error(400, _("This form has expired. Reload the page and try again."))
 
     @app.errorhandler(IntegrityError)
     def _integrity_error(_error):
-        return render_error(409, "That conflicts with a record that already exists.")
+        return render_error(409, _("That conflicts with a record that already exists."))
 
     @app.errorhandler(OverflowError)
     @app.errorhandler(DataError)
     def _out_of_range(_error):
         # A number (an id in the path, a field) beyond what the database can hold.
-        return render_error(400, "A number in the request is out of range.")
+        return render_error(400, _("A number in the request is out of range."))
 
     @app.errorhandler(SQLAlchemyError)
     def _database_error(error: SQLAlchemyError):

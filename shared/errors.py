@@ -19,6 +19,7 @@ class DomainError(Exception):
     status_code = 400
 
     def __init__(self, message: str, *, field: str | None = None):
+        message = str(message)  # a lazy_gettext constant: in the language of this request
         super().__init__(message)
         self.message = message
         self.field = field

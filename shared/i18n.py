@@ -34,6 +34,9 @@ SOURCE_LANGUAGE = "en"
 #: The switch's cookie: remembered on that phone or kiosk for a year.
 LANGUAGE_COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
+#: On a paired device (a kiosk) the switch lasts one student's turn: at most this long, and
+#: the kiosk forgets it when the turn is over (`end_turn`).
+TURN_MAX_AGE = 5 * 60
 
 babel = Babel()
 bp = Blueprint("i18n", __name__)
@@ -134,6 +137,12 @@ def _back(target: str | None) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def end_turn(response):
+    """A kiosk's student turn is over: back to the device's own language."""
+    response.delete_cookie(LANGUAGE_COOKIE)
+    return response
+
+
 @bp.route("/language", methods=["POST"])
 @public
 def switch():
@@ -147,10 +156,11 @@ def switch():
     if user is not None and user.language != language:
         before, user.language = user.language, language
         audit.record("account.language", target=user, detail={"before": before, "after": language})
+    on_device = principal is not None and principal.device is not None
     response.set_cookie(
         LANGUAGE_COOKIE,
         language,
-        max_age=COOKIE_MAX_AGE,
+        max_age=TURN_MAX_AGE if on_device else COOKIE_MAX_AGE,
         secure=request.is_secure,
         httponly=True,
         samesite="Lax",

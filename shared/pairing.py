@@ -10,6 +10,8 @@ import secrets
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -75,23 +77,23 @@ def create_pairing_code(
 ) -> tuple[PairingCode, str]:
     """Make a one-time pairing code; returns the record and the code to show once."""
     if kind not in DEVICE_KINDS:
-        raise InvalidInput("Choose what kind of device to pair.", field="kind")
+        raise InvalidInput(_("Choose what kind of device to pair."), field="kind")
     if kind not in pairable_kinds(principal):
-        raise Forbidden("You may not pair that kind of device.")
+        raise Forbidden(_("You may not pair that kind of device."))
     label = label.strip()
     if not label or len(label) > 100:
-        raise InvalidInput("Give the device a name of 1 to 100 characters.", field="label")
+        raise InvalidInput(_("Give the device a name of 1 to 100 characters."), field="label")
     room = None
     if kind in ROOM_DEVICE_KINDS:
         room = next((r for r in pairable_rooms(principal) if r.id == room_id), None)
         if room is None:
-            raise InvalidInput("Choose one of your rooms for this device.", field="room_id")
+            raise InvalidInput(_("Choose one of your rooms for this device."), field="room_id")
     if kind == "display":
         if purpose not in DISPLAY_PURPOSES:
-            raise InvalidInput("Choose what the display shows.", field="purpose")
+            raise InvalidInput(_("Choose what the display shows."), field="purpose")
     else:
         purpose = None
-    code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    code = "".join(secrets.choice(CODE_ALPHABET) for _i in range(CODE_LENGTH))
     pairing = PairingCode(
         school_id=principal.school_id,
         code_hash=secret_digest(code),
@@ -130,7 +132,7 @@ def redeem_pairing_code(code: str) -> tuple[Device, str]:
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
-        raise NotFound("That code is not valid. It may be mistyped, used or expired.")
+        raise NotFound(_("That code is not valid. It may be mistyped, used or expired."))
     pairing = db.session.scalar(select(PairingCode).where(PairingCode.code_hash == digest))
     secret = secrets.token_urlsafe(32)
     device = Device(
@@ -158,14 +160,14 @@ def redeem_pairing_code(code: str) -> tuple[Device, str]:
 
 def school_device(school_id: int, device_id: int) -> Device:
     """A device of this school (404 otherwise)."""
-    return school_record(Device, device_id, school_id, "No such device at this school.")
+    return school_record(Device, device_id, school_id, _("No such device at this school."))
 
 
 def revoke_device(principal: Principal, device_id: int) -> Device:
     """End a device's session at once; it must be paired again to be used."""
     device = school_device(principal.school_id, device_id)
     if device.is_revoked:
-        raise InvalidInput("That device is already revoked.")
+        raise InvalidInput(_("That device is already revoked."))
     device.revoked_at = utcnow()
     live.access_changed([device.school_id])
     audit.record("device.revoke", target=device, detail={"label": device.label})
@@ -174,7 +176,9 @@ def revoke_device(principal: Principal, device_id: int) -> Device:
 
 #: Who may unpair a device on the device itself: staff of its school.
 UNPAIR_ROLES = ("admin", "office", "teacher")
-UNPAIR_REFUSED = "That is not the email and password of a staff member of this school."
+UNPAIR_REFUSED = lazy_gettext(
+    "That is not the email and password of a staff member of this school."
+)
 
 
 def staff_confirming(device: Device, email: str, password: str) -> User:

@@ -7,6 +7,7 @@ are upgraded at the next successful sign-in.
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask_babel import gettext
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -35,9 +36,9 @@ def needs_rehash(password_hash: str) -> bool:
 def password_problem(password: str) -> str | None:
     """Why a new password is not acceptable, or None."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+        return gettext("Use at least %(num)d characters.", num=MIN_PASSWORD_LENGTH)
     if len(password) > 256:
-        return "Use at most 256 characters."
+        return gettext("Use at most %(num)d characters.", num=256)
     if password.strip() != password or not password.strip():
-        return "The password may not start or end with spaces."
+        return gettext("The password may not start or end with spaces.")
     return None

@@ -124,7 +124,7 @@ def test_kiosk_flow_with_a_typed_number(db, school, room, kiosk):
 def test_kiosk_refuses_junk_with_a_clear_4xx(room, kiosk, number, status):
     response = kiosk.post("/hallpass/kiosk/scan", data={"number": number})
     assert response.status_code == status
-    assert 'data-return-url="/hallpass/kiosk"' in response.get_data(as_text=True)
+    assert 'data-return-url="/hallpass/kiosk?turn=over"' in response.get_data(as_text=True)
 
 
 def test_kiosk_does_not_know_students_of_another_school(db, make_school, room, kiosk):
