@@ -40,7 +40,8 @@ def _rollback() -> None:
 
 def render_error(status: int, message: str | None = None):
     _rollback()
-    message = message or MESSAGES.get(status) or _("The request could not be completed.")
+    # As text (a lazy string would count as markup and skip the escaping).
+    message = str(message or MESSAGES.get(status) or _("The request could not be completed."))
     template = "errors/partial.html" if request.htmx else "errors/page.html"
     return render_template(template, status=status, message=message), status
 
@@ -58,12 +59,12 @@ def render_outage():
     g._login_user = login_manager.anonymous_user()
     retry = current_app.config["DATABASE_RETRY_AFTER"]
     if request.htmx:
-        html = render_template("errors/partial.html", message=OUTAGE_MESSAGE, outage=True)
+        html = render_template("errors/partial.html", message=str(OUTAGE_MESSAGE), outage=True)
     else:
         html = render_template(
             "errors/page.html",
             status=503,
-            message=OUTAGE_PAGE_MESSAGE,
+            message=str(OUTAGE_PAGE_MESSAGE),
             refresh=retry if request.method == "GET" else None,
         )
     return html, 503, {"Retry-After": str(retry), "Cache-Control": "no-store"}
