@@ -1,7 +1,9 @@
 """The one QR renderer: the SVG draws exactly the matrix, and the hang tag PDF draws it too."""
 
+import io
 import re
-import zlib
+
+from pypdf import PdfReader
 
 from carline.tag_pdf import QR_SIZE, tags_pdf
 from shared.qr import QUIET_ZONE, dark_runs, qr_matrix, qr_svg
@@ -39,11 +41,21 @@ def test_the_svg_draws_exactly_the_matrix_inside_a_quiet_zone():
 def test_the_hang_tag_pdf_draws_the_same_matrix():
     token = "tag-token-for-the-pdf"
     matrix = qr_matrix(token)
-    stream = re.search(rb"stream\n(.*?)\nendstream", tags_pdf("School", [(7, token)]), re.S)
-    ops = zlib.decompress(stream.group(1)).decode("latin-1")
+    page = PdfReader(io.BytesIO(tags_pdf("School", [(7, token)]))).pages[0]
+    ops = page.get_contents().get_data().decode("latin-1")
     module = QR_SIZE / len(matrix)
-    rectangles = re.findall(r"([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) re\n", ops)  # not "re S"
+    # Filled rectangles ("re f"; the tag's dashed border is "re S"), top edge first.
+    rectangles = [
+        tuple(map(float, found))
+        for found in re.findall(r"([\d.]+) ([\d.]+) ([\d.]+) (-[\d.]+) re f", ops)
+    ]
     assert len(rectangles) == sum(len(dark_runs(row)) for row in matrix)
-    widths = sorted({round(float(w) / module) for _, _, w, _ in rectangles})
-    runs = sorted({length for row in matrix for _, length in dark_runs(row)})
-    assert widths == runs
+    left = min(x for x, _, _, _ in rectangles)
+    top = max(y for _, y, _, _ in rectangles)
+    drawn = [[False] * len(matrix) for _ in matrix]
+    for x, y, w, h in rectangles:
+        assert round(-h / module, 2) == 1
+        row, column = round((top - y) / module), round((x - left) / module)
+        for c in range(column, column + round(w / module)):
+            drawn[row][c] = True
+    assert drawn == matrix
