@@ -24,3 +24,9 @@ from hallpass import (  # noqa: E402, F401  (tables and routes register on impor
 )
 
 contributions.register(bp)  # its parts join the core's registry when the factory registers bp
+
+from flask_babel import lazy_gettext  # noqa: E402
+
+from shared.i18n import js_messages_add  # noqa: E402
+
+js_messages_add({"tablet.out": lazy_gettext("Out: {where}")})

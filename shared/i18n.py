@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from babel import Locale
 from flask import Blueprint, current_app, g, redirect, request, url_for
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, lazy_gettext
 
 from shared import audit
 from shared.access import public
@@ -40,6 +40,32 @@ TURN_MAX_AGE = 5 * 60
 
 babel = Babel()
 bp = Blueprint("i18n", __name__)
+
+#: The scripts' own messages (key: text, `{name}` for values), served from the catalog in
+#: the page's `data-messages` (base.html) and read by `passlineText` (static/js/app.js):
+#: no inline script. The core's are here; a blueprint adds its own with `js_messages_add`.
+JS_MESSAGES = {
+    "table.scrolls": lazy_gettext("{heading} (scrolls sideways)"),
+    "table.default": lazy_gettext("Table"),
+    "scanner.unavailable": lazy_gettext(
+        "This browser cannot use the camera here. Type the number instead."
+    ),
+    "scanner.stop": lazy_gettext("Stop camera"),
+    "scanner.point": lazy_gettext("Point the camera at the code."),
+    "scanner.failed": lazy_gettext(
+        "The camera could not be opened. Allow camera access, or type the number."
+    ),
+}
+
+
+def js_messages_add(messages: dict) -> None:
+    """A blueprint's script messages (key: lazy_gettext text), added once at import."""
+    JS_MESSAGES.update(messages)
+
+
+def js_messages() -> dict[str, str]:
+    """Every script message in the language of this request."""
+    return {key: str(text) for key, text in JS_MESSAGES.items()}
 
 
 @cache
@@ -126,6 +152,7 @@ def init_app(app) -> None:
         current_language=current_language,
         other_languages=other_languages,
         all_languages=all_languages,
+        js_messages=js_messages,
     )
 
 

@@ -219,7 +219,7 @@ def open_page(browser, site, request, tmp_path):
             viewport=SIZES[size],
             accept_downloads=True,
             timezone_id="America/Chicago",
-            locale="en-US",
+            locale=options.pop("locale", "en-US"),
             **options,
         )
         context.set_default_timeout(EXPECT_TIMEOUT_MS)

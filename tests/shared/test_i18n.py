@@ -179,3 +179,46 @@ def test_the_compiled_catalog_is_the_catalog(language):
         compiled = {_key(m.id): _key(m.string) for m in read_mo(mo) if m.id}
     written = {_key(m.id): _key(m.string) for m in catalog(language) if m.id}
     assert compiled == written, "run: pybabel compile -d shared/translations"
+
+
+# The scripts' messages --------------------------------------------------------------------
+
+
+def page_messages(response) -> dict:
+    import json
+    from html import unescape
+
+    found = re.search(r"data-messages='([^']*)'", response.get_data(as_text=True))
+    return json.loads(unescape(found.group(1)))
+
+
+def test_the_scripts_get_their_messages_from_the_catalog(client):
+    english = page_messages(client.get("/login"))
+    assert english["scanner.stop"] == "Stop camera"
+    spanish = page_messages(client.get("/login", headers={"Accept-Language": "es"}))
+    assert spanish["scanner.stop"] == "Detener la cámara"
+    assert spanish["curb.tag"] == "Tarjeta {number}" and spanish["tablet.out"] == "Fuera: {where}"
+
+
+def test_every_message_a_script_asks_for_exists(app):
+    """A key a script asks `passlineText` for and nobody registered would show the key."""
+    import os
+
+    from shared.i18n import JS_MESSAGES
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    asked = set()
+    for package in ("shared", "hallpass", "carline"):
+        for folder, _dirs, files in os.walk(os.path.join(root, package, "static")):
+            if "vendor" in folder:
+                continue
+            for name in files:
+                if name.endswith(".js"):
+                    with open(os.path.join(folder, name), encoding="utf-8") as f:
+                        code = re.sub(r"^\s*//.*$", "", f.read(), flags=re.M)
+                    asked |= set(re.findall(r'passlineText\(\s*"([\w.]+)"', code))
+                    for a, b in re.findall(
+                        r'passlineText\([^"()]*\? "([\w.]+)" : "([\w.]+)"', code
+                    ):
+                        asked |= {a, b}
+    assert asked and asked <= set(JS_MESSAGES), sorted(asked - set(JS_MESSAGES))

@@ -68,7 +68,7 @@
   function showToggle() {
     document.querySelectorAll("[data-chime-toggle]").forEach(function (button) {
       button.setAttribute("aria-pressed", enabled ? "true" : "false");
-      button.textContent = enabled ? "Chime: on" : "Chime: off";
+      button.textContent = window.passlineText(enabled ? "chime.on" : "chime.off");
     });
   }
 

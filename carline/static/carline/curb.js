@@ -68,7 +68,7 @@
   }
 
   function label(entry) {
-    return /^[0-9]+$/.test(entry) ? "Tag " + entry : "Scanned tag";
+    return /^[0-9]+$/.test(entry) ? window.passlineText("curb.tag", {number: entry}) : window.passlineText("curb.scanned");
   }
 
   function csrfToken() {
@@ -77,8 +77,7 @@
   }
 
   function clock(ms) {
-    var d = new Date(ms);
-    return d.getHours() % 12 + (d.getHours() % 12 ? 0 : 12) + ":" + ("0" + d.getMinutes()).slice(-2) + ":" + ("0" + d.getSeconds()).slice(-2);
+    return window.passlineClock(ms, true);
   }
 
   function render() {
@@ -86,21 +85,21 @@
     outboxList.textContent = "";
     outbox.forEach(function (item, index) {
       var li = document.createElement("li");
-      var state = index === 0 && sending ? "sending…" : item.tries ? "not through yet (" + item.tries + " tries)" : "waiting";
-      li.textContent = label(item.entry) + " · entered " + clock(item.at) + " · " + state;
+      var state = index === 0 && sending ? window.passlineText("curb.sending") : item.tries ? window.passlineText("curb.not_through", {tries: item.tries}) : window.passlineText("curb.waiting");
+      li.textContent = window.passlineText("curb.outbox_item", {tag: label(item.entry), time: clock(item.at), state: state});
       outboxList.appendChild(li);
     });
     var text = "";
     var kind = "";
     if (!navigator.onLine) {
       kind = "offline";
-      text = "Offline. " + (outbox.length ? outbox.length + " entries are kept on this phone and" : "Entries are kept on this phone and") + " sent when the network is back.";
+      text = window.passlineText("curb.offline", {count: outbox.length});
     } else if (problem && outbox.length) {
       kind = "failed";
       var wait = Math.max(0, Math.round((retryAt - Date.now()) / 1000));
-      text = label(outbox[0].entry) + " did not get through (" + problem + "). " +
-        (wait ? "Trying again in " + wait + " s." : "Trying again now.") +
-        " Kept on this phone: " + outbox.length + ".";
+      text = window.passlineText("curb.failed", {tag: label(outbox[0].entry), problem: problem}) + " " +
+        (wait ? window.passlineText("curb.retry_in", {seconds: wait}) : window.passlineText("curb.retry_now")) +
+        " " + window.passlineText("curb.kept", {count: outbox.length});
     }
     banner.hidden = !text;
     banner.textContent = text;
@@ -130,7 +129,7 @@
     if (Date.now() - item.at > 15000) {
       var late = document.createElement("p");
       late.className = "curb-late-note";
-      late.textContent = "Entered at " + clock(item.at) + ", sent late.";
+      late.textContent = window.passlineText("curb.late", {time: clock(item.at)});
       box.appendChild(late);
     }
     answers.insertBefore(box, answers.firstChild);
@@ -214,13 +213,13 @@
         sending = false;
         var expired = answer.status === 400 && answer.html.indexOf("form has expired") !== -1;
         if (answer.status === 401) {
-          scheduleRetry("signed out: sign in again, the entry is kept");
+          scheduleRetry(window.passlineText("curb.why_signed_out"));
         } else if (expired) {
-          scheduleRetry("this page is out of date: reload it, the entry is kept");
+          scheduleRetry(window.passlineText("curb.why_stale"));
         } else if (answer.status === 503) {
-          scheduleRetry("no connection to the school's server, trying again");
+          scheduleRetry(window.passlineText("curb.why_outage"));
         } else if (answer.status >= 500 || RETRY.indexOf(answer.status) !== -1) {
-          scheduleRetry("the server answered " + answer.status);
+          scheduleRetry(window.passlineText("curb.why_status", {status: answer.status}));
         } else {
           finished(item, answer.status, answer.html);
           pump();
@@ -229,7 +228,7 @@
       .catch(function () {
         clearTimeout(timer);
         sending = false;
-        scheduleRetry(navigator.onLine ? "no answer in time" : "offline");
+        scheduleRetry(window.passlineText(navigator.onLine ? "curb.why_timeout" : "curb.why_offline"));
       });
   }
 

@@ -14,7 +14,7 @@
       var note = tile.querySelector(".out-where");
       var where = out[input.value];
       tile.classList.toggle("is-out", Boolean(where));
-      if (note) note.textContent = where ? "Out: " + where : "";
+      if (note) note.textContent = where ? window.passlineText("tablet.out", {where: where}) : "";
     });
   }
   document.addEventListener("DOMContentLoaded", markOut);

@@ -2,6 +2,31 @@
 (function () {
   "use strict";
 
+  // passlineText("key", {name: value}): a message of the page's language, from the
+  // catalog the server put in <body data-messages> (shared/i18n.py); "{name}" takes a value.
+  var messages = null;
+  window.passlineText = function (key, values) {
+    if (messages === null) {
+      try {
+        messages = JSON.parse(document.body.getAttribute("data-messages") || "{}");
+      } catch (e) {
+        messages = {};
+      }
+    }
+    var text = Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : key;
+    return text.replace(/\{(\w+)\}/g, function (all, name) {
+      return values && values[name] !== undefined ? String(values[name]) : all;
+    });
+  };
+
+  // A time of day as the page's language writes it ("10:03 AM" in English).
+  window.passlineClock = function (ms, seconds) {
+    var options = {hour: "numeric", minute: "2-digit"};
+    if (seconds) options.second = "2-digit";
+    var lang = document.documentElement.lang || "en";
+    return new Date(ms).toLocaleTimeString(lang + "-US", options).replace(/\u202f/g, " ");
+  };
+
   // <form data-confirm="Question?">: ask before submitting.
   document.addEventListener("submit", function (event) {
     var form = event.target;
@@ -23,7 +48,9 @@
         var heading = section && section.querySelector("h1, h2, h3");
         wrap.setAttribute("tabindex", "0");
         wrap.setAttribute("role", "region");
-        wrap.setAttribute("aria-label", (heading ? heading.textContent.trim() : "Table") + " (scrolls sideways)");
+        wrap.setAttribute("aria-label", window.passlineText("table.scrolls", {
+          heading: heading ? heading.textContent.trim() : window.passlineText("table.default")
+        }));
         wrap.setAttribute("data-scroll-focus", "");
       } else if (!scrolls && wrap.hasAttribute("data-scroll-focus")) {
         ["tabindex", "role", "aria-label", "data-scroll-focus"].forEach(function (name) {

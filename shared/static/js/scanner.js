@@ -74,7 +74,7 @@
   Scanner.prototype.start = function () {
     var self = this;
     if (!window.ZXing || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      self.say("This browser cannot use the camera here. Type the number instead.");
+      self.say(window.passlineText("scanner.unavailable"));
       return;
     }
     self.video = document.createElement("video");
@@ -84,9 +84,9 @@
     // mutes it, and a muted video may always play without a fresh tap.
     self.video.muted = true;
     self.button.insertAdjacentElement("afterend", self.video);
-    self.button.textContent = "Stop camera";
+    self.button.textContent = window.passlineText("scanner.stop");
     self.button.setAttribute("aria-pressed", "true");
-    self.say("Point the camera at the code.");
+    self.say(window.passlineText("scanner.point"));
     self.open();
     self.watchdog = window.setInterval(function () {
       self.checkStalled();
@@ -156,7 +156,7 @@
       .catch(function () {
         if (self.reader === reader) {
           self.stop();
-          self.say("The camera could not be opened. Allow camera access, or type the number.");
+          self.say(window.passlineText("scanner.failed"));
         }
       });
   };
