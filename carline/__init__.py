@@ -37,8 +37,7 @@ js_messages_add(
         "curb.waiting": lazy_gettext("waiting"),
         "curb.outbox_item": lazy_gettext("{tag} · entered {time} · {state}"),
         "curb.offline": lazy_gettext(
-            "Offline. Entries kept on this phone: {count}. They are sent when the network "
-            "is back."
+            "Offline. Entries kept on this phone: {count}. They are sent when the network is back."
         ),
         "curb.failed": lazy_gettext("{tag} did not get through ({problem})."),
         "curb.retry_in": lazy_gettext("Trying again in {seconds} s."),

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import time
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import and_, exists, false, or_, select, update
 
 from carline.day_plans import DayPlan, plan_of, with_plans
@@ -38,6 +40,7 @@ from shared.access import of_school
 from shared.audit import Actor
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.extensions import db
+from shared.formats import format_time
 from shared.models import Family, School, Student, family_students
 from shared.timeutil import utcnow
 
@@ -309,35 +312,40 @@ def _warning(plan: DayPlan, call: CalledStudent | None, family: Family) -> str:
     if call is not None:
         return _called_elsewhere(call)
     if plan.mode == "absent":
-        return "Absent today."
+        return _("Absent today.")
     if plan.early_pickup is not None:
-        return f"Picked up early at {_clock(plan.early_pickup)}."
+        return _("Picked up early at %(time)s.", time=_clock(plan.early_pickup))
     if plan.mode == "car" and plan.family_id not in (None, family.id):
         other = db.session.get(Family, plan.family_id)
-        return f"Goes home with tag {other.tag_number} today."
-    return {
-        "bus": f"Rides bus {plan.bus_route} today.",
-        "walker": "Walks home today.",
-        "aftercare": "Goes to after-care today.",
-    }.get(plan.mode, "Has no dismissal plan today.")
+        return _("Goes home with tag %(number)s today.", number=other.tag_number)
+    if plan.mode == "bus":
+        return _("Rides bus %(route)s today.", route=plan.bus_route)
+    if plan.mode == "walker":
+        return _("Walks home today.")
+    if plan.mode == "aftercare":
+        return _("Goes to after-care today.")
+    return _("Has no dismissal plan today.")
 
 
 def _called_elsewhere(call: CalledStudent) -> str:
     if call.mode == "car":
         tag = call.queue_entry.family.tag_number
-        gone = "Already loaded" if call.status in GONE_STATUSES else "Already called"
-        return f"{gone} with tag {tag}."
-    way = f"bus {call.bus_route}" if call.mode == "bus" else "walkers"
+        if call.status in GONE_STATUSES:
+            return _("Already loaded with tag %(number)s.", number=tag)
+        return _("Already called with tag %(number)s.", number=tag)
+    gone = call.status in GONE_STATUSES
+    if call.mode == "bus":
+        if gone:
+            return _("Already released with bus %(route)s.", route=call.bus_route)
+        return _("Already called with bus %(route)s.", route=call.bus_route)
     return (
-        f"Already released with {way}."
-        if call.status in GONE_STATUSES
-        else f"Already called with {way}."
+        _("Already released with the walkers.") if gone else _("Already called with the walkers.")
     )
 
 
 def _clock(value: time) -> str:
-    """A wall-clock time as a US school writes it: 1:30 PM."""
-    return f"{value.hour % 12 or 12}:{value.minute:02d} {'AM' if value.hour < 12 else 'PM'}"
+    """A wall-clock time in the request's convention (a US school's English: 1:30 PM)."""
+    return format_time(value)
 
 
 def _fill_spots(dismissal: Dismissal) -> list[QueueEntry]:
@@ -417,13 +425,13 @@ def _announcing_family(school: School, family: Family, actor: Actor) -> Family:
 def _family_for_tag(school: School, tag_number: int | None, token: str | None) -> Family:
     """The active family of a typed tag number or a scanned tag token."""
     if (tag_number is None) == (token is None):
-        raise InvalidInput("Enter a tag number or scan a tag.")
+        raise InvalidInput(_("Enter a tag number or scan a tag."))
     if token is not None:
         return _family_for_token(school, token.strip())
     if not isinstance(tag_number, int):
-        raise InvalidInput("Tag numbers are whole numbers.", field="tag_number")
+        raise InvalidInput(_("Tag numbers are whole numbers."), field="tag_number")
     if tag_number < 1:
-        raise InvalidInput("Tag numbers start at 1.", field="tag_number")
+        raise InvalidInput(_("Tag numbers start at 1."), field="tag_number")
     # One statement: the family holding the number, and whether the number is blocked.
     row = db.session.execute(
         select(Family, _is_blocked(school, Family.tag_number)).where(
@@ -432,12 +440,12 @@ def _family_for_tag(school: School, tag_number: int | None, token: str | None) -
     ).first()
     if row is None:
         _refuse_blocked(school, tag_number)  # a blocked number nobody holds any more
-        raise NotFound(f"Tag {tag_number} is not a tag of this school.")
+        raise NotFound(_("Tag %(number)s is not a tag of this school.", number=tag_number))
     family, blocked = row
     if blocked:
         raise InvalidInput(_blocked_message(tag_number))
     if not family.active:
-        raise InvalidInput(f"Tag {tag_number} is no longer in use.")
+        raise InvalidInput(_("Tag %(number)s is no longer in use.", number=tag_number))
     return family
 
 
@@ -448,23 +456,26 @@ def _family_for_token(school: School, token: str) -> Family:
         .where(Tag.token == token, Family.school_id == school.id)
     ).first()
     if row is None:
-        raise NotFound("This QR code is not a hang tag of this school.")
+        raise NotFound(_("This QR code is not a hang tag of this school."))
     tag, family, blocked = row
     if tag.lost:
         raise InvalidInput(LOST_TAG)
     if tag.revoked_at is not None:
         raise InvalidInput(
-            f"This hang tag was replaced by a newer one. Type the number {family.tag_number}."
+            _(
+                "This hang tag was replaced by a newer one. Type the number %(number)s.",
+                number=family.tag_number,
+            )
         )
     if blocked:
         raise InvalidInput(_blocked_message(family.tag_number))
     if not family.active:
-        raise InvalidInput(f"Tag {family.tag_number} is no longer in use.")
+        raise InvalidInput(_("Tag %(number)s is no longer in use.", number=family.tag_number))
     return family
 
 
 #: The curb's answer to a lost hang tag (its QR code or its blocked number).
-LOST_TAG = (
+LOST_TAG = lazy_gettext(
     "This hang tag was reported lost and is blocked: call no one. "
     "Send the driver to the office with ID."
 )
@@ -480,9 +491,10 @@ def _is_blocked(school: School, tag_number: Any) -> Any:
 
 
 def _blocked_message(tag_number: int) -> str:
-    return (
-        f"Tag {tag_number} is blocked (reported lost): call no one. "
-        "Send the driver to the office with ID."
+    return _(
+        "Tag %(number)s is blocked (reported lost): call no one. "
+        "Send the driver to the office with ID.",
+        number=tag_number,
     )
 
 
