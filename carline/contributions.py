@@ -13,6 +13,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from flask import Blueprint
+from flask_babel import lazy_gettext
 from sqlalchemy import delete, select
 
 from carline import pickup
@@ -39,9 +40,9 @@ DISMISSAL_KEPT = "Dismissal history retention period of the school (default 365 
 PERIOD = "dismissal_history_days"
 
 NAV = [
-    NavItem("Car line", "carline.index", ("admin", "office", "teacher", "staff")),
-    NavItem("Dismissal", "carline.control", ("admin", "office")),
-    NavItem("Curb", "carline.curb", ("admin", "office", "teacher", "staff")),
+    NavItem(lazy_gettext("Car line"), "carline.index", ("admin", "office", "teacher", "staff")),
+    NavItem(lazy_gettext("Dismissal"), "carline.control", ("admin", "office")),
+    NavItem(lazy_gettext("Curb"), "carline.curb", ("admin", "office", "teacher", "staff")),
 ]
 
 DEVICE_SCREENS = [

@@ -44,7 +44,6 @@ def _document() -> FPDF:
     pdf.set_creator("passline")
     pdf.add_font(FONT, "", os.path.join(FONTS, "DejaVuSans.ttf"))
     pdf.add_font(FONT, "B", os.path.join(FONTS, "DejaVuSans-Bold.ttf"))
-    pdf.set_text_shaping(True)  # joined Arabic, right to left; combining marks placed
     return pdf
 
 
@@ -59,16 +58,25 @@ def _fit(pdf: FPDF, text: str, width: float) -> str:
 
 
 def _qr(pdf: FPDF, token: str, x: float, y: float, size: float) -> None:
-    """Filled rectangles for the dark modules, one per horizontal run."""
+    """Filled rectangles for the dark modules: each horizontal run, grown down over the
+    rows below that have the very same run (fewer, taller rectangles draw faster)."""
     matrix = qr_matrix(token)
     module = size / len(matrix)
-    for r, row in enumerate(matrix):
-        for start, length in dark_runs(row):
-            pdf.rect(x + start * module, y + r * module, length * module, module, style="F")
+    runs = [set(dark_runs(row)) for row in matrix]
+    for r, row_runs in enumerate(runs):
+        for start, length in sorted(row_runs):
+            if r > 0 and (start, length) in runs[r - 1]:
+                continue  # drawn with the row above
+            height = 1
+            while r + height < len(runs) and (start, length) in runs[r + height]:
+                height += 1
+            pdf.rect(
+                x + start * module, y + r * module, length * module, height * module, style="F"
+            )
 
 
 def _tag(pdf: FPDF, school_name: str, number: int, token: str, x0: float, y0: float) -> None:
-    """One tag in the cell whose top-left corner is (x0, y0)."""
+    """One tag in the cell whose top-left corner is (x0, y0); the name fits already."""
     pdf.set_draw_color(153)
     pdf.set_line_width(0.75)
     with pdf.local_context():
@@ -79,7 +87,9 @@ def _tag(pdf: FPDF, school_name: str, number: int, token: str, x0: float, y0: fl
     width = CELL_WIDTH - 2 * INSET
     pdf.set_font(FONT, "", NAME_SIZE)
     pdf.set_xy(x0 + INSET, y0 + 16)
-    pdf.cell(width, NAME_SIZE * 1.2, _fit(pdf, school_name, width), align="L")
+    pdf.set_text_shaping(True)  # the name: Arabic joined and right to left, marks placed
+    pdf.cell(width, NAME_SIZE * 1.2, school_name, align="L")
+    pdf.set_text_shaping(False)  # the label and the digits need none (and it costs time)
     pdf.set_font(FONT, "", 9)
     pdf.set_xy(x0 + INSET, y0 + 32)
     pdf.cell(width, 11, _("CAR LINE TAG"), align="L")
@@ -98,6 +108,10 @@ def tags_pdf(school_name: str, tags: Iterable[tuple[int, str]]) -> bytes:
     """A PDF of hang tags for (tag number, token) pairs, four per letter page."""
     tags = list(tags)
     pdf = _document()
+    pdf.set_font(FONT, "", NAME_SIZE)
+    pdf.set_text_shaping(True)
+    school_name = _fit(pdf, school_name, CELL_WIDTH - 2 * INSET)  # once: the same on every tag
+    pdf.set_text_shaping(False)
     for start in range(0, max(len(tags), 1), TAGS_PER_PAGE):
         pdf.add_page()
         for i, (number, token) in enumerate(tags[start : start + TAGS_PER_PAGE]):

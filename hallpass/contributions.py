@@ -12,6 +12,7 @@ import random
 from dataclasses import asdict
 
 from flask import Blueprint
+from flask_babel import lazy_gettext
 from sqlalchemy import delete, select
 
 from hallpass import housekeeping, passes
@@ -38,10 +39,10 @@ HALL_TRIPS_KEPT = "Hall pass history retention period of the school (default 365
 PERIOD = "pass_history_days"
 
 NAV = [
-    NavItem("Hall passes", "hallpass.index", ("admin", "office", "teacher", "staff")),
-    NavItem("Hallway", "hallpass.hallway", ("admin", "office", "staff")),
-    NavItem("Sweep", "hallpass.sweep", ("admin", "office")),
-    NavItem("Pass reports", "hallpass.reports_index", ("admin", "office", "teacher")),
+    NavItem(lazy_gettext("Hall passes"), "hallpass.index", ("admin", "office", "teacher", "staff")),
+    NavItem(lazy_gettext("Hallway"), "hallpass.hallway", ("admin", "office", "staff")),
+    NavItem(lazy_gettext("Sweep"), "hallpass.sweep", ("admin", "office")),
+    NavItem(lazy_gettext("Pass reports"), "hallpass.reports_index", ("admin", "office", "teacher")),
 ]
 
 DEVICE_SCREENS = [

@@ -15,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from shared import audit, pairing
@@ -22,6 +23,7 @@ from shared.access import DEVICE_COOKIE, access, public
 from shared.contributions import contributions
 from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
+from shared.formats import format_duration
 from shared.models import DEVICE_KIND_LABELS, DISPLAY_PURPOSES, Device
 from shared.qr import qr_svg
 from shared.throttle import begin_sign_in, sign_in_succeeded
@@ -88,7 +90,10 @@ def unpair():
     try:
         if attempt.retry_after is not None:
             minutes = max(1, round(attempt.retry_after / 60))
-            raise InvalidInput(f"Too many tries. Try again in {minutes} min.", field="email")
+            raise InvalidInput(
+                _("Too many tries. Try again in %(wait)s.", wait=format_duration(minutes)),
+                field="email",
+            )
         staff_member = pairing.staff_confirming(device, email, request.form.get("password", ""))
     except InvalidInput as error:
         db.session.rollback()
@@ -146,10 +151,22 @@ def list_devices():
     return render_template("devices/list.html", devices=devices, kind_labels=DEVICE_KIND_LABELS)
 
 
+@bp.route("/devices/<int:device_id>/language", methods=["POST"])
+@access("admin")
+def set_language(device_id: int):
+    """The language of a device's screens (empty: the school's)."""
+    device = pairing.set_device_language(g.principal, device_id, request.form.get("language", ""))
+    flash(_("%(device)s: language saved.", device=device.label), "success")
+    return redirect(url_for("devices.list_devices"))
+
+
 @bp.route("/devices/<int:device_id>/revoke", methods=["POST"])
 @access("admin")
 def revoke(device_id: int):
     """Revoke a device at once."""
     device = pairing.revoke_device(g.principal, device_id)
-    flash(f"{device.label} is revoked and can no longer open any screen.", "success")
+    flash(
+        _("%(device)s is revoked and can no longer open any screen.", device=device.label),
+        "success",
+    )
     return redirect(url_for("devices.list_devices"))

@@ -123,6 +123,15 @@ def select_locale() -> str:
     return candidate
 
 
+def language_of(user, school=None) -> str:
+    """The language to write to a staff member in (a mail): theirs, else their school's."""
+    return (
+        valid_language(getattr(user, "language", None))
+        or valid_language(getattr(school, "language", None))
+        or SOURCE_LANGUAGE
+    )
+
+
 def current_language() -> str:
     """The current request's language code ("en", "es"), for `<html lang>`."""
     locale = get_locale()

@@ -174,6 +174,22 @@ def revoke_device(principal: Principal, device_id: int) -> Device:
     return device
 
 
+def set_device_language(principal: Principal, device_id: int, language: str) -> Device:
+    """The language a device's screens speak ("" for the school's), audited."""
+    from shared.i18n import valid_language
+
+    device = school_device(principal.school_id, device_id)
+    chosen = valid_language(language) if language else None
+    if language and chosen is None:
+        raise InvalidInput(_("Choose a language from the list."), field="language")
+    if device.language != chosen:
+        before, device.language = device.language, chosen
+        audit.record(
+            "device.language", target=device, detail={"before": before, "after": chosen}
+        )
+    return device
+
+
 #: Who may unpair a device on the device itself: staff of its school.
 UNPAIR_ROLES = ("admin", "office", "teacher")
 UNPAIR_REFUSED = lazy_gettext(

@@ -1,6 +1,7 @@
 """Template helpers for the UI shell: navigation by role, labels (times: shared/formats.py)."""
 
 from flask import Flask, current_app, g, url_for
+from flask_babel import lazy_gettext
 
 from shared.contributions import NavItem, contributions
 from shared.emergencies import running_banner
@@ -9,9 +10,11 @@ from shared.source import version
 
 #: The core's own entries, after those the blueprints contribute.
 CORE_NAV = (
-    NavItem("Emergency", "emergency.index", ("admin", "office", "teacher", "staff")),
-    NavItem("Pair a device", "devices.new_pairing_code", ("admin", "office", "teacher")),
-    NavItem("Admin", "admin.index", ("admin",)),
+    NavItem(lazy_gettext("Emergency"), "emergency.index", ("admin", "office", "teacher", "staff")),
+    NavItem(
+        lazy_gettext("Pair a device"), "devices.new_pairing_code", ("admin", "office", "teacher")
+    ),
+    NavItem(lazy_gettext("Admin"), "admin.index", ("admin",)),
 )
 
 
@@ -21,7 +24,7 @@ def nav_items() -> list[tuple[str, str]]:
     if principal is None or principal.user is None:
         return []
     items = (*contributions().nav, *CORE_NAV)
-    return [(i.label, url_for(i.endpoint)) for i in items if principal.has_role(*i.roles)]
+    return [(str(i.label), url_for(i.endpoint)) for i in items if principal.has_role(*i.roles)]
 
 
 def source_url() -> str:

@@ -84,6 +84,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "devices.new_pairing_code": TEACHERS,
     "devices.list_devices": ADMIN,
     "devices.revoke": ADMIN,
+    "devices.set_language": ADMIN,
     "admin.index": ADMIN,
     "admin.audit_log": ADMIN,
     "admin.schedule": ADMIN,

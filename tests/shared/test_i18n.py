@@ -222,3 +222,23 @@ def test_every_message_a_script_asks_for_exists(app):
                     ):
                         asked |= {a, b}
     assert asked and asked <= set(JS_MESSAGES), sorted(asked - set(JS_MESSAGES))
+
+
+def test_an_admin_sets_a_devices_language(app, db, client, school, make_user, login):
+    from shared.models import Device
+    from tests.hallpass.test_views import pair
+
+    admin = make_user(school, "admin")
+    display = pair(app, db, school, admin, "display", purpose="dismissal", room_id=None)
+    device = db.session.query(Device).one()
+    assert html_lang(display.get("/device")) == "en"
+    login(admin)
+    response = client.post(f"/devices/{device.id}/language", data={"language": "es"})
+    assert response.status_code == 302
+    assert html_lang(display.get("/device")) == "es"
+    assert "device.language" in audit_actions(db)
+    refused = client.post(f"/devices/{device.id}/language", data={"language": "klingon"})
+    assert refused.status_code == 400
+    client.post(f"/devices/{device.id}/language", data={"language": ""})  # the school's again
+    db.session.expire_all()
+    assert db.session.get(Device, device.id).language is None
