@@ -63,7 +63,11 @@ def test_the_switch_refuses_other_sites_and_unknown_languages(client):
 def test_staff_get_the_school_language_then_their_own(client, db, school, make_user, login):
     teacher = make_user(school, "teacher")
     login(teacher)
-    assert html_lang(client.get("/account/password")) == "en"
+    page = client.get("/account/password")
+    assert html_lang(page) == "en"
+    # Staff set theirs on the account page; the top bar's switch is for kiosks and visitors.
+    assert 'name="lang"' in page.get_data(as_text=True)
+    assert "language-switch" not in client.get("/dashboard").get_data(as_text=True)
     school.language = "es"
     db.session.commit()
     page = client.get("/account/password", headers={"Accept-Language": "en"})
