@@ -1,8 +1,6 @@
 """The curb phone and the dismissal screens in Spanish, with plurals said right."""
 
-from sqlalchemy import select
 
-from carline.models import QueueEntry
 from shared.models import User
 from tests.carline.test_views import HX, curb_setup, start, text  # noqa: F401 (fixture)
 
