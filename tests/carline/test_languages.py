@@ -17,7 +17,5 @@ def test_the_curb_answers_in_the_staff_members_language(
     login(spanish(db, make_user(school, "staff")))
     page = text(client.get("/carline/curb"))
     assert '<html lang="es">' in page and "Número de tarjeta" in page and "Teclado" in page
-    answer = text(client.post("/carline/curb/entries", data={"entry": "12"}, headers=HX))
-    assert "Tarjeta 12" in answer and "Lugar A1" in answer and "Pueden recoger:" in answer
     refused = client.post("/carline/curb/entries", data={"entry": "999"}, headers=HX)
     assert refused.status_code == 404 and "La tarjeta 999 no es de esta escuela." in text(refused)
