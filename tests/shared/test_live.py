@@ -503,9 +503,14 @@ def test_a_database_error_in_the_shortcut_leaves_the_poll_to_the_full_path(app, 
     that poll takes the full path, and the next read runs on a new connection."""
     _hallway_screen(db, school)
     client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
-    assert client.get("/hallpass/hallway/list?v=1").status_code == 204
-    assert client.get("/hallpass/hallway/list?v=1").status_code == 204  # a read: kept
     reader = _reader(app)
+    # The first poll takes the full path and admits the screen; the shortcut's read after
+    # it keeps its connection. The admission can take more than one poll to be remembered
+    # (seen once in a full PostgreSQL run): poll until the shortcut has read, three at most.
+    for _ in range(3):
+        assert client.get("/hallpass/hallway/list?v=1").status_code == 204
+        if reader._idle:
+            break
     (kept,) = reader._idle
     kept.driver_connection.close()
     with StatementCounter(db.engine) as counter:
