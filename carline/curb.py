@@ -10,6 +10,9 @@ insert is safe on both databases.
 Plain functions taking the school, the actor (`shared.audit.Actor`: a staff member
 and/or a paired device) and what they act on; they flush and never commit, audit every
 write and bump the dismissal screens (`carline.recording`).
+
+One room for the curb's writes and answers because they share the dismissal's lock and
+the queue's invariants; splitting the answer's reading from the writes is next when it grows.
 """
 
 from __future__ import annotations

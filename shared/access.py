@@ -24,6 +24,9 @@ the caller's school (404 for a missing id, a malformed one, or another school's;
 checks a row found another way), and
 `may_watch_room` / `watched_room` say which rooms a caller may watch (a room's passes,
 requests and dismissal calls).
+
+It stays one module because the principal, the gate and the scope checks are one rule
+read together (who is asking decides what they may reach).
 """
 
 from __future__ import annotations

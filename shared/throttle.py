@@ -27,6 +27,9 @@ Redis is an optimisation, never a dependency: when it does not answer within
 `REDIS_TIMEOUT_SECONDS`, the attempt is counted in the database instead, Redis is left
 alone for `REDIS_RETRY_SECONDS`, and then tried again. Counts made during an outage
 stay in the database until their window ends.
+
+It stays one module: the database and Redis stores are two halves of one limiter and
+must keep the same atomic contract, side by side.
 """
 
 from __future__ import annotations
