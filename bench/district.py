@@ -17,6 +17,15 @@
    statements and templates on its first requests); the T seconds after them are
    measured. Errors count from the start.
 5. Then, on the same server, the throughput of unchanged polls (204) and of /healthz.
+6. With `--push` (both modes in one run): the same load again with every screen on the
+   live push stream instead of polling (shared/live_push.py): a second gunicorn with
+   gevent workers (`--push-workers`) serves /live/stream only, as deploy/nginx.conf
+   routes it, and each screen fetches its region from the app when the stream announces
+   a newer version than it shows, as live.js does. `--drop` of the screens (10% by
+   default) drop their stream once during the measured window and reconnect after a
+   moment, resyncing by the versions the new stream starts with; a car any screen never
+   showed counts as an error. Before the load, the idle CPU of both servers with every
+   screen's stream open and nothing changing (`idle_cpu_cores`).
 
 Scan-to-screen latency: from the moment a curb entry is acknowledged to the moment each
 screen of that school first receives a response showing the car's tag number.
@@ -134,9 +143,12 @@ def migrate_and_load(env: dict[str, str], schools: int):
         return plans
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log: Path):
+def start_gunicorn(
+    env: dict[str, str], port: int, workers: int, threads: int, log: Path, **extra: str
+):
     server_env = {
         **env,
+        **extra,
         "PASSLINE_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": str(workers),
         "PASSLINE_THREADS": str(threads),
@@ -251,13 +263,17 @@ async def lag_loop(stats: Stats, measure_from: float, stop: float, every: float 
         stats.lag_ms.append(max(0.0, time.monotonic() - asked - every) * 1000)
 
 
-async def curb_loop(plan, curb: Client, stats: Stats, window: tuple[float, float, float], every):
+async def curb_loop(
+    plan, curb: Client, stats: Stats, window: tuple[float, float, float], every, half: int = 0
+):
     """One school's curb phone: a car every `every` seconds from the start of the run
     (`window`: start, measured from, stop); only cars entered in the measured window
     count, so first writes (statements and templates compiled once per worker) are
     warm-up, as the polls' are."""
     started, measure_from, stop = window
-    tags = list(plan.tag_numbers)
+    # Half the tags for each mode of a run with --push: a car of the push phase is not
+    # on the screens already from the poll phase.
+    tags = list(plan.tag_numbers)[half::2]
     random.shuffle(tags)
     await until(started + random.random() * every)  # noqa: S311
     while tags and time.monotonic() < stop:
@@ -387,7 +403,9 @@ def postgres_cpu_seconds() -> float:
     return sum(seconds for name, seconds in filter(None, used) if name == "postgres")
 
 
-async def run(args, plans, port: int, server_pid: int) -> dict:
+async def run(args, plans, port: int, server_pid: int, streams=None) -> dict:
+    """The poll phase; then, with `streams` (the stream server's port and pid), the push
+    phase on the same screens (its results under "push")."""
     stats = Stats()
     per_school = [args.screens // len(plans)] * len(plans)
     for i in range(args.screens % len(plans)):
@@ -402,6 +420,21 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         screens.extend((plan.id, device) for device in tvs)
         curbs.append(curb)
         teachers.append(teacher)
+    if args.push_only:
+        # The screens are paired; the polling load is left out (a machine too busy for it).
+        return {
+            "mode": "push only",
+            "screens": args.screens,
+            "schools": len(plans),
+            "push": await run_push(
+                args,
+                plans,
+                port,
+                streams[0],
+                [pid for pid in (server_pid, streams[1]) if pid is not None],
+                (screens, curbs, teachers),
+            ),
+        }
     print(f"warming up for {args.warmup} s, then measuring for {args.seconds} s...", flush=True)
     started = time.monotonic()
     measure_from = started + args.warmup
@@ -423,7 +456,7 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         for i, (school_id, device) in enumerate(screens)
     ]
     tasks += [
-        curb_loop(p, c, stats, (started, measure_from, stop), args.car_every)
+        curb_loop(p, c, stats, (started, measure_from, stop), args.car_every, 0)
         for p, c in zip(plans, curbs, strict=True)
     ]
     tasks += [
@@ -463,7 +496,10 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
     print("measuring idle-poll and trivial-endpoint throughput...", flush=True)
     device_cookies = screens[0][1].cookies
     version_page = await screens[0][1].request("GET", f"{TV_POLL}?v=-1")
-    version = int(_VERSION.search(version_page.body).group(1))
+    shown = _VERSION.search(version_page.body)
+    if shown is None:  # not the region (a 503 of a server too busy): said, and counted
+        stats.error(f"region for the throughput: {version_page.status}")
+    version = int(shown.group(1)) if shown else 0
     idle_rps, idle_failures = await throughput(
         port,
         f"{TV_POLL}?v={version}",
@@ -475,7 +511,9 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         port, "/healthz", {}, args.throughput_seconds, args.throughput_clients
     )
     errors = sum(stats.errors.values()) + missed
-    return {
+    results = {
+        "mode": "poll",
+        "worker_class": "gevent" if args.push and args.push_server == "app" else "gthread",
         "screens": args.screens,
         "seconds": args.seconds,
         "db": args.db,
@@ -524,6 +562,278 @@ async def run(args, plans, port: int, server_pid: int) -> dict:
         },
         "mean_poll_ms": round(statistics.fmean(stats.poll_ms), 1) if stats.poll_ms else None,
     }
+    if streams is not None:
+        stream_port, stream_pid = streams
+        prepared = ([*screens], curbs, teachers)
+        pids = [server_pid] if stream_pid is None else [server_pid, stream_pid]
+        results["push"] = await run_push(args, plans, port, stream_port, pids, prepared)
+    return results
+
+
+# Push mode
+
+
+async def open_stream(port: int, cookies: dict[str, str]):
+    """A live push stream as a browser opens it: (reader, writer) after a 200."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    writer.write(
+        f"GET /live/stream?topics=dismissal HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Cookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    status = int(head.split(b" ", 2)[1])
+    if status != 200:
+        writer.close()
+        raise ConnectionError(f"stream {status}")
+    return reader, writer
+
+
+async def _chunks(reader):
+    """The events of a chunked event stream: (name, data) pairs."""
+    buffer = b""
+    while True:
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.strip() or b"0", 16)
+        if size == 0:
+            return
+        buffer += await reader.readexactly(size + 2)
+        buffer = buffer[:-2] if buffer.endswith(b"\r\n") else buffer
+        while b"\n\n" in buffer:
+            block, buffer = buffer.split(b"\n\n", 1)
+            name, data = None, b""
+            for line in block.split(b"\n"):
+                if line.startswith(b"event: "):
+                    name = line[7:]
+                elif line.startswith(b"data: "):
+                    data = line[6:]
+            if name is not None:
+                yield name, data
+
+
+#: Push mode: every screen opens its stream at a random moment within this many seconds.
+OPEN_SPREAD_SECONDS = 10.0
+#: Push mode: a screen waits up to this long at random before it fetches a change, as
+#: live.js does (SPREAD_MS), so a school's screens do not fetch in the same moment.
+PUSH_SPREAD = 0.15
+
+
+@dataclass
+class PushStats:
+    fetches: int = 0
+    reconnects: int = 0
+    events: int = 0
+    open_streams: int = 0
+
+
+async def push_screen_loop(
+    index: int,
+    school_id: int,
+    device: Client,
+    stats: Stats,
+    push: PushStats,
+    stream_port: int,
+    clock: dict,
+):
+    """One screen on push: its region once (opening the page), then a fetch whenever the
+    stream announces a newer version than it shows (a fetch in flight first ends; then
+    it fetches again if a newer one came meanwhile). `clock["stop"]` ends it (set once
+    every stream is open); `clock["drop"][index]`, if set, is when its stream drops once,
+    to reconnect 0.5-2 s later."""
+    shown = -1
+    wanted = 0
+    fetching = False
+    dropped = False
+    # Screens open their page at different moments, as real ones do: within OPEN_SPREAD.
+    await asyncio.sleep(random.random() * OPEN_SPREAD_SECONDS)  # noqa: S311
+
+    in_flight: set = set()
+
+    async def fetch(after: float):
+        nonlocal shown, fetching
+        await asyncio.sleep(after)
+        try:
+            while wanted > shown:
+                response = await device.request("GET", f"{TV_POLL}?v={shown}")
+                received = time.monotonic()
+                push.fetches += 1
+                if response.status == 200:
+                    match = _VERSION.search(response.body)
+                    shown = int(match.group(1)) if match else shown
+                    for tag in _TAGS.findall(response.body):
+                        stats.seen.setdefault((index, school_id, int(tag)), received)
+                elif response.status == 204:
+                    return  # the version announced is the one shown
+                else:
+                    stats.error(f"fetch {response.status}")
+                    return
+        except (OSError, TimeoutError, ConnectionError) as failure:
+            stats.error(f"fetch {type(failure).__name__}")
+        finally:
+            fetching = False
+
+    def until_next() -> float:
+        """Seconds until this stream is to drop or the run stops."""
+        moments = [clock["stop"]]
+        drop_at = clock["drop"].get(index)
+        if drop_at is not None and not dropped:
+            moments.append(drop_at)
+        return min(moments) - time.monotonic()
+
+    while time.monotonic() < clock["stop"]:
+        try:
+            reader, writer = await open_stream(stream_port, device.cookies)
+        except (OSError, TimeoutError, ConnectionError) as failure:
+            refused = str(failure).startswith("stream ")
+            stats.error(f"{failure}" if refused else f"stream open {type(failure).__name__}")
+            await asyncio.sleep(1 + random.random())  # noqa: S311
+            continue
+        push.open_streams += 1
+        try:
+            events = _chunks(reader)
+            while (timeout := until_next()) > 0:
+                try:
+                    name, data = await asyncio.wait_for(anext(events), timeout)
+                except TimeoutError:
+                    break
+                push.events += 1
+                if name == b"version":
+                    wanted = max(wanted, json.loads(data)["v"])
+                    if wanted > shown and not fetching:
+                        fetching = True
+                        task = asyncio.ensure_future(fetch(random.random() * PUSH_SPREAD))  # noqa: S311
+                        in_flight.add(task)
+                        task.add_done_callback(in_flight.discard)
+                elif name == b"end":
+                    stats.error("stream ended by the server")
+                    break
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, StopAsyncIteration):
+            stats.error("stream lost")
+        finally:
+            push.open_streams -= 1
+            writer.close()
+        drop_at = clock["drop"].get(index)
+        if not dropped and drop_at is not None and time.monotonic() >= drop_at:
+            dropped = True
+            push.reconnects += 1
+            await asyncio.sleep(0.5 + 1.5 * random.random())  # noqa: S311
+
+
+async def run_push(args, plans, port: int, stream_port: int, pids: list[int], prepared) -> dict:
+    """The push phase: the same screens, curbs and teachers as the poll phase."""
+    stats, push = Stats(), PushStats()
+    screens, curbs, teachers = prepared
+    print(f"push: opening {len(screens)} streams...", flush=True)
+    clock: dict = {"stop": time.monotonic() + 3600, "drop": {}}
+    screen_tasks = [
+        asyncio.ensure_future(
+            push_screen_loop(i, school_id, device, stats, push, stream_port, clock)
+        )
+        for i, (school_id, device) in enumerate(screens)
+    ]
+    opening = time.monotonic()
+    while push.open_streams < len(screens) and time.monotonic() - opening < 120:
+        await asyncio.sleep(0.2)
+    opened_in = time.monotonic() - opening
+    await asyncio.sleep(5)  # the first fetches (each page's region) settle
+
+    def server_cpu() -> float:
+        return sum(cpu_seconds(pid) for pid in pids)
+
+    idle_seconds = 10.0
+    print(f"push: {push.open_streams} streams open; idle for {idle_seconds:.0f} s...", flush=True)
+    idle_streams, idle_start, idle_wall = push.open_streams, server_cpu(), time.monotonic()
+    await asyncio.sleep(idle_seconds)
+    idle_cpu = (server_cpu() - idle_start) / (time.monotonic() - idle_wall)
+
+    started = time.monotonic()
+    measure_from = started + args.warmup
+    stop = measure_from + args.seconds
+    clock["stop"] = stop
+    for i in random.sample(range(len(screens)), int(len(screens) * args.drop)):
+        clock["drop"][i] = measure_from + random.random() * max(1.0, args.seconds - 5)  # noqa: S311
+    cpu: dict[str, float] = {}
+
+    async def measure_cpu():
+        await until(measure_from)
+        cpu.update(server=server_cpu(), client=time.process_time())
+        cpu.update(database=postgres_cpu_seconds(), wall=time.monotonic())
+        await until(stop)
+        wall = time.monotonic() - cpu["wall"]
+        cpu["server"] = (server_cpu() - cpu["server"]) / wall
+        cpu["client"] = (time.process_time() - cpu["client"]) / wall
+        cpu["database"] = (postgres_cpu_seconds() - cpu["database"]) / wall
+
+    print(f"push: warming up for {args.warmup} s, then measuring for {args.seconds} s...")
+    window = (started, measure_from, stop)
+    tasks = [
+        curb_loop(p, c, stats, window, args.car_every, 1) for p, c in zip(plans, curbs, strict=True)
+    ]
+    tasks += [
+        pass_loop(p, t, stats, window, args.pass_every)
+        for p, t in zip(plans, teachers, strict=True)
+    ]
+    tasks += [lag_loop(stats, measure_from, stop), measure_cpu()]
+    gc.collect()
+    gc.disable()
+    try:
+        await asyncio.gather(*tasks)
+        await asyncio.gather(*screen_tasks)
+    finally:
+        gc.enable()
+    latencies, missed = _scan_to_screen(stats, screens, stop)
+    return {
+        "mode": "push",
+        "push_server": args.push_server,
+        "push_workers": args.push_workers if args.push_server == "split" else args.workers,
+        "streams_opened_in_s": round(opened_in, 1),
+        "streams_open_when_idle": idle_streams,
+        "idle_cpu_cores": round(idle_cpu, 3),
+        "scan_to_screen_ms": _summary(latencies),
+        "curb_entry_ms": _summary(stats.curb_ms, with_max=False),
+        "pass_start_ms": _summary(stats.pass_ms, with_max=False),
+        "server_cpu_cores": round(cpu["server"], 2),
+        "load_generator_cpu_cores": round(cpu["client"], 2),
+        "postgres_cpu_cores": round(cpu["database"], 2),
+        "region_fetches": push.fetches,
+        "events": push.events,
+        "screens_dropped_and_reconnected": push.reconnects,
+        "cars_entered": len(stats.acked) + stats.nobody_to_call,
+        "passes_started": len(stats.pass_ms),
+        "errors": sum(stats.errors.values()) + missed,
+        "error_kinds": {
+            **stats.errors,
+            **({"screen never showed a car": missed} if missed else {}),
+        },
+        "load_generator_lag_ms": _summary(stats.lag_ms),
+    }
+
+
+def _summary(values: list[float], with_max: bool = True) -> dict:
+    summary = {"p50": percentile(values, 50), "p95": percentile(values, 95)}
+    if with_max:
+        summary["max"] = round(max(values), 1) if values else None
+    summary["samples"] = len(values)
+    return summary
+
+
+def _scan_to_screen(stats: Stats, screens, stop: float) -> tuple[list[float], int]:
+    """Each acknowledged car's delay to each screen of its school, and how many never
+    showed it (cars acknowledged in the last 2.5 s are left out)."""
+    latencies, missed = [], 0
+    screens_of: dict[int, list[int]] = {}
+    for index, (school_id, _device) in enumerate(screens):
+        screens_of.setdefault(school_id, []).append(index)
+    for (school_id, tag), acked_at in stats.acked.items():
+        if acked_at > stop - 2.5:
+            continue
+        for index in screens_of.get(school_id, []):
+            seen_at = stats.seen.get((index, school_id, tag))
+            if seen_at is None:
+                missed += 1
+            else:
+                latencies.append(max(0.0, seen_at - acked_at) * 1000)
+    return latencies, missed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -553,6 +863,25 @@ def main(argv: list[str] | None = None) -> int:
         default=5.0,
         help="seconds of polling before the measured seconds (every screen opens its page)",
     )
+    parser.add_argument(
+        "--push",
+        action="store_true",
+        help="then the same load on live push streams (a gevent server for /live/stream)",
+    )
+    parser.add_argument(
+        "--push-only", action="store_true", help="with --push: leave the polling load out"
+    )
+    parser.add_argument("--push-workers", type=int, default=1, help="gevent workers for streams")
+    parser.add_argument(
+        "--push-server",
+        choices=("split", "app"),
+        default="split",
+        help="split: a gevent server for /live/stream beside the threaded app (as deployed); "
+        "app: the whole app on gevent workers (--workers), streams included",
+    )
+    parser.add_argument(
+        "--drop", type=float, default=0.1, help="share of screens whose stream drops once"
+    )
     parser.add_argument("--throughput-seconds", type=float, default=5.0)
     parser.add_argument("--throughput-clients", type=int, default=32)
     args = parser.parse_args(argv)
@@ -567,15 +896,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  loaded in {time.monotonic() - loaded:.1f} s", flush=True)
         port = 18000 + os.getpid() % 1000
         log = workdir / "gunicorn.log"
-        server = start_gunicorn(env, port, args.workers, args.threads, log)
+        whole_app_on_gevent = args.push and args.push_server == "app"
+        extra = {"PASSLINE_WORKER_CLASS": "gevent"} if whole_app_on_gevent else {}
+        server = start_gunicorn(env, port, args.workers, args.threads, log, **extra)
+        stream_server = stream_log = None
+        if args.push and not whole_app_on_gevent:
+            # The stream server, as deploy/nginx.conf routes /live/stream: gevent workers,
+            # the same app; its own port.
+            stream_log = workdir / "gunicorn-streams.log"
+            stream_server = start_gunicorn(
+                env,
+                port + 1,
+                args.push_workers,
+                1,
+                stream_log,
+                PASSLINE_WORKER_CLASS="gevent",
+                PASSLINE_HOUSEKEEPING="off",
+            )
         try:
             asyncio.run(wait_healthy(port))
-            results = asyncio.run(run(args, plans, port, server.pid))
+            if stream_server is not None:
+                asyncio.run(wait_healthy(port + 1))
+            streams = (port + 1, stream_server.pid) if stream_server is not None else None
+            if whole_app_on_gevent:
+                streams = (port, None)
+            results = asyncio.run(run(args, plans, port, server.pid, streams))
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for running in (server, stream_server):
+                if running is not None:
+                    running.terminate()
+                    running.wait(timeout=30)
         server_log = log.read_text(errors="replace")
         results["server_5xx_or_tracebacks"] = server_log.count("Traceback")
+        if stream_log is not None:
+            stream_text = stream_log.read_text(errors="replace")
+            results["push"]["stream_server_tracebacks"] = stream_text.count("Traceback")
+            if "Traceback" in stream_text:
+                at = stream_text.index("Traceback")
+                results["push"]["stream_server_first_traceback"] = stream_text[at : at + 3000]
     print(json.dumps(results, indent=2))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")

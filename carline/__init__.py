@@ -15,6 +15,8 @@ from carline import (  # noqa: E402, F401  (routes register on import)
     control_views,
     family_page_views,
     family_views,
+    letter_views,
+    pickup_sign_views,
     plan_views,
     report_views,
     settings_views,

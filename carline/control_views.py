@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from carline import bp, progress
 from carline.dismissal import (
@@ -122,14 +124,21 @@ def control_start():
     form = {k: request.form.get(k, "") for k in ("lanes", "spots_per_lane")}
     school = caller_school()
     try:
-        lanes = parse_int(form["lanes"], field="lanes", label="Lanes")
+        lanes = parse_int(form["lanes"], field="lanes", label=_("Lanes"))
         spots = parse_int(
-            form["spots_per_lane"], field="spots_per_lane", label="Loading spots per lane"
+            form["spots_per_lane"], field="spots_per_lane", label=_("Loading spots per lane")
         )
         dismissal = start_dismissal(school, current_actor(), lanes, spots, school_today(school))
     except DomainError as error:
         return rerender("carline/run/control.html", error, reload=_control_context, start_form=form)
-    flash(f"Dismissal started: {dismissal.spot_count} loading spots.", "success")
+    flash(
+        ngettext(
+            "Dismissal started: %(num)d loading spot.",
+            "Dismissal started: %(num)d loading spots.",
+            dismissal.spot_count,
+        ),
+        "success",
+    )
     return redirect(url_for("carline.control"))
 
 
@@ -143,10 +152,15 @@ def control_bus():
     route = calls[0].bus_route if calls else request.form.get("route", "").strip().upper()
     if calls:
         flash(
-            f"Bus {route} called: {_students(len(calls))}. Undo below within a minute.", "success"
+            _(
+                "Bus %(route)s called: %(students)s. Undo below within a minute.",
+                route=route,
+                students=_students(len(calls)),
+            ),
+            "success",
         )
     else:
-        flash(f"Every rider of bus {route} was already called.", "info")
+        flash(_("Every rider of bus %(route)s was already called.", route=route), "info")
     return redirect(url_for("carline.control"))
 
 
@@ -157,46 +171,61 @@ def control_walkers():
     school, dismissal = caller_school(), open_dismissal()
     scope = request.form.get("scope", "all")
     if scope == "all":
-        calls, what = release_walkers(school, dismissal, actor=current_actor()), "All walkers"
+        calls, what = release_walkers(school, dismissal, actor=current_actor()), _("All walkers")
     elif scope == "grade":
         grade = request.form.get("grade", "").strip()
         if not grade or len(grade) > 8:
-            raise InvalidInput("Choose a grade.", field="grade")
+            raise InvalidInput(_("Choose a grade."), field="grade")
         calls = release_walkers(school, dismissal, grade, actor=current_actor())
-        what = f"Grade {grade} walkers"
+        what = _("Grade %(grade)s walkers", grade=grade)
     elif scope == "door":
         door = request.form.get("door", "")
         doors = carline_settings(school).walker_doors
         if door not in doors:
-            raise InvalidInput("Choose one of the school's walker doors.", field="door")
+            raise InvalidInput(_("Choose one of the school's walker doors."), field="door")
         calls = release_walkers(
             school, dismissal, grades=doors[door], door=door, actor=current_actor()
         )
-        what = f"Walkers at {door}"
+        what = _("Walkers at %(door)s", door=door)
     else:
-        raise InvalidInput("Choose all walkers, a grade or a door.", field="scope")
+        raise InvalidInput(_("Choose all walkers, a grade or a door."), field="scope")
     if calls:
-        flash(f"{what} released: {_students(len(calls))}. Undo below within a minute.", "success")
+        flash(
+            _(
+                "%(what)s released: %(students)s. Undo below within a minute.",
+                what=what,
+                students=_students(len(calls)),
+            ),
+            "success",
+        )
     else:
-        flash(f"{what}: nobody left to release.", "info")
+        flash(_("%(what)s: nobody left to release.", what=what), "info")
     return redirect(url_for("carline.control"))
 
 
 def _students(count: int) -> str:
-    return f"{count} student" if count == 1 else f"{count} students"
+    return ngettext("%(num)d student", "%(num)d students", count)
 
 
 @bp.route("/dismissal/undo", methods=["POST"])
 @access(*OFFICE)
 def control_undo():
     """Take back a bus call or walker release of the last minute (students not sent out yet)."""
-    ids = parse_int_list(request.form.getlist("call_id"), field="call_id", label="Calls")
+    ids = parse_int_list(request.form.getlist("call_id"), field="call_id", label=_("Calls"))
     if not ids:
-        raise InvalidInput("Choose a call to undo.", field="call_id")
+        raise InvalidInput(_("Choose a call to undo."), field="call_id")
     done = undo_calls(caller_school(), open_dismissal(), ids, actor=current_actor())
-    message = f"Undone: {_students(done.undone)} no longer called."
+    message = ngettext(
+        "Undone: %(num)d student no longer called.",
+        "Undone: %(num)d students no longer called.",
+        done.undone,
+    )
     if done.kept:
-        message += f" {_students(done.kept)} already left the room and stay released."
+        message += " " + ngettext(
+            "%(num)d student already left the room and stays released.",
+            "%(num)d students already left the room and stay released.",
+            done.kept,
+        )
     flash(message, "success" if not done.kept else "warning")
     return redirect(url_for("carline.control"))
 
@@ -207,9 +236,13 @@ def control_end():
     """End today's dismissal; the page then lists the late pickups."""
     late = end_dismissal(caller_school(), open_dismissal(), actor=current_actor())
     flash(
-        f"Dismissal ended. {len(late)} students are still at school."
+        ngettext(
+            "Dismissal ended. %(num)d student is still at school.",
+            "Dismissal ended. %(num)d students are still at school.",
+            len(late),
+        )
         if late
-        else "Dismissal ended. Every student has gone home.",
+        else _("Dismissal ended. Every student has gone home."),
         "warning" if late else "success",
     )
     return redirect(url_for("carline.control"))
@@ -224,5 +257,5 @@ def control_reopen():
     if dismissal is None:
         raise Conflict(NOT_STARTED)
     reopen_dismissal(school, dismissal, actor=current_actor())
-    flash("Dismissal reopened: the curb takes entries again.", "success")
+    flash(_("Dismissal reopened: the curb takes entries again."), "success")
     return redirect(url_for("carline.control"))

@@ -190,7 +190,7 @@ def _request_key(idempotency_key: str | None) -> str | None:
         return None
     key = idempotency_key.strip()
     if not key or len(key) > MAX_REQUEST_KEY_LENGTH:
-        raise InvalidInput("The request id is malformed.", field="idempotency_key")
+        raise InvalidInput(_("The request id is malformed."), field="idempotency_key")
     return key
 
 
@@ -218,7 +218,7 @@ def _earlier(
     for entry, request in rows:
         if request is not None:
             if entry.family_id != family.id:
-                raise Conflict("This request id was already used for another tag.")
+                raise Conflict(_("This request id was already used for another tag."))
             return entry, request
     return (rows[0].QueueEntry if rows else None), None
 
@@ -417,10 +417,10 @@ def _announcing_family(school: School, family: Family, actor: Actor) -> Family:
     """The family announcing itself: only by one of its guardians, only while active and
     while its tag number is not blocked (a lost tag's family has a new number)."""
     if actor.guardian is None or actor.guardian.family_id != family.id:
-        raise InvalidInput("Only a guardian of this family can say it is here.")
-    of_school(family, school.id, "No such family.")
+        raise InvalidInput(_("Only a guardian of this family can say it is here."))
+    of_school(family, school.id, _("No such family."))
     if not family.active:
-        raise InvalidInput(f"Tag {family.tag_number} is no longer in use.")
+        raise InvalidInput(_("Tag %(number)s is no longer in use.", number=family.tag_number))
     _refuse_blocked(school, family.tag_number)
     return family
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import date, time
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext, ngettext
 from sqlalchemy import Select, and_, select
 
 from carline.models import (
@@ -33,13 +35,14 @@ from shared.models import Family, Student, family_students
 
 #: The school days a weekday default is usually set for (0 = Monday).
 SCHOOL_DAYS = (0, 1, 2, 3, 4)
+#: How each way home is named on a screen (lazy: in the language of the request).
 MODE_LABELS = {
-    "car": "Car",
-    "bus": "Bus",
-    "walker": "Walker",
-    "aftercare": "After-care",
-    "absent": "Absent",
-    "unplanned": "No plan",
+    "car": lazy_gettext("Car"),
+    "bus": lazy_gettext("Bus"),
+    "walker": lazy_gettext("Walker"),
+    "aftercare": lazy_gettext("After-care"),
+    "absent": lazy_gettext("Absent"),
+    "unplanned": lazy_gettext("No plan"),
 }
 
 
@@ -61,7 +64,7 @@ class DayPlan:
 def check_mode_and_route(mode: str, bus_route: str | None) -> str | None:
     """Check a dismissal mode; the bus route it needs (normalised), else None."""
     if mode not in DISMISSAL_MODES:
-        raise InvalidInput("Choose car, bus, walker or after-care.", field="mode")
+        raise InvalidInput(_("Choose car, bus, walker or after-care."), field="mode")
     if mode != "bus":
         return None
     return check_route(bus_route)
@@ -71,7 +74,14 @@ def check_route(bus_route: str | None) -> str:
     """A bus route as typed, normalised (upper case, trimmed); refused when blank or too long."""
     route = (bus_route or "").strip().upper()
     if not route or len(route) > ROUTE_LENGTH:
-        raise InvalidInput("Enter the bus route (up to 16 characters).", field="bus_route")
+        raise InvalidInput(
+            ngettext(
+                "Enter the bus route (up to %(num)d character).",
+                "Enter the bus route (up to %(num)d characters).",
+                ROUTE_LENGTH,
+            ),
+            field="bus_route",
+        )
     return route
 
 

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -34,7 +36,7 @@ from shared.models import School, Student
 from shared.schedule import school_today
 from shared.timeutil import utcnow
 
-NOT_STARTED = "Dismissal has not started yet today. The office starts it."
+NOT_STARTED = lazy_gettext("Dismissal has not started yet today. The office starts it.")
 #: How long after a bus call, a walker release or a "send all" the office or teacher may undo it.
 UNDO_WINDOW = timedelta(minutes=1)
 #: The reasons a student is a late pickup (`LatePickup.reason`), in the order they are counted.
@@ -65,10 +67,11 @@ def start_dismissal(
 ) -> Dismissal:
     """Start the school's car line for the day, with its lanes and loading spots."""
     if lanes not in range(1, MAX_LANES + 1):
-        raise InvalidInput(f"Lanes: 1 to {MAX_LANES}.", field="lanes")
+        raise InvalidInput(_("Lanes: 1 to %(max)d.", max=MAX_LANES), field="lanes")
     if spots_per_lane not in range(1, MAX_SPOTS_PER_LANE + 1):
         raise InvalidInput(
-            f"Loading spots per lane: 1 to {MAX_SPOTS_PER_LANE}.", field="spots_per_lane"
+            _("Loading spots per lane: 1 to %(max)d.", max=MAX_SPOTS_PER_LANE),
+            field="spots_per_lane",
         )
     dismissal = Dismissal(
         school_id=school.id,
@@ -82,7 +85,7 @@ def start_dismissal(
         with db.session.begin_nested():
             db.session.add(dismissal)
     except IntegrityError:
-        raise Conflict("Dismissal was already started today.") from None
+        raise Conflict(_("Dismissal was already started today.")) from None
     record(
         "dismissal_start",
         school,
@@ -109,9 +112,9 @@ def lock_open(school: School, dismissal_id: int | None = None) -> Dismissal:
     if dismissal is None and dismissal_id is None:
         raise Conflict(NOT_STARTED)
     if dismissal is None:
-        raise NotFound("No such dismissal.")
+        raise NotFound(_("No such dismissal."))
     if dismissal.ended_at is not None:
-        raise Conflict("This dismissal has ended.")
+        raise Conflict(_("This dismissal has ended."))
     return dismissal
 
 
@@ -149,11 +152,11 @@ def reopen_dismissal(school: School, dismissal: Dismissal, *, actor: Actor) -> D
         .execution_options(populate_existing=True)
     )
     if dismissal is None:
-        raise NotFound("No such dismissal.")
+        raise NotFound(_("No such dismissal."))
     if dismissal.ended_at is None:
-        raise Conflict("This dismissal is still running.")
+        raise Conflict(_("This dismissal is still running."))
     if dismissal.day != school_today(school):
-        raise Conflict("Only today's dismissal can be reopened.")
+        raise Conflict(_("Only today's dismissal can be reopened."))
     ended_at, dismissal.ended_at = dismissal.ended_at, None
     dismissal.late_pickups = dismissal.late_by_reason = None  # counted again at the next end
     db.session.flush()
@@ -240,7 +243,7 @@ def call_bus(
         if plan.mode == "bus" and plan.bus_route == route and plan.early_pickup is None
     ]
     if not riders:
-        raise InvalidInput(f"No student rides bus {route} today.", field="route")
+        raise InvalidInput(_("No student rides bus %(route)s today.", route=route), field="route")
     calls = _call_all(dismissal, riders, mode="bus", bus_route=route)
     if calls:
         record(
@@ -269,12 +272,12 @@ def release_walkers(
     in the audit log.
     """
     if grade is not None and grades is not None:
-        raise InvalidInput("Choose one grade or a door, not both.", field="grade")
+        raise InvalidInput(_("Choose one grade or a door, not both."), field="grade")
     chosen = [grade] if grade is not None else None
     if grades is not None:
         chosen = sorted({g.strip() for g in grades if g and g.strip()})
         if not chosen:
-            raise InvalidInput("This door has no grades to release.", field="grades")
+            raise InvalidInput(_("This door has no grades to release."), field="grades")
     dismissal = lock_open(school, dismissal.id)
     students = select(Student.id).where(Student.school_id == school.id, Student.active.is_(True))
     if chosen is not None:

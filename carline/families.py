@@ -5,12 +5,20 @@ and the adults allowed to pick them up. A printed hang tag carries an opaque tok
 its QR code; issuing a new tag revokes the previous one, and a deactivated family's tag
 stops working at the curb. Plain functions: they flush and never commit, audit every
 write and raise `shared.errors.DomainError` on a broken rule.
+
+Why one module: a family and its tag are one record to the office (the family screen edits
+both, a lost tag's new number is the family's), and every function here is a write on
+that record with its audit. Guardians (`carline.guardians`), carpools (`carline.carpools`)
+and who may pick up (`carline.pickup`) already live apart; the tags' own block list would
+be the next room if it grows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import Select, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -34,7 +42,9 @@ SEARCH_LIMIT = 50
 
 def _tag_number(tag_number: int, field: str = "tag_number") -> int:
     if not 1 <= tag_number <= MAX_TAG_NUMBER:
-        raise InvalidInput(f"Tag number: a whole number from 1 to {MAX_TAG_NUMBER}.", field=field)
+        raise InvalidInput(
+            _("Tag number: a whole number from 1 to %(max)d.", max=MAX_TAG_NUMBER), field=field
+        )
     return tag_number
 
 
@@ -54,13 +64,17 @@ def blocked_number(school: School, tag_number: int) -> BlockedTagNumber | None:
 def _free_tag_number(school: School, tag_number: int, family: Family | None) -> None:
     if blocked_number(school, tag_number) is not None:
         raise Conflict(
-            f"Tag {tag_number} is blocked (a lost tag): choose another number.", field="tag_number"
+            _("Tag %(number)s is blocked (a lost tag): choose another number.", number=tag_number),
+            field="tag_number",
         )
     taken = db.session.scalar(
         select(Family.id).where(Family.school_id == school.id, Family.tag_number == tag_number)
     )
     if taken is not None and (family is None or taken != family.id):
-        raise Conflict(f"Tag {tag_number} already belongs to another family.", field="tag_number")
+        raise Conflict(
+            _("Tag %(number)s already belongs to another family.", number=tag_number),
+            field="tag_number",
+        )
 
 
 def _adults(text: str | None) -> str:
@@ -68,7 +82,12 @@ def _adults(text: str | None) -> str:
     cleaned = "\n".join(line for line in lines if line)
     if len(cleaned) > PICKUP_ADULTS_LENGTH:
         raise InvalidInput(
-            f"Authorized adults: at most {PICKUP_ADULTS_LENGTH} characters.", field="pickup_adults"
+            ngettext(
+                "Authorized adults: at most %(num)d character.",
+                "Authorized adults: at most %(num)d characters.",
+                PICKUP_ADULTS_LENGTH,
+            ),
+            field="pickup_adults",
         )
     return cleaned
 
@@ -77,7 +96,12 @@ def _note(text: str) -> str:
     cleaned = "\n".join(line.strip() for line in text.strip().splitlines())
     if len(cleaned) > PICKUP_ADULTS_LENGTH:
         raise InvalidInput(
-            f"Release note: at most {PICKUP_ADULTS_LENGTH} characters.", field="release_note"
+            ngettext(
+                "Release note: at most %(num)d character.",
+                "Release note: at most %(num)d characters.",
+                PICKUP_ADULTS_LENGTH,
+            ),
+            field="release_note",
         )
     return cleaned
 
@@ -124,7 +148,7 @@ def update_family(
 ) -> Family:
     """Change a family's tag number, its authorized pickup adults or its release note
     (None keeps the note)."""
-    of_school(family, school.id, "No such family.")
+    of_school(family, school.id, _("No such family."))
     number = _tag_number(tag_number)
     adults = _adults(pickup_adults)
     note = family.release_note if release_note is None else _note(release_note)
@@ -151,7 +175,7 @@ def update_family(
 
 def set_family_active(school: School, actor: Actor, family: Family, active: bool) -> Family:
     """Deactivate a family (its tag stops working at the curb) or bring it back."""
-    of_school(family, school.id, "No such family.")
+    of_school(family, school.id, _("No such family."))
     if family.active == active:
         return family
     family.active = active
@@ -184,22 +208,22 @@ def _family_students_changed(
 
 def add_family_student(school: School, actor: Actor, family: Family, student: Student) -> None:
     """Put a student of this school on the family's tag (a student may be on several)."""
-    of_school(family, school.id, "No such family.")
-    of_school(student, school.id, "No such student.")
+    of_school(family, school.id, _("No such family."))
+    of_school(student, school.id, _("No such student."))
     if not student.active:
-        raise InvalidInput("This student has left the roster.", field="student_id")
+        raise InvalidInput(_("This student has left the roster."), field="student_id")
     if student in family.students:
-        raise Conflict("This student is already on this tag.", field="student_id")
+        raise Conflict(_("This student is already on this tag."), field="student_id")
     family.students.append(student)
     _family_students_changed(school, actor, "carline.family_student_add", family, student)
 
 
 def remove_family_student(school: School, actor: Actor, family: Family, student: Student) -> None:
     """Take a student off the family's tag."""
-    of_school(family, school.id, "No such family.")
-    of_school(student, school.id, "No such student.")
+    of_school(family, school.id, _("No such family."))
+    of_school(student, school.id, _("No such student."))
     if student not in family.students:
-        raise NotFound("This student is not on this tag.")
+        raise NotFound(_("This student is not on this tag."))
     family.students.remove(student)
     _family_students_changed(school, actor, "carline.family_student_remove", family, student)
 
@@ -213,7 +237,7 @@ def live_tag(family: Family) -> Tag | None:
 
 def issue_tag(school: School, family: Family, *, actor: Actor) -> Tag:
     """Print a new hang tag for the family; its previous tag stops working."""
-    of_school(family, school.id, "No such family.")
+    of_school(family, school.id, _("No such family."))
     db.session.scalar(
         select(Family.id).where(Family.id == family.id).with_for_update(key_share=True)
     )
@@ -244,9 +268,9 @@ def replace_lost_tag(school: School, family: Family, *, actor: Actor) -> Tag:
     Whoever finds the lost tag can neither scan it (its QR is refused as lost) nor type
     its number (blocked) to call the family's children. One transaction, audited.
     """
-    of_school(family, school.id, "No such family.")
+    of_school(family, school.id, _("No such family."))
     if not family.active:
-        raise InvalidInput("Reactivate the family before printing its tag.")
+        raise InvalidInput(_("Reactivate the family before printing its tag."))
     db.session.scalar(select(Family.id).where(Family.id == family.id).with_for_update())
     old_number = family.tag_number
     db.session.execute(
@@ -272,7 +296,9 @@ def replace_lost_tag(school: School, family: Family, *, actor: Actor) -> Tag:
 
 def _block(school: School, actor: Actor, tag_number: int, reason: str) -> BlockedTagNumber:
     if blocked_number(school, tag_number) is not None:
-        raise Conflict(f"Tag {tag_number} is already blocked.", field="tag_number")
+        raise Conflict(
+            _("Tag %(number)s is already blocked.", number=tag_number), field="tag_number"
+        )
     block = BlockedTagNumber(
         school_id=school.id,
         tag_number=tag_number,
@@ -284,7 +310,9 @@ def _block(school: School, actor: Actor, tag_number: int, reason: str) -> Blocke
         with db.session.begin_nested():
             db.session.flush()
     except IntegrityError:
-        raise Conflict(f"Tag {tag_number} is already blocked.", field="tag_number") from None
+        raise Conflict(
+            _("Tag %(number)s is already blocked.", number=tag_number), field="tag_number"
+        ) from None
     return block
 
 
@@ -299,7 +327,14 @@ def block_tag_number(
     number = _tag_number(tag_number)
     reason = " ".join((reason or "").split())
     if len(reason) > BLOCK_REASON_LENGTH:
-        raise InvalidInput(f"Reason: at most {BLOCK_REASON_LENGTH} characters.", field="reason")
+        raise InvalidInput(
+            ngettext(
+                "Reason: at most %(num)d character.",
+                "Reason: at most %(num)d characters.",
+                BLOCK_REASON_LENGTH,
+            ),
+            field="reason",
+        )
     block = _block(school, actor, number, reason)
     record("tag_number_block", school, block, actor=actor, tag_number=number, reason=reason)
     return block
@@ -309,7 +344,7 @@ def unblock_tag_number(school: School, actor: Actor, tag_number: int) -> None:
     """Lift the block on a tag number (found again, or blocked by mistake)."""
     block = blocked_number(school, _tag_number(tag_number))
     if block is None:
-        raise NotFound(f"Tag {tag_number} is not blocked.")
+        raise NotFound(_("Tag %(number)s is not blocked.", number=tag_number))
     record("tag_number_unblock", school, block, actor=actor, tag_number=block.tag_number)
     db.session.delete(block)
     db.session.flush()
@@ -409,6 +444,10 @@ def families_of(student: Student) -> list[Family]:
     )
 
 
+#: Hang tags on one printed letter page (the print page's sheets and the PDF's pages).
+TAGS_PER_PAGE = 4
+
+
 def tags_to_print(school: School, family_ids: list[int] | None = None) -> list[tuple[int, str]]:
     """(tag number, token) of the live tags of active families, all or of `family_ids`."""
     query = (
@@ -443,5 +482,7 @@ def family_by_tag(school: School, tag_number: int | None) -> Family | None:
         select(Family).where(Family.school_id == school.id, Family.tag_number == number)
     )
     if family is None:
-        raise InvalidInput(f"Tag {number} is not a tag of this school.", field="family_tag")
+        raise InvalidInput(
+            _("Tag %(number)s is not a tag of this school.", number=number), field="family_tag"
+        )
     return family

@@ -2,16 +2,24 @@
 
 Thin views: they parse the form, check who is asking and call `carline.families`.
 Searches for students and families are POST forms, so names never reach a URL.
+
+Why one module: these are the routes of one office screen, the family screen (its
+students, tag, guardians, phones and carpools) and the hang tag pages it links to; each
+view is a few lines. The tag printing routes (`tags_*`) are the ones to move out first if
+it grows; the letters home already have `carline.letter_views`.
 """
 
 from __future__ import annotations
 
 from flask import Response, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
-from carline import bp
+from carline import bp, carpools, letters
 from carline.families import (
     BLOCK_REASON_LENGTH,
     SEARCH_LIMIT,
+    TAGS_PER_PAGE,
     add_family_student,
     block_tag_number,
     blocked_numbers,
@@ -32,11 +40,12 @@ from carline.families import (
 )
 from carline.guardians import add_guardian, family_guardian, remove_guardian, update_guardian
 from carline.pickup import pickup_list
-from carline.tag_pdf import TAGS_PER_PAGE, tags_pdf
+from shared import mail
 from shared.access import access, school_record
 from shared.audit import current_actor
 from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
+from shared.family_codes import live_codes
 from shared.family_sessions import end_session, family_session, open_sessions
 from shared.forms import parse_int, parse_int_list
 from shared.guardians import GuardianFields, clean_fields, guardians_of
@@ -53,16 +62,16 @@ def _school():
 
 def _family(family_id: object) -> Family:
     """A family of the caller's school (404 for any other id)."""
-    return school_record(Family, family_id, _school().id, "No such family.")
+    return school_record(Family, family_id, _school().id, _("No such family."))
 
 
 def _student(student_id: object) -> Student:
     """A student of the caller's school (404 for any other id)."""
-    return school_record(Student, student_id, _school().id, "No such student.")
+    return school_record(Student, student_id, _school().id, _("No such student."))
 
 
 def _tag_number() -> int:
-    return parse_int(request.form.get("tag_number"), field="tag_number", label="Tag number")
+    return parse_int(request.form.get("tag_number"), field="tag_number", label=_("Tag number"))
 
 
 @bp.route("/families", methods=["GET", "POST"])
@@ -70,10 +79,10 @@ def _tag_number() -> int:
 def families():
     """The school's families by tag number; POST searches by name, adult or number."""
     search = request.form.get("q", "").strip()[:100] if request.method == "POST" else ""
-    return render_template("carline/families/list.html", **_families_context(search))
+    return render_template("carline/families/list.html", **families_context(search))
 
 
-def _families_context(search: str = "") -> dict:
+def families_context(search: str = "") -> dict:
     """What the families page shows: the list (or a search's answer) and the new-family form."""
     school = _school()
     include_inactive = request.values.get("inactive") == "1"
@@ -90,6 +99,8 @@ def _families_context(search: str = "") -> dict:
         "include_inactive": include_inactive,
         "next_tag": next_tag_number(school),
         "without_tag": families_without_tag(school),
+        "letters_needed": letters.count_needing_letters(school),
+        "max_letters": letters.MAX_LETTERS,
     }
 
 
@@ -106,14 +117,15 @@ def family_new():
             pickup_adults=form["pickup_adults"],
         )
     except DomainError as error:
-        return rerender(
-            "carline/families/list.html", error, reload=_families_context, new_form=form
-        )
-    flash(f"Family with tag {family.tag_number} created. Add its students.", "success")
+        return rerender("carline/families/list.html", error, reload=families_context, new_form=form)
+    flash(
+        _("Family with tag %(number)s created. Add its students.", number=family.tag_number),
+        "success",
+    )
     return redirect(url_for("carline.family", family_id=family.id))
 
 
-def _render_family(
+def render_family(
     family: Family,
     *,
     found=None,
@@ -121,13 +133,23 @@ def _render_family(
     error: DomainError | None = None,
     form: dict | None = None,
     guardian_form=None,
+    carpool_form=None,
 ):
+    guardians = guardians_of(family)
     return render_template(
         "carline/families/family.html",
         family=family,
+        carpools=carpools.agreements_of(family),
+        carpool_form=carpool_form,
         tag=live_tag(family),
-        guardians=guardians_of(family),
+        guardians=guardians,
+        # -- the last mail to each guardian, and how it went (shared/mail.py)
+        mails={
+            guardian_id: mail.status_of(sent)
+            for guardian_id, sent in mail.latest_by_guardian([x.id for x in guardians]).items()
+        },
         phones=open_sessions(family),
+        codes=live_codes(family),
         pickup=pickup_list(family),
         languages=GUARDIAN_LANGUAGE_LABELS,
         found=found,
@@ -143,7 +165,7 @@ def _render_family(
 @access(*OFFICE)
 def family(family_id: int):
     """A family: its students, authorized adults, tag number and hang tag."""
-    return _render_family(_family(family_id))
+    return render_family(_family(family_id))
 
 
 @bp.route("/families/<int:family_id>/find-students", methods=["POST"])
@@ -154,7 +176,7 @@ def family_find_students(family_id: int):
     found_family = _family(family_id)
     search = request.form.get("q", "").strip()[:100]
     found = search_students(school, search, limit=SEARCH_LIMIT)
-    return _render_family(found_family, found=found, search=search)
+    return render_family(found_family, found=found, search=search)
 
 
 @bp.route("/families/<int:family_id>/edit", methods=["POST"])
@@ -177,8 +199,8 @@ def family_edit(family_id: int):
     except DomainError as error:
         db.session.rollback()
         found_family = _family(family_id)
-        return _render_family(found_family, error=error, form=form), error.status_code
-    flash("Family saved.", "success")
+        return render_family(found_family, error=error, form=form), error.status_code
+    flash(_("Family saved."), "success")
     return redirect(url_for("carline.family", family_id=family_id))
 
 
@@ -189,10 +211,16 @@ def family_active(family_id: int):
     school = _school()
     active = request.form.get("active")
     if active not in ("0", "1"):
-        raise InvalidInput("Choose to deactivate or reactivate.")
+        raise InvalidInput(_("Choose to deactivate or reactivate."))
     found_family = set_family_active(school, current_actor(), _family(family_id), active == "1")
-    state = "active again" if found_family.active else "deactivated: its tag no longer works"
-    flash(f"Family with tag {found_family.tag_number} is {state}.", "success")
+    number = found_family.tag_number
+    if found_family.active:
+        flash(_("Family with tag %(number)s is active again.", number=number), "success")
+    else:
+        flash(
+            _("Family with tag %(number)s is deactivated: its tag no longer works.", number=number),
+            "success",
+        )
     return redirect(url_for("carline.family", family_id=family_id))
 
 
@@ -204,7 +232,7 @@ def family_student_add(family_id: int):
     found_family = _family(family_id)
     student = _student(request.form.get("student_id"))
     add_family_student(school, current_actor(), found_family, student)
-    flash("Student added to this tag.", "success")
+    flash(_("Student added to this tag."), "success")
     return redirect(url_for("carline.family", family_id=family_id))
 
 
@@ -215,7 +243,7 @@ def family_student_remove(family_id: int, student_id: int):
     school = _school()
     student = _student(student_id)
     remove_family_student(school, current_actor(), _family(family_id), student)
-    flash("Student removed from this tag.", "success")
+    flash(_("Student removed from this tag."), "success")
     return redirect(url_for("carline.family", family_id=family_id))
 
 
@@ -226,9 +254,9 @@ def family_tag(family_id: int):
     school = _school()
     found_family = _family(family_id)
     if not found_family.active:
-        raise InvalidInput("Reactivate the family before printing its tag.")
+        raise InvalidInput(_("Reactivate the family before printing its tag."))
     issue_tag(school, found_family, actor=current_actor())
-    flash("New hang tag issued: the old one no longer works. Print it now.", "success")
+    flash(_("New hang tag issued: the old one no longer works. Print it now."), "success")
     return redirect(url_for("carline.tags_print", family=family_id))
 
 
@@ -240,8 +268,12 @@ def family_tag_lost(family_id: int):
     old = found_family.tag_number
     replace_lost_tag(_school(), found_family, actor=current_actor())
     flash(
-        f"Tag {old} is blocked: neither its QR code nor its number calls anyone. "
-        f"The family's new number is {found_family.tag_number}. Print the new tag now.",
+        _(
+            "Tag %(old)s is blocked: neither its QR code nor its number calls anyone. The"
+            " family's new number is %(new)s. Print the new tag now.",
+            old=old,
+            new=found_family.tag_number,
+        ),
         "success",
     )
     return redirect(url_for("carline.tags_print", family=family_id))
@@ -265,7 +297,7 @@ def _guardian_fields() -> GuardianFields:
 
 def _guardian_failed(family_id: int, error: DomainError):
     db.session.rollback()
-    return _render_family(_family(family_id), error=error, guardian_form=request.form), (
+    return render_family(_family(family_id), error=error, guardian_form=request.form), (
         error.status_code
     )
 
@@ -279,7 +311,7 @@ def family_guardian_add(family_id: int):
         guardian = add_guardian(_school(), current_actor(), found_family, _guardian_fields())
     except DomainError as error:
         return _guardian_failed(family_id, error)
-    flash(f"{guardian.name} added.", "success")
+    flash(_("%(name)s added.", name=guardian.name), "success")
     return redirect(url_for("carline.family", family_id=family_id))
 
 
@@ -293,7 +325,7 @@ def family_guardian_edit(family_id: int, guardian_id: int):
         update_guardian(school, current_actor(), guardian, _guardian_fields())
     except DomainError as error:
         return _guardian_failed(family_id, error)
-    flash(f"{guardian.name} saved.", "success")
+    flash(_("%(name)s saved.", name=guardian.name), "success")
     return redirect(url_for("carline.family", family_id=family_id))
 
 
@@ -305,7 +337,7 @@ def family_guardian_remove(family_id: int, guardian_id: int):
     guardian = family_guardian(school, _family(family_id), guardian_id)
     name = guardian.name
     remove_guardian(school, current_actor(), guardian)
-    flash(f"{name} removed.", "success")
+    flash(_("%(name)s removed.", name=name), "success")
     return redirect(url_for("carline.family", family_id=family_id))
 
 
@@ -315,8 +347,52 @@ def family_phone_end(family_id: int, session_id: int):
     """End a guardian's family session on one phone (it is refused from its next request)."""
     found = family_session(_family(family_id), session_id)
     end_session(found, "office", actor=current_actor())
-    flash(f"{found.guardian.name}'s phone is signed out.", "success")
+    flash(_("%(name)s's phone is signed out.", name=found.guardian.name), "success")
     return redirect(url_for("carline.family", family_id=family_id))
+
+
+# Carpools
+
+
+@bp.route("/families/<int:family_id>/carpools", methods=["POST"])
+@access(*OFFICE)
+def family_carpool_add(family_id: int):
+    """Set up a carpool of this family with another family of the school (active at once)."""
+    found_family = _family(family_id)
+    try:
+        number = parse_int(
+            request.form.get("carpool_tag"), field="carpool_tag", label=_("Tag number")
+        )
+        carpools.set_up(_school(), current_actor(), found_family, number)
+    except DomainError as error:
+        db.session.rollback()
+        error.field = "carpool_tag"  # said at the carpool form, not at the tag number
+        return render_family(
+            _family(family_id), error=error, carpool_form=request.form
+        ), error.status_code
+    flash(_("Carpool with tag %(number)s set up.", number=number), "success")
+    return redirect(url_for("carline.family", family_id=family_id, _anchor="carpools"))
+
+
+@bp.route("/families/<int:family_id>/carpools/<int:agreement_id>/end", methods=["POST"])
+@access(*OFFICE)
+def family_carpool_end(family_id: int, agreement_id: int):
+    """End a carpool of this family (or decline a proposal); its plans from today on go."""
+    school = _school()
+    found_family = _family(family_id)
+    agreement = carpools.office_agreement(school, found_family, agreement_id)
+    removed = carpools.end(school, current_actor(), agreement)
+    other = agreement.other(found_family.id).tag_number
+    flash(
+        ngettext(
+            "Carpool with tag %(tag)s ended; %(num)d plan that used it is taken back.",
+            "Carpool with tag %(tag)s ended; %(num)d plans that used it are taken back.",
+            removed,
+            tag=other,
+        ),
+        "success",
+    )
+    return redirect(url_for("carline.family", family_id=family_id, _anchor="carpools"))
 
 
 # Blocked tag numbers
@@ -337,7 +413,7 @@ def tags_blocked():
         block = block_tag_number(
             _school(),
             current_actor(),
-            parse_int(number, field="tag_number", label="Tag number"),
+            parse_int(number, field="tag_number", label=_("Tag number")),
             reason,
         )
     except DomainError as error:
@@ -348,7 +424,7 @@ def tags_blocked():
             tag_number=number,
             reason=reason,
         )
-    flash(f"Tag {block.tag_number} is blocked: the curb refuses it.", "success")
+    flash(_("Tag %(number)s is blocked: the curb refuses it.", number=block.tag_number), "success")
     return redirect(url_for("carline.tags_blocked"))
 
 
@@ -357,7 +433,7 @@ def tags_blocked():
 def tags_unblock(tag_number: int):
     """Lift a block (the tag was found, or blocked by mistake)."""
     unblock_tag_number(_school(), current_actor(), tag_number)
-    flash(f"Tag {tag_number} works again.", "success")
+    flash(_("Tag %(number)s works again.", number=tag_number), "success")
     return redirect(url_for("carline.tags_blocked"))
 
 
@@ -366,7 +442,7 @@ def tags_unblock(tag_number: int):
 
 def _selection() -> list[int] | None:
     """The families chosen for printing (None: all of the school's)."""
-    ids = parse_int_list(request.values.getlist("family"), field="family", label="Families")
+    ids = parse_int_list(request.values.getlist("family"), field="family", label=_("Families"))
     return ids or None
 
 
@@ -392,10 +468,13 @@ def tags_print():
 @access(*OFFICE)
 def tags_pdf_download():
     """The same hang tags as a PDF download."""
+    # fpdf2 takes half a second to import: a process loads it when it makes its first PDF.
+    from carline.tag_pdf import tags_pdf
+
     school = _school()
     tags = tags_to_print(school, _selection())
     if not tags:
-        raise InvalidInput("No hang tags to print: issue tags first.")
+        raise InvalidInput(_("No hang tags to print: issue tags first."))
     return Response(
         tags_pdf(school.name, tags),
         mimetype="application/pdf",
@@ -412,5 +491,5 @@ def tags_issue():
     """Issue tags to the chosen (or all) active families that have none yet."""
     selection = _selection()
     issued = issue_missing_tags(_school(), current_actor(), selection)
-    flash(f"{issued} hang tag(s) issued.", "success")
+    flash(ngettext("%(num)d hang tag issued.", "%(num)d hang tags issued.", issued), "success")
     return redirect(url_for("carline.tags_print", family=selection or None))

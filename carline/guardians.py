@@ -9,6 +9,7 @@ bump the dismissal screens (the curb shows who may pick up).
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -17,8 +18,7 @@ from shared.access import of_school
 from shared.audit import Actor
 from shared.errors import Conflict, NotFound
 from shared.extensions import db
-from shared.family_sessions import end_guardian_sessions
-from shared.guardians import GuardianFields
+from shared.guardians import GuardianFields, delete_guardian
 from shared.models import Family, Guardian, School
 
 
@@ -29,7 +29,7 @@ def _check_address_free(family: Family, fields: GuardianFields, guardian: Guardi
         select(Guardian.id).where(Guardian.family_id == family.id, Guardian.email == fields.email)
     )
     if taken is not None and (guardian is None or taken != guardian.id):
-        raise Conflict("Another guardian of this family has this email address.", field="email")
+        raise Conflict(_("Another guardian of this family has this email address."), field="email")
 
 
 def _flush_unique() -> None:
@@ -38,7 +38,7 @@ def _flush_unique() -> None:
             db.session.flush()
     except IntegrityError:
         raise Conflict(
-            "Another guardian of this family has this email address.", field="email"
+            _("Another guardian of this family has this email address."), field="email"
         ) from None
 
 
@@ -54,7 +54,7 @@ def _detail(fields: GuardianFields) -> dict:
 
 def add_guardian(school: School, actor: Actor, family: Family, fields: GuardianFields) -> Guardian:
     """Add a guardian to the family."""
-    of_school(family, school.id, "No such family.")
+    of_school(family, school.id, _("No such family."))
     _check_address_free(family, fields, None)
     guardian = Guardian(school_id=school.id, family_id=family.id, **fields.columns())
     db.session.add(guardian)
@@ -65,10 +65,10 @@ def add_guardian(school: School, actor: Actor, family: Family, fields: GuardianF
 
 def family_guardian(school: School, family: Family, guardian_id: object) -> Guardian:
     """The guardian with this id of this family (404 for any other)."""
-    of_school(family, school.id, "No such family.")
+    of_school(family, school.id, _("No such family."))
     guardian = db.session.get(Guardian, guardian_id) if isinstance(guardian_id, int) else None
     if guardian is None or guardian.family_id != family.id:
-        raise NotFound("No such guardian.")
+        raise NotFound(_("No such guardian."))
     return guardian
 
 
@@ -76,7 +76,7 @@ def update_guardian(
     school: School, actor: Actor, guardian: Guardian, fields: GuardianFields
 ) -> Guardian:
     """Change a guardian's details."""
-    of_school(guardian, school.id, "No such guardian.")
+    of_school(guardian, school.id, _("No such guardian."))
     _check_address_free(guardian.family, fields, guardian)
     changed = sorted(k for k, v in fields.columns().items() if getattr(guardian, k) != v)
     for key, value in fields.columns().items():
@@ -96,15 +96,14 @@ def update_guardian(
 
 def remove_guardian(school: School, actor: Actor, guardian: Guardian) -> None:
     """Remove a guardian: their family sessions end with them."""
-    of_school(guardian, school.id, "No such guardian.")
-    ended = end_guardian_sessions(guardian, "removed")
+    of_school(guardian, school.id, _("No such guardian."))
+    family_id = guardian.family_id
+    ended = delete_guardian(guardian)  # the removed row keeps its id for the audit
     record(
         "guardian_remove",
         school,
         guardian,
         actor=actor,
-        family_id=guardian.family_id,
+        family_id=family_id,
         sessions_ended=ended,
     )
-    db.session.delete(guardian)
-    db.session.flush()

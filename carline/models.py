@@ -5,6 +5,11 @@ A dismissal is one school day's car line. Cars enter its queue in arrival order
 every student sent home is one `CalledStudent` row. The database holds the rules it
 can: one entry per family and one call per student per dismissal, unique positions,
 and at most one car at a loading spot at a time.
+
+Why one module: the tables of the car line refer to one another (a call to its queue
+entry, an entry to its dismissal and family, a plan to its family), and reading their
+constraints side by side is how the invariants above are checked; the hall pass side
+keeps its own (`hallpass.models`, `hallpass.summary_models`).
 """
 
 from __future__ import annotations
@@ -397,3 +402,69 @@ class CalledStudent(db.Model):
 
     student: Mapped[Student] = relationship()
     queue_entry: Mapped[QueueEntry | None] = relationship(back_populates="calls")
+
+
+class CarpoolStatus(StrEnum):
+    """A carpool agreement: proposed by one family (pending), agreed (active), or ended."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    ENDED = "ended"
+
+
+class CarpoolAgreement(db.Model):
+    """Two families of a school who agree to take each other's children home by car.
+
+    One row per pair whichever family asked first: the lower family id is `family_a_id`
+    (a CHECK holds the order, a unique constraint the pair). Set up by the office (active
+    at once), or proposed by a guardian of one family and confirmed by a guardian of the
+    other; either side or the office ends it, and asking again reuses the row. Only an
+    active agreement lets a day's plan send a child home with the other family.
+    """
+
+    __tablename__ = "carpool_agreements"
+    __table_args__ = (
+        UniqueConstraint("family_a_id", "family_b_id"),
+        CheckConstraint("family_a_id < family_b_id", name="pair_order"),
+        CheckConstraint(sql_in("status", CarpoolStatus), name="status"),
+        CheckConstraint(
+            "proposed_by_family_id IS NULL "
+            "OR proposed_by_family_id = family_a_id OR proposed_by_family_id = family_b_id",
+            name="proposer_in_pair",
+        ),
+        CheckConstraint(
+            "status != 'pending' OR proposed_by_family_id IS NOT NULL", name="pending_proposer"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
+    #: The family of the pair with the lower id.
+    family_a_id: Mapped[int] = mapped_column(ForeignKey("families.id", ondelete="CASCADE"))
+    family_b_id: Mapped[int] = mapped_column(
+        ForeignKey("families.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    #: The family whose guardian proposed it (the other one confirms); None when the
+    #: office set it up.
+    proposed_by_family_id: Mapped[int | None] = mapped_column(
+        ForeignKey("families.id", ondelete="CASCADE"), index=True
+    )
+    proposed_by_guardian_id: Mapped[int | None] = mapped_column(
+        ForeignKey("guardians.id", ondelete="SET NULL"), index=True
+    )
+    #: The office member who set it up (or confirmed a proposal for the families).
+    set_up_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    active_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    family_a: Mapped[Family] = relationship(foreign_keys=[family_a_id])
+    family_b: Mapped[Family] = relationship(foreign_keys=[family_b_id])
+    proposed_by_guardian: Mapped[Guardian | None] = relationship()
+
+    def other(self, family_id: int) -> Family:
+        """The family of the pair that is not `family_id`."""
+        return self.family_b if family_id == self.family_a_id else self.family_a

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
 from shared.contributions import ReleaseAdult, ReleaseList
@@ -122,21 +123,47 @@ def who_may_take(student: Student) -> ReleaseList:
     adults: list[ReleaseAdult] = []
     notes: list[str] = []
     for family in families:
-        tag = f"tag {family.tag_number}"
+        tag = family.tag_number
         if (family.release_note or "").strip():
-            notes.append(f"Tag {family.tag_number}: {family.release_note.strip()}")
+            notes.append(_("Tag %(tag)s: %(note)s", tag=tag, note=family.release_note.strip()))
         listed = lists[family.id]
         for person in listed.may:
             if person.guardian_id is None:
-                adults.append(ReleaseAdult(person.name, f"Authorized adult, {tag}"))
+                adults.append(
+                    ReleaseAdult(person.name, _("Authorized adult, tag %(tag)s", tag=tag))
+                )
+            elif person.relationship:
+                kind = _(
+                    "Guardian (%(relationship)s), tag %(tag)s",
+                    relationship=person.relationship,
+                    tag=tag,
+                )
+                adults.append(ReleaseAdult(person.name, kind))
             else:
-                kind = f"Guardian ({person.relationship})" if person.relationship else "Guardian"
-                adults.append(ReleaseAdult(person.name, f"{kind}, {tag}"))
+                adults.append(ReleaseAdult(person.name, _("Guardian, tag %(tag)s", tag=tag)))
             if person.note:
-                notes.append(f"Tag {family.tag_number}, {person.name}: {person.note}")
+                notes.append(
+                    _(
+                        "Tag %(tag)s, %(name)s: %(note)s",
+                        tag=tag,
+                        name=person.name,
+                        note=person.note,
+                    )
+                )
         for person in listed.may_not:
-            note = f": {person.note}" if person.note else ""
-            notes.append(f"Tag {family.tag_number}: do not release to {person.name}{note}")
+            if person.note:
+                notes.append(
+                    _(
+                        "Tag %(tag)s: do not release to %(name)s: %(note)s",
+                        tag=tag,
+                        name=person.name,
+                        note=person.note,
+                    )
+                )
+            else:
+                notes.append(
+                    _("Tag %(tag)s: do not release to %(name)s", tag=tag, name=person.name)
+                )
     siblings = []
     if families:
         siblings = list(

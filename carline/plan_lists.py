@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -34,12 +35,14 @@ def weekday_defaults(student: Student) -> dict[int, DismissalDefault]:
 
 
 def upcoming_changes(student: Student, today: date) -> list[DailyChange]:
-    """The student's changes for today and later days."""
+    """The student's changes for today and later days (a guardian's with their name)."""
     return list(
         db.session.scalars(
             select(DailyChange)
             .where(DailyChange.student_id == student.id, DailyChange.day >= today)
-            .options(selectinload(DailyChange.family))
+            .options(
+                selectinload(DailyChange.family), selectinload(DailyChange.created_by_guardian)
+            )
             .order_by(DailyChange.day)
         )
     )
@@ -141,7 +144,8 @@ def teacher_changes(school: School, user: User, day: date) -> list[TeacherStuden
             .where(Enrollment.class_id.in_([c.id for c in classes]))
         )
         for student_id, name, period in rows:
-            label = f"{name} (period {period})" if period else name
+            label = _("%(class)s (period %(period)s)", **{"class": name, "period": period})
+            label = label if period else name
             by_student.setdefault(student_id, []).append(label)
     plans = day_plans(school.id, day, by_student.keys()) if by_student else {}
     unusual = {sid: p for sid, p in plans.items() if p.source in ("change", "absence")}
@@ -167,7 +171,7 @@ def may_view_plan(school: School, user: User, roles: frozenset[str], student: St
         return
     if "teacher" in roles and student.id in teacher_students(school, user):
         return
-    raise Forbidden("This student is not in one of your classes.")
+    raise Forbidden(_("This student is not in one of your classes."))
 
 
 @dataclass(frozen=True)

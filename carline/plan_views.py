@@ -7,11 +7,15 @@ Searches for students are POST forms, so names never reach a URL.
 
 from __future__ import annotations
 
+from babel.dates import get_day_names
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
 
-from carline import bp
+from carline import bp, carpools
 from carline.day_plans import MODE_LABELS, SCHOOL_DAYS, dismissal_mode
 from carline.families import SEARCH_LIMIT, families_of, family_by_tag
+from carline.family_notices import told
 from carline.models import DISMISSAL_MODES
 from carline.plan_lists import (
     day_overview,
@@ -25,6 +29,7 @@ from carline.plans import (
     clear_absence,
     mark_absent,
     record_change,
+    refuse_change,
     set_weekday_defaults,
     take_back_change,
 )
@@ -35,8 +40,9 @@ from shared.access import access, school_record
 from shared.audit import current_actor
 from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
+from shared.formats import format_date
 from shared.forms import parse_clock, parse_date, parse_day, parse_int, parse_int_list
-from shared.models import WEEKDAYS, Family, Student
+from shared.models import Family, Student
 from shared.schedule import school_now, school_today
 from shared.students import search_students
 
@@ -53,7 +59,7 @@ def _user():
 
 def _student(student_id: object) -> Student:
     """A student of the caller's school (404 for any other id)."""
-    return school_record(Student, student_id, _school().id, "No such student.")
+    return school_record(Student, student_id, _school().id, _("No such student."))
 
 
 @bp.route("/plans", methods=["GET", "POST"])
@@ -81,6 +87,9 @@ def _plan_context(student) -> dict:
         plan_family=db.session.get(Family, plan.family_id) if plan.family_id else None,
         defaults=weekday_defaults(student),
         families=families_of(student),
+        carpool_tags=sorted(
+            {p.tag_number for f in families_of(student) for p in carpools.partners(f.id)}
+        ),
         changes=upcoming_changes(student, today) if can_edit else [],
         absent_today=is_absent(student, today),
         settings=carline_settings(school),
@@ -88,7 +97,7 @@ def _plan_context(student) -> dict:
         can_edit=can_edit,
         modes=DISMISSAL_MODES,
         mode_labels=MODE_LABELS,
-        weekdays=WEEKDAYS,
+        weekdays=get_day_names("abbreviated", locale=get_locale()),
         school_days=SCHOOL_DAYS,
     )
 
@@ -136,7 +145,7 @@ def plan_default(student_id: int):
         )
     except DomainError as error:
         return _plan_form_failed(student_id, error)
-    flash("Weekday plan saved.", "success")
+    flash(_("Weekday plan saved."), "success")
     return redirect(url_for("carline.student_plan", student_id=student_id))
 
 
@@ -160,12 +169,12 @@ def plan_change(student_id: int):
                 parse_int(
                     request.form.get("family_tag"),
                     field="family_tag",
-                    label="Tag number",
+                    label=_("Tag number"),
                     blank_ok=True,
                 ),
             ),
             early_pickup=parse_clock(
-                request.form.get("early_pickup"), field="early_pickup", label="Early pickup"
+                request.form.get("early_pickup"), field="early_pickup", label=_("Early pickup")
             ),
             note=request.form.get("note", ""),
             override=request.form.get("override") == "1",
@@ -173,7 +182,8 @@ def plan_change(student_id: int):
         )
     except DomainError as error:
         return _plan_form_failed(student_id, error)
-    flash(f"Change for {day:%a %b %d} saved.", "success")
+    flash(_("Change for %(day)s saved.", day=format_date(day)), "success")
+    _say_who_is_told()
     return redirect(url_for("carline.student_plan", student_id=student_id))
 
 
@@ -195,8 +205,53 @@ def plan_change_clear(student_id: int):
         )
     except DomainError as error:
         return _plan_form_failed(student_id, error)
-    flash("Change taken back: the weekday plan applies.", "success")
+    flash(_("Change taken back: the weekday plan applies."), "success")
+    _say_who_is_told()
     return redirect(url_for("carline.student_plan", student_id=student_id))
+
+
+@bp.route("/plans/students/<int:student_id>/change/refuse", methods=["POST"])
+@access(*OFFICE)
+def plan_change_refuse(student_id: int):
+    """Refuse a guardian's change of a day, with a reason mailed to the family."""
+    school = _school()
+    student = _student(student_id)
+    try:
+        day = parse_date(request.form.get("day"), field="day", required=True)
+        refuse_change(
+            school, current_actor(), student, day, reason=request.form.get("refuse_reason", "")
+        )
+    except DomainError as error:
+        return _plan_form_failed(student_id, error)
+    flash(_("Change refused: the weekday plan applies."), "success")
+    _say_who_is_told()
+    return redirect(url_for("carline.student_plan", student_id=student_id))
+
+
+def _say_who_is_told() -> None:
+    """The office's answer names the guardians a mail tells (sent after the commit; its
+    state is on the family screen)."""
+    guardians, unreachable = told()
+    if guardians:
+        flash(
+            ngettext(
+                "A mail tells %(names)s (its state is on the family screen).",
+                "Mails tell %(names)s (their state is on the family screen).",
+                len(guardians),
+                names=", ".join(guardian.name for guardian in guardians),
+            ),
+            "info",
+        )
+    if unreachable:
+        flash(
+            ngettext(
+                "No mail reaches %(names)s: call them to say so.",
+                "No mail reaches %(names)s: call them to say so.",
+                len(unreachable),
+                names=", ".join(guardian.name for guardian in unreachable),
+            ),
+            "warning",
+        )
 
 
 @bp.route("/plans/students/<int:student_id>/absence", methods=["POST"])
@@ -209,12 +264,12 @@ def plan_absence(student_id: int):
     action = request.form.get("action")
     if action == "mark":
         mark_absent(school, current_actor(), student, today)
-        flash("Marked absent today: the student will not be called.", "success")
+        flash(_("Marked absent today: the student will not be called."), "success")
     elif action == "clear":
         clear_absence(school, current_actor(), student, today)
-        flash("The absence is taken back.", "success")
+        flash(_("The absence is taken back."), "success")
     else:
-        raise InvalidInput("Choose to mark or clear the absence.")
+        raise InvalidInput(_("Choose to mark or clear the absence."))
     back = request.form.get("back")
     if back == "today":
         return redirect(url_for("carline.today_plans"))

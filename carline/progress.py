@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -135,7 +136,9 @@ def walker_groups(
     total = Counter(grades[sid] or "" for sid in walker_ids)
     waiting = Counter(grades[sid] or "" for sid in walker_ids if sid not in called)
     by_grade = [
-        WalkerGroup(f"Grade {g}" if g else "No grade", [g], total[g], waiting[g])
+        WalkerGroup(
+            _("Grade %(grade)s", grade=g) if g else _("No grade"), [g], total[g], waiting[g]
+        )
         for g in sorted(total, key=_grade_order)
         if g
     ]
@@ -189,7 +192,7 @@ def undoable_groups(dismissal: Dismissal, now: datetime | None = None) -> list[C
     for call_id, mode, route, called_at in rows:
         groups.setdefault((mode, route, called_at), []).append(call_id)
     return [
-        CalledGroup(f"Bus {route}" if mode == "bus" else "Walkers", ids, called_at)
+        CalledGroup(_group_label(mode, route if mode == "bus" else None), ids, called_at)
         for (mode, route, called_at), ids in groups.items()
     ]
 
@@ -261,10 +264,10 @@ class CallRow:
     @property
     def way(self) -> str:
         if self.call.mode == "bus":
-            return f"Bus {self.call.bus_route}"
+            return _("Bus %(route)s", route=self.call.bus_route)
         if self.call.mode == "walker":
-            return "Walker"
-        return f"Tag {self.tag_number}"
+            return _("Walker")
+        return _("Tag %(number)s", number=self.tag_number)
 
 
 def call_rows(
@@ -330,8 +333,8 @@ class RoomGroup:
 
 def _group_label(mode: str, route: str | None) -> str:
     if mode == "bus":
-        return f"Bus {route}"
-    return f"Walkers, {route}" if route else "Walkers"
+        return _("Bus %(route)s", route=route)
+    return _("Walkers, %(door)s", door=route) if route else _("Walkers")
 
 
 def walker_door(grade: str | None, doors: dict[str, list[str]]) -> str | None:

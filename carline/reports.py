@@ -1,11 +1,16 @@
 """Car line reports: how long each dismissal took, how long cars waited, per-day history.
 
-Counts, first and last times are aggregated in SQL (one grouped query per report);
-the per-car waits (curb entry to loaded) come back as pairs and their median and
-90th percentile are computed here, the same way on SQLite and PostgreSQL.
+Counts, first and last times, and the median and 90th percentile of the per-car waits
+(curb entry to loaded) are all aggregated in SQL, per dismissal: a year's history no
+longer brings every car's pair of times back to Python (issue 25). The waits are ranked
+with window functions, the same statement on SQLite and PostgreSQL (`_wait_figures`),
+rather than PostgreSQL's percentile_cont, which interpolates as a + (b - a) * 0.5 and so
+can differ in the last digit from the mean of the two middle waits the reports showed:
 
 - median: the middle wait, or the mean of the two middle waits;
 - 90th percentile: nearest rank, the ceil(0.9 * n)-th shortest wait;
+- a wait is counted in exact microseconds and divided once, so it is the same float
+  Python's `timedelta.total_seconds()` gives (never below 0);
 - cars per minute: loaded cars divided by the minutes from the first call to the
   last car loaded;
 - not picked up: the late pickups of the day, as `carline.dismissal.late_pickups`
@@ -25,8 +30,10 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+from flask_babel import pgettext
 from markupsafe import Markup, escape
-from sqlalchemy import func, select
+from sqlalchemy import Float, Integer, case, cast, extract, func, select
 
 from carline.dismissal import late_pickups
 from carline.models import CALL_MODES, CalledStudent, Dismissal, QueueEntry
@@ -42,24 +49,6 @@ from shared.models import Family, School, Student
 MAX_HISTORY_DAYS = 400
 
 
-def median(values: list[float]) -> float | None:
-    """The middle value (mean of the two middle values for an even count)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """The nearest-rank p-th percentile: the ceil(p/100 * n)-th smallest value."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
 @dataclass
 class DismissalStats:
     """The numbers of one dismissal."""
@@ -69,7 +58,9 @@ class DismissalStats:
     cars_loaded: int = 0
     first_call_at: datetime | None = None
     last_loaded_at: datetime | None = None
-    waits: list[float] = field(default_factory=list)
+    #: Seconds from curb entry to loaded, of the loaded cars.
+    median_wait: float | None = None
+    p90_wait: float | None = None
     called_by_mode: dict[str, int] = field(default_factory=dict)
     not_picked_up: int = 0
 
@@ -83,14 +74,6 @@ class DismissalStats:
         if self.first_call_at is None or self.last_loaded_at is None:
             return None
         return max(0.0, (self.last_loaded_at - self.first_call_at).total_seconds())
-
-    @property
-    def median_wait(self) -> float | None:
-        return median(self.waits)
-
-    @property
-    def p90_wait(self) -> float | None:
-        return percentile(self.waits, 90)
 
     @property
     def cars_per_minute(self) -> float | None:
@@ -136,13 +119,8 @@ def _stats_for(dismissals: list[Dismissal]) -> list[DismissalStats]:
         first = _aware(first)
         if first is not None and (s.first_call_at is None or first < s.first_call_at):
             s.first_call_at = first
-    waits = db.session.execute(
-        select(QueueEntry.dismissal_id, QueueEntry.entered_at, QueueEntry.loaded_at).where(
-            QueueEntry.dismissal_id.in_(ids), QueueEntry.loaded_at.is_not(None)
-        )
-    )
-    for dismissal_id, entered, loaded in waits:
-        stats[dismissal_id].waits.append(max(0.0, (loaded - entered).total_seconds()))
+    for dismissal_id, middle, p90 in db.session.execute(_wait_figures(ids)):
+        stats[dismissal_id].median_wait, stats[dismissal_id].p90_wait = middle, p90
     for s in stats.values():
         for mode in CALL_MODES:
             s.called_by_mode.setdefault(mode, 0)
@@ -154,6 +132,54 @@ def _stats_for(dismissals: list[Dismissal]) -> list[DismissalStats]:
     return [stats[d.id] for d in dismissals]
 
 
+def _wait_seconds():
+    """A loaded car's wait in seconds, never below 0: exact microseconds divided once,
+    the float `timedelta.total_seconds()` gives."""
+    entered, loaded = QueueEntry.entered_at, QueueEntry.loaded_at
+    if db.engine.dialect.name == "postgresql":
+        # An interval's epoch is an exact numeric (PostgreSQL 14+), rounded once to float8.
+        return cast(func.greatest(extract("epoch", loaded - entered), 0), Float)
+
+    # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff" (UTC): whole seconds, then microseconds.
+    def micros(column):
+        seconds = cast(func.strftime("%s", column), Integer)
+        return seconds * 1_000_000 + cast(func.substr(column, 21, 6), Integer)
+
+    return func.max(micros(loaded) - micros(entered), 0) / 1_000_000.0
+
+
+def _wait_figures(ids: list[int]):
+    """(dismissal id, median wait, 90th percentile wait) of each of these dismissals with
+    a loaded car: the waits ranked per dismissal (window functions), then the middle
+    one(s) and the ceil(0.9 * n)-th, ceil taken in integers: (9n + 9) // 10."""
+    wait = _wait_seconds().label("wait")
+    ranked = (
+        select(
+            QueueEntry.dismissal_id,
+            wait,
+            func.row_number()
+            .over(partition_by=QueueEntry.dismissal_id, order_by=wait)
+            .label("rank"),
+            func.count().over(partition_by=QueueEntry.dismissal_id).label("n"),
+        )
+        .where(QueueEntry.dismissal_id.in_(ids), QueueEntry.loaded_at.is_not(None))
+        .subquery("ranked")
+    )
+    r = ranked.c
+
+    def at_rank(rank):
+        return func.max(case((r.rank == rank, r.wait)))
+
+    # The mean of the two middle waits: the same one twice for an odd count ((x + x) / 2
+    # is exactly x), as Python's (a + b) / 2 for an even one.
+    middle = (at_rank((r.n + 1) // 2) + at_rank(r.n // 2 + 1)) / 2.0
+    return select(
+        r.dismissal_id,
+        cast(middle, Float).label("median"),
+        at_rank((r.n * 9 + 9) // 10).label("p90"),
+    ).group_by(r.dismissal_id)
+
+
 def _aware(value: datetime | None) -> datetime | None:
     """min/max keep the column type; still, never hand out a naive time."""
     if value is None or value.tzinfo is not None:
@@ -163,7 +189,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def get_dismissal(school: School, dismissal_id: int) -> Dismissal:
     """A dismissal of this school (404 otherwise)."""
-    return school_record(Dismissal, dismissal_id, school.id, "No such dismissal.")
+    return school_record(Dismissal, dismissal_id, school.id, _("No such dismissal."))
 
 
 def dismissal_stats(school: School, dismissal: Dismissal) -> DismissalStats:
@@ -173,12 +199,12 @@ def dismissal_stats(school: School, dismissal: Dismissal) -> DismissalStats:
 
 def parse_range(start: str | None, end: str | None, today: date) -> tuple[date, date]:
     """The history's date range from the form (default: the last 30 days)."""
-    last = parse_day(end, today=today, field="to", label="To")
-    first = parse_date(start, field="from", label="From", default=last - timedelta(days=29))
+    last = parse_day(end, today=today, field="to", label=_("To"))
+    first = parse_date(start, field="from", label=_("From"), default=last - timedelta(days=29))
     if first > last:
-        raise InvalidInput("The start date is after the end date.", field="from")
+        raise InvalidInput(_("The start date is after the end date."), field="from")
     if (last - first).days > MAX_HISTORY_DAYS:
-        raise InvalidInput(f"Choose at most {MAX_HISTORY_DAYS} days.", field="from")
+        raise InvalidInput(_("Choose at most %(num)d days.", num=MAX_HISTORY_DAYS), field="from")
     return first, last
 
 
@@ -208,21 +234,21 @@ def history_csv(school: School, rows: list[DismissalStats]) -> str:
     tz = ZoneInfo(school.timezone)
     table: list[list] = [
         [
-            "date",
-            "started",
-            "ended",
-            "first call",
-            "last car loaded",
-            "first call to last loaded (min)",
-            "cars",
-            "cars loaded",
-            "median wait (s)",
-            "90th percentile wait (s)",
-            "cars per minute",
-            "students called by car",
-            "by bus",
-            "walkers",
-            "not picked up",
+            _("date"),
+            _("started"),
+            _("ended"),
+            _("first call"),
+            _("last car loaded"),
+            _("first call to last loaded (min)"),
+            _("cars"),
+            _("cars loaded"),
+            _("median wait (s)"),
+            _("90th percentile wait (s)"),
+            _("cars per minute"),
+            _("students called by car"),
+            _("by bus"),
+            _("walkers"),
+            _("not picked up"),
         ]
     ]
     for s in rows:
@@ -263,18 +289,18 @@ def dismissal_csv(school: School, dismissal: Dismissal) -> str:
     ).all()
     table: list[list] = [
         [
-            "student",
-            "grade",
-            "mode",
-            "bus route",
-            "tag",
-            "queue position",
-            "spot",
-            "called",
-            "sent",
-            "left",
-            "status",
-            "car wait (s)",
+            _("student"),
+            _("grade"),
+            _("mode"),
+            _("bus route"),
+            _("tag"),
+            _("queue position"),
+            _("spot"),
+            pgettext("CSV column: when the student was called", "called"),
+            _("sent"),
+            _("left"),
+            _("status"),
+            _("car wait (s)"),
         ]
     ]
     for call, student, entry, tag_number in rows:
@@ -358,7 +384,9 @@ def timeline_svg(data: Timeline) -> Markup:
     frame = TIMELINE_FRAME
     top, step = nice_scale(max(data.called), most_steps=8)
     parts = [
-        *svg_open(frame, "Cars called and cars loaded, minute by minute", chart_id="chart-title"),
+        *svg_open(
+            frame, _("Cars called and cars loaded, minute by minute"), chart_id="chart-title"
+        ),
         *value_axis(frame, top, step),
     ]
     tick = 5 if data.minutes > 10 else 1
@@ -368,11 +396,11 @@ def timeline_svg(data: Timeline) -> Markup:
     parts.append(
         f'<text class="chart-label" x="{frame.left + frame.plot_width / 2:.0f}" '
         f'y="{frame.height - 4}" text-anchor="middle" font-size="12">'
-        "minutes after the first call</text>"
+        f"{escape(_('minutes after the first call'))}</text>"
     )
     for css, color, series, label in (
-        ("chart-called", "#1f5fbf", data.called, "Cars called"),
-        ("chart-loaded", "#1d7a3a", data.loaded, "Cars loaded"),
+        ("chart-called", "#1f5fbf", data.called, _("Cars called")),
+        ("chart-loaded", "#1d7a3a", data.loaded, _("Cars loaded")),
     ):
         parts.append(
             f'<polyline class="{css}" fill="none" stroke="{color}" stroke-width="3" '
@@ -383,8 +411,8 @@ def timeline_svg(data: Timeline) -> Markup:
     parts.append(
         f'<g class="chart-legend" font-size="13">'
         f'<rect x="{left + 10}" y="{top_y + 2}" width="14" height="4" fill="#1f5fbf"/>'
-        f'<text x="{left + 30}" y="{top_y + 8}">Cars called</text>'
+        f'<text x="{left + 30}" y="{top_y + 8}">{escape(_("Cars called"))}</text>'
         f'<rect x="{left + 130}" y="{top_y + 2}" width="14" height="4" fill="#1d7a3a"/>'
-        f'<text x="{left + 150}" y="{top_y + 8}">Cars loaded</text></g>'
+        f'<text x="{left + 150}" y="{top_y + 8}">{escape(_("Cars loaded"))}</text></g>'
     )
     return close(parts)

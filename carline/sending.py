@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from carline.dismissal import UNDO_WINDOW, lock_open
@@ -59,11 +60,13 @@ def undo_calls(
         )
     )
     if not calls:
-        raise NotFound("There is nothing to undo: those students were not called.")
+        raise NotFound(_("There is nothing to undo: those students were not called."))
     if any(c.called_at < now - UNDO_WINDOW for c in calls):
         raise Conflict(
-            "Too late to undo: it was more than a minute ago. Ask the teachers to keep "
-            "the students in class instead."
+            _(
+                "Too late to undo: it was more than a minute ago. Ask the teachers to keep "
+                "the students in class instead."
+            )
         )
     undo = [c for c in calls if c.status == "called"]
     for call in undo:
@@ -83,6 +86,24 @@ def undo_calls(
     return Undone(len(undo), len(calls) - len(undo))
 
 
+def _group_calls(dismissal: Dismissal, call_ids: list[int], status: str) -> list[CalledStudent]:
+    """The bus riders' and walkers' calls among `call_ids` that are in `status`, read
+    fresh under the dismissal's lock (car riders are sent one by one, with their spot)."""
+    return list(
+        db.session.scalars(
+            select(CalledStudent)
+            .where(
+                CalledStudent.dismissal_id == dismissal.id,
+                CalledStudent.id.in_(call_ids),
+                CalledStudent.mode != "car",
+                CalledStudent.status == status,
+            )
+            .order_by(CalledStudent.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
 def send_all(
     school: School, dismissal: Dismissal, call_ids: list[int], *, actor: Actor
 ) -> list[CalledStudent]:
@@ -92,19 +113,7 @@ def send_all(
     sent one by one, with their spot. One time for all, so `undo_send_all` finds them.
     """
     dismissal = lock_open(school, dismissal.id)
-    calls = list(
-        db.session.scalars(
-            select(CalledStudent)
-            .where(
-                CalledStudent.dismissal_id == dismissal.id,
-                CalledStudent.id.in_(call_ids),
-                CalledStudent.mode != "car",
-                CalledStudent.status == "called",
-            )
-            .order_by(CalledStudent.id)
-            .execution_options(populate_existing=True)
-        )
-    )
+    calls = _group_calls(dismissal, call_ids, "called")
     if not calls:
         return []
     now = utcnow()
@@ -134,22 +143,11 @@ def undo_send_all(
     """Take back a "send all" (or a bus rider's or walker's "Sent") within `UNDO_WINDOW`."""
     dismissal = lock_open(school, dismissal.id)
     now = now or utcnow()
-    calls = list(
-        db.session.scalars(
-            select(CalledStudent)
-            .where(
-                CalledStudent.dismissal_id == dismissal.id,
-                CalledStudent.id.in_(call_ids),
-                CalledStudent.mode != "car",
-                CalledStudent.status == "released",
-            )
-            .execution_options(populate_existing=True)
-        )
-    )
+    calls = _group_calls(dismissal, call_ids, "released")
     if not calls:
-        raise NotFound("There is nothing to undo: those students were not sent.")
+        raise NotFound(_("There is nothing to undo: those students were not sent."))
     if any(c.sent_at is None or c.sent_at < now - UNDO_WINDOW for c in calls):
-        raise Conflict("Too late to undo: it was more than a minute ago.")
+        raise Conflict(_("Too late to undo: it was more than a minute ago."))
     for call in calls:
         call.status, call.sent_at, call.left_at = "called", None, None
     db.session.flush()

@@ -1,4 +1,5 @@
-"""Car line start page and the school's car line settings (lanes, spots, cutoff, doors).
+"""Car line start page and the school's car line settings (lanes, spots, cutoff, doors),
+and what the family page offers families (the office's switches).
 
 Thin views: they parse the form, check who is asking and call `carline.settings`.
 """
@@ -6,11 +7,20 @@ Thin views: they parse the form, check who is asking and call `carline.settings`
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from carline import bp
 from carline.plan_lists import day_overview
-from carline.settings import carline_settings, parse_doors, save_settings
+from carline.settings import (
+    FAMILY_FEATURES,
+    FEATURE_LABELS,
+    carline_settings,
+    feature_changes,
+    parse_doors,
+    save_family_features,
+    save_settings,
+)
 from shared.access import access
 from shared.audit import current_actor
 from shared.errors import DomainError, rerender
@@ -67,20 +77,48 @@ def settings():
         save_settings(
             school,
             current_actor(),
-            lanes=parse_int(request.form.get("lanes"), field="lanes", label="Lanes"),
+            lanes=parse_int(request.form.get("lanes"), field="lanes", label=_("Lanes")),
             spots_per_lane=parse_int(
                 request.form.get("spots_per_lane"),
                 field="spots_per_lane",
-                label="Loading spots per lane",
+                label=_("Loading spots per lane"),
             ),
-            cutoff=parse_clock(request.form.get("cutoff"), field="cutoff", label="Cutoff"),
+            cutoff=parse_clock(request.form.get("cutoff"), field="cutoff", label=_("Cutoff")),
             walker_doors=parse_doors(request.form.get("walker_doors", "")),
             office_phone=request.form.get("office_phone", ""),
             family_modes=request.form.getlist("family_modes"),
+            # -- the pickup line sign
+            require_pickup_sign=request.form.get("require_pickup_sign") == "1",
         )
     except DomainError as error:
         return rerender(
             template, error, form=request.form, reload=lambda: {"current": carline_settings(school)}
         )
-    flash("Car line settings saved.", "success")
+    flash(_("Car line settings saved."), "success")
     return redirect(url_for("carline.settings"))
+
+
+FEATURES_TEMPLATE = "carline/office/family_features.html"
+
+
+def _features_context() -> dict:
+    return {
+        "current": carline_settings(_school()),
+        "features": FAMILY_FEATURES,
+        "feature_labels": FEATURE_LABELS,
+        "changes": feature_changes(_school()),
+    }
+
+
+@bp.route("/settings/family-page", methods=["GET", "POST"])
+@access(*OFFICE)
+def family_features():
+    """Turn each thing families may do on the family page on or off (audited)."""
+    if request.method == "GET":
+        return render_template(FEATURES_TEMPLATE, form=None, error=None, **_features_context())
+    try:
+        save_family_features(_school(), current_actor(), request.form.getlist("family_features"))
+    except DomainError as error:
+        return rerender(FEATURES_TEMPLATE, error, form=request.form, reload=_features_context)
+    flash(_("Family page settings saved."), "success")
+    return redirect(url_for("carline.family_features"))

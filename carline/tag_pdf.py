@@ -1,5 +1,8 @@
 """Hang tags as a PDF (four per US letter page), with fpdf2 and an embedded Unicode font.
 
+(The document, the QR drawing and the line fitting serve the letters home too,
+carline/letter_pdf.py.)
+
 Each tag shows the school name, the tag number in large type and a QR code of the
 tag's opaque token (the exact text the curb scanner reads), drawn as filled squares
 from `shared.qr`'s matrix (the same code the print page shows as SVG).
@@ -9,6 +12,9 @@ The school's name is printed in DejaVu Sans (shipped in shared/fonts under its o
 licence, embedded as a subset), shaped by HarfBuzz, so every script prints as written:
 "Trường Tiểu học Lê Lợi", Cyrillic, and Arabic joined and right to left (the old
 hand-written writer had only Helvetica's cp1252 and printed "Tr??ng Ti?u h?c Lê L?i").
+DejaVu has no Chinese, Japanese or Korean: a name with a character it lacks brings in
+Droid Sans Fallback (`cover`) as fpdf2's fallback font. Only then: reading its 3 MB
+costs a third of a second, and a document that never needs it stays as small as before.
 """
 
 from __future__ import annotations
@@ -19,16 +25,17 @@ from collections.abc import Iterable
 from flask_babel import gettext as _
 from fpdf import FPDF
 
+from carline.families import TAGS_PER_PAGE
 from shared.qr import dark_runs, qr_matrix
 
-__all__ = ["TAGS_PER_PAGE", "tags_pdf"]
+__all__ = ["FONT", "TAGS_PER_PAGE", "cover", "draw_qr", "fit_line", "new_document", "tags_pdf"]
 
 FONTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "shared", "fonts")
 FONT = "DejaVu"
+FALLBACK_FONT = "DroidSansFallback"
 PAGE_WIDTH, PAGE_HEIGHT = 612, 792  # US letter, in points
 MARGIN = 36
-COLUMNS, ROWS = 2, 2
-TAGS_PER_PAGE = COLUMNS * ROWS
+COLUMNS, ROWS = 2, TAGS_PER_PAGE // 2
 CELL_WIDTH = (PAGE_WIDTH - 2 * MARGIN) / COLUMNS
 CELL_HEIGHT = (PAGE_HEIGHT - 2 * MARGIN) / ROWS
 QR_SIZE = 170
@@ -37,8 +44,9 @@ NAME_SIZE = 12
 INSET = 18
 
 
-def _document() -> FPDF:
-    pdf = FPDF(unit="pt", format="letter")
+def new_document(kind: type[FPDF] = FPDF) -> FPDF:
+    """A US letter document (points, no margins) with DejaVu Sans and its bold."""
+    pdf = kind(unit="pt", format="letter")
     pdf.set_auto_page_break(False)
     pdf.set_margins(0, 0, 0)
     pdf.set_creator("passline")
@@ -47,7 +55,19 @@ def _document() -> FPDF:
     return pdf
 
 
-def _fit(pdf: FPDF, text: str, width: float) -> str:
+def cover(pdf: FPDF, text: str) -> None:
+    """Make sure `pdf` can print every character of `text`: the first text with one that
+    DejaVu Sans lacks (Chinese, Japanese, Korean) adds the fallback font to the document."""
+    if FALLBACK_FONT.lower() in pdf.fonts:
+        return
+    known = pdf.fonts[FONT.lower()].cmap
+    if all(ord(ch) in known for ch in text if not ch.isspace()):
+        return
+    pdf.add_font(FALLBACK_FONT, "", os.path.join(FONTS, "DroidSansFallback.ttf"))
+    pdf.set_fallback_fonts([FALLBACK_FONT], exact_match=False)  # bold names too
+
+
+def fit_line(pdf: FPDF, text: str, width: float) -> str:
     """`text` on one line of `width`, cut with an ellipsis when it is longer."""
     text = " ".join(text.split())
     if pdf.get_string_width(text) <= width:
@@ -57,7 +77,7 @@ def _fit(pdf: FPDF, text: str, width: float) -> str:
     return text.rstrip() + "…"
 
 
-def _qr(pdf: FPDF, token: str, x: float, y: float, size: float) -> None:
+def draw_qr(pdf: FPDF, token: str, x: float, y: float, size: float) -> None:
     """Filled rectangles for the dark modules: each horizontal run, grown down over the
     rows below that have the very same run (fewer, taller rectangles draw faster)."""
     matrix = qr_matrix(token)
@@ -101,16 +121,17 @@ def _tag(pdf: FPDF, school_name: str, number: int, token: str, x0: float, y0: fl
         pdf.set_font(FONT, "B", size)
     pdf.set_xy(x0, y0 + 52)
     pdf.cell(CELL_WIDTH, size, digits, align="C")
-    _qr(pdf, token, x0 + (CELL_WIDTH - QR_SIZE) / 2, y0 + CELL_HEIGHT - 24 - QR_SIZE, QR_SIZE)
+    draw_qr(pdf, token, x0 + (CELL_WIDTH - QR_SIZE) / 2, y0 + CELL_HEIGHT - 24 - QR_SIZE, QR_SIZE)
 
 
 def tags_pdf(school_name: str, tags: Iterable[tuple[int, str]]) -> bytes:
     """A PDF of hang tags for (tag number, token) pairs, four per letter page."""
     tags = list(tags)
-    pdf = _document()
+    pdf = new_document()
+    cover(pdf, school_name)
     pdf.set_font(FONT, "", NAME_SIZE)
     pdf.set_text_shaping(True)
-    school_name = _fit(pdf, school_name, CELL_WIDTH - 2 * INSET)  # once: the same on every tag
+    school_name = fit_line(pdf, school_name, CELL_WIDTH - 2 * INSET)  # once: the same on every tag
     pdf.set_text_shaping(False)
     for start in range(0, max(len(tags), 1), TAGS_PER_PAGE):
         pdf.add_page()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from flask import g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from carline import bp, progress
@@ -59,7 +60,7 @@ def open_dismissal() -> Dismissal:
     if dismissal is None:
         raise Conflict(NOT_STARTED)
     if dismissal.ended_at is not None:
-        raise Conflict("Today's dismissal has ended.")
+        raise Conflict(_("Today's dismissal has ended."))
     return dismissal
 
 
@@ -102,13 +103,13 @@ def _parse_entry(raw: str | None) -> dict:
     """A typed tag number or a scanned tag token, as `curb_entry` takes them."""
     text = (raw or "").strip()
     if not text:
-        raise InvalidInput("Enter a tag number or scan a tag.", field="entry")
+        raise InvalidInput(_("Enter a tag number or scan a tag."), field="entry")
     if _DIGITS.fullmatch(text):
         if len(text) > TAG_DIGITS:
-            raise InvalidInput("That number is too long for a tag number.", field="entry")
+            raise InvalidInput(_("That number is too long for a tag number."), field="entry")
         return {"tag_number": int(text)}
     if not _TOKEN.fullmatch(text):
-        raise NotFound("This code is not a hang tag of this school.")
+        raise NotFound(_("This code is not a hang tag of this school."))
     return {"token": text}
 
 
@@ -149,7 +150,7 @@ def curb_loaded(entry_id: int):
     dismissal = open_dismissal()
     entry = db.session.get(QueueEntry, entry_id)
     if entry is None or entry.dismissal_id != dismissal.id:
-        raise NotFound("That car is not in today's line.")
+        raise NotFound(_("That car is not in today's line."))
     mark_loaded(caller_school(), entry, actor=current_actor())
     if _is_htmx():
         return _render_curb_list(dismissal)
@@ -163,7 +164,7 @@ def _tv_viewer() -> None:
     """Office and admin, or a display paired to show dismissal."""
     device = g.principal.device
     if device is not None and device.purpose != "dismissal":
-        raise Forbidden("This display is not set up to show dismissal.")
+        raise Forbidden(_("This display is not set up to show dismissal."))
 
 
 def _render_tv_calls(dismissal: Dismissal | None, version: int) -> str:
@@ -322,9 +323,9 @@ def call_sent(call_id: int):
     dismissal = open_dismissal()
     call = db.session.get(CalledStudent, call_id)
     if call is None or call.dismissal_id != dismissal.id:
-        raise NotFound("That student is not called today.")
+        raise NotFound(_("That student is not called today."))
     if call.student_id not in _room_students(room, dismissal):
-        raise Forbidden("This student is not dismissed from this room.")
+        raise Forbidden(_("This student is not dismissed from this room."))
     mark_sent(caller_school(), call, actor=current_actor())
     if _is_htmx():
         return _render_classroom_calls(room)
@@ -339,7 +340,7 @@ def classroom_send_all(room_id: int):
     dismissal = open_dismissal()
     mode, route = request.form.get("mode"), request.form.get("route") or None
     if mode not in ("bus", "walker"):
-        raise InvalidInput("Choose a bus or the walkers.", field="mode")
+        raise InvalidInput(_("Choose a bus or the walkers."), field="mode")
     group = next(
         (
             g
@@ -361,12 +362,12 @@ def classroom_send_all_undo(room_id: int):
     """Take back a "send all" of this room within a minute (the students are called again)."""
     room = watched_room(room_id)
     dismissal = open_dismissal()
-    ids = set(parse_int_list(request.form.getlist("call_id"), field="call_id", label="Calls"))
+    ids = set(parse_int_list(request.form.getlist("call_id"), field="call_id", label=_("Calls")))
     if not ids:
-        raise InvalidInput("Choose the students to call again.", field="call_id")
+        raise InvalidInput(_("Choose the students to call again."), field="call_id")
     mine = {r.call.id for r in _room_rows(room, dismissal)}
     if not ids <= mine:
-        raise Forbidden("These students are not dismissed from this room.")
+        raise Forbidden(_("These students are not dismissed from this room."))
     undo_send_all(caller_school(), dismissal, sorted(ids), actor=current_actor())
     if _is_htmx():
         return _render_classroom_calls(room)

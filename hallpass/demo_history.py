@@ -9,7 +9,9 @@ far more often than the rest; most passes last a few minutes, some run over thei
 limit, and one that would outlast the period is ended by the system at the bell. Passes
 start from the class's room, issued by its teacher on the tablet, or by the student at
 the room kiosk or with the room QR code (approved by the teacher where the destination
-needs it). Destination capacities hold.
+needs it). Destination capacities hold. On the last of those days one teacher was out:
+a substitute (`SUBSTITUTE_NAME`, their day long over) issued that teacher's passes, so the
+reports show passes marked "sub".
 
 Every pass is ended; no live counter changes. Everything comes from the demo's random
 generator and is written with one bulk insert, so loading stays fast and the same for
@@ -29,10 +31,21 @@ from sqlalchemy import insert, select
 
 from hallpass.models import Destination, HallPass, new_pass_token
 from shared.extensions import db
-from shared.models import BellPeriod, Enrollment, Room, School, SchoolClass, class_teachers
+from shared.models import (
+    BellPeriod,
+    Enrollment,
+    Room,
+    School,
+    SchoolClass,
+    SubstituteAssignment,
+    class_teachers,
+)
+from shared.schedule import school_day_bounds
 from shared.timeutil import utcnow
 
 SCHOOL_DAYS_OF_HISTORY = 20
+#: The substitute who stood in for one teacher on the history's last day.
+SUBSTITUTE_NAME = "Dana Whitfield"
 #: Chance that a student in class leaves during one period (before their own weight).
 PERIOD_RATE = 0.05
 HOMEROOM_RATE = 0.015
@@ -84,7 +97,7 @@ class _Place:
     self_start: bool
 
 
-def _school_days(today: date, count: int) -> list[date]:
+def school_days(today: date, count: int) -> list[date]:
     """The last `count` weekdays before today, oldest first."""
     days, day = [], today
     while len(days) < count:
@@ -92,6 +105,32 @@ def _school_days(today: date, count: int) -> list[date]:
         if day.weekday() < 5:
             days.append(day)
     return sorted(days)
+
+
+def _substitute_day(school: School, day: date, rows: list[dict], tz: ZoneInfo) -> None:
+    """A substitute stood in for one teacher on `day`: the first teacher (by id) who issued
+    passes that day; their passes of the day become the substitute's. No random draw, so
+    the rest of the history is the same with or without it."""
+    on_day = [r for r in rows if r["started_at"].astimezone(tz).date() == day]
+    teachers = sorted({r["issued_by_id"] for r in on_day if r["issued_by_id"] is not None})
+    if not teachers:
+        return
+    start, end = school_day_bounds(school, day)
+    assignment = SubstituteAssignment(
+        school_id=school.id,
+        teacher_id=teachers[0],
+        day=day,
+        name=SUBSTITUTE_NAME,
+        code_hash=None,  # its code was used that morning and its day is over
+        code_used_at=start,
+        created_at=start,
+        expires_at=end,
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    for row in on_day:
+        if row["issued_by_id"] == teachers[0]:
+            row["substitute_id"] = assignment.id
 
 
 def _kind(room_kind: str | None, name: str) -> str:
@@ -224,7 +263,7 @@ def load_hallpass_history(
     rows: list[dict] = []
     overdue = system_ended = 0
     today = now.astimezone(tz).date()
-    days = _school_days(today, SCHOOL_DAYS_OF_HISTORY)
+    days = school_days(today, SCHOOL_DAYS_OF_HISTORY)
     for day in days:
         taken: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
         for name, start_t, end_t in periods.get(day.weekday(), []):
@@ -292,8 +331,11 @@ def load_hallpass_history(
                             "accounted_at": None,
                             "token": new_pass_token(),
                             "arrived_at": arrived,
+                            "substitute_id": None,
                         }
                     )
+    if days:
+        _substitute_day(school, days[-1], rows, tz)
     if rows:
         db.session.execute(insert(HallPass), rows)
     return PassHistorySummary(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import case, exists, func, or_, select
 
 from hallpass import pass_requests, rules, settings, wait_line
@@ -94,6 +95,7 @@ DESTINATION_FIELDS = (
     "counts_toward_limit",
     "is_nurse",
     "active",
+    "appointments_skip_limits",
 )
 
 
@@ -122,7 +124,7 @@ def destination_rooms(school: School) -> list[Room]:
 def get_destination(school: School, destination_id: int) -> Destination:
     """A destination of this school (404 otherwise), active or not."""
     return school_record(
-        Destination, destination_id, school.id, "No such destination at this school."
+        Destination, destination_id, school.id, _("No such destination at this school.")
     )
 
 
@@ -138,13 +140,15 @@ class DestinationValues:
     counts_toward_limit: bool
     is_nurse: bool
     active: bool
+    #: Appointments here skip the daily limit and the no-pass windows.
+    appointments_skip_limits: bool = False
 
 
 def _checked(school: School, values: DestinationValues, current: Destination | None) -> dict:
     """The values to save, checked against the school (raises InvalidInput naming the field)."""
     name = " ".join(values.name.split())
     if not name or len(name) > 100:
-        raise InvalidInput("Name: enter 1 to 100 characters.", field="name")
+        raise InvalidInput(_("Name: enter 1 to 100 characters."), field="name")
     taken = db.session.scalar(
         select(Destination.id).where(
             Destination.school_id == school.id,
@@ -153,12 +157,14 @@ def _checked(school: School, values: DestinationValues, current: Destination | N
         )
     )
     if taken:
-        raise InvalidInput(f"There is already a destination called {name}.", field="name")
+        raise InvalidInput(
+            _("There is already a destination called %(name)s.", name=name), field="name"
+        )
     if values.room_id is not None:
         try:
             school_record(Room, values.room_id, school.id)
         except NotFound:
-            raise InvalidInput("Room: choose a room of this school.", field="room_id") from None
+            raise InvalidInput(_("Room: choose a room of this school."), field="room_id") from None
     return {**asdict(values), "name": name}
 
 
@@ -220,8 +226,10 @@ def delete_destination(school: School, destination_id: int) -> str:
     destination = get_destination(school, destination_id)
     if destination_in_use(destination):
         raise InvalidInput(
-            f"{destination.name} has pass history, which deleting would erase. "
-            "Deactivate it instead.",
+            _(
+                "%(name)s has pass history, which deleting would erase. Deactivate it instead.",
+                name=destination.name,
+            ),
             field="delete",
         )
     name = destination.name

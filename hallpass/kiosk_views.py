@@ -8,6 +8,8 @@
   could do at this kiosk, in front of the teacher, whose room view lists every pass and
   request live (and can end or deny it); every action is audited with the device.
   A pass QR scanned at the kiosk of its destination records the student's arrival.
+  A kiosk bound to an office-kind room is the office's late arrivals kiosk: its scan
+  screen opens that one (hallpass/tardy_views.py), where a pass QR still checks in.
 - Classroom display (a paired device bound to one room): the room's rotating QR code
   (`room_qr`) that students scan with their own phones (`phone_views`).
 """
@@ -20,7 +22,17 @@ from flask import g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from hallpass import bp, destinations, pass_requests, passes, room_qr, rules, tokens, wait_line
+from hallpass import (
+    appointment_lists,
+    bp,
+    destinations,
+    pass_requests,
+    passes,
+    room_qr,
+    rules,
+    tokens,
+    wait_line,
+)
 from hallpass.models import Destination, HallPass, PassRequest
 from hallpass.rules import RuleBlocked
 from shared import live
@@ -29,7 +41,7 @@ from shared.audit import current_actor
 from shared.errors import DomainError, Forbidden, InvalidInput, NotFound
 from shared.extensions import db
 from shared.i18n import LANGUAGE_COOKIE, end_turn
-from shared.models import Room
+from shared.models import Room, RoomKind
 from shared.qr import qr_svg
 
 #: Seconds a kiosk result stays on screen before the kiosk returns to its scan screen.
@@ -39,7 +51,8 @@ KIOSK_RETURN_SECONDS = 8
 KIOSK_ANSWER_WAIT_SECONDS = 120
 #: How long the teacher's answer stays on the kiosk once it came.
 KIOSK_ANSWER_SHOWN_SECONDS = 15
-_PASS_URL = re.compile(r"/hallpass/p/([A-Za-z0-9_\-]{10,64})/?$")
+#: A pass QR code's URL, as a kiosk reads it: a pass to check in at this room.
+PASS_URL = re.compile(r"/hallpass/p/([A-Za-z0-9_\-]{10,64})/?$")
 
 
 def device_room() -> Room:
@@ -91,6 +104,8 @@ def kiosk():
     student switched to, so the next one sees the kiosk's own."""
     if request.args.get("turn") == "over" and request.cookies.get(LANGUAGE_COOKIE):
         return end_turn(redirect(url_for("hallpass.kiosk")))
+    if device_room().kind == RoomKind.OFFICE:  # an office's kiosk records late arrivals
+        return redirect(url_for("hallpass.late_kiosk"))
     return render_template("hallpass/kiosk/scan.html", room=device_room())
 
 
@@ -103,7 +118,7 @@ def kiosk_scan():
     value = (request.form.get("number") or "").strip()
     actor = current_actor()
     try:
-        found = _PASS_URL.search(value)
+        found = PASS_URL.search(value)
         if found:
             hall_pass = passes.check_in(school, actor, token=found[1], room_id=room.id)
             return _kiosk_result("arrived", hall_pass=hall_pass)
@@ -134,6 +149,7 @@ def kiosk_scan():
         student=student,
         student_token=token,
         destinations=destinations.active_destinations(school.id),
+        appointment=appointment_lists.student_notice(school, student.id),
     )
 
 

@@ -1,5 +1,5 @@
 """Hall pass models: destinations, the school's pass policy, keep-apart groups, passes,
-and the students' pass requests and wait lines.
+the students' pass requests and wait lines, and the office's calls of a student out of class.
 
 The rules that must hold under concurrent requests are held by the database:
 - one active pass per student: a partial unique index on `hall_passes`;
@@ -10,7 +10,13 @@ The rules that must hold under concurrent requests are held by the database:
 - one open request (pending, waiting in line or ready) per student: a partial unique
   index on `pass_requests`;
 - wait line positions: handed out by an atomic counter per destination
-  (`last_wait_position`, UPDATE ... RETURNING) and unique per destination.
+  (`last_wait_position`, UPDATE ... RETURNING) and unique per destination;
+- one call to the office waiting for the class teacher per student: a partial unique
+  index on `office_calls`.
+
+Why one module: these are the hall pass tables and their enums, which the services
+import together; a newcomer finds every column of the blueprint here. Splitting by
+feature (appointments, office calls) is the next step if it grows further.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import secrets
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from flask_babel import lazy_gettext
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -32,12 +39,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.extensions import db
-from shared.models import Room, Student, User, sql_in
+from shared.models import Room, Student, SubstituteAssignment, User, sql_in
 from shared.timeutil import UTCDateTime, utcnow
 
 
@@ -49,11 +57,17 @@ class PassStatus(StrEnum):
 
 
 class PassSource(StrEnum):
-    """Where a pass was started: by a teacher, at a kiosk, from the room's QR code."""
+    """Where a pass was started: by a teacher, at a kiosk, from the room's QR code.
+
+    A call to the office's pass is the teacher's (their Send starts it); the call that
+    asked for it names it (`OfficeCall.pass_id`).
+    """
 
     TEACHER = "teacher"
     KIOSK = "kiosk"
     ROOM_QR = "room_qr"
+    #: Released by the class teacher from a scheduled appointment (hallpass/appointments.py).
+    APPOINTMENT = "appointment"
 
 
 class EndedBy(StrEnum):
@@ -124,6 +138,11 @@ class Destination(db.Model):
     counts_toward_limit: Mapped[bool] = mapped_column(Boolean, default=True)
     #: The nurse: a pass marked urgent is never blocked by any rule.
     is_nurse: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A pass released from an appointment here skips the daily limit and the no-pass
+    #: windows (a counselor's appointment is not a trip the student chose).
+    appointments_skip_limits: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: Students out here now, plus places held for the wait line's "ready" students;
     #: changed only by conditional UPDATEs in the services.
@@ -155,6 +174,9 @@ class HallpassPolicy(db.Model):
     cooldown_minutes: Mapped[int] = mapped_column(Integer, default=0)
     #: Students out of class at once in the whole building; None = no cap.
     building_cap: Mapped[int | None] = mapped_column(Integer)
+    #: Students out at once from one classroom (passes out, and places held for its
+    #: students in a wait line); None = no cap.
+    room_cap: Mapped[int | None] = mapped_column(Integer)
     #: No passes in the first / last N minutes of a period.
     no_pass_first_minutes: Mapped[int] = mapped_column(Integer, default=0)
     no_pass_last_minutes: Mapped[int] = mapped_column(Integer, default=0)
@@ -266,16 +288,34 @@ class HallPass(db.Model):
     token: Mapped[str] = mapped_column(String(32), unique=True, default=new_pass_token)
     #: Checked in at the destination (its kiosk scanned the pass QR).
     arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Issued by a substitute for the day (shared/substitutes.py); `issued_by_id` is then
+    #: the absent teacher whose room it was.
+    substitute_id: Mapped[int | None] = mapped_column(
+        ForeignKey("substitute_assignments.id", ondelete="SET NULL"), index=True
+    )
 
     student: Mapped[Student] = relationship()
     destination: Mapped[Destination] = relationship()
     from_room: Mapped[Room | None] = relationship()
     issued_by: Mapped[User | None] = relationship()
+    substitute: Mapped[SubstituteAssignment | None] = relationship()
 
     @property
     def due_at(self) -> datetime:
         """When the pass's time is up: its start plus its time limit (UTC-aware)."""
         return self.started_at + timedelta(minutes=self.time_limit_minutes)
+
+
+#: Why a request waits for a teacher, as stored (its English words: the teacher reads it
+#: later, in their own language) and as shown.
+NEEDS_APPROVAL = "Needs the teacher's approval."
+ASKED_AFTER_A_REFUSAL = "The student asked after a rule said no."
+DESTINATION_FULL = "The destination was full."
+REQUEST_REASONS = {
+    NEEDS_APPROVAL: lazy_gettext("Needs the teacher's approval."),
+    ASKED_AFTER_A_REFUSAL: lazy_gettext("The student asked after a rule said no."),
+    DESTINATION_FULL: lazy_gettext("The destination was full."),
+}
 
 
 class PassRequest(db.Model):
@@ -311,7 +351,8 @@ class PassRequest(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=RequestStatus.PENDING.value)
     #: Place in the destination's wait line (first come, first served); None if never queued.
     position: Mapped[int | None] = mapped_column(Integer)
-    #: For staff: why the request could not start at once (a rule's message).
+    #: For staff: why the request could not start at once, one of REQUEST_REASONS (stored
+    #: in English, shown by `reason_label` in the reader's language).
     reason: Mapped[str | None] = mapped_column(Text)
     #: The paired kiosk the student asked at, if any.
     device_id: Mapped[int | None] = mapped_column(
@@ -329,8 +370,158 @@ class PassRequest(db.Model):
         ForeignKey("hall_passes.id", ondelete="SET NULL"), index=True
     )
 
+    @property
+    def reason_label(self) -> str | None:
+        """The reason in the reader's language (one written before these were fixed words
+        is shown as it was stored)."""
+        if self.reason is None:
+            return None
+        return str(REQUEST_REASONS.get(self.reason, self.reason))
+
     student: Mapped[Student] = relationship()
     destination: Mapped[Destination] = relationship()
     from_room: Mapped[Room | None] = relationship()
     decided_by: Mapped[User | None] = relationship()
+    hall_pass: Mapped[HallPass | None] = relationship()
+
+
+class CallStatus(StrEnum):
+    """A call to the office: `called` (waiting for the class teacher's Send, or at the office
+    as "no class now" when the student has no class), then `sent` (the pass started: on the
+    way), `arrived` (at the office), or closed as `not_here` (the teacher's answer) or
+    `cancelled` (by the office)."""
+
+    CALLED = "called"
+    SENT = "sent"
+    ARRIVED = "arrived"
+    NOT_HERE = "not_here"
+    CANCELLED = "cancelled"
+
+
+class OfficeCall(db.Model):
+    """The office calls a student out of class ("come to the office now")."""
+
+    __tablename__ = "office_calls"
+    __table_args__ = (
+        # One call waiting for a Send per student: a second call while one waits is refused.
+        Index(
+            "uq_office_calls_one_waiting_per_student",
+            "student_id",
+            unique=True,
+            sqlite_where=text(f"status = '{CallStatus.CALLED}'"),
+            postgresql_where=text(f"status = '{CallStatus.CALLED}'"),
+        ),
+        #: The office's list of today's calls, and the foreign key.
+        Index("ix_office_calls_school_id_created_at", "school_id", "created_at"),
+        CheckConstraint(sql_in("status", CallStatus), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id", ondelete="CASCADE"), index=True
+    )
+    #: The office destination the student is called to (the office picks one).
+    destination_id: Mapped[int] = mapped_column(
+        ForeignKey("destinations.id", ondelete="CASCADE"), index=True
+    )
+    #: The room of the student's class when called, from the bell schedule: its tablet
+    #: shows the call. None = no class now (the call waits at the office).
+    from_room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default=CallStatus.CALLED.value)
+    #: "Bring your things": going home early (recorded in the car line's plans too).
+    bring_things: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: For staff only (the office and the class teacher); never shown to students.
+    note: Mapped[str] = mapped_column(Text, default="")
+    called_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Who moved the call on from "called" (the teacher's Send or "not in class", the
+    #: office's cancel), and when.
+    answered_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The pass the Send started.
+    pass_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hall_passes.id", ondelete="SET NULL"), index=True
+    )
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    student: Mapped[Student] = relationship()
+    destination: Mapped[Destination] = relationship()
+    from_room: Mapped[Room | None] = relationship()
+    called_by: Mapped[User | None] = relationship(foreign_keys=[called_by_id])
+    answered_by: Mapped[User | None] = relationship(foreign_keys=[answered_by_id])
+    hall_pass: Mapped[HallPass | None] = relationship()
+
+
+class AppointmentStatus(StrEnum):
+    """An appointment's life: `scheduled` (waiting for its time and the class teacher),
+    then `released` (the teacher let the student go: a pass started), `declined` (the
+    teacher said no, with a reason), `cancelled` (by the scheduler) or `no_show` (nobody
+    released the student in time). "Arrived" is not a status: it is the pass's check-in.
+    """
+
+    SCHEDULED = "scheduled"
+    RELEASED = "released"
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
+class Appointment(db.Model):
+    """A pass scheduled ahead by staff (a counselor, the nurse, a make-up test): the
+    student's class teacher at that time releases it on the tablet (hallpass/appointments.py).
+
+    Two taps on Release start one pass: the status moves from `scheduled` only by a
+    conditional UPDATE, and `pass_id` is unique.
+    """
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        UniqueConstraint("pass_id"),
+        Index("ix_appointments_school_id_day", "school_id", "day"),
+        Index("ix_appointments_student_id_day", "student_id", "day"),
+        Index("ix_appointments_scheduled_by_id_day", "scheduled_by_id", "day"),
+        CheckConstraint(sql_in("status", AppointmentStatus), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    destination_id: Mapped[int] = mapped_column(
+        ForeignKey("destinations.id", ondelete="CASCADE"), index=True
+    )
+    scheduled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: When the student is expected at the destination (UTC).
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The school's local date of `starts_at` (lists are by day).
+    day: Mapped[date] = mapped_column(Date)
+    #: The bell period `starts_at` falls in: the student's class in it is whose tablet
+    #: shows the appointment (found when read, so a roster change is followed).
+    period: Mapped[str] = mapped_column(String(32))
+    #: For staff only; never shown to the student.
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=AppointmentStatus.SCHEDULED.value)
+    #: Occurrences of one weekly repeat share it (the first occurrence's token).
+    series: Mapped[str | None] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Who released, declined or cancelled it, and when.
+    decided_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The teacher's reason for declining (the scheduler reads it).
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    #: The pass the release started.
+    pass_id: Mapped[int | None] = mapped_column(ForeignKey("hall_passes.id", ondelete="SET NULL"))
+
+    student: Mapped[Student] = relationship()
+    destination: Mapped[Destination] = relationship()
+    scheduled_by: Mapped[User | None] = relationship(foreign_keys=[scheduled_by_id])
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
     hall_pass: Mapped[HallPass | None] = relationship()

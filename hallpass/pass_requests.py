@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import case, select
 
 from hallpass import passes, rules, wait_line
 from hallpass.models import (
+    ASKED_AFTER_A_REFUSAL,
+    NEEDS_APPROVAL,
     Destination,
     HallPass,
     PassRequest,
@@ -102,7 +105,7 @@ def student_go(
         destination_id=destination.id,
         from_room_id=from_room_id,
         source=source,
-        reason="Needs the teacher's approval.",
+        reason=NEEDS_APPROVAL,
         now=now,
     )
 
@@ -114,7 +117,7 @@ def deny_request(
     now = now or utcnow()
     pass_request = wait_line.load_request(school, request_id)
     if wait_line.close_request(school, pass_request, "denied", now=now, user=actor.user) is None:
-        raise Conflict("This request has already been answered.")
+        raise Conflict(_("This request has already been answered."))
     audit.record("hallpass.request_deny", school_id=school.id, actor=actor, target=pass_request)
     return pass_request
 
@@ -131,9 +134,9 @@ def cancel_request(
     now = now or utcnow()
     pass_request = wait_line.load_request(school, request_id)
     if pass_request.student_id != student_id:
-        raise Forbidden("That is not your request.")
+        raise Forbidden(_("That is not your request."))
     if wait_line.close_request(school, pass_request, "cancelled", now=now) is None:
-        raise Conflict("This request has already been answered.")
+        raise Conflict(_("This request has already been answered."))
     audit.record("hallpass.request_cancel", school_id=school.id, actor=actor, target=pass_request)
     return pass_request
 
@@ -286,5 +289,5 @@ def student_chose(school: School, actor: Actor, mode: str, args: dict) -> HallPa
     if mode == "go":
         return student_go(school, actor, **args)
     if mode == "ask":
-        return ask_for_pass(school, actor, reason="The student asked after a rule said no.", **args)
+        return ask_for_pass(school, actor, reason=ASKED_AFTER_A_REFUSAL, **args)
     return wait_line.join_wait_line(school, actor, **args)

@@ -10,16 +10,18 @@ from __future__ import annotations
 from contextlib import suppress
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from hallpass import rules, tokens, wait_line
+from hallpass import office_calls, rules, tokens, wait_line
 from hallpass.models import (
     EndedBy,
     HallPass,
     HallpassPolicy,
     PassRequest,
+    PassSource,
 )
 from hallpass.policy import policy_for
 from shared import audit, emergencies, live
@@ -43,13 +45,24 @@ def start_pass(
     override_reason: str | None = None,
     now: datetime | None = None,
     place_held: bool = False,
+    called: bool = False,
+    skip_limits: bool = False,
 ) -> HallPass:
     """Start a pass now, if every rule allows it (see the module docstring).
+
+    `called` is for a call to the office (`office_calls`): the office asked for the
+    student, so the rules a teacher may override (no-pass windows, daily limit, cooldown),
+    the building and classroom caps, the destination's capacity and its wait line do not
+    refuse it (the pass still counts everywhere); a sweep and keep-apart groups do.
 
     `place_held` is for a wait line's "ready" request only: its building and
     destination places were claimed when it became ready, so they are not claimed again,
     and the caller (`approve_request`) holds the school's lock, so the sweep state read
     here is the truth. Otherwise the building claim takes that lock (see `rules`).
+
+    `skip_limits` is for an appointment released to a destination that allows it
+    (`hallpass.appointments`): the no-pass windows and the daily limit are not checked.
+    Every other rule, the sweep first, still is.
     """
     now = now or utcnow()
     going = rules.going_out(school, student_id)
@@ -57,24 +70,28 @@ def start_pass(
     target = rules.pass_target(school, destination_id)
     destination = target.destination
     if from_room_id is not None:
-        school_record(Room, from_room_id, school.id, "No such room at this school.")
+        school_record(Room, from_room_id, school.id, _("No such room at this school."))
     policy = target.policy or policy_for(school)
     rules.check_no_sweep(policy)  # checked again under the lock by the building claim
     if urgent and not destination.is_nurse:
-        raise InvalidInput("Only a nurse pass can be marked urgent.")
+        raise InvalidInput(_("Only a nurse pass can be marked urgent."))
     override_reason = (override_reason or "").strip() or None
     if override_reason is not None and actor.user is None:
-        raise InvalidInput("Only staff can override a limit.")
+        raise InvalidInput(_("Only staff can override a limit."))
     if going.has_active_pass:
-        raise Conflict(f"{student.display_name} already has an active pass.")
-    if not urgent and override_reason is None:
-        rules.check_no_pass_window(school, policy, now)
-        if destination.counts_toward_limit:
+        raise Conflict(_("%(name)s already has an active pass.", name=student.display_name))
+    if not urgent and not called and override_reason is None:
+        if not skip_limits:
+            rules.check_no_pass_window(school, policy, now)
+        if destination.counts_toward_limit and not skip_limits:
             rules.check_daily_limit(school, policy, student, going.own_limit, now)
         rules.check_cooldown(policy, student, now)
-    if not urgent and not place_held and target.has_wait_line:
+    if not urgent and not called and not place_held and target.has_wait_line:
         raise rules.RuleBlocked(
-            f"{destination.name} is full right now and has a wait line.",
+            _(
+                "%(destination)s is full right now and has a wait line.",
+                destination=destination.name,
+            ),
             rule="capacity",
             overridable=False,
         )
@@ -87,6 +104,7 @@ def start_pass(
         source=source,
         issued_by_id=actor.user.id if actor.user else None,
         issued_by_device_id=actor.device.id if actor.device else None,
+        substitute_id=actor.substitute.id if actor.substitute else None,
         status="active",
         started_at=now,
         time_limit_minutes=destination.time_limit_minutes,
@@ -97,16 +115,20 @@ def start_pass(
         with db.session.begin_nested():  # a refused claim undoes the claims before it
             enforce = not urgent
             if not place_held:
-                # Staff may override the building cap with a reason; never a sweep.
-                cap = enforce and override_reason is None
+                # Staff may override the building and classroom caps with a reason;
+                # never a sweep. The office's call is not refused by any cap.
+                cap = enforce and not called and override_reason is None
                 rules.claim_building_place(school, enforce=cap, refuse_in_sweep=True)
-                rules.claim_destination_place(destination, enforce=enforce)
+                rules.check_room_cap(school, from_room_id, enforce=cap)
+                rules.claim_destination_place(destination, enforce=enforce and not called)
             groups = rules.keep_apart_groups_of(school, student, today)
             rules.claim_keep_apart_slots(groups, student, enforce=enforce)
             db.session.add(hall_pass)
             db.session.flush()
     except IntegrityError:
-        raise Conflict(f"{student.display_name} already has an active pass.") from None
+        raise Conflict(
+            _("%(name)s already has an active pass.", name=student.display_name)
+        ) from None
     audit.record(
         "hallpass.start",
         school_id=school.id,
@@ -130,7 +152,7 @@ def end_pass(
 ) -> HallPass:
     """End an active pass and give back its places; ending twice is refused."""
     now = now or utcnow()
-    hall_pass = school_record(HallPass, pass_id, school.id, "No such pass at this school.")
+    hall_pass = school_record(HallPass, pass_id, school.id, _("No such pass at this school."))
     rules.lock_school(school)  # before the pass's row: the lock order (see `rules`)
     ended = db.session.scalars(  # the ended pass comes back with the UPDATE (no re-read)
         update(HallPass)
@@ -140,7 +162,7 @@ def end_pass(
         execution_options={"synchronize_session": False, "populate_existing": True},
     ).one_or_none()
     if ended is None:
-        raise Conflict("This pass has already ended.")
+        raise Conflict(_("This pass has already ended."))
     after_end(school, hall_pass, now)
     audit.record(
         "hallpass.end",
@@ -157,7 +179,15 @@ def after_end(school: School, hall_pass: HallPass, now: datetime) -> None:
     rules.release_places(school, hall_pass)
     rules.release_keep_apart(hall_pass.student_id)
     wait_line.advance_wait_line(school, hall_pass.destination_id, now)
-    live.bump(school.id, rules.HALLWAY_TOPIC, rules.room_topic(hall_pass.from_room_id))
+    wait_line.advance_lines_of_room(school, hall_pass.from_room_id, now)
+    # The office's list of calls shows when a call's pass ended: announced with the
+    # hallway in the same upsert (no statement to find out whether a call started it).
+    live.bump(
+        school.id,
+        rules.HALLWAY_TOPIC,
+        rules.room_topic(hall_pass.from_room_id),
+        office_calls.OFFICE_TOPIC,
+    )
 
 
 def is_overdue(hall_pass: HallPass, now: datetime) -> bool:
@@ -216,7 +246,7 @@ def start_sweep(school: School, actor: Actor, *, now: datetime | None = None) ->
         .execution_options(synchronize_session=False)
     )
     if started.rowcount != 1:
-        raise Conflict("A sweep is already in progress.")
+        raise Conflict(_("A sweep is already in progress."))
     out = students_out(school)
     audit.record(
         "hallpass.sweep_start", school_id=school.id, actor=actor, detail={"students_out": out}
@@ -231,7 +261,7 @@ def account_for(
     """During a sweep: a student out of class has been found; their pass ends."""
     now = now or utcnow()
     if policy_for(school).sweep_started_at is None:
-        raise Conflict("There is no sweep in progress.")
+        raise Conflict(_("There is no sweep in progress."))
     hall_pass = end_pass(school, actor, pass_id=pass_id, ended_by="sweep", now=now)
     hall_pass.accounted_at = now
     audit.record("hallpass.accounted_for", school_id=school.id, actor=actor, target=hall_pass)
@@ -244,7 +274,7 @@ def end_sweep(school: School, actor: Actor, *, for_emergency: bool = False) -> i
     While an emergency event runs its sweep stays on: only the event's end ends it.
     """
     if not for_emergency and emergencies.running_event(school) is not None:
-        raise Conflict("An emergency event is running: passes stay stopped until it ends.")
+        raise Conflict(_("An emergency event is running: passes stay stopped until it ends."))
     ended = db.session.execute(
         update(HallpassPolicy)
         .where(HallpassPolicy.school_id == school.id, HallpassPolicy.sweep_started_at.is_not(None))
@@ -252,7 +282,7 @@ def end_sweep(school: School, actor: Actor, *, for_emergency: bool = False) -> i
         .execution_options(synchronize_session=False)
     )
     if ended.rowcount != 1:
-        raise Conflict("There is no sweep in progress.")
+        raise Conflict(_("There is no sweep in progress."))
     still_out = students_out(school)
     audit.record(
         "hallpass.sweep_end",
@@ -327,12 +357,17 @@ def check_in(
     """The destination's kiosk scanned a pass QR: record when the student arrived."""
     now = now or utcnow()
     hall_pass = of_school(
-        tokens.pass_by_token(token), school.id, "That is not a pass of this school."
+        tokens.pass_by_token(token), school.id, _("That is not a pass of this school.")
     )
     if hall_pass.status != "active":
-        raise Conflict("This pass has already ended.")
+        raise Conflict(_("This pass has already ended."))
     if room_id is None or hall_pass.destination.room_id != room_id:
-        raise InvalidInput(f"This pass is for {hall_pass.destination.name}, not this room.")
+        raise InvalidInput(
+            _(
+                "This pass is for %(destination)s, not this room.",
+                destination=hall_pass.destination.name,
+            )
+        )
     arrived = db.session.execute(
         update(HallPass)
         .where(HallPass.id == hall_pass.id, HallPass.arrived_at.is_(None))
@@ -348,5 +383,9 @@ def check_in(
             target=hall_pass,
             detail={"destination_id": hall_pass.destination_id},
         )
-        live.bump(school.id, rules.HALLWAY_TOPIC, rules.room_topic(hall_pass.from_room_id))
+        topics = [rules.room_topic(hall_pass.from_room_id)]
+        if hall_pass.source == PassSource.APPOINTMENT:
+            topics.append(rules.APPOINTMENTS_TOPIC)  # the scheduler's list shows "arrived"
+        live.bump(school.id, rules.HALLWAY_TOPIC, *topics)
+        office_calls.pass_arrived(school, actor, hall_pass, now)
     return hall_pass

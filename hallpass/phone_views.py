@@ -24,6 +24,7 @@ from flask import current_app, g, make_response, render_template, request, url_f
 from flask_babel import gettext as _
 
 from hallpass import (
+    appointment_lists,
     bp,
     destinations,
     pass_requests,
@@ -164,6 +165,8 @@ def room_qr_go(token: str):
         )
         return _no_store(page)
     actor = Actor()
+    # An appointment due now: the student is told, whatever they asked for.
+    appointment = appointment_lists.student_notice(school, student.id)
     args = dict(
         student_id=student.id, destination_id=destination_id, from_room_id=room.id, source="room_qr"
     )
@@ -181,6 +184,7 @@ def room_qr_go(token: str):
             student_id=student_id,
             destination_id=destination_id,
             student_check=typed,
+            appointment=appointment,
         )
     if isinstance(result, HallPass):
         visit_ids = {"pass_id": result.id}
@@ -190,7 +194,9 @@ def room_qr_go(token: str):
         hall_pass, pass_request = None, result
     visit = {"s": school.id, "r": room.id, "p": None, "q": None}
     page = _phone_page(
-        "hallpass/room/visit.html", **_visit_context(school, visit, hall_pass, pass_request)
+        "hallpass/room/visit.html",
+        appointment=appointment,
+        **_visit_context(school, visit, hall_pass, pass_request),
     )
     return _with_visit(page, room, **visit_ids)
 

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from flask_babel import gettext as _
+from sqlalchemy import select
+
 from hallpass import settings
 from hallpass.models import HallpassPolicy
 from shared import audit
 from shared.database import upsert_insert
 from shared.errors import InvalidInput
 from shared.extensions import db
-from shared.models import School
+from shared.models import Room, RoomKind, School
 
 #: New policies end passes after this many minutes.
 DEFAULT_MAX_PASS_MINUTES = 30
@@ -29,6 +32,7 @@ POLICY_DEFAULTS = {
     "daily_limit": None,
     "cooldown_minutes": 0,
     "building_cap": None,
+    "room_cap": None,
     "no_pass_first_minutes": 0,
     "no_pass_last_minutes": 0,
     "no_pass_periods": [],
@@ -38,12 +42,14 @@ POLICY_DEFAULTS = {
 MAX_DAILY_LIMIT = 50
 MAX_COOLDOWN = 240
 MAX_BUILDING_CAP = 10_000
+MAX_ROOM_CAP = 100
 MAX_WINDOW_MINUTES = 60
 MAX_PASS_MINUTES = 600
 POLICY_FIELDS = (
     "daily_limit",
     "cooldown_minutes",
     "building_cap",
+    "room_cap",
     "no_pass_first_minutes",
     "no_pass_last_minutes",
     "no_pass_periods",
@@ -83,6 +89,7 @@ class PolicyValues:
     daily_limit: int | None
     cooldown_minutes: int
     building_cap: int | None
+    room_cap: int | None
     no_pass_first_minutes: int
     no_pass_last_minutes: int
     no_pass_periods: list[str]
@@ -96,7 +103,7 @@ def update_policy(school: School, rules: PolicyValues, periods: list[str]) -> Ha
     """
     if any(p not in periods for p in rules.no_pass_periods):
         raise InvalidInput(
-            "No-pass periods: choose periods of the bell schedule.", field="no_pass_periods"
+            _("No-pass periods: choose periods of the bell schedule."), field="no_pass_periods"
         )
     values = asdict(rules)
     values["no_pass_periods"] = [p for p in periods if p in rules.no_pass_periods]
@@ -113,3 +120,47 @@ def update_policy(school: School, rules: PolicyValues, periods: list[str]) -> Ha
         detail=settings.changes(before, values),
     )
     return policy
+
+
+def classrooms(school: School) -> list[Room]:
+    """The school's active classrooms, by name (those a classroom limit is about)."""
+    return list(
+        db.session.scalars(
+            select(Room)
+            .where(
+                Room.school_id == school.id,
+                Room.active.is_(True),
+                Room.kind == RoomKind.CLASSROOM,
+            )
+            .order_by(Room.name)
+        )
+    )
+
+
+def rooms_with_own_cap(school: School) -> list[Room]:
+    """The school's classrooms whose limit of students out differs from the school's."""
+    return list(
+        db.session.scalars(
+            select(Room)
+            .where(Room.school_id == school.id, Room.pass_cap.is_not(None))
+            .order_by(Room.name)
+        )
+    )
+
+
+def set_room_cap(school: School, room_id: int, cap: int | None) -> Room:
+    """Give one classroom its own limit of students out at once (None: the school's
+    limit again); audited with before and after."""
+    room = db.session.get(Room, room_id)
+    if room is None or room.school_id != school.id or room.kind != RoomKind.CLASSROOM:
+        raise InvalidInput(_("Room: choose a classroom of this school."), field="room_id")
+    before = room.pass_cap
+    room.pass_cap = cap
+    db.session.flush()
+    audit.record(
+        "hallpass.room_cap",
+        school_id=school.id,
+        target=room,
+        detail={"before": before, "after": cap},
+    )
+    return room

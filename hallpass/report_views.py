@@ -9,10 +9,14 @@ lookup narrowed to them, or its CSV) is recorded in the audit log.
 from __future__ import annotations
 
 from flask import g, render_template, request
+from flask_babel import gettext as _
 
 from hallpass import bp
+from hallpass.appointment_lists import student_appointments
+from hallpass.appointments import shown_status
 from hallpass.reports import csv_files, figures, lines
 from hallpass.reports import scope as report_scope
+from hallpass.tardy_views import student_tardies
 from shared import audit
 from shared.access import access
 from shared.csvfile import csv_download
@@ -71,10 +75,10 @@ def reports_index():
         choices=report_scope.filter_choices(scope),
         passes=lines.pass_lines(scope, flt, now, limit=lines.PAGE_PASSES),
         day_chart=figures.figures_chart(
-            "Passes per school day", report.by_day, chart_id="chart-days"
+            _("Passes per school day"), report.by_day, chart_id="chart-days"
         ),
         hour_chart=figures.figures_chart(
-            "Passes by hour of the day", report.by_hour, chart_id="chart-hours"
+            _("Passes by hour of the day"), report.by_hour, chart_id="chart-hours"
         ),
     )
     if student is not None:
@@ -135,8 +139,11 @@ def student_history(student_id: int):
         flt=flt,
         report=report,
         passes=lines.pass_lines(scope, flt, now),
+        tardies=student_tardies(scope, student.id, flt.first, flt.last),
+        appointments=student_appointments(scope.school, student.id, flt.first, flt.last),
+        appointment_status=lambda a: shown_status(a, now),
         day_chart=figures.figures_chart(
-            f"Passes per school day of {student.display_name}",
+            _("Passes per school day of %(name)s", name=student.display_name),
             report.by_day,
             chart_id="chart-student-days",
         ),
@@ -203,7 +210,7 @@ def incident_csv():
     scope = _scope()
     window, student, found = _incident(scope)
     if window is None:
-        raise InvalidInput("Choose a day and a time window first.")
+        raise InvalidInput(_("Choose a day and a time window first."))
     text = csv_files.incident_csv(scope.school, found)
     _audit_incident(student, window, "csv")
     return csv_download(f"who-was-out-{window.day.isoformat()}.csv", text)

@@ -7,7 +7,11 @@ override with a reason, a place at the destination and the slot of every keep-ap
 group the student is in, which nobody overrides). A
 claim that fails raises `RuleBlocked`, and the caller's rollback undoes the claims before
 it. The partial unique index on active passes is the last guard: a student can never
-hold two. An urgent nurse pass skips every rule but still counts, so the numbers stay true.
+hold two. The classroom limit is counted under the school's lock rather than claimed
+(`check_room_cap`). An urgent nurse pass skips every rule but still counts, so the
+numbers stay true. A call to the office's pass (`office_calls`, `start_pass(called=True)`)
+skips what a teacher may override and every cap and capacity, and still counts; a
+sweep and keep-apart groups refuse it.
 
 This module sits at the bottom of the hall pass services (above `policy`): the wait line,
 passes and requests build on it, and it imports none of them.
@@ -29,6 +33,10 @@ Holding the school's lock first also makes the emergency sweep exact: `start_swe
 updates that row, so a pass start either committed before the sweep counted the students
 out (and is counted) or sees the sweep under the lock and is refused
 (`claim_building_place` re-checks `sweep_started_at` in its UPDATE).
+
+Why one module: every rule a pass start or a wait line asks, and the lock order they
+share, must be read together to see that the invariants hold; splitting it would
+scatter the lock order across files.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext
+from flask_babel import lazy_gettext, ngettext
 from sqlalchemy import and_, exists, func, or_, select, update
 
 from hallpass.models import (
@@ -58,6 +66,8 @@ from shared.models import Room, School, Student
 from shared.schedule import current_period, school_day_bounds
 
 HALLWAY_TOPIC = "hallway"
+#: The schedulers' lists of today's appointments (hallpass/appointments.py).
+APPOINTMENTS_TOPIC = "appointments"
 SWEEP_MESSAGE = lazy_gettext("An emergency sweep is in progress: no passes until it is over.")
 
 
@@ -159,7 +169,9 @@ def check_no_pass_window(school: School, policy: HallpassPolicy, now: datetime) 
         return
     if period.name in (policy.no_pass_periods or []):
         raise RuleBlocked(
-            f"No passes during period {period.name}.", rule="no_pass_period", overridable=True
+            _("No passes during period %(period)s.", period=period.name),
+            rule="no_pass_period",
+            overridable=True,
         )
     tz = ZoneInfo(school.timezone)
     local_day = now.astimezone(tz).date()
@@ -169,13 +181,21 @@ def check_no_pass_window(school: School, policy: HallpassPolicy, now: datetime) 
         minutes=policy.no_pass_first_minutes
     ):
         raise RuleBlocked(
-            f"No passes in the first {policy.no_pass_first_minutes} minutes of a period.",
+            ngettext(
+                "No passes in the first minute of a period.",
+                "No passes in the first %(num)d minutes of a period.",
+                policy.no_pass_first_minutes,
+            ),
             rule="no_pass_window",
             overridable=True,
         )
     if policy.no_pass_last_minutes and now >= end - timedelta(minutes=policy.no_pass_last_minutes):
         raise RuleBlocked(
-            f"No passes in the last {policy.no_pass_last_minutes} minutes of a period.",
+            ngettext(
+                "No passes in the last minute of a period.",
+                "No passes in the last %(num)d minutes of a period.",
+                policy.no_pass_last_minutes,
+            ),
             rule="no_pass_window",
             overridable=True,
         )
@@ -204,7 +224,12 @@ def check_daily_limit(
     )
     if used >= limit:
         raise RuleBlocked(
-            f"{student.display_name} has used all {limit} passes for today.",
+            ngettext(
+                "%(name)s has used their %(num)d pass for today.",
+                "%(name)s has used all %(num)d passes for today.",
+                limit,
+                name=student.display_name,
+            ),
             rule="daily_limit",
             overridable=True,
         )
@@ -218,7 +243,12 @@ def check_cooldown(policy: HallpassPolicy, student: Student, now: datetime) -> N
     )
     if last_return is not None and now - last_return < timedelta(minutes=policy.cooldown_minutes):
         raise RuleBlocked(
-            f"{student.display_name} came back less than {policy.cooldown_minutes} minutes ago.",
+            ngettext(
+                "%(name)s came back less than %(num)d minute ago.",
+                "%(name)s came back less than %(num)d minutes ago.",
+                policy.cooldown_minutes,
+                name=student.display_name,
+            ),
             rule="cooldown",
             overridable=True,
         )
@@ -243,6 +273,9 @@ def lock_school(school: School) -> HallpassPolicy:
     if policy is None:
         policy_for(school)  # the school's first hall pass write creates its policy
         policy = locked()
+    # Kept for the session: its identity map holds objects weakly, and the rest of the
+    # transaction reads the locked row (`room_cap_of`) without another statement.
+    db.session.info.setdefault("hallpass_locked_policies", {})[school.id] = policy
     return policy
 
 
@@ -279,6 +312,55 @@ def claim_building_place(school: School, *, enforce: bool, refuse_in_sweep: bool
         )
 
 
+def room_cap_of(school: School, room_id: int | None = None) -> int | None:
+    """The limit of students out at once from this classroom: its own, else the school's
+    (None: no limit).
+
+    From the room and the policy the request has already read (a pass start checks its
+    room and reads its target; the school's lock), so asking costs no statement on the
+    tablet's paths.
+    """
+    room = db.session.get(Room, room_id) if room_id is not None else None
+    if room is not None and room.pass_cap is not None:
+        return room.pass_cap
+    policy = db.session.get(HallpassPolicy, school.id)
+    return policy.room_cap if policy is not None else None
+
+
+def check_room_cap(school: School, room_id: int | None, *, enforce: bool) -> None:
+    """Refuse a pass from a classroom that already has its limit of students out.
+
+    Counted, not claimed: the passes out from the room and the places held for its
+    students at the head of a wait line ("ready"). The caller holds the school's lock
+    (`claim_building_place` or `lock_school` ran first), so no other pass start or wait
+    line of the school counts at the same time, and the count is exact.
+    """
+    if not enforce or room_id is None:
+        return
+    cap = room_cap_of(school, room_id)
+    if cap is None:
+        return
+    out = db.session.scalar(
+        select(func.count(HallPass.id)).where(
+            HallPass.from_room_id == room_id, HallPass.status == "active"
+        )
+    ) + db.session.scalar(
+        select(func.count(PassRequest.id)).where(
+            PassRequest.from_room_id == room_id, PassRequest.status == "ready"
+        )
+    )
+    if out >= cap:
+        raise RuleBlocked(
+            ngettext(
+                "%(num)d student is already out of this classroom, its limit.",
+                "%(num)d students are already out of this classroom, its limit.",
+                out,
+            ),
+            rule="room_cap",
+            overridable=True,
+        )
+
+
 def claim_destination_place(destination: Destination, *, enforce: bool) -> None:
     statement = update(Destination).where(Destination.id == destination.id)
     if enforce:
@@ -292,7 +374,9 @@ def claim_destination_place(destination: Destination, *, enforce: bool) -> None:
     )
     if claimed.rowcount != 1:
         raise RuleBlocked(
-            f"{destination.name} is full right now.", rule="capacity", overridable=False
+            _("%(destination)s is full right now.", destination=destination.name),
+            rule="capacity",
+            overridable=False,
         )
 
 
@@ -327,8 +411,10 @@ def claim_keep_apart_slots(group_ids: list[int], student: Student, *, enforce: b
         )
         if claimed.rowcount != 1 and enforce:  # an urgent pass goes, but takes no slot
             raise RuleBlocked(
-                "Another student who must not be out at the same time is out now. "
-                "Wait until they are back.",
+                _(
+                    "Another student who must not be out at the same time is out now. "
+                    "Wait until they are back."
+                ),
                 rule="keep_apart",
                 overridable=False,
             )
@@ -371,6 +457,9 @@ STUDENT_MESSAGES = {
     "building_cap": lazy_gettext(
         "Too many students are out of class right now. Try again shortly."
     ),
+    "room_cap": lazy_gettext(
+        "Too many students are out of this classroom right now. Wait until one is back."
+    ),
     "capacity": lazy_gettext("That place is full right now. You can join the wait line."),
     "keep_apart": lazy_gettext("You cannot go right now. Ask your teacher."),
 }
@@ -399,7 +488,7 @@ def check_can_ask(school: School, student: Student) -> None:
     if db.session.scalar(
         select(HallPass.id).where(HallPass.student_id == student.id, HallPass.status == "active")
     ):
-        raise Conflict(f"{student.display_name} already has an active pass.")
+        raise Conflict(_("%(name)s already has an active pass.", name=student.display_name))
 
 
 OPEN = ("pending", "waiting", "ready")

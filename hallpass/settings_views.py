@@ -8,17 +8,36 @@ its form with the message next to it (and a 4xx status), having written nothing.
 from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from hallpass import bp, destinations, settings_forms, student_rules
-from hallpass.policy import read_policy, update_policy
+from hallpass.policy import (
+    classrooms,
+    read_policy,
+    rooms_with_own_cap,
+    set_room_cap,
+    update_policy,
+)
 from shared.access import access
 from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
-from shared.models import Student
+from shared.models import RoomKind, Student
 from shared.schedule import period_names, school_today
 from shared.students import search_students
 
 VIEWERS = ("admin", "office")
+
+#: A room's kind as the destination form names it.
+ROOM_KIND_LABELS = {
+    RoomKind.CLASSROOM: lazy_gettext("classroom"),
+    RoomKind.RESTROOM: lazy_gettext("restroom"),
+    RoomKind.NURSE: lazy_gettext("nurse"),
+    RoomKind.OFFICE: lazy_gettext("office"),
+    RoomKind.LIBRARY: lazy_gettext("library"),
+    RoomKind.COUNSELOR: lazy_gettext("counselor"),
+    RoomKind.OTHER: lazy_gettext("other"),
+}
 
 
 def _can_edit() -> bool:
@@ -45,6 +64,7 @@ def _destination_form(destination=None, form=None, **extra):
         destination=destination,
         form=form,
         rooms=destinations.destination_rooms(g.principal.school),
+        room_kinds=ROOM_KIND_LABELS,
         can_edit=_can_edit(),
         **extra,
     )
@@ -63,7 +83,7 @@ def destination_new():
         )
     except DomainError as error:
         return rerender(template, error, reload=lambda: _destination_form(form=request.form))
-    flash(f"{destination.name} added.", "success")
+    flash(_("%(name)s added.", name=destination.name), "success")
     return redirect(url_for("hallpass.settings_index"))
 
 
@@ -94,7 +114,7 @@ def destination_save(destination_id: int):
             error,
             reload=lambda: _saved_destination_form(school, destination_id, request.form),
         )
-    flash(f"{destination.name} saved.", "success")
+    flash(_("%(name)s saved.", name=destination.name), "success")
     return redirect(url_for("hallpass.settings_index"))
 
 
@@ -103,7 +123,7 @@ def destination_save(destination_id: int):
 def destination_delete(destination_id: int):
     """Delete a destination that was never used (one with history is deactivated instead)."""
     name = destinations.delete_destination(g.principal.school, destination_id)
-    flash(f"{name} deleted.", "success")
+    flash(_("%(name)s deleted.", name=name), "success")
     return redirect(url_for("hallpass.settings_index"))
 
 
@@ -117,12 +137,15 @@ def _saved_destination_form(school, destination_id: int, form) -> dict:
     return _destination_form(destination, form=form, in_use=in_use)
 
 
-def _rules_context(form=None) -> dict:
+def _rules_context(form=None, room_form=None) -> dict:
     school = g.principal.school
     return dict(
         policy=read_policy(school),
         periods=period_names(school),
         form=form,
+        room_form=room_form,
+        rooms_with_own_cap=rooms_with_own_cap(school),
+        classrooms=classrooms(school),
         can_edit=_can_edit(),
     )
 
@@ -145,7 +168,30 @@ def rules_save():
         return rerender(
             "hallpass/settings/rules.html", error, reload=lambda: _rules_context(request.form)
         )
-    flash("Pass rules saved.", "success")
+    flash(_("Pass rules saved."), "success")
+    return redirect(url_for("hallpass.rules"))
+
+
+@bp.route("/settings/rules/rooms", methods=["POST"])
+@access("admin")
+def room_cap_save():
+    """Give one classroom its own limit of students out (blank: the school's limit)."""
+    school = g.principal.school
+    try:
+        room = set_room_cap(school, **settings_forms.room_cap_values(request.form))
+    except DomainError as error:
+        return rerender(
+            "hallpass/settings/rules.html",
+            error,
+            reload=lambda: _rules_context(room_form=request.form),
+        )
+    if room.pass_cap is None:
+        flash(_("%(room)s follows the school's classroom limit again.", room=room.name), "success")
+    else:
+        flash(
+            _("%(room)s: at most %(num)d out at once.", room=room.name, num=room.pass_cap),
+            "success",
+        )
     return redirect(url_for("hallpass.rules"))
 
 
@@ -186,14 +232,17 @@ def limits_post():
                 school, **settings_forms.student_limit_values(request.form)
             )
             student = student_rules.school_student(school, limit.student_id)
-            flash(f"Daily limit of {student.display_name} saved.", "success")
+            flash(_("Daily limit of %(name)s saved.", name=student.display_name), "success")
         elif action == "remove":
             student = student_rules.remove_student_limit(
                 school, request.form.get("student_id", type=int)
             )
-            flash(f"{student.display_name} follows the school's daily limit again.", "success")
+            flash(
+                _("%(name)s follows the school's daily limit again.", name=student.display_name),
+                "success",
+            )
         else:
-            raise InvalidInput("Unknown action.")
+            raise InvalidInput(_("Unknown action."))
     except DomainError as error:
         return rerender(template, error, reload=lambda: _limits_context(form=request.form))
     return redirect(url_for("hallpass.limits"))
@@ -237,7 +286,7 @@ def keep_apart_post():
                 **_groups_context(query=query, found=found, chosen=chosen, form=request.form),
             )
         if action != "create":
-            raise InvalidInput("Unknown action.")
+            raise InvalidInput(_("Unknown action."))
         student_rules.create_keep_apart_group(
             school,
             g.principal.user,
@@ -253,7 +302,7 @@ def keep_apart_post():
                 query=query, chosen=_valid_students(school), form=request.form
             ),
         )
-    flash("Keep-apart group saved.", "success")
+    flash(_("Keep-apart group saved."), "success")
     return redirect(url_for("hallpass.keep_apart"))
 
 
@@ -277,10 +326,10 @@ def keep_apart_change(group_id: int):
     action = request.form.get("action", "")
     if action == "end":
         student_rules.end_keep_apart_group(school, group_id, today=school_today(school))
-        flash("The group has ended.", "success")
+        flash(_("The group has ended."), "success")
     elif action == "delete":
         student_rules.delete_keep_apart_group(school, group_id)
-        flash("The group is deleted.", "success")
+        flash(_("The group is deleted."), "success")
     else:
-        raise InvalidInput("Unknown action.")
+        raise InvalidInput(_("Unknown action."))
     return redirect(url_for("hallpass.keep_apart"))

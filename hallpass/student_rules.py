@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from hallpass.models import (
@@ -29,7 +30,7 @@ MAX_GROUP_SIZE = 12
 
 def school_student(school: School, student_id: int | None) -> Student:
     """A student of this school (404 otherwise)."""
-    return school_record(Student, student_id, school.id, "No such student at this school.")
+    return school_record(Student, student_id, school.id, _("No such student at this school."))
 
 
 def parse_student_ids(raw: list[str]) -> list[int]:
@@ -38,7 +39,7 @@ def parse_student_ids(raw: list[str]) -> list[int]:
     for value in raw:
         text = (value or "").strip()
         if not (text.isascii() and text.isdigit()) or len(text) > 12:
-            raise InvalidInput("Choose students from the search results.", field="student_ids")
+            raise InvalidInput(_("Choose students from the search results."), field="student_ids")
         if int(text) not in ids:
             ids.append(int(text))
     return ids
@@ -71,7 +72,7 @@ def set_student_limit(
     student = school_student(school, student_id)
     note = note.strip()
     if len(note) > MAX_NOTE:
-        raise InvalidInput(f"Note: at most {MAX_NOTE} characters.", field="note")
+        raise InvalidInput(_("Note: at most %(num)d characters.", num=MAX_NOTE), field="note")
     existing = db.session.get(StudentPassLimit, student.id)
     before = None if existing is None else {"daily_limit": existing.daily_limit}
     if existing is None:
@@ -99,7 +100,7 @@ def remove_student_limit(school: School, student_id: int | None) -> Student:
     student = school_student(school, student_id)
     existing = db.session.get(StudentPassLimit, student.id)
     if existing is None:
-        raise NotFound("This student has no limit of their own.")
+        raise NotFound(_("This student has no limit of their own."))
     audit.record(
         "hallpass.student_limit_remove",
         school_id=school.id,
@@ -124,7 +125,7 @@ def keep_apart_groups(school: School) -> list[KeepApartGroup]:
 
 def get_group(school: School, group_id: int) -> KeepApartGroup:
     """A keep-apart group of this school (404 otherwise)."""
-    return school_record(KeepApartGroup, group_id, school.id, "No such keep-apart group.")
+    return school_record(KeepApartGroup, group_id, school.id, _("No such keep-apart group."))
 
 
 def group_is_current(group: KeepApartGroup, today: date) -> bool:
@@ -143,23 +144,25 @@ def create_keep_apart_group(
 ) -> KeepApartGroup:
     """A group of two or more students who may not be out at once, with a staff note."""
     if len(student_ids) < 2:
-        raise InvalidInput("Choose at least two students.", field="student_ids")
+        raise InvalidInput(_("Choose at least two students."), field="student_ids")
     if len(student_ids) > MAX_GROUP_SIZE:
-        raise InvalidInput(f"A group holds at most {MAX_GROUP_SIZE} students.", field="student_ids")
+        raise InvalidInput(
+            _("A group holds at most %(num)d students.", num=MAX_GROUP_SIZE), field="student_ids"
+        )
     students = list(
         db.session.scalars(
             select(Student).where(Student.id.in_(student_ids), Student.school_id == school.id)
         )
     )
     if len(students) != len(student_ids) or not all(s.active for s in students):
-        raise InvalidInput("Choose active students of this school.", field="student_ids")
+        raise InvalidInput(_("Choose active students of this school."), field="student_ids")
     note = note.strip()
     if not note:
-        raise InvalidInput("Note: say why (staff see it when a pass is refused).", field="note")
+        raise InvalidInput(_("Note: say why (staff see it when a pass is refused)."), field="note")
     if len(note) > MAX_NOTE:
-        raise InvalidInput(f"Note: at most {MAX_NOTE} characters.", field="note")
+        raise InvalidInput(_("Note: at most %(num)d characters.", num=MAX_NOTE), field="note")
     if ends_on is not None and ends_on < today:
-        raise InvalidInput("End date: choose today or a later day.", field="ends_on")
+        raise InvalidInput(_("End date: choose today or a later day."), field="ends_on")
     group = KeepApartGroup(
         school_id=school.id,
         note=note,
@@ -185,7 +188,7 @@ def end_keep_apart_group(school: School, group_id: int, *, today: date) -> KeepA
     """End a group from today on (it stays listed, as ended, with its history)."""
     group = get_group(school, group_id)
     if not group_is_current(group, today):
-        raise InvalidInput("This group has already ended.", field="group_id")
+        raise InvalidInput(_("This group has already ended."), field="group_id")
     before = group.ends_on.isoformat() if group.ends_on else None
     group.ends_on = today - timedelta(days=1)
     db.session.flush()

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from hallpass import rules
@@ -35,10 +35,6 @@ class TokenExpired(DomainError):
 KIOSK_STUDENT_SECONDS = 60
 #: How long a phone remembers its room visit (the pass or the request it made).
 ROOM_VISIT_SECONDS = 4 * 3600
-
-
-def serializer(salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
 def _timed_serializer(salt: str) -> URLSafeTimedSerializer:

@@ -3,20 +3,26 @@ students' requests and wait lines to decide on, printable pass slips, hallway an
 """
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from hallpass import bp, destinations, pass_requests, rules, tokens, wait_line
-from hallpass.models import HallPass, PassRequest
+from hallpass.models import EndedBy, HallPass, PassRequest
+from hallpass.office_call_views import render_room_calls
+from hallpass.office_calls import call_passes
 from hallpass.passes import account_for, end_pass, end_sweep, out_of_class, start_pass, start_sweep
 from hallpass.policy import read_policy
 from hallpass.room_qr import render_room_qr, room_qr_region
 from hallpass.rules import RuleBlocked
+from hallpass.tardy_views import render_class_tardies
 from shared import live
 from shared.access import access, school_record, watched_room
 from shared.audit import current_actor
 from shared.errors import Forbidden, InvalidInput, NotFound
 from shared.extensions import db
+from shared.formats import format_number
 from shared.models import Enrollment, Room, SchoolClass, Student
 from shared.qr import qr_svg
 from shared.schedule import class_in_session, current_period, teacher_classes
@@ -50,6 +56,10 @@ def _render_room_passes(room: Room, version: int | None = None, *, oob: bool = F
     )
 
 
+#: The tablet's other regions swap the pass list too (an appointment released).
+render_room_passes = _render_room_passes
+
+
 def _render_room_requests(room: Room, version: int | None = None) -> str:
     if version is None:
         version = live.current(room.school_id, rules.room_topic(room.id))
@@ -75,6 +85,9 @@ def index():
     )
     room = section.room if section else None
     room_passes = _render_room_passes(room) if room else None
+    # Here, not at the top: appointment_views builds on this module's pass list.
+    from hallpass.appointment_views import render_room_appointments
+
     return render_template(
         "hallpass/index.html",
         period=current_period(school, now),
@@ -84,6 +97,9 @@ def index():
         destinations=destinations.active_destinations(school.id),
         room_passes=room_passes,
         room_requests=_render_room_requests(room) if room else None,
+        room_calls=render_room_calls(room) if room else None,
+        class_tardies=render_class_tardies(section) if section else None,
+        room_appointments=render_room_appointments(room) if room else None,
         room_qr=render_room_qr(room, "hallpass.room_qr", room_id=room.id) if room else None,
         sweeping=read_policy(school).sweep_started_at is not None,
     )
@@ -124,7 +140,7 @@ def _room_request(request_id: int) -> tuple[PassRequest, Room]:
     """A request of this school from a room the caller may decide for."""
     pass_request = school_record(PassRequest, request_id, g.principal.school_id)
     if pass_request.from_room_id is None:
-        raise NotFound("There is nothing here.")
+        raise NotFound(_("There is nothing here."))
     return pass_request, watched_room(pass_request.from_room_id)
 
 
@@ -183,7 +199,7 @@ def join_wait_line():
     student_id = request.form.get("student_id", type=int)
     destination_id = request.form.get("destination_id", type=int)
     if student_id is None or destination_id is None:
-        raise InvalidInput("Tap a student, then a destination.")
+        raise InvalidInput(_("Tap a student, then a destination."))
     wait_line.join_wait_line(
         g.principal.school,
         current_actor(),
@@ -203,7 +219,7 @@ def slip(pass_id: int):
     if hall_pass.from_room_id is not None:
         watched_room(hall_pass.from_room_id)
     elif not g.principal.has_role("admin", "office"):
-        raise Forbidden("You do not have access to this page.")
+        raise Forbidden(_("You do not have access to this page."))
     return render_template(
         "hallpass/slip.html",
         hall_pass=hall_pass,
@@ -220,7 +236,7 @@ def start():
     student_id = request.form.get("student_id", type=int)
     destination_id = request.form.get("destination_id", type=int)
     if student_id is None or destination_id is None:
-        raise InvalidInput("Tap a student, then a destination.")
+        raise InvalidInput(_("Tap a student, then a destination."))
     try:
         start_pass(
             g.principal.school,
@@ -254,7 +270,11 @@ def _hallway_viewer() -> None:
     """Office, admin and hall staff, or a display paired to show the hallway."""
     device = g.principal.device
     if device is not None and device.purpose != "hallway":
-        raise Forbidden("This screen is paired for another purpose.")
+        raise Forbidden(_("This screen is paired for another purpose."))
+
+
+#: Who may end a pass from the hallway list: the people who walk the halls, never a screen.
+HALLWAY_ENDERS = ("admin", "office", "staff")
 
 
 def _render_hallway(version: int):
@@ -269,6 +289,8 @@ def _render_hallway(version: int):
         version=version,
         destination_id=destination_id,
         overdue_only=overdue_only,
+        may_end=g.principal.device is None and g.principal.has_role(*HALLWAY_ENDERS),
+        office_calls=call_passes(g.principal.school_id, [p.id for p, _overdue in out]),
     )
 
 
@@ -293,6 +315,15 @@ def hallway_list():
     return live.poll(g.principal.school_id, rules.HALLWAY_TOPIC, _render_hallway)
 
 
+@bp.route("/hallway/passes/<int:pass_id>/end", methods=["POST"])
+@access(*HALLWAY_ENDERS)
+def hallway_end(pass_id: int):
+    """End a pass from the hallway list: the student came back without ending it, and the
+    hall staff member who sees them does it from their phone (audited as theirs)."""
+    end_pass(g.principal.school, current_actor(), pass_id=pass_id, ended_by=EndedBy.STAFF)
+    return _render_hallway(live.current(g.principal.school_id, rules.HALLWAY_TOPIC))
+
+
 @bp.route("/sweep", methods=["GET", "POST"])
 @access("admin", "office")
 def sweep():
@@ -303,23 +334,28 @@ def sweep():
         action = request.form.get("action")
         if action == "start":
             out = start_sweep(school, actor)
-            students = "1 student is" if out == 1 else f"{out} students are"
-            flash(f"Sweep started: no new passes. {students} out.", "warning")
+            flash(
+                ngettext(
+                    "Sweep started: no new passes. %(num)d student is out.",
+                    "Sweep started: no new passes. %(num)d students are out.",
+                    out,
+                ),
+                "warning",
+            )
         elif action == "account":
             pass_id = request.form.get("pass_id", type=int)
             if pass_id is None:
-                raise InvalidInput("Choose a student to mark as accounted for.")
+                raise InvalidInput(_("Choose a student to mark as accounted for."))
             found = account_for(school, actor, pass_id=pass_id)
-            flash(f"{found.student.display_name} is accounted for.", "success")
+            flash(_("%(name)s is accounted for.", name=found.student.display_name), "success")
         elif action == "end":
             still_out = end_sweep(school, actor)
-            flash(
-                "Sweep ended: passes work again."
-                + (f" Not accounted for: {still_out}." if still_out else ""),
-                "success",
-            )
+            ended = _("Sweep ended: passes work again.")
+            if still_out:
+                ended += " " + _("Not accounted for: %(count)s.", count=format_number(still_out))
+            flash(ended, "success")
         else:
-            raise InvalidInput("Unknown sweep action.")
+            raise InvalidInput(_("Unknown sweep action."))
         return redirect(url_for("hallpass.sweep"))
     version = live.current(school.id, rules.HALLWAY_TOPIC)
     policy = read_policy(school)

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hallpass import rules
 from hallpass.models import (
+    DESTINATION_FULL,
     Destination,
     PassRequest,
 )
@@ -40,7 +42,7 @@ REQUEST_OPEN_MINUTES = 30
 
 
 def load_request(school: School, request_id: int) -> PassRequest:
-    return school_record(PassRequest, request_id, school.id, "No such request at this school.")
+    return school_record(PassRequest, request_id, school.id, _("No such request at this school."))
 
 
 def bump_request_rooms(school: School, *room_ids: int | None) -> None:
@@ -69,8 +71,11 @@ def insert_request(pass_request: PassRequest, student: Student) -> PassRequest:
             db.session.flush()
     except IntegrityError:
         raise Conflict(
-            f"{student.short_name} already asked for a pass. Wait for the teacher, "
-            "or cancel that request first."
+            _(
+                "%(name)s already asked for a pass. Wait for the teacher, "
+                "or cancel that request first.",
+                name=student.short_name,
+            )
         ) from None
     return pass_request
 
@@ -102,7 +107,9 @@ def join_wait_line(
     destination = rules.load_destination(school, destination_id)
     rules.load_room(school, from_room_id)
     if destination.capacity is None:
-        raise InvalidInput(f"{destination.name} has no limit: there is no wait line.")
+        raise InvalidInput(
+            _("%(destination)s has no limit: there is no wait line.", destination=destination.name)
+        )
     rules.lock_school(school)  # before the destination's counter: the lock order
     rules.check_can_ask(school, student)
     pass_request = insert_request(
@@ -114,7 +121,7 @@ def join_wait_line(
             source=source,
             status="waiting",
             position=next_position(destination),
-            reason=f"{destination.name} was full.",
+            reason=DESTINATION_FULL,
             device_id=actor.device.id if actor.device else None,
             created_at=now,
         ),
@@ -140,7 +147,9 @@ def queue_request(
     pass_request = load_request(school, request_id)
     destination = rules.load_destination(school, pass_request.destination_id)
     if destination.capacity is None:
-        raise InvalidInput(f"{destination.name} has no limit: there is no wait line.")
+        raise InvalidInput(
+            _("%(destination)s has no limit: there is no wait line.", destination=destination.name)
+        )
     rules.lock_school(school)  # before the destination's counter: the lock order
     queued = db.session.execute(
         update(PassRequest)
@@ -149,7 +158,7 @@ def queue_request(
         .execution_options(synchronize_session=False)
     )
     if queued.rowcount != 1:
-        raise Conflict("This request has already been answered.")
+        raise Conflict(_("This request has already been answered."))
     db.session.refresh(pass_request)
     audit.record(
         "hallpass.wait_line_join",
@@ -171,7 +180,9 @@ def advance_wait_line(school: School, destination_id: int, now: datetime) -> int
     """Hand free places at the destination to the head of its line; returns how many.
 
     Each handed place is claimed like a pass's (building and destination, conditional
-    UPDATEs) and held by the request, now "ready", until the teacher taps Go. The caller
+    UPDATEs) and held by the request, now "ready", until the teacher taps Go. A student
+    whose classroom has its limit out keeps their place in line, and the place goes to
+    the next student (`advance_lines_of_room` hands it back when one returns). The caller
     holds the school's lock (`rules.lock_school`), taken before any request row.
     """
     destination = db.session.get(Destination, destination_id)
@@ -190,6 +201,11 @@ def advance_wait_line(school: School, destination_id: int, now: datetime) -> int
         )
         if head is None:
             break
+        try:
+            rules.check_room_cap(school, head.from_room_id, enforce=True)
+        except rules.RuleBlocked:
+            skipped.add(head.id)
+            continue
         try:
             with db.session.begin_nested():
                 moved = db.session.execute(
@@ -219,6 +235,21 @@ def advance_wait_line(school: School, destination_id: int, now: datetime) -> int
     if handed:
         bump_line(school, destination_id)
     return handed
+
+
+def advance_lines_of_room(school: School, room_id: int | None, now: datetime) -> None:
+    """A student is back in (or a held place of) a classroom with a limit: the lines its
+    students wait in may now hand them a place. The caller holds the school's lock."""
+    if room_id is None or rules.room_cap_of(school, room_id) is None:
+        return
+    waited_at = db.session.scalars(
+        select(PassRequest.destination_id)
+        .where(PassRequest.from_room_id == room_id, PassRequest.status == "waiting")
+        .distinct()
+        .order_by(PassRequest.destination_id)
+    ).all()
+    for destination_id in waited_at:
+        advance_wait_line(school, destination_id, now)
 
 
 def locked_request(pass_request: PassRequest) -> PassRequest:
@@ -258,6 +289,8 @@ def close_request(
     if was in ("waiting", "ready"):
         bump_line(school, pass_request.destination_id)
         advance_wait_line(school, pass_request.destination_id, now)
+    if was == "ready":
+        advance_lines_of_room(school, pass_request.from_room_id, now)
     bump_request_rooms(school, pass_request.from_room_id)
     return was
 

@@ -98,10 +98,41 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes a table's constraints by building it anew and dropping the old
+            # one (batch mode). With foreign keys enforced that DROP first deletes every
+            # row, firing ON DELETE on the tables that refer to it (links set to NULL, rows
+            # cascaded away). Off for the migration; SQLite takes it only outside a
+            # transaction, so on the driver's connection before Alembic begins one.
+            _sqlite_pragma(connection, "PRAGMA foreign_keys = OFF")
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
-        with context.begin_transaction():
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+            if sqlite and connection.in_transaction():
+                connection.commit()  # the transaction SQLAlchemy began around Alembic's
+        finally:
+            if sqlite:
+                if connection.in_transaction():
+                    connection.rollback()
+                # The pragma only takes outside a transaction, and the pooled connection
+                # goes back to the app, which relies on it.
+                _sqlite_pragma(connection, "PRAGMA foreign_keys = ON")
+
+
+def _sqlite_pragma(connection, statement: str) -> None:
+    """Run a PRAGMA on the DBAPI connection itself (no transaction around it)."""
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 if context.is_offline_mode():

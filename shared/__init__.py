@@ -51,6 +51,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_template_helpers(app)
     register_commands(app)
     wrap_wsgi(app)
+    from shared import metrics
+
+    metrics.init_app(app)  # last: it counts every answer, the poll shortcut's too
     return app
 
 
@@ -112,7 +115,13 @@ def migrations_directory() -> str:
 
 
 def register_request_hooks(app: Flask) -> None:
-    from shared.access import DEVICE_COOKIE, FAMILY_COOKIE, enforce_access, load_principal
+    from shared.access import (
+        DEVICE_COOKIE,
+        FAMILY_COOKIE,
+        SUBSTITUTE_COOKIE,
+        enforce_access,
+        load_principal,
+    )
     from shared.database import clear_request_write_intent, set_request_write_intent
     from shared.headers import add_security_headers
     from shared.housekeeping import ensure_running
@@ -137,15 +146,19 @@ def register_request_hooks(app: Flask) -> None:
             response.delete_cookie(DEVICE_COOKIE)
         if g.get("forget_family"):
             response.delete_cookie(FAMILY_COOKIE)
+        if g.get("forget_substitute"):
+            response.delete_cookie(SUBSTITUTE_COOKIE)
         return add_security_headers(response)
 
 
 def wrap_wsgi(app: Flask) -> None:
     """WSGI layers around Flask: unchanged polls are answered before it (PollShortcut,
     unless LIVE_POLL_SHORTCUT is off), behind the proxy fix (a poll's security headers
-    depend on its scheme)."""
+    depend on its scheme); live push streams open a few at a time (StreamGate)."""
+    from shared.live_push import StreamGate
     from shared.poll_shortcut import PollShortcut
 
+    app.wsgi_app = StreamGate(app.wsgi_app, app.config["DATABASE_POOL_SIZE"])
     app.wsgi_app = PollShortcut(app)
     if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -166,15 +179,18 @@ def register_blueprints(app: Flask) -> None:
     from shared.family_sign_in import bp as family_sign_in_bp
     from shared.home import bp as home_bp
     from shared.i18n import bp as i18n_bp
+    from shared.live_views import bp as live_bp
     from shared.privacy import bp as privacy_bp
     from shared.roster_views import bp as roster_bp
     from shared.school_views import bp as schools_bp
     from shared.sso_views import bp as sso_bp
+    from shared.substitute_views import bp as substitutes_bp
     from shared.two_factor_views import bp as two_factor_bp
 
     for blueprint in (
         home_bp,
         i18n_bp,
+        live_bp,
         auth_bp,
         account_bp,
         two_factor_bp,
@@ -185,6 +201,7 @@ def register_blueprints(app: Flask) -> None:
         roster_bp,
         privacy_bp,
         schools_bp,
+        substitutes_bp,
         emergency_bp,
         hallpass_bp,
         carline_bp,
@@ -199,10 +216,11 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from shared import formats, ui
+    from shared import formats, static_files, ui
 
     ui.register(app)
     formats.register(app)
+    static_files.register(app)
 
 
 def register_commands(app: Flask) -> None:

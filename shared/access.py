@@ -19,6 +19,12 @@ A guardian (shared/family_sessions.py) is a caller of one family at one school: 
 on their phone with a link mailed to them, never with a password. Views for guardians
 load the family's records through `g.principal.guardian.family_id` only.
 
+A substitute (shared/substitutes.py) is a caller for one day at one school: signed in with
+a one-time code the office gave them, they act as the absent teacher's stand-in, with the
+teacher role only (`SUBSTITUTE_ROLES`) and the teacher's rooms and classes only (the room
+rule reads `principal.user`, the absent teacher). They never pass an "any signed-in staff
+member" rule (account pages, the dashboard) nor reach `SUBSTITUTE_REFUSED` endpoints.
+
 It also holds the two record rules every blueprint shares: `school_record` loads a row of
 the caller's school (404 for a missing id, a malformed one, or another school's; `of_school`
 checks a row found another way), and
@@ -39,6 +45,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from htmx_flask import make_response as htmx_response
 from sqlalchemy import ColumnElement, Select, bindparam, false, select, true, update
@@ -59,6 +66,7 @@ from shared.models import (
     Room,
     School,
     SchoolClass,
+    SubstituteAssignment,
     User,
 )
 from shared.schedule import taught_room_ids
@@ -73,6 +81,13 @@ DEVICE_PREFIX = "device:"
 DEVICE_COOKIE = "passline_device"
 #: Cookie holding a guardian's family session token (shared/family_sessions.py).
 FAMILY_COOKIE = "passline_family"
+#: Cookie holding a substitute's day session token (shared/substitutes.py).
+SUBSTITUTE_COOKIE = "passline_substitute"
+#: The only roles a substitute has: a teacher's, on the absent teacher's rooms.
+SUBSTITUTE_ROLES = frozenset({"teacher"})
+#: Teacher routes a substitute may not use: what they would make outlives their day
+#: (a paired kiosk or classroom display keeps working after the substitute is gone).
+SUBSTITUTE_REFUSED = frozenset({"devices.new_pairing_code"})
 VALID_RULES = {
     ANY_USER,
     DISTRICT,
@@ -99,6 +114,8 @@ class Principal:
     guardian_session: GuardianSession | None = None
     #: Schools the user may switch to (id, name), for the school picker.
     schools: list[tuple[int, str]] = field(default_factory=list)
+    #: A substitute for the day; `user` is then the absent teacher they stand in for.
+    substitute: SubstituteAssignment | None = None
 
     @property
     def school_id(self) -> int | None:
@@ -112,6 +129,8 @@ class Principal:
             return DEVICE_PREFIX + self.device.kind in rules
         if self.guardian is not None:
             return GUARDIAN in rules
+        if self.substitute is not None:  # never "user" nor "district": a role rule only
+            return bool(SUBSTITUTE_ROLES & rules)
         if self.user is None:
             return False
         if DISTRICT in rules and self.user.is_district_admin:
@@ -245,6 +264,46 @@ def _load_guardian() -> Principal | None:
     return Principal(school=row.School, guardian=row.Guardian, guardian_session=found)
 
 
+#: Built once: a substitute's tablet polls its room.
+_SUBSTITUTE_AND_SCHOOL = (
+    select(
+        SubstituteAssignment,
+        School,
+        User,
+        access_version_column(SubstituteAssignment.school_id).label("access_version"),
+    )
+    .join(School, School.id == SubstituteAssignment.school_id)
+    .join(User, User.id == SubstituteAssignment.teacher_id)
+    .where(SubstituteAssignment.session_token_hash == bindparam("token_hash"))
+)
+
+
+def _load_substitute() -> Principal | None:
+    """The substitute this browser is signed in as, from its cookie (one query).
+
+    Refused (and the cookie forgotten) once the day is over or the office revoked it;
+    refused while the school is archived or the absent teacher's account is deactivated.
+    """
+    token = request.cookies.get(SUBSTITUTE_COOKIE)
+    if not token:
+        return None
+    row = db.session.execute(_SUBSTITUTE_AND_SCHOOL, {"token_hash": secret_digest(token)}).first()
+    found = row.SubstituteAssignment if row is not None else None
+    if found is None or found.revoked_at is not None or found.expires_at <= utcnow():
+        g.forget_substitute = True
+        return None
+    if row.School.archived_at is not None or not row.User.active:
+        return None
+    note_access_version(row.School.id, row.access_version)
+    return Principal(
+        school=row.School,
+        user=row.User,
+        roles=SUBSTITUTE_ROLES,
+        schools=[(row.School.id, row.School.name)],
+        substitute=found,
+    )
+
+
 def _user_principal(user: User) -> Principal:
     """The user at their current school, with their schools and roles (one query)."""
     query = (
@@ -284,7 +343,7 @@ def load_principal() -> None:
     elif current_user.is_authenticated:
         g.principal = _user_principal(current_user._get_current_object())
     else:
-        g.principal = _load_guardian()
+        g.principal = _load_substitute() or _load_guardian()
 
 
 def request_rules() -> frozenset[str]:
@@ -300,7 +359,11 @@ def is_static_file(endpoint: str | None) -> bool:
 
 def _say_why_signed_out() -> None:
     if g.get("session_timed_out"):
-        flash("You were signed out after a while without activity. Sign in again.", "info")
+        flash(_("You were signed out after a while without activity. Sign in again."), "info")
+
+
+def _say_substitute_ended() -> None:
+    flash(_("Your substitute access has ended. Ask the office if you need a new code."), "info")
 
 
 def _sign_in_again_from_htmx():
@@ -314,12 +377,15 @@ def _sign_in_again_from_htmx():
     """
     if request.cookies.get(DEVICE_COOKIE):
         target = url_for("devices.pair")
+    elif request.cookies.get(SUBSTITUTE_COOKIE):  # a substitute whose day or access ended
+        _say_substitute_ended()
+        target = url_for("substitutes.sign_in")
     else:
         _say_why_signed_out()
         page = urlsplit(request.htmx.current_url or "")
         back = page.path + (f"?{page.query}" if page.query else "")
         target = url_for("auth.login", next=back or None)
-    response = htmx_response("Please sign in again.", redirect=target)
+    response = htmx_response(_("Please sign in again."), redirect=target)
     response.status_code = 401
     return response
 
@@ -336,7 +402,7 @@ def enforce_access():
         if rules == {GUARDIAN}:  # a family page: the guardian signs in with a mailed link
             if request.htmx:
                 response = htmx_response(
-                    "Please sign in again.", redirect=url_for("family_sign_in.start")
+                    _("Please sign in again."), redirect=url_for("family_sign_in.start")
                 )
                 response.status_code = 401
                 return response
@@ -345,11 +411,16 @@ def enforce_access():
             abort(401)
         if request.htmx:
             return _sign_in_again_from_htmx()
+        if request.method == "GET" and request.cookies.get(SUBSTITUTE_COOKIE):
+            _say_substitute_ended()
+            return redirect(url_for("substitutes.sign_in"))
         if request.method == "GET":
             _say_why_signed_out()
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         abort(401)
     if not rules or not principal.satisfies(rules):
+        abort(403)
+    if principal.substitute is not None and request.endpoint in SUBSTITUTE_REFUSED:
         abort(403)
     # Views for a school need one; a district admin's district pages do not.
     if principal.user is not None and principal.school is None and not {ANY_USER, DISTRICT} & rules:
@@ -380,7 +451,7 @@ def _record_id(record_id: object) -> int | None:
     if not isinstance(record_id, int) or record_id < 1:
         return None
     if record_id > MAX_ID:
-        raise InvalidInput("A number in the request is out of range.")
+        raise InvalidInput(_("A number in the request is out of range."))
     return record_id
 
 
@@ -407,7 +478,7 @@ def of_school(row: _M | None, school_id: int, message: str = "") -> _M:
     the same 404 as `school_record`.
     """
     if row is None or row.school_id != school_id:
-        raise NotFound(message or "There is nothing here.")
+        raise NotFound(message or _("There is nothing here."))
     return row
 
 
@@ -470,7 +541,7 @@ def watched_room(room_id: object, principal: Principal | None = None) -> Room:
             select(Room, _room_watch_clause(principal).label("may_watch")).where(Room.id == key)
         ).first()
     if found is None or found.Room.school_id != principal.school_id:
-        raise NotFound("There is nothing here.")
+        raise NotFound(_("There is nothing here."))
     if not found.may_watch:
-        raise Forbidden("You do not have access to this page.")
+        raise Forbidden(_("You do not have access to this page."))
     return found.Room

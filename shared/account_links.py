@@ -30,6 +30,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, has_request_context, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 
@@ -37,6 +38,7 @@ from shared import audit, mail, sso_providers, staff
 from shared.access import Principal
 from shared.errors import DomainError, InvalidInput, NotFound
 from shared.extensions import db
+from shared.i18n import mail_locale
 from shared.models import (
     AccountLink,
     Guardian,
@@ -65,30 +67,51 @@ ENDPOINTS = {
     LinkPurpose.FAMILY: "family_sign_in.link",
 }
 
-INVITE_SUBJECT = "Set your passline password"
-INVITE_BODY = """Hello {name},
 
-{school} uses passline for hall passes and car line dismissal. To sign in, set your
-password with this link:
+def _invitation_mail(person: User, school: School) -> tuple[str, str]:
+    """The invitation's subject and body, in the person's language (their school's, else
+    English); the link goes where `mail.LINK_MARK` is."""
+    with force_locale(mail_locale(person, school)):
+        subject = _("Set your passline password")
+        body = _(
+            "Hello %(name)s,\n\n"
+            "%(school)s uses passline for hall passes and car line dismissal. To sign in, set "
+            "your\npassword with this link:\n\n"
+            "%(link)s\n\n"
+            "The link works once and expires in 7 days. If you did not expect this mail, "
+            "ignore it.\n",
+            name=person.name,
+            school=school.name,
+            link=mail.LINK_MARK,
+        )
+        # When the district's provider can sign the person in.
+        body += "".join(
+            "\n"
+            + _(
+                'Or sign in with your district account: on the sign-in page, choose "%(label)s".',
+                label=chosen.label,
+            )
+            + "\n"
+            for chosen in sso_providers.providers_for_email(person.email)
+        )
+    return subject, body
 
-{link}
 
-The link works once and expires in 7 days. If you did not expect this mail, ignore it.
-"""
-#: Added to an invitation when the district's provider can sign the person in.
-INVITE_SSO_LINE = """
-Or sign in with your district account: on the sign-in page, choose "{label}".
-"""
-RESET_SUBJECT = "Reset your passline password"
-RESET_BODY = """Hello {name},
-
-Someone (probably you) asked to reset your passline password. Set a new one with this link:
-
-{link}
-
-The link works once, within 1 hour. If you did not ask for it, ignore this mail: your
-password stays as it is.
-"""
+def _reset_mail(user: User, school: School | None) -> tuple[str, str]:
+    """The password reset's subject and body, in the person's language."""
+    with force_locale(mail_locale(user, school)):
+        subject = _("Reset your passline password")
+        body = _(
+            "Hello %(name)s,\n\n"
+            "Someone (probably you) asked to reset your passline password. Set a new one "
+            "with this link:\n\n"
+            "%(link)s\n\n"
+            "The link works once, within 1 hour. If you did not ask for it, ignore this mail: "
+            "your\npassword stays as it is.\n",
+            name=user.name,
+            link=mail.LINK_MARK,
+        )
+    return subject, body
 
 
 class LinkGone(DomainError):
@@ -227,15 +250,11 @@ def _send_invitation(principal: Principal, person: User) -> Invited:
     link = issue(person, LinkPurpose.INVITE, principal.user)
     school = principal.school
     if mail.configured():
-        body = INVITE_BODY.format(name=person.name, school=school.name, link=mail.LINK_MARK)
-        body += "".join(
-            INVITE_SSO_LINE.format(label=chosen.label)
-            for chosen in sso_providers.providers_for_email(person.email)
-        )
+        subject, body = _invitation_mail(person, school)
         mail.enqueue(
             kind="invite",
             to=person,
-            subject=INVITE_SUBJECT,
+            subject=subject,
             body=body,
             school_id=school.id,
             link=link,
@@ -348,11 +367,12 @@ def request_reset(email: str, client_address: str | None) -> ResetAnswer:
         return ResetAnswer(True)
     link = issue(user, LinkPurpose.RESET)
     school = _first_school(user)
+    subject, body = _reset_mail(user, school)
     mail.enqueue(
         kind="reset",
         to=user,
-        subject=RESET_SUBJECT,
-        body=RESET_BODY.format(name=user.name, link=mail.LINK_MARK),
+        subject=subject,
+        body=body,
         school_id=school.id if school is not None else None,
         link=link,
     )

@@ -8,6 +8,7 @@ Referer header.
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from shared import account_links
 from shared.access import public
@@ -33,7 +34,11 @@ def forgot_password():
         page = render_template(
             "account/forgot.html",
             email=email,
-            error=f"Too many requests. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            error=ngettext(
+                "Too many requests. Try again in %(num)d minute.",
+                "Too many requests. Try again in %(num)d minutes.",
+                minutes,
+            ),
         )
         return page, 429, {"Retry-After": str(answer.retry_after)}
     return render_template("account/forgot_sent.html", mail_available=answer.mail_available)

@@ -1,6 +1,9 @@
 """School admin views: overview, staff accounts, school settings, audit log."""
 
+from babel.dates import get_day_names
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from shared import account_links, audit, mail, schools, staff, totp
@@ -13,7 +16,6 @@ from shared.extensions import db
 from shared.forms import parse_bool
 from shared.models import (
     ROLES,
-    WEEKDAYS,
     BellPeriod,
     Device,
     Family,
@@ -37,12 +39,12 @@ def _count(model, *where) -> int:
 def index():
     """Overview of the school's data, with links to manage it."""
     counts = {
-        "Students": _count(Student, Student.active.is_(True)),
-        "Classes": _count(SchoolClass, SchoolClass.active.is_(True)),
-        "Rooms": _count(Room, Room.active.is_(True)),
-        "Families": _count(Family, Family.active.is_(True)),
-        "Bell periods": _count(BellPeriod),
-        "Paired devices": _count(Device, Device.revoked_at.is_(None)),
+        _("Students"): _count(Student, Student.active.is_(True)),
+        _("Classes"): _count(SchoolClass, SchoolClass.active.is_(True)),
+        _("Rooms"): _count(Room, Room.active.is_(True)),
+        _("Families"): _count(Family, Family.active.is_(True)),
+        _("Bell periods"): _count(BellPeriod),
+        _("Paired devices"): _count(Device, Device.revoked_at.is_(None)),
     }
     return render_template("admin/index.html", counts=counts)
 
@@ -65,7 +67,7 @@ def school_settings():
         )
     except DomainError as error:
         return rerender("admin/school.html", error, school=school, timezones=timezones)
-    flash("School settings saved.", "success")
+    flash(_("School settings saved."), "success")
     return redirect(url_for("admin.school_settings"))
 
 
@@ -75,7 +77,7 @@ def district_settings():
     """Settings of the whole district (district admins change them): two-factor for admins."""
     if request.method == "POST":
         totp.set_admins_must_use_it(audit.current_actor(), parse_bool(request.form.get("totp")))
-        flash("District settings saved.", "success")
+        flash(_("District settings saved."), "success")
         return redirect(url_for("admin.district_settings"))
     return render_template("admin/district.html", require_totp=totp.admins_must_use_it())
 
@@ -108,7 +110,14 @@ def staff_invite_all():
     invited = account_links.invite_all(g.principal)
     if not mail.configured():
         return render_template("admin/staff_links.html", invited=invited)
-    flash(f"{len(invited)} invitation(s) queued; their status shows below.", "success")
+    flash(
+        ngettext(
+            "%(num)d invitation queued; its status shows below.",
+            "%(num)d invitations queued; their status shows below.",
+            len(invited),
+        ),
+        "success",
+    )
     return redirect(url_for("admin.staff_list"))
 
 
@@ -120,7 +129,10 @@ def staff_invite(user_id: int):
     invited = account_links.invite(g.principal, person)
     if invited.handover_url is not None:
         return render_template("admin/staff_links.html", invited=[invited])
-    flash(f"An invitation to {person.email} is queued; its status shows below.", "success")
+    flash(
+        _("An invitation to %(email)s is queued; its status shows below.", email=person.email),
+        "success",
+    )
     return redirect(url_for("admin.staff_list"))
 
 
@@ -152,9 +164,11 @@ def staff_invitation(invitation_id: int):
     """Cancel an invitation, or (district admin) add the invited account now."""
     action = request.form.get("action")
     if action not in ("confirm", "cancel"):
-        raise DomainError("Unknown action.")
+        raise DomainError(_("Unknown action."))
     staff.settle_invitation(g.principal, invitation_id, confirm=action == "confirm")
-    flash("Added to this school." if action == "confirm" else "Invitation cancelled.", "success")
+    flash(
+        _("Added to this school.") if action == "confirm" else _("Invitation cancelled."), "success"
+    )
     return redirect(url_for("admin.staff_list"))
 
 
@@ -182,21 +196,21 @@ def staff_edit(user_id: int):
             staff.set_roles(g.principal, person, request.form.getlist("roles"))
         except DomainError as error:  # the roles form again, the message under it
             return rerender("admin/staff_edit.html", error, reload=page, roles_error=True)
-        flash(f"Roles of {person.name} saved.", "success")
+        flash(_("Roles of %(name)s saved.", name=person.name), "success")
     elif action == "deactivate":
         staff.set_active(g.principal, person, False)
-        flash(f"{person.name} is deactivated and signed out everywhere.", "success")
+        flash(_("%(name)s is deactivated and signed out everywhere.", name=person.name), "success")
     elif action == "activate":
         staff.set_active(g.principal, person, True)
-        flash(f"{person.name} can sign in again.", "success")
+        flash(_("%(name)s can sign in again.", name=person.name), "success")
     elif action == "unlock":
         staff.unlock_member(g.principal, person)
-        flash(f"{person.name} can try to sign in again now.", "success")
+        flash(_("%(name)s can try to sign in again now.", name=person.name), "success")
     elif action == "reset_password":
         temporary = staff.reset_password(g.principal, person)
         return render_template("admin/staff_password.html", person=person, password=temporary)
     else:
-        raise DomainError("Unknown action.")
+        raise DomainError(_("Unknown action."))
     return redirect(url_for("admin.staff_edit", user_id=person.id))
 
 
@@ -275,4 +289,5 @@ def schedule():
     by_day: dict[int, list[BellPeriod]] = {}
     for period in periods:
         by_day.setdefault(period.weekday, []).append(period)
-    return render_template("admin/schedule.html", by_day=by_day, weekdays=WEEKDAYS)
+    weekdays = get_day_names("abbreviated", locale=get_locale() or "en")
+    return render_template("admin/schedule.html", by_day=by_day, weekdays=weekdays)

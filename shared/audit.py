@@ -12,7 +12,9 @@ Who did it, one convention for every service:
   does not know yet (signing in, a failed sign-in's email).
 
 The audit label reads: the staff member's email, "device: <label>", "anonymous" (a
-request nobody is signed in to) or "system".
+request nobody is signed in to) or "system". A substitute for the day reads
+"substitute: <name> for <absent teacher's email>", and their events carry
+`substitute_id` in the detail (the actor user is the absent teacher they stand in for).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from flask import g, has_request_context, request
 
 from shared.extensions import db
-from shared.models import AuditEvent, Device, Guardian, User
+from shared.models import AuditEvent, Device, Guardian, SubstituteAssignment, User
 
 #: Keys never written to the audit detail, whatever a caller passes.
 _SECRET_KEYS = {"password", "password_hash", "secret", "token", "code", "csrf_token"}
@@ -41,12 +43,17 @@ class Actor:
     label: str | None = None
     #: A guardian on their family's page (never with a user or a device).
     guardian: Guardian | None = None
+    #: A substitute for the day, standing in for `user` (the absent teacher).
+    substitute: SubstituteAssignment | None = None
 
     @property
     def audit_label(self) -> str:
         """How the audit log names this actor."""
         if self.label is not None:
             return self.label
+        if self.substitute is not None:
+            teacher = self.user.email if self.user is not None else "?"
+            return f"substitute: {self.substitute.name} for {teacher}"
         if self.user is not None:
             return self.user.email
         if self.device is not None:
@@ -69,6 +76,7 @@ def current_actor() -> Actor:
         user=getattr(principal, "user", None),
         device=getattr(principal, "device", None),
         guardian=getattr(principal, "guardian", None),
+        substitute=getattr(principal, "substitute", None),
     )
 
 
@@ -101,6 +109,8 @@ def record(
     clean = {k: v for k, v in (detail or {}).items() if k not in _SECRET_KEYS}
     if actor.guardian is not None:  # the audit row's actor columns are for staff and devices
         clean["actor_guardian_id"] = actor.guardian.id
+    if actor.substitute is not None:  # the flag reports and the audit page read
+        clean["substitute_id"] = actor.substitute.id
     event = AuditEvent(
         school_id=school_id,
         actor_user_id=actor.user.id if actor.user is not None else None,

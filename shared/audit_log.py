@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, or_, select, text
 
 from shared.errors import InvalidInput
@@ -77,9 +78,9 @@ def _cursor(event: AuditEvent) -> str:
 
 
 def _parse_cursor(raw: str) -> tuple[datetime, int]:
-    micros, _, event_id = raw.partition(".")
+    micros, _dot, event_id = raw.partition(".")
     if not (micros.isdigit() and event_id.isdigit()):
-        raise InvalidInput("That page link is not valid: start from the newest events.")
+        raise InvalidInput(_("That page link is not valid: start from the newest events."))
     return _EPOCH + int(micros) * _MICROSECOND, int(event_id)
 
 
@@ -99,8 +100,8 @@ def page(school: School, filters: Filters, before: str = "") -> Page:
         query = query.where(
             func.lower(AuditEvent.actor_label).contains(filters.actor.lower(), autoescape=True)
         )
-    since = parse_date(filters.since, field="since", label="Since")
-    until = parse_date(filters.until, field="until", label="Until")
+    since = parse_date(filters.since, field="since", label=_("Since"))
+    until = parse_date(filters.until, field="until", label=_("Until"))
     if since is not None:
         query = query.where(AuditEvent.at >= school_day_bounds(school, since)[0])
     if until is not None:  # the whole of the last day

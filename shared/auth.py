@@ -121,7 +121,10 @@ def _password_closed(user: User, email: str, closed_by: sso_providers.Provider):
         actor_label=email,
     )
     db.session.commit()
-    message = f"Your district signs you in with {closed_by.label}: use the button above."
+    message = _(
+        "Your district signs you in with %(provider)s: use the button above.",
+        provider=closed_by.label,
+    )
     return render_template(
         "auth/login.html", error=message, email=email, next=request.form.get("next", "")
     ), 403
@@ -195,7 +198,7 @@ def answer_invitation(invitation_id: int):
         raise DomainError(_("Choose accept or decline."))
     school = staff.answer_invitation(g.principal.user, invitation_id, action == "accept")
     if action == "accept":
-        flash(f"You now work at {school.name} too.", "success")
+        flash(_("You now work at %(school)s too.", school=school.name), "success")
     else:
         flash(_("The invitation is declined."), "info")
     return redirect(url_for("auth.invitations"))

@@ -33,6 +33,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(roster_cli)
     app.cli.add_command(housekeeping_command)
     app.cli.add_command(purge_command)
+    app.cli.add_command(static_root_command)
+    app.cli.add_command(backup_command)
 
 
 def _refusal(error: DomainError) -> click.ClickException:
@@ -276,18 +278,67 @@ def purge_command(dry_run):
     """Delete records older than each school's retention periods (run it daily from cron)."""
     from shared.retention import purge_account_mail, purge_school, purge_sessions
 
+    verb = "would delete" if dry_run else "deleted"
     for school in db.session.scalars(select(School).order_by(School.id)).all():
-        counts = purge_school(school, dry_run=dry_run)
+        code = school.code  # the batches' commits expire `school`
+
+        def progress(name: str, count: int, code: str = code) -> None:
+            click.echo(f"  {code} {name}: {verb} {count}")
+
+        counts = purge_school(school, dry_run=dry_run, progress=progress)
         if not dry_run:
             db.session.commit()
         summary = ", ".join(f"{name} {count}" for name, count in counts.items())
-        click.echo(f"{school.code}: {'would delete' if dry_run else 'deleted'} {summary}")
+        click.echo(f"{code}: {verb} {summary}")
     sessions = purge_sessions(dry_run=dry_run)
     links = purge_account_mail(dry_run=dry_run)
     if not dry_run:
         db.session.commit()
-    click.echo(f"sign-in sessions: {'would delete' if dry_run else 'deleted'} {sessions}")
-    click.echo(f"sent mail and used links: {'would delete' if dry_run else 'deleted'} {links}")
+    click.echo(f"sign-in sessions: {verb} {sessions}")
+    click.echo(f"sent mail and used links: {verb} {links}")
+
+
+@click.command("backup")
+@click.option(
+    "--to", "target", required=True, type=click.Path(dir_okay=False), help="The backup file."
+)
+@with_appcontext
+def backup_command(target):
+    """Copy a SQLite database to a file, safely while passline runs (SQLite's online
+    backup). PostgreSQL is backed up with its own tools: pg_dump (README, Backups)."""
+    import os
+    import sqlite3
+
+    engine = db.engine
+    if engine.dialect.name != "sqlite":
+        raise click.ClickException(
+            "This database is PostgreSQL: back it up with pg_dump --format=custom "
+            '--file=passline.dump "$DATABASE_URL" (README, Backups).'
+        )
+    if os.path.exists(target):
+        raise click.ClickException(f"{target} exists already: give a new file.")
+    source = sqlite3.connect(engine.url.database)
+    try:
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)  # page by page; writers wait only moments
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    os.chmod(target, 0o600)  # it holds the school's students and staff
+    click.echo(f"backed up to {target}")
+
+
+@click.command("static-root")
+def static_root_command():
+    """Print the folder the packages are installed in, for the reverse proxy to serve
+    their static files from (`<it>/shared/static/`...: deploy/nginx/passline.conf)."""
+    import os
+
+    import shared
+
+    click.echo(os.path.dirname(os.path.dirname(os.path.abspath(shared.__file__))))
 
 
 # ------------------------------------------------------------------ the `passline` command

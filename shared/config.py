@@ -159,6 +159,12 @@ def from_environment(instance_path: str) -> dict:
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=env_int("SESSION_ABSOLUTE_HOURS", 12)),
         "DATABASE_CONNECT_TIMEOUT": env_float("DATABASE_CONNECT_TIMEOUT", 2.0),
         "DATABASE_POOL_TIMEOUT": env_float("DATABASE_POOL_TIMEOUT", 3.0),
+        # Each worker process keeps a pool (PostgreSQL): workers x (size + overflow) must
+        # stay under the server's max_connections (README, Production).
+        "DATABASE_POOL_SIZE": env_int("DATABASE_POOL_SIZE", 5),
+        "DATABASE_MAX_OVERFLOW": env_int("DATABASE_MAX_OVERFLOW", 10),
+        "DATABASE_POOL_RECYCLE": env_int("DATABASE_POOL_RECYCLE", 0),
+        "DATABASE_POOL_PRE_PING": env_bool("DATABASE_POOL_PRE_PING", True),
         "DATABASE_STATEMENT_TIMEOUT": env_float("DATABASE_STATEMENT_TIMEOUT", 5.0),
         "DATABASE_LOCK_TIMEOUT": env_float("DATABASE_LOCK_TIMEOUT", 5.0),
         "DATABASE_RETRY_AFTER": env_int("DATABASE_RETRY_AFTER", 5),
@@ -172,7 +178,14 @@ def from_environment(instance_path: str) -> dict:
         "PAIRING_CODE_MINUTES": env_int("PAIRING_CODE_MINUTES", 10),
         "PROXY_COUNT": env_int("PROXY_COUNT", 0),
         "LIVE_POLL_SHORTCUT": env_bool("LIVE_POLL_SHORTCUT", True),
+        # Live push streams one process keeps open at most (shared/live_push.py); under
+        # gunicorn's threaded worker each holds a thread (shared/gunicorn_conf.py).
+        "LIVE_STREAMS": env_int("LIVE_STREAMS", 5000),
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_MB", 20) * 1024 * 1024,
+        # Roster bundles (shared/roster/files.py): the most uncompressed data one may hold,
+        # and how many times a member may expand before it is taken for a zip bomb.
+        "ROSTER_MAX_MB": env_int("ROSTER_MAX_MB", 1024),
+        "ROSTER_MAX_RATIO": env_int("ROSTER_MAX_RATIO", 100),
         "RESET_REQUESTS_PER_ACCOUNT": env_int("RESET_REQUESTS_PER_ACCOUNT", 3),
         "RESET_REQUESTS_PER_ADDRESS": env_int("RESET_REQUESTS_PER_ADDRESS", 20),
         # Guardians' sign-in links (shared/family_sign_in.py): requests per address typed,
@@ -181,10 +194,17 @@ def from_environment(instance_path: str) -> dict:
         "FAMILY_LINKS_PER_FAMILY": env_int("FAMILY_LINKS_PER_FAMILY", 6),
         "FAMILY_LINKS_PER_ADDRESS": env_int("FAMILY_LINKS_PER_ADDRESS", 30),
         "FAMILY_SESSION_DAYS": env_int("FAMILY_SESSION_DAYS", 180),
+        # Wrong family codes (letters home, shared/family_codes.py) from one client address
+        # in LOGIN_THROTTLE_MINUTES before the sign-in page refuses codes from it.
+        "FAMILY_CODE_FAILURES_PER_ADDRESS": env_int("FAMILY_CODE_FAILURES_PER_ADDRESS", 10),
         **smtp_from_environment(),
         # Single sign-on: the longest wait for a provider's answer, and the providers
         # set in the environment (SSO_PROVIDERS and SSO_<KEY>_..., read by shared/sso_providers.py).
         "SSO_HTTP_TIMEOUT": env_float("SSO_HTTP_TIMEOUT", 5.0),
         "SSO_ENVIRONMENT": {k: v for k, v in os.environ.items() if k.startswith("SSO_")},
         "SOURCE_URL": os.environ.get("PASSLINE_SOURCE_URL", "").strip(),
+        # Who may read /metrics (shared/metrics.py): client addresses or networks, and a
+        # bearer token for a Prometheus elsewhere.
+        "METRICS_ALLOW": os.environ.get("METRICS_ALLOW", "127.0.0.1,::1"),
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", "").strip(),
     }

@@ -4,7 +4,9 @@ The core lists, runs and shows things it cannot know by name: the hall pass and 
 entries of the menu, the screens a paired device opens, the housekeeping jobs, what the
 purge deletes, the data inventory, what refuses a student's deletion, the demo
 school's history, what an emergency event stops (hall passes), who is away today and
-who may take a student home (the reunification gates).
+who may take a student home (the reunification gates), what /metrics counts by school,
+who records that a student goes home early (a call to the office's "bring your things"),
+what a family's own download adds of a blueprint's (the car line's carpools).
 A blueprint describes its parts once, with `contribute(bp, ...)`
 (in its `contributions.py`); they join the app's registry when the application factory
 registers the blueprint (Flask's `record_once`), so two apps built in one process never
@@ -159,6 +161,27 @@ class ReleaseSource:
 StudentsAway = Callable[["School", datetime], dict[int, str]]
 
 
+#: A blueprint's records about a family for the family's own download, by kind:
+#: `records(family)` -> {kind: [row, ...]} (the car line: its carpools, the other family
+#: named by its tag number only).
+FamilyRecords = Callable[..., dict[str, list[dict[str, Any]]]]
+
+
+#: Record that a student goes home early, from the office, at `at` (aware):
+#: `record(school, actor, student, at)` (the car line: today's plan says picked up early).
+EarlyPickup = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class SchoolGauge:
+    """A number /metrics reads from the database at each scrape, by school (shared/metrics.py):
+    `count(schools)` -> {school id: value}; a school left out counts 0."""
+
+    name: str
+    help: str
+    count: Callable[[list[School]], dict[int, int]]
+
+
 @dataclass
 class Contributions:
     """Everything contributed to one app, in the order the blueprints were registered."""
@@ -174,6 +197,9 @@ class Contributions:
     emergency_hooks: list[EmergencyHook] = field(default_factory=list)
     students_away: list[StudentsAway] = field(default_factory=list)
     release_sources: list[ReleaseSource] = field(default_factory=list)
+    school_gauges: list[SchoolGauge] = field(default_factory=list)
+    early_pickups: list[EarlyPickup] = field(default_factory=list)
+    family_records: list[FamilyRecords] = field(default_factory=list)
 
     def add(self, other: Contributions) -> None:
         """Append another blueprint's parts; a table described twice is a mistake."""
@@ -191,6 +217,9 @@ class Contributions:
         self.emergency_hooks.extend(other.emergency_hooks)
         self.students_away.extend(other.students_away)
         self.release_sources.extend(other.release_sources)
+        self.school_gauges.extend(other.school_gauges)
+        self.early_pickups.extend(other.early_pickups)
+        self.family_records.extend(other.family_records)
 
 
 def contribute(bp: Blueprint, **parts: Any) -> None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from itertools import chain
 
 from flask import Response, stream_with_context
+from flask_babel import pgettext
 
 #: What a cell may not start with: a spreadsheet would run it as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -23,13 +24,14 @@ def safe_cell(value, *, decimals: int | None = None, yes_no: bool = False) -> st
 
     The one CSV cell guard. Reports choose how numbers and flags read:
     `decimals` writes floats with that many decimals (a number, never a formula, so
-    "-1.5" stays as it is) and `yes_no` writes booleans as "yes" / "no". Use
+    "-1.5" stays as it is) and `yes_no` writes booleans as "yes" / "no", in the reader's
+    language like the file's headers ("sí" / "no"). Use
     `functools.partial(safe_cell, decimals=1, yes_no=True)` as `csv_text`'s `cell`.
     """
     if value is None:
         return ""
     if yes_no and isinstance(value, bool):
-        return "yes" if value else "no"
+        return pgettext("a CSV cell", "yes") if value else pgettext("a CSV cell", "no")
     if decimals is not None and isinstance(value, float):
         return f"{value:.{decimals}f}"
     text = str(value)

@@ -66,6 +66,18 @@ def write_intent() -> Iterator[None]:
         _write_intent.reset(token)
 
 
+@contextmanager
+def read_intent() -> Iterator[None]:
+    """Make transactions begun inside this block plain reads on SQLite (a deferred BEGIN,
+    no write lock), wherever they run: a streamed download's later batches run after its
+    request has ended, where a transaction would otherwise take the write lock."""
+    token = _write_intent.set(False)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
 def write_now(session: Session, statement) -> None:
     """Run a small bookkeeping write (last seen times) from any request.
 

@@ -11,6 +11,10 @@ from SEED and its name, so its data does not depend on which other blueprints lo
 refuses to touch a database that holds real data, and pages of the demo school carry a
 banner. Most of its length is those name lists and the school's bell times: data, kept
 beside the code that draws from it.
+
+Why one module: it is the demo school's one script, read top to bottom (school,
+staff, rooms, classes, students, families); the blueprints add their history through
+their own demo loaders.
 """
 
 import random
@@ -47,13 +51,16 @@ SCHOOL_TIMEZONE = "America/Chicago"
 PASSWORD = "passline-demo"  # noqa: S105  (published: every demo account has it)
 SEED = 1865
 
-#: The accounts to sign in with, one per role: (email, name, role).
+#: The accounts to sign in with, one per role and the counselor: (email, name, role).
 ROLE_ACCOUNTS = (
     ("admin@example.org", "Avery Admin", "admin"),
     ("office@example.org", "Olivia Office", "office"),
     ("teacher@example.org", "Terry Teacher", "teacher"),
     ("staff@example.org", "Sam Staff", "staff"),
+    # The counselor: staff who schedules appointments (hallpass/demo_appointments.py).
+    ("counselor@example.org", "Casey Counselor", "staff"),
 )
+COUNSELOR_EMAIL = "counselor@example.org"
 
 SUBJECTS = ("Math", "English", "Science", "Social Studies", "PE", "Art", "Spanish")
 

@@ -16,6 +16,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 
 from shared import audit, pairing
@@ -32,6 +33,8 @@ bp = Blueprint("devices", __name__)
 
 #: A paired device keeps its cookie for about a year, until it is revoked.
 DEVICE_COOKIE_SECONDS = 400 * 24 * 3600
+#: What a display shows, as people read it.
+PURPOSE_LABELS = {"dismissal": lazy_gettext("Dismissal"), "hallway": lazy_gettext("Hallway")}
 
 
 def device_screens(kind: str, purpose: str | None) -> list[tuple[str, str]]:
@@ -68,7 +71,11 @@ def pair():
 
 def _device_page() -> dict:
     device = g.principal.device
-    return {"device": device, "screens": device_screens(device.kind, device.purpose)}
+    return {
+        "device": device,
+        "screens": device_screens(device.kind, device.purpose),
+        "purpose_labels": PURPOSE_LABELS,
+    }
 
 
 @bp.route("/device")
@@ -116,6 +123,7 @@ def new_pairing_code():
         "kinds": [(k, DEVICE_KIND_LABELS[k]) for k in pairing.pairable_kinds(principal)],
         "rooms": pairing.pairable_rooms(principal),
         "purposes": DISPLAY_PURPOSES,
+        "purpose_labels": PURPOSE_LABELS,
     }
     if request.method == "GET":
         return render_template("devices/new.html", form={}, **context)
@@ -148,7 +156,12 @@ def list_devices():
         .where(Device.school_id == g.principal.school_id)
         .order_by(Device.revoked_at.is_not(None), Device.label)
     ).all()
-    return render_template("devices/list.html", devices=devices, kind_labels=DEVICE_KIND_LABELS)
+    return render_template(
+        "devices/list.html",
+        devices=devices,
+        kind_labels=DEVICE_KIND_LABELS,
+        purpose_labels=PURPOSE_LABELS,
+    )
 
 
 @bp.route("/devices/<int:device_id>/language", methods=["POST"])

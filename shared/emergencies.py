@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,8 +29,9 @@ from shared.emergency_models import (
 )
 from shared.errors import Conflict, InvalidInput
 from shared.extensions import db
+from shared.formats import format_time
 from shared.models import School
-from shared.timeutil import local, utcnow
+from shared.timeutil import utcnow
 
 #: The live-update topic of every emergency screen of a school (roll, command view).
 TOPIC = "emergency"
@@ -48,7 +50,7 @@ def running_event(school: School | int | None) -> EmergencyEvent | None:
 
 
 def load_event(school: School, event_id: object) -> EmergencyEvent:
-    return school_record(EmergencyEvent, event_id, school.id, "No such emergency event.")
+    return school_record(EmergencyEvent, event_id, school.id, _("No such emergency event."))
 
 
 def past_events(school: School, limit: int = 20) -> list[EmergencyEvent]:
@@ -65,8 +67,10 @@ def past_events(school: School, limit: int = 20) -> list[EmergencyEvent]:
 
 def _kind(kind: str | None) -> str:
     if kind not in set(EventKind):
-        choices = ", ".join(KIND_LABELS.values())
-        raise InvalidInput(f"Choose what kind of event this is: {choices}.", field="kind")
+        choices = ", ".join(str(label) for label in KIND_LABELS.values())
+        raise InvalidInput(
+            _("Choose what kind of event this is: %(choices)s.", choices=choices), field="kind"
+        )
     return kind
 
 
@@ -74,16 +78,23 @@ def _location(location: str | None) -> str | None:
     cleaned = " ".join((location or "").split())
     if len(cleaned) > LOCATION_LENGTH:
         raise InvalidInput(
-            f"Off-site location: at most {LOCATION_LENGTH} characters.", field="location"
+            _("Off-site location: at most %(num)d characters.", num=LOCATION_LENGTH),
+            field="location",
         )
     return cleaned or None
 
 
 def _already_running(school: School) -> Conflict:
     running = running_event(school)
-    since = f" since {local(running.started_at, school.timezone):%H:%M}" if running else ""
-    what = running.title if running else "An event"
-    return Conflict(f"{what} is already running{since}: end it before starting another.")
+    if running is None:
+        return Conflict(_("An event is already running: end it before starting another."))
+    return Conflict(
+        _(
+            "%(event)s is already running since %(time)s: end it before starting another.",
+            event=running.title,
+            time=format_time(running.started_at, school.timezone),
+        )
+    )
 
 
 def start_event(
@@ -141,14 +152,14 @@ def end_event(
     now = now or utcnow()
     event = running_event(school)
     if event is None:
-        raise Conflict("No emergency event is running.")
+        raise Conflict(_("No emergency event is running."))
     ended = db.session.execute(
         EmergencyEvent.__table__.update()
         .where(EmergencyEvent.id == event.id, EmergencyEvent.ended_at.is_(None))
         .values(ended_at=now, ended_by_label=actor.audit_label[:254], summary=summary)
     )
     if ended.rowcount != 1:
-        raise Conflict("This event has already ended.")
+        raise Conflict(_("This event has already ended."))
     db.session.refresh(event)
     for hook in contributions().emergency_hooks:
         hook.end(school, actor)

@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -39,10 +41,10 @@ class EventKind(StrEnum):
 
 
 KIND_LABELS = {
-    EventKind.EVACUATION: "Evacuation",
-    EventKind.REVERSE_EVACUATION: "Reverse evacuation",
-    EventKind.SHELTER: "Shelter in place",
-    EventKind.EARLY_RELEASE: "Early release (weather)",
+    EventKind.EVACUATION: lazy_gettext("Evacuation"),
+    EventKind.REVERSE_EVACUATION: lazy_gettext("Reverse evacuation"),
+    EventKind.SHELTER: lazy_gettext("Shelter in place"),
+    EventKind.EARLY_RELEASE: lazy_gettext("Early release (weather)"),
 }
 
 
@@ -56,16 +58,18 @@ class MarkStatus(StrEnum):
 
 
 MARK_LABELS = {
-    MarkStatus.PRESENT: "Present",
-    MarkStatus.MISSING: "Missing",
-    MarkStatus.INJURED: "Injured",
-    MarkStatus.WITH_STAFF: "With another staff member",
-    MarkStatus.RELEASED: "Released",
+    MarkStatus.PRESENT: lazy_gettext("Present"),
+    MarkStatus.MISSING: lazy_gettext("Missing"),
+    MarkStatus.INJURED: lazy_gettext("Injured"),
+    MarkStatus.WITH_STAFF: lazy_gettext("With another staff member"),
+    MarkStatus.RELEASED: lazy_gettext("Released"),
 }
 
 LOCATION_LENGTH = 200
 WITH_STAFF_LENGTH = 200
 MAX_CLIENT_KEY_LENGTH = 64
+#: A gate form's client key is kept with its requests, in a shorter column.
+GROUP_KEY_LENGTH = 40
 
 
 class EmergencyEvent(db.Model):
@@ -108,12 +112,12 @@ class EmergencyEvent(db.Model):
 
     @property
     def kind_label(self) -> str:
-        return KIND_LABELS.get(self.kind, self.kind)
+        return str(KIND_LABELS.get(self.kind, self.kind))
 
     @property
     def title(self) -> str:
         """ "Drill: Evacuation" or "Evacuation": how every screen names the event."""
-        return f"Drill: {self.kind_label}" if self.drill else self.kind_label
+        return _("Drill: %(kind)s", kind=self.kind_label) if self.drill else self.kind_label
 
 
 class RollMark(db.Model):
@@ -152,7 +156,7 @@ class RollMark(db.Model):
 
     @property
     def label(self) -> str:
-        return MARK_LABELS.get(self.status, self.status)
+        return str(MARK_LABELS.get(self.status, self.status))
 
 
 class EmergencyReceipt(db.Model):
@@ -166,6 +170,22 @@ class EmergencyReceipt(db.Model):
     #: The client's random key, the same on every retry of one write.
     key: Mapped[str] = mapped_column(String(MAX_CLIENT_KEY_LENGTH))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GroupAccounted(db.Model):
+    """When every student of one group (a class at the start, with the students its roll
+    added) was first accounted for: a drill is timed per class, not only for the school."""
+
+    __tablename__ = "emergency_group_accounted"
+    __table_args__ = (UniqueConstraint("event_id", "class_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("emergency_events.id", ondelete="CASCADE"))
+    class_id: Mapped[int] = mapped_column(
+        ForeignKey("classes.id", ondelete="CASCADE"), index=True
+    )
+    accounted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    school_class: Mapped[SchoolClass] = relationship()
 
 
 class RequestStatus(StrEnum):
@@ -207,7 +227,8 @@ class ReunificationRequest(db.Model):
         ForeignKey("students.id", ondelete="CASCADE"), index=True
     )
     #: Siblings asked for together share the key (the first request's id as text).
-    group_key: Mapped[str] = mapped_column(String(40))
+    #: The requests of one gate form (siblings asked for together): the form's client key.
+    group_key: Mapped[str] = mapped_column(String(GROUP_KEY_LENGTH))
     #: The adult's name as on the ID shown.
     adult_name: Mapped[str] = mapped_column(String(ADULT_NAME_LENGTH))
     relationship_to_student: Mapped[str] = mapped_column(String(RELATIONSHIP_LENGTH))

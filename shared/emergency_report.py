@@ -1,6 +1,7 @@
 """The report of an emergency event or drill: its timeline, how long full accounting took,
 every release (to whom, with what ID check, by whom), and who was still missing or not
-released; the same rows as a CSV for the district's records.
+released; the same rows as a CSV for the district's records (its headers and words in the
+reader's language, its times ISO).
 
 Read from the event's own tables (not the audit log), so a report of a school of a
 thousand students is a handful of queries.
@@ -11,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext, ngettext
 from sqlalchemy import func, select
 
 from shared import emergency_roll, reunification
 from shared.emergency_models import (
-    MARK_LABELS,
     EmergencyEvent,
     EmergencyRelease,
     MarkStatus,
@@ -35,36 +37,64 @@ class Moment:
 def timeline(school: School, event: EmergencyEvent) -> list[Moment]:
     """What happened when: start, first and last roll mark, full accounting, each
     release and refusal, the end."""
-    moments = [Moment(event.started_at, f"{event.title} started by {event.started_by_label}")]
+    moments = [
+        Moment(
+            event.started_at,
+            _("%(event)s started by %(who)s", event=event.title, who=event.started_by_label),
+        )
+    ]
     first, last, count = db.session.execute(
         select(func.min(RollMark.marked_at), func.max(RollMark.marked_at), func.count()).where(
             RollMark.event_id == event.id, RollMark.status != MarkStatus.RELEASED
         )
     ).one()
     if first is not None:
-        moments.append(Moment(first, "First roll mark"))
-        moments.append(Moment(last, f"Last roll mark ({count} students marked)"))
+        moments.append(Moment(first, _("First roll mark")))
+        moments.append(
+            Moment(
+                last,
+                ngettext(
+                    "Last roll mark (%(num)d student marked)",
+                    "Last roll mark (%(num)d students marked)",
+                    count,
+                ),
+            )
+        )
+    for group in emergency_roll.group_times(event):
+        moments.append(
+            Moment(group.at, _("%(group)s: every student accounted for", group=group.name))
+        )
     if event.fully_accounted_at is not None:
-        moments.append(Moment(event.fully_accounted_at, "Every student accounted for"))
+        moments.append(Moment(event.fully_accounted_at, _("Every student accounted for")))
     for release in reunification.releases(event):
         request = release.request
         moments.append(
             Moment(
                 release.released_at,
-                f"{release.student.display_name} released to {request.adult_name} "
-                f"({request.relationship_to_student}, {request.id_check}) "
-                f"by {release.released_by_label}",
+                _(
+                    "%(name)s released to %(adult)s (%(relationship)s, %(id_check)s) by %(who)s",
+                    name=release.student.display_name,
+                    adult=request.adult_name,
+                    relationship=request.relationship_to_student,
+                    id_check=reunification.recorded_text(request.id_check),
+                    who=release.released_by_label,
+                ),
             )
         )
     for refused in reunification.refusals(event):
         moments.append(
             Moment(
                 refused.requested_at,
-                f"{refused.student.display_name}: {refused.adult_name} refused ({refused.refusal})",
+                _(
+                    "%(name)s: %(adult)s refused (%(why)s)",
+                    name=refused.student.display_name,
+                    adult=refused.adult_name,
+                    why=reunification.recorded_text(refused.refusal),
+                ),
             )
         )
     if event.ended_at is not None:
-        moments.append(Moment(event.ended_at, f"Ended by {event.ended_by_label}"))
+        moments.append(Moment(event.ended_at, _("Ended by %(who)s", who=event.ended_by_label)))
     return sorted(moments, key=lambda m: m.at)
 
 
@@ -73,6 +103,10 @@ class Report:
     event: EmergencyEvent
     moments: list[Moment]
     minutes: float | None
+    #: Each group fully accounted for, fastest first.
+    group_minutes: list[emergency_roll.GroupTime]
+    #: Groups never fully accounted for.
+    groups_not_accounted: list[str]
     releases: list[EmergencyRelease]
     refusals: list
     still_missing: list[str]
@@ -82,6 +116,8 @@ class Report:
 
 def report(school: School, event: EmergencyEvent) -> Report:
     board = emergency_roll.board(school, event)
+    group_minutes = emergency_roll.group_times(event)
+    timed = {group.class_id for group in group_minutes}
     released = reunification.releases(event)
     released_ids = {r.student_id for r in released}
     marks = {
@@ -97,6 +133,12 @@ def report(school: School, event: EmergencyEvent) -> Report:
         event=event,
         moments=timeline(school, event),
         minutes=emergency_roll.minutes_to_full_accounting(event),
+        group_minutes=group_minutes,
+        groups_not_accounted=[
+            t.name
+            for t in board.groups
+            if t.group_id is not None and t.total and t.group_id not in timed
+        ],
         releases=released,
         refusals=reunification.refusals(event),
         still_missing=board.school.missing_names,
@@ -106,22 +148,22 @@ def report(school: School, event: EmergencyEvent) -> Report:
 
 
 CSV_HEADER = [
-    "Event",
-    "Drill",
-    "Student",
-    "Student number",
-    "Grade",
-    "Group",
-    "Roll",
-    "With staff member",
-    "Marked by",
-    "Marked at",
-    "Released to",
-    "Relationship",
-    "ID checked",
-    "Override reason",
-    "Released by",
-    "Released at",
+    lazy_gettext("Event"),
+    lazy_gettext("Drill"),
+    lazy_gettext("Student"),
+    lazy_gettext("Student number"),
+    lazy_gettext("Grade"),
+    lazy_gettext("Group"),
+    lazy_gettext("Roll"),
+    lazy_gettext("With staff member"),
+    lazy_gettext("Marked by"),
+    lazy_gettext("Marked at"),
+    lazy_gettext("Released to"),
+    lazy_gettext("Relationship"),
+    lazy_gettext("ID checked"),
+    lazy_gettext("Override reason"),
+    lazy_gettext("Released by"),
+    lazy_gettext("Released at"),
 ]
 
 
@@ -133,7 +175,7 @@ def csv_rows(school: School, event: EmergencyEvent):
         for m in db.session.scalars(select(RollMark).where(RollMark.event_id == event.id))
     }
     releases = {r.student_id: r for r in reunification.releases(event)}
-    yield CSV_HEADER
+    yield [str(header) for header in CSV_HEADER]
     students = db.session.scalars(
         select(Student)
         .where(Student.school_id == school.id, Student.active.is_(True))
@@ -150,13 +192,13 @@ def csv_rows(school: School, event: EmergencyEvent):
             student.student_number,
             student.grade,
             mark.school_class.name if mark and mark.school_class else "",
-            MARK_LABELS.get(mark.status, mark.status) if mark else "Not marked",
+            mark.label if mark else _("Not marked"),
             mark.with_staff if mark else "",
             mark.marked_by_label if mark else "",
             f"{local(mark.marked_at, tz):%Y-%m-%d %H:%M:%S}" if mark else "",
             request.adult_name if request else "",
             request.relationship_to_student if request else "",
-            request.id_check if request else "",
+            reunification.recorded_text(request.id_check) if request else "",
             request.override_reason if request else "",
             release.released_by_label if release else "",
             f"{local(release.released_at, tz):%Y-%m-%d %H:%M:%S}" if release else "",

@@ -9,6 +9,10 @@ theirs: the mark then carries the teacher's class.
 Marks are idempotent and safe out of order: each carries the client's key (a retry is
 done once) and the time of the tap; an older tap that reaches the server late never
 overrides a newer mark, and nothing overrides "released" (the UPDATE says so itself).
+
+Why one module: roll marks and the counts they feed (the command view, the time to
+full accounting, per group) share the same rules for who is accounted for; kept with
+them so the counts and the marks cannot drift apart.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from shared import audit, live
 from shared.access import school_record
 from shared.audit import Actor
 from shared.contributions import contributions
+from shared.database import upsert_insert
 from shared.emergencies import TOPIC
 from shared.emergency_models import (
     MARK_LABELS,
@@ -30,14 +37,16 @@ from shared.emergency_models import (
     WITH_STAFF_LENGTH,
     EmergencyEvent,
     EmergencyReceipt,
+    GroupAccounted,
     MarkStatus,
     RollMark,
 )
 from shared.errors import Conflict, InvalidInput
 from shared.extensions import db
+from shared.formats import format_time
 from shared.models import Enrollment, School, SchoolClass, Student
 from shared.schedule import current_period, teacher_classes
-from shared.timeutil import local, utcnow
+from shared.timeutil import utcnow
 
 #: What a teacher may mark (released is the release gate's alone).
 ROLL_STATUSES = (
@@ -115,7 +124,7 @@ def class_roll(school: School, event: EmergencyEvent, section: SchoolClass) -> l
         mark = marks.get(student.id)
         elsewhere = None
         if mark is not None and mark.class_id not in (None, section.id):
-            elsewhere = mark.school_class.name if mark.school_class else "another group"
+            elsewhere = mark.school_class.name if mark.school_class else _("another group")
         rows.append(Row(student, mark, student.id in out, elsewhere, away.get(student.id)))
     return rows
 
@@ -131,7 +140,7 @@ def _away(school: School, event: EmergencyEvent) -> dict[int, str]:
 def _client_key(key: str | None) -> str:
     key = (key or "").strip()
     if not key or len(key) > MAX_CLIENT_KEY_LENGTH:
-        raise InvalidInput("This write has no valid client key. Reload the page.")
+        raise InvalidInput(_("This write has no valid client key. Reload the page."))
     return key
 
 
@@ -180,26 +189,30 @@ def mark_student(
     """Mark a student present, missing, injured or with another staff member."""
     now = now or utcnow()
     if event.ended_at is not None:
-        raise Conflict("This event has ended: the roll is closed.")
-    student = school_record(Student, student_id, school.id, "No such student at this school.")
+        raise Conflict(_("This event has ended: the roll is closed."))
+    student = school_record(Student, student_id, school.id, _("No such student at this school."))
     if status not in ROLL_STATUSES:
-        raise InvalidInput("Mark the student present, missing, injured or with another staff.")
+        raise InvalidInput(_("Mark the student present, missing, injured or with another staff."))
     section = None
     if class_id not in (None, ""):
-        section = school_record(SchoolClass, class_id, school.id, "No such class at this school.")
+        section = school_record(
+            SchoolClass, class_id, school.id, _("No such class at this school.")
+        )
     who = " ".join((with_staff or "").split()) or None
     if status == MarkStatus.WITH_STAFF and who is None:
-        raise InvalidInput("Say which staff member the student is with.", field="with_staff")
+        raise InvalidInput(_("Say which staff member the student is with."), field="with_staff")
     if who is not None and len(who) > WITH_STAFF_LENGTH:
-        raise InvalidInput(f"At most {WITH_STAFF_LENGTH} characters.", field="with_staff")
+        raise InvalidInput(
+            _("At most %(num)d characters.", num=WITH_STAFF_LENGTH), field="with_staff"
+        )
     if status != MarkStatus.WITH_STAFF:
         who = None
     fresh = claim_key(event, key)
     existing = _mark_of(event, student.id)
     if not fresh:
         if existing is None:  # the first try was refused: this retry is a new attempt
-            raise Conflict("This mark was already sent and refused. Mark the student again.")
-        return Marked(existing, False, "Already received.")
+            raise Conflict(_("This mark was already sent and refused. Mark the student again."))
+        return Marked(existing, False, _("Already received."))
     tapped = _tap_time(event, at_ms, now)
     values = {
         "status": status,
@@ -237,11 +250,14 @@ def mark_student(
     if not changed:
         if mark.status == MarkStatus.RELEASED:
             raise Conflict(
-                f"{student.display_name} was released at "
-                f"{local(mark.marked_at, school.timezone):%H:%M} ({mark.marked_by_label}): "
-                "the roll keeps them released."
+                _(
+                    "%(name)s was released at %(time)s (%(by)s): the roll keeps them released.",
+                    name=student.display_name,
+                    time=format_time(mark.marked_at, school.timezone),
+                    by=mark.marked_by_label,
+                )
             )
-        return Marked(mark, False, "A newer mark was made meanwhile; it stands.")
+        return Marked(mark, False, _("A newer mark was made meanwhile; it stands."))
     audit.record(
         "emergency.roll_mark",
         school_id=school.id,
@@ -257,7 +273,7 @@ def mark_student(
             "late_seconds": int((now - tapped).total_seconds()),
         },
     )
-    _note_full_accounting(school, event, now)
+    note_full_accounting(school, event, now)
     live.bump(school.id, TOPIC)
     return Marked(mark, True)
 
@@ -269,11 +285,16 @@ def _mark_of(event: EmergencyEvent, student_id: int, fresh: bool = False) -> Rol
     return db.session.scalar(query)
 
 
-def _note_full_accounting(school: School, event: EmergencyEvent, now: datetime) -> None:
-    """The first time every expected student is accounted for, the event records when."""
+def note_full_accounting(school: School, event: EmergencyEvent, now: datetime) -> None:
+    """The first time every expected student is accounted for, the event records when
+    (after a roll mark, and after a release: a student released straight from the
+    request gate, never marked, is accounted for too); so does each group, the first
+    time all of its students are. Once the school is, every group is too."""
     if event.fully_accounted_at is not None:
         return
-    if board(school, event).school.expected_left == 0:
+    now_board = board(school, event)
+    _note_groups_accounted(event, now_board, now)
+    if now_board.school.expected_left == 0:
         db.session.execute(
             update(EmergencyEvent)
             .where(EmergencyEvent.id == event.id, EmergencyEvent.fully_accounted_at.is_(None))
@@ -281,6 +302,57 @@ def _note_full_accounting(school: School, event: EmergencyEvent, now: datetime) 
             .execution_options(synchronize_session=False)
         )
         event.fully_accounted_at = now
+
+
+def _note_groups_accounted(event: EmergencyEvent, now_board: Board, now: datetime) -> None:
+    """Record the groups whose students are all accounted for now, once each (the
+    unique key keeps the first time when two phones finish a group at once)."""
+    recorded = set(
+        db.session.scalars(
+            select(GroupAccounted.class_id).where(GroupAccounted.event_id == event.id)
+        )
+    )
+    done = [
+        t.group_id
+        for t in now_board.groups
+        if t.group_id is not None and t.total and not t.expected_left and t.group_id not in recorded
+    ]
+    if done:
+        insert = upsert_insert(db.session.get_bind().dialect.name)
+        db.session.execute(
+            insert(GroupAccounted)
+            .values([{"event_id": event.id, "class_id": g, "accounted_at": now} for g in done])
+            .on_conflict_do_nothing(index_elements=["event_id", "class_id"])
+        )
+
+
+@dataclass(frozen=True)
+class GroupTime:
+    """A group fully accounted for: when, and how many minutes after the start."""
+
+    class_id: int
+    name: str
+    at: datetime
+    minutes: float
+
+
+def group_times(event: EmergencyEvent) -> list[GroupTime]:
+    """Each group fully accounted for, fastest first."""
+    rows = db.session.scalars(
+        select(GroupAccounted)
+        .where(GroupAccounted.event_id == event.id)
+        .options(joinedload(GroupAccounted.school_class))
+        .order_by(GroupAccounted.accounted_at, GroupAccounted.id)
+    )
+    return [
+        GroupTime(
+            row.class_id,
+            row.school_class.name,
+            row.accounted_at,
+            (row.accounted_at - event.started_at) / timedelta(minutes=1),
+        )
+        for row in rows
+    ]
 
 
 # ------------------------------------------------------------------ the command view
@@ -291,6 +363,8 @@ class Tally:
     """Counts for one group or the whole school."""
 
     name: str
+    #: The group's class (None for the school and for "no class now").
+    group_id: int | None = None
     total: int = 0
     accounted: int = 0
     missing: int = 0
@@ -334,6 +408,29 @@ class Board:
     away: list[tuple[Student, str, RollMark | None]]
 
 
+def home_groups(groups: list[SchoolClass]) -> dict[int, int]:
+    """Each student's class among `groups` (those meeting at the start), by student id."""
+    home: dict[int, int] = {}
+    if not groups:
+        return home
+    for student_id, class_id in db.session.execute(
+        select(Enrollment.student_id, Enrollment.class_id)
+        .where(Enrollment.class_id.in_([g.id for g in groups]))
+        .order_by(Enrollment.class_id)
+    ):
+        home.setdefault(student_id, class_id)
+    return home
+
+
+def group_of(student_id: int, mark: RollMark | None, home: dict[int, int]) -> int | None:
+    """The group a student is with: the one their roll mark places them in (a teacher
+    added them), else their class at the start. The command view counts them there and
+    the runners of that area fetch them."""
+    if mark is not None and mark.class_id:
+        return mark.class_id
+    return home.get(student_id)
+
+
 def board(school: School, event: EmergencyEvent) -> Board:
     """Who is accounted for, missing, injured and released, by group and for the school.
 
@@ -343,17 +440,11 @@ def board(school: School, event: EmergencyEvent) -> Board:
     """
     marks = _marks(event)
     groups = groups_at_start(school, event)
-    home: dict[int, int] = {}
-    for student_id, class_id in db.session.execute(
-        select(Enrollment.student_id, Enrollment.class_id)
-        .where(Enrollment.class_id.in_([g.id for g in groups]))
-        .order_by(Enrollment.class_id)
-    ):
-        home.setdefault(student_id, class_id)
-    tallies = {g.id: Tally(g.name) for g in groups}
+    home = home_groups(groups)
+    tallies = {g.id: Tally(g.name, g.id) for g in groups}
     names = {g.id: g.name for g in groups}
-    whole = Tally("School")
-    no_class = Tally("No class now")
+    whole = Tally(_("School"))
+    no_class = Tally(_("No class now"))
     away_list = []
     away = _away(school, event)
     students = db.session.scalars(
@@ -367,10 +458,10 @@ def board(school: School, event: EmergencyEvent) -> Board:
             away_list.append((student, away[student.id], mark))
             if mark is None:
                 continue
-        group_id = mark.class_id if mark is not None and mark.class_id else home.get(student.id)
+        group_id = group_of(student.id, mark, home)
         if group_id is not None and group_id not in tallies and mark is not None:
             cls = mark.school_class
-            tallies[group_id] = Tally(cls.name if cls else "Another group")
+            tallies[group_id] = Tally(cls.name if cls else _("Another group"), group_id)
             names[group_id] = tallies[group_id].name
         tally = tallies.get(group_id, no_class) if group_id is not None else no_class
         tally.count(student, mark)

@@ -10,13 +10,16 @@ from __future__ import annotations
 from functools import partial
 
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext, lazy_ngettext
 
-from shared import audit, emergencies, emergency_report, emergency_roll, live
+from shared import audit, emergencies, emergency_report, emergency_roll, live, reunification
 from shared.access import access, school_record
 from shared.audit import current_actor
 from shared.csvfile import csv_download, csv_text, safe_cell
 from shared.emergency_models import KIND_LABELS, EmergencyEvent
 from shared.errors import Conflict
+from shared.i18n import js_messages_add
 from shared.models import SchoolClass
 from shared.students import search_students, search_text
 
@@ -27,12 +30,114 @@ COMMAND = ("admin", "office", "device:display")
 #: Most students the "add a student" search lists.
 FIND_LIMIT = 20
 
+#: The roll's, the release gate's and their outbox's script messages (shared/i18n.py).
+#: A count's words come in two forms, "<key>.one" for 1 and "<key>.other" for any other
+#: count (the catalog's forms for 1 and for 2: English and Spanish say plurals so).
+js_messages_add(
+    {
+        "outbox.signed_out": lazy_gettext("signed out: sign in again, the marks are kept"),
+        "outbox.stale": lazy_gettext("this page is out of date: reload it, the marks are kept"),
+        "outbox.outage": lazy_gettext("no connection to the school's server, trying again"),
+        "outbox.status": lazy_gettext("the server answered {status}"),
+        "outbox.timeout": lazy_gettext("no answer in time"),
+        "outbox.offline": lazy_gettext("offline"),
+        "roll.present": lazy_gettext("Present"),
+        "roll.missing": lazy_gettext("Missing"),
+        "roll.injured": lazy_gettext("Injured"),
+        "roll.with_staff": lazy_gettext("With staff"),
+        "roll.refused": lazy_gettext("refused"),
+        "roll.item_tries.one": lazy_ngettext("{label} ({count} try)", "{label} ({count} tries)", 1),
+        "roll.item_tries.other": lazy_ngettext(
+            "{label} ({count} try)", "{label} ({count} tries)", 2
+        ),
+        "roll.offline.one": lazy_ngettext(
+            "Offline. {count} mark is kept on this phone and sent when the network is back.",
+            "Offline. {count} marks are kept on this phone and sent when the network is back.",
+            1,
+        ),
+        "roll.offline.other": lazy_ngettext(
+            "Offline. {count} mark is kept on this phone and sent when the network is back.",
+            "Offline. {count} marks are kept on this phone and sent when the network is back.",
+            2,
+        ),
+        "roll.failed.one": lazy_ngettext(
+            "{count} mark not sent yet ({problem}). Trying again.",
+            "{count} marks not sent yet ({problem}). Trying again.",
+            1,
+        ),
+        "roll.failed.other": lazy_ngettext(
+            "{count} mark not sent yet ({problem}). Trying again.",
+            "{count} marks not sent yet ({problem}). Trying again.",
+            2,
+        ),
+        "roll.sending.one": lazy_ngettext("Sending {count} mark…", "Sending {count} marks…", 1),
+        "roll.sending.other": lazy_ngettext("Sending {count} mark…", "Sending {count} marks…", 2),
+        "gate.released": lazy_gettext("Released: {label}."),
+        "gate.refused": lazy_gettext("refused ({status})"),
+        "gate.item": lazy_gettext("Release {label}"),
+        "gate.offline.one": lazy_ngettext(
+            "Offline. {count} release is kept on this phone and sent when the network is back.",
+            "Offline. {count} releases are kept on this phone and sent when the network is back.",
+            1,
+        ),
+        "gate.offline.other": lazy_ngettext(
+            "Offline. {count} release is kept on this phone and sent when the network is back.",
+            "Offline. {count} releases are kept on this phone and sent when the network is back.",
+            2,
+        ),
+        "gate.failed.one": lazy_ngettext(
+            "{count} release not sent yet ({problem}). Trying again.",
+            "{count} releases not sent yet ({problem}). Trying again.",
+            1,
+        ),
+        "gate.failed.other": lazy_ngettext(
+            "{count} release not sent yet ({problem}). Trying again.",
+            "{count} releases not sent yet ({problem}). Trying again.",
+            2,
+        ),
+        "gate.sending.one": lazy_ngettext(
+            "Sending {count} release…", "Sending {count} releases…", 1
+        ),
+        "gate.sending.other": lazy_ngettext(
+            "Sending {count} release…", "Sending {count} releases…", 2
+        ),
+        "request.ask_item": lazy_gettext("Ask for {student} for {adult}"),
+        "request.refuse_item": lazy_gettext("Refuse {student} to {adult}"),
+        "request.offline.one": lazy_ngettext(
+            "Offline. {count} request is kept on this phone and sent when the network is back.",
+            "Offline. {count} requests are kept on this phone and sent when the network is back.",
+            1,
+        ),
+        "request.offline.other": lazy_ngettext(
+            "Offline. {count} request is kept on this phone and sent when the network is back.",
+            "Offline. {count} requests are kept on this phone and sent when the network is back.",
+            2,
+        ),
+        "request.failed.one": lazy_ngettext(
+            "{count} request not sent yet ({problem}). Trying again.",
+            "{count} requests not sent yet ({problem}). Trying again.",
+            1,
+        ),
+        "request.failed.other": lazy_ngettext(
+            "{count} request not sent yet ({problem}). Trying again.",
+            "{count} requests not sent yet ({problem}). Trying again.",
+            2,
+        ),
+        "request.sending.one": lazy_ngettext(
+            "Sending {count} request…", "Sending {count} requests…", 1
+        ),
+        "request.sending.other": lazy_ngettext(
+            "Sending {count} request…", "Sending {count} requests…", 2
+        ),
+    }
+)
+
 
 def running() -> EmergencyEvent:
     """The running event of the caller's school, or a 409 saying there is none."""
     event = emergencies.running_event(g.principal.school)
     if event is None:
-        raise Conflict("No emergency event is running.")
+        raise Conflict(_("No emergency event is running."))
     return event
 
 
@@ -62,7 +167,10 @@ def start():
         drill=request.form.get("drill") == "1",
         location=request.form.get("location"),
     )
-    flash(f"{event.title} started. Hall passes have ended and are stopped.", "warning")
+    flash(
+        _("%(event)s started. Hall passes have ended and are stopped.", event=event.title),
+        "warning",
+    )
     return redirect(url_for("emergency.command"))
 
 
@@ -75,7 +183,7 @@ def end():
     ended = emergencies.end_event(
         school, current_actor(), summary=emergency_roll.summary_of(school, event)
     )
-    flash(f"{ended.title} ended.", "success")
+    flash(_("%(event)s ended.", event=ended.title), "success")
     return redirect(url_for("emergency.event", event_id=ended.id))
 
 
@@ -87,7 +195,10 @@ def event(event_id: int):
     school = g.principal.school
     found = emergencies.load_event(school, event_id)
     return render_template(
-        "emergency/event.html", event=found, report=emergency_report.report(school, found)
+        "emergency/event.html",
+        event=found,
+        report=emergency_report.report(school, found),
+        recorded=reunification.recorded_text,
     )
 
 
@@ -115,7 +226,7 @@ def _group(event: EmergencyEvent) -> tuple[SchoolClass | None, list[SchoolClass]
     mine = emergency_roll.teacher_groups(school, g.principal.user.id, event)
     wanted = request.args.get("class_id")
     if wanted:
-        return school_record(SchoolClass, wanted, school.id, "No such class."), groups
+        return school_record(SchoolClass, wanted, school.id, _("No such class.")), groups
     return (mine[0] if mine else None), groups
 
 
@@ -154,7 +265,7 @@ def roll():
 def roll_list(class_id: int):
     """Live region: one group's roll list (204 while unchanged)."""
     school = g.principal.school
-    section = school_record(SchoolClass, class_id, school.id, "No such class.")
+    section = school_record(SchoolClass, class_id, school.id, _("No such class."))
     return live.poll(
         school.id,
         emergencies.TOPIC,
@@ -170,7 +281,7 @@ def mark():
     form = request.form
     event = running()
     if form.get("event") not in (None, "", str(event.id)):
-        raise Conflict("This mark was made during an event that has ended: it was not saved.")
+        raise Conflict(_("This mark was made during an event that has ended: it was not saved."))
     marked = emergency_roll.mark_student(
         school,
         current_actor(),
@@ -197,7 +308,7 @@ def find():
     """Students to add to a group (by name or student number): a partial."""
     school = g.principal.school
     event = running()
-    section = school_record(SchoolClass, request.args.get("class_id"), school.id, "No class.")
+    section = school_record(SchoolClass, request.args.get("class_id"), school.id, _("No class."))
     text = search_text(request.args.get("q", ""))
     found = search_students(school, text, limit=FIND_LIMIT) if len(text) >= 2 else []
     return render_template(

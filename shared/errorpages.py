@@ -70,6 +70,10 @@ def render_outage():
     return html, 503, {"Retry-After": str(retry), "Cache-Control": "no-store"}
 
 
+#: The header of a refusal a script must tell apart from others (the CSRF token expired).
+FORM_EXPIRED_HEADER = "X-Passline-Refusal"
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError):
@@ -77,7 +81,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_error(_error):
-        return render_error(400, _("This form has expired. Reload the page and try again."))
+        html, status = render_error(400, _("This form has expired. Reload the page and try again."))
+        # Said in a header too: an outbox (shared/static/js/outbox.js, the curb's) keeps
+        # the write this refuses, whatever language the page is in.
+        return html, status, {FORM_EXPIRED_HEADER: "form-expired"}
 
     @app.errorhandler(IntegrityError)
     def _integrity_error(_error):

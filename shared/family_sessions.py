@@ -1,12 +1,14 @@
 """Guardians' sessions: a phone signed in to the family page, for months, until ended.
 
-A guardian signs in with a single-use link mailed to them (shared/family_sign_in.py).
+A guardian signs in with a single-use link mailed to them (shared/family_sign_in.py),
+or with the family code of a letter home (shared/family_codes.py).
 The phone then holds a random token in its own cookie (`FAMILY_COOKIE`, like a paired
 device's), and the server a `GuardianSession` with the token's SHA-256, so the session
 ends the moment its row does: when the guardian signs out or ends another phone's
 session on the family page, when the office ends it on the family screen, when the
-guardian is removed, or `FAMILY_SESSION_DAYS` after sign-in. Every end bumps the
-school's access version, so a poll that was admitted before is refused at once.
+guardian is removed, when the family code it signed in with is revoked, or
+`FAMILY_SESSION_DAYS` after sign-in. Every end bumps the school's access version, so
+a poll that was admitted before is refused at once.
 How a request finds its guardian is `shared.access._load_guardian`.
 """
 
@@ -16,6 +18,7 @@ import secrets
 from datetime import timedelta
 
 from flask import Response, current_app
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from shared import audit, live
@@ -23,7 +26,7 @@ from shared.access import FAMILY_COOKIE, secret_digest
 from shared.audit import Actor
 from shared.errors import NotFound
 from shared.extensions import db
-from shared.models import Family, Guardian, GuardianSession
+from shared.models import Family, FamilyCode, Guardian, GuardianSession
 from shared.timeutil import utcnow
 
 LABEL_LENGTH = 100
@@ -50,8 +53,11 @@ def phone_label(user_agent: str | None) -> str:
     return f"{device}, {browser}"[:LABEL_LENGTH] if browser else device
 
 
-def start_session(guardian: Guardian, user_agent: str | None) -> str:
-    """A new session for the guardian on this phone; returns the cookie's token."""
+def start_session(
+    guardian: Guardian, user_agent: str | None, *, family_code: FamilyCode | None = None
+) -> str:
+    """A new session for the guardian on this phone (signed in with a mailed link, or with
+    `family_code`, whose revocation ends it); returns the cookie's token."""
     token = secrets.token_urlsafe(32)
     db.session.add(
         GuardianSession(
@@ -59,6 +65,7 @@ def start_session(guardian: Guardian, user_agent: str | None) -> str:
             guardian_id=guardian.id,
             token_hash=secret_digest(token),
             label=phone_label(user_agent),
+            family_code_id=family_code.id if family_code is not None else None,
         )
     )
     db.session.flush()
@@ -94,7 +101,7 @@ def family_session(family: Family, session_id: object) -> GuardianSession:
     """An open session of this family's guardians (404 for any other id)."""
     found = db.session.get(GuardianSession, session_id) if isinstance(session_id, int) else None
     if found is None or found.guardian.family_id != family.id or found.ended_at is not None:
-        raise NotFound("No such signed-in phone.")
+        raise NotFound(_("No such signed-in phone."))
     return found
 
 

@@ -7,6 +7,9 @@ outbox (shared/mail.py). The link is an account link of purpose "family"
 shows one button; pressing it (a POST, so a mail scanner that follows links uses
 nothing) starts a long-lived family session on that phone (shared/family_sessions.py).
 
+Guardians without email sign in with the family code of a letter home instead
+(`code`, the page the letter's QR opens; the codes are shared/family_codes.py).
+
 The answer to a request never says whether the address is known: the same page, the
 same status, whether a mail went out or not. Requests are throttled per address typed
 and per client address, and the links mailed per family (shared/throttle.py).
@@ -14,9 +17,21 @@ and per client address, and the links mailed per family (shared/throttle.py).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import force_locale, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from shared import account_links, audit, mail
@@ -24,6 +39,7 @@ from shared.access import access, public
 from shared.audit import Actor, current_actor
 from shared.errors import DomainError, NotFound
 from shared.extensions import db
+from shared.family_codes import TooManyCodes, sign_in_with_code
 from shared.family_sessions import (
     end_session,
     family_session,
@@ -32,40 +48,19 @@ from shared.family_sessions import (
     start_session,
 )
 from shared.guardians import clean_email
+from shared.i18n import mail_locale
 from shared.models import Family, Guardian, LinkPurpose, School
+from shared.student_records import export_family
 from shared.throttle import count_family_link_request, count_family_link_sent
 
 bp = Blueprint("family_sign_in", __name__, url_prefix="/family")
 
 #: The link's page is sent so that its token never leaves in a Referer header.
 NO_REFERRER = {"Referrer-Policy": "no-referrer"}
+#: How a family code looks, as the code field's placeholder.
+CODE_EXAMPLE = "ABCD-EFGH-JKMN"
 #: The family page a signed-in guardian lands on (carline/family_page_views.py).
 HOME_ENDPOINT = "carline.family_home"
-
-SUBJECT = {
-    "en": "Sign in to the family page of {school}",
-    "es": "Entre a la página familiar de {school}",
-}
-BODY = {
-    "en": """Hello {name},
-
-Open this link on your phone to sign in to {school}'s family page, where you see how
-your children go home today, change a day's plan and say "I'm here" at pickup:
-
-{link}
-
-The link works once, within 15 minutes. If you did not ask for it, ignore this mail.
-""",
-    "es": """Hola {name}:
-
-Abra este enlace en su teléfono para entrar a la página familiar de {school}, donde ve
-cómo se van a casa sus hijos hoy, cambia el plan de un día y avisa "Ya llegué" a la salida:
-
-{link}
-
-El enlace sirve una sola vez, durante 15 minutos. Si usted no lo pidió, ignore este correo.
-""",
-}
 
 
 @dataclass(frozen=True)
@@ -96,7 +91,7 @@ def request_link(email: str, client_address: str | None) -> LinkAnswer:
         return LinkAnswer(mail_available=False)
     typed = clean_email(email)
     if typed is None:
-        raise DomainError("Enter your email address.", field="email")
+        raise DomainError(_("Enter your email address."), field="email")
     attempt = count_family_link_request(typed, client_address)
     if attempt.retry_after is not None:
         audit.record("family.link_throttled", actor_label="anonymous")
@@ -122,12 +117,24 @@ def request_link(email: str, client_address: str | None) -> LinkAnswer:
 def _mail_link(guardian: Guardian) -> None:
     link = account_links.issue_for_guardian(guardian)
     school = db.session.get(School, guardian.school_id)
-    language = guardian.language if guardian.language in BODY else "en"
+    with force_locale(mail_locale(guardian, school)):
+        subject = _("Sign in to the family page of %(school)s", school=school.name)
+        body = _(
+            "Hello %(name)s,\n\n"
+            "Open this link on your phone to sign in to %(school)s's family page, where you"
+            " see how your children go home today, change a day's plan and say \"I'm here\""
+            " at pickup:\n\n%(link)s\n\n"
+            "The link works once, within 15 minutes. If you did not ask for it, ignore this"
+            " mail.\n",
+            name=guardian.name,
+            school=school.name,
+            link=mail.LINK_MARK,
+        )
     mail.enqueue(
         kind="family_link",
         to=guardian,
-        subject=SUBJECT[language].format(school=school.name),
-        body=BODY[language].format(name=guardian.name, school=school.name, link=mail.LINK_MARK),
+        subject=subject,
+        body=body,
         school_id=school.id,
         link=link,
     )
@@ -143,13 +150,13 @@ def _mail_link(guardian: Guardian) -> None:
 def _open_family_link(token: str):
     link = account_links.find_link(token)
     if link is None or link.purpose != LinkPurpose.FAMILY or link.guardian is None:
-        raise NotFound("This link is not valid. Check that it was copied whole.")
+        raise NotFound(_("This link is not valid. Check that it was copied whole."))
     guardian = link.guardian
     family = db.session.get(Family, guardian.family_id)
     school = db.session.get(School, guardian.school_id)
     if not account_links.is_open(link) or not family.active or school.archived_at is not None:
         raise account_links.LinkGone(
-            "This link was already used or has expired. Ask for a new one."
+            _("This link was already used or has expired. Ask for a new one.")
         )
     return link, guardian
 
@@ -159,7 +166,7 @@ def sign_in_with_link(token: str, user_agent: str | None) -> tuple[Guardian, str
     link, guardian = _open_family_link(token)
     if not account_links.use_once(link):
         raise account_links.LinkGone(
-            "This link was already used or has expired. Ask for a new one."
+            _("This link was already used or has expired. Ask for a new one.")
         )
     session_token = start_session(guardian, user_agent)
     audit.record(
@@ -190,11 +197,14 @@ def start():
         ), 400
     if answer.retry_after is not None:
         minutes = max(1, round(answer.retry_after / 60))
-        wait = f"{minutes} minute{'s' if minutes > 1 else ''}"
         return (
             render_template(
                 "family/sign_in.html",
-                error=f"Too many requests. Try again in {wait}.",
+                error=ngettext(
+                    "Too many requests. Try again in %(num)d minute.",
+                    "Too many requests. Try again in %(num)d minutes.",
+                    minutes,
+                ),
                 email=email,
                 mail_available=True,
             ),
@@ -222,6 +232,29 @@ def link(token: str):
     return set_cookie(make_response(redirect(url_for(HOME_ENDPOINT))), session_token)
 
 
+@bp.route("/code", methods=["GET", "POST"])
+@public
+def code():
+    """Sign in with the family code of a letter home. GET is the page the letter's QR
+    opens (its code, after the `#`, is filled in by app.js); POST signs this phone in."""
+    if request.method == "GET":
+        return render_template("family/code.html", example=CODE_EXAMPLE), 200, NO_REFERRER
+    try:
+        _guardian, session_token = sign_in_with_code(
+            request.form.get("code"), request.headers.get("User-Agent"), request.remote_addr
+        )
+    except DomainError as error:
+        db.session.rollback()
+        audit.record("family.code_refused", actor_label="anonymous")
+        db.session.commit()
+        headers = dict(NO_REFERRER)
+        if isinstance(error, TooManyCodes):
+            headers["Retry-After"] = str(error.retry_after)
+        page = render_template("family/code.html", error=error.message, example=CODE_EXAMPLE)
+        return page, error.status_code, headers
+    return set_cookie(make_response(redirect(url_for(HOME_ENDPOINT))), session_token)
+
+
 @bp.route("/sign-out", methods=["POST"])
 @access("guardian")
 def sign_out():
@@ -240,6 +273,23 @@ def phones():
         "family/phones.html",
         sessions=open_sessions(family),
         current_id=g.principal.guardian_session.id,
+    )
+
+
+@bp.route("/data.json")
+@access("guardian")
+def family_data():
+    """Download what the school keeps about this family and its children (JSON)."""
+    family = g.principal.guardian.family
+    records = export_family(family, current_actor())
+    body = json.dumps(records, ensure_ascii=False, indent=2, default=str)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": f"attachment; filename=family-{family.tag_number}-records.json",
+            "Cache-Control": "no-store",
+        },
     )
 
 

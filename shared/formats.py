@@ -69,6 +69,13 @@ def format_date(value: date | datetime | None, zone: str | None = None) -> str:
     return dates.format_skeleton("yMMMEd", value, locale=_locale())
 
 
+def format_day_short(value: date | None) -> str:
+    """A day where a chart's axis has little room: "12/3" (English), "3/12" (Spanish)."""
+    if value is None:
+        return ""
+    return dates.format_skeleton("Md", value, locale=_locale())
+
+
 def format_datetime(value: datetime | None, zone: str | None = None) -> str:
     """A moment: the day and the time, joined as the locale joins them."""
     if value is None:

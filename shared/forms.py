@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from datetime import date, time
 from typing import Any
 
+from flask_babel import gettext as _
+
 from shared.errors import InvalidInput
 
 #: Ids in URLs and forms are positive and fit the database's integer columns.
@@ -64,10 +66,18 @@ def parse_int(
     if not text:
         if blank_ok:
             return None
-        raise InvalidInput(f"{name}: enter a number.", field=field)
+        raise InvalidInput(_("%(field)s: enter a number.", field=name), field=field)
     value = _whole(text, low, high)
     if value is None:
-        raise InvalidInput(f"{name}: enter a whole number from {low} to {high}.", field=field)
+        raise InvalidInput(
+            _(
+                "%(field)s: enter a whole number from %(low)d to %(high)d.",
+                field=name,
+                low=low,
+                high=high,
+            ),
+            field=field,
+        )
     return value
 
 
@@ -89,14 +99,18 @@ def parse_date(
     name = _label(field, label)
     if not text:
         if required and default is None:
-            raise InvalidInput(f"{name}: enter a date like 2026-05-29.", field=field)
+            raise InvalidInput(
+                _("%(field)s: enter a date like 2026-05-29.", field=name), field=field
+            )
         return default
     try:
         if len(text) > _DATE_LENGTH:
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"{name}: enter a date like 2026-05-29.", field=field) from None
+        raise InvalidInput(
+            _("%(field)s: enter a date like 2026-05-29.", field=name), field=field
+        ) from None
 
 
 def parse_day(raw: Any, *, today: date, field: str = "day", label: str | None = None) -> date:
@@ -118,7 +132,9 @@ def parse_clock(
     if match is None:
         if not text and not required:
             return None
-        raise InvalidInput(f"{name}: enter a time as HH:MM, for example 14:30.", field=field)
+        raise InvalidInput(
+            _("%(field)s: enter a time as HH:MM, for example 14:30.", field=name), field=field
+        )
     return time(int(match.group(1)), int(match.group(2)))
 
 
@@ -129,7 +145,9 @@ def parse_id(raw: Any, *, field: str, label: str | None = None) -> int | None:
         return None
     value = _whole(text, 1, MAX_ID)
     if value is None:
-        raise InvalidInput(f"{_label(field, label)}: choose one from the list.", field=field)
+        raise InvalidInput(
+            _("%(field)s: choose one from the list.", field=_label(field, label)), field=field
+        )
     return value
 
 
@@ -155,7 +173,10 @@ def parse_int_list(
             continue
         value = _whole(text, low, high)
         if value is None:
-            raise InvalidInput(f"{_label(field, label)}: choose from the list shown.", field=field)
+            raise InvalidInput(
+                _("%(field)s: choose from the list shown.", field=_label(field, label)),
+                field=field,
+            )
         if value not in found:
             found.append(value)
     return found

@@ -4,7 +4,9 @@ The office's family screen (`carline.guardians`) and the roster import's
 `guardians.csv` (`shared.roster`) both hand what they were given to `clean_fields`,
 so a name, an address, a mobile number, a language or a note is accepted or refused
 by the same rule with the same words. Only the office and the import write guardians;
-guardians themselves never edit their own record here.
+guardians themselves never edit their own record here. Removing a guardian is one rule
+too (`delete_guardian`): the office's remove button and a OneRoster import that marks a
+guardian for deletion both end the guardian's family sessions first.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from shared.errors import InvalidInput
 from shared.extensions import db
+from shared.family_sessions import end_guardian_sessions
 from shared.models import GUARDIAN_LANGUAGES, Family, Guardian
 from shared.staff import EMAIL_RE
 
@@ -64,7 +69,9 @@ def clean_email(value: str | None) -> str | None:
     if not email:
         return None
     if len(email) > 254 or not EMAIL_RE.match(email):
-        raise InvalidInput("Email: enter a valid email address (or leave it blank).", field="email")
+        raise InvalidInput(
+            _("Email: enter a valid email address (or leave it blank)."), field="email"
+        )
     return email
 
 
@@ -81,23 +88,35 @@ def clean_fields(
     """Check a guardian's details (InvalidInput, naming the field, for the first problem)."""
     clean_name = _one_line(name)
     if not clean_name or len(clean_name) > NAME_LENGTH:
-        raise InvalidInput(f"Name: 1 to {NAME_LENGTH} characters.", field="name")
+        raise InvalidInput(_("Name: 1 to %(num)d characters.", num=NAME_LENGTH), field="name")
     clean_mobile = _one_line(mobile) or None
     if clean_mobile is not None and not _MOBILE.match(clean_mobile):
         raise InvalidInput(
-            "Mobile: a phone number such as +1 555 010 0199 (or leave it blank).", field="mobile"
+            _("Mobile: a phone number such as +1 555 010 0199 (or leave it blank)."), field="mobile"
         )
     chosen = (language or "en").strip().lower()[:8]
     if chosen not in GUARDIAN_LANGUAGES:
-        raise InvalidInput(f"Language: one of {', '.join(GUARDIAN_LANGUAGES)}.", field="language")
+        raise InvalidInput(
+            _("Language: one of %(codes)s.", codes=", ".join(GUARDIAN_LANGUAGES)), field="language"
+        )
     clean_relationship = _one_line(relationship)
     if len(clean_relationship) > RELATIONSHIP_LENGTH:
         raise InvalidInput(
-            f"Relationship: at most {RELATIONSHIP_LENGTH} characters.", field="relationship"
+            ngettext(
+                "Relationship: at most %(num)d character.",
+                "Relationship: at most %(num)d characters.",
+                RELATIONSHIP_LENGTH,
+            ),
+            field="relationship",
         )
     clean_note = (note or "").strip()
     if len(clean_note) > NOTE_LENGTH:
-        raise InvalidInput(f"Note: at most {NOTE_LENGTH} characters.", field="note")
+        raise InvalidInput(
+            ngettext(
+                "Note: at most %(num)d character.", "Note: at most %(num)d characters.", NOTE_LENGTH
+            ),
+            field="note",
+        )
     return GuardianFields(
         clean_name,
         clean_email(email),
@@ -118,7 +137,7 @@ def yes_no(value: str | None, *, default: bool = True) -> bool:
         return True
     if text in NO:
         return False
-    raise ValueError(f"{value!r} is not yes or no")
+    raise ValueError(_("%(value)s is not yes or no", value=repr(value)))
 
 
 def guardians_of(family: Family) -> list[Guardian]:
@@ -130,3 +149,14 @@ def guardians_of(family: Family) -> list[Guardian]:
             .order_by(Guardian.name, Guardian.id)
         )
     )
+
+
+def delete_guardian(guardian: Guardian) -> int:
+    """Delete a guardian after ending their family sessions; how many sessions were open.
+
+    The caller audits (the office's `guardian_remove`, or the roster import's event).
+    """
+    ended = end_guardian_sessions(guardian, "removed")
+    db.session.delete(guardian)
+    db.session.flush()
+    return ended

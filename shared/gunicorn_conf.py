@@ -10,6 +10,8 @@ imports this module. Every setting has a default that suits one school on a 2-co
 | PASSLINE_BIND | 127.0.0.1:8000 | address to listen on (put a TLS reverse proxy in front) |
 | WEB_CONCURRENCY | cores + 1 | worker processes |
 | PASSLINE_THREADS | 2 | threads per worker (live screens poll; threads keep them cheap) |
+| PASSLINE_WORKER_CLASS | gthread | `gevent`: no thread per connection (live push streams) |
+| PASSLINE_WORKER_CONNECTIONS | 1000 (gevent: 5000) | connections a worker keeps open at once |
 | PASSLINE_TIMEOUT | 30 | seconds before a stuck worker is restarted |
 | PASSLINE_GRACEFUL_TIMEOUT | 20 | seconds a worker may finish requests on restart/stop |
 | PASSLINE_KEEPALIVE | 5 | seconds to keep an idle connection open |
@@ -17,19 +19,26 @@ imports this module. Every setting has a default that suits one school on a 2-co
 | PASSLINE_CONTROL_SOCKET | (none) | path of gunicorn's control socket (`gunicornc`) |
 | PASSLINE_ACCESS_LOG | - | access log file, `-` = stdout, empty = off |
 | PASSLINE_HOUSEKEEPING | on | housekeeping jobs (end overrun passes) in each worker |
+| PROMETHEUS_MULTIPROC_DIR | a temporary folder | the workers' metrics (shared/metrics.py) |
 
-Access log lines are redacted (shared/logredact.py): no tokens or free text from URLs.
+Access log lines are redacted (shared/logredact.py): no tokens or free text from URLs;
+unchanged live polls are counted once a minute unless PASSLINE_LOG_POLLS=on;
+PASSLINE_LOG_FORMAT=json writes JSON lines.
 
 A port that is already taken stops the start at once with a clear error (`on_starting`),
 whether or not PASSLINE_REUSE_PORT is on: with SO_REUSEPORT a second server on the same
 port would otherwise join the first one and silently take half of its requests.
 """
 
+import contextlib
 import errno
 import gc
+import glob
 import multiprocessing
 import os
+import shutil
 import socket
+import tempfile
 
 
 def _int(name: str, default: int) -> int:
@@ -42,8 +51,12 @@ bind = os.environ.get("PASSLINE_BIND", "127.0.0.1:8000").split(",")
 # database a dozen times or more, and after each answer it needs its worker's one
 # interpreter lock back; the fewer threads share it, the sooner it gets it.
 workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1)
-worker_class = "gthread"
+# gevent (`pip install 'passline[push]'`): every live push stream is a greenlet, not a
+# thread, so one process keeps thousands open; the measured set-up runs it as a second
+# instance for /live/stream only (deploy/nginx.conf, docs/performance.md).
+worker_class = os.environ.get("PASSLINE_WORKER_CLASS", "gthread").strip() or "gthread"
 threads = _int("PASSLINE_THREADS", 2)
+worker_connections = _int("PASSLINE_WORKER_CONNECTIONS", 5000 if worker_class == "gevent" else 1000)
 timeout = _int("PASSLINE_TIMEOUT", 30)
 graceful_timeout = _int("PASSLINE_GRACEFUL_TIMEOUT", 20)
 keepalive = _int("PASSLINE_KEEPALIVE", 5)
@@ -63,10 +76,19 @@ accesslog = os.environ.get("PASSLINE_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logger_class = "shared.logredact.RedactingLogger"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+access_log_format = '%(t)s %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # Trust X-Forwarded-* only from the proxies named by FORWARDED_ALLOW_IPS (gunicorn's own
 # variable, default 127.0.0.1); the app's PROXY_COUNT handles the rest.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+# Prometheus multiprocess mode (shared/metrics.py): every worker writes its counts to files
+# in this folder and /metrics adds them up. A folder of our own unless the environment
+# names one; set before any worker starts, so each inherits it.
+_metrics_folder_made = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _metrics_folder_made = tempfile.mkdtemp(prefix="passline-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_folder_made
 
 
 def _port_taken(address: tuple) -> bool:
@@ -84,12 +106,18 @@ def _port_taken(address: tuple) -> bool:
 
 
 def on_starting(server):
-    """Refuse to start on a port another server listens on (see the module docstring).
+    """Refuse to start on a port another server listens on (see the module docstring), and
+    empty the metrics folder: counts left by an earlier run would be added to this one's.
 
-    Skipped when gunicorn re-executes itself for an upgrade (it inherits its own sockets).
+    Both are skipped when gunicorn re-executes itself for an upgrade (it inherits its
+    own sockets, and the old workers' counts still hold).
     """
     if os.environ.get("GUNICORN_FD") or os.environ.get("LISTEN_FDS"):
         return
+    for left in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        # A worker of an earlier run may remove its own file at the same moment.
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(left)
     for address in server.cfg.address:
         if isinstance(address, tuple) and _port_taken(address):
             host, port = address[:2]
@@ -112,4 +140,49 @@ def post_worker_init(worker):
     gc.freeze()
     from shared.housekeeping import ensure_running
 
+    _limit_live_streams(worker)
     ensure_running(worker.wsgi)
+
+
+def _limit_live_streams(worker) -> None:
+    """Under the threaded worker a live push stream holds a thread for as long as it is
+    open: a worker keeps two threads for everything else and opens streams on the rest
+    (none with the default two threads: its screens poll, as before). A gevent worker
+    holds none per stream. LIVE_STREAMS in the environment says otherwise. Whichever
+    worker it is, its streams end at once when it is told to stop, rather than holding
+    it open until the graceful timeout."""
+    import signal
+
+    from shared.live_push import hub
+
+    app = getattr(worker, "wsgi", None)
+    config = getattr(app, "config", None)
+    threaded = worker.cfg.worker_class_str != "gevent"
+    if config is not None and threaded and not os.environ.get("LIVE_STREAMS", "").strip():
+        config["LIVE_STREAMS"] = max(0, worker.cfg.threads - 2)
+    if config is not None and config.get("LIVE_STREAMS"):
+        hub.start(app)
+    for number in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
+        previous = signal.getsignal(number)
+        if callable(previous):
+            signal.signal(number, _ending_streams_first(hub, previous))
+
+
+def _ending_streams_first(hub, previous):
+    def handle(number, frame):
+        hub.shutdown()
+        previous(number, frame)
+
+    return handle
+
+
+def child_exit(server, worker):
+    """A worker that ended no longer counts in the live gauges (connections in use)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _metrics_folder_made:
+        shutil.rmtree(_metrics_folder_made, ignore_errors=True)

@@ -34,6 +34,8 @@ def index():
         return redirect(url_for("devices.device_home"))
     if principal.guardian is not None:
         return redirect(url_for("carline.family_home"))
+    if principal.substitute is not None:  # a substitute's day starts on the class tablet
+        return redirect(url_for("hallpass.index"))
     return redirect(url_for("home.dashboard"))
 
 

@@ -6,6 +6,8 @@ Every screen speaks the language of the person in front of it (docs/translations
   sets for them), else the switch's cookie, else their school's (`schools.language`);
 - a paired device: the `lang` cookie its switch set (a student at a kiosk), else the
   device's own language (`devices.language`), else its school's;
+- a guardian on the family page: the switch's cookie on that phone, else the guardian's
+  language (`guardians.language`, the one their mails are written in);
 - anyone else (sign-in, pairing, the room QR page, the pass check): the switch's cookie,
   else the browser's `Accept-Language`, else English.
 
@@ -100,6 +102,8 @@ def request_language() -> str:
         chosen = valid_language(principal.user.language) or chosen
     elif principal is not None and principal.device is not None:
         chosen = chosen or valid_language(principal.device.language)
+    elif principal is not None and principal.guardian is not None:
+        chosen = chosen or valid_language(principal.guardian.language)
     if chosen:
         return chosen
     if principal is not None and principal.school is not None:
@@ -113,7 +117,11 @@ def select_locale() -> str:
     """Flask-Babel's locale: the request's language in the district's region (US English
     is 12-hour with AM/PM, US Spanish "3:03 p. m."), the language alone where the region
     has no such locale."""
-    language = request_language() if request else SOURCE_LANGUAGE
+    return regional_locale(request_language() if request else SOURCE_LANGUAGE)
+
+
+def regional_locale(language: str) -> str:
+    """`language` in the district's region (`LOCALE_REGION`): "es_US", else "es"."""
     region = current_app.config.get("LOCALE_REGION", "US")
     candidate = f"{language}_{region}"
     try:
@@ -124,12 +132,19 @@ def select_locale() -> str:
 
 
 def language_of(user, school=None) -> str:
-    """The language to write to a staff member in (a mail): theirs, else their school's."""
+    """The language to write to a staff member or a guardian in (a mail): theirs, else
+    their school's."""
     return (
         valid_language(getattr(user, "language", None))
         or valid_language(getattr(school, "language", None))
         or SOURCE_LANGUAGE
     )
+
+
+def mail_locale(user, school=None) -> str:
+    """The locale to write a staff member or a guardian a mail in (`force_locale`): their
+    language in the district's region, so its times read as their screens do."""
+    return regional_locale(language_of(user, school))
 
 
 def current_language() -> str:

@@ -20,9 +20,10 @@ from collections.abc import Callable, Hashable, Iterable
 from urllib.parse import parse_qsl
 
 from flask import Response, g, request
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.orm import Session
 
+from shared import live_push
 from shared.access import ACCESS_TOPIC, PUBLIC, access_version_seen, request_rules
 from shared.bounded import BoundedDict
 from shared.database import upsert_insert
@@ -46,17 +47,29 @@ def bump(school_id: int, topic: str, *more: str) -> None:
     # Several rows of one upsert statement: SQLAlchemy sends them as one multi-row INSERT
     # (its "insertmanyvalues"), in this order, and the statement stays in its compiled
     # cache (a statement built with the rows in it would be compiled again on every write).
-    upsert = _upsert(db.session.get_bind().dialect.name)
+    dialect_name = db.session.get_bind().dialect.name
+    upsert = _upsert(dialect_name)
     bumped = db.session.info.setdefault(_BUMPED, {})
-    for bumped_topic, version in db.session.execute(upsert, rows):
+    announced = db.session.info.setdefault(_ANNOUNCED, {})
+    for bumped_topic, version, *_notified in db.session.execute(upsert, rows):
         bumped[(school_id, bumped_topic)] = version
+        announced[(school_id, bumped_topic)] = version
     _recent.pop(school_id, None)  # this process reads the new versions next time
 
 
 @functools.cache
 def _upsert(dialect_name: str):
-    """The version upsert of one (school_id, topic) row, returning the new version."""
+    """The version upsert of one (school_id, topic) row, returning the new version.
+
+    On PostgreSQL the same statement notifies the live push channel of the new version
+    (shared/live_push.py): PostgreSQL sends it when the transaction commits, and never if
+    it rolls back, so nobody hears of a change that did not happen.
+    """
     table = LiveVersion.__table__
+    returning = [table.c.topic, table.c.version]
+    if dialect_name == "postgresql":
+        payload = func.concat_ws(" ", table.c.school_id, table.c.topic, table.c.version)
+        returning.append(func.pg_notify(live_push.CHANNEL, payload))
     return (
         upsert_insert(dialect_name)(table)
         .values(version=1)
@@ -64,13 +77,33 @@ def _upsert(dialect_name: str):
             index_elements=[table.c.school_id, table.c.topic],
             set_={"version": table.c.version + 1},
         )
-        .returning(table.c.topic, table.c.version)
+        .returning(*returning)
     )
 
 
 #: session.info key: (school id, topic) -> version this transaction bumped it to. The row
 #: stays locked by the transaction until it ends, so nobody else can move it meanwhile.
 _BUMPED = "live_bumped"
+
+
+#: session.info key: (school id, topic) -> version bumped to, for the streams of this
+#: process once the transaction commits (shared/live_push.py), forgotten if it rolls back.
+_ANNOUNCED = "live_announced"
+
+
+@event.listens_for(Session, "after_commit")
+def _announce_committed(session: Session) -> None:
+    announced = session.info.pop(_ANNOUNCED, None)
+    if announced:
+        live_push.announce_committed(
+            session.get_bind().dialect.name,
+            [(school, topic, version) for (school, topic), version in announced.items()],
+        )
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_announced(session: Session) -> None:
+    session.info.pop(_ANNOUNCED, None)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -105,6 +138,13 @@ def current(school_id: int, topic: str) -> int:
     # Core, not ORM: no entities to load.
     version = db.session.connection().scalar(_VERSION, {"school_id": school_id, "topic": topic})
     return version or 0
+
+
+def versions_now(school_id: int) -> dict[str, int]:
+    """Every topic's version at the school, read now (a live stream's start: never a
+    remembered one, which could predate a change announced before the stream opened)."""
+    rows = db.session.connection().execute(_VERSIONS_OF, {"school_id": school_id})
+    return {school_topic: version for school_topic, version in rows}
 
 
 #: How long a process may answer polls from the versions it last read (seconds). Dozens of

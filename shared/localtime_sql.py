@@ -83,15 +83,39 @@ class LocalClock:
 
     def weekday(self, column):
         """0 = Monday, as BellPeriod.weekday."""
-        if self.dialect == "postgresql":
-            return cast(extract("isodow", self.local(column)), Integer) - 1
-        return (cast(func.strftime("%w", self.local(column)), Integer) + 6) % 7
+        return self.weekday_of_local(self.local(column))
 
     def time_of_day(self, column):
         """Comparable with BellPeriod times (SQLite stores them as HH:MM:SS.ffffff)."""
+        return self.time_of_day_of_local(self.local(column))
+
+    # Of a `local` value already computed (a subquery's column): a statement over many
+    # rows converts each timestamp once, not once per use (docs/performance.md, fourth part).
+
+    def weekday_of_local(self, local):
         if self.dialect == "postgresql":
-            return cast(self.local(column), Time)
-        return func.strftime("%H:%M:%f", self.local(column)) + "000"
+            return cast(extract("isodow", local), Integer) - 1
+        return (cast(func.strftime("%w", local), Integer) + 6) % 7
+
+    def time_of_day_of_local(self, local):
+        if self.dialect == "postgresql":
+            return cast(local, Time)
+        # SQLite: `local` is strftime's "YYYY-MM-DD HH:MM:SS.SSS"; its time is cut from
+        # it, not parsed again (a CASE over the bell periods compares it many times).
+        return func.substr(local, 12) + "000"
+
+    def date_text_of_local(self, local):
+        """The local date as text, YYYY-MM-DD (NULL for NULL): for files, not grouping."""
+        if self.dialect == "postgresql":
+            return func.to_char(local, "YYYY-MM-DD")
+        return func.substr(local, 1, 10)
+
+    def clock_text_of_local(self, local):
+        """The local time of day as text, HH:MM:SS (seconds cut, not rounded, as Python's
+        strftime does; NULL for NULL)."""
+        if self.dialect == "postgresql":
+            return func.to_char(local, "HH24:MI:SS")
+        return func.substr(local, 12, 8)
 
 
 def seconds_between(start, end):

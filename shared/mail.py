@@ -1,9 +1,9 @@
 """Sending mail: an outbox in the database, delivered over SMTP in the background.
 
-A request that sends mail (an invitation, a password reset) only adds an `OutboxMail`
-row, in the same transaction as the change it reports, so a mail the user was told
-about is never lost and a rolled-back request sends nothing. Delivery happens outside
-the request, with the standard library (`smtplib`, `email`):
+A request that sends mail (an invitation, a password reset, a substitute's sign-in code)
+only adds an `OutboxMail` row, in the same transaction as the change it reports, so a
+mail the user was told about is never lost and a rolled-back request sends nothing.
+Delivery happens outside the request, with the standard library (`smtplib`, `email`):
 
 - right after the commit, a sender thread of the process is woken (`_wake_after_commit`)
   and delivers what is due;
@@ -39,13 +39,15 @@ from sqlalchemy.orm import Session
 
 from shared.database import write_intent
 from shared.extensions import db
-from shared.models import AccountLink, Guardian, OutboxMail, User
+from shared.models import AccountLink, Guardian, OutboxMail, SubstituteAssignment, User
 from shared.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 #: Where the sender puts the account link into a queued body.
 LINK_MARK = "{link}"
+#: Where the sender puts a substitute's sign-in code into a queued body.
+CODE_MARK = "{code}"
 MAX_ATTEMPTS = 10
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=1)
@@ -67,20 +69,22 @@ def configured(app: Flask | None = None) -> bool:
 def enqueue(
     *,
     kind: str,
-    to: User | Guardian,
+    to: User | Guardian | SubstituteAssignment,
     subject: str,
     body: str,
     school_id: int | None,
     link: AccountLink | None = None,
 ) -> OutboxMail:
-    """Queue a mail to a staff member or a guardian in the current transaction; it is
-    sent after the commit."""
+    """Queue a mail to a staff member, a guardian or a substitute (at the address the
+    office gave) in the current transaction; it is sent after the commit."""
     guardian = isinstance(to, Guardian)
+    substitute = isinstance(to, SubstituteAssignment)
     mail = OutboxMail(
         kind=kind,
-        user_id=None if guardian else to.id,
+        user_id=None if guardian or substitute else to.id,
         guardian_id=to.id if guardian else None,
-        to_address=to.email,
+        substitute_id=to.id if substitute else None,
+        to_address=to.contact if substitute else to.email,
         subject=subject,
         body=body,
         school_id=school_id,
@@ -124,6 +128,19 @@ def latest_by_user(school_id: int) -> dict[int, OutboxMail]:
         .order_by(OutboxMail.created_at, OutboxMail.id)
     )
     return {mail.user_id: mail for mail in mails}
+
+
+def latest_by_guardian(guardian_ids: list[int]) -> dict[int, OutboxMail]:
+    """The newest mail to each of these guardians (sign-in links, confirmations, the
+    office's notices), for the office's family screen."""
+    if not guardian_ids:
+        return {}
+    mails = db.session.scalars(
+        select(OutboxMail)
+        .where(OutboxMail.guardian_id.in_(guardian_ids))
+        .order_by(OutboxMail.created_at, OutboxMail.id)
+    )
+    return {mail.guardian_id: mail for mail in mails}
 
 
 # ------------------------------------------------------------------ sending
@@ -214,6 +231,7 @@ def deliver_due(app: Flask | None = None) -> int:
 def _deliver_one(app: Flask, mail_id: int) -> int:
     """Take, send and record one mail; 1 when it was sent."""
     from shared.account_links import link_url, mail_sent  # the links' rules live there
+    from shared.substitutes import code_mailed, mail_code  # and the substitutes' codes'
 
     if not _take(mail_id, utcnow()):
         db.session.rollback()
@@ -221,10 +239,21 @@ def _deliver_one(app: Flask, mail_id: int) -> int:
     mail = db.session.get(OutboxMail, mail_id)
     link = db.session.get(AccountLink, mail.link_id) if mail.link_id is not None else None
     url = link_url(app, link) if link is not None else None
+    substitute = (
+        db.session.get(SubstituteAssignment, mail.substitute_id)
+        if mail.substitute_id is not None
+        else None
+    )
+    code = mail_code(app, substitute) if substitute is not None else None
     error = None
     if link is not None and url is None:  # used, replaced or expired while it waited
         error = "the link was used, replaced or expired before it was sent"
-    message = build_message(app, mail, mail.body.replace(LINK_MARK, url or ""))
+    if substitute is not None and code is None:
+        error = "the code was used, replaced or expired before it was sent"
+    body = mail.body.replace(LINK_MARK, url or "")
+    if substitute is not None:
+        body = body.replace(CODE_MARK, code or "")
+    message = build_message(app, mail, body)
     db.session.commit()  # the lease holds while we talk to the SMTP server
     if error is None:
         try:
@@ -237,9 +266,12 @@ def _deliver_one(app: Flask, mail_id: int) -> int:
         mail.sent_at, mail.last_error = now, None
         if mail.link_id is not None:
             mail_sent(db.session.get(AccountLink, mail.link_id))
+        if mail.substitute_id is not None:
+            code_mailed(db.session.get(SubstituteAssignment, mail.substitute_id))
     else:
         mail.last_error = error[:200]
-        if mail.attempts >= MAX_ATTEMPTS or (link is not None and url is None):
+        gone = (link is not None and url is None) or (substitute is not None and code is None)
+        if mail.attempts >= MAX_ATTEMPTS or gone:
             mail.failed_at = now
         else:
             mail.next_attempt_at = now + retry_wait(mail.attempts)

@@ -11,16 +11,21 @@ A column with a fixed set of values (a role, a device kind, a status) has a `Str
 listing them; its CHECK constraint is generated from the enum with `sql_in`. Members are
 strings, so `membership.role == "admin"` and `Role.ADMIN == "admin"` both hold, and rows
 read back as plain strings.
+
+Why one module (for now): the core's tables that every blueprint imports. It has
+grown past the size a newcomer reads at once; moving the sign-in, guardian, family
+code, substitute and mail tables into modules of their own is the planned next step.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from datetime import datetime, time
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
+from flask_babel import lazy_gettext
 from flask_login import UserMixin
 from sqlalchemy import (
     DDL,
@@ -28,6 +33,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -57,10 +63,10 @@ class Role(StrEnum):
 
 ROLES = tuple(Role)
 ROLE_LABELS = {
-    "admin": "School admin",
-    "office": "Front office",
-    "teacher": "Teacher",
-    "staff": "Curb / hall staff",
+    "admin": lazy_gettext("School admin"),
+    "office": lazy_gettext("Front office"),
+    "teacher": lazy_gettext("Teacher"),
+    "staff": lazy_gettext("Curb / hall staff"),
 }
 
 
@@ -75,10 +81,10 @@ class DeviceKind(StrEnum):
 
 DEVICE_KINDS = tuple(DeviceKind)
 DEVICE_KIND_LABELS = {
-    "kiosk": "Hall pass kiosk (room)",
-    "display": "Office / hallway display",
-    "classroom-display": "Classroom display (room)",
-    "scanner": "Curb scanner",
+    "kiosk": lazy_gettext("Hall pass kiosk (room)"),
+    "display": lazy_gettext("Office / hallway display"),
+    "classroom-display": lazy_gettext("Classroom display (room)"),
+    "scanner": lazy_gettext("Curb scanner"),
 }
 #: Device kinds that are bound to one room.
 ROOM_DEVICE_KINDS = (DeviceKind.KIOSK, DeviceKind.CLASSROOM_DISPLAY)
@@ -255,6 +261,9 @@ class Room(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(16), default="classroom")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Students out at once on a hall pass from this classroom, when it differs from the
+    #: school's classroom limit (hallpass/rules.py); None = the school's.
+    pass_cap: Mapped[int | None] = mapped_column(Integer)
 
     def __repr__(self) -> str:
         return f"<Room {self.id}>"
@@ -425,6 +434,7 @@ class Guardian(db.Model):
         ),
         Index("ix_guardians_email", "email"),
         CheckConstraint(sql_in("language", GuardianLanguage), name="language"),
+        UniqueConstraint("school_id", "sourced_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -447,6 +457,9 @@ class Guardian(db.Model):
     may_pick_up: Mapped[bool] = mapped_column(Boolean, default=True)
     #: For the office and the curb ("Do not release to ..." notes are shown prominently).
     note: Mapped[str] = mapped_column(Text, default="")
+    #: The guardian's OneRoster user sourcedId (a parent, guardian or relative user), so
+    #: a OneRoster import finds them again; None for guardians from the office or a CSV.
+    sourced_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def __repr__(self) -> str:
@@ -476,8 +489,52 @@ class GuardianSession(db.Model):
     #: Last request (written at most once an hour).
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: signout, office, expired, removed
+    #: signout, office, expired, removed, code (its family code was revoked)
     end_reason: Mapped[str | None] = mapped_column(String(16))
+    #: The family code this phone signed in with (None: a mailed link); revoking the
+    #: code ends the sessions it started.
+    family_code_id: Mapped[int | None] = mapped_column(
+        ForeignKey("family_codes.id", ondelete="SET NULL"), index=True
+    )
+
+    guardian: Mapped[Guardian] = relationship()
+
+
+class FamilyCode(db.Model):
+    """A guardian's family code, printed on a letter home for families without email.
+
+    Typed at the family sign-in page (or read from the letter's QR code), it starts a
+    family session like a mailed link, as often as it is used, until the office
+    revokes it or prints a new letter. Only its SHA-256 is stored: a lost letter is
+    replaced, never reprinted. At most one code of a guardian is live (the partial
+    unique index).
+    """
+
+    __tablename__ = "family_codes"
+    __table_args__ = (
+        Index(
+            "uq_family_codes_guardian_id_live",
+            "guardian_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"), index=True)
+    guardian_id: Mapped[int] = mapped_column(
+        ForeignKey("guardians.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The office member who printed the letter.
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    #: Last sign-in with it (for the office's list).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     guardian: Mapped[Guardian] = relationship()
 
@@ -739,6 +796,11 @@ class OutboxMail(db.Model):
     link_id: Mapped[int | None] = mapped_column(
         ForeignKey("account_links.id", ondelete="CASCADE"), index=True
     )
+    #: A substitute's sign-in code, which the sender puts where the body says {code}
+    #: (shared/substitutes.py); removed with the substitute's day.
+    substitute_id: Mapped[int | None] = mapped_column(
+        ForeignKey("substitute_assignments.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(16))
     to_address: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(200))
@@ -851,3 +913,53 @@ class SsoIdentity(db.Model):
     subject: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SubstituteAssignment(db.Model):
+    """A substitute's day at a school: teacher-level access to one absent teacher's rooms
+    and classes, for one local school day (shared/substitutes.py).
+
+    The substitute has no account: they sign in once with a random code given to them by
+    the office (only its keyed SHA-256 is stored, `code_hash`), and the browser then holds
+    a random session token of its own (`session_token_hash`, a SHA-256 too). The access
+    ends at `expires_at` (the end of `day` in the school's time zone) or at `revoked_at`,
+    whichever comes first; both are checked on every request.
+    """
+
+    __tablename__ = "substitute_assignments"
+    __table_args__ = (
+        CheckConstraint("expires_at > created_at", name="expires_after_created"),
+        CheckConstraint("length(name) > 0", name="name_given"),
+        Index("ix_substitute_assignments_school_id_day", "school_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    #: The absent teacher: the substitute acts on this teacher's rooms and classes only.
+    teacher_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: The school's local calendar day the access is for.
+    day: Mapped[date] = mapped_column(Date)
+    #: The substitute's name as the audit log and the reports show it.
+    name: Mapped[str] = mapped_column(String(100))
+    #: An email address or a phone number to reach the substitute ("" when none given).
+    contact: Mapped[str] = mapped_column(String(254), default="")
+    #: Keyed SHA-256 of the one-time sign-in code; None once a new code replaced it.
+    code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: When the code was used (it works once).
+    code_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The random value the code is derived from (an HMAC keyed by SECRET_KEY), kept only
+    #: while a mail with the code waits to be sent, so nothing stored rebuilds it after.
+    code_nonce: Mapped[str | None] = mapped_column(String(64))
+    #: SHA-256 of the token in the signed-in browser's cookie (None before sign-in).
+    session_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+
+    teacher: Mapped[User] = relationship(foreign_keys=[teacher_id])

@@ -118,7 +118,9 @@ def redeem_pairing_code(code: str) -> tuple[Device, str]:
     """Pair this device: use the code once and return the device and its session secret."""
     code = normalise_code(code)
     if len(code) != CODE_LENGTH:
-        raise InvalidInput(f"A pairing code has {CODE_LENGTH} letters and digits.", field="code")
+        raise InvalidInput(
+            _("A pairing code has %(num)d letters and digits.", num=CODE_LENGTH), field="code"
+        )
     now = utcnow()
     digest = secret_digest(code)
     claimed = db.session.execute(
@@ -184,9 +186,7 @@ def set_device_language(principal: Principal, device_id: int, language: str) -> 
         raise InvalidInput(_("Choose a language from the list."), field="language")
     if device.language != chosen:
         before, device.language = device.language, chosen
-        audit.record(
-            "device.language", target=device, detail={"before": before, "after": chosen}
-        )
+        audit.record("device.language", target=device, detail={"before": before, "after": chosen})
     return device
 
 

@@ -46,6 +46,7 @@ from shared.access import ACCESS_TOPIC, secret_digest
 from shared.bounded import BoundedDict
 from shared.extensions import db
 from shared.headers import poll_headers
+from shared.metrics import SHORTCUT_POLLS
 
 #: How long an access decision of the full path may be reused (seconds). Time limits
 #: (an idle or too old staff session) are therefore kept to within this much.
@@ -231,6 +232,7 @@ class PollShortcut:
             headers.append(("Content-Type", "text/html; charset=utf-8"))
             headers.append(("Content-Length", str(len(body))))
         start_response(status, headers)
+        SHORTCUT_POLLS.inc()
         return [body]
 
 

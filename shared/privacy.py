@@ -3,6 +3,8 @@
 import json
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from shared import inventory, retention
 from shared import student_records as student_records_service
@@ -11,6 +13,11 @@ from shared.errors import DomainError
 from shared.extensions import db
 
 bp = Blueprint("privacy", __name__)
+
+
+def _record_labels() -> dict:
+    """What each table holds, as people read it (the data inventory's labels)."""
+    return {name: entry.label for name, entry in inventory.entries().items()}
 
 
 @bp.route("/admin/privacy", methods=["GET", "POST"])
@@ -26,7 +33,7 @@ def retention_policy():
             db.session.rollback()
             error = failure
         else:
-            flash("Retention periods saved. The next purge applies them.", "success")
+            flash(_("Retention periods saved. The next purge applies them."), "success")
             return redirect(url_for("privacy.retention_policy"))
     page = render_template(
         "privacy/retention.html",
@@ -34,6 +41,7 @@ def retention_policy():
         days=request.form if error else retention.policy(school),
         last=retention.last_purge(school),
         error=error,
+        labels=_record_labels(),
         min_days=retention.MIN_DAYS,
         max_days=retention.MAX_DAYS,
     )
@@ -62,7 +70,7 @@ def student_records(student_id: int):
         "privacy/student_records.html",
         student=student,
         counts={table: len(rows) for table, rows in records.items()},
-        labels={name: entry.label for name, entry in inventory.entries().items()},
+        labels=_record_labels(),
     )
 
 
@@ -94,11 +102,15 @@ def delete_student(student_id: int):
     error = None
     if request.method == "POST":
         if request.form.get("confirm", "").strip() != student.student_number:
-            error = "Type the student number exactly to confirm."
+            error = _("Type the student number exactly to confirm.")
         else:
             deleted = student_records_service.delete_student(student)
             flash(
-                f"The student and {sum(deleted.values()) - 1} related records are deleted.",
+                ngettext(
+                    "The student and %(num)d related record are deleted.",
+                    "The student and %(num)d related records are deleted.",
+                    sum(deleted.values()) - 1,
+                ),
                 "success",
             )
             return redirect(url_for("admin.students"))
@@ -106,7 +118,7 @@ def delete_student(student_id: int):
         "privacy/delete_student.html",
         student=student,
         counts=counts,
-        labels={name: entry.label for name, entry in inventory.entries().items()},
+        labels=_record_labels(),
         error=error,
     )
     return (page, 400) if error else page

@@ -10,7 +10,8 @@ viewBox. Codes carry opaque tokens or URLs, never personal data.
 from __future__ import annotations
 
 import qrcode
-from markupsafe import Markup
+from flask_babel import gettext as _
+from markupsafe import Markup, escape
 
 #: White modules around the code (scanners need a quiet zone to find it).
 QUIET_ZONE = 2
@@ -47,9 +48,10 @@ def qr_svg(data: str) -> Markup:
         for r, row in enumerate(matrix)
         for start, length in dark_runs(row)
     )
-    return Markup(  # noqa: S704 - numbers only
+    label = escape(_("QR code"))
+    return Markup(  # noqa: S704 - numbers and the escaped label only
         f'<svg class="qr-code" viewBox="-{QUIET_ZONE} -{QUIET_ZONE} {size} {size}" '
-        f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="QR code" '
+        f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{label}" '
         f'shape-rendering="crispEdges"><rect x="-{QUIET_ZONE}" y="-{QUIET_ZONE}" '
         f'width="{size}" height="{size}" fill="#fff"/><path d="{path}" fill="#000"/></svg>'
     )

@@ -5,29 +5,37 @@ see who may take them with every custody or "do not release" note (the contribut
 `ReleaseSource`: the car line's families), and record the adult's name as on the ID,
 the relationship and what ID was checked (never a copy). An adult not on the list is
 refused, and the refusal recorded, unless an administrator overrides with a reason.
-Siblings are asked for together. A waiting request goes to the runners' queue; the
-release gate hands the student over.
+Siblings are asked for together. A waiting request goes to the runners' queue (all of
+it, or a runner's area: the groups they fetch from, by where the roll saw the student);
+the release gate hands the student over.
 
 A student is released at most once per event: the release row's unique constraint holds
 it, so of two gates releasing at once exactly one succeeds and the other is told by whom
 and when. The release also marks the roll "released", which no later roll mark changes.
+
+Why one module: the request gate, the runners' queue and the release gate are one
+flow over the same requests, and the once-only release rule is read with all three.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared import audit, live
+from shared import audit, emergency_roll, live
 from shared.access import school_record
 from shared.audit import Actor
 from shared.contributions import ReleaseList, contributions
 from shared.emergencies import TOPIC
 from shared.emergency_models import (
     ADULT_NAME_LENGTH,
+    GROUP_KEY_LENGTH,
     ID_CHECK_LENGTH,
     REASON_LENGTH,
     RELATIONSHIP_LENGTH,
@@ -41,13 +49,34 @@ from shared.emergency_models import (
 from shared.emergency_roll import claim_key
 from shared.errors import Conflict, Forbidden, InvalidInput
 from shared.extensions import db
-from shared.models import School, Student
+from shared.formats import format_time
+from shared.models import School, SchoolClass, Student
 from shared.students import search_students
-from shared.timeutil import local, utcnow
+from shared.timeutil import utcnow
 
 #: What the request gate offers as the ID check (the staff member may type another).
+#: They are recorded as they are here (the report's CSV, the audit log): a page names them
+#: in its reader's language (`recorded_text`).
 ID_CHECKS = ("Driver's licence", "State ID card", "Passport", "Other photo ID", "Known to staff")
+#: The refusal recorded when the adult is not on the list (and nobody overrode it).
+NOT_ON_LIST = "Not on the list of adults who may take the student."
+#: What the service records in words, as pages name it.
+RECORDED_LABELS = {
+    "Driver's licence": lazy_gettext("Driver's licence"),
+    "State ID card": lazy_gettext("State ID card"),
+    "Passport": lazy_gettext("Passport"),
+    "Other photo ID": lazy_gettext("Other photo ID"),
+    "Known to staff": lazy_gettext("Known to staff"),
+    NOT_ON_LIST: lazy_gettext("Not on the list of adults who may take the student."),
+}
 LOOKUP_LIMIT = 30
+
+
+def recorded_text(value: str | None) -> str:
+    """An ID check or a refusal as recorded, in the reader's language when the service
+    wrote it (an ID check offered, "not on the list"); what staff typed stays as typed."""
+    label = RECORDED_LABELS.get(value or "")
+    return str(label) if label is not None else (value or "")
 
 
 def who_may_take(student: Student) -> ReleaseList:
@@ -101,9 +130,11 @@ def waiting_request(event: EmergencyEvent, student_id: int) -> ReunificationRequ
 def _text(value: str | None, label: str, length: int, name: str, *, required=True) -> str:
     cleaned = " ".join((value or "").split())
     if required and not cleaned:
-        raise InvalidInput(f"{label}: required.", field=name)
+        raise InvalidInput(_("%(label)s: required.", label=label), field=name)
     if len(cleaned) > length:
-        raise InvalidInput(f"{label}: at most {length} characters.", field=name)
+        raise InvalidInput(
+            _("%(label)s: at most %(num)d characters.", label=label, num=length), field=name
+        )
     return cleaned
 
 
@@ -121,6 +152,18 @@ class Requested:
     skipped: list[tuple[Student, str]] = field(default_factory=list)
 
 
+def _answered_before(event: EmergencyEvent, key: str) -> Requested:
+    """What one gate form recorded, found by its client key (requests keep it)."""
+    done = Requested()
+    for request in db.session.scalars(
+        select(ReunificationRequest)
+        .where(ReunificationRequest.event_id == event.id, ReunificationRequest.group_key == key)
+        .order_by(ReunificationRequest.id)
+    ):
+        (done.refused if request.status == RequestStatus.REFUSED else done.queued).append(request)
+    return done
+
+
 def request_students(
     school: School,
     actor: Actor,
@@ -134,6 +177,7 @@ def request_students(
     override_reason: str | None = None,
     may_override: bool = False,
     refusal: str | None = None,
+    key: str | None = None,
     now: datetime | None = None,
 ) -> Requested:
     """Ask for a student (and siblings) for an adult whose ID was checked.
@@ -141,23 +185,33 @@ def request_students(
     Each student is checked on their own list: an adult not on it is refused (recorded)
     unless an administrator gives a reason to override. `refusal` refuses outright (a
     "do not release" note, an ID that does not match), with the staff member's words.
+
+    `key` is the gate form's client key: the same form sent again (a double tap, a retry
+    on a bad connection) records nothing more and gets the first answer back.
     """
     now = now or utcnow()
     if event.ended_at is not None:
-        raise Conflict("This event has ended.")
-    name = _text(adult_name, "The adult's name as on the ID", ADULT_NAME_LENGTH, "adult_name")
-    relation = _text(relationship, "Relationship", RELATIONSHIP_LENGTH, "relationship")
-    checked = _text(id_check, "ID checked", ID_CHECK_LENGTH, "id_check")
+        raise Conflict(_("This event has ended."))
+    name = _text(adult_name, _("The adult's name as on the ID"), ADULT_NAME_LENGTH, "adult_name")
+    relation = _text(relationship, _("Relationship"), RELATIONSHIP_LENGTH, "relationship")
+    checked = _text(id_check, _("ID checked"), ID_CHECK_LENGTH, "id_check")
     reason = _text(
-        override_reason, "Override reason", REASON_LENGTH, "override_reason", required=False
+        override_reason, _("Override reason"), REASON_LENGTH, "override_reason", required=False
     )
-    refused_why = _text(refusal, "Refusal reason", REASON_LENGTH, "refusal", required=False)
+    refused_why = _text(refusal, _("Refusal reason"), REASON_LENGTH, "refusal", required=False)
     if reason and not may_override:
-        raise Forbidden("Only an administrator may release to an adult who is not on the list.")
-    students = [school_record(Student, i, school.id, "No such student.") for i in student_ids]
+        raise Forbidden(_("Only an administrator may release to an adult who is not on the list."))
+    students = [school_record(Student, i, school.id, _("No such student.")) for i in student_ids]
     if not students:
-        raise InvalidInput("Choose the student to ask for.")
-    group_key = f"{event.id}-{students[0].id}-{int(now.timestamp())}"
+        raise InvalidInput(_("Choose the student to ask for."))
+    if key is not None:
+        if len(key) > GROUP_KEY_LENGTH:
+            raise InvalidInput(_("This write has no valid client key. Reload the page."))
+        if not claim_key(event, key):
+            return _answered_before(event, key)
+        group_key = key  # the requests of one form, siblings together, found by its key
+    else:
+        group_key = f"{event.id}-{students[0].id}-{int(now.timestamp())}"
     done = Requested()
     for student in dict.fromkeys(students):
         released = release_of(event, student.id)
@@ -165,7 +219,9 @@ def request_students(
             done.skipped.append((student, _released_message(school, released)))
             continue
         if waiting_request(event, student.id) is not None:
-            done.skipped.append((student, f"{student.display_name} is already asked for."))
+            done.skipped.append(
+                (student, _("%(name)s is already asked for.", name=student.display_name))
+            )
             continue
         names = {_normal(a.name): a.name for a in who_may_take(student).adults}
         match = names.get(_normal(listed_as or ""))
@@ -175,7 +231,7 @@ def request_students(
             status = RequestStatus.REFUSED
         elif match is None and not reason:
             status = RequestStatus.REFUSED
-            why = "Not on the list of adults who may take the student."
+            why = NOT_ON_LIST
         request = ReunificationRequest(
             event_id=event.id,
             student_id=student.id,
@@ -196,7 +252,9 @@ def request_students(
                 db.session.add(request)
                 db.session.flush()
         except IntegrityError:
-            done.skipped.append((student, f"{student.display_name} is already asked for."))
+            done.skipped.append(
+                (student, _("%(name)s is already asked for.", name=student.display_name))
+            )
             continue
         (done.queued if status == RequestStatus.WAITING else done.refused).append(request)
         audit.record(
@@ -223,14 +281,30 @@ def request_students(
 
 def _released_message(school: School, release: EmergencyRelease) -> str:
     request = release.request
-    return (
-        f"{release.student.display_name} was already released to {request.adult_name} "
-        f"by {release.released_by_label} at {local(release.released_at, school.timezone):%H:%M}."
+    return _(
+        "%(name)s was already released to %(adult)s by %(by)s at %(time)s.",
+        name=release.student.display_name,
+        adult=request.adult_name,
+        by=release.released_by_label,
+        time=format_time(release.released_at, school.timezone),
     )
 
 
-def queue(event: EmergencyEvent) -> list[tuple[ReunificationRequest, RollMark | None]]:
-    """The waiting requests, oldest first, each with where the roll last saw the student."""
+@dataclass(frozen=True)
+class Waiting:
+    """A student asked for, as the runners see them: the request, the roll's last mark,
+    and the group they are with (a runner's area is a few groups)."""
+
+    request: ReunificationRequest
+    mark: RollMark | None
+    group: SchoolClass | None
+
+
+def queue(
+    school: School, event: EmergencyEvent, area: Collection[int] | None = None
+) -> list[Waiting]:
+    """The waiting requests, oldest first, each with where the roll last saw the student;
+    with `area` (class ids), only the students with one of those groups."""
     rows = db.session.execute(
         select(ReunificationRequest, RollMark)
         .outerjoin(
@@ -244,7 +318,16 @@ def queue(event: EmergencyEvent) -> list[tuple[ReunificationRequest, RollMark | 
         )
         .order_by(ReunificationRequest.requested_at, ReunificationRequest.id)
     ).all()
-    return [(r, m) for r, m in rows]
+    groups = {g.id: g for g in emergency_roll.groups_at_start(school, event)}
+    home = emergency_roll.home_groups(list(groups.values()))
+    waiting = []
+    for request, mark in rows:
+        group_id = emergency_roll.group_of(request.student_id, mark, home)
+        if area and group_id not in area:
+            continue
+        group = mark.school_class if mark is not None and mark.class_id == group_id else None
+        waiting.append(Waiting(request, mark, group or groups.get(group_id)))
+    return waiting
 
 
 def release(
@@ -263,10 +346,10 @@ def release(
     """
     now = now or utcnow()
     if event.ended_at is not None:
-        raise Conflict("This event has ended.")
+        raise Conflict(_("This event has ended."))
     request = db.session.get(ReunificationRequest, _id(request_id))
     if request is None or request.event_id != event.id:
-        raise Conflict("No such request in this event.")
+        raise Conflict(_("No such request in this event."))
     fresh = claim_key(event, key) if key else True
     earlier = release_of(event, request.student_id)
     if earlier is not None:
@@ -274,7 +357,7 @@ def release(
             return earlier  # this very form was already answered: the same release
         raise Conflict(_released_message(school, earlier))
     if request.status == RequestStatus.REFUSED:
-        raise Conflict(f"This request was refused: {request.refusal}")
+        raise Conflict(_("This request was refused: %(why)s", why=recorded_text(request.refusal)))
     released = EmergencyRelease(
         event_id=event.id,
         student_id=request.student_id,
@@ -290,7 +373,7 @@ def release(
         db.session.expire_all()
         earlier = release_of(event, request.student_id)
         raise Conflict(
-            _released_message(school, earlier) if earlier else "Already released."
+            _released_message(school, earlier) if earlier else _("Already released.")
         ) from None
     db.session.execute(
         update(ReunificationRequest)
@@ -299,6 +382,7 @@ def release(
         .execution_options(synchronize_session=False)
     )
     _mark_released(event, request, actor, now)
+    emergency_roll.note_full_accounting(school, event, now)
     audit.record(
         "emergency.release",
         school_id=school.id,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import secrets
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
-from shared import emergencies, live, reunification
+from shared import emergencies, emergency_roll, live, reunification
 from shared.access import access, school_record
 from shared.audit import current_actor
 from shared.emergency_views import STAFF, bp, running
-from shared.models import Student
+from shared.models import SchoolClass, Student
 from shared.students import search_text
 
 
@@ -48,10 +49,14 @@ def _render_request(event, student: Student, *, form=None, error=None, done=None
         released=reunification.release_of(event, student.id),
         waiting=reunification.waiting_request(event, student.id),
         id_checks=reunification.ID_CHECKS,
+        recorded=reunification.recorded_text,
         admin=g.principal.has_role("admin"),
         form=form or {},
         error=error,
         done=done,
+        # Each page's form gets its own key: a double tap or a resend of this form is
+        # recorded once (reunification.request_students).
+        form_key=secrets.token_hex(16),
     )
 
 
@@ -61,7 +66,7 @@ def gate_request(student_id: int):
     """Who may take this student, every note; record the ID check and ask for them."""
     school = g.principal.school
     event = running()
-    student = school_record(Student, student_id, school.id, "No such student at this school.")
+    student = school_record(Student, student_id, school.id, _("No such student at this school."))
     if request.method == "GET":
         return _render_request(event, student)
     form = request.form
@@ -78,35 +83,61 @@ def gate_request(student_id: int):
         override_reason=form.get("override_reason"),
         may_override=g.principal.has_role("admin"),
         refusal=form.get("refusal") if form.get("action") == "refuse" else None,
+        key=(form.get("key") or "").strip() or None,
     )
     page = _render_request(event, student, form=form, done=done)
     return (page, 409) if done.refused and not done.queued else page
 
 
-def _render_queue(version: int) -> str:
-    event = emergencies.running_event(g.principal.school)
+def _area() -> list[SchoolClass]:
+    """The runner's area from the URL (`?group=<class id>`, repeated): the groups they
+    fetch students from; none chosen means the whole queue."""
+    school = g.principal.school
+    return [
+        school_record(SchoolClass, value, school.id, _("No such group at this school."))
+        for value in dict.fromkeys(request.values.getlist("group"))
+    ]
+
+
+def _render_queue(version: int, area: list[SchoolClass]) -> str:
+    school = g.principal.school
+    event = emergencies.running_event(school)
     return render_template(
         "emergency/partials/queue.html",
         event=event,
-        rows=reunification.queue(event) if event else [],
+        rows=reunification.queue(school, event, {c.id for c in area}) if event else [],
+        area=area,
         version=version,
         new_key=lambda: secrets.token_hex(16),
+        recorded=reunification.recorded_text,
     )
 
 
 @bp.route("/queue")
 @access(*STAFF)
 def queue():
-    """Runners and the release gate: the students asked for, oldest first (live)."""
-    version = live.current(g.principal.school_id, emergencies.TOPIC)
-    return render_template("emergency/queue.html", queue_html=_render_queue(version))
+    """Runners and the release gate: the students asked for, oldest first (live), all
+    of them or those of the runner's area."""
+    school = g.principal.school
+    area = _area()
+    event = emergencies.running_event(school)
+    version = live.current(school.id, emergencies.TOPIC)
+    return render_template(
+        "emergency/queue.html",
+        area=area,
+        groups=emergency_roll.groups_at_start(school, event) if event else [],
+        queue_html=_render_queue(version, area),
+    )
 
 
 @bp.route("/queue/list")
 @access(*STAFF)
 def queue_list():
     """Live region of the queue (204 while unchanged)."""
-    return live.poll(g.principal.school_id, emergencies.TOPIC, _render_queue)
+    area = _area()
+    return live.poll(
+        g.principal.school_id, emergencies.TOPIC, lambda version: _render_queue(version, area)
+    )
 
 
 @bp.route("/release", methods=["POST"])
@@ -122,8 +153,12 @@ def release():
         key=request.form.get("key") or None,
     )
     flash(
-        f"{done.student.display_name} released to {done.request.adult_name} "
-        f"({done.request.relationship_to_student}).",
+        _(
+            "%(name)s released to %(adult)s (%(relationship)s).",
+            name=done.student.display_name,
+            adult=done.request.adult_name,
+            relationship=done.request.relationship_to_student,
+        ),
         "success",
     )
-    return redirect(url_for("emergency.queue"))
+    return redirect(url_for("emergency.queue", group=[c.id for c in _area()]))

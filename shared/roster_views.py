@@ -25,10 +25,14 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from shared import roster
 from shared.access import access
 from shared.database import ROSTER_TABLES, refresh_statistics
+from shared.errorpages import render_error
 from shared.errors import DomainError, InvalidInput, rerender
 from shared.extensions import db
 from shared.models import School
@@ -78,7 +82,7 @@ def _render_preview(plan: roster.Plan, token: str, status: int = 200, confirm_er
 @access("admin")
 def index():
     """The upload form, with the file formats and sample files."""
-    return render_template("admin/roster.html", kinds=roster.CSV_KINDS)
+    return render_template("admin/roster.html", **_form())
 
 
 @bp.route("/upload", methods=["POST"])
@@ -88,7 +92,7 @@ def upload():
     file = request.files.get("file")
     try:
         if file is None or not file.filename:
-            raise InvalidInput("Choose a .csv or .zip file to upload.", field="file")
+            raise InvalidInput(_("Choose a .csv or .zip file to upload."), field="file")
         token = roster.store_upload(
             _imports_folder(),
             file.read(),
@@ -97,8 +101,33 @@ def upload():
             user_id=g.principal.user.id,
         )
     except DomainError as error:
-        return rerender("admin/roster.html", error, kinds=roster.CSV_KINDS)
+        return rerender("admin/roster.html", error, **_form())
     return redirect(url_for("roster.preview", token=token))
+
+
+def _form() -> dict:
+    """What the upload form shows: the kinds of CSV file and the largest upload."""
+    return {"kinds": roster.CSV_KINDS, "max_mb": _upload_mb()}
+
+
+def _upload_mb() -> int:
+    """The largest upload (MAX_UPLOAD_MB), in whole MB."""
+    return -(-current_app.config["MAX_CONTENT_LENGTH"] // 2**20)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(_error):
+    """An upload over MAX_UPLOAD_MB (refused while the request is read, before the view):
+    say how large a file may be, and where a district's export goes instead."""
+    return render_error(
+        413,
+        _(
+            "The file is larger than %(num)d MB, the most this server takes in an upload "
+            "(district IT can raise MAX_UPLOAD_MB). A district's export of every school is "
+            "imported by district IT with flask roster import --district.",
+            num=_upload_mb(),
+        ),
+    )
 
 
 @bp.route("/preview/<token>")
@@ -117,7 +146,9 @@ def apply(token: str):
     _upload, bundle = roster.load_upload(folder, token, school_id=school_id)
     plan = _plan(bundle)
     if not plan.ok:
-        flash("The file has errors, so nothing was imported. Fix them and upload again.", "error")
+        flash(
+            _("The file has errors, so nothing was imported. Fix them and upload again."), "error"
+        )
         return _render_preview(plan, token, 400)
     wanted = _confirm_count(plan)
     if wanted is not None and request.form.get("confirm_deactivations") != str(wanted):
@@ -126,8 +157,13 @@ def apply(token: str):
             plan,
             token,
             400,
-            confirm_error=f"Nothing was imported: confirm that {wanted} students are "
-            "deactivated, or fix the file.",
+            confirm_error=ngettext(
+                "Nothing was imported: confirm that %(num)d student is deactivated, "
+                "or fix the file.",
+                "Nothing was imported: confirm that %(num)d students are deactivated, "
+                "or fix the file.",
+                wanted,
+            ),
         )
     roster.apply_import(plan, source="upload")
     linked = plan.link_line(done=True)
@@ -138,7 +174,7 @@ def apply(token: str):
             roster.discard_upload(folder, token, school_id=school_id)
         return response
 
-    flash("Roster imported. " + "; ".join(plan.summary_lines()) + ".", "success")
+    flash(_("Roster imported. %(summary)s.", summary="; ".join(plan.summary_lines())), "success")
     if linked:
         flash(linked, "info")
     return redirect(url_for("admin.index"))
@@ -149,14 +185,14 @@ def apply(token: str):
 def discard(token: str):
     """Delete a stored upload without importing it."""
     roster.discard_upload(_imports_folder(), token, school_id=g.principal.school_id)
-    flash("The upload was deleted; nothing was imported.", "info")
+    flash(_("The upload was deleted; nothing was imported."), "info")
     return redirect(url_for("roster.index"))
 
 
 @bp.route("/sample/<name>.zip")
 @access("admin")
 def sample(name: str):
-    """Download a sample set ("oneroster" or "csv") as a zip file."""
+    """Download a sample set ("oneroster", "oneroster-1.2", "csv"...) as a zip file."""
     return send_file(
         io.BytesIO(roster.sample_zip(name)),
         mimetype="application/zip",
@@ -173,7 +209,7 @@ CLI_LIST_LIMIT = 50
 
 @click.group("roster")
 def roster_cli() -> None:
-    """Roster import from passline CSV files or a OneRoster v1.1 export."""
+    """Roster import from passline CSV files or a OneRoster export (one school, or a district)."""
 
 
 @roster_cli.command("import")
@@ -184,9 +220,36 @@ def roster_cli() -> None:
     "org_sourced_id",
     help="OneRoster sourcedId of the school's org, when the export holds several schools.",
 )
+@click.option(
+    "--district",
+    is_flag=True,
+    help="Import every school org of orgs.csv into its own school (matched by the org's "
+    "sourcedId), each in a transaction of its own.",
+)
+@click.option(
+    "--create-schools",
+    is_flag=True,
+    help="With --district: create the school of an org that has none (name and code from "
+    "orgs.csv; give --timezone).",
+)
+@click.option("--timezone", help="With --create-schools: the time zone of the new schools.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
-def import_command(path: Path, school_code: str | None, org_sourced_id: str | None, dry_run):
-    """Import PATH (a .zip, a .csv file or a directory of CSV files) into one school."""
+def import_command(
+    path: Path,
+    school_code: str | None,
+    org_sourced_id: str | None,
+    district: bool,
+    create_schools: bool,
+    timezone: str | None,
+    dry_run,
+):
+    """Import PATH (a .zip, a .csv file or a directory of CSV files) into one school, or
+    (--district) a district's OneRoster export into each of its schools."""
+    if district:
+        _import_district(path, school_code, org_sourced_id, create_schools, timezone, dry_run)
+        return
+    if create_schools:
+        raise click.UsageError("--create-schools goes with --district.")
     school = _cli_school(school_code)
     try:
         bundle = roster.read_path(path)
@@ -221,6 +284,67 @@ def import_command(path: Path, school_code: str | None, org_sourced_id: str | No
     click.echo("Imported.")
     if plan.link_line(done=True):
         click.echo(plan.link_line(done=True))
+
+
+#: Row errors printed per school by a district import (their count is always given).
+CLI_ERROR_LIMIT = 20
+_DISTRICT_STATUS = {
+    "imported": "imported",
+    "checked": "would be imported (dry run)",
+    "errors": "NOT imported, the file has errors for it",
+    "refused": "NOT imported",
+}
+
+
+def _import_district(path, school_code, org_sourced_id, create_schools, timezone, dry_run):
+    from shared.audit import SYSTEM
+    from shared.roster.district import import_district
+
+    if school_code or org_sourced_id:
+        raise click.UsageError("--district imports every school org: leave out --school and --org.")
+    if create_schools and not timezone:
+        raise click.UsageError("--create-schools needs --timezone (orgs.csv has none).")
+    try:
+        bundle = roster.read_path(path)
+        outcomes = import_district(
+            bundle,
+            actor=SYSTEM,
+            dry_run=dry_run,
+            create_schools=create_schools,
+            timezone=timezone or "America/New_York",
+            on_school=_echo_outcome,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    done = sum(o.status in ("imported", "checked") for o in outcomes)
+    failed = len(outcomes) - done
+    verb = "would be imported" if dry_run else "imported"
+    click.echo(f"{len(outcomes)} school orgs: {done} {verb}, {failed} not imported.")
+    if dry_run:
+        click.echo("Dry run: nothing was written.")
+    elif done:
+        refresh_statistics(db.session, ROSTER_TABLES)
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+def _echo_outcome(outcome) -> None:
+    org = outcome.org
+    school = f"{outcome.school[1]} ({outcome.school[0]})" if outcome.school else org.name
+    made = {"created": ", school created", "linked": ", school linked to the org"}
+    note = made.get(outcome.school_action or "", "")
+    click.echo(f"{school}, org {org.sourced_id}: {_DISTRICT_STATUS[outcome.status]}{note}")
+    if outcome.message:
+        click.echo(f"  Error: {outcome.message}", err=True)
+    for line in outcome.summary:
+        click.echo(f"  {line}")
+    for warning in outcome.warnings:
+        click.echo(f"  Warning: {warning}")
+    for error in outcome.errors[:CLI_ERROR_LIMIT]:
+        click.echo(f"  Error: {error}", err=True)
+    if len(outcome.errors) > CLI_ERROR_LIMIT:
+        click.echo(f"  ... and {len(outcome.errors) - CLI_ERROR_LIMIT} more errors", err=True)
 
 
 def _cli_school(code: str | None) -> School:

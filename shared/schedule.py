@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 
 from shared.extensions import db
-from shared.models import BellPeriod, School, SchoolClass, class_teachers
+from shared.models import BellPeriod, Enrollment, School, SchoolClass, class_teachers
 from shared.timeutil import utcnow
 
 
@@ -98,3 +98,23 @@ def class_in_session(school: School, user_id: int, now: datetime) -> SchoolClass
     if period is None:
         return None
     return next((c for c in teacher_classes(school, user_id) if c.period == period.name), None)
+
+
+def student_class_now(school: School, student_id: int, now: datetime) -> SchoolClass | None:
+    """The class the student is enrolled in that meets in the current period, if any
+    (None between periods, or when none of their classes meets now)."""
+    period = current_period(school, now)
+    if period is None:
+        return None
+    return db.session.scalar(
+        select(SchoolClass)
+        .join(Enrollment, Enrollment.class_id == SchoolClass.id)
+        .where(
+            SchoolClass.school_id == school.id,
+            SchoolClass.active.is_(True),
+            SchoolClass.period == period.name,
+            Enrollment.student_id == student_id,
+        )
+        .order_by(SchoolClass.room_id.is_(None), SchoolClass.id)  # one with a room first
+        .limit(1)
+    )

@@ -6,6 +6,7 @@ the dashboard sends them to this page while there is no school yet.
 """
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from shared import schools
 from shared.access import access
@@ -40,7 +41,7 @@ def index():
             error,
             **_form_context(schools=schools.all_schools(), form=request.form),
         )
-    flash(f"{school.name} ({school.code}) is added.", "success")
+    flash(_("%(school)s (%(code)s) is added.", school=school.name, code=school.code), "success")
     return redirect(url_for("schools.index"))
 
 
@@ -55,14 +56,14 @@ def edit(school_id: int):
     if action in ("archive", "restore"):
         schools.set_archived(school, action == "archive", actor=current_actor())
         flash(
-            f"{school.name} is archived: it is hidden and nobody can work there."
+            _("%(school)s is archived: it is hidden and nobody can work there.", school=school.name)
             if action == "archive"
-            else f"{school.name} is restored.",
+            else _("%(school)s is restored.", school=school.name),
             "success",
         )
         return redirect(url_for("schools.index"))
     if action != "save":
-        raise DomainError("Unknown action.")
+        raise DomainError(_("Unknown action."))
     try:
         schools.update_school(
             school,
@@ -75,5 +76,5 @@ def edit(school_id: int):
         school = schools.get_school(school_id)  # the rollback expired it
         context = _form_context(school=school, form=request.form)
         return rerender("schools/edit.html", error, **context)
-    flash(f"{school.name} is saved.", "success")
+    flash(_("%(school)s is saved.", school=school.name), "success")
     return redirect(url_for("schools.index"))

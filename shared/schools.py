@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
 from functools import cache
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from shared import audit, live
@@ -58,7 +61,7 @@ def timezone_choices() -> tuple[tuple[str, tuple[str, ...]], ...]:
 
     grouped: dict[str, list[str]] = defaultdict(list)
     for name in available_timezones():
-        area, _, place = name.partition("/")
+        area, _slash, place = name.partition("/")
         if area in TIMEZONE_AREAS and place:
             grouped[area].append(name)
     return tuple((area, tuple(sorted(grouped[area]))) for area in TIMEZONE_AREAS if area in grouped)
@@ -72,7 +75,7 @@ def _offered_timezones() -> frozenset[str]:
 def validate_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise InvalidInput("The school name must have 1 to 200 characters.", field="name")
+        raise InvalidInput(_("The school name must have 1 to 200 characters."), field="name")
     return name
 
 
@@ -80,7 +83,7 @@ def validate_code(code: str) -> str:
     code = (code or "").strip().upper()
     if not CODE_RE.match(code):
         raise InvalidInput(
-            "The short code has 1 to 32 letters, digits, '-' or '_' (e.g. LMS).", field="code"
+            _("The short code has 1 to 32 letters, digits, '-' or '_' (e.g. LMS)."), field="code"
         )
     return code
 
@@ -88,7 +91,7 @@ def validate_code(code: str) -> str:
 def validate_timezone(timezone: str) -> str:
     timezone = (timezone or "").strip()
     if timezone not in _offered_timezones() or not is_valid_timezone(timezone):
-        raise InvalidInput("Choose the school's time zone from the list.", field="timezone")
+        raise InvalidInput(_("Choose the school's time zone from the list."), field="timezone")
     return timezone
 
 
@@ -97,19 +100,19 @@ def validate_language(language: str) -> str:
 
     found = valid_language((language or "").strip())
     if found is None:
-        raise InvalidInput("Choose the school's language from the list.", field="language")
+        raise InvalidInput(_("Choose the school's language from the list."), field="language")
     return found
 
 
 def _require_district_admin(user: User | None) -> None:
     if user is None or not user.is_district_admin:
-        raise Forbidden("Only a district admin may add, change or archive schools.")
+        raise Forbidden(_("Only a district admin may add, change or archive schools."))
 
 
 def _check_code_free(code: str, school: School | None = None) -> None:
     other = db.session.scalar(select(School).where(func.upper(School.code) == code))
     if other is not None and other is not school:
-        raise Conflict(f"Another school has the code {code} already.", field="code")
+        raise Conflict(_("Another school has the code %(code)s already.", code=code), field="code")
 
 
 def all_schools(include_archived: bool = True) -> list[School]:
@@ -126,7 +129,7 @@ def get_school(school_id: int) -> School:
     """A school by id (archived or not), for a district admin's pages; else `NotFound`."""
     school = db.session.get(School, school_id)
     if school is None:
-        raise NotFound("No such school.")
+        raise NotFound(_("No such school."))
     return school
 
 
@@ -226,15 +229,93 @@ def set_archived(school: School, archived: bool, *, actor: Actor) -> bool:
 # ------------------------------------------------------------------ schools from orgs.csv
 
 
-def schools_from_orgs(bundle, *, timezone: str, actor: Actor) -> list[tuple[str, School]]:
-    """Create the schools a OneRoster export's orgs.csv lists, when the admin asks for it.
+@dataclass(frozen=True)
+class OrgSchool:
+    """What `org_school` found for one OneRoster school org (nothing written yet)."""
 
-    Each org of type "school" (not marked tobedeleted) becomes a school with the org's
-    name, its `identifier` as the short code and its sourcedId (so `roster import` finds
-    its org), in `timezone` (orgs.csv has none). A school that has the org's sourcedId
-    already is left as it is; one with the same code and no sourcedId is linked to the org.
-    Any row that cannot be a school (no identifier, a code another org's school holds)
-    refuses the whole file, with every problem listed: nothing is half-created.
+    #: "exists" (the school has the org's sourcedId), "linked" (a school with the org's
+    #: identifier as its code and no org yet, to be linked), "created" (to be created) or
+    #: "missing" (none, and creating was not asked).
+    action: str
+    #: The school, except when it is to be created or is missing.
+    school: School | None
+    sourced_id: str
+    #: The new school's name and code (checked), when it is linked or created.
+    name: str = ""
+    code: str = ""
+
+
+def org_school(
+    sourced_id: str,
+    name: str,
+    identifier: str,
+    *,
+    create: bool,
+    archived_ok: bool = False,
+    planned_codes: Collection[str] = (),
+) -> OrgSchool:
+    """The one rule for the school of a OneRoster school org (writes nothing).
+
+    A school is matched by the org's sourcedId stored on it (School.sourced_id). Else, when
+    `create` is asked, a school that has the org's `identifier` as its code and no org yet
+    is to be linked to it, or else one is to be created with the org's name and identifier
+    as its code; a code another org's school holds, or one that `planned_codes` (the codes
+    of other rows of the same file) has already, is refused. An archived school is refused
+    (restore it first) unless `archived_ok` (`flask school import-orgs` leaves it as it is).
+    `link_org_school` then does what was found. Raises `InvalidInput`: a name or code that
+    cannot be a school's has the error's `field` set.
+    """
+    school = db.session.scalar(select(School).where(School.sourced_id == sourced_id))
+    found = OrgSchool("exists", school, sourced_id)
+    if school is None:
+        if not create:
+            return OrgSchool("missing", None, sourced_id)
+        name, code = validate_name(name), validate_code(identifier)
+        school = db.session.scalar(select(School).where(func.upper(School.code) == code))
+        if school is not None and school.sourced_id is not None:
+            raise InvalidInput(f"another school has the code {code} already.")
+        if code in planned_codes:
+            raise InvalidInput(f"the code {code} is on another row too.")
+        found = OrgSchool("linked" if school else "created", school, sourced_id, name, code)
+    if school is not None and school.is_archived and not archived_ok:
+        raise InvalidInput(
+            f"{school.name} ({school.code}) is archived: restore it "
+            f"(`flask school restore {school.code}`) to import its roster."
+        )
+    return found
+
+
+def link_org_school(found: OrgSchool, *, timezone: str, actor: Actor) -> School:
+    """Do what `org_school` found: create the school (in `timezone`) or link it to its
+    org, audited (school.create, school.link_org); a school that exists is left as it is."""
+    if found.action == "exists":
+        return found.school
+    if found.action == "missing":
+        raise NotFound(f"No school has the org {found.sourced_id}.")
+    school = found.school
+    if found.action == "created":
+        school = create_school(actor=actor, name=found.name, code=found.code, timezone=timezone)
+    school.sourced_id = found.sourced_id
+    db.session.flush()
+    audit.record(
+        "school.link_org",
+        school_id=school.id,
+        target=school,
+        detail={"sourced_id": found.sourced_id},
+        actor=actor,
+    )
+    return school
+
+
+def schools_from_orgs(bundle, *, timezone: str, actor: Actor) -> list[tuple[str, School]]:
+    """Create the schools a OneRoster export's orgs.csv lists (`flask school import-orgs`).
+
+    Each org of type "school" (not marked tobedeleted) gets its school by `org_school`: the
+    one with the org's sourcedId is left as it is (archived or not), one with the same code
+    and no org is linked to it, else one is created with the org's name and `identifier` as
+    its code, in `timezone` (orgs.csv has none). Any row that cannot be a school (no
+    identifier, a code another org's school holds or another row has) refuses the whole
+    file, with every problem listed: nothing is half-created.
     Returns (what was done: "created", "linked" or "exists", school) per school org.
     """
     from shared.roster.rows import read_table
@@ -245,46 +326,48 @@ def schools_from_orgs(bundle, *, timezone: str, actor: Actor) -> list[tuple[str,
     errors: list = []
     rows = read_table(bundle, "orgs.csv", ("sourcedId", "name", "type", "identifier"), errors)
     problems = [str(error) for error in errors]
-    planned: list[tuple[str, School | None, dict]] = []
+    planned: list[OrgSchool] = []
     for row in rows or []:
         if row.get("type").lower() != "school" or row.get("status").lower() == "tobedeleted":
             continue
         where = f"orgs.csv row {row.line}"
-        sourced_id, name, code = row.get("sourcedId"), row.get("name"), row.get("identifier")
+        sourced_id, name = row.get("sourcedId"), row.get("name")
         try:
-            fields = {"name": validate_name(name), "code": validate_code(code)}
+            found = org_school(
+                sourced_id,
+                name,
+                row.get("identifier"),
+                create=True,
+                archived_ok=True,
+                planned_codes={other.code for other in planned if other.code},
+            )
         except InvalidInput as error:
-            problems.append(f"{where} ({name or sourced_id}): {error.message}")
+            named = f" ({name or sourced_id})" if error.field else ""
+            problems.append(f"{where}{named}: {error.message}")
             continue
-        by_org = db.session.scalar(select(School).where(School.sourced_id == sourced_id))
-        by_code = db.session.scalar(select(School).where(func.upper(School.code) == fields["code"]))
-        if by_org is not None:
-            planned.append(("exists", by_org, fields))
-        elif by_code is not None and by_code.sourced_id is None:
-            planned.append(("linked", by_code, {**fields, "sourced_id": sourced_id}))
-        elif by_code is not None:
-            problems.append(f"{where}: another school has the code {fields['code']} already.")
-        elif any(f["code"] == fields["code"] for _, _, f in planned):
-            problems.append(f"{where}: the code {fields['code']} is on another row too.")
-        else:
-            planned.append(("created", None, {**fields, "sourced_id": sourced_id}))
+        planned.append(found)
     if problems:
         raise InvalidInput("orgs.csv cannot make schools: " + "; ".join(problems))
-    done: list[tuple[str, School]] = []
-    for action, school, fields in planned:
-        if action == "created":
-            school = create_school(
-                actor=actor, name=fields["name"], code=fields["code"], timezone=timezone
-            )
-        if action != "exists":
-            school.sourced_id = fields["sourced_id"]
-            db.session.flush()
-            audit.record(
-                "school.link_org",
-                school_id=school.id,
-                target=school,
-                detail={"sourced_id": fields["sourced_id"]},
-                actor=actor,
-            )
-        done.append((action, school))
-    return done
+    return [
+        (found.action, link_org_school(found, timezone=timezone, actor=actor)) for found in planned
+    ]
+
+
+def school_for_org(
+    sourced_id: str,
+    name: str,
+    identifier: str,
+    *,
+    create: bool,
+    timezone: str,
+    actor: Actor,
+) -> tuple[str, School | None]:
+    """The school of one OneRoster school org, for a district's roster import: found,
+    linked or created (`create`, `--create-schools`) by `org_school` and
+    `link_org_school`. Returns ("exists", "linked" or "created", school), or ("missing",
+    None) when there is none and create was not asked. An archived school, or an org that
+    cannot make a school, is refused (`InvalidInput`)."""
+    found = org_school(sourced_id, name, identifier, create=create)
+    if found.action == "missing":
+        return "missing", None
+    return found.action, link_org_school(found, timezone=timezone, actor=actor)

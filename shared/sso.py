@@ -39,6 +39,7 @@ from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
 from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
 from flask import current_app, request
+from flask_babel import gettext as _
 from joserfc.errors import JoseError
 from sqlalchemy import select
 
@@ -93,7 +94,7 @@ def unlink(principal: Principal, user: User, key: str) -> None:
         select(SsoIdentity).where(SsoIdentity.user_id == user.id, SsoIdentity.provider_key == key)
     )
     if identity is None:
-        raise NotFound("This account has no link to that provider.")
+        raise NotFound(_("This account has no link to that provider."))
     audit.record("sso.unlink", target=user, detail={"provider": key})
     db.session.delete(identity)
 
@@ -125,8 +126,11 @@ def oauth_client(chosen: Provider) -> FlaskOAuth2App:
     keys for METADATA_MAX_AGE seconds (a changed setting makes a new one)."""
     if chosen.client_secret is None:
         raise ProviderUnavailable(
-            f"{chosen.label} cannot be used: its client secret cannot be read (the "
-            "server's SECRET_KEY changed). A district admin must enter the secret again."
+            _(
+                "%(provider)s cannot be used: its client secret cannot be read (the "
+                "server's SECRET_KEY changed). A district admin must enter the secret again.",
+                provider=chosen.label,
+            )
         )
     fingerprint = _fingerprint(chosen)
     with _clients_lock:
@@ -154,8 +158,11 @@ def _unavailable(chosen: Provider, error: Exception) -> ProviderUnavailable:
     forget_client(chosen.key)
     current_app.logger.warning("SSO provider %s unavailable: %s", chosen.key, type(error).__name__)
     return ProviderUnavailable(
-        f"{chosen.label} is not answering right now. Try again in a few minutes; if it "
-        "keeps failing, tell your district's IT team."
+        _(
+            "%(provider)s is not answering right now. Try again in a few minutes; if it "
+            "keeps failing, tell your district's IT team.",
+            provider=chosen.label,
+        )
     )
 
 
@@ -168,8 +175,11 @@ def _metadata(chosen: Provider, client: FlaskOAuth2App) -> dict[str, Any]:
     if metadata.get("issuer") != chosen.issuer:
         forget_client(chosen.key)
         raise ProviderUnavailable(
-            f"{chosen.label} is set up with a wrong issuer URL (its discovery document "
-            "names another issuer). A district admin must correct it."
+            _(
+                "%(provider)s is set up with a wrong issuer URL (its discovery document "
+                "names another issuer). A district admin must correct it.",
+                provider=chosen.label,
+            )
         )
     return metadata
 
@@ -195,14 +205,18 @@ def verified_claims(chosen: Provider) -> dict[str, Any]:
     client = oauth_client(chosen)
     if request.args.get("error"):
         raise SignInRefused(
-            f"{chosen.label} did not sign you in ({request.args['error'][:60]}). "
-            "Try again, or ask your school's admin.",
+            _(
+                "%(provider)s did not sign you in (%(error)s). Try again, or ask your "
+                "school's admin.",
+                provider=chosen.label,
+                error=request.args["error"][:60],
+            ),
             "provider error",
             status=400,
         )
     if not request.args.get("state") or not request.args.get("code"):
         raise SignInRefused(
-            "This sign-in link is incomplete. Start again from the sign-in page.",
+            _("This sign-in link is incomplete. Start again from the sign-in page."),
             "missing state or code",
             status=400,
         )
@@ -212,7 +226,7 @@ def verified_claims(chosen: Provider) -> dict[str, Any]:
         returned_issuer != chosen.issuer
     ):
         raise SignInRefused(
-            "The answer came from another provider. Start again from the sign-in page.",
+            _("The answer came from another provider. Start again from the sign-in page."),
             "issuer of the authorization response",
             status=400,
         )
@@ -226,7 +240,7 @@ def verified_claims(chosen: Provider) -> dict[str, Any]:
         token = client.authorize_access_token(claims_options=claims_options)
     except MismatchingStateError as error:
         raise SignInRefused(
-            "This sign-in has expired or was already used. Start again from the sign-in page.",
+            _("This sign-in has expired or was already used. Start again from the sign-in page."),
             "state missing, replayed or not this browser's",
             status=400,
         ) from error
@@ -238,14 +252,18 @@ def verified_claims(chosen: Provider) -> dict[str, Any]:
         else:
             reason = f"ID token rejected: {type(error).__name__} {str(error)[:80]}"
         raise SignInRefused(
-            f"The answer from {chosen.label} could not be trusted, so you are not signed "
-            "in. Try again; if it keeps failing, tell your district's IT team.",
+            _(
+                "The answer from %(provider)s could not be trusted, so you are not signed "
+                "in. Try again; if it keeps failing, tell your district's IT team.",
+                provider=chosen.label,
+            ),
             reason,
         ) from error
     claims = token.get("userinfo")
     if not claims:
         raise SignInRefused(
-            f"{chosen.label} sent no ID token, so you are not signed in.", "no ID token"
+            _("%(provider)s sent no ID token, so you are not signed in.", provider=chosen.label),
+            "no ID token",
         )
     return dict(claims)
 
@@ -275,34 +293,46 @@ def admit(chosen: Provider, claims: Mapping[str, Any]) -> Admitted:
     subject = str(claims.get("sub") or "")[:255]
     if not email or "@" not in email or not subject:
         raise SignInRefused(
-            f"{chosen.label} did not say who you are (no email address).", "no email"
+            _("%(provider)s did not say who you are (no email address).", provider=chosen.label),
+            "no email",
         )
     if not _verified(chosen, claims):
         raise SignInRefused(
-            f"{chosen.label} has not verified your email address, so passline cannot "
-            "sign you in with it. Ask your district's IT team.",
+            _(
+                "%(provider)s has not verified your email address, so passline cannot "
+                "sign you in with it. Ask your district's IT team.",
+                provider=chosen.label,
+            ),
             "email not verified",
             email=email,
         )
     domain = email.rpartition("@")[2]
     if not chosen.allows(domain):
         raise SignInRefused(
-            f"Accounts of {domain} cannot sign in here with {chosen.label}. Use your "
-            "school account.",
+            _(
+                "Accounts of %(domain)s cannot sign in here with %(provider)s. Use your "
+                "school account.",
+                domain=domain,
+                provider=chosen.label,
+            ),
             "domain not allowed",
             email=email,
         )
     if chosen.kind == SsoProviderKind.GOOGLE and claims.get("hd") not in chosen.domains:
         raise SignInRefused(
-            "This Google account is not one of the district's Google Workspace. Use your "
-            "school account.",
+            _(
+                "This Google account is not one of the district's Google Workspace. Use your "
+                "school account."
+            ),
             "hosted domain (hd) not allowed",
             email=email,
         )
     if chosen.kind == SsoProviderKind.MICROSOFT and claims.get("tid") != chosen.tenant_id:
         raise SignInRefused(
-            "This Microsoft account is not one of the district's directory. Use your "
-            "school account.",
+            _(
+                "This Microsoft account is not one of the district's directory. Use your "
+                "school account."
+            ),
             "tenant (tid) not allowed",
             email=email,
         )
@@ -314,7 +344,7 @@ def admit(chosen: Provider, claims: Mapping[str, Any]) -> Admitted:
     )
     if linked is not None and (user is None or linked.user_id != user.id):
         raise SignInRefused(
-            "This provider account belongs to another passline account. Ask a district admin.",
+            _("This provider account belongs to another passline account. Ask a district admin."),
             "subject linked to another account",
             email=email,
         )
@@ -322,8 +352,11 @@ def admit(chosen: Provider, claims: Mapping[str, Any]) -> Admitted:
     if user is None:
         if domain not in chosen.self_registration_domains:
             raise SignInRefused(
-                "passline has no staff account for "
-                f"{email}. Ask your school's admin to add you, then sign in again.",
+                _(
+                    "passline has no staff account for %(email)s. Ask your school's admin to "
+                    "add you, then sign in again.",
+                    email=email,
+                ),
                 "unknown email",
                 email=email,
             )
@@ -334,7 +367,7 @@ def admit(chosen: Provider, claims: Mapping[str, Any]) -> Admitted:
         registered = True
     if not user.active:
         raise SignInRefused(
-            "This account is deactivated. Ask your school's admin.",
+            _("This account is deactivated. Ask your school's admin."),
             "deactivated",
             email=email,
         )
@@ -346,8 +379,12 @@ def admit(chosen: Provider, claims: Mapping[str, Any]) -> Admitted:
         )
         if other is not None:
             raise SignInRefused(
-                f"Your {chosen.label} account is not the one this passline account was "
-                "first used with. A district admin can remove the old link on your staff page.",
+                _(
+                    "Your %(provider)s account is not the one this passline account was "
+                    "first used with. A district admin can remove the old link on your staff "
+                    "page.",
+                    provider=chosen.label,
+                ),
                 "another subject is linked to this account",
                 email=email,
             )

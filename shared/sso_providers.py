@@ -24,6 +24,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -47,7 +49,7 @@ KIND_LABELS = {
     "google": "Google Workspace",
     "microsoft": "Microsoft Entra ID",
     "classlink": "ClassLink",
-    "oidc": "Other OpenID provider (by its issuer)",
+    "oidc": lazy_gettext("Other OpenID provider (by its issuer)"),
 }
 #: What the sign-in button says after "Sign in with", by default.
 DEFAULT_LABELS = {
@@ -230,7 +232,7 @@ def provider(key: str) -> Provider:
         return found
     row = db.session.scalar(select(SsoProvider).where(SsoProvider.key == key[:40]))
     if row is None:
-        raise NotFound("There is no such sign-in provider.")
+        raise NotFound(_("There is no such sign-in provider."))
     return _from_row(row)
 
 
@@ -241,7 +243,10 @@ def _domains(raw: str, field_name: str, label: str) -> tuple[str, ...]:
         if not part:
             continue
         if not _DOMAIN.fullmatch(part):
-            raise InvalidInput(f"{label}: {part[:60]!r} is not a domain name.", field=field_name)
+            raise InvalidInput(
+                _("%(field)s: %(value)s is not a domain name.", field=label, value=repr(part[:60])),
+                field=field_name,
+            )
         if part not in domains:
             domains.append(part)
     return tuple(domains)
@@ -264,7 +269,7 @@ def _issuer(raw: str) -> str:
     scheme_ok = parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(host))
     if len(issuer) > 500 or not host or not scheme_ok or parts.query or parts.fragment:
         raise InvalidInput(
-            "Issuer URL: give the provider's https address, e.g. https://sso.district.org.",
+            _("Issuer URL: give the provider's https address, e.g. https://sso.district.org."),
             field="issuer",
         )
     return issuer
@@ -282,20 +287,22 @@ def clean_settings(values: Mapping[str, Any], *, secret_required: bool) -> dict[
     key = text("key").lower()
     if not _KEY.fullmatch(key):
         raise InvalidInput(
-            "Key: 1 to 40 lower-case letters, digits or dashes, e.g. google.", field="key"
+            _("Key: 1 to 40 lower-case letters, digits or dashes, e.g. google."), field="key"
         )
     kind = text("kind").lower()
     if kind not in SSO_PROVIDER_KINDS:
-        raise InvalidInput("Kind: choose Google, Microsoft, ClassLink or Other.", field="kind")
+        raise InvalidInput(_("Kind: choose Google, Microsoft, ClassLink or Other."), field="kind")
     label = text("label") or DEFAULT_LABELS.get(kind, "")
     if not label or len(label) > 100:
-        raise InvalidInput("Button label: 1 to 100 characters.", field="label")
+        raise InvalidInput(_("Button label: 1 to 100 characters."), field="label")
     tenant_id = text("tenant_id").lower() or None
     if kind == SsoProviderKind.MICROSOFT:
         if tenant_id is None or not _TENANT.fullmatch(tenant_id):
             raise InvalidInput(
-                "Tenant ID: the Directory (tenant) ID of your Entra directory, "
-                "e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47.",
+                _(
+                    "Tenant ID: the Directory (tenant) ID of your Entra directory, "
+                    "e.g. 72f988bf-86f1-41af-91ab-2d7cd011db47."
+                ),
                 field="tenant_id",
             )
         default_issuer = f"https://login.microsoftonline.com/{tenant_id}/v2.0"
@@ -304,27 +311,30 @@ def clean_settings(values: Mapping[str, Any], *, secret_required: bool) -> dict[
         default_issuer = DEFAULT_ISSUERS.get(kind, "")
     issuer_text = text("issuer") or default_issuer
     if not issuer_text:
-        raise InvalidInput("Issuer URL: required for this kind of provider.", field="issuer")
+        raise InvalidInput(_("Issuer URL: required for this kind of provider."), field="issuer")
     client_id = text("client_id")
     if not client_id or len(client_id) > 255:
-        raise InvalidInput("Client ID: 1 to 255 characters.", field="client_id")
+        raise InvalidInput(_("Client ID: 1 to 255 characters."), field="client_id")
     client_secret = text("client_secret")
     if len(client_secret) > 2000:
-        raise InvalidInput("Client secret: at most 2000 characters.", field="client_secret")
+        raise InvalidInput(_("Client secret: at most 2000 characters."), field="client_secret")
     if secret_required and not client_secret:
-        raise InvalidInput("Client secret: required.", field="client_secret")
-    domains = _domains(text("domains"), "domains", "Email domains")
+        raise InvalidInput(_("Client secret: required."), field="client_secret")
+    domains = _domains(text("domains"), "domains", _("Email domains"))
     if not domains:
         raise InvalidInput(
-            "Email domains: at least one, e.g. district.org (staff of other domains are refused).",
+            _(
+                "Email domains: at least one, e.g. district.org (staff of other domains are "
+                "refused)."
+            ),
             field="domains",
         )
     self_registration = _domains(
-        text("self_registration_domains"), "self_registration_domains", "Self-registration"
+        text("self_registration_domains"), "self_registration_domains", _("Self-registration")
     )
     if not set(self_registration) <= set(domains):
         raise InvalidInput(
-            "Self-registration: only domains listed under Email domains.",
+            _("Self-registration: only domains listed under Email domains."),
             field="self_registration_domains",
         )
     password_sign_in = parse_bool(values.get("password_sign_in"))
@@ -344,7 +354,7 @@ def clean_settings(values: Mapping[str, Any], *, secret_required: bool) -> dict[
 
 def require_district_admin(principal: Principal) -> None:
     if principal.user is None or not principal.user.is_district_admin:
-        raise Forbidden("Only a district admin may change the sign-in providers.")
+        raise Forbidden(_("Only a district admin may change the sign-in providers."))
 
 
 def _audited(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -357,10 +367,10 @@ def _audited(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def _stored(key: str) -> SsoProvider:
     if key in environment_providers():
-        raise Forbidden("This provider is set in the server's environment; change it there.")
+        raise Forbidden(_("This provider is set in the server's environment; change it there."))
     row = db.session.scalar(select(SsoProvider).where(SsoProvider.key == key[:40]))
     if row is None:
-        raise NotFound("There is no such sign-in provider.")
+        raise NotFound(_("There is no such sign-in provider."))
     return row
 
 
@@ -372,7 +382,7 @@ def add_provider(principal: Principal, values: Mapping[str, Any]) -> SsoProvider
         select(SsoProvider.id).where(SsoProvider.key == settings["key"])
     )
     if taken:
-        raise Conflict("Another provider has this key already.", field="key")
+        raise Conflict(_("Another provider has this key already."), field="key")
     row = SsoProvider(
         **{k: v for k, v in settings.items() if k != "client_secret"},
         client_secret_sealed=seal(settings["client_secret"]),

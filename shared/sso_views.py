@@ -7,6 +7,7 @@ slow must never hold SQLite's write lock or a PostgreSQL transaction open.
 """
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from shared import audit, sso, sso_providers, staff
 from shared.access import access, public
@@ -93,11 +94,11 @@ def callback(key: str):
         db.session.commit()  # counted in every process before the code is exchanged
     if attempt.retry_after is not None:
         error = sso.SignInRefused(
-            "Too many sign-ins from here at once. Try again in a few minutes.",
+            _("Too many sign-ins from here at once. Try again in a few minutes."),
             "throttled",
             status=429,
         )
-        page, status, _ = _refused(error, chosen.key, chosen.label)
+        page, status, _headers = _refused(error, chosen.key, chosen.label)
         return page, status, {"Retry-After": str(attempt.retry_after)}
     try:
         claims = sso.verified_claims(chosen)
@@ -115,8 +116,10 @@ def callback(key: str):
     audit.record("sso.login", school_id=school_id, target=user, actor_user=user, detail=detail)
     if school_id is None and not user.is_district_admin:
         flash(
-            "You are signed in, but no school has given you a role yet. Ask your school's "
-            "admin to add you.",
+            _(
+                "You are signed in, but no school has given you a role yet. Ask your school's "
+                "admin to add you."
+            ),
             "info",
         )
         return redirect(url_for("home.index"))
@@ -159,7 +162,11 @@ def providers():
             form=request.form,
         )
     flash(
-        f"{added.label} is added. Register {_callback_url(added.key)} as its redirect URI.",
+        _(
+            "%(provider)s is added. Register %(url)s as its redirect URI.",
+            provider=added.label,
+            url=_callback_url(added.key),
+        ),
         "success",
     )
     return redirect(url_for("sso.providers"))
@@ -181,10 +188,12 @@ def edit_provider(key: str):
     try:
         if request.form.get("action") == "delete":
             sso_providers.delete_provider(g.principal, key)
-            flash("The provider is removed; its buttons are gone from the sign-in page.", "success")
+            flash(
+                _("The provider is removed; its buttons are gone from the sign-in page."), "success"
+            )
         else:
             sso_providers.update_provider(g.principal, key, request.form)
-            flash("Provider saved.", "success")
+            flash(_("Provider saved."), "success")
     except DomainError as error:
         return rerender(
             "sso/provider_edit.html",
@@ -203,5 +212,11 @@ def unlink(user_id: int, key: str):
     """Forget a staff member's provider account (district admins, from the staff page)."""
     person = staff.school_member(g.principal.school_id, user_id)
     sso.unlink(g.principal, person, key)
-    flash(f"{person.name}'s next sign-in with this provider links their account again.", "success")
+    flash(
+        _(
+            "%(name)s's next sign-in with this provider links their account again.",
+            name=person.name,
+        ),
+        "success",
+    )
     return redirect(url_for("admin.staff_edit", user_id=person.id))

@@ -19,6 +19,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from shared import audit, live, throttle
@@ -46,14 +47,14 @@ def find_user_by_email(email: str) -> User | None:
 def validate_email(email: str) -> str:
     email = email.strip().lower()
     if len(email) > 254 or not EMAIL_RE.match(email):
-        raise InvalidInput("Enter a valid email address.", field="email")
+        raise InvalidInput(_("Enter a valid email address."), field="email")
     return email
 
 
 def validate_roles(roles: list[str]) -> set[str]:
     chosen = set(roles)
     if not chosen or not chosen <= set(ROLES):
-        raise InvalidInput("Choose at least one role.", field="roles")
+        raise InvalidInput(_("Choose at least one role."), field="roles")
     return chosen
 
 
@@ -81,7 +82,7 @@ def school_member(school_id: int, user_id: int) -> User:
         .where(User.id == user_id, Membership.school_id == school_id)
     )
     if user is None:
-        raise NotFound("No such staff member at this school.")
+        raise NotFound(_("No such staff member at this school."))
     return user
 
 
@@ -92,7 +93,7 @@ def check_account_control(principal: Principal, person: User) -> None:
     elsewhere = any(m.school_id != principal.school_id for m in person.memberships)
     if elsewhere or person.is_district_admin:
         raise Forbidden(
-            "This account also works at another school; ask a district admin to change it."
+            _("This account also works at another school; ask a district admin to change it.")
         )
 
 
@@ -121,7 +122,7 @@ def add_staff(principal: Principal, *, email: str, name: str, roles: list[str]) 
     email = validate_email(email)
     name = name.strip()
     if not name or len(name) > 200:
-        raise InvalidInput("Enter the person's name (up to 200 characters).", field="name")
+        raise InvalidInput(_("Enter the person's name (up to 200 characters)."), field="name")
     chosen = validate_roles(roles)
     user = find_user_by_email(email)
     if user is None:
@@ -137,7 +138,7 @@ def add_staff(principal: Principal, *, email: str, name: str, roles: list[str]) 
         )
         return Added(person=user, temporary_password=temporary)
     if roles_at(user, principal.school_id):
-        raise Conflict("That person already has an account at this school.", field="email")
+        raise Conflict(_("That person already has an account at this school."), field="email")
     if principal.user.is_district_admin:
         _grant(user, principal.school_id, chosen)
         audit.record(
@@ -208,7 +209,7 @@ def _my_invitation(user: User, invitation_id: int) -> StaffInvitation:
         )
     )
     if invitation is None:
-        raise NotFound("No such invitation for you.")
+        raise NotFound(_("No such invitation for you."))
     return invitation
 
 
@@ -235,7 +236,7 @@ def school_invitation(school_id: int, invitation_id: int) -> StaffInvitation:
         )
     )
     if invitation is None:
-        raise NotFound("No such invitation at this school.")
+        raise NotFound(_("No such invitation at this school."))
     return invitation
 
 
@@ -243,7 +244,7 @@ def settle_invitation(principal: Principal, invitation_id: int, confirm: bool) -
     """A district admin confirms an invitation (roles given now), or an admin cancels it."""
     invitation = school_invitation(principal.school_id, invitation_id)
     if confirm and not principal.user.is_district_admin:
-        raise Forbidden("Only a district admin may add the account without its owner.")
+        raise Forbidden(_("Only a district admin may add the account without its owner."))
     detail = {"email": invitation.email, "roles": invitation.roles}
     if confirm:
         user = db.session.get(User, invitation.user_id)
@@ -261,7 +262,7 @@ def set_roles(principal: Principal, person: User, roles: list[str]) -> None:
     """Replace the person's roles at this school (at least one)."""
     chosen = validate_roles(roles)
     if person.id == principal.user.id and "admin" not in chosen and not person.is_district_admin:
-        raise InvalidInput("You cannot remove your own admin role.")
+        raise InvalidInput(_("You cannot remove your own admin role."))
     before = roles_at(person, principal.school_id)
     for membership in list(person.memberships):
         if membership.school_id == principal.school_id and membership.role not in chosen:
@@ -279,7 +280,7 @@ def set_roles(principal: Principal, person: User, roles: list[str]) -> None:
 def set_active(principal: Principal, person: User, active: bool) -> None:
     """Deactivate (ending every session at once) or reactivate an account."""
     if person.id == principal.user.id:
-        raise InvalidInput("You cannot deactivate your own account.")
+        raise InvalidInput(_("You cannot deactivate your own account."))
     check_account_control(principal, person)
     if person.active == active:
         return
@@ -365,7 +366,7 @@ def unlock(person: User, *, actor: Actor, school_id: int | None = None) -> bool:
         cleared = throttle.unlock_account(person.email)
     except throttle.RedisUnavailable as error:
         raise Unavailable(
-            "The sign-in limiter (Redis) does not answer; try again in a minute."
+            _("The sign-in limiter (Redis) does not answer; try again in a minute.")
         ) from error
     audit.record(
         "staff.unlock",

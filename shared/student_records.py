@@ -24,6 +24,7 @@ from shared.extensions import db
 from shared.models import (
     AuditEvent,
     Family,
+    FamilyCode,
     Guardian,
     GuardianSession,
     School,
@@ -74,11 +75,13 @@ def collect(student: Student) -> dict[str, list[dict[str, Any]]]:
     families = _rows(Family.__table__, Family.id.in_(family_ids))
     if families:
         records["families"] = families
-        # The families' guardians and their sign-ins to the family page (no token hash).
+        # The families' guardians, their sign-ins to the family page and their family
+        # codes (no token or code hash).
         guardian_ids = select(Guardian.id).where(Guardian.family_id.in_(family_ids))
         for table, where in (
             (Guardian.__table__, Guardian.id.in_(guardian_ids)),
             (GuardianSession.__table__, GuardianSession.guardian_id.in_(guardian_ids)),
+            (FamilyCode.__table__, FamilyCode.guardian_id.in_(guardian_ids)),
         ):
             rows = _rows(table, where)
             if rows:
@@ -93,6 +96,62 @@ def collect(student: Student) -> dict[str, list[dict[str, Any]]]:
     events = _rows(AuditEvent.__table__, about)
     if events:
         records["audit_events"] = events
+    return records
+
+
+#: Staff's own words about a family, kept from the family's copy (a custody note may be
+#: about one of its own adults; the office tells families what it needs to).
+STAFF_NOTE_COLUMNS = {"release_note", "note"}
+
+
+def collect_family(family: Family) -> dict[str, list[dict[str, Any]]]:
+    """What a guardian downloads: their family, its guardians and their sign-ins, and each
+    of its children's records, with nothing of another family (a child of two households
+    has plan changes, calls and codes of the other one: they stay out) and no audit log
+    (staff's names and addresses are not the family's)."""
+    records: dict[str, list[dict[str, Any]]] = {
+        "families": _without(_rows(Family.__table__, Family.id == family.id), STAFF_NOTE_COLUMNS)
+    }
+    guardian_ids = select(Guardian.id).where(Guardian.family_id == family.id)
+    for table, where in (
+        (Guardian.__table__, Guardian.family_id == family.id),
+        (GuardianSession.__table__, GuardianSession.guardian_id.in_(guardian_ids)),
+        (FamilyCode.__table__, FamilyCode.guardian_id.in_(guardian_ids)),
+    ):
+        rows = _without(_rows(table, where), STAFF_NOTE_COLUMNS)
+        if rows:
+            records[table.name] = rows
+    children = [s.id for s in family.students]
+    records["students"] = _rows(Student.__table__, Student.id.in_(children))
+    for table, column in _tables_referring_to_students():
+        rows = [
+            row
+            for row in _rows(table, table.c[column].in_(children))
+            if row.get("family_id") in (None, family.id)
+        ]
+        if rows:
+            records.setdefault(table.name, []).extend(rows)
+    for more in contributions().family_records:
+        for kind, rows in more(family).items():
+            if rows:
+                records.setdefault(kind, []).extend(rows)
+    return records
+
+
+def _without(rows: list[dict[str, Any]], columns: set[str]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if k not in columns} for row in rows]
+
+
+def export_family(family: Family, actor) -> dict[str, list[dict[str, Any]]]:
+    """A guardian's download of their family's records (audited: which guardian, what)."""
+    records = collect_family(family)
+    audit.record(
+        "family.export",
+        school_id=family.school_id,
+        actor=actor,
+        target=family,
+        detail={"records": {k: len(v) for k, v in records.items()}},
+    )
     return records
 
 

@@ -20,6 +20,13 @@ typed and `RESET_REQUESTS_PER_ADDRESS` from one client address in the window.
 Guardians' sign-in link requests (shared/family_sign_in.py) count like resets, per
 address typed and per client address, and the links mailed count per family too.
 
+Family codes typed by guardians (shared/family_codes.py) count like passwords, per
+client address (a wrong code has no account to count against).
+
+Substitutes' one-time codes (shared/substitutes.py) count like passwords, per client
+address: a code is never tried more than `LOGIN_FAILURES_PER_ADDRESS` times from one
+address in the window.
+
 Two-factor codes (shared/totp.py) count like passwords, per account under a key of
 their own and in the address's count.
 
@@ -456,4 +463,23 @@ def count_family_link_sent(family_id: int) -> Attempt:
     """Count a sign-in link mailed to a family's guardians: at most
     FAMILY_LINKS_PER_FAMILY in the window, however many addresses ask."""
     limit = Limit(f"family:{family_id}", current_app.config["FAMILY_LINKS_PER_FAMILY"])
+    return limiter().count([limit], utcnow())
+
+
+def begin_family_code(address: str | None) -> Attempt:
+    """Count a family code typed at the family sign-in page before it is looked up
+    (commit right after), like a password: FAMILY_CODE_FAILURES_PER_ADDRESS wrong codes
+    from one client address in the window, then 429. A code that works gives its place
+    back (`attempt_did_not_fail`)."""
+    client = hashlib.sha256((address or "unknown").encode()).hexdigest()
+    limit = Limit(f"family-code:{client}", current_app.config["FAMILY_CODE_FAILURES_PER_ADDRESS"])
+    return limiter().count([limit], utcnow())
+
+
+def begin_substitute_code(address: str | None) -> Attempt:
+    """Count a substitute's sign-in code attempt before it is checked (commit right after),
+    against its client address, like a password; a right code gives the place back
+    (`sign_in_succeeded`)."""
+    client = hashlib.sha256((address or "unknown").encode()).hexdigest()
+    limit = Limit(f"substitute:{client}", current_app.config["LOGIN_FAILURES_PER_ADDRESS"])
     return limiter().count([limit], utcnow())

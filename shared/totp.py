@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 
 import pyotp
+from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import delete, exists, or_, select, update
 
@@ -61,7 +62,7 @@ def admins_must_use_it() -> bool:
 def set_admins_must_use_it(actor: Actor, on: bool) -> None:
     """A district admin turns the rule on or off (audited)."""
     if actor.user is None or not actor.user.is_district_admin:
-        raise Forbidden("Only a district admin may change district settings.")
+        raise Forbidden(_("Only a district admin may change district settings."))
     before = admins_must_use_it()
     setting = db.session.get(DistrictSetting, REQUIRE_ADMIN_TOTP)
     if setting is None:
@@ -128,7 +129,7 @@ def _totp(secret: str) -> pyotp.TOTP:
 def enrolment(user: User) -> Enrolment:
     """The person's pending enrolment: a new secret the first time (not on until confirmed)."""
     if enabled(user):
-        raise InvalidInput("Two-factor sign-in is on already; turn it off first to change it.")
+        raise InvalidInput(_("Two-factor sign-in is on already; turn it off first to change it."))
     if user.totp_secret is None:
         user.totp_secret = pyotp.random_base32(32)
         db.session.flush()
@@ -151,10 +152,10 @@ def confirm_enrolment(user: User, code: str, actor: Actor | None = None) -> list
     """The first code from the app turns two-factor on; returns the recovery codes (shown
     once)."""
     if enabled(user) or user.totp_secret is None:
-        raise InvalidInput("Start the set-up again: there is no pending enrolment.")
+        raise InvalidInput(_("Start the set-up again: there is no pending enrolment."))
     if not _accept_totp(user, code):
         raise InvalidInput(
-            "That code is not right. Check the app's clock and try the next code.", field="code"
+            _("That code is not right. Check the app's clock and try the next code."), field="code"
         )
     user.totp_enabled_at = utcnow()
     codes = _new_recovery_codes(user)
@@ -165,11 +166,11 @@ def confirm_enrolment(user: User, code: str, actor: Actor | None = None) -> list
 def disable(user: User, code: str) -> None:
     """The person turns two-factor off, with a current code (refused while required)."""
     if required(user):
-        raise Forbidden("The district requires two-factor sign-in for admins.")
+        raise Forbidden(_("The district requires two-factor sign-in for admins."))
     if not enabled(user):
-        raise InvalidInput("Two-factor sign-in is not on.")
+        raise InvalidInput(_("Two-factor sign-in is not on."))
     if check(user, code) is None:
-        raise InvalidInput("That code is not right.", field="code")
+        raise InvalidInput(_("That code is not right."), field="code")
     _clear(user)
     audit.record("auth.totp_disable", target=user)
 
@@ -178,7 +179,7 @@ def reset(actor: Actor, person: User) -> None:
     """A district admin clears a person's second factor (lost phone); their sessions end
     and they enrol again at the next sign-in."""
     if actor.user is None or not actor.user.is_district_admin:
-        raise Forbidden("Only a district admin may reset someone's two-factor sign-in.")
+        raise Forbidden(_("Only a district admin may reset someone's two-factor sign-in."))
     was_on = enabled(person)
     _clear(person)
     end_user_sessions(person, "reset")

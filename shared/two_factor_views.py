@@ -10,6 +10,8 @@ flask-login user and no server-side session, so nothing else admits it. It lasts
 import time
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from shared import audit, staff, totp
 from shared.access import access, public
@@ -54,7 +56,7 @@ def _pending_user() -> User | None:
 
 def _expired():
     session.pop(PENDING, None)
-    flash("Sign in again: the sign-in took too long or was interrupted.", "info")
+    flash(_("Sign in again: the sign-in took too long or was interrupted."), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -82,7 +84,11 @@ def _throttled(user: User, template: str, **context):
         return attempt, None
     audit.record("auth.totp_throttled", target=user, actor_user=user)
     minutes = max(1, round(attempt.retry_after / 60))
-    error = f"Too many wrong codes. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+    error = ngettext(
+        "Too many wrong codes. Try again in %(num)d minute.",
+        "Too many wrong codes. Try again in %(num)d minutes.",
+        minutes,
+    )
     page = render_template(template, error=error, **context)
     return attempt, (page, 429, {"Retry-After": str(attempt.retry_after)})
 
@@ -103,13 +109,20 @@ def code():
     if how is None:
         audit.record("auth.totp_failed", target=user, actor_user=user)
         db.session.commit()
-        error = "That code is not right, or was used already. Wait for the next code."
+        error = _("That code is not right, or was used already. Wait for the next code.")
         return render_template("two_factor/code.html", error=error), 401
     sign_in_succeeded(attempt)
     target = _finish(user, how)
     if how == "recovery":
         left = totp.recovery_codes_left(user)
-        flash(f"You signed in with a recovery code; {left} left.", "info")
+        flash(
+            ngettext(
+                "You signed in with a recovery code; %(num)d left.",
+                "You signed in with a recovery code; %(num)d left.",
+                left,
+            ),
+            "info",
+        )
     return redirect(target)
 
 
@@ -197,7 +210,7 @@ def turn_off():
             required=totp.required(user),
             left=totp.recovery_codes_left(user),
         )
-    flash("Two-factor sign-in is off.", "success")
+    flash(_("Two-factor sign-in is off."), "success")
     return redirect(url_for("two_factor.account"))
 
 
@@ -207,5 +220,8 @@ def reset(user_id: int):
     """A district admin clears a staff member's second factor (they set it up again)."""
     person = staff.school_member(g.principal.school_id, user_id)
     totp.reset(audit.current_actor(), person)
-    flash(f"Two-factor sign-in of {person.name} is reset; they set it up again.", "success")
+    flash(
+        _("Two-factor sign-in of %(name)s is reset; they set it up again.", name=person.name),
+        "success",
+    )
     return redirect(url_for("admin.staff_edit", user_id=person.id))

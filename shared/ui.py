@@ -3,6 +3,7 @@
 from flask import Flask, current_app, g, url_for
 from flask_babel import lazy_gettext
 
+from shared.access import SUBSTITUTE_REFUSED
 from shared.contributions import NavItem, contributions
 from shared.emergencies import running_banner
 from shared.models import DEVICE_KIND_LABELS, ROLE_LABELS
@@ -14,6 +15,7 @@ CORE_NAV = (
     NavItem(
         lazy_gettext("Pair a device"), "devices.new_pairing_code", ("admin", "office", "teacher")
     ),
+    NavItem(lazy_gettext("Substitutes"), "substitutes.index", ("admin", "office")),
     NavItem(lazy_gettext("Admin"), "admin.index", ("admin",)),
 )
 
@@ -24,6 +26,8 @@ def nav_items() -> list[tuple[str, str]]:
     if principal is None or principal.user is None:
         return []
     items = (*contributions().nav, *CORE_NAV)
+    if principal.substitute is not None:  # what a substitute may not open is not offered
+        items = tuple(i for i in items if i.endpoint not in SUBSTITUTE_REFUSED)
     return [(str(i.label), url_for(i.endpoint)) for i in items if principal.has_role(*i.roles)]
 
 

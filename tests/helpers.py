@@ -64,4 +64,3 @@ def planner_row_count(db, table: str) -> float | None:
     return db.session.execute(
         text("SELECT reltuples FROM pg_class WHERE relname = :t"), {"t": table}
     ).scalar()
-

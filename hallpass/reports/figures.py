@@ -10,15 +10,17 @@ a grouped table as a bar chart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
+from flask_babel import lazy_gettext
 from markupsafe import Markup
 from sqlalchemy import func, select
 
 from hallpass.models import Destination
-from hallpass.reports.scope import ReportFilter, Scope, matching_passes
+from hallpass.reports.scope import ReportFilter, Scope, matching_passes, period_label
 from shared.charts import Bar, bar_chart_svg
 from shared.extensions import db
+from shared.formats import format_date, format_day_short, format_number, format_time
 from shared.localtime_sql import as_date
 from shared.models import Student, User
 from shared.schedule import period_names
@@ -26,7 +28,8 @@ from shared.timeutil import utcnow
 
 #: Rows of "most frequent users" on the page (the CSV has every student).
 TOP_STUDENTS = 10
-NO_ISSUER = "students themselves (kiosk / room QR)"
+#: Who issued a pass a student started at a kiosk or with the room QR code.
+NO_ISSUER = lazy_gettext("students themselves (kiosk / room QR)")
 
 
 @dataclass(frozen=True)
@@ -104,15 +107,13 @@ def by_teacher(scope: Scope, flt: ReportFilter, now: datetime) -> list[Row]:
         .group_by(rows.c.issued_by_id, User.name)
         .order_by(func.count(rows.c.pass_id).desc(), User.name)
     )
-    return [Row(key, name or NO_ISSUER, _make(*figures)) for key, name, *figures in result]
+    return [Row(key, name or str(NO_ISSUER), _make(*figures)) for key, name, *figures in result]
 
 
 def by_period(scope: Scope, flt: ReportFilter, now: datetime) -> list[Row]:
     rows = matching_passes(scope, flt, now)
     result = db.session.execute(select(rows.c.period, *_figures(rows)).group_by(rows.c.period))
-    order = {name: n for n, name in enumerate(period_names(scope.school))}
-    found = [Row(name, name, _make(*figures)) for name, *figures in result]
-    return sorted(found, key=lambda row: order.get(row.key, len(order)))
+    return _period_rows(scope, {name: _make(*figures) for name, *figures in result})
 
 
 def by_student(
@@ -148,13 +149,7 @@ def by_day(scope: Scope, flt: ReportFilter, now: datetime) -> list[Row]:
             select(rows.c.day, *_figures(rows)).group_by(rows.c.day)
         )
     }
-    days = []
-    day = flt.first
-    while day <= flt.last:
-        if day.weekday() < 5 or day in found:
-            days.append(Row(day, day.strftime("%a %b %d"), found.get(day, Figures())))
-        day += timedelta(days=1)
-    return days
+    return _day_rows(flt, found)
 
 
 def by_hour(scope: Scope, flt: ReportFilter, now: datetime) -> list[Row]:
@@ -166,25 +161,143 @@ def by_hour(scope: Scope, flt: ReportFilter, now: datetime) -> list[Row]:
             select(rows.c.hour, *_figures(rows)).group_by(rows.c.hour)
         )
     }
-    if not found:
-        return []
-    low, high = min(min(found), 7), max(max(found), 15)
-    return [Row(h, f"{h:02d}:00", found.get(h, Figures())) for h in range(low, high + 1)]
+    return _hour_rows(found)
 
 
 def build_report(scope: Scope, flt: ReportFilter, now: datetime | None = None) -> Report:
-    """The whole report for the page."""
+    """The whole report for the page, from one statement over the daily summary and the
+    passes of the days it does not hold (`reports.summary`); the same figures, orders
+    and labels as the functions above, which read the passes (tested against them),
+    except that the days and hours (the page's charts, which show passes) count no
+    students: their CSV files, from `by_day` and `by_hour`, do."""
+    from hallpass.reports import summary
+
     now = now or utcnow()
+    found: dict[str, dict] = {name: {} for name in summary.GROUPS}
+    total = Figures()
+    top: list[tuple[int, int, Figures]] = []
+    grouped = summary.page_groups(scope, flt, now)
+    if grouped is not None:  # the whole school: groups of days, students' bitmaps
+        groups, summarized = grouped
+        everyone = 0
+        for group, keyed in groups.items():
+            charted = group in ("day", "hour")  # the charts count passes, not students
+            for key, (passes, minutes, overdue, bits) in keyed.items():
+                found[group][key] = _make(
+                    passes, minutes, overdue, 0 if charted else bits.bit_count()
+                )
+                if group == "destination":  # each pass once
+                    everyone |= bits
+                    total = Figures(
+                        total.passes + passes, total.minutes + minutes, total.overdue + overdue
+                    )
+        total = Figures(total.passes, total.minutes, total.overdue, everyone.bit_count())
+        for place, (key, passes, minutes, overdue) in enumerate(
+            summary.top_students(scope, flt, now, top=TOP_STUDENTS, summarized=summarized)
+        ):
+            top.append((place, key, _make(passes, minutes, overdue, 1)))
+        answer = []
+    else:
+        answer = summary.grouped_figures(scope, flt, now, top=TOP_STUDENTS)
+    for group, key, row in answer:
+        numbers = _make(row.passes, row.minutes, row.overdue, row.students)
+        if group == "total":
+            total = numbers
+        elif group == "top":
+            figures = Figures(numbers.passes, numbers.minutes, numbers.overdue, 1)
+            top.append((row.place, key, figures))
+        elif group in ("day", "hour"):  # the charts count passes, not students
+            numbers = Figures(numbers.passes, numbers.minutes, numbers.overdue, 0)
+            found[group][as_date(key) if group == "day" else key] = numbers
+        else:
+            found[group][key] = numbers
     return Report(
         filter=flt,
-        totals=totals(scope, flt, now),
-        by_destination=by_destination(scope, flt, now),
-        by_teacher=by_teacher(scope, flt, now),
-        by_period=by_period(scope, flt, now),
-        by_student=by_student(scope, flt, now),
-        by_day=by_day(scope, flt, now),
-        by_hour=by_hour(scope, flt, now),
+        totals=total,
+        by_destination=_named_rows(found["destination"], _destination_names(scope)),
+        by_teacher=_named_rows(found["teacher"], _issuer_names(scope, found["teacher"])),
+        by_period=_period_rows(scope, found["period"]),
+        by_student=_student_rows(top),
+        by_day=_day_rows(flt, found["day"]),
+        by_hour=_hour_rows({int(hour): f for hour, f in found["hour"].items()}),
     )
+
+
+def _destination_names(scope: Scope) -> dict:
+    """Destination id -> name, in the database's order of names (its collation)."""
+    return dict(
+        db.session.execute(
+            select(Destination.id, Destination.name)
+            .where(Destination.school_id == scope.school.id)
+            .order_by(Destination.name, Destination.id)
+        ).all()
+    )
+
+
+def _issuer_names(scope: Scope, found: dict) -> dict:
+    """Issuer id -> name for the issuers found, in the database's order of names, the
+    passes nobody issued (None) where the database sorts a NULL name."""
+    ids = [key for key in found if key is not None]
+    named = (
+        db.session.execute(
+            select(User.id, User.name).where(User.id.in_(ids)).order_by(User.name, User.id)
+        ).all()
+        if ids
+        else []
+    )
+    names = dict(named)
+    if None in found:
+        nobody = {None: str(NO_ISSUER)}
+        # NULLs sort last in PostgreSQL's ascending order, first in SQLite's.
+        last = db.engine.dialect.name == "postgresql"
+        names = {**names, **nobody} if last else {**nobody, **names}
+    return names
+
+
+def _named_rows(found: dict, names: dict) -> list[Row]:
+    """Rows by most passes first, then by name as the database orders them."""
+    place = {key: n for n, key in enumerate(names)}
+    keys = sorted(
+        (key for key in found if key in place), key=lambda k: (-found[k].passes, place[k])
+    )
+    return [Row(key, names[key], found[key]) for key in keys]
+
+
+def _period_rows(scope: Scope, found: dict) -> list[Row]:
+    order = {name: n for n, name in enumerate(period_names(scope.school))}
+    rows = [Row(name, period_label(name), figures) for name, figures in found.items()]
+    return sorted(rows, key=lambda row: order.get(row.key, len(order)))
+
+
+def _student_rows(top: list[tuple[int, int, Figures]]) -> list[Row]:
+    if not top:
+        return []
+    names = {
+        id_: f"{last}, {first}"
+        for id_, last, first in db.session.execute(
+            select(Student.id, Student.last_name, Student.first_name).where(
+                Student.id.in_([key for _, key, _ in top])
+            )
+        )
+    }
+    return [Row(key, names[key], figures) for _, key, figures in sorted(top, key=lambda t: t[0])]
+
+
+def _day_rows(flt: ReportFilter, found: dict) -> list[Row]:
+    days = []
+    day = flt.first
+    while day <= flt.last:
+        if day.weekday() < 5 or day in found:
+            days.append(Row(day, format_date(day), found.get(day, Figures())))
+        day += timedelta(days=1)
+    return days
+
+
+def _hour_rows(found: dict) -> list[Row]:
+    if not found:
+        return []
+    low, high = min(min(found), 7), max(max(found), 15)
+    return [Row(h, format_time(time(h)), found.get(h, Figures())) for h in range(low, high + 1)]
 
 
 def figures_chart(
@@ -194,12 +307,12 @@ def figures_chart(
     bars = []
     for row in rows:
         amount = getattr(row.figures, value)
-        shown = f"{amount:.0f}" if value != "passes" else str(amount)
+        shown = format_number(round(amount)) if value != "passes" else format_number(amount)
         bars.append(Bar(row.label, amount, shown, _short(row)))
     return bar_chart_svg(title, bars, chart_id=chart_id, css=css)
 
 
 def _short(row: Row) -> str:
     if isinstance(row.key, date):
-        return row.key.strftime("%m/%d")
+        return format_day_short(row.key)
     return row.label

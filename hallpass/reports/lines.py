@@ -11,33 +11,63 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import chain
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, false, or_, select
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+from sqlalchemy import (
+    DateTime,
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import aliased
 
-from hallpass.models import Destination, HallPass
+from hallpass.models import Destination, HallPass, PassSource
 from hallpass.reports.scope import (
+    NO_PERIOD,
     ReportFilter,
     Scope,
+    bell_period_of,
+    duration_seconds,
     matching_passes,
+    overdue_of,
+    pass_conditions,
+    period_label,
+    range_bounds,
     taught_students,
     visible_student,
 )
+from shared.database import read_intent
 from shared.errors import InvalidInput
 from shared.extensions import db
 from shared.forms import parse_clock, parse_day
-from shared.models import Room, School, Student, User
+from shared.localtime_sql import LocalClock
+from shared.models import Room, School, Student, SubstituteAssignment, User
 from shared.schedule import school_day_bounds
 from shared.timeutil import utcnow
 
 #: Passes listed on a report page (the CSV has all of them).
 PAGE_PASSES = 100
-#: Rows fetched at a time when a CSV streams every matching pass.
-STREAM_BATCH = 2000
+#: Passes read per statement when a CSV streams every matching pass.
+STREAM_BATCH = 5000
 #: Longest incident lookup window.
 MAX_WINDOW_HOURS = 24
+#: Where a pass was started, as a report names it.
+SOURCE_LABELS = {
+    PassSource.TEACHER: lazy_gettext("teacher"),
+    PassSource.KIOSK: lazy_gettext("kiosk"),
+    PassSource.ROOM_QR: lazy_gettext("room QR"),
+    PassSource.APPOINTMENT: lazy_gettext("appointment"),
+}
 
 
 # ------------------------------------------------------------------ pass listings
@@ -65,6 +95,20 @@ class PassLine:
     urgent: bool
     override_reason: str | None
     status: str
+    #: The substitute's name when a substitute issued the pass (`issued_by` is then the
+    #: absent teacher they stood in for).
+    substitute: str | None = None
+
+    @property
+    def source_label(self) -> str:
+        """Where the pass was started, in the reader's language."""
+        label = SOURCE_LABELS.get(self.source)
+        return str(label) if label is not None else self.source
+
+    @property
+    def period_label(self) -> str:
+        """The pass's period as a page names it."""
+        return period_label(self.period)
 
 
 def _line(r) -> PassLine:
@@ -87,6 +131,7 @@ def _line(r) -> PassLine:
         urgent=bool(r.urgent),
         override_reason=r.override_reason,
         status=r.status,
+        substitute=r.substitute,
     )
 
 
@@ -117,6 +162,7 @@ def _line_columns(rows):
             HallPass.urgent,
             HallPass.override_reason,
             HallPass.status,
+            SubstituteAssignment.name.label("substitute"),
         )
         .select_from(rows)
         .join(HallPass, HallPass.id == rows.c.pass_id)
@@ -124,6 +170,7 @@ def _line_columns(rows):
         .join(Destination, Destination.id == HallPass.destination_id)
         .outerjoin(Room, Room.id == HallPass.from_room_id)
         .outerjoin(issuer, issuer.id == HallPass.issued_by_id)
+        .outerjoin(SubstituteAssignment, SubstituteAssignment.id == HallPass.substitute_id)
     )
     return query
 
@@ -131,28 +178,166 @@ def _line_columns(rows):
 def pass_lines(
     scope: Scope, flt: ReportFilter, now: datetime | None = None, *, limit: int | None = None
 ) -> list[PassLine]:
-    """The matching passes, newest first (all of them without a limit)."""
-    rows = matching_passes(scope, flt, now or utcnow())
+    """The matching passes, newest first (all of them without a limit).
+
+    With a limit (and no period filter, which needs every pass's period first) only the
+    newest passes are computed, found by the index on their start, not a year of them
+    (docs/performance.md, third part).
+    """
+    newest = limit if flt.period is None else None
+    rows = matching_passes(scope, flt, now or utcnow(), newest=newest)
     query = _line_columns(rows).order_by(HallPass.started_at.desc(), HallPass.id.desc())
     if limit is not None:
         query = query.limit(limit)
     return _lines(query)
 
 
-def stream_pass_lines(
-    scope: Scope, flt: ReportFilter, now: datetime | None = None
-) -> Iterator[PassLine]:
-    """Every matching pass, newest first, read a batch at a time (a server-side cursor on
-    PostgreSQL): a year of a big school is half a million passes, never all in memory.
+#: The columns of `stream_pass_rows`, in order (the CSV's; its rows end with two more,
+#: the keyset it pages by).
+PASS_ROW_COLUMNS = (
+    "day", "started", "ended", "minutes", "time_limit_minutes", "overdue", "last_name",
+    "first_name", "grade", "destination", "from_room", "period", "source", "issued_by",
+    "ended_by", "urgent", "override_reason", "status", "substitute",
+)  # fmt: skip
 
-    The query runs and its first batch is read here, before anything is sent, so a
-    database that fails or times out still gets its clear 503 instead of a cut download.
+
+def _key_type():
+    """A pass's start as the keyset reads it back: as stored, with no conversion per row
+    (SQLite: its text; PostgreSQL: psycopg's datetime)."""
+    return String() if db.engine.dialect.name == "sqlite" else DateTime(timezone=True)
+
+
+def _pass_rows_batch(scope: Scope, flt: ReportFilter, now: datetime, *, after: bool):
+    """The statement of `STREAM_BATCH` matching passes, newest first (with `after`: those
+    started before the parameters `last_start` and `last_id`, the last row read), as
+    plain columns (`PASS_ROW_COLUMNS`, then the pass's start and id).
+
+    The batch is chosen first, by the index on the school's starts (no sort of the
+    range), with each start's local time computed once; the period's CASE, the local
+    date and times as text and the names are then computed for those rows only.
     """
-    rows = matching_passes(scope, flt, now or utcnow())
-    query = _line_columns(rows).order_by(HallPass.started_at.desc(), HallPass.id.desc())
-    result = db.session.execute(query.execution_options(yield_per=STREAM_BATCH))
-    first = result.fetchmany(STREAM_BATCH)
-    return (_line(r) for r in chain(first, result))
+    start, end = range_bounds(scope, flt)
+    clock = LocalClock(scope.school.timezone, start, end)
+    seconds = duration_seconds(now)
+    started = HallPass.started_at
+    local = clock.local(started)
+    query = select(
+        HallPass.id,
+        type_coerce(started, _key_type()).label("key"),
+        local.label("local"),
+        clock.local(HallPass.ended_at).label("local_end"),
+        cast(seconds / 60.0, Float).label("minutes"),
+        overdue_of(seconds).label("overdue"),
+        HallPass.time_limit_minutes,
+        HallPass.student_id,
+        HallPass.destination_id,
+        HallPass.from_room_id,
+        HallPass.issued_by_id,
+        HallPass.substitute_id,
+        HallPass.source,
+        HallPass.ended_by,
+        HallPass.urgent,
+        HallPass.override_reason,
+        HallPass.status,
+    ).where(*pass_conditions(scope, flt))
+    if flt.period is not None:  # chosen before the batch's limit
+        chosen = func.coalesce(
+            bell_period_of(scope.school.id, clock.weekday(started), clock.time_of_day(started)),
+            NO_PERIOD,
+        )
+        query = query.where(chosen == flt.period)
+    if after:
+        key = type_coerce(started, _key_type())  # compared as read back
+        last_start = bindparam("last_start", type_=_key_type())
+        last_id = bindparam("last_id", type_=Integer())
+        query = query.where(key <= last_start, or_(key < last_start, HallPass.id < last_id))
+    batch = query.order_by(started.desc(), HallPass.id.desc()).limit(STREAM_BATCH)
+    batch = batch.subquery("batch")
+    period = func.coalesce(
+        bell_period_of(
+            scope.school.id,
+            clock.weekday_of_local(batch.c.local),
+            clock.time_of_day_of_local(batch.c.local),
+        ),
+        NO_PERIOD,
+    )
+    issuer = aliased(User)
+    return (
+        select(
+            clock.date_text_of_local(batch.c.local),
+            clock.clock_text_of_local(batch.c.local),
+            clock.clock_text_of_local(batch.c.local_end),
+            batch.c.minutes,
+            batch.c.time_limit_minutes,
+            batch.c.overdue,
+            Student.last_name,
+            Student.first_name,
+            Student.grade,
+            Destination.name,
+            Room.name,
+            period,
+            batch.c.source,
+            issuer.name,
+            batch.c.ended_by,
+            batch.c.urgent,
+            batch.c.override_reason,
+            batch.c.status,
+            SubstituteAssignment.name,
+            batch.c.key,
+            batch.c.id,
+        )
+        .select_from(batch)
+        .join(Student, Student.id == batch.c.student_id)
+        .join(Destination, Destination.id == batch.c.destination_id)
+        .outerjoin(Room, Room.id == batch.c.from_room_id)
+        .outerjoin(issuer, issuer.id == batch.c.issued_by_id)
+        .outerjoin(SubstituteAssignment, SubstituteAssignment.id == batch.c.substitute_id)
+        .order_by(batch.c.key.desc(), batch.c.id.desc())
+    )
+
+
+def stream_pass_rows(
+    scope: Scope, flt: ReportFilter, now: datetime | None = None
+) -> Iterator[tuple]:
+    """Every matching pass, newest first, as rows of `PASS_ROW_COLUMNS` and then two
+    columns of its own (the keyset's; the CSV writes the first ones only) (the CSV of
+    every pass: a year of a big school is half a million passes, never all in memory,
+    and no ORM objects or `PassLine`s: docs/performance.md, fourth part).
+
+    They are read `STREAM_BATCH` at a time, each batch one statement in a transaction of
+    its own on a connection borrowed for that statement alone: the passes started before
+    the last one read (keyset, `_pass_rows_batch`). So a slow download holds no
+    transaction and no connection open between batches, and the request's own session
+    may commit (it does once the view has answered). A pass changed while the file
+    downloads is written as it was when its batch was read.
+
+    The first batch is read here, before anything is sent, so a database that fails or
+    times out still gets its clear 503 instead of a cut download.
+    """
+    now = now or utcnow()
+    width = len(PASS_ROW_COLUMNS)
+    # Both statements are built now (they read the bell schedule through the session).
+    newest = _pass_rows_batch(scope, flt, now, after=False)
+    older = _pass_rows_batch(scope, flt, now, after=True)
+
+    def batch(query, **after) -> list:
+        # A read (SQLite: no write lock), even after the request has ended.
+        with read_intent(), db.engine.connect() as connection:
+            rows = connection.execute(query, after).all()
+            connection.rollback()  # its transaction ends now
+        return rows
+
+    first = batch(newest)
+
+    def every_row():
+        rows = first
+        while rows:
+            yield from rows
+            if len(rows) < STREAM_BATCH:
+                return
+            rows = batch(older, last_start=rows[-1][width], last_id=rows[-1][width + 1])
+
+    return every_row()
 
 
 # ----------------------------------------------------------------- incident lookup
@@ -179,9 +364,9 @@ def parse_window(school: School, args, today: date) -> Window | None:
     day_text, from_text, to_text = ((args.get(key) or "").strip() for key in ("day", "from", "to"))
     if not (day_text or from_text or to_text):
         return None
-    day = parse_day(day_text, today=today, field="day", label="Day")
-    start_t = parse_clock(from_text, field="from", label="From") or time(0, 0)
-    end_t = parse_clock(to_text, field="to", label="To")
+    day = parse_day(day_text, today=today, field="day", label=_("Day"))
+    start_t = parse_clock(from_text, field="from", label=_("From")) or time(0, 0)
+    end_t = parse_clock(to_text, field="to", label=_("To"))
     tz = ZoneInfo(school.timezone)
     start = datetime.combine(day, start_t, tzinfo=tz).astimezone(UTC)
     end = (
@@ -190,9 +375,11 @@ def parse_window(school: School, args, today: date) -> Window | None:
         else school_day_bounds(school, day)[1]
     )
     if end <= start:
-        raise InvalidInput("The end of the window must be after its start.", field="to")
+        raise InvalidInput(_("The end of the window must be after its start."), field="to")
     if end - start > timedelta(hours=MAX_WINDOW_HOURS):
-        raise InvalidInput(f"Choose a window of at most {MAX_WINDOW_HOURS} hours.", field="to")
+        raise InvalidInput(
+            _("Choose a window of at most %(num)d hours.", num=MAX_WINDOW_HOURS), field="to"
+        )
     return Window(
         day, start, end, start_t.strftime("%H:%M"), end_t.strftime("%H:%M") if end_t else ""
     )

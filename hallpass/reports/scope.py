@@ -19,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import case, func, literal, select
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+from sqlalchemy import String, Time, and_, case, false, func, literal, or_, select
 
 from hallpass.models import Destination, HallPass
 from shared.access import school_record
@@ -47,7 +49,16 @@ MAX_RANGE_DAYS = 366
 DEFAULT_RANGE_DAYS = 30
 #: Seconds a pass may run over its limit before it counts as overdue (float rounding).
 OVERDUE_TOLERANCE = 0.001
+#: The period of a pass started outside every bell period (the value reports group by).
 NO_PERIOD = "outside periods"
+#: ... and how a page names it.
+NO_PERIOD_LABEL = lazy_gettext("outside periods")
+
+
+def period_label(period: str) -> str:
+    """A period's name as a page shows it ("outside periods" in the reader's language)."""
+    return str(NO_PERIOD_LABEL) if period == NO_PERIOD else period
+
 
 # ------------------------------------------------------------------ scope, filters
 
@@ -70,7 +81,7 @@ def scope_for(principal) -> Scope:
         return Scope(principal.school)
     if principal.has_role("teacher") and principal.user is not None:
         return Scope(principal.school, teacher_id=principal.user.id)
-    raise Forbidden("Reports are for the office, admins and teachers.")
+    raise Forbidden(_("Reports are for the office, admins and teachers."))
 
 
 def taught_students(scope: Scope):
@@ -89,11 +100,13 @@ def taught_students(scope: Scope):
 
 def visible_student(scope: Scope, student_id: int | None) -> Student:
     """A student the viewer may see: 404 for another school, 403 for another teacher's."""
-    student = school_record(Student, student_id, scope.school.id, "No such student at this school.")
+    student = school_record(
+        Student, student_id, scope.school.id, _("No such student at this school.")
+    )
     if not scope.whole_school and not db.session.scalar(
         select(taught_students(scope).where(Enrollment.student_id == student.id).exists())
     ):
-        raise Forbidden("This student is not in one of your classes.")
+        raise Forbidden(_("This student is not in one of your classes."))
     return student
 
 
@@ -130,25 +143,25 @@ class ReportFilter:
 
 def parse_filter(scope: Scope, args, today: date) -> ReportFilter:
     """The report filter from query arguments, checked (InvalidInput / NotFound)."""
-    last = parse_day(args.get("to"), today=today, field="to", label="To")
+    last = parse_day(args.get("to"), today=today, field="to", label=_("To"))
     default_first = last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
-    first = parse_date(args.get("from"), field="from", label="From", default=default_first)
+    first = parse_date(args.get("from"), field="from", label=_("From"), default=default_first)
     if first > last:
-        raise InvalidInput("The start date is after the end date.", field="from")
+        raise InvalidInput(_("The start date is after the end date."), field="from")
     if (last - first).days >= MAX_RANGE_DAYS:
-        raise InvalidInput(f"Choose at most {MAX_RANGE_DAYS} days.", field="from")
+        raise InvalidInput(_("Choose at most %(num)d days.", num=MAX_RANGE_DAYS), field="from")
     student_id = parse_id(args.get("student"), field="student")
     if student_id is not None:
         visible_student(scope, student_id)
     destination_id = parse_id(args.get("destination"), field="destination")
     if destination_id is not None:
         school_record(
-            Destination, destination_id, scope.school.id, "No such destination at this school."
+            Destination, destination_id, scope.school.id, _("No such destination at this school.")
         )
     issuer_id = parse_id(args.get("teacher"), field="teacher")
     period = (args.get("period") or "").strip() or None
     if period is not None and period not in period_names(scope.school):
-        raise InvalidInput("Period: choose one of the bell schedule.", field="period")
+        raise InvalidInput(_("Period: choose one of the bell schedule."), field="period")
     return ReportFilter(first, last, student_id, destination_id, issuer_id, period)
 
 
@@ -184,16 +197,97 @@ def duration_seconds(now: datetime):
     return seconds_between(HallPass.started_at, end)
 
 
+def overdue_of(seconds):
+    """1 for a pass out longer than its time limit (`seconds` from `duration_seconds`),
+    else 0, in SQL."""
+    return case((seconds > HallPass.time_limit_minutes * 60 + OVERDUE_TOLERANCE, 1), else_=0)
+
+
+def range_bounds(scope: Scope, flt: ReportFilter) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of the filter's local days."""
+    return (
+        school_day_bounds(scope.school, flt.first)[0],
+        school_day_bounds(scope.school, flt.last)[1],
+    )
+
+
+def pass_conditions(scope: Scope, flt: ReportFilter) -> list:
+    """Where-clauses: the scope's passes started in the filter's days, with its student,
+    destination and issuer (the period is a computed column: see `matching_passes`)."""
+    start, end = range_bounds(scope, flt)
+    clauses = [
+        HallPass.school_id == scope.school.id,
+        HallPass.started_at >= start,
+        HallPass.started_at < end,
+    ]
+    if not scope.whole_school:
+        clauses.append(HallPass.student_id.in_(taught_students(scope)))
+    if flt.student_id is not None:
+        clauses.append(HallPass.student_id == flt.student_id)
+    if flt.destination_id is not None:
+        clauses.append(HallPass.destination_id == flt.destination_id)
+    if flt.issuer_id is not None:
+        clauses.append(HallPass.issued_by_id == flt.issuer_id)
+    return clauses
+
+
+def bell_period_of(school_id: int, weekday, time_of_day):
+    """The name of the school's bell period of `weekday` whose times contain `time_of_day`
+    (the earliest starting, should two overlap), else NULL, as one CASE over the school's
+    few periods: a lookup per pass took seconds over a year of passes (docs/performance.md).
+    """
+    periods = db.session.scalars(
+        select(BellPeriod)
+        .where(BellPeriod.school_id == school_id)
+        .order_by(BellPeriod.weekday, BellPeriod.start_time, BellPeriod.id)
+    ).all()
+    if not periods:
+        return literal(None, String())
+    clock = Time()
+    nothing = literal(None, String())
+    of_day: dict[int, list] = {}
+    for p in periods:
+        of_day.setdefault(p.weekday, []).append(p)
+    # CASE weekday WHEN ... : the weekday is computed once per row, and only that day's
+    # periods are compared (a year's CSV: docs/performance.md, fourth part).
+    return case(
+        {
+            weekday_number: case(
+                *(
+                    (
+                        (time_of_day >= literal(p.start_time, clock))
+                        & (time_of_day < literal(p.end_time, clock)),
+                        p.name,
+                    )
+                    for p in day_periods
+                ),
+                else_=nothing,
+            )
+            for weekday_number, day_periods in of_day.items()
+        },
+        value=weekday,
+        else_=nothing,
+    )
+
+
 def matching_passes(
-    scope: Scope, flt: ReportFilter, now: datetime, *, clock: LocalClock | None = None
+    scope: Scope,
+    flt: ReportFilter,
+    now: datetime,
+    *,
+    clock: LocalClock | None = None,
+    spans: list[tuple[datetime, datetime]] | None = None,
+    newest: int | None = None,
 ):
     """One row per matching pass with its student, minutes, overdue, day, hour, period.
 
     The local-time columns are computed once per pass in a materialized CTE; the
-    period is then looked up from those columns (the bell schedule's index).
+    period is then read from those columns (`bell_period_of`). `spans` ([start, end) in
+    UTC) keeps only the passes started in them (the days the daily summary does not
+    hold, `reports.summary`); `newest` keeps only that many of the newest (found by the
+    index on the start first, so a page's latest passes do not compute a year of them).
     """
-    start = school_day_bounds(scope.school, flt.first)[0]
-    end = school_day_bounds(scope.school, flt.last)[1]
+    start, end = range_bounds(scope, flt)
     clock = clock or LocalClock(scope.school.timezone, start, end)
     seconds = duration_seconds(now)
     query = select(
@@ -203,40 +297,22 @@ def matching_passes(
         HallPass.issued_by_id,
         HallPass.started_at,
         (seconds / 60.0).label("minutes"),
-        case((seconds > HallPass.time_limit_minutes * 60 + OVERDUE_TOLERANCE, 1), else_=0).label(
-            "overdue"
-        ),
+        overdue_of(seconds).label("overdue"),
         clock.day(HallPass.started_at).label("day"),
         clock.hour(HallPass.started_at).label("hour"),
         clock.weekday(HallPass.started_at).label("weekday"),
         clock.time_of_day(HallPass.started_at).label("time_of_day"),
-    ).where(
-        HallPass.school_id == scope.school.id,
-        HallPass.started_at >= start,
-        HallPass.started_at < end,
-    )
-    if not scope.whole_school:
-        query = query.where(HallPass.student_id.in_(taught_students(scope)))
-    if flt.student_id is not None:
-        query = query.where(HallPass.student_id == flt.student_id)
-    if flt.destination_id is not None:
-        query = query.where(HallPass.destination_id == flt.destination_id)
-    if flt.issuer_id is not None:
-        query = query.where(HallPass.issued_by_id == flt.issuer_id)
-    base = query.cte("matching_passes").prefix_with("MATERIALIZED")
-    period = (
-        select(BellPeriod.name)
-        .where(
-            BellPeriod.school_id == scope.school.id,
-            BellPeriod.weekday == base.c.weekday,
-            BellPeriod.start_time <= base.c.time_of_day,
-            BellPeriod.end_time > base.c.time_of_day,
+    ).where(*pass_conditions(scope, flt))
+    if spans is not None:
+        started = HallPass.started_at
+        query = query.where(or_(false(), *(and_(started >= a, started < b) for a, b in spans)))
+    if newest is not None:
+        ids = query.with_only_columns(HallPass.id).order_by(
+            HallPass.started_at.desc(), HallPass.id.desc()
         )
-        .order_by(BellPeriod.start_time)
-        .limit(1)
-        .correlate(base)
-        .scalar_subquery()
-    )
+        query = query.where(HallPass.id.in_(ids.limit(newest)))
+    base = query.cte("matching_passes").prefix_with("MATERIALIZED")
+    period = bell_period_of(scope.school.id, base.c.weekday, base.c.time_of_day)
     rows = select(
         base.c.pass_id,
         base.c.student_id,

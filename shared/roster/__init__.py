@@ -1,9 +1,11 @@
-"""Roster import for one school: passline CSV files or a OneRoster v1.1 CSV bundle.
+"""Roster import for one school (or each school of a district's OneRoster export):
+passline CSV files or a OneRoster v1.1 / 1.2 CSV bundle.
 
 The work has three steps, and only the last one writes:
 
 1. `read_upload` / `read_path` turn a .zip, a directory or a single .csv into a `Bundle`
-   of raw CSV files, refusing unsafe input (zip bombs, path traversal, other file types).
+   of CSV files (where each is, read row by row when needed), refusing unsafe input (zip
+   bombs, path traversal, other file types).
 2. `plan_import` parses and checks every row, compares the result with the school's
    data (each kind loaded once into dicts) and returns a `Plan`: what would be created,
    changed, deactivated or removed, plus row errors (file, row, column, reason) and warnings.
@@ -23,11 +25,15 @@ The modules, in the order the data flows through them:
   keeping an upload between preview and apply, and the sample sets.
 - `rows`: reading CSV tables into checked cells, the records both formats parse into
   (gathered in a `Roster`), and the value checks they share (grades, weekdays, times).
-- `passline_csv` and `oneroster`: the two input formats, each turned into a `Roster`.
+- `passline_csv` and `oneroster`: the two input formats, each turned into a `Roster`
+  (OneRoster's reader has its rooms: `manifest`, `oneroster_users` with
+  `oneroster_roles`, and `oneroster_classes`).
 - `planning`: `plan_import`, comparing a `Roster` with the school's data.
 - `describe`: how the preview words a change (names of students and classes).
 - `results`: the `Plan` it returns, with its changes, `RowError`s and row warnings.
 - `applying`: `apply_import`, writing a plan.
+- `district`: `import_district`, a district's OneRoster export split by school org and
+  planned and applied school by school (`flask roster import --district`).
 
 This package exports what the rest of passline uses; everything else stays in its module.
 """

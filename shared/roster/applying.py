@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert
+from flask_babel import gettext as _
+from sqlalchemy import delete, insert, select
 
 from shared import audit
 from shared.errors import InvalidInput
@@ -23,6 +24,7 @@ from shared.models import (
     SchoolClass,
     Student,
     User,
+    class_teachers,
 )
 from shared.roster.existing import CHUNK
 from shared.roster.guardians import apply_guardians
@@ -34,7 +36,7 @@ from shared.staff import invite_account
 def apply_import(plan: Plan, *, source: str) -> dict[str, dict[str, int]]:
     """Write a plan without errors in the caller's transaction (flush only) and audit it."""
     if plan.errors:
-        raise InvalidInput("The import has errors; nothing was written.")
+        raise InvalidInput(_("The import has errors; nothing was written."))
     writer = _Writer(plan)
     writer.rooms()
     writer.staff()
@@ -73,6 +75,9 @@ class _Writer:
         self.school_id = plan.school.id
         self.existing = plan.existing
         self.room_by_name: dict[str, Room] = {}
+        #: Ids of the school's students by number, and classes by key, old and new.
+        self.student_ids: dict[str, int] = {}
+        self.class_ids: dict[str, int] = {}
         self.student_by_number: dict[str, Student] = {}
 
     def kind(self, name: str) -> KindChanges:
@@ -113,14 +118,14 @@ class _Writer:
             _set(change.target, change.updates)
         for change in self.kind("students").deactivated:
             change.target.active = False
-        created = [
-            Student(school_id=self.school_id, **change.record.columns())
+        rows = [
+            {"school_id": self.school_id, "active": True, **change.record.columns()}
             for change in self.kind("students").created
         ]
-        db.session.add_all(created)
-        if self.kind("enrollments").created or self.kind("families").total():
-            for student in [*self.existing.students, *created]:
-                self.student_by_number[student.student_number] = student
+        ids = _insert_many(Student, rows)
+        if self.kind("enrollments").created:
+            self.student_ids = {s.student_number: s.id for s in self.existing.students}
+            self.student_ids.update(zip((row["student_number"] for row in rows), ids, strict=True))
 
     def room(self, name: str | None) -> Room | None:
         if name is None:
@@ -130,18 +135,6 @@ class _Writer:
 
     def classes(self) -> None:
         accounts = self.existing.accounts
-        for change in self.kind("classes").created:
-            record: ClassRecord = change.record
-            school_class = SchoolClass(
-                school_id=self.school_id,
-                sourced_id=record.key,
-                name=record.name,
-                period=record.period,
-                room=self.room(record.room),
-                teachers=[accounts[email] for email in record.teacher_emails],
-            )
-            db.session.add(school_class)
-            self.existing.classes[record.key] = school_class
         for change in self.kind("classes").changed:
             updates = dict(change.updates)
             if "room" in updates:
@@ -151,17 +144,36 @@ class _Writer:
             _set(change.target, updates)
         for change in self.kind("classes").deactivated:
             change.target.active = False
+        created: list[ClassRecord] = [change.record for change in self.kind("classes").created]
+        rows = []
+        for record in created:
+            room = self.room(record.room)
+            rows.append(
+                {
+                    "school_id": self.school_id,
+                    "sourced_id": record.key,
+                    "name": record.name,
+                    "period": record.period,
+                    "room_id": room.id if room is not None else None,
+                    "active": True,
+                }
+            )
+        ids = _insert_many(SchoolClass, rows)
+        self.class_ids = {key: c.id for key, c in self.existing.classes.items()}
+        self.class_ids.update(zip((record.key for record in created), ids, strict=True))
+        teachers = [
+            {"class_id": class_id, "user_id": user_id}
+            for record, class_id in zip(created, ids, strict=True)
+            for user_id in dict.fromkeys(accounts[email].id for email in record.teacher_emails)
+        ]
+        _insert_many(class_teachers, teachers, returning=False)
 
     def enrollments(self) -> None:
         rows = [
-            {
-                "class_id": self.existing.classes[class_key].id,
-                "student_id": self.student_by_number[number].id,
-            }
+            {"class_id": self.class_ids[class_key], "student_id": self.student_ids[number]}
             for class_key, number in (c.record for c in self.kind("enrollments").created)
         ]
-        if rows:
-            db.session.execute(insert(Enrollment), rows)
+        _insert_many(Enrollment, rows, returning=False)
         ids = [change.target for change in self.kind("enrollments").removed]
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
@@ -186,6 +198,11 @@ class _Writer:
             )
 
     def families(self) -> None:
+        if not self.kind("families").total():
+            return
+        # The students created above were inserted without ORM objects: loaded here, once.
+        students = db.session.scalars(select(Student).where(Student.school_id == self.school_id))
+        self.student_by_number = {student.student_number: student for student in students}
         for change in self.kind("families").created:
             record: FamilyRecord = change.record
             db.session.add(
@@ -202,6 +219,31 @@ class _Writer:
                 numbers = updates.pop("students")
                 change.target.students = [self.student_by_number[n] for n in numbers]
             _set(change.target, updates)
+
+
+#: Rows sent in one INSERT statement's parameter list (SQLAlchemy pages them further:
+#: insertmanyvalues, many rows per INSERT ... VALUES, ids back by RETURNING in order).
+INSERT_BATCH = 5000
+
+
+def _insert_many(target: Any, rows: list[dict[str, Any]], *, returning: bool = True) -> list[int]:
+    """Insert `rows` into a model's (or an association's) table in batches, without ORM
+    objects; the new ids in the rows' order (with `returning`)."""
+    if not rows:
+        return []
+    # The session's pending changes go first, as in the unit of work (updates before
+    # inserts: a changed row may give up a number or key a new row takes).
+    db.session.flush()
+    table = getattr(target, "__table__", target)
+    statement = insert(table)
+    if returning:
+        statement = statement.returning(table.c.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    for start in range(0, len(rows), INSERT_BATCH):
+        result = db.session.execute(statement, rows[start : start + INSERT_BATCH])
+        if returning:
+            ids.extend(result.scalars())
+    return ids
 
 
 def _set(row: Any, values: dict[str, Any]) -> None:

@@ -7,8 +7,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.models import SchoolClass
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+
+from shared.models import ROLE_LABELS, SchoolClass
 from shared.roster.rows import ClassRecord, StudentRecord
+
+#: The changed fields as the preview names them.
+FIELD_LABELS = {
+    "student_number": lazy_gettext("student number"),
+    "first_name": lazy_gettext("first name"),
+    "last_name": lazy_gettext("last name"),
+    "preferred_name": lazy_gettext("preferred name"),
+    "grade": lazy_gettext("grade"),
+    "sourced_id": lazy_gettext("sourced id"),
+    "name": lazy_gettext("name"),
+    "period": lazy_gettext("period"),
+    "kind": lazy_gettext("kind"),
+    "teachers": lazy_gettext("teachers"),
+    "students": lazy_gettext("students"),
+    "pickup_adults": lazy_gettext("pickup adults"),
+    "email": lazy_gettext("email"),
+    "mobile": lazy_gettext("mobile number"),
+    "relationship": lazy_gettext("relationship"),
+}
+
+
+def field_label(key: str) -> str:
+    return str(FIELD_LABELS.get(key, key.replace("_", " ")))
 
 
 def student_label(record: StudentRecord) -> str:
@@ -18,9 +44,9 @@ def student_label(record: StudentRecord) -> str:
 def class_summary(record: ClassRecord) -> str:
     parts = []
     if record.period:
-        parts.append(f"period {record.period}")
+        parts.append(_("period %(period)s", period=record.period))
     if record.room:
-        parts.append(f"room {record.room}")
+        parts.append(_("room %(room)s", room=record.room))
     if record.teacher_emails:
         parts.append(", ".join(record.teacher_emails))
     return "; ".join(parts)
@@ -47,16 +73,21 @@ def describe(row: Any, updates: dict[str, Any]) -> str:
     parts = []
     for key, value in updates.items():
         if key == "active":
-            parts.append("reactivated")
+            parts.append(_("reactivated"))
         elif key == "roles":
-            parts.append("adds role " + ", ".join(value))
+            parts.append(
+                _(
+                    "adds role %(roles)s",
+                    roles=", ".join(str(ROLE_LABELS.get(role, role)) for role in value),
+                )
+            )
         elif key in ("teachers", "students"):
-            parts.append(f"{key}: {', '.join(value) or 'none'}")
+            parts.append(f"{field_label(key)}: {', '.join(value) or _('none')}")
         elif key == "room":
-            old = row.room.name if row.room else "none"
-            parts.append(f"room {old} -> {value or 'none'}")
+            old = row.room.name if row.room else _("none")
+            parts.append(_("room %(old)s -> %(new)s", old=old, new=value or _("none")))
         else:
             parts.append(
-                f"{key.replace('_', ' ')} {getattr(row, key) or 'none'} -> {value or 'none'}"
+                f"{field_label(key)} {getattr(row, key) or _('none')} -> {value or _('none')}"
             )
     return ", ".join(parts)

@@ -17,6 +17,7 @@ from shared.models import (
     BellPeriod,
     Enrollment,
     Family,
+    Guardian,
     Membership,
     Room,
     SchoolClass,
@@ -97,6 +98,19 @@ class Existing:
             .options(selectinload(Family.students))
         )
         return {family.tag_number: family for family in families}
+
+    @cached_property
+    def guardians(self) -> list[Guardian]:
+        return list(
+            db.session.scalars(
+                select(Guardian).where(Guardian.school_id == self.school_id).order_by(Guardian.id)
+            )
+        )
+
+    @cached_property
+    def guardians_by_sourced_id(self) -> dict[str, Guardian]:
+        """Guardians a OneRoster import made or linked, by their user sourcedId."""
+        return {g.sourced_id: g for g in self.guardians if g.sourced_id}
 
     def load_accounts(self, emails: Iterable[str]) -> None:
         """Load this school's staff and the accounts with these emails (memberships too)."""

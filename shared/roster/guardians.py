@@ -6,6 +6,10 @@ school) and is matched to a stored guardian of that family by email, else by nam
 checked by `shared.guardians.clean_fields`, the office's rule; a problem is a row error.
 A column that is not in the file keeps what is stored; guardians missing from the file
 are left alone (the office removes a guardian on the family screen).
+
+`apply_guardians` writes the guardian changes of either format: these, and those of a
+OneRoster export (oneroster_guardians.py), whose records make their guardian the same way
+(`new_guardian`) and whose delta may remove guardians.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from shared.errors import InvalidInput
 from shared.extensions import db
-from shared.guardians import GuardianFields, clean_fields, yes_no
+from shared.guardians import GuardianFields, clean_fields, delete_guardian, yes_no
 from shared.models import Family, Guardian
 from shared.roster.results import Change, Plan, RowError
 from shared.roster.rows import Cells, Roster, Where
@@ -42,16 +47,24 @@ class GuardianRecord:
         }
         return {k: v for k, v in wanted.items() if getattr(guardian, k) != v}
 
+    def new_guardian(self, school_id: int, families: dict[int, Family]) -> Guardian:
+        """The guardian to add, in the family of its tag (`families`: by tag number)."""
+        return Guardian(
+            school_id=school_id,
+            family_id=families[self.tag_number].id,
+            **self.fields.columns(),
+        )
+
 
 def parse_guardian_row(cells: Cells) -> list[tuple[Any, Any]]:
     raw_tag = cells.get("tag_number")
     tag = int(raw_tag) if raw_tag.isascii() and raw_tag.isdigit() else 0
     if not 0 < tag <= _MAX_TAG:
-        cells.fail("tag_number", f"{raw_tag!r} is not a positive whole number")
+        cells.fail("tag_number", _("%(value)s is not a positive whole number", value=repr(raw_tag)))
     try:
         may = yes_no(cells.get("may_pick_up"))
     except ValueError as exc:
-        cells.fail("may_pick_up", f"{exc}; use yes or no")
+        cells.fail("may_pick_up", _("%(problem)s; use yes or no", problem=exc))
         may = True
     try:
         fields = clean_fields(
@@ -105,14 +118,18 @@ def plan_guardians(plan: Plan, roster: Roster, families: dict[int, Family]) -> N
         family = families.get(record.tag_number)
         if family is None and record.tag_number not in coming:
             plan.errors.append(
-                RowError(*record.where, "tag_number", f"no family has tag {record.tag_number}")
+                RowError(
+                    *record.where,
+                    "tag_number",
+                    _("no family has tag %(number)s", number=record.tag_number),
+                )
             )
             continue
-        label = f"{record.fields.name} (tag {record.tag_number})"
+        label = _("%(name)s (tag %(number)s)", name=record.fields.name, number=record.tag_number)
         guardian = _match(stored.get(family.id, []), record) if family is not None else None
         if guardian is not None and guardian.id in claimed:
             plan.errors.append(
-                RowError(*record.where, "name", "the same guardian is on an earlier row")
+                RowError(*record.where, "name", _("the same guardian is on an earlier row"))
             )
             continue
         if guardian is None:
@@ -137,14 +154,9 @@ def apply_guardians(plan: Plan) -> None:
         for f in db.session.scalars(select(Family).where(Family.school_id == plan.school.id))
     }
     for change in changes.created:
-        record: GuardianRecord = change.record
-        db.session.add(
-            Guardian(
-                school_id=plan.school.id,
-                family_id=families[record.tag_number].id,
-                **record.fields.columns(),
-            )
-        )
+        db.session.add(change.record.new_guardian(plan.school.id, families))
     for change in changes.changed:
         for key, value in change.updates.items():
             setattr(change.target, key, value)
+    for change in changes.removed:
+        delete_guardian(change.target)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from flask_babel import gettext as _
+
 from shared.models import ROLES, ROOM_KINDS, BellPeriod, Room, SchoolClass, Student, User
 from shared.roster.files import Bundle
 from shared.roster.guardians import REQUIRED as GUARDIAN_COLUMNS
@@ -43,12 +45,17 @@ def _parse_staff_row(cells: Cells) -> list[tuple[Any, Any]]:
     name = cells.text("name", column_limit(User.name))
     roles = {role.lower() for role in split_cell(cells.get("roles"), r"[;,\s]+")}
     if not roles:
-        cells.fail("roles", "at least one role is required")
+        cells.fail("roles", _("at least one role is required"))
     elif "admin" in roles:
-        cells.fail("roles", "the admin role is not given by an import; give it on the Staff page")
+        cells.fail(
+            "roles", _("the admin role is not given by an import; give it on the Staff page")
+        )
     elif not roles <= set(IMPORT_ROLES):
         unknown = ", ".join(sorted(roles - set(IMPORT_ROLES)))
-        cells.fail("roles", f"unknown role {unknown}; use {', '.join(IMPORT_ROLES)}")
+        cells.fail(
+            "roles",
+            _("unknown role %(role)s; use %(roles)s", role=unknown, roles=", ".join(IMPORT_ROLES)),
+        )
     sourced_id = cells.text("sourced_id", column_limit(User.sourced_id), required=False)
     if not cells.ok:
         return []
@@ -59,7 +66,14 @@ def _parse_room_row(cells: Cells) -> list[tuple[Any, Any]]:
     name = cells.text("name", column_limit(Room.name))
     kind = cells.get("kind").lower() or "classroom"
     if kind not in ROOM_KINDS:
-        cells.fail("kind", f"unknown room kind {kind!r}; use {', '.join(ROOM_KINDS)}")
+        cells.fail(
+            "kind",
+            _(
+                "unknown room kind %(kind)s; use %(kinds)s",
+                kind=repr(kind),
+                kinds=", ".join(ROOM_KINDS),
+            ),
+        )
     if not cells.ok:
         return []
     return [(name.casefold(), RoomRecord(name, kind, cells.where))]
@@ -74,7 +88,10 @@ def _parse_student_row(cells: Cells) -> list[tuple[Any, Any]]:
     if cells.get("grade"):
         grade = csv_grade(cells.get("grade"))
         if grade is None:
-            cells.fail("grade", f"{cells.get('grade')!r} is not a grade; use PK, K or 1-12")
+            cells.fail(
+                "grade",
+                _("%(value)s is not a grade; use PK, K or 1-12", value=repr(cells.get("grade"))),
+            )
     sourced_id = cells.text("sourced_id", column_limit(Student.sourced_id), required=False)
     if not cells.ok:
         return []
@@ -110,7 +127,7 @@ def _parse_bell_row(cells: Cells) -> list[tuple[Any, Any]]:
         ("end", parse_cell_clock),
     ):
         if not cells.get(column):
-            cells.fail(column, "a value is required")
+            cells.fail(column, _("a value is required"))
             continue
         try:
             value = parse(cells.get(column))
@@ -124,7 +141,7 @@ def _parse_bell_row(cells: Cells) -> list[tuple[Any, Any]]:
         else:
             end = value
     if start is not None and end is not None and start >= end:
-        cells.fail("end", "the period must end after it starts")
+        cells.fail("end", _("the period must end after it starts"))
     if not cells.ok:
         return []
     return [((period, day), BellRecord(period, day, start, end, cells.where)) for day in days]
@@ -134,10 +151,10 @@ def _parse_family_row(cells: Cells) -> list[tuple[Any, Any]]:
     raw_tag = cells.get("tag_number")
     tag = int(raw_tag) if raw_tag.isascii() and raw_tag.isdigit() else 0
     if not 0 < tag <= _MAX_TAG:
-        cells.fail("tag_number", f"{raw_tag!r} is not a positive whole number")
+        cells.fail("tag_number", _("%(value)s is not a positive whole number", value=repr(raw_tag)))
     numbers = list(dict.fromkeys(split_cell(cells.get("student_numbers"))))
     if not numbers:
-        cells.fail("student_numbers", "at least one student number is required")
+        cells.fail("student_numbers", _("at least one student number is required"))
     adults = None
     if "pickup_adults" in cells.row.values:
         adults = "\n".join(split_cell(cells.get("pickup_adults"), r";"))

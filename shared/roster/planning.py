@@ -5,7 +5,7 @@ dicts; `_Planner` matches the imported records to those rows by key (sourced id,
 number, email, class id, tag number) and fills the plan with what would be created,
 changed, deactivated or removed, plus row errors and warnings. Nothing here writes.
 One cohesive thing (one matching pass per kind of record, in the order the import
-applies them), so it stays one module of about the usual size; how a change is worded
+applies them), so it stays one module, a little over the usual size; how a change is worded
 for the preview is in describe.py.
 """
 
@@ -14,21 +14,33 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from babel.dates import get_day_names
+from flask import has_request_context
+from flask_babel import get_locale, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from shared.extensions import db
+from shared.formats import format_time
 from shared.models import (
-    WEEKDAYS,
+    ROLE_LABELS,
     Family,
     School,
     Student,
     User,
 )
-from shared.roster.describe import class_summary, class_updates, describe, student_label
+from shared.roster.describe import (
+    class_summary,
+    class_updates,
+    describe,
+    field_label,
+    student_label,
+)
 from shared.roster.existing import Existing
 from shared.roster.files import Bundle
 from shared.roster.guardians import plan_guardians
 from shared.roster.oneroster import OneRosterReader
+from shared.roster.oneroster_guardians import plan_oneroster_guardians
 from shared.roster.passline_csv import parse_csv_bundle
 from shared.roster.results import Change, KindChanges, Plan, RowError
 from shared.roster.rows import (
@@ -59,26 +71,35 @@ def plan_import(
     today = today or school_today(school)
     plan = Plan(school=school, format="oneroster" if bundle.is_oneroster else "csv")
     if bundle.ignored:
-        plan.warnings.append("Ignored (not part of a roster): " + ", ".join(bundle.ignored))
+        plan.warnings.append(
+            _("Ignored (not part of a roster): %(files)s", files=", ".join(bundle.ignored))
+        )
+    existing = Existing(school.id)
     if bundle.is_oneroster:
-        roster = OneRosterReader(bundle, plan, today, org_sourced_id).read()
+        roster = OneRosterReader(bundle, plan, today, org_sourced_id, existing).read()
     else:
         roster = parse_csv_bundle(bundle, plan)
-    _Planner(plan, roster, attach_accounts).run()
+    _Planner(plan, roster, attach_accounts, existing).run()
     return plan
 
 
 class _Planner:
     """Compares a Roster with the school's rows and fills the plan with changes."""
 
-    def __init__(self, plan: Plan, roster: Roster, attach_accounts: bool = True) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        roster: Roster,
+        attach_accounts: bool = True,
+        existing: Existing | None = None,
+    ) -> None:
         self.plan = plan
         self.roster = roster
         self.attach_accounts = attach_accounts
         #: Emails of existing accounts of elsewhere that the import only invites.
         self.invited: set[str] = set()
         self.school = plan.school
-        self.existing = Existing(plan.school.id)
+        self.existing = existing or Existing(plan.school.id)
         plan.existing = self.existing
         #: Student number -> existing student id, or None for a student to create.
         self.student_refs: dict[str, int | None] = {}
@@ -105,6 +126,7 @@ class _Planner:
         self.plan_bell_schedule()
         self.plan_families()
         plan_guardians(self.plan, self.roster, self.existing.families)
+        plan_oneroster_guardians(self.plan, self.roster, self.existing)
 
     def check_school_link(self) -> None:
         sourced_id = self.plan.school_sourced_id
@@ -114,7 +136,12 @@ class _Planner:
             select(School).where(School.sourced_id == sourced_id, School.id != self.school.id)
         )
         if other is not None:
-            reason = f"this export is for {other.name} ({other.code}), not for {self.school.name}"
+            reason = _(
+                "this export is for %(other)s (%(code)s), not for %(school)s",
+                other=other.name,
+                code=other.code,
+                school=self.school.name,
+            )
             self.plan.errors.append(RowError("orgs.csv", None, "sourcedId", reason))
 
     # rooms ----------------------------------------------------------------
@@ -150,7 +177,9 @@ class _Planner:
             return
         self.room_names.add(name.casefold())
         self.changes("rooms").created.append(
-            Change(name, "classroom, named by a class", record=RoomRecord(name, "classroom", None))
+            Change(
+                name, _("classroom, named by a class"), record=RoomRecord(name, "classroom", None)
+            )
         )
 
     # staff ----------------------------------------------------------------
@@ -166,11 +195,11 @@ class _Planner:
             user = self.existing.accounts.get(email)
             sourced_id = self.staff_sourced_id(record, user, owners)
             if user is None:
-                roles = ", ".join(sorted(record.roles))
+                roles = ", ".join(str(ROLE_LABELS.get(role, role)) for role in sorted(record.roles))
                 self.changes("staff").created.append(
                     Change(
                         f"{record.name} <{email}>",
-                        f"{roles}; no password until an admin sets one",
+                        _("%(roles)s; no password until an admin sets one", roles=roles),
                         record=record,
                         updates={"sourced_id": sourced_id},
                     )
@@ -184,7 +213,7 @@ class _Planner:
                 self.changes("staff").changed.append(
                     Change(
                         email,
-                        "invited: joins once they accept or a district admin adds them",
+                        _("invited: joins once they accept or a district admin adds them"),
                         target=user,
                         updates={"invite": sorted(record.roles)},
                     )
@@ -212,8 +241,11 @@ class _Planner:
             return record.sourced_id
         if user is None or owner != user.id:
             self.plan.warnings.append(
-                f"The SIS id {record.sourced_id} of {record.email} belongs to another account; "
-                "it is not stored."
+                _(
+                    "The SIS id %(id)s of %(email)s belongs to another account; it is not stored.",
+                    id=record.sourced_id,
+                    email=record.email,
+                )
             )
         return None
 
@@ -242,14 +274,18 @@ class _Planner:
                 }
             return
         claimed: dict[int, StudentRecord] = {}
+        if "students" in self.roster.delta:
+            # A delta names some students; enrollments may name the others.
+            self.student_refs = {s.student_number: s.id for s in self.existing.students if s.active}
+        in_grade = _("grade %(grade)s")  # translated once: thousands of students
         for number, record in records.items():
             student, conflict = self.match_student(record, claimed)
             self.student_refs[number] = student.id if student else None
             if conflict:
-                self.error(record.where, "student_number", f"{number!r} {conflict}")
+                self.error(record.where, "student_number", conflict)
                 continue
             if student is None:
-                grade = f"grade {record.grade}" if record.grade else ""
+                grade = in_grade % {"grade": record.grade} if record.grade else ""
                 self.changes("students").created.append(
                     Change(student_label(record), grade, record=record)
                 )
@@ -268,6 +304,9 @@ class _Planner:
                         updates=updates,
                     )
                 )
+        if "students" in self.roster.delta:
+            self.deactivate_removed_students(claimed)
+            return
         for student in self.existing.students:
             if student.active and student.id not in claimed:
                 self.changes("students").deactivated.append(
@@ -277,6 +316,20 @@ class _Planner:
                     )
                 )
 
+    def deactivate_removed_students(self, claimed: dict[int, StudentRecord]) -> None:
+        """A delta's students marked for deletion: deactivated, as a bulk import would."""
+        for sourced_id in self.roster.removed_students:
+            student = self.existing.students_by_sourced_id.get(sourced_id)
+            if student is None or not student.active or student.id in claimed:
+                continue
+            self.student_refs.pop(student.student_number, None)
+            self.changes("students").deactivated.append(
+                Change(
+                    f"{student.first_name} {student.last_name} ({student.student_number})",
+                    target=student,
+                )
+            )
+
     def match_student(
         self, record: StudentRecord, claimed: dict[int, StudentRecord]
     ) -> tuple[Student | None, str | None]:
@@ -285,13 +338,25 @@ class _Planner:
         student = self.existing.students_by_sourced_id.get(record.sourced_id or "")
         if student is None and by_number is not None:
             if record.sourced_id and by_number.sourced_id not in (None, record.sourced_id):
-                return None, f"belongs to another student (SIS id {by_number.sourced_id})"
+                return None, _(
+                    "%(number)s belongs to another student (SIS id %(id)s)",
+                    number=repr(record.student_number),
+                    id=by_number.sourced_id,
+                )
             student = by_number
         elif student is not None and by_number not in (None, student):
-            return None, "belongs to another student at this school"
+            return None, _(
+                "%(number)s belongs to another student at this school",
+                number=repr(record.student_number),
+            )
         if student is not None and student.id in claimed:
             file, row = claimed[student.id].where
-            return None, f"is the same student as {file} row {row}"
+            return None, _(
+                "%(number)s is the same student as %(file)s row %(row)s",
+                number=repr(record.student_number),
+                file=file,
+                row=row,
+            )
         if student is not None:
             claimed[student.id] = record
         return student, None
@@ -305,6 +370,9 @@ class _Planner:
                 self.class_refs = {k: c.id for k, c in self.existing.classes.items() if c.active}
             return
         staff_emails = (set(self.roster.staff or ()) | set(self.existing.accounts)) - self.invited
+        delta = "classes" in self.roster.delta
+        if delta:
+            self.class_refs = {k: c.id for k, c in self.existing.classes.items() if c.active}
         for key, record in records.items():
             school_class = self.existing.classes.get(key)
             self.class_refs[key] = school_class.id if school_class else None
@@ -313,8 +381,11 @@ class _Planner:
                 self.error(
                     record.where,
                     "teacher_emails",
-                    "invited, not staff of this school until they accept (import the class "
-                    f"again then): {', '.join(invited)}",
+                    _(
+                        "invited, not staff of this school until they accept (import the class "
+                        "again then): %(emails)s",
+                        emails=", ".join(invited),
+                    ),
                 )
                 continue
             unknown = [e for e in record.teacher_emails if e not in staff_emails]
@@ -322,7 +393,10 @@ class _Planner:
                 self.error(
                     record.where,
                     "teacher_emails",
-                    f"not staff of this school and not in staff.csv: {', '.join(unknown)}",
+                    _(
+                        "not staff of this school and not in staff.csv: %(emails)s",
+                        emails=", ".join(unknown),
+                    ),
                 )
                 continue
             self.room_for_class(record.room)
@@ -342,7 +416,8 @@ class _Planner:
                     )
                 )
         for key, school_class in self.existing.classes.items():
-            if school_class.active and key not in records:
+            gone = key in self.roster.removed_classes if delta else key not in records
+            if school_class.active and gone and key not in records:
                 self.changes("classes").deactivated.append(
                     Change(f"{school_class.name} ({key})", target=school_class)
                 )
@@ -354,29 +429,50 @@ class _Planner:
         if pairs is None:
             return
         keep: set[tuple[int, int]] = set()
+        # Translated once: a district school has thousands of enrollments.
+        in_class = _("%(student)s in %(class_name)s")
         for (class_key, number), where in pairs.items():
             if class_key not in self.class_refs:
-                self.error(where, "class_id", f"unknown class {class_key!r}")
+                self.error(where, "class_id", _("unknown class %(key)s", key=repr(class_key)))
                 continue
             if number not in self.student_refs:
-                self.error(where, "student_number", f"unknown student number {number!r}")
+                self.error(
+                    where,
+                    "student_number",
+                    _("unknown student number %(number)s", number=repr(number)),
+                )
                 continue
             class_id, student_id = self.class_refs[class_key], self.student_refs[number]
             if (class_id, student_id) in self.existing.enrollments:
                 keep.add((class_id, student_id))
                 continue
-            label = f"{self.student_name(number)} in {self.class_name(class_key)}"
+            label = in_class % {
+                "student": self.student_name(number),
+                "class_name": self.class_name(class_key),
+            }
             self.changes("enrollments").created.append(Change(label, record=(class_key, number)))
         classes = {c.id: c for c in self.existing.classes.values()}
         students = {s.id: s for s in self.existing.students}
+        removed = self.removed_enrollments() if "enrollments" in self.roster.delta else None
         for pair, enrollment_id in self.existing.enrollments.items():
-            if pair not in keep:
+            if pair not in keep and (removed is None or pair in removed):
                 student, school_class = students[pair[1]], classes[pair[0]]
-                label = (
-                    f"{student.first_name} {student.last_name} ({student.student_number}) "
-                    f"in {school_class.name}"
-                )
+                label = in_class % {
+                    "student": f"{student.first_name} {student.last_name} "
+                    f"({student.student_number})",
+                    "class_name": school_class.name,
+                }
                 self.changes("enrollments").removed.append(Change(label, target=enrollment_id))
+
+    def removed_enrollments(self) -> set[tuple[int, int]]:
+        """A delta's enrollments marked for deletion, as (class id, student id)."""
+        pairs = set()
+        for class_key, number in self.roster.removed_enrollments:
+            class_id = self.class_refs.get(class_key)
+            student = self.existing.students_by_number.get(number)
+            if class_id is not None and student is not None:
+                pairs.add((class_id, student.id))
+        return pairs
 
     def student_name(self, number: str) -> str:
         """'Ava Nguyen (1001)': from the import, else the school's student."""
@@ -402,10 +498,13 @@ class _Planner:
         records = self.roster.bell_schedule
         if records is None:
             return
+        weekdays = get_day_names(
+            "abbreviated", locale=(get_locale() if has_request_context() else None) or "en"
+        )
         for key, record in records.items():
             period = self.existing.bell_periods.get(key)
-            label = f"{WEEKDAYS[record.weekday]} {record.period}"
-            times = f"{record.start:%H:%M}-{record.end:%H:%M}"
+            label = f"{weekdays[record.weekday]} {record.period}"
+            times = f"{format_time(record.start)} - {format_time(record.end)}"
             if period is None:
                 self.changes("bell_schedule").created.append(Change(label, times, record=record))
             elif (period.start_time, period.end_time) != (record.start, record.end):
@@ -415,7 +514,7 @@ class _Planner:
                 )
         for key, period in self.existing.bell_periods.items():
             if key not in records:
-                label = f"{WEEKDAYS[period.weekday]} {period.name}"
+                label = f"{weekdays[period.weekday]} {period.name}"
                 self.changes("bell_schedule").removed.append(Change(label, target=period))
 
     # families -------------------------------------------------------------
@@ -430,18 +529,27 @@ class _Planner:
                 self.error(
                     record.where,
                     "student_numbers",
-                    f"unknown student number {', '.join(unknown)}",
+                    ngettext(
+                        "unknown student number %(numbers)s",
+                        "unknown student numbers %(numbers)s",
+                        len(unknown),
+                        numbers=", ".join(unknown),
+                    ),
                 )
                 continue
             family = self.existing.families.get(tag)
-            label = f"Tag {tag}"
+            label = _("Tag %(number)s", number=tag)
             if family is None:
-                detail = f"{len(record.student_numbers)} students"
+                detail = ngettext(
+                    "%(num)d student", "%(num)d students", len(record.student_numbers)
+                )
                 self.changes("families").created.append(Change(label, detail, record=record))
                 continue
             updates = self.family_updates(family, record)
             if updates:
-                detail = ", ".join("reactivated" if k == "active" else k for k in updates)
+                detail = ", ".join(
+                    _("reactivated") if k == "active" else field_label(k) for k in updates
+                )
                 self.changes("families").changed.append(
                     Change(label, detail, target=family, updates=updates)
                 )

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext, ngettext
+
 from shared.models import School
 
 if TYPE_CHECKING:
@@ -27,14 +30,14 @@ CSV_KINDS = (
     "guardians",
 )
 KIND_LABELS = {
-    "staff": "Staff",
-    "rooms": "Rooms",
-    "students": "Students",
-    "classes": "Classes",
-    "enrollments": "Enrollments",
-    "bell_schedule": "Bell schedule",
-    "families": "Families",
-    "guardians": "Guardians",
+    "staff": lazy_gettext("Staff"),
+    "rooms": lazy_gettext("Rooms"),
+    "students": lazy_gettext("Students"),
+    "classes": lazy_gettext("Classes"),
+    "enrollments": lazy_gettext("Enrollments"),
+    "bell_schedule": lazy_gettext("Bell schedule"),
+    "families": lazy_gettext("Families"),
+    "guardians": lazy_gettext("Guardians"),
 }
 ACTIONS = ("created", "changed", "deactivated", "removed")
 #: The actions that can happen to each kind.
@@ -46,8 +49,20 @@ KIND_ACTIONS = {
     "enrollments": ("created", "removed"),
     "bell_schedule": ("created", "changed", "removed"),
     "families": ("created", "changed"),
-    "guardians": ("created", "changed"),
+    # Removed: a OneRoster delta's guardians marked for deletion (a CSV never removes).
+    "guardians": ("created", "changed", "removed"),
 }
+
+
+def action_count(action: str, num: int) -> str:
+    """How many changes of one action, as people read it: "3 created"."""
+    if action == "created":
+        return ngettext("%(num)d created", "%(num)d created", num)
+    if action == "changed":
+        return ngettext("%(num)d changed", "%(num)d changed", num)
+    if action == "deactivated":
+        return ngettext("%(num)d deactivated", "%(num)d deactivated", num)
+    return ngettext("%(num)d removed", "%(num)d removed", num)
 
 
 @dataclass(frozen=True)
@@ -135,10 +150,19 @@ class Plan:
         """
         if self.school_sourced_id is None or not self.ok:
             return None
-        org = f"the OneRoster org {self.school_org_name!r} (sourcedId {self.school_sourced_id})"
+        names = {
+            "school": self.school.name,
+            "org": repr(self.school_org_name),
+            "id": self.school_sourced_id,
+        }
         if done:
-            return f"{self.school.name} is now linked to {org}."
-        return f"Applying links {self.school.name} to {org}."
+            return _(
+                "%(school)s is now linked to the OneRoster org %(org)s (sourcedId %(id)s).",
+                **names,
+            )
+        return _(
+            "Applying links %(school)s to the OneRoster org %(org)s (sourcedId %(id)s).", **names
+        )
 
     def students_deactivated(self) -> int:
         """How many active students the import would deactivate."""
@@ -155,6 +179,10 @@ class Plan:
     def summary_lines(self) -> list[str]:
         """One readable line per kind, e.g. 'Students: 25 created, 1 changed, 0 deactivated'."""
         return [
-            f"{KIND_LABELS[kind]}: " + ", ".join(f"{n} {action}" for action, n in counts.items())
+            _(
+                "%(kind)s: %(counts)s",
+                kind=KIND_LABELS[kind],
+                counts=", ".join(action_count(action, n) for action, n in counts.items()),
+            )
             for kind, counts in self.counts().items()
         ]

@@ -1,24 +1,28 @@
 """CSV rows, the records parsed from them, and the value checks both formats share.
 
-`read_table` reads one CSV file of a bundle into `Row`s (checking the header, skipping
-blank rows); `Cells` reads and checks the values of one row, turning every problem into a
-`RowError`; `collect_rows` keys the parsed records and reports a key seen twice. Both formats
-parse into the same records (`StaffRecord` ... `FamilyRecord`), gathered in a `Roster`,
-which planning compares with the school's data.
+`read_table` reads one CSV file of a bundle as `Row`s, streamed from its source (checking
+the header first, skipping blank rows); `Cells` reads and checks the values of one row,
+turning every problem into a `RowError`; `collect_rows` keys the parsed records and
+reports a key seen twice. Both formats parse into the same records (`StaffRecord` ...
+`FamilyRecord`), gathered in a `Roster`, which planning compares with the school's data.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, time
+from functools import cache
 from typing import Any
 
+from flask_babel import gettext as _
+
 from shared.models import WEEKDAYS, User
-from shared.roster.files import Bundle
+from shared.roster.files import Bundle, open_source
 from shared.roster.results import RowError
 from shared.staff import EMAIL_RE
 
@@ -43,59 +47,141 @@ class Row:
         return self.values.get(column.lower(), "")
 
 
+class Unreadable(Exception):
+    """A CSV file that cannot be read on: not UTF-8, or not valid CSV (at `line`)."""
+
+    def __init__(self, line: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+def _first_bad_byte(source: Any) -> int:
+    """Where a source's first byte that is not UTF-8 is (counted from the file's start)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open_source(source) as handle:
+        while chunk := handle.read(1 << 20):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return offset - pending + exc.start
+            offset += len(chunk)
+    return offset
+
+
+def csv_records(source: Any) -> Iterator[tuple[int, list[str]]]:
+    """(record number, values) of a CSV source, the header being record 1, read as a
+    stream (never the whole file in memory); a file that cannot be read raises Unreadable."""
+    if hasattr(source, "records"):  # rows already split out (shared/roster/district.py)
+        yield 1, list(source.header)
+        yield from source.records()
+        return
+    with open_source(source) as handle:
+        reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8-sig", newline=""))
+        try:
+            yield from enumerate(reader, start=1)
+        except UnicodeDecodeError:
+            byte = _first_bad_byte(source)
+            raise Unreadable(
+                None, _("not UTF-8 text (byte %(num)d); save it as CSV UTF-8", num=byte)
+            ) from None
+        except csv.Error as exc:
+            raise Unreadable(reader.line_num, _("not valid CSV: %(error)s", error=exc)) from None
+
+
+class Table:
+    """The data rows of one CSV file, read from its source each time it is iterated.
+
+    Nothing but the header is kept: a district's enrollments.csv is read row by row, and
+    the reader keeps only the rows of its school. A row problem (more values than columns,
+    a file that stops being readable) is reported once, on the first pass."""
+
+    def __init__(self, name: str, source: Any, header: list[str], errors: list[RowError]) -> None:
+        self.name = name
+        self.source = source
+        self.header = header
+        self.errors = errors
+        self.reported = False
+
+    def __iter__(self) -> Iterator[Row]:
+        report = not self.reported
+        self.reported = True
+        name, header = self.name, self.header
+        width = len(header)
+        unnamed = not all(header)
+        records = csv_records(self.source)
+        try:
+            next(records)  # the header
+            for number, values in records:
+                if len(values) <= width:
+                    if not any(value.strip() for value in values):
+                        continue
+                elif any(value.strip() for value in values[width:]):
+                    if report:
+                        self.errors.append(
+                            RowError(
+                                name,
+                                number,
+                                None,
+                                _("more values than the %(num)d columns", num=width),
+                            )
+                        )
+                    continue
+                if unnamed:
+                    cells = {c: v.strip() for c, v in zip(header, values, strict=False) if c}
+                else:
+                    cells = dict(zip(header, map(str.strip, values), strict=False))
+                yield Row(name, number, cells)
+        except Unreadable as problem:
+            if report:
+                self.errors.append(RowError(name, problem.line, None, problem.reason))
+        finally:
+            records.close()
+
+
 def read_table(
     bundle: Bundle, name: str, required: tuple[str, ...], errors: list[RowError]
-) -> list[Row] | None:
-    """The data rows of one CSV file, or None when the file itself is unusable."""
+) -> Table | None:
+    """The data rows of one CSV file (read as they are iterated), or None when the file
+    itself is unusable (empty, a bad header, not UTF-8 or not CSV at its start)."""
+    source = bundle.files[name]
+    records = csv_records(source)
     try:
-        text = bundle.files[name].decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        errors.append(
-            RowError(name, None, None, f"not UTF-8 text (byte {exc.start}); save it as CSV UTF-8")
-        )
+        _number, first = next(records, (1, []))
+    except Unreadable as problem:
+        errors.append(RowError(name, problem.line, None, problem.reason))
         return None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [column.strip().lower() for column in next(reader, [])]
-        problem = _header_problem(name, header, required, errors)
-        if problem:
-            return None
-        rows = []
-        for number, values in enumerate(reader, start=2):
-            if not any(value.strip() for value in values):
-                continue
-            if any(value.strip() for value in values[len(header) :]):
-                errors.append(
-                    RowError(name, number, None, f"more values than the {len(header)} columns")
-                )
-                continue
-            cells = {c: v.strip() for c, v in zip(header, values, strict=False) if c}
-            rows.append(Row(name, number, cells))
-    except csv.Error as exc:
-        errors.append(RowError(name, reader.line_num, None, f"not valid CSV: {exc}"))
+    finally:
+        records.close()
+    header = [column.strip().lower() for column in first]
+    if _header_problem(name, header, required, errors):
         return None
-    return rows
+    return Table(name, source, header, errors)
 
 
 def _header_problem(
     name: str, header: list[str], required: tuple[str, ...], errors: list[RowError]
 ) -> bool:
     if not any(header):
-        errors.append(RowError(name, None, None, "the file is empty"))
+        errors.append(RowError(name, None, None, _("the file is empty")))
         return True
     named = [column for column in header if column]
     problem = False
     for column in sorted({c for c in named if named.count(c) > 1}):
-        errors.append(RowError(name, 1, column, "the column appears twice"))
+        errors.append(RowError(name, 1, column, _("the column appears twice")))
         problem = True
     for column in required:
         if column.lower() not in header:
-            errors.append(RowError(name, 1, column, "required column is missing"))
+            errors.append(RowError(name, 1, column, _("required column is missing")))
             problem = True
     return problem
 
 
+@cache
 def column_limit(column: Any) -> int:
+    """The length of a String column (looked up once: it is asked for every cell)."""
     return column.type.length
 
 
@@ -122,25 +208,28 @@ class Cells:
         value = self.get(column)
         if not value:
             if required:
-                self.fail(column, "a value is required")
+                self.fail(column, _("a value is required"))
             return None
         if len(value) > limit:
-            self.fail(column, f"longer than {limit} characters")
+            self.fail(column, _("longer than %(num)d characters", num=limit))
             return None
         return value
 
     def email(self, column: str, value: str) -> str | None:
         email = value.strip().lower()
         if not email:
-            self.fail(column, "an email address is required")
+            self.fail(column, _("an email address is required"))
             return None
         if len(email) > column_limit(User.email) or not EMAIL_RE.match(email):
-            self.fail(column, f"{value!r} is not a valid email address")
+            self.fail(column, _("%(value)s is not a valid email address", value=repr(value)))
             return None
         return email
 
 
 def split_cell(value: str, pattern: str = r"[;,]") -> list[str]:
+    if pattern == r"[;,]" and "," not in value and ";" not in value:
+        value = value.strip()
+        return [value] if value else []  # one id: most cells (asked for every user)
     return [part.strip() for part in re.split(pattern, value) if part.strip()]
 
 
@@ -160,7 +249,10 @@ def collect_rows(
             continue
         for key, record in parsed:
             if key in seen:
-                cells.fail(key_column, f"{_show_key(key)} is already on row {seen[key]}")
+                cells.fail(
+                    key_column,
+                    _("%(key)s is already on row %(row)d", key=_show_key(key), row=seen[key]),
+                )
                 break
             seen[key] = row.line
             records[key] = record
@@ -254,6 +346,19 @@ class Roster:
     families: dict[int, FamilyRecord] | None = None
     #: ("tag N", email or name) -> shared.roster.guardians.GuardianRecord
     guardians: dict[tuple[str, str], Any] | None = None
+    #: OneRoster guardian user sourcedId -> shared.roster.oneroster_guardians.OneRosterGuardian
+    oneroster_guardians: dict[str, Any] | None = None
+    #: Kinds read from OneRoster delta files: they change what they list and nothing else
+    #: (nothing missing from them is deactivated or removed).
+    delta: set[str] = field(default_factory=set)
+    #: Delta rows marked for deletion (or disabled users): student sourced id -> row.
+    removed_students: dict[str, Where] = field(default_factory=dict)
+    #: Delta classes marked for deletion: class id -> row.
+    removed_classes: dict[str, Where] = field(default_factory=dict)
+    #: Delta enrollments marked for deletion: (class id, student number) -> row.
+    removed_enrollments: dict[tuple[str, str], Where] = field(default_factory=dict)
+    #: Delta guardian users marked for deletion (or disabled): guardian sourced id -> row.
+    removed_guardians: dict[str, Where] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- value checks
@@ -272,6 +377,14 @@ def csv_grade(value: str) -> str | None:
 #: OneRoster (CEDS) grade codes without a K-12 grade; they import as "no grade".
 _ONEROSTER_NO_GRADE = {"13", "PS", "UG", "OTHER"}
 _ONEROSTER_PRE_K = {"IT", "PR", "PK", "TK"}
+
+
+def oneroster_deleted(row: Row) -> bool:
+    """A OneRoster row marked for deletion (or a disabled user)."""
+    return (
+        row.get("status").lower() in ("tobedeleted", "inactive")
+        or row.get("enabledUser").lower() == "false"
+    )
 
 
 def oneroster_grade(value: str) -> tuple[bool, str | None]:
@@ -293,7 +406,7 @@ def _weekday(token: str) -> int:
         for number, name in enumerate(_FULL_DAY_NAMES):
             if name.startswith(token):
                 return number
-    raise ValueError(f"{token!r} is not a weekday (use Mon..Sun or 0-6)")
+    raise ValueError(_("%(value)s is not a weekday (use Mon..Sun or 0-6)", value=repr(token)))
 
 
 def parse_days(value: str) -> list[int]:
@@ -304,17 +417,19 @@ def parse_days(value: str) -> list[int]:
         start = _weekday(first)
         end = _weekday(last) if dash else start
         if end < start:
-            raise ValueError(f"{part!r} runs backwards; write the earlier day first")
+            raise ValueError(
+                _("%(value)s runs backwards; write the earlier day first", value=repr(part))
+            )
         days.update(range(start, end + 1))
     if not days:
-        raise ValueError("no weekday given")
+        raise ValueError(_("no weekday given"))
     return sorted(days)
 
 
 def parse_cell_clock(value: str) -> time:
     match = _CLOCK_RE.match(value.strip())
     if match is None:
-        raise ValueError(f"{value!r} is not a time like 08:15 (24-hour HH:MM)")
+        raise ValueError(_("%(value)s is not a time like 08:15 (24-hour HH:MM)", value=repr(value)))
     return time(int(match.group(1)), int(match.group(2)))
 
 

@@ -126,3 +126,17 @@ def test_demo_history_is_the_same_every_time(demo, app, db):
     assert result.exit_code == 0, result.output
     again = db.session.scalar(select(School).where(School.code == SCHOOL_CODE))
     assert signature(db, again) == first
+
+
+def test_the_history_figures_from_sql_equal_the_old_python_ones(demo, db):
+    """Every dismissal of the demo's weeks of history: the median and 90th percentile the
+    report computes in SQL are the very floats the old per-car pairs gave in Python."""
+    from tests.carline.test_reports import median, percentile, waits_in_python
+
+    first = db.session.scalar(select(func.min(Dismissal.day)))
+    rows = reports.history(demo, first, school_today(demo))
+    assert len(rows) >= 10
+    for row in rows:
+        waits = waits_in_python(db, row.dismissal.id)
+        assert row.median_wait == median(waits)
+        assert row.p90_wait == percentile(waits, 90)

@@ -13,7 +13,7 @@ from datetime import time as clock
 import pytest
 from sqlalchemy import func, select
 
-from carline import progress, reports
+from carline import carpools, progress, reports
 from carline.curb import CurbResult, curb_entry, mark_loaded
 from carline.day_plans import dismissal_mode
 from carline.dismissal import (
@@ -185,8 +185,9 @@ def test_students_not_riding_with_this_car_are_named_with_a_warning(
     ann, ben, cal, dee, eve, fay = (
         make_student(school, name) for name in ("Ann", "Ben", "Cal", "Dee", "Eve", "Fay")
     )
-    make_family(school, 12, ann, ben, cal, dee, eve, fay)
+    ours = make_family(school, 12, ann, ben, cal, dee, eve, fay)
     grandma = make_family(school, 31)
+    carpools.set_up(school, Actor(user=office), ours, 31)  # a plan may name tag 31 now
     mark_absent(school, Actor(user=office), ben, MONDAY, now=ON_MONDAY)
     record_change(
         school, Actor(user=office), cal, MONDAY, mode="bus", bus_route=" 7a ", now=ON_MONDAY

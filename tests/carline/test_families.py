@@ -1,7 +1,10 @@
 """Car line office: settings, families, hang tags (print page and PDF), and who may do what."""
 
 import io
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from pypdf import PdfReader
@@ -66,6 +69,9 @@ def test_admin_saves_settings_in_the_agreed_shape(db, client, login, school, adm
         "walker_doors": {"East doors": ["K", "1", "2"], "West doors": ["3", "4"]},
         "office_phone": "",
         "family_modes": [],
+        "require_pickup_sign": False,
+        # The family page's switches are the office's own page: kept as they were (all on).
+        "family_features": ["change", "absence", "early_pickup", "here", "carpool"],
     }
     assert "carline.settings" in audit_actions(db)
     page = client.get("/carline/settings").get_data(as_text=True)
@@ -438,6 +444,8 @@ def test_pdf_download_has_tags_and_no_student_names(
         "مدرسة النور الابتدائية",
         "Школа № 5 им. Пушкина",
         "Zoë Núñez-Ørsted",
+        "北京市第一中学",
+        "서울초등학교",
     ],
 )
 def test_the_pdf_prints_a_school_name_in_any_script(name):
@@ -448,6 +456,15 @@ def test_the_pdf_prints_a_school_name_in_any_script(name):
     pdf = tags_pdf(name, [(103, "tok")])
     assert name in _pdf_text(pdf).split("\n")
     assert b"/FontFile2" in pdf  # the font is embedded, not assumed on the printer
+
+
+def test_the_fallback_font_comes_in_only_for_a_name_that_needs_it():
+    """DejaVu Sans has no Chinese: Droid Sans Fallback is embedded for a Chinese name, and
+    left out of a PDF whose names DejaVu prints (it would cost a third of a second)."""
+    from carline.tag_pdf import tags_pdf
+
+    assert b"DroidSansFallback" in tags_pdf("王小明小学", [(103, "tok")])
+    assert b"DroidSansFallback" not in tags_pdf("Trường Tiểu học Lê Lợi", [(103, "tok")])
 
 
 def test_pdf_qr_matrix_is_the_token(db):
@@ -473,3 +490,19 @@ def test_index_links_by_role(client, login, school, make_user):
     login(make_user(school, "staff"))
     page = client.get("/carline/").get_data(as_text=True)
     assert url_for_families not in page
+
+
+def test_a_process_that_makes_no_pdf_never_imports_fpdf(tmp_path):
+    """fpdf2 takes half a second to import: a worker, and every `flask` command (the
+    housekeeping timer's among them), loads it only when it makes its first PDF."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/app.sqlite3",
+        "SECRET_KEY": "x",
+        "PASSLINE_ENV": "development",
+        "PASSLINE_INSTANCE_PATH": str(tmp_path),
+    }
+    code = "import sys, wsgi; sys.exit('fpdf' in sys.modules)"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=root)  # noqa: S603
+    assert run.returncode == 0

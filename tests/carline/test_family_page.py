@@ -82,6 +82,13 @@ def at(hour: int, minute: int = 0, day: date | None = None) -> datetime:
     return datetime.combine(day, time(hour, minute), CHICAGO).astimezone(ZoneInfo("UTC"))
 
 
+def reads_english(db, guardian):
+    """The guardian reads English (the fixture's Rosa reads Spanish): their page is English."""
+    guardian.language = "en"
+    db.session.commit()
+    return guardian
+
+
 def sign_in(app, db, guardian):
     """A phone signed in as the guardian, the way a link does it (its session row)."""
     from shared.family_sessions import start_session
@@ -224,6 +231,44 @@ def test_a_guardian_reads_only_their_own_family(app, db, home):
     assert sorted(view.detail["students"]) == sorted([home["ana"].id, home["ben"].id])
 
 
+def test_a_guardian_downloads_their_familys_data_and_nothing_of_another(app, db, home):
+    """The family's copy: its children's records, its guardians and their sign-ins; not
+    the other household a child also belongs to (its changes stay out), no staff note, no
+    audit log, no secret; and the download is audited as the guardian's."""
+    ana, other = home["ana"], home["other"]
+    other.students.append(ana)  # Ana lives in two households
+    home["family"].release_note = "Do not release to J. (court order)"
+    db.session.add_all(
+        [
+            DailyChange(student_id=ana.id, day=date(2026, 12, 1), mode="walker", note="walks"),
+            DailyChange(student_id=ana.id, day=date(2026, 12, 2), mode="car", family_id=other.id),
+        ]
+    )
+    db.session.commit()
+    phone = sign_in(app, db, home["guardian"])
+    answer = phone.get("/family/data.json")
+    assert answer.status_code == 200
+    assert "attachment" in answer.headers["Content-Disposition"]
+    data = answer.get_json()
+    assert {s["first_name"] for s in data["students"]} == {"Ana", "Ben"}
+    assert [f["id"] for f in data["families"]] == [home["family"].id]
+    assert "release_note" not in data["families"][0]
+    assert {g["name"] for g in data["guardians"]} == {"Rosa Ruiz"}
+    assert [c["mode"] for c in data["dismissal_changes"]] == ["walker"]  # not the other home's
+    assert {m["family_id"] for m in data["family_students"]} == {home["family"].id}
+    assert "audit_events" not in data
+    text = answer.get_data(as_text=True)
+    assert "Olga" not in text and "Oscar" not in text and "token_hash" not in text
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "family.export"))
+    assert event.actor_label == "guardian: Rosa Ruiz" and event.target_id == home["family"].id
+
+    stranger = sign_in(app, db, home["stranger"]).get("/family/data.json").get_json()
+    assert {s["first_name"] for s in stranger["students"]} == {"Olga", "Ana"}
+    # Ana's change tied to no household is in both copies; the one with theirs, in theirs.
+    assert sorted(c["mode"] for c in stranger["dismissal_changes"]) == ["car", "walker"]
+    assert app.test_client().get("/family/data.json").status_code in (302, 401, 403)
+
+
 # ------------------------------------------------------------------ the rules
 
 
@@ -231,7 +276,7 @@ def test_change_rules_cutoff_past_day_modes_and_buses(db, school, home):
     actor = Actor(guardian=home["guardian"])
     ana = home["ana"]
     today = datetime.now(CHICAGO).date()
-    change = change_plan(school, actor, ana, today, mode="bus", bus_route="7", now=at(13, 59))
+    (change,) = change_plan(school, actor, ana, today, mode="bus", bus_route="7", now=at(13, 59))
     assert change.created_by_guardian_id == home["guardian"].id and change.bus_route == "7"
     with pytest.raises(Forbidden, match="call the office at 555-0100"):
         change_plan(school, actor, ana, today, mode="walker", now=at(14, 0))
@@ -256,7 +301,7 @@ def test_change_rules_cutoff_past_day_modes_and_buses(db, school, home):
 
 
 def test_a_refused_change_writes_nothing_and_says_why(app, db, school, home, monkeypatch):
-    phone = sign_in(app, db, home["guardian"])
+    phone = sign_in(app, db, reads_english(db, home["guardian"]))
     url = f"/carline/family/students/{home['ana'].id}/change"
     past = (datetime.now(CHICAGO).date() - timedelta(days=1)).isoformat()
     for data, words in (
@@ -303,7 +348,7 @@ def test_the_office_sees_a_guardians_change_with_their_name(
 
 
 def test_im_here_is_one_entry_and_answers_with_the_spot(app, db, school, home, office_user):
-    phone = sign_in(app, db, home["guardian"])
+    phone = sign_in(app, db, reads_english(db, home["guardian"]))
     page = phone.get("/carline/family").get_data(as_text=True)
     assert "data-im-here" not in page and "Dismissal has not started yet" in page
     start_dismissal(school, Actor(user=office_user), 1, 1, datetime.now(CHICAGO).date())

@@ -6,6 +6,7 @@ from datetime import time as clock
 import pytest
 from sqlalchemy import func, select
 
+from carline import carpools
 from carline.day_plans import dismissal_mode
 from carline.families import family_by_tag
 from carline.models import Absence, DailyChange, DismissalDefault
@@ -175,8 +176,10 @@ def test_no_cutoff_means_changes_all_day(db, school, office_user, kid):
 
 def test_change_with_a_named_family_and_early_pickup(db, school, office_user, kid):
     smiths = Family(school_id=school.id, tag_number=31)
-    db.session.add(smiths)
+    own = Family(school_id=school.id, tag_number=30, students=[kid])
+    db.session.add_all([smiths, own])
     db.session.commit()
+    carpools.set_up(school, Actor(user=office_user), own, 31)  # tag 31 carpools with 30
     change = record_change(
         school, Actor(user=office_user), kid, DAY, mode="car", family=family_by_tag(school, 31),
         early_pickup=parse_clock("13:30", field="early_pickup"), note="Dentist", now=AT_1PM,
@@ -291,6 +294,13 @@ def test_teacher_sees_todays_changes_of_their_students_read_only(
     for path in ("/change", "/default", "/absence", "/change/clear"):
         assert client.post(url + path, data={"mode": "car"}).status_code == 403
     assert client.get("/carline/today").status_code == 403
+    # The class's period in the reader's words.
+    assert "Grade 4 Blue (period Homeroom)" in page
+    teacher_with_class.language = "es"
+    db.session.commit()
+    assert "Grade 4 Blue (periodo Homeroom)" in client.get("/carline/my-students").get_data(
+        as_text=True
+    )
 
 
 def test_staff_and_devices_see_no_plans(app, db, client, login, school, make_user, kid):

@@ -2,9 +2,11 @@
 
 import csv
 import io
+import math
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from carline import reports
 from carline.models import CalledStudent, Dismissal, QueueEntry
@@ -89,13 +91,57 @@ def craft(db, school, day=DAY, waits=(60, 120, 180, 240, 600), last_names=None, 
     return dismissal
 
 
-def test_median_and_nearest_rank_percentile():
-    assert reports.median([]) is None and reports.percentile([], 90) is None
-    assert reports.median([5, 1, 3]) == 3
-    assert reports.median([4, 1, 3, 2]) == 2.5
-    assert reports.percentile(list(range(1, 11)), 90) == 9
-    assert reports.percentile(list(range(1, 12)), 90) == 10
-    assert reports.percentile([7], 90) == 7
+def median(values: list[float]) -> float | None:
+    """The reports' median as it was computed in Python before issue 25 (the reference)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    """The nearest-rank p-th percentile as computed in Python before (the reference)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
+
+
+def waits_in_python(db, dismissal_id: int) -> list[float]:
+    """The waits the way the report read them before: every car's pair of times."""
+    rows = db.session.execute(
+        select(QueueEntry.entered_at, QueueEntry.loaded_at).where(
+            QueueEntry.dismissal_id == dismissal_id, QueueEntry.loaded_at.is_not(None)
+        )
+    )
+    return [max(0.0, (loaded - entered).total_seconds()) for entered, loaded in rows]
+
+
+@pytest.mark.parametrize(
+    "waits, middle, p90",
+    [
+        ((5, 1, 3), 3, 5),
+        ((4, 1, 3, 2), 2.5, 4),
+        (tuple(range(1, 11)), 5.5, 9),
+        (tuple(range(1, 12)), 6, 10),
+        ((7,), 7, 7),
+        # Microseconds, and odd sums: the same floats as Python's, to the last digit.
+        ((0.000001, 60.123457, 0.1, 0.2), (0.1 + 0.2) / 2, 60.123457),
+    ],
+)
+def test_median_and_nearest_rank_percentile_in_sql(db, school, waits, middle, p90):
+    dismissal = craft(db, school, waits=waits, late=1)
+    stats = reports.dismissal_stats(school, dismissal)
+    assert (stats.median_wait, stats.p90_wait) == (middle, p90)
+    assert stats.median_wait == median(waits_in_python(db, dismissal.id))
+    assert stats.p90_wait == percentile(waits_in_python(db, dismissal.id), 90)
+
+
+def test_a_dismissal_with_no_car_loaded_has_no_waits(db, school):
+    dismissal = craft(db, school, waits=(), late=2)
+    stats = reports.dismissal_stats(school, dismissal)
+    assert stats.median_wait is None and stats.p90_wait is None
 
 
 def test_numbers_of_a_crafted_dismissal(db, school):
@@ -213,3 +259,48 @@ def test_reports_are_for_office_and_admin_of_the_school(
         app, db, school, make_user(school, "admin"), "display", room_id=None, purpose="dismissal"
     )
     assert display.get("/carline/reports").status_code == 403
+
+
+def test_a_dismissal_report_reads_times_and_days_as_people_write_them(
+    db, client, login, school, make_user
+):
+    dismissal = craft(db, school)
+    login(make_user(school, "office"))
+    page = client.get(f"/carline/reports/{dismissal.id}").get_data(as_text=True)
+    assert "Dismissal Mon, Nov 23, 2026" in page
+    assert "Started 2:59 PM, ended 4:00 PM;" in page and "1 lane of 20 spots." in page
+    assert "3:00 PM to 3:14 PM" in page and "15:00" not in page
+    history = client.get("/carline/reports?from=2026-11-01&to=2026-11-30").get_data(as_text=True)
+    assert '<time datetime="2026-11-23">Mon, Nov 23, 2026</time>' in history
+
+
+def test_the_reports_and_their_csv_headers_speak_spanish(db, client, login, school, make_user):
+    dismissal = craft(db, school, late=1)
+    user = make_user(school, "office")
+    user.language = "es"
+    db.session.commit()
+    login(user)
+    page = client.get(f"/carline/reports/{dismissal.id}").get_data(as_text=True)
+    assert "Salida del lun, 23 de nov de 2026" in page and "Recogidas tardías" in page
+    assert "Empezó a las 2:59" in page and "Espera mediana" in page
+    assert "Llamado (tarjeta 2306), no lo recogieron" in page and "5 de 6" in page
+    history = client.get("/carline/reports?from=2026-11-01&to=2026-11-30").get_data(as_text=True)
+    assert "Informes de salida" in history and "El 90% esperó menos de" in history
+    assert client.get("/carline/reports?from=2026-12-01&to=2026-11-01").status_code == 400
+    refused = client.get("/carline/reports?from=2026-12-01&to=2026-11-01").get_data(as_text=True)
+    assert "La fecha de inicio es posterior a la fecha de fin." in refused
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                client.get(f"/carline/reports/{dismissal.id}.csv")
+                .data.decode("utf-8")
+                .lstrip("\ufeff")
+            )
+        )
+    )
+    assert rows[0][:3] == ["estudiante", "grado", "forma de salida"]
+    assert rows[0][7] == "llamado" and rows[1][2] == "car"  # the cells keep their values
+    history_csv = client.get("/carline/reports/history.csv?from=2026-11-01&to=2026-11-30")
+    header = history_csv.data.decode("utf-8").lstrip("\ufeff").splitlines()[0]
+    assert header.startswith("fecha,iniciado,terminado,primer llamado")
+    assert "2026-11-23," in history_csv.data.decode("utf-8")

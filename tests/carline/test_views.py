@@ -129,7 +129,7 @@ def test_bus_and_walker_buttons_confirm_and_the_office_undoes_within_a_minute(
     start(db, school, office_user)
     login(office_user)
     page = text(client.get("/carline/dismissal"))
-    assert 'data-confirm="Call bus 7? Its 1 riders not called yet are called."' in page
+    assert 'data-confirm="Call bus 7? Its 1 rider not called yet is called."' in page
     assert 'data-confirm="Release all walkers?"' in page and "Just called" not in page
     client.post("/carline/dismissal/bus", data={"route": "7"})
     page = text(client.get("/carline/dismissal"))

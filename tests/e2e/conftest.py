@@ -36,12 +36,16 @@ EXPECT_TIMEOUT_MS = 15_000
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip the browser tests, with the reason, on a machine without Chromium."""
-    if CHROMIUM.exists():
+    """Skip the browser tests, with the reason, on a machine without Chromium, and when the
+    suite runs against PostgreSQL: their server always runs on a SQLite file of its own
+    (`site`), so they run once, in the SQLite pass, not twice."""
+    if not CHROMIUM.exists():
+        reason = f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
+    elif os.environ.get("TEST_DATABASE_URL"):
+        reason = "the browser tests' server runs on SQLite: they run in the SQLite pass"
+    else:
         return
-    skip = pytest.mark.skip(
-        reason=f"browser tests need Chromium at {CHROMIUM} (Debian: apt-get install chromium)"
-    )
+    skip = pytest.mark.skip(reason=reason)
     for item in items:
         if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(skip)

@@ -30,6 +30,7 @@ ACCOUNTS = {
     "office": "office@example.org",
     "teacher": "teacher@example.org",
     "staff": "staff@example.org",
+    "counselor": "counselor@example.org",
     #: Made by the site fixture with `flask create-admin --district` (the demo has none).
     "district": "district@example.org",
 }
@@ -133,7 +134,11 @@ _READ_QR = """(selector) => {
             const box = svg.viewBox.baseVal;
             const paths = Array.from(svg.querySelectorAll("path"), (p) => p.getAttribute("d"));
             const binarizers = [ZXing.HybridBinarizer, ZXing.GlobalHistogramBinarizer];
-            const hints = new Map([[ZXing.DecodeHintType.TRY_HARDER, true]]);
+            // The code is drawn, not photographed: a pure code with its quiet zone is read
+            // module by module first (ZXing's detector, for a camera's picture, can miss the
+            // size of a perfectly sharp one), then as a camera would.
+            const pure = new Map([[ZXing.DecodeHintType.PURE_BARCODE, true]]);
+            const hard = new Map([[ZXing.DecodeHintType.TRY_HARDER, true]]);
             let failure = null;
             for (const scale of [8, 6, 10, 4, 5, 7, 9, 12, 3]) {
                 const margin = 4;
@@ -147,15 +152,55 @@ _READ_QR = """(selector) => {
                 ctx.setTransform(scale, 0, 0, scale, dx, dy);
                 ctx.fillStyle = "#000";
                 paths.forEach((d) => ctx.fill(new Path2D(d)));
-                for (const Binarizer of binarizers) {
-                    const source = new ZXing.HTMLCanvasElementLuminanceSource(canvas);
-                    try {
-                        const bitmap = new ZXing.BinaryBitmap(new Binarizer(source));
-                        return new ZXing.QRCodeReader().decode(bitmap, hints).getText();
-                    } catch (error) {
-                        failure = error;
+                for (const hints of [pure, hard]) {
+                    for (const Binarizer of binarizers) {
+                        const source = new ZXing.HTMLCanvasElementLuminanceSource(canvas);
+                        try {
+                            const bitmap = new ZXing.BinaryBitmap(new Binarizer(source));
+                            return new ZXing.QRCodeReader().decode(bitmap, hints).getText();
+                        } catch (error) {
+                            failure = error;
+                        }
                     }
                 }
             }
             throw failure;
         }"""
+
+
+def spanish_page(open_page, size: str = "phone") -> Page:
+    return open_page(size, locale="es-ES", extra_http_headers={"Accept-Language": "es-ES,es"})
+
+
+def assert_spanish(
+    page: Page, english: tuple[str, ...], *data: str, ignore: str | None = None
+) -> None:
+    """lang="es" and none of the `english` interface words (whole words, any case) on the
+    page, once code (`<code>`, `<pre>`), the strings in `data` (names: the school's own
+    words, as whole words) and the text matching the `ignore` pattern are removed."""
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+    # Code is in no language: column names, audit actions, a record's JSON.
+    text = page.evaluate(
+        """() => { const body = document.body.cloneNode(true);
+                   body.querySelectorAll("code, pre, kbd, samp").forEach(e => e.remove());
+                   document.documentElement.appendChild(body);
+                   const text = body.innerText; body.remove(); return text; }"""
+    )
+    text += " " + page.title()
+    for value in sorted(data, key=len, reverse=True):  # "Room 101 kiosk" before "101"
+        text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", " ", text)
+    if ignore:
+        text = re.sub(ignore, " ", text)
+    left = [w for w in english if re.search(rf"\b{re.escape(w)}\b", text, re.IGNORECASE)]
+    assert not left, f"English on {page.url}: {left}\n{text[:1500]}"
+
+
+def stream_open(page: Page) -> None:
+    """The page's live push stream is open (shared/static/js/live.js)."""
+    expect(page.locator("html")).to_have_attribute("data-live-stream", "open")
+
+
+def pushes(page: Page) -> int:
+    """How many region refreshes the page's live push stream asked for so far: each one
+    announced a version newer than the region showed, before any poll had shown it."""
+    return int(page.evaluate("document.documentElement.getAttribute('data-live-pushes') || 0"))

@@ -10,13 +10,15 @@ after, in the school's time zone. Nothing else is changed.
 It then prints, as JSON, the people and places the tests use: the demo teacher's room
 and period 1 class, students of that class (one per flow, so flows do not meet), a few
 destinations, and two hang tags whose students go home by car today with a student in
-that class (one typed on the keypad, one scanned from its QR code).
+that class (one typed on the keypad, one scanned from its QR code), and two more such
+tags with no student in that class (`spare_tags`, for the curb's offline test).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -114,6 +116,57 @@ def _car_tags(school: School, class_ids: set[int], today) -> list[dict]:
     return tags
 
 
+def _drill(school: School, called: set[int]) -> dict:
+    """What the demo drill walk uses: five teachers with a class in period 1, the student
+    of the custody note ("Do not release to Victor ...") with an adult who may take them,
+    and two students of one-child families (one for a listed adult, one for an override),
+    none of them in a car line flow."""
+    rows = db.session.execute(
+        select(User.email, SchoolClass.name)
+        .join(class_teachers, class_teachers.c.user_id == User.id)
+        .join(SchoolClass, SchoolClass.id == class_teachers.c.class_id)
+        .where(
+            SchoolClass.school_id == school.id,
+            SchoolClass.period == PERIOD,
+            User.email != TEACHER_EMAIL,
+        )
+        .order_by(User.email)
+    ).all()
+    teachers = [{"email": email, "class": name} for email, name in rows[:5]]
+    families = list(
+        db.session.scalars(
+            select(Family)
+            .where(Family.school_id == school.id, Family.active.is_(True))
+            .order_by(Family.tag_number)
+        )
+    )
+    custody = next(f for f in families if f.release_note)
+    # A student in a carpool is on two lists; the walk wants one list per student.
+    lists = Counter(s.id for f in families for s in f.students)
+    singles = [
+        f
+        for f in families
+        if len(f.students) == 1
+        and f.students[0].id not in called
+        and f.pickup_adults
+        and not f.release_note
+        and lists[f.students[0].id] == 1
+    ][:2]
+    return {
+        "teachers": teachers,
+        "custody": {
+            "student": _student(custody.students[0]),
+            "note": custody.release_note,
+            "adult": custody.pickup_adults.splitlines()[0],
+        },
+        "listed": {
+            "student": _student(singles[0].students[0]),
+            "adult": singles[0].pickup_adults.splitlines()[0],
+        },
+        "override": {"student": _student(singles[1].students[0])},
+    }
+
+
 def prepare() -> dict:
     """Put now in period 1 and describe what the browser tests use."""
     school = db.session.scalar(select(School).where(School.code == SCHOOL_CODE))
@@ -137,6 +190,16 @@ def prepare() -> dict:
     if len(tags) < 2:
         raise SystemExit("the demo has no two hang tags riding home by car today from period 1")
     called = {sid for t in tags for sid in t["student_ids"]}
+    # Two more cars for a curb test of its own, none of whose students is in the class.
+    in_class = {s.id for s in students}
+    others = set(
+        db.session.scalars(
+            select(Student.id).where(Student.school_id == school.id, Student.active.is_(True))
+        )
+    ) - in_class
+    spare_tags = [
+        t for t in _car_tags(school, others, local_today) if not in_class & set(t["student_ids"])
+    ][:2]
     # Hall pass flows use students the car line flow does not call, one each.
     free = [s for s in students if s.id not in called]
     destinations = list(
@@ -156,6 +219,8 @@ def prepare() -> dict:
         "go_now": go_now,
         "ask": ask,
         "tags": tags,
+        "spare_tags": spare_tags,
+        "drill": _drill(school, called),
     }
     db.session.commit()
     return facts

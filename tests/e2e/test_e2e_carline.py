@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo
 from playwright.sync_api import Page, expect
 
 from shared.demo import SCHOOL_TIMEZONE
-from tests.e2e.helpers import check_accessibility, pair, read_qr, screenshot, sign_in
+from tests.e2e.helpers import (
+    check_accessibility,
+    pair,
+    pushes,
+    read_qr,
+    screenshot,
+    sign_in,
+    stream_open,
+)
 
 #: What the curb page's camera and outbox are doing, for the message of a failed scan.
 CAMERA_STATE = """() => {
@@ -84,6 +92,10 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     expect(calls).to_contain_text("Called now: 0")
     expect(tv.locator("#tv-calls")).to_contain_text("Nobody is called right now.")
     expect(curb.locator("#curb-list")).to_contain_text("At the spots")
+    # Every screen updates by push (tests/e2e/test_e2e_push.py has the fallback).
+    for page in (tv, curb, teacher):
+        stream_open(page)
+    on_tv, on_classroom = pushes(tv), pushes(teacher)
 
     # A car arrives: its tag number is tapped on the curb keypad.
     keypad(curb, typed["number"])
@@ -113,6 +125,8 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     expect(tv_row).to_contain_text(str(typed["number"]))
     call = calls.locator(".classroom-call", has_text=student)
     expect(call).to_be_visible()
+    assert pushes(tv) > on_tv and pushes(teacher) > on_classroom
+    on_curb = pushes(curb)
     check_accessibility(teacher, "classroom dismissal view")
     screenshot(teacher, "classroom-tablet")
 
@@ -122,6 +136,7 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     expect(calls.locator(".classroom-sent")).to_contain_text(student)
     car = curb.locator("#curb-list .curb-car", has_text=f"Tag {typed['number']}")
     expect(car).to_contain_text("on the way")
+    assert pushes(curb) > on_curb  # the teacher's tap, on the curb phone by push
     expect(tv_row).to_have_class(re.compile(r"\btv-sent\b"))
 
     # The car is loaded at the curb: it leaves, the classroom sees the pickup.
@@ -177,8 +192,8 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     expect(curb.locator("#curb-list")).to_contain_text("Today's dismissal has ended.")
     office.get_by_role("link", name="Dismissal reports").click()
     expect(office.get_by_role("heading", name="Dismissal reports")).to_be_visible()
-    today = datetime.now(ZoneInfo(SCHOOL_TIMEZONE)).strftime("%a %Y-%m-%d")
-    office.get_by_role("link", name=today).click()
+    today = datetime.now(ZoneInfo(SCHOOL_TIMEZONE)).date().isoformat()
+    office.locator(f'a:has(time[datetime="{today}"])').click()  # "Fri, Dec 4, 2026"
     expect(office.get_by_role("heading", name=re.compile(r"^Dismissal "))).to_be_visible()
     expect(office.locator(".chart-card svg")).to_be_visible()
     check_accessibility(office, "dismissal report")
@@ -191,3 +206,66 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
     assert by_tag[str(typed["number"])]["status"] == "loaded"
     assert by_tag[str(scanned["number"])]["status"] == "called"
     assert any(row["mode"] == "bus" for row in rows)
+
+
+def test_a_car_refused_as_an_expired_form_stays_on_a_spanish_curb_phone(open_page, site):
+    """The CSRF refusal is told by its header, not its words: on a curb phone in Spanish
+    the entry stays in the outbox (to be sent again) rather than being dropped."""
+    office = sign_in(open_page("desktop"), "office")
+    curb = open_page("phone")
+    pair(office, curb, "Curb scanner", "Curb phone ES")
+    curb.context.add_cookies([{"name": "lang", "value": "es", "url": site.url}])
+    curb.goto("/carline/curb")
+    expect(curb.locator("html")).to_have_attribute("lang", "es")
+    # The page's form has expired (as after a server's secret key changed).
+    curb.evaluate("document.querySelector('#curb-form [name=csrf_token]').value = 'expired'")
+    curb.locator("#curb-entry").fill("4321")
+    curb.locator("#curb-form button[type=submit]").click()
+    outbox = curb.locator("#curb-outbox")
+    expect(outbox).to_be_visible()
+    expect(outbox).to_contain_text("4321")
+    expect(curb.locator("#curb-banner")).to_contain_text("esta página está desactualizada")
+
+
+def test_curb_entries_made_offline_wait_on_the_phone_and_are_sent_once(open_page, site):
+    """The curb phone loses its Wi-Fi: the entries tapped meanwhile wait on the phone, the
+    banner says how many, and once the network is back each car is queued once (a tag
+    tapped twice is one car). An entry kept by the curb's older script, in its own shape
+    in localStorage, is sent when the curb screen opens."""
+    typed, scanned = site.facts["spare_tags"]
+    office = sign_in(open_page("desktop"), "office")
+    office.on("dialog", lambda dialog: dialog.accept())
+    curb = open_page("phone")
+    pair(office, curb, "Curb scanner", "Curb phone offline")
+    # Today's dismissal, whatever the tests before this one left: running, ended or none.
+    office.goto("/carline/dismissal")
+    start = office.get_by_role("button", name=re.compile(r"^(Start|Reopen) dismissal$"))
+    if start.count():
+        start.click()
+    expect(office.locator("#dismissal-status")).to_contain_text("Running since")
+
+    curb.evaluate(
+        """(number) => localStorage.setItem("passline.curb.outbox", JSON.stringify([
+          {key: "0b5e8f3c-0000-4000-8000-00000000beef", entry: number, at: Date.now(), tries: 0}
+        ]))""",
+        str(scanned["number"]),
+    )
+    curb.goto("/carline/curb")
+    cars = curb.locator("#curb-list .curb-car")
+    expect(cars.filter(has_text=f"Tag {scanned['number']}")).to_have_count(1)
+
+    curb.context.set_offline(True)
+    keypad(curb, typed["number"])
+    keypad(curb, typed["number"])
+    banner = curb.locator("#curb-banner")
+    expect(banner).to_contain_text("Offline. Entries kept on this phone: 2.")
+    expect(curb.locator("#curb-outbox li")).to_have_count(2)
+    expect(curb.locator("#curb-outbox")).to_contain_text(f"Tag {typed['number']}")
+
+    curb.context.set_offline(False)
+    expect(curb.locator("#curb-outbox")).to_be_hidden()
+    expect(banner).to_be_hidden()
+    expect(curb.locator("#curb-answer .curb-answer").first).to_contain_text("already in line")
+    expect(cars.filter(has_text=f"Tag {typed['number']}")).to_have_count(1)
+    expect(cars.filter(has_text=f"Tag {scanned['number']}")).to_have_count(1)
+    assert curb.evaluate("localStorage.getItem('passline.curb.outbox')") == "[]"

@@ -138,3 +138,54 @@ def test_request_gate_override_and_a_release_made_offline(open_page, site):
     report = admin.locator("main")
     expect(report).to_contain_text(f"{student['name']} released to Dana Example (Aunt, Passport)")
     expect(report).to_contain_text("Aunt, mother phoned")
+
+
+def test_the_request_gate_keeps_an_id_check_made_offline_and_records_it_once(open_page, site):
+    """A phone at the request gate loses the network as the adult is refused: the refusal
+    waits on the phone (its buttons held, so a second tap adds nothing), is sent when the
+    network is back, and the event's report has it once."""
+    office = sign_in(open_page("desktop"), "office")
+    student = site.student()
+    try:
+        office.goto("/emergency/")
+        office.get_by_label("Kind").select_option(label="Evacuation")
+        office.once("dialog", lambda dialog: dialog.accept())
+        office.get_by_role("button", name="Start", exact=True).click()
+        expect(office).to_have_url(re.compile(r"/emergency/command$"))
+
+        phone = sign_in(open_page("phone"), "office")
+        phone.goto(f"/emergency/gate/{student['id']}")
+        expect(phone.get_by_role("heading", name=f"May take {student['name']}")).to_be_visible()
+        phone.get_by_role("radio", name="Not on the list").check()
+        phone.get_by_label("Name as on the ID").fill("Sam Example")
+        phone.get_by_label("Relationship to the student").fill("Neighbor")
+        phone.get_by_label("ID checked").select_option(label="Passport")
+        siblings = phone.locator("input[name=sibling_id]")
+        for n in range(siblings.count()):
+            siblings.nth(n).uncheck()
+        phone.get_by_label(re.compile("^Refuse: why")).fill("The ID does not match")
+
+        phone.context.set_offline(True)
+        refuse = phone.get_by_role("button", name="Refuse and record")
+        refuse.click()
+        banner = phone.locator("#outbox-banner")
+        expect(banner).to_contain_text("Offline. 1 request is kept on this phone")
+        expect(phone.locator("#outbox-list li")).to_have_text(
+            f"Refuse {student['name']} to Sam Example"
+        )
+        expect(phone.locator("#request-pending")).to_be_visible()
+        expect(refuse).to_be_disabled()  # a second tap cannot send it twice
+        phone.wait_for_timeout(2000)
+
+        phone.context.set_offline(False)
+        expect(
+            phone.get_by_text(re.compile(r"Refused:.*not released to Sam Example"))
+        ).to_be_visible()
+        expect(banner).to_be_hidden()
+        expect(phone.locator("#outbox-box")).to_be_hidden()
+        expect(phone.get_by_role("button", name="Refuse and record")).to_be_enabled()  # a new form
+    finally:
+        end_drill(office)
+    refusals = office.locator("main li", has_text="Sam Example (Neighbor, Passport)")
+    expect(refusals).to_have_count(1)
+    expect(refusals).to_contain_text("The ID does not match")

@@ -11,10 +11,11 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import check_accessibility, pair, read_qr, sign_in
+from tests.e2e.helpers import assert_spanish as assert_in_spanish
+from tests.e2e.helpers import check_accessibility, pair, read_qr, sign_in, spanish_page
 
 GO_NOW = "Water fountain"  # a destination's name: the school's data, in its own words
-#: Interface words that must not be left on a Spanish screen (whole words, any case).
+#: Interface words of these screens that must not be left in Spanish (whole words, any case).
 ENGLISH = (
     "sign in",
     "password",
@@ -45,18 +46,8 @@ ENGLISH = (
 )
 
 
-def spanish_page(open_page, size: str = "phone") -> Page:
-    return open_page(size, locale="es-ES", extra_http_headers={"Accept-Language": "es-ES,es"})
-
-
 def assert_spanish(page: Page, *data: str) -> None:
-    """lang="es" and no English interface word (the strings in `data` removed first)."""
-    expect(page.locator("html")).to_have_attribute("lang", "es")
-    text = page.locator("body").inner_text() + " " + page.title()
-    for value in sorted(data, key=len, reverse=True):  # "Room 101 kiosk" before "101"
-        text = text.replace(value, " ")
-    left = [w for w in ENGLISH if re.search(rf"\b{re.escape(w)}\b", text, re.IGNORECASE)]
-    assert not left, f"English on {page.url}: {left}\n{text[:1500]}"
+    assert_in_spanish(page, ENGLISH, *data)
 
 
 def test_anonymous_pages_in_spanish(open_page):

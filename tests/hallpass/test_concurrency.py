@@ -17,7 +17,6 @@ from shared.errors import DomainError
 from tests.hallpass import test_services as base
 
 NOON_ISH, go = base.NOON_ISH, base.go
-place = base.place  # the same fixture: a school, a classroom, students, destinations
 
 
 def run_at_once(app, calls) -> list[str]:

@@ -10,10 +10,19 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import delete, func, select
 
-from hallpass.demo_history import SCHOOL_DAYS_OF_HISTORY, load_hallpass_history
-from hallpass.models import Destination, HallPass, HallpassPolicy
-from shared.demo import SCHOOL_CODE
-from shared.models import BellPeriod, Enrollment, School, SchoolClass, class_teachers
+from hallpass.appointments import class_room_id
+from hallpass.demo_history import SCHOOL_DAYS_OF_HISTORY, SUBSTITUTE_NAME, load_hallpass_history
+from hallpass.models import Appointment, Destination, HallPass, HallpassPolicy
+from shared.demo import COUNSELOR_EMAIL, SCHOOL_CODE
+from shared.models import (
+    BellPeriod,
+    Enrollment,
+    School,
+    SchoolClass,
+    SubstituteAssignment,
+    User,
+    class_teachers,
+)
 
 
 @pytest.fixture
@@ -58,7 +67,8 @@ def check_passes_look_like_a_real_school(demo, db):
     ]
     assert 0.03 < len(overdue) / len(passes) < 0.2
     assert any(p.ended_by == "system" for p in passes)
-    assert {p.source for p in passes} == {"teacher", "kiosk", "room_qr"}
+    # The counselor's kept appointments (hallpass/demo_appointments.py) started passes too.
+    assert {p.source for p in passes} == {"teacher", "kiosk", "room_qr", "appointment"}
     per_student = Counter(p.student_id for p in passes)
     top = per_student.most_common(5)
     assert top[0][1] >= 4 * median(per_student.values())  # a few frequent users
@@ -108,11 +118,48 @@ def check_passes_come_from_the_class_room_and_its_teacher(demo, db):
     assert teacher_issued > 250
 
 
+def check_a_substitute_stood_in_on_the_last_day(demo, db):
+    """One teacher was out on the history's last day: their passes are the substitute's."""
+    tz = ZoneInfo(demo.timezone)
+    assignment = db.session.scalar(
+        select(SubstituteAssignment).where(SubstituteAssignment.school_id == demo.id)
+    )
+    assert assignment.name == SUBSTITUTE_NAME and assignment.expires_at < datetime.now(UTC)
+    marked = db.session.scalars(
+        select(HallPass).where(HallPass.substitute_id == assignment.id)
+    ).all()
+    assert marked and all(p.issued_by_id == assignment.teacher_id for p in marked)
+    assert {p.started_at.astimezone(tz).date() for p in marked} == {assignment.day}
+    last = max(p.started_at for p in db.session.scalars(select(HallPass)))
+    assert assignment.day == last.astimezone(tz).date()
+
+
 def test_demo_history_is_realistic(demo, db):
     """One demo load for several checks (loading it takes a few seconds)."""
     check_weeks_of_ended_passes_in_class_time(demo, db)
     check_passes_look_like_a_real_school(demo, db)
     check_passes_come_from_the_class_room_and_its_teacher(demo, db)
+    check_the_counselor_has_appointments(demo, db)
+    check_a_substitute_stood_in_on_the_last_day(demo, db)
+
+
+def check_the_counselor_has_appointments(demo, db):
+    """The counselor's past appointments (kept, declined, missed) and coming ones, each in
+    a period where its student has a class (hallpass/demo_appointments.py)."""
+    counselor = db.session.scalar(select(User).where(User.email == COUNSELOR_EMAIL))
+    assert {m.role for m in counselor.memberships} == {"staff"}
+    found = db.session.scalars(select(Appointment).where(Appointment.school_id == demo.id)).all()
+    assert {a.scheduled_by_id for a in found} == {counselor.id}
+    statuses = Counter(a.status for a in found)
+    assert statuses["released"] == 5 and statuses["scheduled"] >= 7
+    assert statuses["declined"] + statuses["no_show"] == 5
+    for a in found:
+        assert class_room_id(demo, a.student_id, a.period) is not None
+        if a.status == "released":
+            assert a.hall_pass.source == "appointment" and a.hall_pass.arrived_at
+    assert len({a.series for a in found if a.series}) == 1
+    office = db.session.scalar(select(Destination).where(Destination.name == "Counselor"))
+    assert office.appointments_skip_limits
 
 
 def test_the_history_is_the_same_for_the_same_seed(demo, db):

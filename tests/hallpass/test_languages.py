@@ -54,3 +54,23 @@ def test_anonymous_error_pages_follow_the_browser(client):
     text = response.get_data(as_text=True)
     assert html_lang(response) == "es"
     assert "Volver al inicio" in text or "No es un pase válido" in text
+
+
+def test_a_bad_room_code_is_explained_to_a_spanish_phone(client):
+    page = client.get("/hallpass/r/not-a-real-code", headers={"Accept-Language": "es"})
+    assert page.status_code == 404
+    assert "Este no es un código de salón válido" in page.get_data(as_text=True)
+
+
+def test_a_requests_reason_is_shown_in_the_teachers_language(app):
+    """Stored in English when the student asks; read later by a Spanish teacher in Spanish."""
+    from flask_babel import force_locale
+
+    from hallpass.models import DESTINATION_FULL, PassRequest
+
+    waiting = PassRequest(reason=DESTINATION_FULL)
+    with app.test_request_context("/"), force_locale("es_US"):
+        assert waiting.reason_label == "El destino estaba lleno."
+    with app.test_request_context("/"), force_locale("en_US"):
+        assert waiting.reason_label == "The destination was full."
+    assert PassRequest(reason="Feeling sick").reason_label == "Feeling sick"

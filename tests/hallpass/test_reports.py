@@ -400,6 +400,20 @@ def test_the_csv_of_every_pass_is_written_a_chunk_at_a_time(db, history, monkeyp
     assert "".join(chunks) == expected and len(expected.splitlines()) == 6
 
 
+def test_a_download_of_many_batches_arrives_whole(client, login, make_user, history, monkeypatch):
+    """Batches are read while the file is sent, after the view has answered and the
+    request's session has committed: the cursor lives on a connection of its own (on
+    PostgreSQL a commit ends the cursor of its transaction: the file stopped after the
+    first batch)."""
+    from hallpass.reports import lines
+
+    monkeypatch.setattr(lines, "STREAM_BATCH", 2)
+    login(make_user(history["school"], "office"))
+    response = client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": "passes"})
+    assert response.status_code == 200
+    assert len(read_csv(response)) == 6  # the header and all 5 passes, over 3 batches
+
+
 def test_the_export_reads_its_first_passes_before_the_download_starts(db, history):
     """The query runs when the export is asked for, not once the file has begun: a
     database that fails or times out is the usual clear 503, never a download cut short."""
@@ -487,3 +501,124 @@ def test_incident_page_with_a_student(db, client, login, make_user, history):
         select(AuditEvent).where(AuditEvent.action == "hallpass.student_history_view")
     )
     assert event.detail["view"] == "incident"
+
+
+# ---------------------------------------------------------------------- languages
+
+
+def test_the_report_reads_in_the_viewers_language_with_its_times_and_counts(
+    db, client, login, make_user, history
+):
+    office = make_user(history["school"], "office")
+    login(office)
+    page = client.get("/hallpass/reports", query_string=RANGE).get_data(as_text=True)
+    assert "<strong>5</strong>passes" in page and "<strong>3</strong>students" in page
+    assert "9:05 AM" in page and "09:05" not in page and "Tue, Nov 17, 2026" in page
+    one = client.get(
+        "/hallpass/reports", query_string={**RANGE, "student": history["students"][1].id}
+    ).get_data(as_text=True)
+    assert "<strong>1</strong>pass<" in one and "<strong>1</strong>student<" in one
+
+    office.language = "es"
+    db.session.commit()
+    page = client.get("/hallpass/reports", query_string=RANGE).get_data(as_text=True)
+    assert '<html lang="es">' in page and "Informes de pases" in page
+    assert "<strong>5</strong>pases" in page and "Quienes más lo usan" in page
+    assert "9:05 a." in page and "fuera de los periodos" in page and "quiosco" in page
+    assert "<th>Salió</th><th>Regresó</th>" in page and "<th>Origen</th>" in page
+    rows = read_csv(
+        client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": "passes"})
+    )
+    assert rows[0][:4] == ["fecha", "iniciado", "terminado", "minutos"]
+    assert ("2026-11-17", "09:05:00") in [(r[0], r[1]) for r in rows[1:]]
+    days = read_csv(
+        client.get("/hallpass/reports/export.csv", query_string={**RANGE, "kind": "days"})
+    )
+    assert days[0][0] == "día" and [r[0] for r in days[1:]] == ["2026-11-17", "2026-11-18"]
+    refused = client.get(
+        "/hallpass/reports", query_string={"from": "2026-11-20", "to": "2026-11-01"}
+    )
+    assert refused.status_code == 400
+    assert "La fecha de inicio es posterior a la fecha de fin." in refused.get_data(as_text=True)
+
+
+def test_a_pass_gets_the_bell_period_its_start_falls_in(db, school, make_student):
+    """The period of each pass, as the report's SQL reads it, against a reading in Python:
+    starts on a period's first and last second, between periods, in two overlapping
+    periods (the earliest starting wins) and on a day without periods."""
+    from hallpass.reports.scope import matching_passes
+
+    zone = ZoneInfo(school.timezone)
+    monday = date(2026, 11, 23)
+    schedule = [  # weekday, name, start, end
+        (0, "1", time(8, 0), time(8, 50)),
+        (0, "2", time(8, 50), time(9, 40)),
+        (0, "Lunch", time(11, 30), time(12, 30)),
+        (0, "Club", time(12, 0), time(13, 0)),  # overlaps Lunch
+        (2, "1", time(9, 0), time(10, 0)),  # Wednesdays start later
+    ]
+    db.session.add_all(
+        BellPeriod(school_id=school.id, weekday=w, name=n, start_time=s, end_time=e)
+        for w, n, s, e in schedule
+    )
+    room = Room(school_id=school.id, name="101", kind="classroom")
+    db.session.add(room)
+    db.session.flush()
+    place = Destination(school_id=school.id, name="Library", time_limit_minutes=10)
+    db.session.add(place)
+    db.session.flush()
+    student = make_student(school)
+    starts = [
+        (0, time(7, 59, 59)),
+        (0, time(8, 0)),
+        (0, time(8, 49, 59)),
+        (0, time(8, 50)),
+        (0, time(9, 40)),
+        (0, time(12, 15)),
+        (0, time(12, 45)),
+        (1, time(8, 30)),
+        (2, time(8, 30)),
+        (2, time(9, 0)),
+        (2, time(9, 59, 59)),
+    ]
+    for weekday, clock in starts:
+        local = datetime.combine(monday + timedelta(days=weekday), clock, zone)
+        db.session.add(
+            HallPass(
+                school_id=school.id,
+                student_id=student.id,
+                destination_id=place.id,
+                from_room_id=room.id,
+                source="teacher",
+                status="ended",
+                started_at=local.astimezone(UTC),
+                ended_at=local.astimezone(UTC) + timedelta(minutes=3),
+                time_limit_minutes=10,
+            )
+        )
+    db.session.commit()
+
+    def expected(weekday: int, clock: time) -> str:
+        found = sorted((s, n) for w, n, s, e in schedule if w == weekday and s <= clock < e)
+        return found[0][1] if found else NO_PERIOD
+
+    scope = Scope(school=school)
+    flt = ReportFilter(monday, monday + timedelta(days=6))
+    rows = matching_passes(scope, flt, NOW)
+    periods = db.session.execute(
+        select(rows.c.started_at, rows.c.period).order_by(rows.c.started_at)
+    ).all()
+    assert [p for _, p in periods] == [expected(w, c) for w, c in starts]
+    assert [p for _, p in periods] == [
+        "outside periods",
+        "1",
+        "1",
+        "2",
+        "outside periods",
+        "Lunch",
+        "Club",
+        "outside periods",
+        "outside periods",
+        "1",
+        "1",
+    ]

@@ -21,51 +21,11 @@ from shared import live
 from shared.audit import Actor
 from shared.database import write_intent
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
-from shared.models import AuditEvent, BellPeriod, Room, Student
+from shared.models import AuditEvent, BellPeriod, Student
 from tests.helpers import audit_actions
 
 #: A Tuesday, 10:00 in Chicago.
 NOON_ISH = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def place(db, school, make_user):
-    """A school with a classroom, a teacher, 20 students and three destinations."""
-    room = Room(school_id=school.id, name="114")
-    restroom = Room(school_id=school.id, name="Restroom", kind="restroom")
-    db.session.add_all([room, restroom])
-    db.session.flush()
-    students = [
-        Student(
-            school_id=school.id,
-            student_number=f"9{n:04d}",
-            first_name=f"Kid{n}",
-            last_name="Test",
-            grade="7",
-        )
-        for n in range(20)
-    ]
-    destinations = {
-        "restroom": Destination(
-            school_id=school.id,
-            name="Restroom",
-            room_id=restroom.id,
-            capacity=2,
-            time_limit_minutes=5,
-        ),
-        "nurse": Destination(school_id=school.id, name="Nurse", capacity=1, is_nurse=True),
-        "library": Destination(school_id=school.id, name="Library", counts_toward_limit=False),
-    }
-    db.session.add_all([*students, *destinations.values()])
-    db.session.commit()
-    teacher = make_user(school, "teacher")
-    return {
-        "school": school,
-        "room": room,
-        "students": students,
-        "teacher": teacher,
-        **destinations,
-    }
 
 
 def go(place, student, destination="restroom", **kwargs):

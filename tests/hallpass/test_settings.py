@@ -1,5 +1,6 @@
 """Hall pass settings: destinations, pass rules, student limits and keep-apart groups."""
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -320,6 +321,7 @@ def rules_form(**fields) -> dict:
         "daily_limit": "4",
         "cooldown_minutes": "10",
         "building_cap": "25",
+        "room_cap": "3",
         "no_pass_first_minutes": "5",
         "no_pass_last_minutes": "5",
         "no_pass_periods": ["2"],
@@ -345,6 +347,7 @@ def test_admin_saves_the_rules_and_the_change_is_audited(db, client, login, setu
     policy = db.session.get(HallpassPolicy, school.id)
     db.session.refresh(policy)
     assert (policy.daily_limit, policy.cooldown_minutes, policy.building_cap) == (4, 10, 25)
+    assert policy.room_cap == 3
     assert (policy.no_pass_first_minutes, policy.no_pass_last_minutes) == (5, 5)
     assert policy.no_pass_periods == ["2"] and policy.max_pass_minutes is None
     assert policy.out_now == 3
@@ -356,6 +359,46 @@ def test_admin_saves_the_rules_and_the_change_is_audited(db, client, login, setu
     assert event.detail["after"]["no_pass_periods"] == ["2"]
 
 
+def test_the_admin_gives_one_classroom_its_own_limit_on_the_rules_page(db, client, login, setup):
+    room, restroom = setup["room"], setup["restroom_room"]
+    login(setup["admin"])
+    page = client.get("/hallpass/settings/rules").get_data(as_text=True)
+    assert "Every classroom follows the limit above." in page
+    assert f'<option value="{room.id}"' in page and f'<option value="{restroom.id}"' not in page
+    saved = client.post(
+        "/hallpass/settings/rules/rooms", data={"room_id": room.id, "pass_cap": "4"}
+    )
+    assert saved.status_code == 302
+    page = client.get("/hallpass/settings/rules").get_data(as_text=True)
+    assert "114: at most 4 students out at once" in page
+    db.session.refresh(room)
+    assert room.pass_cap == 4
+    for form, field in (
+        ({"room_id": room.id, "pass_cap": "0"}, "pass_cap"),
+        ({"room_id": room.id, "pass_cap": "many"}, "pass_cap"),
+        ({"room_id": restroom.id, "pass_cap": "2"}, "room_id"),  # not a classroom
+        ({"room_id": "999999", "pass_cap": "2"}, "room_id"),
+    ):
+        refused = client.post("/hallpass/settings/rules/rooms", data=form)
+        assert refused.status_code == 400, form
+        assert re.search(rf'name="{field}"[^>]*aria-invalid="true"', refused.get_data(as_text=True))
+    db.session.refresh(room)
+    assert room.pass_cap == 4
+    cleared = client.post(
+        "/hallpass/settings/rules/rooms", data={"room_id": room.id, "pass_cap": ""}
+    )
+    assert cleared.status_code == 302
+    db.session.refresh(room)
+    assert room.pass_cap is None
+    login(setup["office"])
+    assert (
+        client.post(
+            "/hallpass/settings/rules/rooms", data={"room_id": room.id, "pass_cap": "2"}
+        ).status_code
+        == 403
+    )
+
+
 @pytest.mark.parametrize(
     "fields, field",
     [
@@ -363,6 +406,8 @@ def test_admin_saves_the_rules_and_the_change_is_audited(db, client, login, setu
         ({"daily_limit": "x"}, "daily_limit"),
         ({"cooldown_minutes": "-1"}, "cooldown_minutes"),
         ({"building_cap": "0"}, "building_cap"),
+        ({"room_cap": "0"}, "room_cap"),
+        ({"room_cap": "101"}, "room_cap"),
         ({"no_pass_first_minutes": "61"}, "no_pass_first_minutes"),
         ({"no_pass_periods": ["Lunch"]}, "no_pass_periods"),
         ({"max_pass_minutes": "0"}, "max_pass_minutes"),
@@ -588,3 +633,49 @@ def test_teacher_cannot_change_groups(db, client, login, setup):
     )
     assert response.status_code == 403
     assert count(db, KeepApartGroup) == 0
+
+
+# ---------------------------------------------------------------------- languages
+
+
+def test_a_spanish_admin_reads_the_settings_and_their_messages_in_spanish(db, client, login, setup):
+    admin = setup["admin"]
+    admin.language = "es"
+    db.session.commit()
+    login(admin)
+    page = client.get("/hallpass/settings").get_data(as_text=True)
+    assert '<html lang="es">' in page and "Configuración de los pases" in page
+    assert "Agregar un destino" in page and "Tiempo límite" in page and "20 min" in page
+    rules = client.get("/hallpass/settings/rules").get_data(as_text=True)
+    assert "Guardar reglas" in rules and "Estudiantes fuera ahora: 0." in rules
+    added = client.post("/hallpass/settings/destinations/new", data=destination_form())
+    assert added.status_code == 302
+    assert "Nurse agregado." in client.get(added.headers["Location"]).get_data(as_text=True)
+    refused = client.post(
+        "/hallpass/settings/destinations/new", data=destination_form(name="restroom a")
+    )
+    assert refused.status_code == 400
+    assert "Ya hay un destino llamado restroom a." in refused.get_data(as_text=True)
+
+
+def test_limits_say_their_counts_in_words_for_one_and_many(db, client, login, setup):
+    update_policy(setup["school"], policy_values(MultiDict({"daily_limit": "1"})), [])
+    db.session.commit()
+    login(setup["office"])
+    assert "limit: 1 pass a day." in client.get("/hallpass/settings/limits").get_data(as_text=True)
+    update_policy(setup["school"], policy_values(MultiDict({"daily_limit": "3"})), [])
+    db.session.commit()
+    assert "limit: 3 passes a day." in client.get("/hallpass/settings/limits").get_data(
+        as_text=True
+    )
+
+
+def test_the_hall_pass_records_of_the_data_inventory_read_in_spanish(db, client, login, setup):
+    admin = setup["admin"]
+    admin.language = "es"
+    db.session.commit()
+    login(admin)
+    inventory = client.get("/privacy/inventory").get_data(as_text=True)
+    assert "Destinos de los pases" in inventory and "Grupos de separación" in inventory
+    assert "Periodo de conservación del historial de pases" in inventory
+    assert "Historial de pases" in client.get("/admin/privacy").get_data(as_text=True)

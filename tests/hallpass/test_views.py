@@ -1,5 +1,7 @@
 """The teacher's tablet: two taps to a pass, the room's live list, ending a pass."""
 
+import html
+import json
 import re
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
@@ -213,7 +215,7 @@ def test_hallway_overview_lists_everyone_out_overdue_first(
     assert "Kid1 Test" in only_overdue and "Kid0 Test" not in only_overdue
     nurse_only = client.get(f"/hallpass/hallway/list?destination={nurse.id}").get_data(as_text=True)
     assert "Kid0 Test" in nurse_only and "Kid1 Test" not in nurse_only
-    version = int(re.search(r"v=(\d+)", page).group(1))
+    version = int(re.search(r"hallway/list\?v=(\d+)", page).group(1))
     assert client.get(f"/hallpass/hallway/list?v={version}").status_code == 204
 
 
@@ -251,6 +253,65 @@ def test_the_hallway_list_costs_the_same_statements_for_2_or_12_students_out(
         return len(statements(counter))
 
     assert statements_with_out(students[:2]) == statements_with_out(students[2:])
+
+
+def test_hall_staff_end_a_pass_from_the_hallway_list(
+    app, db, client, login, school, make_user, classroom
+):
+    """The student came back without ending their pass: the hall monitor who sees them ends
+    it from the hallway list on their phone; the pass ends as theirs, in the audit log, and
+    the hallway screen (a display) shows no End button."""
+    from hallpass.passes import start_pass
+    from shared.audit import Actor
+    from shared.models import AuditEvent
+
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    kid0, kid1 = classroom["students"][:2]
+    passes = [
+        start_pass(
+            school,
+            Actor(user=classroom["teacher"]),
+            student_id=kid.id,
+            destination_id=restroom.id,
+            from_room_id=classroom["room"].id,
+            source="teacher",
+        )
+        for kid in (kid0, kid1)
+    ]
+    db.session.commit()
+    monitor = make_user(school, "staff")
+    login(monitor)
+    page = client.get("/hallpass/hallway").get_data(as_text=True)
+    end_url = f"/hallpass/hallway/passes/{passes[0].id}/end"
+    assert f'hx-post="{end_url}"' in page
+    assert "End Kid0 Test\u2019s pass? Only when they are back in class." in html.unescape(page)
+
+    answer = client.post(end_url, headers={"HX-Request": "true"})
+    assert answer.status_code == 200
+    region = answer.get_data(as_text=True)
+    assert "Kid0 Test" not in region and "Kid1 Test" in region and "Out now: 1" in region
+    db.session.expire_all()
+    ended = db.session.get(HallPass, passes[0].id)
+    assert (ended.status, ended.ended_by) == ("ended", "staff")
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "hallpass.end").order_by(AuditEvent.id.desc())
+    ).first()
+    assert (event.actor_user_id, event.target_id) == (monitor.id, passes[0].id)
+
+    # Someone else ended it first: a clear refusal, nothing changes.
+    again = client.post(end_url, headers={"HX-Request": "true"})
+    assert again.status_code == 409
+    assert "already ended" in again.get_data(as_text=True)
+
+    # A screen shows the hallway and ends nothing.
+    hallway_tv = pair(
+        app, db, school, make_user(school, "admin"), "display", room_id=None, purpose="hallway"
+    )
+    screen = hallway_tv.get("/hallpass/hallway").get_data(as_text=True)
+    assert "Kid1 Test" in screen and "/end" not in screen
+    assert hallway_tv.post(f"/hallpass/hallway/passes/{passes[1].id}/end").status_code == 403
+    db.session.expire_all()
+    assert db.session.get(HallPass, passes[1].id).status == "active"
 
 
 def test_hallway_access(app, db, client, login, school, make_user, classroom):
@@ -454,3 +515,68 @@ def test_a_building_cap_refusal_offers_the_override_inside_the_pass_form(
         data={**form, "student_id": classroom["students"][1].id, "override_reason": "nurse sent"},
     )
     assert over.status_code == 200
+
+
+def test_a_classroom_limit_refusal_on_the_tablet_offers_the_override(
+    db, client, login, classroom, school
+):
+    from hallpass.policy import policy_for
+
+    policy_for(school).room_cap = 1
+    db.session.commit()
+    login(classroom["teacher"])
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    form = {"room_id": classroom["room"].id, "destination_id": restroom.id}
+    client.post("/hallpass/passes", data={**form, "student_id": classroom["students"][0].id})
+    refused = client.post(
+        "/hallpass/passes", data={**form, "student_id": classroom["students"][1].id}
+    )
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert "1 student is already out of this classroom, its limit." in body
+    assert 'name="override_reason"' in body
+    over = client.post(
+        "/hallpass/passes",
+        data={**form, "student_id": classroom["students"][1].id, "override_reason": "test make-up"},
+    )
+    assert over.status_code == 200
+
+
+def test_the_hallway_and_the_sweep_speak_the_staff_members_language(
+    db, client, login, school, make_user, classroom
+):
+    from hallpass.passes import start_pass
+    from shared.audit import Actor
+
+    restroom = db.session.scalar(select(Destination).where(Destination.name == "Restroom A"))
+    start_pass(
+        school,
+        Actor(user=classroom["teacher"]),
+        student_id=classroom["students"][0].id,
+        destination_id=restroom.id,
+        from_room_id=classroom["room"].id,
+        source="teacher",
+    )
+    db.session.commit()
+    office = make_user(school, "office")
+    login(office)
+    page = client.get("/hallpass/hallway").get_data(as_text=True)
+    assert re.search(r'data-limit-minutes="\d+">\d{1,2}:\d\d [AP]M<', page), "a 12-hour time"
+    client.post("/hallpass/sweep", data={"action": "start"})
+    swept = client.get("/hallpass/sweep").get_data(as_text=True)
+    assert "Sweep started: no new passes. 1 student is out." in swept
+    client.post("/hallpass/sweep", data={"action": "end"})
+
+    office.language = "es"
+    db.session.commit()
+    page = client.get("/hallpass/hallway").get_data(as_text=True)
+    assert "Fuera ahora: 1" in page and "Tiempo fuera" in page
+    assert re.search(r'data-limit-minutes="\d+">\d{1,2}:\d\d [ap]\. ?m\.<', page)
+    messages = json.loads(html.unescape(re.search(r"data-messages='([^']*)'", page).group(1)))
+    assert messages["timer.overdue"] == "⚠ con retraso"  # the timer script's word
+    client.post("/hallpass/sweep", data={"action": "start"})
+    swept = client.get("/hallpass/sweep").get_data(as_text=True)
+    assert "Barrido iniciado: no hay pases nuevos. 1 estudiante está fuera." in swept
+    refused = client.post("/hallpass/sweep", data={"action": "start"})
+    assert refused.status_code == 409
+    assert "Ya hay un barrido en curso." in refused.get_data(as_text=True)

@@ -4,14 +4,15 @@ MATRIX names, for every endpoint, the callers that may use it. The test calls ev
 route (from the app's URL map) and method as every caller: anonymous; a teacher, a hall
 staff member, the office and an admin of the school; each kind of paired device; an
 admin of another school; a guardian signed in to the family's page, and a guardian of
-another family of the same school. Path ids are real records of the school and the
-family, so the other school's admin proves that no record is reached across schools,
-and the other family's guardian that none is reached across families (403 or 404, never
-the record). A route missing from MATRIX fails the test, so a new route cannot ship
-without deciding who may call it.
+another family of the same school; a substitute standing in for the teacher for the day
+(a teacher's routes, never an account, admin or office page: shared/substitutes.py).
+Path ids are real records of the school and the family, so the other school's admin
+proves that no record is reached across schools, and the other family's guardian that
+none is reached across families (403 or 404, never the record). A route missing from
+MATRIX fails the test, so a new route cannot ship without deciding who may call it.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from flask import url_for
@@ -19,8 +20,17 @@ from flask import url_for
 from carline.curb import curb_entry
 from carline.dismissal import start_dismissal
 from carline.families import issue_tag
-from carline.models import CalledStudent, Dismissal, QueueEntry
-from hallpass.models import Destination, HallPass, KeepApartGroup, PassRequest
+from carline.models import CalledStudent, CarpoolAgreement, Dismissal, QueueEntry
+from hallpass.models import (
+    Appointment,
+    Destination,
+    HallPass,
+    KeepApartGroup,
+    OfficeCall,
+    PassRequest,
+)
+from hallpass.tardy_models import Tardy
+from shared import substitutes
 from shared.access import DEVICE_COOKIE, FAMILY_COOKIE, is_static_file, secret_digest
 from shared.audit import SYSTEM
 from shared.emergencies import end_event, start_event
@@ -41,14 +51,17 @@ STAFF_ROLES = ("teacher", "staff", "office", "admin")
 DEVICES = ("kiosk", "hallway_tv", "dismissal_tv", "classroom_display", "curb_phone")
 #: A guardian signed in to their family's page, and a guardian of another family.
 GUARDIANS = frozenset({"guardian", "other_guardian"})
-EVERYONE = frozenset(("anonymous", *STAFF_ROLES, *DEVICES, "other_admin", *GUARDIANS))
+EVERYONE = frozenset(("anonymous", *STAFF_ROLES, *DEVICES, "other_admin", *GUARDIANS, "substitute"))
 #: Callers who may use a route but never on the records in its URL (another school's
 #: admin; another family's guardian).
 OUTSIDERS = ("other_admin", "other_guardian")
 ADMIN = frozenset({"admin", "other_admin"})
 OFFICE = ADMIN | {"office"}
-TEACHERS = OFFICE | {"teacher"}
+#: A teacher's routes are a substitute's too (on the absent teacher's rooms only).
+TEACHERS = OFFICE | {"teacher", "substitute"}
 STAFF = TEACHERS | {"staff"}
+#: Routes of a staff member's own account: never a substitute's.
+ACCOUNTS = STAFF - {"substitute"}
 ANY_DEVICE = frozenset(DEVICES)
 
 MATRIX: dict[str, frozenset[str]] = {
@@ -56,21 +69,26 @@ MATRIX: dict[str, frozenset[str]] = {
     "home.index": EVERYONE,
     "home.healthz": EVERYONE,
     "home.source_code": EVERYONE,
-    "home.dashboard": STAFF,
+    # By client address or token, not by caller (tests/shared/test_metrics.py); the test
+    # client calls from 127.0.0.1, which METRICS_ALLOW admits.
+    "metrics.metrics": EVERYONE,
+    "home.dashboard": ACCOUNTS,
     "i18n.switch": EVERYONE,
+    # Live push: staff and paired devices at their school (a guardian's page polls)
+    "live.stream": STAFF | ANY_DEVICE,
     "auth.login": EVERYONE,
-    "auth.logout": STAFF,
-    "auth.change_password": STAFF,
-    "auth.switch_school": STAFF,
-    "auth.invitations": STAFF,
-    "auth.answer_invitation": STAFF,
+    "auth.logout": ACCOUNTS,
+    "auth.change_password": ACCOUNTS,
+    "auth.switch_school": ACCOUNTS,
+    "auth.invitations": ACCOUNTS,
+    "auth.answer_invitation": ACCOUNTS,
     "account.forgot_password": EVERYONE,
     "account.set_password": EVERYONE,
     "two_factor.code": EVERYONE,
     "two_factor.enrol": EVERYONE,
-    "two_factor.account": STAFF,
-    "two_factor.setup": STAFF,
-    "two_factor.turn_off": STAFF,
+    "two_factor.account": ACCOUNTS,
+    "two_factor.setup": ACCOUNTS,
+    "two_factor.turn_off": ACCOUNTS,
     "two_factor.reset": ADMIN,
     "sso.start": EVERYONE,
     "sso.callback": EVERYONE,
@@ -81,7 +99,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "devices.pair": EVERYONE,
     "devices.device_home": ANY_DEVICE,
     "devices.unpair": ANY_DEVICE,
-    "devices.new_pairing_code": TEACHERS,
+    "devices.new_pairing_code": TEACHERS - {"substitute"},
     "devices.list_devices": ADMIN,
     "devices.revoke": ADMIN,
     "devices.set_language": ADMIN,
@@ -103,11 +121,17 @@ MATRIX: dict[str, frozenset[str]] = {
     "roster.apply": ADMIN,
     "roster.discard": ADMIN,
     "roster.sample": ADMIN,
-    "privacy.data_inventory": STAFF,
+    "privacy.data_inventory": ACCOUNTS,
     "privacy.retention_policy": ADMIN,
     "privacy.student_records": ADMIN,
     "privacy.export_student": ADMIN,
     "privacy.delete_student": ADMIN,
+    # Substitutes: the office gives the codes; a substitute signs in and out
+    "substitutes.index": OFFICE,
+    "substitutes.new_code": OFFICE,
+    "substitutes.revoke": OFFICE,
+    "substitutes.sign_in": EVERYONE,
+    "substitutes.sign_out": frozenset({"substitute"}),
     # The district's schools: district admins only (tests/shared/test_schools.py), none here
     "schools.index": frozenset(),
     "schools.edit": frozenset(),
@@ -125,8 +149,29 @@ MATRIX: dict[str, frozenset[str]] = {
     "hallpass.join_wait_line": TEACHERS,
     "hallpass.hallway": OFFICE | {"staff", "hallway_tv"},
     "hallpass.hallway_list": OFFICE | {"staff", "hallway_tv"},
+    "hallpass.hallway_end": OFFICE | {"staff"},
     "hallpass.sweep": OFFICE,
     "hallpass.sweep_list": OFFICE,
+    # Calls to the office: the office calls, the class teacher sends or answers.
+    "hallpass.office_calls_page": OFFICE,
+    "hallpass.office_call_students": OFFICE,
+    "hallpass.office_call_create": OFFICE,
+    "hallpass.office_call_list": OFFICE,
+    "hallpass.office_call_cancel": OFFICE,
+    "hallpass.office_call_route": OFFICE,
+    "hallpass.office_call_arrived": OFFICE,
+    "hallpass.office_call_end": OFFICE,
+    "hallpass.room_calls": TEACHERS,
+    "hallpass.office_call_send": TEACHERS,
+    "hallpass.office_call_not_here": TEACHERS,
+    # Hall passes: appointments (the scheduler's page; the class teacher's tablet)
+    "hallpass.appointments_page": STAFF,
+    "hallpass.appointments_create": STAFF,
+    "hallpass.appointments_today": STAFF,
+    "hallpass.appointment_cancel": STAFF,
+    "hallpass.room_appointments": TEACHERS,
+    "hallpass.appointment_release": TEACHERS,
+    "hallpass.appointment_decline": TEACHERS,
     # Hall passes: students (kiosk, room QR, pass check)
     "hallpass.kiosk": frozenset({"kiosk"}),
     "hallpass.kiosk_scan": frozenset({"kiosk"}),
@@ -145,6 +190,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "hallpass.settings_index": OFFICE,
     "hallpass.rules": OFFICE,
     "hallpass.rules_save": ADMIN,
+    "hallpass.room_cap_save": ADMIN,
     "hallpass.destination_new": ADMIN,
     "hallpass.destination_edit": OFFICE,
     "hallpass.destination_save": ADMIN,
@@ -161,6 +207,19 @@ MATRIX: dict[str, frozenset[str]] = {
     "hallpass.student_history_csv": TEACHERS,
     "hallpass.incident": TEACHERS,
     "hallpass.incident_csv": TEACHERS,
+    # Late arrivals: the office's screen, the pass to class, the tablet's line, reports
+    "hallpass.late_arrivals": OFFICE,
+    "hallpass.late_students": OFFICE,
+    "hallpass.late_record": OFFICE,
+    "hallpass.late_slip": TEACHERS,
+    "hallpass.class_tardies": TEACHERS,
+    "hallpass.late_report": TEACHERS,
+    "hallpass.late_report_csv": TEACHERS,
+    # The office's kiosk: only a kiosk paired to an office-kind room (this matrix's kiosk
+    # is a classroom's, refused with 403; tests/hallpass/test_tardies.py has the office's)
+    "hallpass.late_kiosk": frozenset(),
+    "hallpass.late_kiosk_scan": frozenset(),
+    "hallpass.late_kiosk_record": frozenset(),
     # Emergencies: the event (office), roll (every staff member), the command view
     "emergency.index": STAFF,
     "emergency.start": OFFICE,
@@ -203,6 +262,7 @@ MATRIX: dict[str, frozenset[str]] = {
     "carline.classroom_send_all_undo": TEACHERS | {"classroom_display"},
     # Car line: the office
     "carline.settings": ADMIN,
+    "carline.family_features": OFFICE,
     "carline.families": OFFICE,
     "carline.family": OFFICE,
     "carline.family_new": OFFICE,
@@ -219,22 +279,40 @@ MATRIX: dict[str, frozenset[str]] = {
     "carline.family_guardian_edit": OFFICE,
     "carline.family_guardian_remove": OFFICE,
     "carline.family_phone_end": OFFICE,
+    "carline.family_carpool_add": OFFICE,
+    "carline.family_carpool_end": OFFICE,
+    "carline.guardian_letter": OFFICE,
+    "carline.guardian_code_revoke": OFFICE,
+    "carline.family_letters": OFFICE,
     # The family page: guardians only, each on their own family's records
     "carline.family_home": GUARDIANS,
     "carline.family_status": GUARDIANS,
     "carline.family_change": GUARDIANS,
     "carline.family_absence": GUARDIANS,
+    "carline.family_early": GUARDIANS,
     "carline.family_here": GUARDIANS,
+    # The pickup line sign: on the entrance's screen (a dismissal display or the office),
+    # printed by the office, scanned by a guardian's phone
+    "carline.pickup_sign_display": OFFICE | {"dismissal_tv"},
+    "carline.pickup_sign_qr": OFFICE | {"dismissal_tv"},
+    "carline.pickup_sign_print": OFFICE,
+    "carline.pickup_sign_scan": GUARDIANS,
+    "carline.family_carpool_propose": GUARDIANS,
+    "carline.family_carpool_confirm": GUARDIANS,
+    "carline.family_carpool_leave": GUARDIANS,
     "family_sign_in.start": EVERYONE,
     "family_sign_in.link": EVERYONE,
+    "family_sign_in.code": EVERYONE,
     "family_sign_in.sign_out": GUARDIANS,
     "family_sign_in.phones": GUARDIANS,
+    "family_sign_in.family_data": GUARDIANS,
     "family_sign_in.end_phone": GUARDIANS,
     "carline.tags_issue": OFFICE,
     "carline.tags_print": OFFICE,
     "carline.tags_pdf_download": OFFICE,
     "carline.plans": OFFICE,
     "carline.student_plan": TEACHERS,
+    "carline.plan_change_refuse": OFFICE,
     "carline.plan_default": OFFICE,
     "carline.plan_change": OFFICE,
     "carline.plan_change_clear": OFFICE,
@@ -255,6 +333,7 @@ LAST = (
     "carline.family_guardian_remove",  # the guardian's sessions end with them
     "auth.logout",
     "devices.unpair",
+    "substitutes.sign_out",
 )
 
 
@@ -301,7 +380,36 @@ def world(app, db, school, make_school, make_user, make_room):
         school_id=school.id, kind="kiosk", room_id=room.id, label="spare", secret_hash="0" * 64
     )
     guardian = Guardian(school_id=school.id, family_id=family.id, name="Gina K")
-    db.session.add_all([hall_pass, request, group, spare, guardian])
+    office_call = OfficeCall(
+        school_id=school.id,
+        student_id=students[0].id,
+        destination_id=destination.id,
+        from_room_id=room.id,
+        status="called",
+    )
+    db.session.add_all([hall_pass, request, group, spare, guardian, office_call])
+    db.session.flush()
+    tardy = Tardy(
+        school_id=school.id,
+        student_id=students[0].id,
+        day=date.today(),
+        class_id=section.id,
+        reason="late_bus",
+        source="office",
+    )
+    db.session.add(tardy)
+    # Tomorrow, in the class's period: Release says "not yet", nothing starts.
+    tomorrow = utcnow() + timedelta(days=1)
+    appointment = Appointment(
+        school_id=school.id,
+        student_id=students[0].id,
+        destination_id=destination.id,
+        scheduled_by_id=teacher.id,
+        starts_at=tomorrow,
+        day=tomorrow.date(),
+        period="1",
+    )
+    db.session.add(appointment)
     db.session.flush()
     issue_tag(school, family, actor=SYSTEM)
     dismissal = start_dismissal(school, SYSTEM, 1, 2, date.today())
@@ -334,6 +442,12 @@ def world(app, db, school, make_school, make_user, make_room):
         school_id=school.id, user_id=other_admin.id, email=other_admin.email, roles=["teacher"]
     )
     db.session.add(invitation)
+    # A substitute for the teacher, signed in; a second one of today is the URLs' record.
+    callers["substitute"] = app.test_client()
+    code = substitutes.create(school, SYSTEM, teacher_id=teacher.id, name="Sam Sub").code
+    spare_substitute = substitutes.create(school, SYSTEM, teacher_id=teacher.id, name="Pat")
+    db.session.commit()
+    assert callers["substitute"].post("/substitute", data={"code": code}).status_code == 302
     for name, kind, purpose, room_id in (
         ("kiosk", "kiosk", None, room.id),
         ("hallway_tv", "display", "hallway", None),
@@ -361,7 +475,18 @@ def world(app, db, school, make_school, make_user, make_room):
     db.session.add(other_family)
     db.session.flush()
     stranger = Guardian(school_id=school.id, family_id=other_family.id, name="Omar Z")
-    db.session.add(stranger)
+    # A carpool the family is asked to join (by a third family): the URLs' agreement.
+    third = Family(school_id=school.id, tag_number=14)
+    db.session.add_all([stranger, third])
+    db.session.flush()
+    carpool = CarpoolAgreement(
+        school_id=school.id,
+        family_a_id=family.id,
+        family_b_id=third.id,
+        status="pending",
+        proposed_by_family_id=third.id,
+    )
+    db.session.add(carpool)
     db.session.flush()
     for name, who in (("guardian", guardian), ("other_guardian", stranger)):
         token = start_session(who, "matrix")
@@ -383,13 +508,18 @@ def world(app, db, school, make_school, make_user, make_room):
         "session_id": second_phone[0],
         "pass_id": hall_pass.id,
         "request_id": request.id,
+        "office_call_id": office_call.id,
+        "appointment_id": appointment.id,
         "destination_id": destination.id,
         "group_id": group.id,
         "device_id": spare.id,
         "dismissal_id": db.session.query(Dismissal.id).scalar(),
         "entry_id": entry.id,
+        "agreement_id": carpool.id,
         "event_id": past.id,
+        "assignment_id": spare_substitute.assignment.id,
         "class_id": section.id,
+        "tardy_id": tardy.id,
         "call_id": db.session.query(CalledStudent.id).first()[0],
         "token": "not-a-real-token-0123456789",
         "tag_number": 4321,
@@ -410,6 +540,7 @@ DOMAIN_403 = {
     "sso.providers",
     "sso.edit_provider",
     "sso.unlink",
+    "hallpass.appointment_cancel",  # only whoever scheduled it, the office or an admin
 }
 
 

@@ -511,7 +511,39 @@ def test_invitations_know_the_districts_sign_in_provider(
     assert client.post("/admin/staff/invite-all").status_code == 302
     messages = {m["To"]: m.get_content() for m in mail_on.wait_for(2)}
     assert sorted(messages) == sorted([offered.email, plain.email])
-    assert 'Or sign in with your district account: on the sign-in page, choose "Lincoln' in (
-        messages[offered.email]
+    assert (
+        'Or sign in with your district account: on the sign-in page, choose "Lincoln'
+        in (messages[offered.email])
     )
     assert "sign in with your district account" not in messages[plain.email]
+
+
+def test_an_invitation_is_written_in_the_language_of_the_person_invited(
+    app, client, db, school, make_user, login, mail_on
+):
+    admin = make_user(school, "admin")  # reads English
+    teacher = _no_password(db, school, make_user, name="Ada Byron")
+    teacher.language = "es"
+    db.session.commit()
+    login(admin)
+    response = client.post(f"/admin/staff/{teacher.id}/invite", follow_redirects=True)
+    # The admin's own answer stays in the admin's language.
+    assert "An invitation to " in response.get_data(as_text=True)
+    (message,) = mail_on.wait_for(1)
+    assert message["Subject"] == "Establezca su contraseña de passline"
+    body = message.get_content()
+    assert body.startswith("Hola, Ada Byron:")
+    assert "vence en 7 días" in body and "expires" not in body
+    assert _link_path(message)
+
+
+def test_a_reset_mail_follows_the_school_language_when_the_person_chose_none(
+    app, client, db, school, make_user, mail_on
+):
+    school.language = "es"
+    user = make_user(school, "teacher", name="Ada Byron")
+    db.session.commit()
+    assert client.post("/login/forgot", data={"email": user.email}).status_code == 200
+    (message,) = mail_on.wait_for(1)
+    assert message["Subject"] == "Restablezca su contraseña de passline"
+    assert "dentro de 1 hora" in message.get_content()

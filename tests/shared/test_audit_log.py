@@ -12,7 +12,7 @@ from shared.timeutil import utcnow
 from tests.helpers import StatementCounter, statements
 
 #: An event's actor and action cells.
-ROW = re.compile(r"<td>(\S+@x\.test|[a-z]+\.[a-z_]+)</td><td>([a-z]+\.[a-z_]+)</td>")
+ROW = re.compile(r"<td>(\S+@x\.test|[a-z]+\.[a-z_]+)</td><td><code>([a-z]+\.[a-z_]+)</code></td>")
 ACTIONS = ["pass.start", "pass.end", "roster.import", "roster.preview", "auth.login"]
 
 

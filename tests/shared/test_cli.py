@@ -119,3 +119,13 @@ def test_create_admin_on_an_existing_email_needs_reset_password_and_ends_its_ses
     ended = browser.get("/dashboard")
     assert ended.status_code == 302 and "/login" in ended.headers["Location"]
     assert audit_actions(db)[-1] == "staff.create_admin"
+
+
+def test_static_root_names_the_folder_a_proxy_serves_static_files_from(app):
+    import os
+
+    result = app.test_cli_runner().invoke(args=["static-root"])
+    assert result.exit_code == 0, result.output
+    folder = result.output.strip()
+    for package in ("shared", "hallpass", "carline"):
+        assert os.path.isdir(os.path.join(folder, package, "static")), package

@@ -73,6 +73,9 @@ def test_database_url_options_are_kept_beside_the_timeouts():
 
     config = {
         "DATABASE_POOL_TIMEOUT": 3,
+        "DATABASE_POOL_SIZE": 5,
+        "DATABASE_MAX_OVERFLOW": 10,
+        "DATABASE_POOL_RECYCLE": 0,
         "DATABASE_STATEMENT_TIMEOUT": 5,
         "DATABASE_LOCK_TIMEOUT": 5,
         "DATABASE_CONNECT_TIMEOUT": 2,
@@ -101,3 +104,53 @@ def test_smtp_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("SMTP_SECURITY", "ssl3")
     with pytest.raises(RuntimeError, match="SMTP_SECURITY must be one of"):
         smtp_from_environment()
+
+
+def test_the_database_pool_comes_from_the_environment(tmp_path, monkeypatch):
+    from shared.dbguard import engine_options
+
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "12")
+    monkeypatch.setenv("DATABASE_MAX_OVERFLOW", "3")
+    monkeypatch.setenv("DATABASE_POOL_RECYCLE", "1800")
+    monkeypatch.setenv("DATABASE_POOL_PRE_PING", "off")
+    config = from_environment(str(tmp_path))
+    assert config["DATABASE_POOL_PRE_PING"] is False
+    options = engine_options("postgresql+psycopg://u@db/passline", config)
+    assert (options["pool_size"], options["max_overflow"], options["pool_recycle"]) == (12, 3, 1800)
+    monkeypatch.setenv("DATABASE_POOL_RECYCLE", "0")
+    config = from_environment(str(tmp_path))
+    assert "pool_recycle" not in engine_options("postgresql+psycopg://u@db/passline", config)
+    monkeypatch.delenv("DATABASE_POOL_PRE_PING")
+    assert from_environment(str(tmp_path))["DATABASE_POOL_PRE_PING"] is True
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="the pool settings and the ping apply to PostgreSQL (set TEST_DATABASE_URL)",
+)
+@pytest.mark.parametrize("pre_ping", [True, False])
+def test_a_postgresql_pool_is_sized_and_pinged_as_configured(app, pre_ping, monkeypatch):
+    from shared import create_app
+    from shared.extensions import db
+
+    other = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key",
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "DATABASE_POOL_SIZE": 2,
+            "DATABASE_MAX_OVERFLOW": 1,
+            "DATABASE_POOL_PRE_PING": pre_ping,
+        }
+    )
+    with other.app_context():
+        engine = db.engine
+        assert (engine.pool.size(), engine.pool._max_overflow) == (2, 1)
+        pings = []
+        ping = engine.dialect.do_ping
+        monkeypatch.setattr(engine.dialect, "do_ping", lambda c: pings.append(1) or ping(c))
+        for _ in range(2):  # the first checkout is a fresh connection: never pinged
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        assert len(pings) == (1 if pre_ping else 0)
+        engine.dispose()

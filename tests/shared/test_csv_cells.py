@@ -20,3 +20,11 @@ def test_flags_as_yes_no_when_asked():
 def test_formulas_are_still_defused_with_formats():
     cell = partial(safe_cell, decimals=1, yes_no=True)
     assert csv_text([["=1+1", 2.25, True, None]], cell) == "'=1+1,2.2,yes,\r\n"
+
+
+def test_yes_and_no_cells_are_in_the_readers_language(app):
+    from flask_babel import refresh
+
+    with app.test_request_context("/", headers={"Accept-Language": "es"}):
+        refresh()
+        assert safe_cell(True, yes_no=True) == "sí" and safe_cell(False, yes_no=True) == "no"

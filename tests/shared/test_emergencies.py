@@ -9,7 +9,7 @@ from carline.models import Absence, DailyChange
 from hallpass.models import Destination, HallPass, HallpassPolicy
 from hallpass.passes import end_sweep, start_pass
 from hallpass.rules import RuleBlocked
-from shared import emergencies, emergency_roll, retention
+from shared import emergencies, emergency_report, emergency_roll, retention
 from shared.audit import Actor
 from shared.emergency_models import EmergencyEvent, MarkStatus, RollMark
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -271,7 +271,7 @@ def test_the_board_counts_and_full_accounting_time(db, campus):
     event = start(campus)
     db.session.commit()
     board = emergency_roll.board(school, event)
-    assert sorted(why for _, why, _ in board.away) == ["Absent today", "Early pickup at 09:00"]
+    assert sorted(why for _, why, _ in board.away) == ["Absent today", "Early pickup at 9:00 AM"]
     assert board.school.total == 4  # six, less the two away
     assert board.no_class.unmarked_names == ["Kid5 Z"]
     mark(campus, event, kids[0], "missing", "m0")
@@ -288,6 +288,56 @@ def test_the_board_counts_and_full_accounting_time(db, campus):
     db.session.refresh(event)
     assert event.fully_accounted_at == TEN + timedelta(minutes=5)
     assert emergency_roll.minutes_to_full_accounting(event) == 5
+
+
+def test_each_group_is_timed_the_first_time_all_its_students_are_accounted_for(
+    db, app, login, campus
+):
+    """A drill is timed per class too: Art 7 is done after 2 minutes, Math 7 after 6 (its
+    missing student found), while the school waits for the student with no class."""
+    school, kids, event = campus["school"], campus["students"], start(campus)
+    db.session.commit()
+
+    def mark_at(student, status, key, minutes):
+        emergency_roll.mark_student(
+            school,
+            campus["teacher"],
+            event,
+            student_id=student.id,
+            status=status,
+            key=key,
+            now=TEN + timedelta(minutes=minutes),
+        )
+        db.session.commit()
+
+    mark_at(kids[3], "present", "a3", 2)
+    mark_at(kids[4], "present", "a4", 2)
+    mark_at(kids[0], "present", "m0", 4)
+    mark_at(kids[1], "injured", "m1", 4)
+    mark_at(kids[2], "missing", "m2", 4)
+    report = emergency_report.report(school, event)
+    assert [(g.class_id, g.name, g.minutes) for g in report.group_minutes] == [
+        (campus["art"].id, "Art 7", 2.0)
+    ]
+    assert report.groups_not_accounted == ["Math 7"]
+    mark_at(kids[2], "present", "m2-found", 6)
+    mark_at(kids[2], "missing", "m2-again", 7)  # the first time stays the group's time
+    mark_at(kids[2], "present", "m2-back", 8)
+    report = emergency_report.report(school, event)
+    assert [(g.name, g.minutes) for g in report.group_minutes] == [
+        ("Art 7", 2.0),
+        ("Math 7", 6.0),
+    ]
+    assert report.groups_not_accounted == [] and event.fully_accounted_at is None
+    mark_at(kids[5], "present", "k5", 9)
+    db.session.refresh(event)
+    assert emergency_roll.minutes_to_full_accounting(event) == 9
+
+    office = login(campus["office"].user)
+    page = office.get(f"/emergency/events/{event.id}").get_data(as_text=True)
+    assert "Time to account for each group" in page
+    assert page.index("Art 7") < page.index("Math 7") and "6 minutes (" in page
+    assert "Math 7: every student accounted for" in page  # in the timeline too
 
 
 def test_a_drills_roll_marks_say_drill_and_follow_retention(db, campus):

@@ -110,3 +110,48 @@ def test_bad_start_input_is_a_clear_400(client, login, school, make_user):
     assert "No emergency event is running" in office.get("/emergency/command").get_data(
         as_text=True
     )
+
+
+def test_the_emergency_screens_speak_the_staff_members_language(
+    db, app, client, login, school, make_user, group
+):
+    office_user = make_user(school, "office")
+    office_user.language = "es"
+    group["teacher"].language = "es"
+    db.session.commit()
+    office = login(office_user)
+    page = office.get("/emergency/").get_data(as_text=True)
+    assert '<html lang="es">' in page and "Iniciar un evento o un simulacro" in page
+    assert "Evacuación inversa" in page and "Simulacro (práctica)" in page
+    office.post("/emergency/start", data={"kind": "evacuation", "drill": "1"})
+    started = office.get("/emergency/command").get_data(as_text=True)
+    assert "Simulacro: Evacuación iniciado." in started and "Desaparecidos: 0" in started
+    assert re.search(r"desde las \d{1,2}:\d\d [ap]\. ?m\.", started)  # a 12-hour time
+
+    teacher = login(group["teacher"], on=app.test_client())
+    roll = teacher.get("/emergency/roll").get_data(as_text=True)
+    assert "Lista · Math 7" in roll and "Sin marcar" in roll and "Presente" in roll
+    assert "<strong>3</strong> estudiantes" in roll
+    messages = re.search(r"data-messages='([^']*)'", roll).group(1)
+    assert "Sin conexi\\u00f3n. {count} marcas se guardan" in messages  # roll.js's banner
+    refused = teacher.post(
+        "/emergency/roll/mark",
+        data={"student_id": group["kids"][0].id, "status": "gone", "key": "k-1"},
+    )
+    assert refused.status_code == 400
+    assert "Marque al estudiante como presente" in refused.get_data(as_text=True)
+    twice = office.post("/emergency/start", data={"kind": "shelter", "drill": "1"})
+    assert twice.status_code == 409 and "ya está en curso desde las" in twice.get_data(as_text=True)
+    office.post("/emergency/end")
+    assert "Simulacro: Evacuación terminó." in office.get(
+        f"/emergency/events/{db.session.scalar(select(EmergencyEvent.id))}"
+    ).get_data(as_text=True)
+
+
+def test_the_roll_counts_one_student_and_many(db, app, login, school, make_user, group):
+    office = login(make_user(school, "office"))
+    office.post("/emergency/start", data={"kind": "evacuation", "drill": "1"})
+    teacher = login(group["teacher"], on=app.test_client())
+    assert "<strong>3</strong> students" in teacher.get("/emergency/roll").get_data(as_text=True)
+    art = teacher.get(f"/emergency/roll?class_id={group['art'].id}").get_data(as_text=True)
+    assert "<strong>1</strong> student ·" in art

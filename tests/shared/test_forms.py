@@ -97,3 +97,19 @@ def test_parse_int_list_keeps_order_drops_blanks_and_repeats():
     assert error.message == "Students: choose from the list shown."
     assert error.field == "student_ids"
     assert _refusal(lambda: parse_int_list(["7"], field="weekday", low=0, high=6))
+
+
+def test_a_form_error_speaks_the_language_of_the_page(app):
+    """A Spanish page's refusal reads all in Spanish, the field's label and the rule."""
+    from flask_babel import refresh
+
+    with app.test_request_context("/", headers={"Accept-Language": "es"}):
+        refresh()
+        with pytest.raises(InvalidInput, match=r"^Carriles: escriba un número\.$"):
+            parse_int("", field="lanes", label="Carriles")
+        with pytest.raises(InvalidInput, match=r"^Carriles: escriba un número entero del 1 al 9"):
+            parse_int("12", field="lanes", label="Carriles", low=1, high=9)
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        refresh()  # the test's app context outlives one request: forget the locale
+        with pytest.raises(InvalidInput, match=r"^Lanes: enter a number\.$"):
+            parse_int("", field="lanes", label="Lanes")

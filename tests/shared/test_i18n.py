@@ -108,7 +108,8 @@ def test_the_school_language_is_a_setting(client, db, school, make_user, login):
         "/admin/school", data={"name": school.name, "timezone": "America/Chicago", "language": "x"}
     )
     assert bad.status_code == 400
-    assert "language from the list" in bad.get_data(as_text=True)
+    # The school speaks Spanish now, and so does its admin (who chose no language).
+    assert "Elija el idioma de la escuela de la lista." in bad.get_data(as_text=True)
 
 
 # Formats -------------------------------------------------------------------------------
@@ -246,3 +247,49 @@ def test_an_admin_sets_a_devices_language(app, db, client, school, make_user, lo
     client.post(f"/devices/{device.id}/language", data={"language": ""})  # the school's again
     db.session.expire_all()
     assert db.session.get(Device, device.id).language is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "switch"),
+    [
+        ("kiosk", "/hallpass/kiosk", True),
+        ("scanner", "/carline/curb", False),
+        ("display", "/hallpass/hallway", False),
+    ],
+)
+def test_only_a_kiosk_among_devices_offers_the_language_switch(
+    client, db, school, make_room, kind, path, switch
+):
+    from shared.access import DEVICE_COOKIE, secret_digest
+    from shared.models import Device
+
+    room = make_room(school, "101") if kind == "kiosk" else None
+    db.session.add(
+        Device(
+            school_id=school.id,
+            kind=kind,
+            purpose="hallway" if kind == "display" else None,
+            room_id=room.id if room else None,
+            label="Screen",
+            secret_hash=secret_digest(f"{kind}-secret"),
+        )
+    )
+    db.session.commit()
+    client.set_cookie(DEVICE_COOKIE, f"{kind}-secret", domain="passline.test")
+    page = client.get(path)
+    assert page.status_code == 200
+    assert ("language-switch" in page.get_data(as_text=True)) is switch
+
+
+def test_a_mail_is_written_in_the_readers_regional_locale(app, school, make_user):
+    """A Spanish mail reads its times as a Spanish screen does (US Spanish "3:05 p.m.",
+    not plain Spanish "15:05")."""
+    from flask_babel import force_locale
+
+    from shared.i18n import mail_locale
+
+    person = make_user(school, "teacher")
+    person.language = "es"
+    assert mail_locale(person, school) == "es_US"
+    with app.test_request_context("/"), force_locale(mail_locale(person, school)):
+        assert formats.format_time(time(15, 5)) == "3:05 p.m."

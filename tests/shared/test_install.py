@@ -246,8 +246,12 @@ def test_the_licence_and_the_source_link(app, client, monkeypatch):
     assert '<a href="https://git.district.example/passline">Source</a>' in page
 
 
-def test_a_free_port_is_free(tmp_path):
+def test_a_free_port_is_free(tmp_path, monkeypatch):
     """The port check itself: a port nobody holds is not "taken"."""
+    # Importing the config names a metrics folder in os.environ unless one is named; name
+    # one that goes away with this test, or every server the later tests start would
+    # inherit (and share) the folder.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     from shared.gunicorn_conf import _port_taken
 
     assert not _port_taken(("127.0.0.1", free_port()))

@@ -99,13 +99,16 @@ def test_registering_the_blueprints_fills_the_registry(app):
     assert {job.name for job in parts.jobs} == {
         "hallpass.end_overrun_passes",
         "hallpass.expire_requests",
+        "hallpass.summarize_days",
+        "hallpass.appointment_no_shows",
     }
     assert [p.key for p in parts.retention_periods] == [
         "pass_history_days",
+        "tardy_days",
         "dismissal_history_days",
     ]
     assert {"hall_passes", "called_students"} <= set(parts.inventory)
-    assert [loader.name for loader in parts.demo_loaders] == ["hallpass", "carline"]
+    assert [loader.name for loader in parts.demo_loaders] == ["hallpass", "tardies", "carline"]
 
 
 def test_a_second_app_has_its_own_registry_without_doubles(app):
@@ -113,8 +116,8 @@ def test_a_second_app_has_its_own_registry_without_doubles(app):
 
     other = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "TESTING": True})
     assert contributions(other) is not contributions(app)
-    assert len(contributions(other).nav) == len(contributions(app).nav) == 7
-    assert len(contributions(other).device_screens) == 6
+    assert len(contributions(other).nav) == len(contributions(app).nav) == 10
+    assert len(contributions(other).device_screens) == 7
 
 
 def _project_modules():

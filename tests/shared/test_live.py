@@ -238,8 +238,11 @@ def _tables_read(statements: list[str]) -> set[str]:
 
 
 def _reader(app) -> poll_shortcut.VersionReader:
-    """The shortcut's version reader of this app."""
-    return app.wsgi_app.reader
+    """The shortcut's version reader of this app (inside the metrics' layer)."""
+    layer = app.wsgi_app
+    while not isinstance(layer, poll_shortcut.PollShortcut):
+        layer = layer.wsgi_app
+    return layer.reader
 
 
 @shortcut_only
@@ -250,6 +253,13 @@ def test_a_device_admitted_moments_ago_polls_with_one_read_and_nothing_else(
     _hallway_screen(db, school)
     client.set_cookie(DEVICE_COOKIE, TV_SECRET, domain="passline.test")
     assert client.get("/hallpass/hallway/list?v=1").status_code == 204  # the full path
+    # Until the shortcut has answered once: its reader may first replace a connection an
+    # earlier test left closed (then that poll takes the full path, as it should).
+    for _warm_up in range(3):
+        reads = _reader(app).reads
+        assert client.get("/hallpass/hallway/list?v=1").status_code == 204
+        if _reader(app).reads == reads + 1:
+            break
     reads = _reader(app).reads
     with StatementCounter(db.engine) as counter:
         for _poll in range(5):

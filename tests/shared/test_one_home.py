@@ -28,6 +28,11 @@ ONE_HOME = {
     "qr_svg": "shared/qr.py",
     "rerender": "shared/errors.py",
     "school_record": "shared/access.py",
+    "code_step": "shared/rotating_code.py",
+    "rotating_token": "shared/rotating_code.py",
+    "read_rotating_token": "shared/rotating_code.py",
+    "org_school": "shared/schools.py",
+    "link_org_school": "shared/schools.py",
 }
 #: Class name -> its one module.
 ONE_CLASS = {"Actor": "shared/audit.py"}

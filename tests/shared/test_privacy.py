@@ -4,12 +4,13 @@ from datetime import date, timedelta
 
 from sqlalchemy import event, func, select
 
-from carline.models import Absence, Dismissal
-from hallpass.models import Destination, HallPass
-from shared import inventory
+from carline.models import Absence, CalledStudent, Dismissal, QueueEntry
+from hallpass.models import Appointment, Destination, HallPass, OfficeCall
+from shared import inventory, retention
 from shared.extensions import db as _db
 from shared.models import AuditEvent, Student, UserSession
 from shared.timeutil import utcnow
+from tests.carline.test_reports import craft
 from tests.helpers import audit_actions
 
 
@@ -50,6 +51,7 @@ def test_admin_sets_retention_with_validation_and_audit(client, db, school, make
     login(make_user(school, "admin"))
     form = {
         "pass_history_days": "200",
+        "tardy_days": "180",
         "dismissal_history_days": "90",
         "emergency_days": "1000",
         "audit_days": "400",
@@ -58,6 +60,7 @@ def test_admin_sets_retention_with_validation_and_audit(client, db, school, make
     db.session.refresh(school)
     assert school.settings["retention"] == {
         "pass_history_days": 200,
+        "tardy_days": 180,
         "dismissal_history_days": 90,
         "emergency_days": 1000,
         "audit_days": 400,
@@ -120,11 +123,33 @@ def make_history(db, school, other) -> None:
                     school_id=s.id, day=date.today() - timedelta(days=2), lanes=1, spots_per_lane=2
                 ),
                 Absence(student_id=students[0].id, day=date.today() - timedelta(days=40)),
+                *(
+                    Appointment(
+                        school_id=s.id,
+                        student_id=students[0].id,
+                        destination_id=destination.id,
+                        starts_at=utcnow() - timedelta(days=days),
+                        day=date.today() - timedelta(days=days),
+                        period="1",
+                    )
+                    for days in (45, 5)  # an old one, a recent one
+                ),
                 AuditEvent(
                     school_id=s.id,
                     action="old.thing",
                     actor_label="x",
                     at=utcnow() - timedelta(days=100),
+                ),
+                # Calls to the office go with the pass history: one old, one recent.
+                *(
+                    OfficeCall(
+                        school_id=s.id,
+                        student_id=students[0].id,
+                        destination_id=destination.id,
+                        status="cancelled",
+                        created_at=utcnow() - timedelta(days=days),
+                    )
+                    for days in (45, 5)
                 ),
             ]
         )
@@ -137,15 +162,20 @@ def test_purge_deletes_only_what_is_older_than_each_schools_periods(app, db, sch
     result = app.test_cli_runner().invoke(args=["purge"])
     assert result.exit_code == 0, result.output
     expected = (
-        "hall_passes 1, pass_requests 0, dismissals 1, dismissal_changes 0, absences 1, "
-        "emergency_events 0, audit_events 1"
+        "hall_passes 1, pass_requests 0, office_calls 1, appointments 1, tardies 0, "
+        "dismissals 1, dismissal_changes 0, absences 1, carpool_agreements 0, emergency_events 0, "
+        "substitute_assignments 0, audit_events 1"
     )
     assert f"{school.code}: deleted {expected}" in result.output
     db.session.rollback()
     assert count(HallPass, HallPass.school_id == school.id) == 2
+    assert count(Appointment, Appointment.school_id == school.id) == 1
+    assert count(Appointment, Appointment.school_id == other.id) == 2
     assert count(Dismissal, Dismissal.school_id == school.id) == 1
     # The other school keeps the defaults (a year, three years): nothing of it goes.
     assert count(HallPass, HallPass.school_id == other.id) == 3
+    assert count(OfficeCall, OfficeCall.school_id == school.id) == 1
+    assert count(OfficeCall, OfficeCall.school_id == other.id) == 2
     assert count(Dismissal, Dismissal.school_id == other.id) == 2
     assert (
         count(AuditEvent, AuditEvent.school_id == other.id, AuditEvent.action == "old.thing") == 1
@@ -170,9 +200,7 @@ def test_purge_dry_run_deletes_nothing(app, db, school):
     assert count(AuditEvent, AuditEvent.action == "retention.purge") == 0
 
 
-def test_purge_dry_run_counts_what_the_purge_deletes_without_deleting(
-    app, db, school, make_school
-):
+def test_purge_dry_run_counts_what_the_purge_deletes_without_deleting(app, db, school, make_school):
     make_history(db, school, make_school())
     statements = []
 
@@ -190,6 +218,78 @@ def test_purge_dry_run_counts_what_the_purge_deletes_without_deleting(
     db.session.rollback()
     real = app.test_cli_runner().invoke(args=["purge"])
     assert dry.output.replace("would delete", "deleted") == real.output
+
+
+def test_a_purge_larger_than_one_batch_removes_everything_due_and_nothing_else(
+    app, db, school, make_school, monkeypatch
+):
+    """Batches of 2 rows: every statement deletes at most 2, the cars and calls of a
+    dismissal go before it (nothing cascades from a batch), and what is left is exactly
+    what was not due, in both schools (SQLite and PostgreSQL)."""
+    other = make_school()
+    make_history(db, school, other)
+    today = date.today()
+    old = [craft(db, school, day=today - timedelta(days=d), late=1).id for d in (43, 44, 45)]
+    recent = craft(db, school, day=today - timedelta(days=3), late=1).id
+    kept_elsewhere = craft(db, other, day=today - timedelta(days=44)).id
+    destination = db.session.scalar(select(Destination).where(Destination.school_id == school.id))
+    student = db.session.scalar(select(Student).where(Student.school_id == school.id))
+    for _ in range(4):
+        make_pass(db, school, student, destination, ended_days_ago=50)
+    db.session.commit()
+    per_dismissal = {
+        d: (
+            count(QueueEntry, QueueEntry.dismissal_id == d),
+            count(CalledStudent, CalledStudent.dismissal_id == d),
+        )
+        for d in (*old, recent, kept_elsewhere)
+    }
+    assert all(cars >= 5 and calls >= 6 for cars, calls in per_dismissal.values())
+    monkeypatch.setattr(retention, "BATCH_ROWS", 2)
+    deletes = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("DELETE"):
+            table = statement.split()[2].strip('"')
+            deletes.append((table, cursor.rowcount))
+
+    event.listen(db.engine, "after_cursor_execute", record)
+    try:
+        result = app.test_cli_runner().invoke(args=["purge"])
+    finally:
+        event.remove(db.engine, "after_cursor_execute", record)
+    assert result.exit_code == 0, result.output
+    assert f"{school.code}: deleted hall_passes 5, " in result.output
+    assert "dismissals 4, dismissal_changes 0, absences 1" in result.output
+    assert f"  {school.code} dismissals: deleted 4" in result.output  # progress per table
+    assert max(rows for _, rows in deletes) <= 2
+    tables = [table for table, rows in deletes if rows]
+    assert tables.count("hall_passes") == 3  # 5 passes, 2 a batch
+    assert tables.index("queue_entries") < tables.index("dismissals")
+
+    def deleted(table: str) -> int:
+        return sum(rows for name, rows in deletes if name == table)
+
+    # Every car and call of the old dismissals went by a statement of its own, none by
+    # the dismissal's cascade.
+    assert deleted("queue_entries") == sum(per_dismissal[d][0] for d in old)
+    assert deleted("called_students") == sum(per_dismissal[d][1] for d in old)
+    db.session.rollback()
+    for d in old:
+        assert count(Dismissal, Dismissal.id == d) == 0
+        assert count(QueueEntry, QueueEntry.dismissal_id == d) == 0
+        assert count(CalledStudent, CalledStudent.dismissal_id == d) == 0
+    for d in (recent, kept_elsewhere):
+        assert count(Dismissal, Dismissal.id == d) == 1
+        assert (
+            count(QueueEntry, QueueEntry.dismissal_id == d),
+            count(CalledStudent, CalledStudent.dismissal_id == d),
+        ) == per_dismissal[d]
+    assert count(HallPass, HallPass.school_id == school.id) == 2  # the recent and the active
+    assert count(HallPass, HallPass.school_id == other.id) == 3
+    assert count(Dismissal, Dismissal.school_id == other.id) == 3
+    events = audit_actions(db, school_id=school.id)
+    assert events.count("retention.purge") == 1  # one event per run per school
 
 
 def test_retention_page_shows_the_last_purge(app, client, db, school, make_user, login):
@@ -326,3 +426,16 @@ def test_a_student_out_on_a_pass_cannot_be_deleted(client, db, school, make_user
     response = client.post(f"/admin/students/{student.id}/delete", data={"confirm": "S-1"})
     assert response.status_code == 409
     assert "End the pass first" in response.get_data(as_text=True)
+
+
+def test_the_privacy_page_says_what_retention_means_for_backups(
+    client, db, school, make_user, login
+):
+    admin = make_user(school, "admin")
+    login(admin)
+    page = client.get("/admin/privacy").get_data(as_text=True)
+    assert "stays in the backups district IT has already taken" in page
+    admin.language = "es"
+    db.session.commit()
+    page = client.get("/admin/privacy").get_data(as_text=True)
+    assert "sigue en las copias de seguridad" in page

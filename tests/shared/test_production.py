@@ -118,3 +118,66 @@ def test_gunicorn_serves_with_several_workers_and_redacted_access_log(app, tmp_p
     assert "Zk3_x9QmT0aL" not in log
     assert "/hallpass/p/[redacted]" in log
     assert "Booting worker" in log and log.count("Booting worker") >= 2
+
+
+def _hallway_display(db, school, secret: str) -> None:
+    from shared import live
+    from shared.access import secret_digest
+    from shared.models import Device
+    from shared.timeutil import utcnow
+
+    db.session.add(
+        Device(
+            school_id=school.id,
+            kind="display",
+            purpose="hallway",
+            label="Hallway TV",
+            secret_hash=secret_digest(secret),
+            last_seen_at=utcnow(),
+        )
+    )
+    live.bump(school.id, "hallway")
+    db.session.commit()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_unchanged_polls_are_counted_not_logged_one_by_one(app, db, school, tmp_path, log_format):
+    import json
+    import re
+
+    from shared import live
+    from shared.access import DEVICE_COOKIE
+    from tests.gunicorn_server import Browser
+
+    _hallway_display(db, school, "hallway-tv-secret")
+    shown = live.current(school.id, "hallway")
+    with running_gunicorn(
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        tmp_path,
+        workers=1,
+        PASSLINE_POLL_COUNT_SECONDS="1",
+        PASSLINE_LOG_FORMAT=log_format,
+    ) as server:
+        screen = Browser(server.url)
+        screen.cookies[DEVICE_COOKIE] = "hallway-tv-secret"
+        for _ in range(5):
+            status, _, _ = screen.get(f"/hallpass/hallway/list?v={shown}")
+            assert status == 204
+        assert screen.get("/hallpass/hallway/list?v=0")[0] == 200  # a change: logged
+        time.sleep(1.2)
+        assert http_get(server.url + "/healthz")[0] == 200
+    log = server.log()  # once stopped: a line is written after its answer is sent
+    assert f"hallway/list?v={shown}" not in log
+    if log_format == "text":
+        counted = re.findall(r"^live polls unchanged: (\d+) in \d+ s$", log, re.MULTILINE)
+        assert sum(map(int, counted)) == 5, log
+        line = next(line for line in log.splitlines() if "GET /healthz" in line)
+        # A timestamp first: [04/Dec/2026:18:50:01 +0000]
+        assert re.match(r"\[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] ", line), line
+        assert '"GET /hallpass/hallway/list?v=0 HTTP/1.1" 200' in log
+    else:
+        lines = [json.loads(line) for line in log.splitlines() if line.startswith('{"time"')]
+        assert sum(line.get("live_polls_unchanged", 0) for line in lines) == 5, log
+        health = next(line for line in lines if line.get("path") == "/healthz")
+        assert health["status"] == 200 and health["method"] == "GET"
+        assert any(line.get("query") == "v=0" and line["status"] == 200 for line in lines)

@@ -438,3 +438,61 @@ def test_the_preview_lists_rows_not_imported(client, admin, imports):
         r"<td>users.csv</td><td>6</td><td>role</td><td>unknown role &#39;Pupil&#39;", html
     )
     assert "Apply</button>" in html
+
+
+def test_a_spanish_admin_reads_the_preview_and_its_reasons_in_spanish(client, db, admin, imports):
+    admin.language = "es"
+    db.session.commit()
+    bad = STUDENTS + "1003,Sofia,,K\n"
+    token = token_of(upload(client, bad.encode(), "students.csv"))
+    html = client.get(f"/admin/roster/preview/{token}").get_data(as_text=True)
+    assert "Vista previa de la importación de la lista" in html
+    assert "<td>students.csv</td><td>4</td><td>last_name</td><td>se requiere un valor</td>" in html
+    assert "a value is required" not in html
+    refused = upload(client, b"anything", "roster.xlsx")
+    assert "Suba un archivo .csv o un archivo .zip con archivos CSV." in refused.get_data(
+        as_text=True
+    )
+
+
+def test_the_bell_schedule_preview_writes_times_as_the_school_reads_them(
+    client, db, admin, imports
+):
+    bells = "period,days,start,end\n1,Mon,13:05,13:50\n"
+    token = token_of(upload(client, bells.encode(), "bell_schedule.csv"))
+    html = client.get(f"/admin/roster/preview/{token}").get_data(as_text=True)
+    assert "1 created" in html
+    assert "<td>Mon 1</td><td>1:05 PM - 1:50 PM</td>" in html
+
+
+def test_a_spanish_admin_reads_what_changes_in_spanish(client, db, school, admin, imports):
+    roster.apply_import(
+        roster.plan_import(school, roster.Bundle(files={"students.csv": STUDENTS.encode()})),
+        source="test",
+    )
+    db.session.commit()
+    admin.language = "es"
+    db.session.commit()
+    moved = STUDENTS.replace("1002,Liam,Johnson,7", "1002,Liam,Johnson,8")
+    token = token_of(upload(client, moved.encode(), "students.csv"))
+    html = client.get(f"/admin/roster/preview/{token}").get_data(as_text=True)
+    assert "grado 7 -&gt; 8" in html and "1 cambio" in html
+
+
+def test_an_upload_over_the_limit_says_how_large_and_where_a_district_export_goes(
+    app, client, admin, imports
+):
+    page = client.get("/admin/roster/").get_data(as_text=True)
+    assert "Up to 20 MB." in page and "flask roster import --district" in page
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    # Under the test client's 500 KB threshold for spooling a request body to a file.
+    app.config["MAX_CONTENT_LENGTH"] = 300_000
+    try:
+        response = upload(client, b"x" * 400_000, "students.csv")
+    finally:
+        app.config["MAX_CONTENT_LENGTH"] = limit
+    html = response.get_data(as_text=True)
+    assert response.status_code == 413
+    assert "The file is larger than 1 MB" in html and "MAX_UPLOAD_MB" in html
+    assert "flask roster import --district" in html
+    assert not imports.exists() or not any(imports.iterdir())

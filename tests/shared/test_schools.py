@@ -233,3 +233,39 @@ def test_school_import_orgs_creates_the_schools_of_a_oneroster_export(app, db, t
     )
     assert refused.exit_code == 1 and "row 3" in refused.output and "short code" in refused.output
     assert _school(db, "GOOD") is None
+
+
+def test_school_import_orgs_links_a_school_by_code_and_refuses_a_taken_code(
+    app, db, make_school, tmp_path
+):
+    """The rule for an org's school (`schools.org_school`, shared with the district roster
+    import): a same-code school without an org is linked (its name kept), a school with the
+    org's sourcedId is left as it is (even archived, here), and a code another org's school
+    holds or another row has refuses the whole file."""
+    from shared.timeutil import utcnow
+
+    make_school(name="Adams (old name)", code="AHS")
+    make_school(name="Closed", code="CLS", sourced_id="org-c", archived_at=utcnow())
+    make_school(name="Other", code="OTH", sourced_id="org-x")
+    folder = tmp_path / "orgs"
+    folder.mkdir()
+    header = "sourcedId,name,type,identifier\n"
+    (folder / "orgs.csv").write_text(
+        header + "org-a,Adams High,school,AHS\norg-c,Closed School,school,CLS\n"
+    )
+    (folder / "users.csv").write_text("sourcedId,orgSourcedIds,role,givenName,familyName\n")
+    runner = app.test_cli_runner()
+    args = ["school", "import-orgs", str(folder), "--timezone", "America/Chicago"]
+    done = runner.invoke(args=args)
+    assert done.exit_code == 0, done.output
+    assert done.output.splitlines() == ["linked: AHS\tAdams (old name)", "exists: CLS\tClosed"]
+    assert _school(db, "AHS").sourced_id == "org-a"
+    assert audit_actions(db) == ["school.link_org"]
+    (folder / "orgs.csv").write_text(
+        header + "org-d,Dee One,school,NEW\norg-e,Dee Two,school,new\norg-f,Taken,school,OTH\n"
+    )
+    refused = runner.invoke(args=args)
+    assert refused.exit_code == 1
+    assert "orgs.csv row 3: the code NEW is on another row too." in refused.output
+    assert "orgs.csv row 4: another school has the code OTH already." in refused.output
+    assert _school(db, "NEW") is None

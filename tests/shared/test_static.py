@@ -47,3 +47,13 @@ def test_pages_link_their_blueprints_static_files(client, school, make_user, log
     login(make_user(school, "office"))
     assert "/hallpass/static/hallpass/hallpass.css" in client.get("/hallpass/").get_data(True)
     assert "/carline/static/carline/carline-office.css" in client.get("/carline/").get_data(True)
+
+
+def test_static_urls_carry_a_fingerprint_of_the_files(client):
+    """So a proxy may cache them for a year (deploy/); never as `v`, which pages use for
+    a live region's version."""
+    import re
+
+    page = client.get("/login").get_data(as_text=True)
+    urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
+    assert urls and all(re.search(r"\?s=[0-9a-f]{12}$", url) for url in urls), urls

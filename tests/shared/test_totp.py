@@ -159,7 +159,7 @@ def test_a_teacher_may_turn_it_on_and_off(client, db, school, make_user, login):
         client.post("/account/two-factor/setup", data={"code": _code(secret, -1)}).status_code
         == 200
     )
-    assert b"recovery code(s) left" in client.get("/account/two-factor").data
+    assert b"10 recovery codes left." in client.get("/account/two-factor").data
     bad = client.post("/account/two-factor/off", data={"code": "999999"})
     assert bad.status_code == 400
     assert client.post("/account/two-factor/off", data={"code": _code(secret)}).status_code == 302

@@ -1,22 +1,19 @@
 // The curb screen: tag numbers from the keypad, a USB scanner or the camera, sent so that
 // flaky Wi-Fi neither loses nor doubles a car.
 //
-// <form data-curb> with an input name="entry": every entry gets its own idempotency key
-// (crypto.randomUUID) and goes into an outbox kept in localStorage. The outbox is sent in
-// order, one entry at a time; an entry that gets no answer (timeout, network error, 5xx,
-// signed out) stays and is sent again with the same key, so the server answers a retry
-// with its first answer and never queues the car twice. A clear banner says when the
-// phone is offline and when an entry did not get through.
+// <form data-curb> with an input name="entry": every entry goes into the shared on-device
+// outbox (shared/static/js/outbox.js), which gives it its own idempotency key, keeps it in
+// localStorage and sends the entries in order; one that gets no answer (timeout, network
+// error, 5xx, signed out) stays and is sent again with the same key, so the server answers
+// a retry with its first answer and never queues the car twice. This script is the curb's
+// part: the keypad, the answers shown, and a clear banner when the phone is offline or an
+// entry did not get through.
 (function () {
   "use strict";
 
   var STORE = "passline.curb.outbox";
-  var TIMEOUT_MS = 8000;
-  var MAX_DELAY_MS = 30000;
   var ANSWERS_SHOWN = 3;
   var TAG_DIGITS = 7;
-  //: Statuses after which the same request is sent again (no definitive answer yet).
-  var RETRY = [401, 408, 425, 429];
 
   var form = document.querySelector("form[data-curb]");
   if (!form) {
@@ -28,44 +25,25 @@
   var outboxBox = document.getElementById("curb-outbox");
   var outboxList = document.getElementById("curb-outbox-list");
 
-  var outbox = load();
-  var sending = false;
-  var failures = 0;
-  var retryTimer = null;
-  var retryAt = 0;
-  var problem = "";
+  var kept = [];
+  var state = {offline: !navigator.onLine, sending: false, problem: "", retryAt: 0};
 
-  function newKey() {
-    if (window.crypto && typeof window.crypto.randomUUID === "function") {
-      return window.crypto.randomUUID();
-    }
-    // Not a secure context (plain http on the school network): a v4 UUID by hand.
-    var bytes = new Uint8Array(16);
-    window.crypto.getRandomValues(bytes);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    var hex = Array.prototype.map.call(bytes, function (b) {
-      return (b + 0x100).toString(16).slice(1);
-    }).join("");
-    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
-  }
-
-  function load() {
+  // Entries kept by this screen before it used the shared outbox ({key, entry, at, tries}):
+  // given the outbox's shape, so a phone that was offline across an upgrade sends them.
+  (function adoptOlderEntries() {
     try {
       var items = JSON.parse(window.localStorage.getItem(STORE) || "[]");
-      return Array.isArray(items) ? items.filter(function (i) { return i && i.key && i.entry; }) : [];
+      if (!Array.isArray(items) || !items.some(function (i) { return i && i.entry && !i.url; })) {
+        return;
+      }
+      window.localStorage.setItem(STORE, JSON.stringify(items.map(function (i) {
+        return i && i.entry && !i.url ? {key: i.key, url: form.action, fields: {entry: i.entry},
+          label: "", at: i.at, tries: i.tries || 0} : i;
+      })));
     } catch (e) {
-      return [];
+      // Nothing readable was kept.
     }
-  }
-
-  function save() {
-    try {
-      window.localStorage.setItem(STORE, JSON.stringify(outbox));
-    } catch (e) {
-      // Private browsing or a full store: the outbox still lives in this page.
-    }
-  }
+  })();
 
   function label(entry) {
     return /^[0-9]+$/.test(entry) ? window.passlineText("curb.tag", {number: entry}) : window.passlineText("curb.scanned");
@@ -81,25 +59,25 @@
   }
 
   function render() {
-    outboxBox.hidden = outbox.length === 0;
+    outboxBox.hidden = kept.length === 0;
     outboxList.textContent = "";
-    outbox.forEach(function (item, index) {
+    kept.forEach(function (item, index) {
       var li = document.createElement("li");
-      var state = index === 0 && sending ? window.passlineText("curb.sending") : item.tries ? window.passlineText("curb.not_through", {tries: item.tries}) : window.passlineText("curb.waiting");
-      li.textContent = window.passlineText("curb.outbox_item", {tag: label(item.entry), time: clock(item.at), state: state});
+      var said = index === 0 && state.sending ? window.passlineText("curb.sending") : item.tries ? window.passlineText("curb.not_through", {tries: item.tries}) : window.passlineText("curb.waiting");
+      li.textContent = window.passlineText("curb.outbox_item", {tag: label(item.fields.entry), time: clock(item.at), state: said});
       outboxList.appendChild(li);
     });
     var text = "";
     var kind = "";
-    if (!navigator.onLine) {
+    if (state.offline) {
       kind = "offline";
-      text = window.passlineText("curb.offline", {count: outbox.length});
-    } else if (problem && outbox.length) {
+      text = window.passlineText("curb.offline", {count: kept.length});
+    } else if (state.problem && kept.length) {
       kind = "failed";
-      var wait = Math.max(0, Math.round((retryAt - Date.now()) / 1000));
-      text = window.passlineText("curb.failed", {tag: label(outbox[0].entry), problem: problem}) + " " +
+      var wait = Math.max(0, Math.round((state.retryAt - Date.now()) / 1000));
+      text = window.passlineText("curb.failed", {tag: label(kept[0].fields.entry), problem: state.problem}) + " " +
         (wait ? window.passlineText("curb.retry_in", {seconds: wait}) : window.passlineText("curb.retry_now")) +
-        " " + window.passlineText("curb.kept", {count: outbox.length});
+        " " + window.passlineText("curb.kept", {count: kept.length});
     }
     banner.hidden = !text;
     banner.textContent = text;
@@ -118,7 +96,7 @@
       head.className = "curb-answer-head";
       var tag = document.createElement("span");
       tag.className = "curb-answer-tag";
-      tag.textContent = label(item.entry);
+      tag.textContent = label(item.fields.entry);
       head.appendChild(tag);
       article.appendChild(head);
       var message = document.createElement("div");
@@ -155,82 +133,21 @@
     }
   }
 
-  function scheduleRetry(why) {
-    failures += 1;
-    problem = why;
-    var delay = Math.min(MAX_DELAY_MS, 1000 * Math.pow(2, Math.min(failures, 5)));
-    retryAt = Date.now() + delay;
-    clearTimeout(retryTimer);
-    retryTimer = setTimeout(pump, delay);
-    render();
-  }
-
-  function finished(item, status, html) {
-    outbox = outbox.filter(function (i) { return i.key !== item.key; });
-    save();
-    failures = 0;
-    problem = "";
-    showAnswer(item, status, html);
-    refreshList();
-  }
-
-  function pump() {
-    clearTimeout(retryTimer);
-    if (sending || outbox.length === 0) {
+  var outbox = window.PasslineOutbox({
+    store: STORE,
+    csrf: csrfToken,
+    messages: "curb.why_",
+    headers: {"HX-Request": "true"}, // the answer comes back as the curb's partial
+    onAnswer: function (item, status, html) {
+      showAnswer(item, status, html);
+      refreshList();
+    },
+    onChange: function (items, now) {
+      kept = items;
+      state = now;
       render();
-      return;
     }
-    var item = outbox[0];
-    var body = new FormData();
-    body.append("csrf_token", csrfToken());
-    body.append("entry", item.entry);
-    body.append("key", item.key);
-    var controller = window.AbortController ? new AbortController() : null;
-    var timer = setTimeout(function () {
-      if (controller) {
-        controller.abort();
-      }
-    }, TIMEOUT_MS);
-    sending = true;
-    item.tries = (item.tries || 0) + 1;
-    save();
-    render();
-    fetch(form.action, {
-      method: "POST",
-      body: body,
-      credentials: "same-origin",
-      cache: "no-store",
-      headers: { "HX-Request": "true", "X-CSRFToken": csrfToken() },
-      signal: controller ? controller.signal : undefined
-    })
-      .then(function (response) {
-        return response.text().then(function (html) {
-          return { status: response.status, html: html };
-        });
-      })
-      .then(function (answer) {
-        clearTimeout(timer);
-        sending = false;
-        var expired = answer.status === 400 && answer.html.indexOf("form has expired") !== -1;
-        if (answer.status === 401) {
-          scheduleRetry(window.passlineText("curb.why_signed_out"));
-        } else if (expired) {
-          scheduleRetry(window.passlineText("curb.why_stale"));
-        } else if (answer.status === 503) {
-          scheduleRetry(window.passlineText("curb.why_outage"));
-        } else if (answer.status >= 500 || RETRY.indexOf(answer.status) !== -1) {
-          scheduleRetry(window.passlineText("curb.why_status", {status: answer.status}));
-        } else {
-          finished(item, answer.status, answer.html);
-          pump();
-        }
-      })
-      .catch(function () {
-        clearTimeout(timer);
-        sending = false;
-        scheduleRetry(window.passlineText(navigator.onLine ? "curb.why_timeout" : "curb.why_offline"));
-      });
-  }
+  });
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -239,14 +156,8 @@
       input.focus();
       return;
     }
-    outbox.push({ key: newKey(), entry: value.slice(0, 100), at: Date.now(), tries: 0 });
-    save();
     input.value = "";
-    if (failures === 0) {
-      pump();
-    } else {
-      render(); // queued behind the entry that is waiting to be retried
-    }
+    outbox.push(form.action, {entry: value.slice(0, 100)}, "");
   });
 
   form.addEventListener("click", function (event) {
@@ -268,34 +179,15 @@
 
   document.addEventListener("click", function (event) {
     if (event.target.closest && event.target.closest("[data-curb-retry]")) {
-      failures = 0;
-      problem = "";
-      pump();
+      outbox.retryNow();
     }
   });
 
-  window.addEventListener("online", function () {
-    failures = 0;
-    pump();
-  });
-  window.addEventListener("offline", render);
-  document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) {
-      pump();
-    }
-  });
-  window.addEventListener("storage", function (event) {
-    if (event.key === STORE && !sending) {
-      outbox = load();
-      render();
-    }
-  });
   setInterval(function () {
-    if (problem) {
+    if (state.problem) {
       render(); // the retry countdown
     }
   }, 1000);
 
-  render();
-  pump(); // entries kept from before a reload or a crash
+  outbox.pump(); // entries kept from before a reload or a crash
 })();

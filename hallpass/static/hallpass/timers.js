@@ -1,7 +1,11 @@
 // Running timers: <span class="timer" data-started="ISO time" data-limit-minutes="N">
-// shows minutes:seconds since the start, and says "⚠ overdue" (in red) past its limit.
+// shows minutes:seconds since the start, and says "⚠ overdue" (in red, in the page's
+// language: passlineText) past its limit.
 (function () {
   "use strict";
+  function overdueText() {
+    return window.passlineText ? window.passlineText("timer.overdue") : "\u26a0 overdue";
+  }
   function tick() {
     var now = Date.now();
     document.querySelectorAll(".timer[data-started]").forEach(function (el) {
@@ -10,7 +14,7 @@
       var overdue = limit > 0 && seconds > limit;
       // Said in words (and a sign), not by the red colour alone.
       el.textContent = Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0") +
-        (overdue ? " \u26a0 overdue" : "");
+        (overdue ? " " + overdueText() : "");
       el.classList.toggle("overdue", overdue);
     });
   }

@@ -27,6 +27,18 @@
     return new Date(ms).toLocaleTimeString(lang + "-US", options).replace(/\u202f/g, " ");
   };
 
+  // <input data-fill-from-hash>: the family code a letter's QR put after the "#"
+  // (shared/family_codes.py; a fragment never reaches the server or its logs). It is
+  // copied into the field and taken off the address, so the history keeps no code.
+  document.querySelectorAll("input[data-fill-from-hash]").forEach(function (input) {
+    var code = decodeURIComponent((window.location.hash || "").slice(1));
+    if (!code) return;
+    if (!input.value) input.value = code;
+    if (window.history && window.history.replaceState) {
+      window.history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
+  });
+
   // <form data-confirm="Question?">: ask before submitting.
   document.addEventListener("submit", function (event) {
     var form = event.target;

@@ -14,6 +14,16 @@
   var list = document.getElementById("outbox-list");
   var answers = document.getElementById("gate-answers");
 
+  // Words in the page's language (passlineText: the catalog in <body data-messages>).
+  var say = window.passlineText;
+  // A count's words: "<key>.one" for 1, "<key>.other" for any other count (English and
+  // Spanish say plurals so; the server gives both forms of its catalog).
+  function sayCount(key, count, values) {
+    var all = {count: count};
+    Object.keys(values || {}).forEach(function (name) { all[name] = values[name]; });
+    return say(key + (count === 1 ? ".one" : ".other"), all);
+  }
+
   function csrf() {
     var field = gate.querySelector("[name=csrf_token]");
     return field ? field.value : "";
@@ -47,13 +57,13 @@
       var note = document.createElement("p");
       if (status >= 200 && status < 300) {
         note.className = "flash flash-success";
-        note.textContent = "Released: " + item.label + ".";
+        note.textContent = say("gate.released", {label: item.label});
       } else {
         var holder = document.createElement("div");
         holder.innerHTML = text; // the server's escaped error page
         var message = holder.querySelector(".error-page .lead") || holder.querySelector(".flash-error");
         note.className = "flash flash-error";
-        note.textContent = item.label + ": " + (message ? message.textContent : "refused (" + status + ")").trim();
+        note.textContent = item.label + ": " + (message ? message.textContent : say("gate.refused", {status: status})).trim();
       }
       answers.insertBefore(note, answers.firstChild);
       refresh();
@@ -63,25 +73,24 @@
       list.textContent = "";
       items.forEach(function (item) {
         var li = document.createElement("li");
-        li.textContent = "Release " + item.label;
+        li.textContent = say("gate.item", {label: item.label});
         list.appendChild(li);
       });
       pendingRows(items);
-      var text = "";
+      var said = "";
       var kind = "";
       if (state.offline) {
         kind = "offline";
-        text = "Offline. " + items.length + (items.length === 1 ? " release is" : " releases are") +
-          " kept on this phone and sent when the network is back.";
+        said = sayCount("gate.offline", items.length);
       } else if (items.length && state.problem) {
         kind = "failed";
-        text = items.length + (items.length === 1 ? " release" : " releases") + " not sent yet (" + state.problem + "). Trying again.";
+        said = sayCount("gate.failed", items.length, {problem: state.problem});
       } else if (items.length) {
         kind = "pending";
-        text = "Sending " + items.length + (items.length === 1 ? " release…" : " releases…");
+        said = sayCount("gate.sending", items.length);
       }
-      banner.hidden = !text;
-      banner.textContent = text;
+      banner.hidden = !said;
+      banner.textContent = said;
       banner.className = "outbox-banner" + (kind ? " outbox-banner-" + kind : "");
     }
   });

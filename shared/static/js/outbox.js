@@ -1,14 +1,17 @@
-// An on-device outbox for writes made on a poor network (the emergency roll; the curb
-// screen's carline/static/carline/curb.js follows the same rules).
+// An on-device outbox for writes made on a poor network: the emergency roll, the gates,
+// and the curb screen's tag entries (carline/static/carline/curb.js).
 //
-// PasslineOutbox({store, csrf, onAnswer, onChange}) keeps writes in localStorage under
-// `store`. Each write gets a random client key (crypto.randomUUID) and the time it was
-// made, and is sent in order, one at a time, as a form POST to its own URL. A write that
-// gets no definitive answer (offline, timeout, network error, 5xx, 401, 408, 425, 429,
-// an expired form) stays and is sent again later with the same key, so the server does
-// it once; a 2xx or another 4xx is its answer (onAnswer(item, status, text)). onChange
-// (items, state) runs whenever what waits or the network state changes, so the page can
-// say clearly what is not yet sent.
+// PasslineOutbox({store, csrf, onAnswer, onChange, messages, headers}) keeps writes in
+// localStorage under `store`. Each write gets a random client key (crypto.randomUUID)
+// and the time it was made, and is sent in order, one at a time, as a form POST to its
+// own URL (with `headers` added, if given). A write that gets no definitive answer
+// (offline, timeout, network error, 5xx, 401, 408, 425, 429, an expired form) stays and
+// is sent again later with the same key, so the server does it once; a 2xx or another
+// 4xx is its answer (onAnswer(item, status, text)). onChange(items, state) runs whenever
+// what waits or the network state changes, so the page can say clearly what is not yet
+// sent: state is {offline, sending, problem, retryAt}. `problem` is the script message
+// `messages` + one of signed_out, stale, outage, status, timeout, offline (default
+// prefix "outbox.").
 (function () {
   "use strict";
 
@@ -37,6 +40,12 @@
     var failures = 0;
     var retryTimer = null;
     var problem = "";
+    var retryAt = 0;
+    var prefix = options.messages || "outbox.";
+
+    function say(why, values) {
+      return window.passlineText(prefix + why, values);
+    }
 
     function load() {
       try {
@@ -59,7 +68,8 @@
       options.onChange(items.slice(), {
         offline: !navigator.onLine,
         sending: sending,
-        problem: problem
+        problem: problem,
+        retryAt: retryAt
       });
     }
 
@@ -67,6 +77,7 @@
       failures += 1;
       problem = why;
       var delay = Math.min(MAX_DELAY_MS, 1000 * Math.pow(2, Math.min(failures, 5)));
+      retryAt = Date.now() + delay;
       clearTimeout(retryTimer);
       retryTimer = setTimeout(pump, delay);
       changed();
@@ -82,7 +93,9 @@
       var body = new FormData();
       body.append("csrf_token", options.csrf());
       Object.keys(item.fields).forEach(function (name) {
-        body.append(name, item.fields[name]);
+        [].concat(item.fields[name]).forEach(function (value) {  // a list: a repeated field
+          body.append(name, value);
+        });
       });
       body.append("key", item.key);
       body.append("at", String(item.at));
@@ -92,6 +105,10 @@
           controller.abort();
         }
       }, TIMEOUT_MS);
+      var headers = { "X-CSRFToken": options.csrf() };
+      Object.keys(options.headers || {}).forEach(function (name) {
+        headers[name] = options.headers[name];
+      });
       sending = true;
       item.tries = (item.tries || 0) + 1;
       save();
@@ -101,29 +118,34 @@
         body: body,
         credentials: "same-origin",
         cache: "no-store",
-        headers: { "X-CSRFToken": options.csrf() },
+        headers: headers,
         signal: controller ? controller.signal : undefined
       })
         .then(function (response) {
           return response.text().then(function (text) {
-            return { status: response.status, text: text };
+            var refusal = response.headers.get("X-Passline-Refusal");
+            return { status: response.status, text: text, expired: refusal === "form-expired" };
           });
         })
         .then(function (answer) {
           clearTimeout(timer);
           sending = false;
-          var expired = answer.status === 400 && answer.text.indexOf("form has expired") !== -1;
+          // The CSRF refusal (shared/errorpages.py), in whatever language the page is in.
+          var expired = answer.status === 400 && answer.expired;
           if (answer.status === 401) {
-            retryLater("signed out: sign in again, the marks are kept");
+            retryLater(say("signed_out"));
           } else if (expired) {
-            retryLater("this page is out of date: reload it, the marks are kept");
+            retryLater(say("stale"));
+          } else if (answer.status === 503) {
+            retryLater(say("outage"));
           } else if (answer.status >= 500 || RETRY.indexOf(answer.status) !== -1) {
-            retryLater("the server answered " + answer.status);
+            retryLater(say("status", {status: answer.status}));
           } else {
             items = items.filter(function (i) { return i.key !== item.key; });
             save();
             failures = 0;
             problem = "";
+            retryAt = 0;
             options.onAnswer(item, answer.status, answer.text);
             pump();
           }
@@ -131,7 +153,7 @@
         .catch(function () {
           clearTimeout(timer);
           sending = false;
-          retryLater(navigator.onLine ? "no answer in time" : "offline");
+          retryLater(say(navigator.onLine ? "timeout" : "offline"));
         });
     }
 
@@ -168,6 +190,7 @@
       retryNow: function () {
         failures = 0;
         problem = "";
+        retryAt = 0;
         pump();
       }
     };

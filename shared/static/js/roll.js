@@ -12,7 +12,21 @@
   var box = document.getElementById("outbox-box");
   var list = document.getElementById("outbox-list");
   var errors = document.getElementById("roll-errors");
-  var LABELS = { present: "Present", missing: "Missing", injured: "Injured", with_staff: "With staff" };
+  // Words in the page's language (passlineText: the catalog in <body data-messages>).
+  var say = window.passlineText;
+  // A count's words: "<key>.one" for 1, "<key>.other" for any other count (English and
+  // Spanish say plurals so; the server gives both forms of its catalog).
+  function sayCount(key, count, values) {
+    var all = {count: count};
+    Object.keys(values || {}).forEach(function (name) { all[name] = values[name]; });
+    return say(key + (count === 1 ? ".one" : ".other"), all);
+  }
+  var LABELS = {
+    present: say("roll.present"),
+    missing: say("roll.missing"),
+    injured: say("roll.injured"),
+    with_staff: say("roll.with_staff")
+  };
 
   function csrf() {
     var field = form.querySelector("[name=csrf_token]");
@@ -55,7 +69,7 @@
         p.innerHTML = text; // the server's escaped error partial
         var note = document.createElement("p");
         note.className = "flash flash-error";
-        note.textContent = item.label + ": " + (p.textContent || "refused").trim();
+        note.textContent = item.label + ": " + (p.textContent || say("roll.refused")).trim();
         errors.insertBefore(note, errors.firstChild);
       }
       refreshList();
@@ -66,27 +80,26 @@
       list.textContent = "";
       items.forEach(function (item) {
         var li = document.createElement("li");
-        li.textContent = item.label + (item.tries ? " (" + item.tries + " tries)" : "");
+        li.textContent = item.tries ? sayCount("roll.item_tries", item.tries, {label: item.label}) : item.label;
         list.appendChild(li);
       });
       mine.forEach(function (item) {
         show(item.fields.student_id, item.fields.status, item.fields.with_staff, true);
       });
-      var text = "";
+      var said = "";
       var kind = "";
       if (state.offline) {
         kind = "offline";
-        text = "Offline. " + items.length + (items.length === 1 ? " mark is" : " marks are") +
-          " kept on this phone and sent when the network is back.";
+        said = sayCount("roll.offline", items.length);
       } else if (items.length && state.problem) {
         kind = "failed";
-        text = items.length + (items.length === 1 ? " mark" : " marks") + " not sent yet (" + state.problem + "). Trying again.";
+        said = sayCount("roll.failed", items.length, {problem: state.problem});
       } else if (items.length) {
         kind = "pending";
-        text = "Sending " + items.length + (items.length === 1 ? " mark…" : " marks…");
+        said = sayCount("roll.sending", items.length);
       }
-      banner.hidden = !text;
-      banner.textContent = text;
+      banner.hidden = !said;
+      banner.textContent = said;
       banner.className = "outbox-banner" + (kind ? " outbox-banner-" + kind : "");
     }
   });
