@@ -289,6 +289,9 @@ class Sender:
     def __init__(self, app: Flask, deliver: Callable[[Flask], int] = deliver_due):
         self.app, self.deliver = app, deliver
         self._wake, self._stop = threading.Event(), threading.Event()
+        #: Set while the thread has nothing in hand: no delivery running, none asked for.
+        self._idle = threading.Event()
+        self._idle.set()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -299,7 +302,13 @@ class Sender:
                 self._stop.clear()
                 self._thread = threading.Thread(target=self._run, name="passline-mail", daemon=True)
                 self._thread.start()
-        self._wake.set()
+            self._idle.clear()
+            self._wake.set()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every delivery asked for so far has recorded its outcome (a sent
+        mail is marked sent only after the SMTP server took it); False on a timeout."""
+        return self._idle.wait(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         """End the thread (tests; the process's end ends it anyway)."""
@@ -308,6 +317,7 @@ class Sender:
         if self._thread is not None:
             self._thread.join(timeout)
         self._thread = None
+        self._idle.set()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -323,6 +333,9 @@ class Sender:
                     log.exception("mail delivery failed")
                 finally:
                     db.session.remove()
+            with self._lock:
+                if not self._wake.is_set():
+                    self._idle.set()
 
 
 def sender(app: Flask | None = None) -> Sender:

@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -56,6 +57,10 @@ class OwnSMTP:
     #: `implicit_tls` the connection is TLS from the start.
     tls: tuple[str, str] | None = None
     implicit_tls: bool = False
+    #: Called once the messages have arrived, before `wait_for` returns them: the app's
+    #: mail sender records each one as sent just after the server took it, and a test that
+    #: writes to SQLite next must not race that write.
+    settle: Callable[[], object] | None = None
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
         ok = (
@@ -95,8 +100,11 @@ class OwnSMTP:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
-                if len(self.messages) >= count:
-                    return list(self.messages)
+                arrived = list(self.messages) if len(self.messages) >= count else None
+            if arrived is not None:
+                if self.settle is not None:
+                    self.settle()
+                return arrived
             time.sleep(0.05)
         raise AssertionError(f"{count} message(s) expected, {len(self.messages)} arrived")
 

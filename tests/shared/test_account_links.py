@@ -52,6 +52,8 @@ def _configure(app, smtp: OwnSMTP | None, **more):
     }
     saved = {key: app.config.get(key) for key in settings}
     app.config.update(settings)
+    if smtp is not None:
+        smtp.settle = mail.sender(app).wait_idle
     return saved
 
 
@@ -547,3 +549,23 @@ def test_a_reset_mail_follows_the_school_language_when_the_person_chose_none(
     (message,) = mail_on.wait_for(1)
     assert message["Subject"] == "Restablezca su contraseña de passline"
     assert "dentro de 1 hora" in message.get_content()
+
+
+def test_the_sender_is_idle_only_once_every_delivery_asked_for_has_ended(app):
+    """Tests wait for it before they write to SQLite (tests/smtp_server.py's `settle`): the
+    sender marks a mail sent just after the SMTP server took it."""
+    delivering, release = threading.Event(), threading.Event()
+
+    def deliver(_app):
+        delivering.set()
+        release.wait(10)
+        return 1
+
+    sender = mail.Sender(app, deliver)
+    assert sender.wait_idle(0)  # nothing asked for yet
+    sender.wake()
+    assert delivering.wait(10) and not sender.wait_idle(0.2)  # mid-delivery
+    sender.wake()  # asked again meanwhile: still busy after the first delivery ends
+    release.set()
+    assert sender.wait_idle(10)
+    sender.stop()

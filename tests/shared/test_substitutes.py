@@ -350,6 +350,7 @@ def mail_on(app):
     }
     saved = {key: app.config.get(key) for key in settings}
     app.config.update(settings)
+    server.settle = mail.sender(app).wait_idle
     yield server
     mail.sender(app).stop()
     app.config.update(saved)
