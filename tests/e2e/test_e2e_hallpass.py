@@ -336,3 +336,51 @@ def test_the_camera_opens_again_by_itself_when_its_video_dies(open_page, site):
         timeout=45_000,
     ).json_value()
     assert seen == [site.facts["tags"][1]["token"], "2"]
+
+
+SLOW_STARTING_CAMERA = """
+(() => {
+  // The camera's picture reaches the video 6 s after it is given to it.
+  const source = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "srcObject");
+  Object.defineProperty(HTMLMediaElement.prototype, "srcObject", {
+    get() { return source.get.call(this); },
+    set(stream) {
+      this.wantedStream = stream;
+      if (stream === null) {
+        source.set.call(this, null);
+      } else {
+        setTimeout(() => this.wantedStream === stream && source.set.call(this, stream), 6000);
+      }
+    },
+  });
+  const media = navigator.mediaDevices;
+  const open = media.getUserMedia.bind(media);
+  let opened = 0;
+  media.getUserMedia = async (constraints) => {
+    opened += 1;
+    sessionStorage.setItem("cameras-opened", String(opened));
+    return open(constraints);
+  };
+  document.addEventListener("scanner:result", (event) => {
+    sessionStorage.setItem("scanned", event.detail.text);
+  });
+  document.addEventListener("submit", (event) => event.preventDefault(), true);
+})();
+"""
+
+
+def test_a_camera_slower_to_start_than_the_watchdog_is_given_longer_each_time(open_page, site):
+    """Every video here takes 6 s to start, longer than the 5 s the watchdog first allows: it
+    opens the camera again with twice the time, so a slow phone reads the tag in the end."""
+    teacher = teacher_tablet(open_page)
+    kiosk = open_page("tablet")
+    pair(teacher, kiosk, "Hall pass kiosk (room)", "Room 101 slow kiosk", room=site.room)
+    kiosk.add_init_script(SLOW_STARTING_CAMERA)
+    kiosk.get_by_role("link", name="Open the hall pass kiosk").click()
+    kiosk.get_by_role("button", name="Scan with camera").click()
+    seen = kiosk.wait_for_function(
+        "() => sessionStorage.getItem('scanned')"
+        " && [sessionStorage.getItem('scanned'), sessionStorage.getItem('cameras-opened')]",
+        timeout=60_000,
+    ).json_value()
+    assert seen[0] == site.facts["tags"][1]["token"] and int(seen[1]) >= 2

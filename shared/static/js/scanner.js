@@ -15,6 +15,10 @@
   // the reader for this long, is opened again: a phone under load, or one whose camera was
   // taken by another app, can fail to start or stall the video without telling anyone.
   var STALL_MS = 5000;
+  // Each time the camera is opened again without a frame ever reaching the reader, it is
+  // given twice as long (up to this): a device too slow to start it within STALL_MS must
+  // not be cut off at the same point forever.
+  var STALL_MAX_MS = 60000;
 
   // What ZXing reports for a frame without a readable code: keep scanning.
   function isNoCodeYet(error) {
@@ -59,6 +63,7 @@
     this.lastFrameAt = 0;
     this.lastMovedAt = 0;
     this.lastVideoTime = -1;
+    this.stallMs = STALL_MS;
   }
 
   Scanner.prototype.say = function (text) {
@@ -109,7 +114,12 @@
       return track.readyState === "ended";
     });
     var lastSign = Math.min(this.lastFrameAt, Math.max(this.lastMovedAt, this.grantedAt));
-    if (ended || now - lastSign > STALL_MS) {
+    if (ended) {
+      this.open();
+    } else if (now - lastSign > this.stallMs) {
+      if (this.lastFrameAt === this.grantedAt) {
+        this.stallMs = Math.min(this.stallMs * 2, STALL_MAX_MS); // it never started
+      }
       this.open();
     }
   };
@@ -129,6 +139,7 @@
         return;
       }
       self.lastFrameAt = Date.now();
+      self.stallMs = STALL_MS;
       if (result) {
         self.found(result.getText());
       } else if (error && !isNoCodeYet(error)) {
@@ -151,9 +162,10 @@
         }
         self.grantedAt = Date.now();
         self.lastFrameAt = self.grantedAt;
-        return reader.decodeFromStream(stream, self.video, onDecode);
-      })
-      .catch(function () {
+        // A video that fails to start is the watchdog's to open again, not a refusal.
+        reader.decodeFromStream(stream, self.video, onDecode).catch(function () {});
+      }, function () {
+        // No camera, or no permission for one: say so and stop.
         if (self.reader === reader) {
           self.stop();
           self.say(window.passlineText("scanner.failed"));
