@@ -154,21 +154,26 @@ RECENT_SECONDS = 0.25
 _recent: dict[int, tuple[dict[str, int], float]] = {}
 
 
-def school_versions(school_id: int, topic: str, shown: int | None) -> dict[str, int]:
+def school_versions(
+    school_id: int, topic: str, shown: int | None, announced: int | None = None
+) -> dict[str, int]:
     """Every topic's version at the school, read at most every RECENT_SECONDS per process,
     in the request's transaction.
 
-    A screen that already shows a newer version than the one remembered (it was
-    answered by another process) always gets a fresh read, so no screen goes back.
+    A screen that already shows, or was told by its stream of (`announced`), a newer
+    version than the one remembered (another process made or answered it) always gets a
+    fresh read: no screen goes back, and a refresh the stream asked for is never
+    answered "unchanged" from versions read just before the change.
     Who may see the region was decided from the database already: these versions only
     say whether it changed.
     """
     now = time.monotonic()
     remembered = _recent.get(school_id)
+    newest_known = max(shown or 0, announced or 0)
     if (
         remembered is not None
         and now - remembered[1] < RECENT_SECONDS
-        and (shown is None or shown <= remembered[0].get(topic, 0))
+        and newest_known <= remembered[0].get(topic, 0)
     ):
         return remembered[0]
     rows = db.session.connection().execute(_VERSIONS_OF, {"school_id": school_id})
@@ -201,7 +206,7 @@ def poll(
     school instead of once per screen.
     """
     shown = shown_version(request.environ.get("QUERY_STRING", ""))
-    versions = school_versions(school_id, topic, shown)
+    versions = school_versions(school_id, topic, shown, announced_version(request.environ))
     _offer_admission(school_id, topic, share)
     if shown == versions.get(topic, 0):
         return Response(status=204)
@@ -255,6 +260,17 @@ def shown_version(query_string: str) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+#: The request header with the newest version of the region's topic that the page's live
+#: stream announced (shared/static/js/live.js).
+ANNOUNCED_HEADER = "X-Live-Announced"
+
+
+def announced_version(environ: dict) -> int | None:
+    """The version a region's stream announced, if its request says one (a number)."""
+    value = environ.get("HTTP_X_LIVE_ANNOUNCED", "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def clear_shared() -> None:

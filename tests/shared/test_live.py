@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from flask import request_started
+from sqlalchemy import update
 
 from shared import live, poll_shortcut
 from shared.access import DEVICE_COOKIE, secret_digest
@@ -169,6 +170,32 @@ def test_polls_of_one_school_share_a_version_read_for_a_moment(app, db, school):
     db.session.commit()
     with app.test_request_context("/?v=1"):
         assert live.poll(school_id, "hallway", lambda v: f"v{v}") == "v2"
+
+
+def test_a_refresh_the_stream_asked_for_reads_the_versions_afresh(app, db, school):
+    """Another process changed the region and its stream told the screen: the versions this
+    process remembers from a moment before must not answer that refresh "unchanged"."""
+    school_id = school.id
+    live.bump(school_id, "hallway")
+    db.session.commit()
+    with db.engine.begin() as other_process:  # its bump, which this process never saw
+        other_process.execute(
+            update(LiveVersion)
+            .where(LiveVersion.school_id == school_id, LiveVersion.topic == "hallway")
+            .values(version=2)
+        )
+    # What this process read a moment ago (the test sets the moment: a slow machine must
+    # not let the quarter second pass before the polls).
+    live._recent[school_id] = ({"hallway": 1}, time.monotonic())
+    with app.test_request_context("/?v=1"):  # a timed poll may wait a quarter second
+        assert live.poll(school_id, "hallway", lambda v: f"v{v}").status_code == 204
+    live._recent[school_id] = ({"hallway": 1}, time.monotonic())
+    announced = {live.ANNOUNCED_HEADER: "2"}
+    with app.test_request_context("/?v=1", headers=announced):
+        assert live.poll(school_id, "hallway", lambda v: f"v{v}") == "v2"
+    for nonsense in ("", "-3", "two", "9" * 40):  # ignored, never an error
+        with app.test_request_context("/?v=2", headers={live.ANNOUNCED_HEADER: nonsense}):
+            assert live.poll(school_id, "hallway", str).status_code == 204
 
 
 # The shortcut for unchanged polls (poll_shortcut.unchanged_poll)

@@ -139,11 +139,20 @@
       window.htmx.trigger(el, "live:refresh");
     });
   });
-  // A refresh the stream asked for can be answered "unchanged" (204) by a server process
-  // that read the versions a moment before the change was committed (each process reads
-  // them at most every quarter second). The region is then still behind, and with the
-  // stream open its next timed poll is FALLBACK_MS away: it asks again shortly, a few
-  // times at most (a swap starts the count again).
+  // Each fetch of a region says the newest version its stream announced, so the server
+  // reads the versions afresh instead of answering from those it read a moment before
+  // the change (each process remembers them for a quarter second; shared/live.py).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var el = event.target;
+    if (!el || !el.hasAttribute || !el.hasAttribute("data-live-topic")) return;
+    var topic = el.getAttribute("data-live-topic");
+    if (topic in latest) event.detail.headers["X-Live-Announced"] = String(latest[topic]);
+  });
+  // A refresh the stream asked for can still be answered "unchanged" (204) by a server
+  // that has not seen the change yet (a stream fed by the SQLite poll of another
+  // process). The region is then still behind, and with the stream open its next timed
+  // poll is FALLBACK_MS away: it asks again shortly, a few times at most (a swap starts
+  // the count again).
   document.addEventListener("htmx:afterRequest", function (event) {
     var el = event.target;
     if (!el || !el.hasAttribute || !el.hasAttribute("data-live-topic")) return;
