@@ -204,3 +204,28 @@ def pushes(page: Page) -> int:
     """How many region refreshes the page's live push stream asked for so far: each one
     announced a version newer than the region showed, before any poll had shown it."""
     return int(page.evaluate("document.documentElement.getAttribute('data-live-pushes') || 0"))
+
+
+def scanned_by_camera(page: Page, timeout: float) -> list:
+    """[the text the camera scanner read, how many cameras it opened], as the pages' init
+    scripts keep them in sessionStorage; on a timeout, the camera's state says why."""
+    try:
+        return page.wait_for_function(
+            "() => sessionStorage.getItem('scanned')"
+            " && [sessionStorage.getItem('scanned'), sessionStorage.getItem('cameras-opened')]",
+            timeout=timeout,
+        ).json_value()
+    except PlaywrightError as error:
+        raise AssertionError(f"{error}\ncamera: {page.evaluate(_CAMERA_STATE)}") from None
+
+
+_CAMERA_STATE = """() => {
+  const video = document.querySelector("video.scanner-video");
+  const tracks = video && video.srcObject ? video.srcObject.getVideoTracks() : [];
+  return {
+    video: video && {readyState: video.readyState, paused: video.paused, time: video.currentTime},
+    tracks: tracks.map((track) => track.readyState),
+    opened: sessionStorage.getItem("cameras-opened"),
+    status: (document.querySelector(".scanner-status") || {}).textContent,
+  };
+}"""

@@ -17,6 +17,7 @@ from tests.e2e.helpers import (
     check_accessibility,
     pair,
     read_qr,
+    scanned_by_camera,
     screenshot,
     sign_in,
 )
@@ -330,11 +331,7 @@ def test_the_camera_opens_again_by_itself_when_its_video_dies(open_page, site):
     kiosk.get_by_role("button", name="Scan with camera").click()
     expect(kiosk.locator("video.scanner-video")).to_be_visible()
     # The fake camera shows the second demo hang tag: what matters is that it is read.
-    seen = kiosk.wait_for_function(
-        "() => sessionStorage.getItem('scanned')"
-        " && [sessionStorage.getItem('scanned'), sessionStorage.getItem('cameras-opened')]",
-        timeout=45_000,
-    ).json_value()
+    seen = scanned_by_camera(kiosk, timeout=45_000)
     assert seen == [site.facts["tags"][1]["token"], "2"]
 
 
@@ -378,9 +375,5 @@ def test_a_camera_slower_to_start_than_the_watchdog_is_given_longer_each_time(op
     kiosk.add_init_script(SLOW_STARTING_CAMERA)
     kiosk.get_by_role("link", name="Open the hall pass kiosk").click()
     kiosk.get_by_role("button", name="Scan with camera").click()
-    seen = kiosk.wait_for_function(
-        "() => sessionStorage.getItem('scanned')"
-        " && [sessionStorage.getItem('scanned'), sessionStorage.getItem('cameras-opened')]",
-        timeout=60_000,
-    ).json_value()
+    seen = scanned_by_camera(kiosk, timeout=60_000)
     assert seen[0] == site.facts["tags"][1]["token"] and int(seen[1]) >= 2

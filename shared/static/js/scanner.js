@@ -15,9 +15,9 @@
   // the reader for this long, is opened again: a phone under load, or one whose camera was
   // taken by another app, can fail to start or stall the video without telling anyone.
   var STALL_MS = 5000;
-  // Each time the camera is opened again without a frame ever reaching the reader, it is
-  // given twice as long (up to this): a device too slow to start it within STALL_MS must
-  // not be cut off at the same point forever.
+  // Each time a stalled camera is opened again it is given twice as long (up to this,
+  // and back to STALL_MS once a code is read): a device too slow or too busy to start
+  // the camera within STALL_MS must not be cut off at the same point forever.
   var STALL_MAX_MS = 60000;
 
   // What ZXing reports for a frame without a readable code: keep scanning.
@@ -117,9 +117,7 @@
     if (ended) {
       this.open();
     } else if (now - lastSign > this.stallMs) {
-      if (this.lastFrameAt === this.grantedAt) {
-        this.stallMs = Math.min(this.stallMs * 2, STALL_MAX_MS); // it never started
-      }
+      this.stallMs = Math.min(this.stallMs * 2, STALL_MAX_MS);
       this.open();
     }
   };
@@ -139,7 +137,6 @@
         return;
       }
       self.lastFrameAt = Date.now();
-      self.stallMs = STALL_MS;
       if (result) {
         self.found(result.getText());
       } else if (error && !isNoCodeYet(error)) {
@@ -180,6 +177,7 @@
     }
     this.lastText = text;
     this.lastAt = now;
+    this.stallMs = STALL_MS;
     if (!this.continuous) {
       this.stop();
     }
