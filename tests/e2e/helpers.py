@@ -216,10 +216,11 @@ def scanned_by_camera(page: Page, timeout: float) -> list:
             timeout=timeout,
         ).json_value()
     except PlaywrightError as error:
-        raise AssertionError(f"{error}\ncamera: {page.evaluate(_CAMERA_STATE)}") from None
+        raise AssertionError(f"{error}\ncamera: {page.evaluate(CAMERA_STATE)}") from None
 
 
-_CAMERA_STATE = """() => {
+#: What the page's camera scanner is doing: its video, the camera's tracks, what it says.
+CAMERA_STATE = """() => {
   const video = document.querySelector("video.scanner-video");
   const tracks = video && video.srcObject ? video.srcObject.getVideoTracks() : [];
   return {

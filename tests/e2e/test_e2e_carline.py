@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect
 
 from shared.demo import SCHOOL_TIMEZONE
 from tests.e2e.helpers import (
+    CAMERA_STATE,
     check_accessibility,
     pair,
     pushes,
@@ -29,17 +30,10 @@ from tests.e2e.helpers import (
 )
 
 #: What the curb page's camera and outbox are doing, for the message of a failed scan.
-CAMERA_STATE = """() => {
-  const video = document.querySelector("video.scanner-video");
-  const tracks = video && video.srcObject ? video.srcObject.getVideoTracks() : [];
-  return {
-    video: video && {readyState: video.readyState, paused: video.paused, time: video.currentTime},
-    tracks: tracks.map((track) => track.readyState),
-    status: (document.querySelector(".scanner-status") || {}).textContent,
-    outbox: localStorage.getItem("passline.curb.outbox"),
-    banner: document.getElementById("curb-banner").textContent,
-  };
-}"""
+CURB_STATE = """() => ({
+  outbox: localStorage.getItem("passline.curb.outbox"),
+  banner: document.getElementById("curb-banner").textContent,
+})"""
 
 
 def keypad(curb: Page, number: int) -> None:
@@ -159,7 +153,8 @@ def test_a_full_dismissal_on_every_screen(open_page, site):
         expect(answer).to_contain_text(f"Tag {scanned['number']}", timeout=45_000)
     except AssertionError as error:
         raise AssertionError(
-            f"{error}\ncamera: {curb.evaluate(CAMERA_STATE)}\nconsole: {curb_console[-20:]}"
+            f"{error}\ncamera: {curb.evaluate(CAMERA_STATE)}\ncurb: {curb.evaluate(CURB_STATE)}"
+            f"\nconsole: {curb_console[-20:]}"
         ) from None
     expect(answer).to_contain_text(scanned["student"]["name"])
     curb.get_by_role("button", name="Stop camera").click()

@@ -297,11 +297,12 @@ def test_the_whole_class_and_every_destination_fit_the_tablet_without_scrolling(
     screenshot(page, "teacher-tablet-class-of-30")
 
 
-#: Before the page's scripts: the camera's first stream dies at once (a phone whose camera
-#: is taken by another app, or that fails to start the video under load); what the scanner
-#: reads is kept, and the form it submits stays on the page (the test is of the scanner).
-DYING_FIRST_CAMERA = """
+#: Before the page's scripts: each camera opened is counted, what the scanner reads is
+#: kept, and the form it submits stays on the page (the tests are of the scanner). SETUP
+#: runs first; ON_OPEN runs with each `stream` the camera gives and its number `opened`.
+CAMERA_SCRIPT = """
 (() => {
+  SETUP
   const media = navigator.mediaDevices;
   const open = media.getUserMedia.bind(media);
   let opened = 0;
@@ -309,9 +310,7 @@ DYING_FIRST_CAMERA = """
     const stream = await open(constraints);
     opened += 1;
     sessionStorage.setItem("cameras-opened", String(opened));
-    if (opened === 1) {
-      stream.getTracks().forEach((track) => track.stop());
-    }
+    ON_OPEN
     return stream;
   };
   document.addEventListener("scanner:result", (event) => {
@@ -322,22 +321,40 @@ DYING_FIRST_CAMERA = """
 """
 
 
-def test_the_camera_opens_again_by_itself_when_its_video_dies(open_page, site):
+def camera_script(setup: str = "", on_open: str = "") -> str:
+    return CAMERA_SCRIPT.replace("SETUP", setup).replace("ON_OPEN", on_open)
+
+
+def kiosk_scanning(open_page, site, script: str, label: str) -> Page:
+    """A room kiosk, newly paired, whose camera scanner is on, with `script` before it."""
     teacher = teacher_tablet(open_page)
     kiosk = open_page("tablet")
-    pair(teacher, kiosk, "Hall pass kiosk (room)", "Room 101 camera kiosk", room=site.room)
-    kiosk.add_init_script(DYING_FIRST_CAMERA)
+    pair(teacher, kiosk, "Hall pass kiosk (room)", label, room=site.room)
+    kiosk.add_init_script(script)
     kiosk.get_by_role("link", name="Open the hall pass kiosk").click()
     kiosk.get_by_role("button", name="Scan with camera").click()
+    return kiosk
+
+
+#: The camera's first stream dies at once (a phone whose camera is taken by another app,
+#: or that fails to start the video under load).
+DYING_FIRST_CAMERA = camera_script(
+    on_open="if (opened === 1) stream.getTracks().forEach((track) => track.stop());"
+)
+
+
+def test_the_camera_opens_again_by_itself_when_its_video_dies(open_page, site):
+    kiosk = kiosk_scanning(open_page, site, DYING_FIRST_CAMERA, "Room 101 camera kiosk")
     expect(kiosk.locator("video.scanner-video")).to_be_visible()
     # The fake camera shows the second demo hang tag: what matters is that it is read.
     seen = scanned_by_camera(kiosk, timeout=45_000)
     assert seen == [site.facts["tags"][1]["token"], "2"]
 
 
-SLOW_STARTING_CAMERA = """
-(() => {
-  // The camera's picture reaches the video 6 s after it is given to it.
+#: The camera's picture reaches the video 6 s after it is given to it (a stream given
+#: meanwhile replaces it; taking it away is at once).
+SLOW_STARTING_CAMERA = camera_script(
+    setup="""
   const source = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "srcObject");
   Object.defineProperty(HTMLMediaElement.prototype, "srcObject", {
     get() { return source.get.call(this); },
@@ -349,31 +366,13 @@ SLOW_STARTING_CAMERA = """
         setTimeout(() => this.wantedStream === stream && source.set.call(this, stream), 6000);
       }
     },
-  });
-  const media = navigator.mediaDevices;
-  const open = media.getUserMedia.bind(media);
-  let opened = 0;
-  media.getUserMedia = async (constraints) => {
-    opened += 1;
-    sessionStorage.setItem("cameras-opened", String(opened));
-    return open(constraints);
-  };
-  document.addEventListener("scanner:result", (event) => {
-    sessionStorage.setItem("scanned", event.detail.text);
-  });
-  document.addEventListener("submit", (event) => event.preventDefault(), true);
-})();
-"""
+  });"""
+)
 
 
 def test_a_camera_slower_to_start_than_the_watchdog_is_given_longer_each_time(open_page, site):
     """Every video here takes 6 s to start, longer than the 5 s the watchdog first allows: it
     opens the camera again with twice the time, so a slow phone reads the tag in the end."""
-    teacher = teacher_tablet(open_page)
-    kiosk = open_page("tablet")
-    pair(teacher, kiosk, "Hall pass kiosk (room)", "Room 101 slow kiosk", room=site.room)
-    kiosk.add_init_script(SLOW_STARTING_CAMERA)
-    kiosk.get_by_role("link", name="Open the hall pass kiosk").click()
-    kiosk.get_by_role("button", name="Scan with camera").click()
+    kiosk = kiosk_scanning(open_page, site, SLOW_STARTING_CAMERA, "Room 101 slow kiosk")
     seen = scanned_by_camera(kiosk, timeout=60_000)
     assert seen[0] == site.facts["tags"][1]["token"] and int(seen[1]) >= 2
