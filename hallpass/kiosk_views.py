@@ -203,6 +203,7 @@ def _render_request_status(pass_request: PassRequest, version: int) -> str:
         pass_request=pass_request,
         rank=wait_line.line_rank(pass_request),
         version=version,
+        live_topic=_room_topic(),
         return_after=KIOSK_ANSWER_SHOWN_SECONDS if answered else KIOSK_ANSWER_WAIT_SECONDS,
         **(_started(hall_pass) if hall_pass is not None else {}),
     )

@@ -18,8 +18,9 @@ from shared.models import DEVICE_KINDS, ROLES
 
 bp = Blueprint("live", __name__)
 
-#: A topic name: letters and underscores, maybe a record id ("room:12").
-_TOPIC = re.compile(r"[a-z_]{1,40}(?::\d{1,12})?")
+#: A topic name: letters and underscores, maybe a kind of record and its id ("room:12",
+#: "tardies:class:3").
+_TOPIC = re.compile(r"[a-z_]{1,40}(?::[a-z_]{1,40})?(?::\d{1,12})?")
 #: A page has a handful of live regions.
 MAX_TOPICS = 16
 

@@ -200,9 +200,12 @@ def stream_open(page: Page) -> None:
     expect(page.locator("html")).to_have_attribute("data-live-stream", "open")
 
 
-def pushes(page: Page) -> int:
-    """How many region refreshes the page's live push stream asked for so far: each one
-    announced a version newer than the region showed, before any poll had shown it."""
+def pushes(page: Page, region: str | None = None) -> int:
+    """How many region refreshes the page's live push stream asked for so far (of the
+    region with this id, or of all): each one announced a version newer than the region
+    showed, before any poll had shown it."""
+    if region is not None:
+        return int(page.evaluate("(id) => (window.passlineLivePushes || {})[id] || 0", region))
     return int(page.evaluate("document.documentElement.getAttribute('data-live-pushes') || 0"))
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import check_accessibility, sign_in
+from tests.e2e.helpers import check_accessibility, pushes, sign_in, stream_open
 from tests.e2e.test_e2e_hallpass import pass_row, teacher_tablet
 
 #: The demo school's time zone (shared/demo.py).
@@ -26,6 +26,9 @@ def test_a_counselor_schedules_and_the_tablet_releases_it_at_the_time(open_page,
     counselor = sign_in(open_page("desktop"), "counselor")
     counselor.goto("/hallpass/appointments")
     expect(counselor.get_by_role("heading", name="Schedule an appointment")).to_be_visible()
+    for page in (teacher, counselor):  # both lists update by push (polling: the fallback)
+        stream_open(page)
+    on_tablet = pushes(teacher, "room-appointments")
     at = datetime.now(ZONE) + timedelta(minutes=3)
     counselor.get_by_label("Student (name or student number)").fill(student["number"])
     counselor.get_by_label("Destination").select_option(label="Counselor")
@@ -42,6 +45,8 @@ def test_a_counselor_schedules_and_the_tablet_releases_it_at_the_time(open_page,
         re.compile(rf"Counselor at .+ for {re.escape(student['short'])}")
     )
     expect(coming).to_contain_text("due now")
+    assert pushes(teacher, "room-appointments") > on_tablet
+    on_list = pushes(counselor, "appointments-today")
     check_accessibility(teacher, "tablet with an appointment")
     coming.get_by_role("button", name="Release").click()
     expect(coming).to_have_count(0)
@@ -50,5 +55,6 @@ def test_a_counselor_schedules_and_the_tablet_releases_it_at_the_time(open_page,
     expect(row).to_contain_text("appointment")
     # The counselor's list follows without a reload.
     expect(mine).to_contain_text("released")
+    assert pushes(counselor, "appointments-today") > on_list
     row.get_by_role("button", name="Back").click()
     expect(row).to_have_count(0)

@@ -10,7 +10,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import check_accessibility, screenshot, sign_in
+from tests.e2e.helpers import check_accessibility, pushes, screenshot, sign_in, stream_open
 
 
 def end_drill(office: Page) -> None:
@@ -35,6 +35,8 @@ def test_roll_on_a_phone_that_goes_offline_loses_nothing(open_page):
         expect(board.get_by_role("heading", name=re.compile("^Drill: Evacuation"))).to_be_visible()
         expect(office.locator(".emergency-banner")).to_contain_text("DRILL · Evacuation")
         check_accessibility(office, "command view")
+        stream_open(office)  # the board updates by push (polling is the fallback)
+        on_board = pushes(office, "command-board")
 
         phone = sign_in(open_page("phone"), "teacher")
         expect(phone.locator(".emergency-banner")).to_contain_text("Riverside Park")
@@ -70,6 +72,7 @@ def test_roll_on_a_phone_that_goes_offline_loses_nothing(open_page):
         # The command view shows the missing student first, without a reload.
         expect(board.locator(".board-missing")).to_contain_text(names[1])
         expect(board.locator(".board-missing h2")).to_have_text("Missing: 1")
+        assert pushes(office, "command-board") > on_board
         screenshot(office, "emergency-command")
 
         phone.reload()

@@ -12,7 +12,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import check_accessibility, pair, screenshot, sign_in
+from tests.e2e.helpers import check_accessibility, pair, pushes, screenshot, sign_in, stream_open
 
 KIOSK_LABEL = "Scan your student ID, or type your number"
 
@@ -22,6 +22,8 @@ def test_a_late_arrival_at_the_office_kiosk_appears_on_the_teachers_tablet(open_
     teacher.goto("/hallpass/")
     tardies = teacher.locator("#class-tardies")
     expect(tardies).to_contain_text("No late arrivals in this class today.")
+    stream_open(teacher)  # the tablet's list updates by push (polling: the fallback)
+    on_tablet = pushes(teacher, "class-tardies")
     admin = sign_in(open_page("desktop"), "admin")
     kiosk = open_page("tablet")
     pair(admin, kiosk, "Hall pass kiosk (room)", "Office kiosk", room="Main office")
@@ -44,6 +46,7 @@ def test_a_late_arrival_at_the_office_kiosk_appears_on_the_teachers_tablet(open_
     # The teacher's tablet, without a reload.
     row = tardies.locator(".tardy-row", has_text=student["name"])
     expect(row).to_contain_text(re.compile(r"arrived late \d{1,2}:\d\d\s?[AP]M \(office\)"))
+    assert pushes(teacher, "class-tardies") > on_tablet
     # The same student again at the kiosk: the first record, nothing new.
     kiosk.get_by_role("link", name="Done").click()
     kiosk.get_by_label(KIOSK_LABEL).fill(student["number"])

@@ -182,8 +182,17 @@ def test_signing_out_ends_the_staff_members_stream(app, db, school, make_user, l
 def test_a_stream_names_only_valid_topics(app, db, school):
     _device, tv = _screen(app, db, school)
     too_many = ",".join(f"t{n}" for n in "abcdefghijklmnopq")
-    for topics in ("", "access", "Dismissal", "dismissal;drop", too_many):
+    for topics in ("", "access", "Dismissal", "dismissal;drop", too_many, "a:b:c:4", "room:x:"):
         assert tv.get(f"/live/stream?topics={topics}").status_code == 400, topics
+
+
+def test_a_stream_may_name_a_kind_of_record_and_its_id(app, db, school):
+    """The late arrivals of one class are topic "tardies:class:N" (hallpass/tardies.py)."""
+    _device, tv = _screen(app, db, school)
+    reader = _open(tv, "tardies:class:3")
+    assert reader.next() == ("version", ("tardies:class:3", 0))
+    _bump(db, school.id, "tardies:class:3")
+    assert reader.next() == ("version", ("tardies:class:3", 1))
 
 
 def test_a_process_that_takes_no_more_streams_answers_503(app, db, school):

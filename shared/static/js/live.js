@@ -22,6 +22,10 @@
   var retry = RETRY_MS[0];
   var openedAt = 0;
   var latest = {}; // topic -> newest version announced
+  // The topics the stream was opened for: a region swapped in later with another topic
+  // keeps its timed polls.
+  var streamed = {};
+  var pushedRegions = window.passlineLivePushes = {}; // region id -> refreshes pushed
 
   function shownVersion(el) {
     var match = /[?&]v=(-?\d+)/.exec(el.getAttribute("hx-get") || "");
@@ -49,10 +53,12 @@
     window.setTimeout(function () {
       el.removeAttribute("data-live-due");
       if (!behind(el) || !el.isConnected) return;
-      // Counted on the page (the browser tests read it): refreshes the stream asked for.
+      // Counted on the page, and per region id (the browser tests read them): refreshes
+      // the stream asked for.
       var root = document.documentElement;
       var count = parseInt(root.getAttribute("data-live-pushes") || "0", 10) + 1;
       root.setAttribute("data-live-pushes", String(count));
+      if (el.id) pushedRegions[el.id] = (pushedRegions[el.id] || 0) + 1;
       window.htmx.trigger(el, "live:refresh");
     }, Math.random() * SPREAD_MS);
   }
@@ -69,6 +75,7 @@
     });
     var names = Object.keys(topics).sort();
     if (!names.length || !window.EventSource) return;
+    streamed = topics;
     var stream = new EventSource("/live/stream?topics=" + encodeURIComponent(names.join(",")));
     source = stream;
     stream.addEventListener("open", function () {
@@ -114,7 +121,7 @@
     }
     var trigger = event.detail && event.detail.triggeringEvent;
     var timed = !trigger || trigger.type !== "live:refresh";
-    if (open && timed && el.hasAttribute("data-live-topic")) {
+    if (open && timed && el.getAttribute("data-live-topic") in streamed) {
       // The stream says when this region changes: one timed poll per FALLBACK_MS only.
       var last = parseInt(el.getAttribute("data-live-polled") || "0", 10);
       if (Date.now() - last < FALLBACK_MS) {
