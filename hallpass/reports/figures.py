@@ -41,9 +41,15 @@ class Figures:
     overdue: int = 0
     students: int = 0
 
+    def __post_init__(self):
+        # A sum of float minutes differs in its last bits with the order it was added in
+        # (the daily summary adds per-day sums, the passes add each pass): kept to the
+        # microminute, a figure shown rounded is the same whichever way it was summed.
+        object.__setattr__(self, "minutes", round(float(self.minutes or 0), 6))
+
     @property
     def average_minutes(self) -> float:
-        return self.minutes / self.passes if self.passes else 0.0
+        return round(self.minutes / self.passes, 6) if self.passes else 0.0
 
 
 @dataclass(frozen=True)
