@@ -332,7 +332,12 @@ def kiosk_scanning(open_page, site, script: str, label: str) -> Page:
     pair(teacher, kiosk, "Hall pass kiosk (room)", label, room=site.room)
     kiosk.add_init_script(script)
     kiosk.get_by_role("link", name="Open the hall pass kiosk").click()
+    # The button works once the page's deferred scripts have run (a click before them is
+    # lost, as on a real kiosk whose page is still loading).
+    expect(kiosk.get_by_role("heading", name=re.compile(r"^Hall pass"))).to_be_visible()
+    kiosk.wait_for_load_state("load")
     kiosk.get_by_role("button", name="Scan with camera").click()
+    expect(kiosk.get_by_role("button", name="Stop camera")).to_be_visible()
     return kiosk
 
 
