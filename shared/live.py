@@ -270,7 +270,8 @@ ANNOUNCED_HEADER = "X-Live-Announced"
 def announced_version(environ: dict) -> int | None:
     """The version a region's stream announced, if its request says one (a number)."""
     value = environ.get("HTTP_X_LIVE_ANNOUNCED", "")
-    return int(value) if value.isdigit() and len(value) < 19 else None
+    # isascii: str.isdigit also takes other scripts' digits ("²"), which int() refuses
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def clear_shared() -> None:

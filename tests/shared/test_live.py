@@ -193,7 +193,7 @@ def test_a_refresh_the_stream_asked_for_reads_the_versions_afresh(app, db, schoo
     announced = {live.ANNOUNCED_HEADER: "2"}
     with app.test_request_context("/?v=1", headers=announced):
         assert live.poll(school_id, "hallway", lambda v: f"v{v}") == "v2"
-    for nonsense in ("", "-3", "two", "9" * 40):  # ignored, never an error
+    for nonsense in ("", "-3", "two", "\u00b2", "9" * 40):  # ignored, never an error
         with app.test_request_context("/?v=2", headers={live.ANNOUNCED_HEADER: nonsense}):
             assert live.poll(school_id, "hallway", str).status_code == 204
 
