@@ -8,6 +8,12 @@ them); stored ones are audited when they change, without their client secret, wh
 kept encrypted (Fernet, a key derived from SECRET_KEY) and never shown back.
 
 The sign-in itself (the protocol and who may come in) is shared/sso.py.
+
+Why one module: a provider's settings have one life, whether they come from the
+environment or the admin's form: read (`parse_environment`, `_from_row`), checked
+(`clean_settings`), sealed, stored and audited. Split, the check would sit apart from the
+two places that must both pass through it. The admin's writes (`add_provider` and the
+rest) are the part to move out first if it grows.
 """
 
 from __future__ import annotations
