@@ -15,7 +15,7 @@
   var SPREAD_MS = 150;
   var RETRY_MS = [1000, 60000];
   var STEADY_MS = 30000; // a stream open this long resets the reconnect wait
-  var STALE_RETRY_MS = 400; // past a server process's quarter second of remembered versions
+  var STALE_RETRY_MS = 400; // a refresh still answered "unchanged" asks again after this
   var STALE_RETRIES = 5;
   var source = null;
   var open = false;
@@ -155,11 +155,11 @@
     var topic = el.getAttribute("data-live-topic");
     if (topic in latest) event.detail.headers["X-Live-Announced"] = String(latest[topic]);
   });
-  // A refresh the stream asked for can still be answered "unchanged" (204) by a server
-  // that has not seen the change yet (a stream fed by the SQLite poll of another
-  // process). The region is then still behind, and with the stream open its next timed
-  // poll is FALLBACK_MS away: it asks again shortly, a few times at most (a swap starts
-  // the count again).
+  // A backstop: a refresh the stream asked for should not be answered "unchanged" (204)
+  // now that it says the announced version, but one can be if something between the
+  // page and the app drops that header. The region is then still behind, and with the
+  // stream open its next timed poll is FALLBACK_MS away: it asks again shortly, a few
+  // times at most (a swap starts the count again).
   document.addEventListener("htmx:afterRequest", function (event) {
     var el = event.target;
     if (!el || !el.hasAttribute || !el.hasAttribute("data-live-topic")) return;
